@@ -1,0 +1,57 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "switchyard",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "switchyard", targets: ["SwitchyardCLI"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // C libraries: a module map and a shim.h of typed wrappers, nothing else.
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+
+        // One thin Swift module per C library; each owns every pointer and handle of its library.
+        .target(name: "Postgres", dependencies: ["CLibPQ", "SwitchyardCore"]),
+        .target(name: "Redis", dependencies: ["CHiredis", "SwitchyardCore"]),
+        .target(name: "HTTP", dependencies: ["CCurl", "SwitchyardCore"]),
+
+        // The domain: configuration model, validation, pure state machines. No I/O beyond reading files.
+        .target(
+            name: "SwitchyardCore",
+            dependencies: [.product(name: "Yams", package: "Yams")]
+        ),
+        // Services that wire I/O around the domain.
+        .target(
+            name: "SwitchyardRuntime",
+            dependencies: [
+                "SwitchyardCore", "Postgres", "Redis", "HTTP",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "SwitchyardCLI",
+            dependencies: [
+                "SwitchyardCore", "SwitchyardRuntime",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Real servers for tests: local Postgres clusters and Redis servers on loopback.
+        .target(name: "TestSupport", dependencies: ["SwitchyardRuntime", "Postgres", "Redis"]),
+
+        .testTarget(name: "SwitchyardCoreTests", dependencies: ["SwitchyardCore"]),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
+        .testTarget(name: "RedisTests", dependencies: ["Redis", "TestSupport"]),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "TestSupport"]),
+        .testTarget(name: "SwitchyardTests", dependencies: ["SwitchyardRuntime", "TestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
