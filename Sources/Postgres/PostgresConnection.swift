@@ -1,0 +1,167 @@
+import CLibPQ
+import Foundation
+import SwitchyardCore
+
+/// One libpq connection, driven through libpq's non-blocking API on a dedicated thread.
+///
+/// Every method runs on the connection's own `ThreadExecutor`, never on Swift's cooperative pool.
+/// Each operation has a deadline enforced with `poll(2)` on the socket, so a hung or partitioned
+/// server cannot block a caller past it: when a deadline passes the connection is closed (a
+/// half-finished protocol exchange cannot be resumed safely) and the caller reconnects.
+///
+/// A connection serves one logical caller at a time; statements from concurrent callers interleave.
+public actor PostgresConnection {
+    private let executor: ThreadExecutor
+    /// The executor that runs this actor: the connection's dedicated thread.
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
+    var connection: OpaquePointer?
+    let conninfo: String
+    var secrets: [String] = []
+    var pendingNotifications: [PostgresNotification] = []
+    let cancelToken = CancelToken()
+    /// Default deadline for statements that pass no timeout of their own; nil waits as long as the server does.
+    public var defaultTimeout: Duration?
+
+    private init(conninfo: String, name: String, defaultTimeout: Duration?) {
+        self.conninfo = conninfo
+        self.defaultTimeout = defaultTimeout
+        self.executor = ThreadExecutor(name: name)
+    }
+
+    isolated deinit {
+        if let connection { PQfinish(connection) }
+        executor.shutdown()
+    }
+
+    /// Connects with a libpq conninfo string or URI, passed to libpq untouched.
+    ///
+    /// - Parameters:
+    ///   - timeout: the connect deadline; by default the string's `connect_timeout`, else 10 s.
+    ///   - defaultTimeout: the deadline of statements that give none.
+    public static func connect(
+        _ conninfo: String, timeout: Duration? = nil, defaultTimeout: Duration? = nil, name: String = "postgres"
+    ) async throws(PostgresError) -> PostgresConnection {
+        let connection = PostgresConnection(conninfo: conninfo, name: name, defaultTimeout: defaultTimeout)
+        try await connection.open(timeout: timeout)
+        return connection
+    }
+
+    /// True while the connection is open and libpq reports it healthy.
+    public var isOpen: Bool {
+        guard let connection else { return false }
+        return PQstatus(connection) == CONNECTION_OK
+    }
+
+    /// The server process id serving this connection (for `pg_terminate_backend`, `pg_locks`).
+    public var backendPID: Int32 { connection.map { PQbackendPID($0) } ?? 0 }
+
+    /// Closes the connection; later calls fail with `.closed`. Safe to call twice.
+    public func close() {
+        cancelToken.reset(to: nil)
+        if let connection { PQfinish(connection) }
+        connection = nil
+    }
+
+    /// Cancels the statement running on this connection, from any task (`PQcancel`).
+    ///
+    /// Runs on a thread of its own: the connection's thread is busy with the statement.
+    public nonisolated func cancel() async {
+        let token = cancelToken
+        _ = try? await runOnDedicatedThread(name: "postgres-cancel") { token.cancel() }
+    }
+
+    private func open(timeout: Duration?) throws(PostgresError) {
+        let connectTimeout = try inspectConnectionString()
+        let deadline = ContinuousClock.now + (timeout ?? connectTimeout ?? .seconds(10))
+        guard let conn = PQconnectStart(conninfo) else {
+            throw PostgresError(code: .connectionFailed, operation: "connect", message: "out of memory")
+        }
+        connection = conn
+        var status = PGRES_POLLING_WRITING
+        while true {
+            if PQstatus(conn) == CONNECTION_BAD || status == PGRES_POLLING_FAILED {
+                let message = libpqMessage()
+                close()
+                throw PostgresError(code: .connectionFailed, operation: "connect", message: message)
+            }
+            if status == PGRES_POLLING_OK { break }
+            let ready = waitSocket(read: status == PGRES_POLLING_READING, write: status == PGRES_POLLING_WRITING,
+                                   deadline: deadline)
+            if !ready {
+                close()
+                throw PostgresError(code: .timeout, operation: "connect", message: "no answer before the connect deadline")
+            }
+            status = PQconnectPoll(conn)
+        }
+        PQsetnonblocking(conn, 1)
+        cancelToken.reset(to: conn)
+    }
+
+    /// Reads the password (to scrub it from every message) and `connect_timeout` out of the string.
+    private func inspectConnectionString() throws(PostgresError) -> Duration? {
+        var errorMessage: UnsafeMutablePointer<CChar>?
+        guard let options = PQconninfoParse(conninfo, &errorMessage) else {
+            if let errorMessage { PQfreemem(errorMessage) }
+            // libpq quotes fragments of the string in its parse errors, and a fragment can be the password.
+            throw PostgresError(
+                code: .invalidConnectionString, operation: "connect", message: "malformed connection string")
+        }
+        defer { PQconninfoFree(options) }
+        var timeout: Duration?
+        var option = options
+        while let keyword = option.pointee.keyword {
+            if let value = option.pointee.val {
+                let key = String(cString: keyword)
+                let text = String(cString: value)
+                if key == "password" || key == "sslpassword", !text.isEmpty { secrets.append(text) }
+                if key == "connect_timeout", let seconds = Int(text), seconds > 0 { timeout = .seconds(max(seconds, 2)) }
+            }
+            option += 1
+        }
+        return timeout
+    }
+
+    func requireConnection(_ operation: String) throws(PostgresError) -> OpaquePointer {
+        guard let connection else {
+            throw PostgresError(code: .closed, operation: operation, message: "connection is closed")
+        }
+        return connection
+    }
+
+    /// libpq's current error message for this connection, trimmed and scrubbed of secrets.
+    func libpqMessage() -> String {
+        guard let connection, let raw = PQerrorMessage(connection) else { return "unknown error" }
+        return scrub(String(cString: raw))
+    }
+
+    func scrub(_ message: String) -> String {
+        var text = message.trimmingCharacters(in: .whitespacesAndNewlines)
+        for secret in secrets { text = text.replacingOccurrences(of: secret, with: "***") }
+        return text
+    }
+
+    /// Waits until the socket is readable/writable or the deadline passes; false on deadline.
+    func waitSocket(read: Bool, write: Bool, deadline: ContinuousClock.Instant?) -> Bool {
+        guard let connection else { return true }
+        let fd = PQsocket(connection)
+        guard fd >= 0 else { return true }  // libpq reports the broken socket on the next call
+        var events: Int16 = 0
+        if read { events |= Int16(POLLIN) }
+        if write { events |= Int16(POLLOUT) }
+        while true {
+            var timeoutMilliseconds: Int32 = -1
+            if let deadline {
+                let remaining = deadline - ContinuousClock.now
+                if remaining <= .zero { return false }
+                let (seconds, attoseconds) = remaining.components
+                timeoutMilliseconds = Int32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000 + 1)
+            }
+            var descriptor = pollfd(fd: fd, events: events, revents: 0)
+            let result = poll(&descriptor, 1, timeoutMilliseconds)
+            if result > 0 { return true }
+            if result == 0 { continue }  // re-check the deadline; poll may wake early by rounding
+            if errno != EINTR { return true }
+        }
+    }
+}
