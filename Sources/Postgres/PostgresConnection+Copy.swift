@@ -8,9 +8,7 @@ extension PostgresConnection {
     public func copyIn(_ sql: String, data: [UInt8], chunkSize: Int = 256 * 1024, timeout: Duration? = nil)
         async throws(PostgresError) -> Int
     {
-        try await withCancellation { () throws(PostgresError) -> Int in
-            try self.copyInBlocking(sql, data: data, chunkSize: chunkSize, timeout: timeout)
-        }
+        try copyInBlocking(sql, data: data, chunkSize: chunkSize, timeout: timeout)
     }
 
     private func copyInBlocking(_ sql: String, data: [UInt8], chunkSize: Int, timeout: Duration?) throws(PostgresError)
@@ -19,6 +17,7 @@ extension PostgresConnection {
         let operation = "copy in"
         let conn = try requireConnection(operation)
         let deadline = (timeout ?? defaultTimeout).map { ContinuousClock.now + $0 }
+        cancelSent = false
         guard PQsendQuery(conn, sql) == 1 else { throw failure(operation) }
         try flush(operation, deadline: deadline)
         guard let start = try nextResult(operation, deadline: deadline) else { throw failure(operation) }
@@ -77,15 +76,14 @@ extension PostgresConnection {
 
     /// Runs `COPY … TO STDOUT` and returns everything the server sent.
     public func copyOut(_ sql: String, timeout: Duration? = nil) async throws(PostgresError) -> [UInt8] {
-        try await withCancellation { () throws(PostgresError) -> [UInt8] in
-            try self.copyOutBlocking(sql, timeout: timeout)
-        }
+        try copyOutBlocking(sql, timeout: timeout)
     }
 
     private func copyOutBlocking(_ sql: String, timeout: Duration?) throws(PostgresError) -> [UInt8] {
         let operation = "copy out"
         let conn = try requireConnection(operation)
         let deadline = (timeout ?? defaultTimeout).map { ContinuousClock.now + $0 }
+        cancelSent = false
         guard PQsendQuery(conn, sql) == 1 else { throw failure(operation) }
         try flush(operation, deadline: deadline)
         guard let start = try nextResult(operation, deadline: deadline) else { throw failure(operation) }

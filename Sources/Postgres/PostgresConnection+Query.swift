@@ -10,11 +10,9 @@ extension PostgresConnection {
     public func query(_ sql: String, _ parameters: [PostgresValue] = [], timeout: Duration? = nil)
         async throws(PostgresError) -> PostgresResult
     {
-        let results = try await withCancellation { () throws(PostgresError) -> [PostgresResult] in
-            try self.exchange("query", timeout: timeout) { conn in
-                Self.withParameters(parameters) { values, count in
-                    PQsendQueryParams(conn, sql, count, nil, values, nil, nil, 0)
-                }
+        let results = try exchange("query", timeout: timeout) { conn in
+            Self.withParameters(parameters) { values, count in
+                PQsendQueryParams(conn, sql, count, nil, values, nil, nil, 0)
             }
         }
         return results.last ?? PostgresResult(columns: [], columnTypes: [], rows: [], commandTag: "")
@@ -31,14 +29,12 @@ extension PostgresConnection {
     /// Runs a script of several statements through the simple protocol (no parameters).
     @discardableResult
     public func simpleQuery(_ sql: String, timeout: Duration? = nil) async throws(PostgresError) -> [PostgresResult] {
-        try await withCancellation { () throws(PostgresError) -> [PostgresResult] in
-            try self.exchange("simple query", timeout: timeout) { conn in PQsendQuery(conn, sql) }
-        }
+        try exchange("simple query", timeout: timeout) { conn in PQsendQuery(conn, sql) }
     }
 
     /// Runs `body` inside BEGIN … COMMIT, rolling back when it throws.
     public func transaction<T: Sendable>(
-        _ begin: String = "BEGIN", _ body: (isolated PostgresConnection) async throws -> T
+        _ begin: String = "BEGIN", _ body: @Sendable (isolated PostgresConnection) async throws -> T
     ) async throws -> T {
         try await query(begin)
         do {
@@ -49,18 +45,6 @@ extension PostgresConnection {
             if isOpen { _ = try? await query("ROLLBACK") }
             throw error
         }
-    }
-
-    /// Runs `operation`, turning task cancellation into a server-side `PQcancel`.
-    func withCancellation<T>(_ operation: () throws(PostgresError) -> T) async throws(PostgresError) -> T {
-        let token = cancelToken
-        let result: Result<T, PostgresError> = await withTaskCancellationHandler {
-            Result { () throws(PostgresError) -> T in try operation() }
-        } onCancel: {
-            // The connection's thread is inside poll(); cancel from another thread.
-            Thread.detachNewThread { token.cancel() }
-        }
-        return try result.get()
     }
 
     static func withParameters<R>(
@@ -78,6 +62,7 @@ extension PostgresConnection {
     {
         let conn = try requireConnection(operation)
         let deadline = (timeout ?? defaultTimeout).map { ContinuousClock.now + $0 }
+        cancelSent = false
         guard send(conn) == 1 else { throw failure(operation) }
         try flush(operation, deadline: deadline)
         var results: [PostgresResult] = []

@@ -20,6 +20,8 @@ public actor PostgresConnection {
     var secrets: [String] = []
     var pendingNotifications: [PostgresNotification] = []
     let cancelToken = CancelToken()
+    /// Set once the running statement has been cancelled because its task was.
+    var cancelSent = false
     /// Default deadline for statements that pass no timeout of their own; nil waits as long as the server does.
     public var defaultTimeout: Duration?
 
@@ -150,12 +152,18 @@ public actor PostgresConnection {
         if read { events |= Int16(POLLIN) }
         if write { events |= Int16(POLLOUT) }
         while true {
-            var timeoutMilliseconds: Int32 = -1
+            // Wake at least every 50 ms to notice task cancellation: the statement is then cancelled on
+            // the server and its result (SQLSTATE 57014) collected as usual.
+            if !cancelSent, Task.isCancelled {
+                cancelSent = true
+                cancelToken.cancel()
+            }
+            var timeoutMilliseconds: Int32 = 50
             if let deadline {
                 let remaining = deadline - ContinuousClock.now
                 if remaining <= .zero { return false }
                 let (seconds, attoseconds) = remaining.components
-                timeoutMilliseconds = Int32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000 + 1)
+                timeoutMilliseconds = min(50, Int32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000 + 1))
             }
             var descriptor = pollfd(fd: fd, events: events, revents: 0)
             let result = poll(&descriptor, 1, timeoutMilliseconds)

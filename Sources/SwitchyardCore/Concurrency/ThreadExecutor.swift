@@ -11,6 +11,8 @@ public final class ThreadExecutor: SerialExecutor, @unchecked Sendable {
     private let condition = NSCondition()
     private var jobs: [UnownedJob] = []
     private var stopped = false
+    // Written once by the thread before it runs any job; read only from jobs or isolation checks.
+    nonisolated(unsafe) private var owner: pthread_t?
     private let name: String
 
     /// Starts the thread. It lives until `shutdown()` is called and the queue has drained.
@@ -23,6 +25,7 @@ public final class ThreadExecutor: SerialExecutor, @unchecked Sendable {
     }
 
     private func loop() {
+        owner = pthread_self()
         while true {
             condition.lock()
             while jobs.isEmpty && !stopped { condition.wait() }
@@ -49,6 +52,17 @@ public final class ThreadExecutor: SerialExecutor, @unchecked Sendable {
     /// The executor reference actors return from `unownedExecutor`.
     public func asUnownedSerialExecutor() -> UnownedSerialExecutor {
         UnownedSerialExecutor(ordinary: self)
+    }
+
+    /// True when the caller runs on this executor's thread (the runtime asks when it cannot tell).
+    public func isIsolatingCurrentContext() -> Bool? {
+        guard let owner else { return false }
+        return pthread_equal(owner, pthread_self()) != 0
+    }
+
+    /// Crashes unless the caller runs on this executor's thread.
+    public func checkIsolated() {
+        precondition(isIsolatingCurrentContext() == true, "not on the \(name) thread")
     }
 
     /// Lets the thread exit once every queued job has run.

@@ -1,0 +1,238 @@
+import Foundation
+import Postgres
+import Redis
+import SwitchyardCore
+
+/// `switchyard dev up | down | status`: a real multi-region deployment on loopback.
+///
+/// One Postgres cluster per region plus one for control, one Redis per region, on free ports of
+/// 127.0.0.1; the generated configuration goes to `<dir>/regions/`. Every process is recorded by
+/// PID in `<dir>/deployment.json`, so `down` stops exactly what `up` started.
+public enum DevDeployment {
+    /// Region names in priority order, as many as `up --regions N` asks for.
+    public static let regionNames = [
+        "us-east", "eu-west", "ap-south", "us-west", "eu-north", "ap-east", "sa-east", "af-south", "me-central",
+    ]
+
+    /// Brings the deployment up (or back up): idempotent, a second call restarts only what is down.
+    @discardableResult
+    public static func up(directory rawDirectory: String, regions count: Int, log: @Sendable (String) -> Void)
+        async throws -> DevState
+    {
+        guard (1...regionNames.count).contains(count) else {
+            throw DevError("--regions must be between 1 and \(regionNames.count)")
+        }
+        let directory = absolute(rawDirectory)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        if var state = try DevState.load(directory: directory) {
+            if state.regions.count != count {
+                log("a \(state.regions.count)-region deployment already exists in \(directory); keeping it")
+            }
+            try await restartStopped(&state, log: log)
+            return state
+        }
+        let names = Array(regionNames.prefix(count))
+        let clusterRoot = try await postgresRoot(for: directory)
+        var usedPorts = Set<Int>()
+        func port() throws -> Int {
+            while true {
+                let p = try Ports.freeLoopbackPort()
+                if usedPorts.insert(p).inserted { return p }
+            }
+        }
+        var postgres: [String: LocalPostgres] = [:]
+        var redis: [String: LocalRedis] = [:]
+        let control = LocalPostgres(directory: clusterRoot + "/control", port: try port())
+        for name in names {
+            postgres[name] = LocalPostgres(directory: clusterRoot + "/" + name, port: try port())
+            redis[name] = LocalRedis(directory: directory + "/redis/" + name, port: try port())
+        }
+        var state = DevState(
+            directory: directory, regions: names, control: control, postgres: postgres, redis: redis,
+            createdAt: Date())
+        try state.save()
+        let password = randomPassword()
+        try "127.0.0.1:*:*:\(LocalPostgres.user):\(password)\n".write(
+            toFile: state.passfile, atomically: true, encoding: .utf8)
+        chmod(state.passfile, 0o600)
+
+        log("creating \(names.count + 1) Postgres clusters and \(names.count) Redis servers in \(directory)")
+        let clusters = [control] + names.compactMap { postgres[$0] }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for cluster in clusters {
+                group.addTask {
+                    try await cluster.create()
+                    try await cluster.start()
+                    try await cluster.prepare(password: password)
+                }
+            }
+            for name in names {
+                let server = redis[name]!
+                group.addTask { try await server.start() }
+            }
+            try await group.waitForAll()
+        }
+        try DevConfigWriter.write(state: state)
+        state.daemons = []
+        try state.save()
+        log("generated configuration in \(state.configDirectory)")
+        return state
+    }
+
+    /// Restarts every server of an existing deployment that is not answering.
+    static func restartStopped(_ state: inout DevState, log: @Sendable (String) -> Void) async throws {
+        let clusters = [("control", state.control)] + state.regions.compactMap { n in state.postgres[n].map { (n, $0) } }
+        for (name, cluster) in clusters where cluster.pid == nil {
+            log("starting Postgres for \(name) on port \(cluster.port)")
+            try await cluster.start()
+        }
+        for name in state.regions {
+            guard let server = state.redis[name], server.pid == nil else { continue }
+            log("starting Redis for \(name) on port \(server.port)")
+            try await server.start()
+        }
+        if !FileManager.default.fileExists(atPath: state.configDirectory + "/controlplane.yaml") {
+            try DevConfigWriter.write(state: state)
+        }
+    }
+
+    /// Stops every process the deployment started, by PID, and checks that nothing listens any more.
+    /// Returns what was stopped. The data stays unless `purge` is set.
+    @discardableResult
+    public static func down(directory rawDirectory: String, purge: Bool = false, log: @Sendable (String) -> Void)
+        async throws -> [String]
+    {
+        let directory = absolute(rawDirectory)
+        guard var state = try DevState.load(directory: directory) else {
+            log("no deployment in \(directory)")
+            return []
+        }
+        var stopped: [String] = []
+        for daemon in state.daemons where Processes.isAlive(daemon.pid) {
+            await Processes.terminate(daemon.pid, timeout: .seconds(10))
+            stopped.append("\(daemon.kind) \(daemon.name) (pid \(daemon.pid))")
+        }
+        state.daemons = []
+        try state.save()
+        await withTaskGroup(of: String?.self) { group in
+            for (name, cluster) in [("control", state.control)] + state.regions.compactMap({ n in state.postgres[n].map { (n, $0) } }) {
+                group.addTask {
+                    guard let pid = cluster.pid else { return nil }
+                    await cluster.stop()
+                    return "postgres \(name) (pid \(pid), port \(cluster.port))"
+                }
+            }
+            for name in state.regions {
+                guard let server = state.redis[name] else { continue }
+                group.addTask {
+                    guard let pid = server.pid else { return nil }
+                    await server.stop()
+                    return "redis \(name) (pid \(pid), port \(server.port))"
+                }
+            }
+            for await item in group { if let item { stopped.append(item) } }
+        }
+        let ports = [state.control.port] + state.postgres.values.map(\.port) + state.redis.values.map(\.port)
+        let stillListening = ports.filter(Ports.isListening)
+        if !stillListening.isEmpty {
+            throw DevError("ports still listening after down: \(stillListening.map(String.init).joined(separator: ", "))")
+        }
+        if purge {
+            try? FileManager.default.removeItem(atPath: state.control.directory)
+            for cluster in state.postgres.values { try? FileManager.default.removeItem(atPath: cluster.directory) }
+            try? FileManager.default.removeItem(atPath: directory)
+        }
+        for line in stopped { log("stopped \(line)") }
+        return stopped
+    }
+
+    /// Every server and daemon with its port, PID and whether it answers a real request.
+    public static func status(directory rawDirectory: String) async throws -> [ServerStatus] {
+        let directory = absolute(rawDirectory)
+        guard let state = try DevState.load(directory: directory) else { return [] }
+        let password = readPassword(state.passfile)
+        var rows: [ServerStatus] = []
+        let clusters = [("control", state.control)] + state.regions.compactMap { n in state.postgres[n].map { (n, $0) } }
+        await withTaskGroup(of: (Int, ServerStatus).self) { group in
+            for (index, (name, cluster)) in clusters.enumerated() {
+                group.addTask {
+                    let pid = cluster.pid
+                    var answering = false
+                    if pid != nil, password != nil,
+                        let c = try? await PostgresConnection.connect(
+                            cluster.conninfo(passfile: state.passfile), timeout: .seconds(2))
+                    {
+                        answering = (try? await c.query("SELECT 1", timeout: .seconds(2))) != nil
+                        await c.close()
+                    }
+                    return (index, ServerStatus(kind: "postgres", region: name, port: cluster.port, pid: pid, answering: answering))
+                }
+            }
+            for (offset, name) in state.regions.enumerated() {
+                guard let server = state.redis[name] else { continue }
+                group.addTask {
+                    let pid = server.pid
+                    var answering = false
+                    if pid != nil,
+                        let r = try? await RedisConnection.connect(
+                            url: server.url, timeout: .seconds(1), commandTimeout: .seconds(1))
+                    {
+                        answering = (try? await r.ping()) != nil
+                        await r.close()
+                    }
+                    return (100 + offset, ServerStatus(kind: "redis", region: name, port: server.port, pid: pid, answering: answering))
+                }
+            }
+            var collected: [(Int, ServerStatus)] = []
+            for await item in group { collected.append(item) }
+            rows = collected.sorted { $0.0 < $1.0 }.map(\.1)
+        }
+        for daemon in state.daemons {
+            let alive = Processes.isAlive(daemon.pid)
+            let answering = alive && (daemon.port.map(Ports.isListening) ?? true)
+            rows.append(ServerStatus(kind: daemon.kind, region: daemon.region, port: daemon.port, pid: alive ? daemon.pid : nil, answering: answering))
+        }
+        return rows
+    }
+
+    /// Makes a path absolute against the current directory.
+    public static func absolute(_ path: String) -> String {
+        let url = URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
+        return url.standardizedFileURL.path
+    }
+
+    /// Where cluster directories go: inside the deployment directory when the `postgres` user can
+    /// reach it, else under /var/tmp (a checkout under /root is closed to other users).
+    static func postgresRoot(for directory: String) async throws -> String {
+        let inside = directory + "/pg"
+        guard Subprocess.isRoot else { return inside }
+        try FileManager.default.createDirectory(atPath: inside, withIntermediateDirectories: true)
+        let probe = try await Subprocess.run("/usr/bin/test", ["-w", inside], asUser: "postgres", check: false)
+        if probe.status == 0 { return inside }
+        // chown lets postgres write the folder itself; the parents must be searchable too.
+        _ = try await Subprocess.run("/bin/chown", ["postgres:postgres", inside], check: false)
+        let retry = try await Subprocess.run("/usr/bin/test", ["-w", inside], asUser: "postgres", check: false)
+        if retry.status == 0 { return inside }
+        let key = SHA1Key.of(directory)
+        let outside = "/var/tmp/switchyard-dev-\(key)"
+        try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+        return outside
+    }
+
+    static func randomPassword() -> String {
+        let alphabet = Array("abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789")
+        return String((0..<24).map { _ in alphabet.randomElement()! })
+    }
+
+    /// The password in a pgpass file written by `up`.
+    static func readPassword(_ passfile: String) -> String? {
+        guard let text = try? String(contentsOfFile: passfile, encoding: .utf8) else { return nil }
+        return text.split(separator: "\n").first.flatMap { $0.split(separator: ":").last.map(String.init) }
+    }
+}
+
+enum SHA1Key {
+    static func of(_ text: String) -> String {
+        String(SHA1.hex(Array(text.utf8)).prefix(12))
+    }
+}

@@ -1,0 +1,78 @@
+import Foundation
+
+/// What `switchyard dev up` started, persisted in `<dir>/deployment.json` so that later commands
+/// (status, down, drills) find every process by PID.
+public struct DevState: Codable, Sendable {
+    /// Format version of this file.
+    public var version = 1
+    /// Absolute deployment directory.
+    public var directory: String
+    /// Region names, highest priority first.
+    public var regions: [String]
+    /// The control database cluster.
+    public var control: LocalPostgres
+    /// One cluster per region.
+    public var postgres: [String: LocalPostgres]
+    /// One Redis per region.
+    public var redis: [String: LocalRedis]
+    /// Daemons (schedulers, workers, agents) started for the deployment.
+    public var daemons: [DaemonRecord] = []
+    /// When the deployment was created.
+    public var createdAt: Date
+
+    /// The state file's path in a deployment directory.
+    public static func path(in directory: String) -> String { directory + "/deployment.json" }
+
+    /// Reads the state of a deployment, or nil when there is none.
+    public static func load(directory: String) throws -> DevState? {
+        let path = path(in: directory)
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return try decoder.decode(DevState.self, from: data)
+    }
+
+    /// Writes the state atomically.
+    public func save() throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        try encoder.encode(self).write(to: URL(fileURLWithPath: Self.path(in: directory)), options: .atomic)
+    }
+
+    /// The password file every generated DSN names.
+    public var passfile: String { directory + "/pgpass" }
+    /// The generated configuration directory.
+    public var configDirectory: String { directory + "/regions" }
+}
+
+/// A daemon process of the deployment.
+public struct DaemonRecord: Codable, Sendable, Equatable {
+    /// `scheduler`, `worker` or `agent`.
+    public var kind: String
+    /// The region it serves.
+    public var region: String
+    /// Its identity within the region (node id, observer name).
+    public var name: String
+    /// Its PID.
+    public var pid: Int32
+    /// The port it listens on (agents), if any.
+    public var port: Int?
+    /// Its log file.
+    public var logFile: String
+}
+
+/// One server or daemon as `dev status` reports it.
+public struct ServerStatus: Codable, Sendable {
+    /// `postgres`, `redis`, `scheduler`, `worker`, `agent`.
+    public var kind: String
+    /// The region, or `control` for the control database.
+    public var region: String
+    /// The listening port, if it has one.
+    public var port: Int?
+    /// The PID, nil when not running.
+    public var pid: Int32?
+    /// True when it answered a real request (a query, PING, or is alive for daemons without a port).
+    public var answering: Bool
+}

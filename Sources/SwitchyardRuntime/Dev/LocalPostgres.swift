@@ -1,0 +1,111 @@
+import Foundation
+import Postgres
+
+/// A throwaway Postgres cluster on loopback, for the dev deployment and for tests.
+///
+/// Clusters are copied from a template made once with initdb (initdb costs seconds, a copy
+/// milliseconds). Postgres refuses to run as root, so as root every server program runs as the
+/// `postgres` user through runuser, in directories that user owns.
+public struct LocalPostgres: Sendable, Codable {
+    /// The cluster's directory: `data/`, `socket/`, `server.log`.
+    public var directory: String
+    /// TCP port on 127.0.0.1.
+    public var port: Int
+    /// The superuser name clients log in as.
+    public static let user = "switchyard"
+    /// The database Switchyard uses in every cluster.
+    public static let database = "switchyard"
+
+    /// The data directory.
+    public var dataDirectory: String { directory + "/data" }
+    /// The unix socket directory (trusted local access for setup only).
+    public var socketDirectory: String { directory + "/socket" }
+    /// The server log.
+    public var logFile: String { directory + "/server.log" }
+
+    /// Creates the description of a cluster; nothing happens on disk until `create()`.
+    public init(directory: String, port: Int) {
+        self.directory = directory
+        self.port = port
+    }
+
+    /// The libpq conninfo to reach this cluster over TCP with a password file.
+    public func conninfo(passfile: String, database: String = LocalPostgres.database) -> String {
+        "host=127.0.0.1 port=\(port) dbname=\(database) user=\(Self.user) passfile=\(passfile) connect_timeout=2"
+    }
+
+    /// Conninfo through the cluster's private unix socket, trusted, for setup.
+    public var setupConninfo: String {
+        "host=\(socketDirectory) port=\(port) dbname=postgres user=\(Self.user) connect_timeout=5"
+    }
+
+    /// The postmaster's PID, from `postmaster.pid`, or nil when not running.
+    public var pid: Int32? {
+        guard let text = try? String(contentsOfFile: dataDirectory + "/postmaster.pid", encoding: .utf8),
+            let first = text.split(separator: "\n").first, let pid = Int32(first), Processes.isAlive(pid)
+        else { return nil }
+        return pid
+    }
+
+    /// Copies the template into `directory` and writes this cluster's settings.
+    public func create() async throws {
+        let template = try await PostgresTemplate.ensure()
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try await Subprocess.run("/bin/cp", ["-a", template, dataDirectory])
+        try fm.createDirectory(atPath: socketDirectory, withIntermediateDirectories: true)
+        let settings = """
+
+            # Switchyard local cluster
+            listen_addresses = '127.0.0.1'
+            port = \(port)
+            unix_socket_directories = '\(socketDirectory)'
+            max_connections = 300
+            shared_buffers = 16MB
+            fsync = off
+            synchronous_commit = off
+            full_page_writes = off
+            log_min_messages = warning
+            log_connections = off
+
+            """
+        let conf = dataDirectory + "/postgresql.conf"
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: conf))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(settings.utf8))
+        try handle.close()
+        let hba = """
+            # Setup over the private socket is trusted; TCP clients need the password.
+            local all all trust
+            host all all 127.0.0.1/32 scram-sha-256
+
+            """
+        try hba.write(toFile: dataDirectory + "/pg_hba.conf", atomically: true, encoding: .utf8)
+        if Subprocess.isRoot { try await Subprocess.run("/bin/chown", ["-R", "postgres:postgres", directory]) }
+        chmod(dataDirectory, 0o700)
+        chmod(socketDirectory, 0o700)
+    }
+
+    /// Starts the server and waits until it accepts connections.
+    public func start() async throws {
+        let bin = try PostgresTemplate.binaries()
+        try await Subprocess.run(
+            bin + "/pg_ctl", ["-D", dataDirectory, "-l", logFile, "-w", "-t", "60", "-s", "start"],
+            asUser: Subprocess.isRoot ? "postgres" : nil)
+    }
+
+    /// Stops the server: fast shutdown through pg_ctl, SIGKILL if that does not finish in time.
+    public func stop() async {
+        guard let pid else { return }
+        await Processes.terminate(pid, signal: SIGINT, timeout: .seconds(15))
+    }
+
+    /// Sets the password of the superuser and creates the Switchyard database if missing.
+    public func prepare(password: String) async throws {
+        let setup = try await PostgresConnection.connect(setupConninfo, timeout: .seconds(10))
+        defer { Task { await setup.close() } }
+        try await setup.query("ALTER ROLE \(Self.user) PASSWORD \(PostgresConnection.quoteLiteral(password))")
+        let exists = try await setup.query("SELECT 1 FROM pg_database WHERE datname = $1", [.text(Self.database)])
+        if exists.rows.isEmpty { try await setup.query("CREATE DATABASE \(Self.database)") }
+    }
+}

@@ -1,0 +1,60 @@
+import Foundation
+import Redis
+
+/// A throwaway Redis server on loopback, for the dev deployment and for tests.
+public struct LocalRedis: Sendable, Codable {
+    /// The server's directory: pid file, log.
+    public var directory: String
+    /// TCP port on 127.0.0.1.
+    public var port: Int
+    /// Password required by the server, if any (tests of AUTH).
+    public var password: String?
+
+    /// Describes a server; nothing happens until `start()`.
+    public init(directory: String, port: Int, password: String? = nil) {
+        self.directory = directory
+        self.port = port
+        self.password = password
+    }
+
+    /// `redis://127.0.0.1:PORT/0`, without the password.
+    public var url: String { "redis://127.0.0.1:\(port)/0" }
+
+    var pidFile: String { directory + "/redis.pid" }
+
+    /// The server's PID from its pid file, or nil when not running.
+    public var pid: Int32? {
+        guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
+            let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), Processes.isAlive(pid)
+        else { return nil }
+        return pid
+    }
+
+    /// Starts the server daemonized and waits until it answers PING.
+    public func start(extraArguments: [String] = []) async throws {
+        guard let server = Subprocess.which("redis-server", extraDirectories: ["/usr/bin", "/usr/sbin"]) else {
+            throw DevError("redis-server not found: install redis-server (apt-get install redis-server)")
+        }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try? FileManager.default.removeItem(atPath: pidFile)
+        var arguments = [
+            "--port", String(port), "--bind", "127.0.0.1", "--daemonize", "yes", "--pidfile", pidFile,
+            "--dir", directory, "--logfile", directory + "/redis.log", "--save", "", "--appendonly", "no",
+            "--protected-mode", "no",
+        ]
+        if let password { arguments += ["--requirepass", password] }
+        try await Subprocess.run(server, arguments + extraArguments)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            if pid != nil, Ports.isListening(port) { return }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        throw DevError("redis-server on port \(port) did not start; see \(directory)/redis.log")
+    }
+
+    /// Stops the server (SIGTERM, SIGKILL after a timeout).
+    public func stop() async {
+        guard let pid else { return }
+        await Processes.terminate(pid, timeout: .seconds(5))
+    }
+}

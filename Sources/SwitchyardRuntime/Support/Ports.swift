@@ -1,0 +1,71 @@
+import Foundation
+
+/// Loopback port helpers.
+public enum Ports {
+    /// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0 and released).
+    public static func freeLoopbackPort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw POSIXError(.EMFILE) }
+        defer { Glibc.close(fd) }
+        var address = loopback(port: 0)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0 else { throw POSIXError(.EADDRINUSE) }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// True when something accepts TCP connections on 127.0.0.1:`port`.
+    public static func isListening(_ port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { Glibc.close(fd) }
+        var address = loopback(port: port)
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
+    }
+
+    static func loopback(port: Int) -> sockaddr_in {
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(port).bigEndian
+        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        return address
+    }
+}
+
+/// Process helpers.
+public enum Processes {
+    /// True when a process with this PID exists (and is not a zombie we could reap).
+    public static func isAlive(_ pid: Int32) -> Bool {
+        guard pid > 0 else { return false }
+        if kill(pid, 0) != 0 { return errno == EPERM }
+        // A zombie still answers kill(0); read its state.
+        if let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        {
+            let state = stat[stat.index(close, offsetBy: 2)]
+            return state != "Z"
+        }
+        return true
+    }
+
+    /// Sends `signal` to `pid` and waits up to `timeout` for it to exit; SIGKILL after that.
+    public static func terminate(_ pid: Int32, signal: Int32 = SIGTERM, timeout: Duration = .seconds(10)) async {
+        guard isAlive(pid) else { return }
+        kill(pid, signal)
+        let deadline = ContinuousClock.now + timeout
+        while isAlive(pid), ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+        if isAlive(pid) {
+            kill(pid, SIGKILL)
+            while isAlive(pid) { try? await Task.sleep(for: .milliseconds(20)) }
+        }
+    }
+}

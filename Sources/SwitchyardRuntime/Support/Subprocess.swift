@@ -1,0 +1,113 @@
+import Foundation
+import SwitchyardCore
+
+/// Runs a helper program (initdb, pg_ctl, redis-server) to completion and captures its output.
+public enum Subprocess {
+    /// The outcome of a finished program.
+    public struct Outcome: Sendable {
+        /// Exit status (or 128 + signal).
+        public var status: Int32
+        /// Standard output and standard error, interleaved.
+        public var output: String
+    }
+
+    /// A program that exited non-zero.
+    public struct Failure: Error, CustomStringConvertible {
+        /// The command line, for the message.
+        public var command: String
+        /// The outcome.
+        public var outcome: Outcome
+        /// `command exited with N: last lines of output`.
+        public var description: String {
+            let tail = outcome.output.split(separator: "\n").suffix(8).joined(separator: "\n")
+            return "\(command) exited with \(outcome.status): \(tail)"
+        }
+    }
+
+    /// True when this process runs as root (Postgres then runs as the `postgres` user).
+    public static var isRoot: Bool { geteuid() == 0 }
+
+    /// Runs `executable arguments…`, as `user` through runuser when given and we are root.
+    @discardableResult
+    public static func run(
+        _ executable: String, _ arguments: [String], asUser user: String? = nil, environment: [String: String]? = nil,
+        check: Bool = true
+    ) async throws -> Outcome {
+        var launch = executable
+        var argv = arguments
+        if let user, isRoot {
+            launch = "/usr/sbin/runuser"
+            argv = ["-u", user, "--", executable] + arguments
+        }
+        let command = ([launch] + argv).joined(separator: " ")
+        let (program, programArguments) = (launch, argv)
+        let outcome = try await runOnDedicatedThread(name: "subprocess") { () throws -> Outcome in
+            try spawnAndWait(program, programArguments, environment: environment)
+        }
+        if check && outcome.status != 0 { throw Failure(command: command, outcome: outcome) }
+        return outcome
+    }
+
+    /// Serializes pipe creation and spawn, so no child inherits another spawn's pipe before it is close-on-exec.
+    private static let spawnLock = NSLock()
+
+    /// posix_spawn + waitpid, reading the merged output until EOF. Foundation's Process is not used: its
+    /// SIGCHLD handling left children unreaped inside the test runner.
+    static func spawnAndWait(_ program: String, _ arguments: [String], environment: [String: String]?) throws -> Outcome {
+        var fds: [Int32] = [0, 0]
+        // Close-on-exec: a pipe leaked into a concurrently spawned daemon (a postmaster) would never reach EOF.
+        spawnLock.lock()
+        guard pipe(&fds) == 0 else {
+            spawnLock.unlock()
+            throw POSIXError(.EMFILE)
+        }
+        _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
+        _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, fds[1], 2)
+        posix_spawn_file_actions_addclose(&actions, fds[0])
+        posix_spawn_file_actions_addclose(&actions, fds[1])
+        let argv = ([program] + arguments).map { strdup($0) } + [nil]
+        defer { for p in argv { free(p) } }
+        let env = environment.map { $0.map { strdup("\($0.key)=\($0.value)") } + [nil] }
+        defer { env?.forEach { free($0) } }
+        var pid: pid_t = 0
+        let spawned: Int32 =
+            if let env {
+                posix_spawn(&pid, program, &actions, nil, argv, env)
+            } else {
+                posix_spawn(&pid, program, &actions, nil, argv, environ)
+            }
+        Glibc.close(fds[1])
+        spawnLock.unlock()
+        guard spawned == 0 else {
+            Glibc.close(fds[0])
+            throw Failure(command: program, outcome: Outcome(status: 127, output: String(cString: strerror(spawned))))
+        }
+        var output = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = read(fds[0], &buffer, buffer.count)
+            if n > 0 { output.append(contentsOf: buffer[0..<n]) } else if n == 0 || errno != EINTR { break }
+        }
+        Glibc.close(fds[0])
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let exit: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return Outcome(status: exit, output: String(decoding: output, as: UTF8.self))
+    }
+
+    /// Finds an executable by name on PATH or in the given extra directories.
+    public static func which(_ name: String, extraDirectories: [String] = []) -> String? {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+        for dir in extraDirectories + path.split(separator: ":").map(String.init) {
+            let candidate = dir + "/" + name
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
+    }
+}

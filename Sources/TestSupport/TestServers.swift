@@ -1,0 +1,118 @@
+import Foundation
+import Postgres
+import Redis
+import SwitchyardRuntime
+
+/// Real Postgres and Redis servers on loopback for tests: one shared pair per test process for tests
+/// that only read and write, and private servers for tests that stop, kill or freeze them.
+///
+/// Everything lives under `/tmp/switchyard-test-<pid>/` and is stopped when the process exits.
+public actor TestServers {
+    /// The per-process instance.
+    public static let shared = TestServers()
+
+    /// The password of every test cluster's superuser (tests check it never leaks).
+    public static let password = "s3cret-test-pw-\(getpid())"
+
+    private let root = "/tmp/switchyard-test-\(getpid())"
+    private var sharedPostgres: Task<TestPostgres, Error>?
+    private var sharedRedis: Task<LocalRedis, Error>?
+    private var counter = 0
+
+    private init() {
+        atexit { TestServers.stopAllSynchronously() }
+    }
+
+    /// The shared Postgres cluster (started on first use).
+    public func postgres() async throws -> TestPostgres {
+        // Cache the task, not the result: concurrent first callers must share one start.
+        if let sharedPostgres { return try await sharedPostgres.value }
+        let start = Task { try await self.newPostgres() }
+        sharedPostgres = start
+        return try await start.value
+    }
+
+    /// The shared Redis server (started on first use).
+    public func redis() async throws -> LocalRedis {
+        if let sharedRedis { return try await sharedRedis.value }
+        let start = Task { try await self.newRedis() }
+        sharedRedis = start
+        return try await start.value
+    }
+
+    /// A private Postgres cluster the caller may stop, kill or freeze.
+    public func newPostgres() async throws -> TestPostgres {
+        counter += 1
+        let cluster = LocalPostgres(directory: "\(root)/pg\(counter)", port: try Ports.freeLoopbackPort())
+        Self.register(pidFile: cluster.dataDirectory + "/postmaster.pid", signal: SIGINT)
+        try await cluster.create()
+        try await cluster.start()
+        try await cluster.prepare(password: Self.password)
+        return TestPostgres(cluster: cluster)
+    }
+
+    /// A private Redis server, optionally with a password.
+    public func newRedis(password: String? = nil, extraArguments: [String] = []) async throws -> LocalRedis {
+        counter += 1
+        let server = LocalRedis(directory: "\(root)/redis\(counter)", port: try Ports.freeLoopbackPort(), password: password)
+        Self.register(pidFile: server.directory + "/redis.pid", signal: SIGTERM)
+        try await server.start(extraArguments: extraArguments)
+        return server
+    }
+
+    /// A fresh directory under the test root.
+    public func scratchDirectory(_ name: String) throws -> String {
+        counter += 1
+        let path = "\(root)/\(name)-\(counter)"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    nonisolated(unsafe) private static var pidFiles: [(String, Int32)] = []
+    private static let lock = NSLock()
+
+    private static func register(pidFile: String, signal: Int32) {
+        lock.lock()
+        pidFiles.append((pidFile, signal))
+        lock.unlock()
+    }
+
+    /// Stops every server started by this process; runs at exit, so it cannot await.
+    static func stopAllSynchronously() {
+        lock.lock()
+        let files = pidFiles
+        lock.unlock()
+        var pids: [Int32] = []
+        for (file, signal) in files {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8),
+                let first = text.split(separator: "\n").first,
+                let pid = Int32(first.trimmingCharacters(in: .whitespaces))
+            else { continue }
+            kill(pid, SIGCONT)  // a test may have left it frozen
+            kill(pid, signal)
+            pids.append(pid)
+        }
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline, pids.contains(where: { Processes.isAlive($0) }) { usleep(20_000) }
+        for pid in pids where Processes.isAlive(pid) { kill(pid, SIGKILL) }
+    }
+}
+
+/// A test Postgres cluster and the ways to reach it.
+public struct TestPostgres: Sendable {
+    /// The cluster.
+    public let cluster: LocalPostgres
+
+    /// Conninfo with the password inline (so tests can check it never leaks).
+    public func dsn(database: String = LocalPostgres.database, extra: String = "") -> String {
+        "host=127.0.0.1 port=\(cluster.port) dbname=\(database) user=\(LocalPostgres.user) password=\(TestServers.password) connect_timeout=3 \(extra)"
+    }
+
+    /// A new connection to the cluster's Switchyard database.
+    public func connect(timeout: Duration = .seconds(5), extra: String = "") async throws -> PostgresConnection {
+        try await PostgresConnection.connect(dsn(extra: extra), timeout: timeout)
+    }
+
+    /// The postmaster's PID.
+    public var pid: Int32? { cluster.pid }
+}
