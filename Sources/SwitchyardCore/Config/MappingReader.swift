@@ -49,7 +49,7 @@ struct MappingReader {
     /// The line of `key`'s value, or of this mapping when the key is absent.
     func line(of key: String) -> Int {
         guard let entry = entries.first(where: { $0.key == key }) else { return line }
-        return entry.value.mark?.line ?? entry.keyLine
+        return ValueNode(node: entry.value, field: path(key), diagnostics: diagnostics, keyLine: entry.keyLine).line
     }
 
     func has(_ key: String) -> Bool { child(key) != nil }
@@ -57,7 +57,7 @@ struct MappingReader {
     /// The value of `key`, or nil when it is absent or null.
     func child(_ key: String) -> ValueNode? {
         guard let entry = entries.first(where: { $0.key == key }) else { return nil }
-        let value = ValueNode(node: entry.value, field: path(key), diagnostics: diagnostics)
+        let value = ValueNode(node: entry.value, field: path(key), diagnostics: diagnostics, keyLine: entry.keyLine)
         return value.isNull ? nil : value
     }
 

@@ -5,8 +5,14 @@ struct ValueNode {
     let node: Node
     let field: String
     let diagnostics: Diagnostics
+    /// The line of the key this value belongs to; errors about a whole section point there.
+    var keyLine: Int? = nil
 
-    var line: Int { node.mark?.line ?? 1 }
+    /// The line of a scalar value, or of the key that introduces a mapping or list.
+    var line: Int {
+        if case .scalar = node { return node.mark?.line ?? keyLine ?? 1 }
+        return keyLine ?? node.mark?.line ?? 1
+    }
 
     func fail(_ reason: String) {
         diagnostics.report(line: line, field: field, reason)
