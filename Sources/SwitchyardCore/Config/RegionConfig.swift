@@ -1,0 +1,119 @@
+/// One region file (`regions/<name>.yaml`): its database, Redis, schedulers, run table and routing hooks.
+public struct RegionConfig: Sendable, Equatable {
+    /// The region name, `^[a-z][a-z0-9-]{0,31}$`, unique across files.
+    public var name: String
+    /// Failover preference: the healthy standby with the highest priority becomes active.
+    public var priority: Int
+    /// The region database's libpq connection string.
+    public var databaseDSN: String
+    /// The region's Redis.
+    public var redis: RedisConfig
+    /// How the region's schedulers are probed.
+    public var schedulers: SchedulersConfig
+    /// Components whose failure makes the region down (default: all three).
+    public var critical: [RegionComponent]
+    /// Which run table failover migrates.
+    public var runs: RunsConfig
+    /// Hooks called to re-point traffic, and notifications.
+    public var routing: RoutingConfig
+    /// The file this region was read from, for messages.
+    public var file: String
+
+    /// Creates a region configuration.
+    public init(
+        name: String, priority: Int, databaseDSN: String, redis: RedisConfig, schedulers: SchedulersConfig,
+        critical: [RegionComponent] = RegionComponent.allCases, runs: RunsConfig = .init(),
+        routing: RoutingConfig = .init(), file: String = ""
+    ) {
+        self.name = name
+        self.priority = priority
+        self.databaseDSN = databaseDSN
+        self.redis = redis
+        self.schedulers = schedulers
+        self.critical = critical
+        self.runs = runs
+        self.routing = routing
+        self.file = file
+    }
+}
+
+/// The parts of a region whose health is probed.
+public enum RegionComponent: String, Sendable, Equatable, CaseIterable {
+    /// The region database.
+    case database
+    /// The region's Redis.
+    case redis
+    /// The region's schedulers.
+    case schedulers
+}
+
+/// `schedulers`: how scheduler liveness is observed.
+public struct SchedulersConfig: Sendable, Equatable {
+    /// The probe kind.
+    public enum Probe: String, Sendable, Equatable, CaseIterable {
+        /// Switchyard's own heartbeat table in the region database.
+        case heartbeat
+        /// Airflow's `job` table (latest SchedulerJob heartbeat).
+        case airflow
+        /// An HTTP health endpoint (`url`).
+        case http
+    }
+
+    /// The probe kind (heartbeat).
+    public var probe: Probe
+    /// The health URL, present exactly when `probe` is `http`.
+    public var url: String?
+    /// A heartbeat older than this is stale (default: `probes.scheduler_stale_after`).
+    public var staleAfter: Duration
+
+    /// Creates the section.
+    public init(probe: Probe = .heartbeat, url: String? = nil, staleAfter: Duration = .seconds(5)) {
+        self.probe = probe
+        self.url = url
+        self.staleAfter = staleAfter
+    }
+}
+
+/// `runs`: the run table that failover copies.
+public struct RunsConfig: Sendable, Equatable {
+    /// Table layout presets.
+    public enum Preset: String, Sendable, Equatable, CaseIterable {
+        /// Switchyard's own `switchyard.dag_run`.
+        case builtin
+        /// Airflow's `public.dag_run`, with its foreign keys remapped on copy.
+        case airflow
+
+        /// The preset's table when none is given.
+        public var defaultTable: String {
+            switch self {
+            case .builtin: "switchyard.dag_run"
+            case .airflow: "public.dag_run"
+            }
+        }
+    }
+
+    /// The preset (builtin).
+    public var preset: Preset
+    /// The schema-qualified table name.
+    public var table: String
+
+    /// Creates the section; the table defaults to the preset's.
+    public init(preset: Preset = .builtin, table: String? = nil) {
+        self.preset = preset
+        self.table = table ?? preset.defaultTable
+    }
+}
+
+/// `routing`: hooks that re-point traffic on failover, and notifications sent when one completes.
+public struct RoutingConfig: Sendable, Equatable {
+    /// Called in order during the `route` step.
+    public var hooks: [HookConfig]
+    /// Called when a failover completes.
+    public var notify: [HookConfig]
+
+    /// Creates the section.
+    public init(hooks: [HookConfig] = [], notify: [HookConfig] = []) {
+        self.hooks = hooks
+        self.notify = notify
+    }
+}
