@@ -104,7 +104,7 @@ struct CurlTransfer {
     }
 
     private func configureMethodAndBody(_ options: inout OptionSetter) {
-        let method = request.method.uppercased() == request.method ? request.method : request.method.uppercased()
+        let method = request.method.uppercased()
         switch method {
         case "GET" where request.body.isEmpty:
             options.set(CURLOPT_HTTPGET, 1)

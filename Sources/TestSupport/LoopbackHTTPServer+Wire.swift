@@ -73,6 +73,8 @@ extension LoopbackHTTPServer {
         /// Blocks until the connection is readable; false when the server is stopping.
         let waitReadable: () -> Bool
         private var buffer: [UInt8] = []
+        /// Set when the client sent something that is not an HTTP/1.x request (a TLS ClientHello, say).
+        private(set) var malformed = false
 
         init(connection: Int32, waitReadable: @escaping () -> Bool) {
             self.connection = connection
@@ -83,6 +85,11 @@ extension LoopbackHTTPServer {
         mutating func read() -> RecordedRequest? {
             var headEnd: Int?
             while true {
+                if let first = buffer.first, !(UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(first) {
+                    // No method starts like this; answer now instead of waiting for a head that never ends.
+                    malformed = true
+                    return nil
+                }
                 headEnd = Self.find([13, 10, 13, 10], in: buffer)
                 if headEnd != nil { break }
                 guard buffer.count < Self.maxHeadBytes, receiveMore() else { return nil }
@@ -91,10 +98,16 @@ extension LoopbackHTTPServer {
             buffer.removeFirst(headEnd! + 4)
             var lines = head.split(separator: "\r\n", omittingEmptySubsequences: false).map(String.init)
             let requestLine = lines.removeFirst().split(separator: " ")
-            guard requestLine.count == 3 else { return nil }
+            guard requestLine.count == 3, requestLine[2].hasPrefix("HTTP/1.") else {
+                malformed = true
+                return nil
+            }
             var headers: [(name: String, value: String)] = []
             for line in lines {
-                guard let colon = line.firstIndex(of: ":") else { return nil }
+                guard let colon = line.firstIndex(of: ":") else {
+                    malformed = true
+                    return nil
+                }
                 let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
                 headers.append((String(line[..<colon]), value))
             }

@@ -10,7 +10,8 @@ import Synchronization
 /// a handler that can also misbehave (delay, hang, garbage, close).
 ///
 /// Plain POSIX sockets, one thread for accepting and one per connection; every response carries
-/// `Connection: close`. Every blocking wait also polls a wake pipe, so `stop()` ends hanging and
+/// `Connection: close`. Bytes that are not an HTTP/1.x request (a TLS ClientHello, say) get a plain
+/// 400 and are not recorded, as a real server would answer them. Every blocking wait also polls a wake pipe, so `stop()` ends hanging and
 /// delayed replies at once and returns only after all threads have finished.
 public final class LoopbackHTTPServer: Sendable {
     /// What the server does with one request.
@@ -192,7 +193,12 @@ public final class LoopbackHTTPServer: Sendable {
     private func serve(_ connection: Int32) {
         defer { Glibc.close(connection) }
         var reader = RequestReader(connection: connection) { [self] in waitReadable(connection) }
-        guard let request = reader.read() else { return }
+        guard let request = reader.read() else {
+            if reader.malformed {
+                sendAll(Self.encode(status: 400, headers: [], body: Array("bad request\n".utf8), head: false), on: connection)
+            }
+            return
+        }
         state.withLock { $0.requests.append(request) }
         perform(handler(request), on: connection, for: request)
     }

@@ -87,6 +87,18 @@ struct HTTPClientFailureTests {
         #expect(error.kind == .malformedResponse, "\(error)")
     }
 
+    @Test func tlsToAPlainHTTPServerFailsAsTLS() async throws {
+        let server = try LoopbackHTTPServer { _ in .ok() }
+        defer { server.stop() }
+        let url = "https://127.0.0.1:\(server.port)/"
+
+        let plain = try await failure(of: HTTPRequest(url: url))
+        let badCA = try await failure(of: HTTPRequest(url: url, tls: TLSOptions(caFile: "/nonexistent/ca.pem")))
+
+        #expect(plain.error.kind == .tls, "\(plain.error)")
+        #expect(badCA.error.kind == .tls, "\(badCA.error)")
+    }
+
     @Test func errorsNeverContainURLSecrets() async throws {
         let port = try Self.closedLoopbackPort()
         let url = "http://hook:secret@127.0.0.1:\(port)/route?token=tok3n&region=x#frag"

@@ -47,6 +47,20 @@ struct HTTPClientTests {
         #expect(request.header("Expect") == nil)
     }
 
+    @Test func largeBodyIsSentWithoutExpectContinue() async throws {
+        let server = try LoopbackHTTPServer { _ in .ok() }
+        defer { server.stop() }
+        // curl adds `Expect: 100-continue` on its own above a size threshold; the client must not.
+        let body = (0..<(2 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+
+        let response = try await client.send(HTTPRequest(method: "PUT", url: server.baseURL + "/blob", body: body))
+
+        #expect(response.status == 200)
+        let request = try #require(server.requests.first)
+        #expect(request.header("Expect") == nil)
+        #expect(request.body == body)
+    }
+
     @Test(arguments: ["PUT", "PATCH", "DELETE"])
     func otherMethodsSendTheirBody(method: String) async throws {
         let server = try LoopbackHTTPServer { _ in .status(204) }
