@@ -14,4 +14,8 @@ static inline CURLcode sy_curl_setopt_datafn(CURL *h, CURLoption o, sy_curl_data
 static inline CURLcode sy_curl_getinfo_long(CURL *h, CURLINFO i, long *v) { return curl_easy_getinfo(h, i, v); }
 static inline CURLcode sy_curl_getinfo_double(CURL *h, CURLINFO i, double *v) { return curl_easy_getinfo(h, i, v); }
 static inline CURLcode sy_curl_getinfo_offset(CURL *h, CURLINFO i, curl_off_t *v) { return curl_easy_getinfo(h, i, v); }
+typedef int (*sy_curl_xferinfo_callback)(void *clientp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow);
+static inline CURLcode sy_curl_setopt_xferinfofn(CURL *h, CURLoption o, sy_curl_xferinfo_callback v) { return curl_easy_setopt(h, o, v); }
+// CURL_GLOBAL_DEFAULT is a macro built from other macros; wrapping it keeps the flag set in C.
+static inline CURLcode sy_curl_global_init_default(void) { return curl_global_init(CURL_GLOBAL_DEFAULT); }
 #endif

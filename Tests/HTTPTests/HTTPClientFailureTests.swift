@@ -1,0 +1,156 @@
+import HTTP
+import Testing
+import TestSupport
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+@Suite("HTTPClient failures")
+struct HTTPClientFailureTests {
+    let client = HTTPClient()
+
+    /// Sends `request`, expects an `HTTPError`, and returns it with the wall-clock time it took.
+    func failure(of request: HTTPRequest) async throws -> (error: HTTPError, elapsed: Duration) {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let result: Result<HTTPResponse, HTTPError>
+        do {
+            result = .success(try await client.send(request))
+        } catch {
+            result = .failure(error)
+        }
+        let elapsed = clock.now - start
+        if case .failure(let error) = result { return (error, elapsed) }
+        let response = try result.get()
+        Issue.record("expected an error, got status \(response.status)")
+        throw CancellationError()
+    }
+
+    @Test func slowEndpointTimesOut() async throws {
+        let server = try LoopbackHTTPServer { _ in .delay(.seconds(5), then: .ok("late")) }
+        defer { server.stop() }
+
+        let (error, elapsed) = try await failure(
+            of: HTTPRequest(url: server.baseURL + "/slow", timeout: .milliseconds(300))
+        )
+
+        #expect(error.kind == .timeout)
+        #expect(error.curlCode == 28)
+        #expect(elapsed >= .milliseconds(250))
+        #expect(elapsed < .seconds(1.5))
+    }
+
+    @Test func hangingEndpointTimesOut() async throws {
+        let server = try LoopbackHTTPServer { _ in .hang }
+        defer { server.stop() }
+
+        let (error, elapsed) = try await failure(
+            of: HTTPRequest(method: "POST", url: server.baseURL + "/hang", body: [1, 2, 3], timeout: .milliseconds(300))
+        )
+
+        #expect(error.kind == .timeout)
+        #expect(elapsed < .seconds(1.5))
+        #expect(server.requests.count == 1)
+    }
+
+    @Test func nothingListeningFailsToConnectQuickly() async throws {
+        let port = try Self.closedLoopbackPort()
+
+        let (error, elapsed) = try await failure(of: HTTPRequest(url: "http://127.0.0.1:\(port)/"))
+
+        #expect(error.kind == .connect)
+        #expect(error.curlCode == 7)
+        #expect(elapsed < .seconds(1))
+    }
+
+    @Test(arguments: [
+        "this is not http\r\n\r\n",
+        "HTTP/1.1 abc def\r\n\r\n",
+        "\u{1}\u{2}\u{3}garbage",
+    ])
+    func garbageReplyIsMalformed(garbage: String) async throws {
+        let server = try LoopbackHTTPServer { _ in .garbage(Array(garbage.utf8)) }
+        defer { server.stop() }
+
+        let (error, _) = try await failure(of: HTTPRequest(url: server.baseURL + "/"))
+
+        #expect(error.kind == .malformedResponse, "\(error)")
+    }
+
+    @Test func closeWithoutAnswerIsMalformed() async throws {
+        let server = try LoopbackHTTPServer { _ in .close }
+        defer { server.stop() }
+
+        let (error, _) = try await failure(of: HTTPRequest(url: server.baseURL + "/"))
+
+        #expect(error.kind == .malformedResponse, "\(error)")
+    }
+
+    @Test func tlsToAPlainHTTPServerFailsAsTLS() async throws {
+        let server = try LoopbackHTTPServer { _ in .ok() }
+        defer { server.stop() }
+        let url = "https://127.0.0.1:\(server.port)/"
+
+        let plain = try await failure(of: HTTPRequest(url: url))
+        let badCA = try await failure(of: HTTPRequest(url: url, tls: TLSOptions(caFile: "/nonexistent/ca.pem")))
+
+        #expect(plain.error.kind == .tls, "\(plain.error)")
+        #expect(badCA.error.kind == .tls, "\(badCA.error)")
+    }
+
+    @Test func errorsNeverContainURLSecrets() async throws {
+        let port = try Self.closedLoopbackPort()
+        let url = "http://hook:secret@127.0.0.1:\(port)/route?token=tok3n&region=x#frag"
+
+        let (error, _) = try await failure(of: HTTPRequest(url: url))
+
+        #expect(error.kind == .connect)
+        for text in [error.description, error.url, error.message, String(reflecting: error)] {
+            #expect(!text.contains("secret"), "\(text)")
+            #expect(!text.contains("tok3n"), "\(text)")
+        }
+        #expect(error.url == "http://hook:***@127.0.0.1:\(port)/route?token=***&region=***")
+    }
+
+    @Test func invalidRequestsFailBeforeSending() async throws {
+        let server = try LoopbackHTTPServer { _ in .ok() }
+        defer { server.stop() }
+
+        let badScheme = try await failure(of: HTTPRequest(url: "ftp://user:secret@127.0.0.1/"))
+        let injected = try await failure(
+            of: HTTPRequest(url: server.baseURL, headers: [HTTPHeader("X-A", "1\r\nX-Injected: yes")])
+        )
+
+        #expect(badScheme.error.kind == .invalidRequest)
+        #expect(!badScheme.error.description.contains("secret"))
+        #expect(injected.error.kind == .invalidRequest)
+        #expect(server.requests.isEmpty)
+    }
+
+    @Test func cancellingTheTaskAbortsTheTransfer() async throws {
+        let server = try LoopbackHTTPServer { _ in .hang }
+        defer { server.stop() }
+        let client = self.client
+        let clock = ContinuousClock()
+        let start = clock.now
+
+        let task = Task { try await client.send(HTTPRequest(url: server.baseURL, timeout: .seconds(10))) }
+        _ = await server.waitForRequests(count: 1)
+        task.cancel()
+        let result = await task.result
+
+        #expect(throws: HTTPError.self) { try result.get() }
+        #expect((try? result.get()) == nil)
+        if case .failure(let error as HTTPError) = result { #expect(error.kind == .cancelled) }
+        #expect(clock.now - start < .seconds(3))
+    }
+
+    /// A loopback port that was just free: bound, then closed, so nothing listens on it.
+    static func closedLoopbackPort() throws -> Int {
+        let server = try LoopbackHTTPServer { _ in .close }
+        let port = server.port
+        server.stop()
+        return port
+    }
+}
