@@ -76,7 +76,7 @@ public actor RedisConnection {
             throw RedisError(code: code, operation: "connect", message: "\(endpoint.displayAddress): \(message)")
         }
         context = opened
-        _ = redisEnableKeepAlive(opened)
+        if case .tcp = endpoint.address { _ = redisEnableKeepAlive(opened) }  // fails, and poisons the context, on unix sockets
         _ = redisSetTimeout(opened, Self.timeval(commandTimeout))
         do {
             if let password = endpoint.password {

@@ -48,13 +48,26 @@ public enum Processes {
         guard pid > 0 else { return false }
         if kill(pid, 0) != 0 { return errno == EPERM }
         // A zombie still answers kill(0); read its state.
-        if let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let close = stat.lastIndex(of: ")")
-        {
+        if let stat = readProcFile("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") {
             let state = stat[stat.index(close, offsetBy: 2)]
             return state != "Z"
         }
         return true
+    }
+
+    /// Reads a /proc file with read(2): they report size 0, which file-size-based readers trust.
+    public static func readProcFile(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { return nil }
+        defer { Glibc.close(fd) }
+        var bytes = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = read(fd, &buffer, buffer.count)
+            if n <= 0 { break }
+            bytes.append(contentsOf: buffer[0..<n])
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Sends `signal` to `pid` and waits up to `timeout` for it to exit; SIGKILL after that.

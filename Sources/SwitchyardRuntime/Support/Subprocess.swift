@@ -75,12 +75,16 @@ public enum Subprocess {
         defer { for p in argv { free(p) } }
         let env = environment.map { $0.map { strdup("\($0.key)=\($0.value)") } + [nil] }
         defer { env?.forEach { free($0) } }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        resetSignals(&attributes)
         var pid: pid_t = 0
         let spawned: Int32 =
             if let env {
-                posix_spawn(&pid, program, &actions, nil, argv, env)
+                posix_spawn(&pid, program, &actions, &attributes, argv, env)
             } else {
-                posix_spawn(&pid, program, &actions, nil, argv, environ)
+                posix_spawn(&pid, program, &actions, &attributes, argv, environ)
             }
         Glibc.close(fds[1])
         spawnLock.unlock()
@@ -99,6 +103,21 @@ public enum Subprocess {
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         let exit: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
         return Outcome(status: exit, output: String(decoding: output, as: UTF8.self))
+    }
+
+    /// Gives the child an empty signal mask and default handlers. Threads of this process (dispatch,
+    /// the test runner) block signals, and a child inherits the mask: a Redis started from such a
+    /// thread would never see SIGTERM.
+    public static func resetSignals(_ attributes: inout posix_spawnattr_t) {
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        var all = sigset_t()
+        sigfillset(&all)
+        sigdelset(&all, SIGKILL)
+        sigdelset(&all, SIGSTOP)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
     }
 
     /// Finds an executable by name on PATH or in the given extra directories.
