@@ -97,6 +97,8 @@ public actor PostgresConnection {
             status = PQconnectPoll(conn)
         }
         PQsetnonblocking(conn, 1)
+        // libpq prints NOTICEs to stderr by default; a daemon's output is its log, not the server's chatter.
+        PQsetNoticeReceiver(conn, { _, _ in }, nil)
         cancelToken.reset(to: conn)
     }
 

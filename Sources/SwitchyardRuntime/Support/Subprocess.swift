@@ -31,7 +31,7 @@ public enum Subprocess {
     @discardableResult
     public static func run(
         _ executable: String, _ arguments: [String], asUser user: String? = nil, environment: [String: String]? = nil,
-        check: Bool = true
+        check: Bool = true, standardErrorPath: String? = nil
     ) async throws -> Outcome {
         var launch = executable
         var argv = arguments
@@ -42,7 +42,7 @@ public enum Subprocess {
         let command = ([launch] + argv).joined(separator: " ")
         let (program, programArguments) = (launch, argv)
         let outcome = try await runOnDedicatedThread(name: "subprocess") { () throws -> Outcome in
-            try spawnAndWait(program, programArguments, environment: environment)
+            try spawnAndWait(program, programArguments, environment: environment, standardErrorPath: standardErrorPath)
         }
         if check && outcome.status != 0 { throw Failure(command: command, outcome: outcome) }
         return outcome
@@ -53,7 +53,9 @@ public enum Subprocess {
 
     /// posix_spawn + waitpid, reading the merged output until EOF. Foundation's Process is not used: its
     /// SIGCHLD handling left children unreaped inside the test runner.
-    static func spawnAndWait(_ program: String, _ arguments: [String], environment: [String: String]?) throws -> Outcome {
+    static func spawnAndWait(
+        _ program: String, _ arguments: [String], environment: [String: String]?, standardErrorPath: String? = nil
+    ) throws -> Outcome {
         var fds: [Int32] = [0, 0]
         // Close-on-exec: a pipe leaked into a concurrently spawned daemon (a postmaster) would never reach EOF.
         spawnLock.lock()
@@ -68,7 +70,11 @@ public enum Subprocess {
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, fds[1], 2)
+        if let standardErrorPath {
+            posix_spawn_file_actions_addopen(&actions, 2, standardErrorPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        } else {
+            posix_spawn_file_actions_adddup2(&actions, fds[1], 2)
+        }
         posix_spawn_file_actions_addclose(&actions, fds[0])
         posix_spawn_file_actions_addclose(&actions, fds[1])
         let argv = ([program] + arguments).map { strdup($0) } + [nil]

@@ -1,0 +1,113 @@
+import ArgumentParser
+import Foundation
+import SwitchyardCore
+import SwitchyardRuntime
+
+/// `switchyard dev up|down|status`: a real local multi-region deployment on loopback.
+struct DevCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dev", abstract: "Run a local multi-region deployment on loopback.",
+        subcommands: [Up.self, Down.self, Status.self])
+
+    struct DirectoryOption: ParsableArguments {
+        @Option(help: "Deployment directory (several deployments can live side by side).")
+        var dir: String = ".switchyard/dev"
+    }
+
+    /// Starts (or restarts) the deployment, writes its configuration and runs init.
+    struct Up: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Start Postgres per region plus control and Redis per region; write <dir>/regions; init.")
+        @OptionGroup var directory: DirectoryOption
+        @Option(help: "Number of regions (1-9).") var regions: Int = 3
+
+        func run() async throws {
+            let clock = ContinuousClock()
+            let start = clock.now
+            let state: DevState
+            do {
+                state = try await DevDeployment.up(directory: directory.dir, regions: regions) { Output.progress($0) }
+            } catch let error as DevError {
+                throw OperationFailure(message: error.description)
+            }
+            let configuration = try ConfigLoader.load(directory: state.configDirectory)
+            let report = try await InitCommand.initialize(configuration, active: state.regions.first)
+            let elapsed = clock.now - start
+            Output.progress("schemas ready; active region \(report.activeRegion ?? "none") at epoch \(report.epoch)")
+            let rows = try await DevDeployment.status(directory: state.directory)
+            DevCommand.printRegions(rows, state: state, active: report.activeRegion)
+            print("")
+            print("up in \(String(format: "%.1f", Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)) s; configuration: --config \(state.configDirectory)")
+            print("stop it with: switchyard dev down --dir \(directory.dir)")
+            if rows.contains(where: { !$0.answering }) {
+                throw OperationFailure(message: "some servers are not answering; see `switchyard dev status --dir \(directory.dir)`")
+            }
+        }
+    }
+
+    /// Stops every process the deployment started.
+    struct Down: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Stop every process of the deployment, by PID.")
+        @OptionGroup var directory: DirectoryOption
+        @Flag(help: "Also delete the deployment's data.") var purge = false
+
+        func run() async throws {
+            do {
+                let stopped = try await DevDeployment.down(directory: directory.dir, purge: purge) { print($0) }
+                if stopped.isEmpty { print("nothing was running") }
+            } catch let error as DevError {
+                throw OperationFailure(message: error.description)
+            }
+        }
+    }
+
+    /// Lists every server with its port, PID and whether it answers.
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show each server's port, PID and whether it answers.")
+        @OptionGroup var directory: DirectoryOption
+        @Flag(help: "Print JSON: {\"servers\": [{kind, region, port, pid, answering}]}.") var json = false
+
+        func run() async throws {
+            let rows = try await DevDeployment.status(directory: directory.dir)
+            if json {
+                try Output.json(StatusDocument(servers: rows))
+                return
+            }
+            if rows.isEmpty {
+                print("no deployment in \(directory.dir)")
+                throw ExitCode(1)
+            }
+            print(pad("KIND", 10) + pad("REGION", 12) + pad("PORT", 8) + pad("PID", 9) + "ANSWERING")
+            for row in rows {
+                print(pad(row.kind, 10) + pad(row.region, 12) + pad(row.port.map(String.init) ?? "-", 8)
+                    + pad(row.pid.map(String.init) ?? "-", 9) + (row.answering ? "yes" : "NO"))
+            }
+            if rows.contains(where: { !$0.answering }) { throw ExitCode(1) }
+        }
+    }
+
+    struct StatusDocument: Encodable {
+        var servers: [ServerStatus]
+    }
+
+    /// One line per region: its database and Redis and whether they answer.
+    static func printRegions(_ rows: [ServerStatus], state: DevState, active: String?) {
+        print(pad("REGION", 12) + pad("ROLE", 9) + pad("POSTGRES", 18) + pad("REDIS", 18) + "HEALTH")
+        for region in ["control"] + state.regions {
+            let pg = rows.first { $0.kind == "postgres" && $0.region == region }
+            let redis = rows.first { $0.kind == "redis" && $0.region == region }
+            let healthy = (pg?.answering ?? false) && (region == "control" || (redis?.answering ?? false))
+            let role = region == "control" ? "control" : (region == active ? "active" : "standby")
+            func cell(_ s: ServerStatus?) -> String {
+                guard let s else { return "-" }
+                return "\(s.port.map(String.init) ?? "-") \(s.answering ? "up" : "DOWN")"
+            }
+            print(pad(region, 12) + pad(role, 9) + pad(cell(pg), 18) + pad(region == "control" ? "-" : cell(redis), 18)
+                + (healthy ? "healthy" : "UNHEALTHY"))
+        }
+    }
+}
+
+func pad(_ text: String, _ width: Int) -> String {
+    text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count)
+}

@@ -1,0 +1,70 @@
+import ArgumentParser
+import Foundation
+import SwitchyardCore
+
+/// Runs the root command and turns every error into a message and an exit code.
+enum Entry {
+    static func run() async {
+        do {
+            var command = try Switchyard.parseAsRoot()
+            if var async = command as? AsyncParsableCommand {
+                try await async.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(code(for: error))
+        }
+        exit(0)
+    }
+
+    static func code(for error: Error) -> Int32 {
+        switch error {
+        case let errors as ConfigErrors:
+            Output.error(errors.description)
+            return 2
+        case let exit as ExitCode:
+            return exit.rawValue
+        case let failure as OperationFailure:
+            Output.error("error: \(failure.message)")
+            return failure.exitCode
+        default:
+            let parserCode = Switchyard.exitCode(for: error)
+            if parserCode == .success {
+                print(Switchyard.fullMessage(for: error))
+                return 0
+            }
+            if parserCode == .validationFailure {
+                Output.error(Switchyard.fullMessage(for: error))
+                return 2
+            }
+            Output.error("error: \(error)")
+            return 1
+        }
+    }
+}
+
+/// A failure with its own message and exit code (1 unless it is bad usage).
+struct OperationFailure: Error {
+    var message: String
+    var exitCode: Int32 = 1
+}
+
+/// Printing helpers: results to stdout, diagnostics and progress to stderr.
+enum Output {
+    static func error(_ text: String) {
+        FileHandle.standardError.write(Data((text.hasSuffix("\n") ? text : text + "\n").utf8))
+    }
+
+    static func progress(_ text: String) { error(text) }
+
+    static func json<T: Encodable>(_ value: T) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        print(String(decoding: try encoder.encode(value), as: UTF8.self))
+    }
+
+    /// True when stdout is a terminal (colours and tables for people, plain text for pipes).
+    static var isTTY: Bool { isatty(1) == 1 }
+}

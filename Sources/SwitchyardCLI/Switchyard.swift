@@ -1,0 +1,16 @@
+import ArgumentParser
+
+/// `switchyard`: the root command.
+struct Switchyard: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "switchyard",
+        abstract: "Multi-region high-availability control plane for workflow schedulers.",
+        subcommands: [InitCommand.self, ConfigCommand.self, DevCommand.self]
+    )
+}
+
+/// Options every command that reads configuration takes.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: "Configuration directory (controlplane.yaml, <region>.yaml, dags.yaml).")
+    var config: String = "regions"
+}
