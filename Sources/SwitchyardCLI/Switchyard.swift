@@ -5,7 +5,7 @@ struct Switchyard: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "switchyard",
         abstract: "Multi-region high-availability control plane for workflow schedulers.",
-        subcommands: [InitCommand.self, ConfigCommand.self, DevCommand.self]
+        subcommands: [InitCommand.self, ConfigCommand.self, DevCommand.self, BenchCommand.self]
     )
 }
 

@@ -1,0 +1,49 @@
+import ArgumentParser
+import Foundation
+import Postgres
+import SwitchyardCore
+import SwitchyardRuntime
+
+/// `switchyard bench …`: benchmarks that print JSON with their figures.
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench", abstract: "Measure Switchyard's figures; prints JSON.", subcommands: [Query.self])
+
+    /// Round trip of one parameterized query over libpq, through our client and its dedicated thread.
+    struct Query: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Query round trip over libpq against the control database (SELECT $1).")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "Number of queries.") var count = 5000
+        @Flag(help: "Print JSON (the default; kept for symmetry).") var json = false
+
+        struct Report: Encodable {
+            var queries: Int
+            var p50_ms: Double
+            var p99_ms: Double
+            var max_ms: Double
+            var queries_per_second: Double
+        }
+
+        func run() async throws {
+            let configuration = try ConfigLoader.load(directory: global.config)
+            let connection = try await PostgresConnection.connect(configuration.controlPlane.control.dsn)
+            let clock = ContinuousClock()
+            for i in 0..<200 { try await connection.query("SELECT $1::int", [.int(i)]) }  // warm up
+            var samples: [Duration] = []
+            samples.reserveCapacity(count)
+            let start = clock.now
+            for i in 0..<count {
+                let t = clock.now
+                try await connection.query("SELECT $1::int", [.int(i)])
+                samples.append(clock.now - t)
+            }
+            let total = clock.now - start
+            let summary = LatencySummary(samples)
+            let seconds = Double(total.components.seconds) + Double(total.components.attoseconds) / 1e18
+            try Output.json(Report(
+                queries: count, p50_ms: summary.p50_ms, p99_ms: summary.p99_ms, max_ms: summary.max_ms,
+                queries_per_second: (Double(count) / seconds).rounded()))
+        }
+    }
+}
