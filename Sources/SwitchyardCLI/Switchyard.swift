@@ -5,7 +5,10 @@ struct Switchyard: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "switchyard",
         abstract: "Multi-region high-availability control plane for workflow schedulers.",
-        subcommands: [InitCommand.self, ConfigCommand.self, DevCommand.self, BenchCommand.self]
+        subcommands: [
+            InitCommand.self, ConfigCommand.self, DevCommand.self, SchedulerCommand.self, WorkerCommand.self,
+            TriggerCommand.self, NodesCommand.self, BenchCommand.self, ExecGuardCommand.self,
+        ]
     )
 }
 

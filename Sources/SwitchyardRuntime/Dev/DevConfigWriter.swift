@@ -33,7 +33,7 @@ enum DevConfigWriter {
               keepalives_interval: 1s
               keepalives_count: 2
               tcp_user_timeout: 3s
-              exec_grace: 1s
+              exec_grace: 500ms
             failover:
               auto: true
               quorum: majority

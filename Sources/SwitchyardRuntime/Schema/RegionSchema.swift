@@ -107,6 +107,7 @@ public enum RegionSchema {
                     outcome text
                 );
                 CREATE INDEX executions_run ON switchyard.executions (dag_id, run_id);
-                """)
+                """),
+        v2,
     ]
 }

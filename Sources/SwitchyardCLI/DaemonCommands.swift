@@ -1,0 +1,106 @@
+import ArgumentParser
+import Foundation
+import Logging
+import SwitchyardCore
+import SwitchyardRuntime
+
+/// Shared daemon start-up: load the configuration, find the region, set up logging and signals.
+struct DaemonContext {
+    let configuration: Configuration
+    let region: RegionConfig
+    let logger: Logger
+    let shutdown: ShutdownSignal
+
+    static func make(config: String, region name: String, label: String) throws -> DaemonContext {
+        let configuration = try ConfigLoader.load(directory: config)
+        guard let region = configuration.region(named: name) else {
+            throw OperationFailure(
+                message: "--region \(name): no such region (have \(configuration.regions.map(\.name).joined(separator: ", ")))",
+                exitCode: 2)
+        }
+        Logging.bootstrapOnce(level: configuration.controlPlane.logging.level)
+        signal(SIGPIPE, SIG_IGN)  // a dead exec-guard must not kill the node through its pipe
+        return DaemonContext(
+            configuration: configuration, region: region, logger: Logger(label: label), shutdown: ShutdownSignal.installed())
+    }
+}
+
+extension Logging {
+    nonisolated(unsafe) private static var bootstrapped = false
+
+    /// Logs to stderr, one line per event, at the configured level.
+    static func bootstrapOnce(level: LogLevel) {
+        guard !bootstrapped else { return }
+        bootstrapped = true
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = Logger.Level(rawValue: level.rawValue) ?? .info
+            return handler
+        }
+    }
+}
+
+/// Namespace for the logging helpers above.
+enum Logging {}
+
+func defaultNodeId(_ kind: String, region: String) -> String {
+    "\(kind)-\(region)-\(ProcessInfo.processInfo.hostName)-\(getpid())"
+}
+
+/// `switchyard scheduler --region R [--node-id ID] [--exec CMD]`.
+struct SchedulerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "scheduler", abstract: "Run a scheduler node: elect a region leader, schedule while leading the active region.")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Region this node belongs to.") var region: String
+    @Option(help: "Node id (default: scheduler-REGION-HOST-PID).") var nodeId: String?
+    @Option(help: "Run this shell command only while leading the active region, instead of the built-in loop.") var exec: String?
+
+    func run() async throws {
+        let context = try DaemonContext.make(config: global.config, region: region, label: "switchyard.scheduler")
+        let election = context.configuration.controlPlane.election
+        if exec != nil, election.stepDownAfter + election.execGrace >= election.idleSessionTimeout {
+            throw OperationFailure(
+                message: "--exec needs election.step_down_after + election.exec_grace < election.idle_session_timeout "
+                    + "(\(election.stepDownAfter) + \(election.execGrace) >= \(election.idleSessionTimeout)): the command must be "
+                    + "stopped before another node can win", exitCode: 2)
+        }
+        let node = SchedulerNode(
+            configuration: context.configuration, region: context.region, nodeId: nodeId ?? defaultNodeId("scheduler", region: region),
+            exec: exec.map { ["/bin/sh", "-c", $0] }, shutdown: context.shutdown, logger: context.logger)
+        await node.run()
+    }
+}
+
+/// `switchyard worker --region R`.
+struct WorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "worker", abstract: "Run a worker: consume dispatched runs and execute them.")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Region this worker serves.") var region: String
+    @Option(help: "Worker id (default: worker-REGION-HOST-PID).") var workerId: String?
+    @Option(help: "A worker silent this long is dead: its runs are taken over (e.g. 5s).") var staleAfter: String = "5s"
+
+    func run() async throws {
+        let context = try DaemonContext.make(config: global.config, region: region, label: "switchyard.worker")
+        guard let stale = Duration.parse(staleAfter) else { throw OperationFailure(message: "--stale-after: not a duration", exitCode: 2) }
+        let worker = Worker(
+            configuration: context.configuration, region: context.region, workerId: workerId ?? defaultNodeId("worker", region: region),
+            staleAfter: stale, shutdown: context.shutdown, logger: context.logger)
+        await worker.run()
+    }
+}
+
+/// `switchyard exec-guard`: internal; runs a leader-gated or worker command under a lease.
+struct ExecGuardCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "exec-guard", abstract: "Internal: run a command until its lease on stdin runs out.", shouldDisplay: false)
+    @Option var graceMs: Int64 = 1000
+    @Option var leaseMs: Int64 = 2000
+    @Argument(parsing: .captureForPassthrough) var command: [String] = []
+
+    func run() throws {
+        let arguments = command.first == "--" ? Array(command.dropFirst()) : command
+        signal(SIGPIPE, SIG_IGN)
+        throw ExitCode(ExecGuard.run(command: arguments, grace: .milliseconds(graceMs), initialLease: .milliseconds(leaseMs)))
+    }
+}

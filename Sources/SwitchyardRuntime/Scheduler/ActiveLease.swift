@@ -1,0 +1,67 @@
+import Logging
+import Postgres
+import Synchronization
+
+/// The active region's lease in the control database (safety invariant 4). The region's leader
+/// renews it; it may schedule only while its own monotonic copy of the lease is fresh, and that
+/// copy ends no later than the server's `expires_at`, since it is measured from before the renewal
+/// was sent. A region that is not `cluster_state.active_region` gets no lease.
+final class ActiveLease: Sendable {
+    let dsn: String
+    let region: String
+    let holder: String
+    let ttl: Duration
+    let logger: Logger
+    private let state = Mutex<(validUntil: ContinuousClock.Instant?, clusterEpoch: Int)>((nil, -1))
+    private let connection = Mutex<PostgresConnection?>(nil)
+
+    init(dsn: String, region: String, holder: String, ttl: Duration, logger: Logger) {
+        self.dsn = dsn
+        self.region = region
+        self.holder = holder
+        self.ttl = ttl
+        self.logger = logger
+    }
+
+    deinit {
+        if let c = connection.withLock({ $0 }) { Task { await c.close() } }
+    }
+
+    /// The cluster epoch of the last successful renewal.
+    var clusterEpoch: Int { state.withLock { $0.clusterEpoch } }
+
+    func isFresh(at now: ContinuousClock.Instant) -> Bool {
+        state.withLock { s in s.validUntil.map { now < $0 } ?? false }
+    }
+
+    func renew() async {
+        let sent = ContinuousClock.now
+        do {
+            var c = connection.withLock { $0 }
+            if c == nil {
+                let fresh = try await PostgresConnection.connect(dsn, timeout: .seconds(2), defaultTimeout: .seconds(2), name: "lease-\(region)")
+                connection.withLock { $0 = fresh }
+                c = fresh
+            }
+            guard let c else { return }
+            let row = try await c.query(
+                """
+                UPDATE switchyard.active_lease l
+                SET region = $1, epoch = cs.epoch, holder = $2, renewed_at = now(),
+                    expires_at = now() + make_interval(secs => $3)
+                FROM switchyard.cluster_state cs
+                WHERE l.id = 1 AND cs.id = 1 AND cs.active_region = $1
+                RETURNING cs.epoch
+                """, [.text(region), .text(holder), .double(ttl.secondsDouble)]
+            ).first
+            if let epoch = try row?["epoch"].require(Int.self) {
+                state.withLock { $0 = (sent + ttl, epoch) }
+            } else {
+                state.withLock { $0 = (nil, -1) }
+            }
+        } catch {
+            logger.warning("active-region lease renewal failed", metadata: ["error": "\(error)"])
+            if let c = connection.withLock({ c in defer { c = nil }; return c }) { await c.close() }
+        }
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+
+/// `switchyard exec-guard`: the process that runs a leader-gated command (`scheduler --exec`).
+///
+/// It is a separate process on purpose: a SIGSTOPped or hung node cannot stop its child, but its
+/// guard still runs. The node feeds the guard its remaining leadership time on stdin (`lease MS`);
+/// when that time runs out, when the node says `stop`, or when stdin reaches EOF (the node died),
+/// the guard sends SIGTERM to the child's process group, then SIGKILL after the grace period —
+/// all before the server can free the node's lock and let another node win.
+public enum ExecGuard {
+    /// Runs the guard until the child has exited; returns the exit code to use.
+    public static func run(command: [String], grace: Duration, initialLease: Duration) -> Int32 {
+        guard let program = command.first else { return 2 }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        Subprocess.resetSignals(&attributes)
+        var flags: Int16 = 0
+        posix_spawnattr_getflags(&attributes, &flags)
+        posix_spawnattr_setflags(&attributes, flags | Int16(POSIX_SPAWN_SETPGROUP))
+        posix_spawnattr_setpgroup(&attributes, 0)
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        let argv = command.map { strdup($0) } + [nil]
+        defer { for p in argv { free(p) } }
+        var child: pid_t = 0
+        let spawned = program.contains("/")
+            ? posix_spawn(&child, program, &actions, &attributes, argv, environ)
+            : posix_spawnp(&child, program, &actions, &attributes, argv, environ)
+        guard spawned == 0 else {
+            FileHandle.standardError.write(Data("exec-guard: cannot start \(program): \(String(cString: strerror(spawned)))\n".utf8))
+            return 127
+        }
+        var deadline = ContinuousClock.now + initialLease
+        var input = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 512)
+        while true {
+            var status: Int32 = 0
+            if waitpid(child, &status, WNOHANG) == child { return exitCode(status) }
+            let now = ContinuousClock.now
+            if now >= deadline {
+                _ = terminate(child, grace: grace, reason: "lease expired")
+                return timedOutExitCode
+            }
+            let wait = min(deadline - now, .milliseconds(50))
+            var descriptor = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&descriptor, 1, Int32(wait.wholeMilliseconds) + 1)
+            guard ready > 0 else { continue }
+            let n = read(0, &buffer, buffer.count)
+            if n <= 0 { return terminate(child, grace: grace, reason: "node gone") }
+            input.append(contentsOf: buffer[0..<n])
+            while let newline = input.firstIndex(of: 10) {
+                let line = String(decoding: input[..<newline], as: UTF8.self)
+                input.removeSubrange(...newline)
+                if line == "stop" { return terminate(child, grace: grace, reason: "node stopped leading") }
+                if line.hasPrefix("lease "), let ms = Int64(line.dropFirst(6)) {
+                    deadline = ContinuousClock.now + .milliseconds(ms)
+                }
+            }
+        }
+    }
+
+    /// Exit code when the lease ran out (as timeout(1) does).
+    public static let timedOutExitCode: Int32 = 124
+
+    static func terminate(_ child: pid_t, grace: Duration, reason: String) -> Int32 {
+        FileHandle.standardError.write(Data("exec-guard: stopping the command (\(reason))\n".utf8))
+        kill(-child, SIGTERM)
+        let deadline = ContinuousClock.now + grace
+        var status: Int32 = 0
+        while ContinuousClock.now < deadline {
+            if waitpid(child, &status, WNOHANG) == child {
+                kill(-child, SIGKILL)  // stragglers of the group
+                return exitCode(status)
+            }
+            usleep(10_000)
+        }
+        kill(-child, SIGKILL)
+        waitpid(child, &status, 0)
+        return exitCode(status)
+    }
+
+    static func exitCode(_ status: Int32) -> Int32 {
+        (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    }
+}

@@ -1,0 +1,36 @@
+import Logging
+import Postgres
+
+/// A node's second session, for its row in `nodes` (informational heartbeats that followers, blocked
+/// in the lock wait on their lock session, could not send there). Failures are logged and retried.
+actor NodeSession {
+    let dsn: String
+    let nodeId: String
+    let logger: Logger
+    var connection: PostgresConnection?
+
+    init(dsn: String, nodeId: String, logger: Logger) {
+        self.dsn = dsn
+        self.nodeId = nodeId
+        self.logger = logger
+    }
+
+    func beat(role: String, epoch: Int?, kind: String = "scheduler") async {
+        do {
+            if connection == nil {
+                connection = try await PostgresConnection.connect(
+                    dsn, timeout: .seconds(2), defaultTimeout: .seconds(2), name: "node-\(nodeId)")
+            }
+            if let connection { try await RegionStore.heartbeatNode(connection, node: nodeId, kind: kind, role: role, epoch: epoch) }
+        } catch {
+            logger.debug("node heartbeat failed", metadata: ["error": "\(error)"])
+            await connection?.close()
+            connection = nil
+        }
+    }
+
+    func close() async {
+        await connection?.close()
+        connection = nil
+    }
+}

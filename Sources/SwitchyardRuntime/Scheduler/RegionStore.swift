@@ -1,0 +1,93 @@
+import Foundation
+import Postgres
+import SwitchyardCore
+
+/// The SQL a region's scheduler nodes run against their region database.
+///
+/// Functions that write as the leader take the lock session and run inside one transaction that
+/// first checks the leadership epoch and the region fence (safety invariant 1): a backend that is
+/// gone cannot write, a lock that is held means the backend is alive, and a stale epoch is refused.
+public enum RegionStore {
+    /// Registers or refreshes a node row (informational; not used for any safety decision).
+    public static func heartbeatNode(
+        _ c: PostgresConnection, node: String, kind: String = "scheduler", role: String, epoch: Int?
+    ) async throws {
+        try await c.query(
+            """
+            INSERT INTO switchyard.nodes (node_id, host, pid, role, epoch, kind, last_heartbeat)
+            VALUES ($1, $2, $3, $4, $5, $6, now())
+            ON CONFLICT (node_id) DO UPDATE SET host = excluded.host, pid = excluded.pid, role = excluded.role,
+                epoch = excluded.epoch, kind = excluded.kind, last_heartbeat = now()
+            """,
+            [.text(node), .text(ProcessInfo.processInfo.hostName), .int(Int(getpid())), .text(role),
+             .optional(epoch), .text(kind)])
+    }
+
+    /// Increments the region's leadership epoch in the lock session: the fencing token of the new leader.
+    public static func bumpEpoch(_ lock: LockSession, node: String) async throws -> Int {
+        let row = try await lock.connection.query(
+            """
+            UPDATE switchyard.leadership SET epoch = epoch + 1, leader_node = $1, since = now(), heartbeat_at = now()
+            WHERE id = 1 RETURNING epoch
+            """, [.text(node)]
+        ).first
+        guard let epoch = try row?["epoch"].require(Int.self) else {
+            throw PostgresError(code: .other, operation: "bump epoch", message: "leadership row missing: run switchyard init")
+        }
+        return epoch
+    }
+
+    /// What a leader's check found.
+    public enum Standing: Sendable, Equatable {
+        /// Still the leader and the region fence is open: may schedule.
+        case leadingOpen(clusterEpoch: Int)
+        /// Still the leader but the region is fenced (a standby, or failed over): must not schedule.
+        case leadingFenced
+        /// Another node has a newer epoch: step down.
+        case superseded(current: Int)
+    }
+
+    /// Heartbeat as leader: refreshes `heartbeat_at` only while the epoch is still ours.
+    public static func leaderHeartbeat(_ lock: LockSession, epoch: Int) async throws -> Standing {
+        try await lock.connection.transaction { c in try await check(c, epoch: epoch, touch: true) }
+    }
+
+    /// Reads (and with `touch` refreshes) leadership and fence, locking both rows against a concurrent
+    /// epoch bump or fence change until the transaction ends.
+    static func check(_ c: isolated PostgresConnection, epoch: Int, touch: Bool) async throws -> Standing {
+        let row = try await c.query(
+            """
+            SELECT l.epoch, f.open, f.cluster_epoch FROM switchyard.leadership l, switchyard.fence f
+            WHERE l.id = 1 AND f.id = 1 FOR SHARE
+            """
+        ).first
+        guard let row else {
+            throw PostgresError(code: .other, operation: "check", message: "leadership or fence row missing: run switchyard init")
+        }
+        let current = try row["epoch"].require(Int.self)
+        if current != epoch { return .superseded(current: current) }
+        if touch { try await c.query("UPDATE switchyard.leadership SET heartbeat_at = now() WHERE id = 1 AND epoch = $1", [.int(epoch)]) }
+        guard try row["open"].require(Bool.self) else { return .leadingFenced }
+        return .leadingOpen(clusterEpoch: try row["cluster_epoch"].require(Int.self))
+    }
+
+    /// A write attempted with a stale epoch or through a closed fence.
+    public struct Refused: Error, CustomStringConvertible {
+        /// What the check found.
+        public var standing: Standing
+        /// Why the write was refused.
+        public var description: String { "leader write refused: \(standing)" }
+    }
+
+    /// Runs `body` as a fenced leader write: inside one transaction on `connection` that first checks
+    /// the epoch and the fence, throwing `Refused` (and writing nothing) when either is not ours.
+    public static func fencedWrite<T: Sendable>(
+        _ connection: PostgresConnection, epoch: Int, _ body: @escaping @Sendable (isolated PostgresConnection) async throws -> T
+    ) async throws -> T {
+        try await connection.transaction { c in
+            let standing = try await check(c, epoch: epoch, touch: true)
+            guard case .leadingOpen = standing else { throw Refused(standing: standing) }
+            return try await body(c)
+        }
+    }
+}

@@ -1,0 +1,107 @@
+import Foundation
+import Postgres
+import Redis
+import SwitchyardCore
+
+extension Worker {
+    /// Handles one stream entry: validate, check the fence, claim, run, record, acknowledge.
+    func handle(_ entry: Entry, redis: RedisConnection, db: PostgresConnection, node: NodeSession) async throws {
+        guard let message = DispatchMessage(fields: entry.fields), message.region == region.name else {
+            logger.warning("dropping a stream entry that is not a dispatch of this region", metadata: ["id": "\(entry.id)"])
+            try await ack(redis, entry.id)
+            return
+        }
+        let fence = try await dispatcher.fence(redis)
+        if message.epoch < fence {
+            logger.info("dropping a dispatch from a stale epoch", metadata: [
+                "run": "\(message.dagId)/\(message.runId)", "epoch": "\(message.epoch)", "fence": "\(fence)"])
+            try await ack(redis, entry.id)
+            return
+        }
+        let claim = try await db.query(
+            """
+            UPDATE switchyard.dag_run SET worker = $4, attempt = attempt + 1, updated_at = now()
+            WHERE dag_id = $1 AND run_id = $2 AND dispatch_id = $3 AND state = 'running'
+              AND (worker IS NULL OR worker = $4 OR worker IN (
+                  SELECT node_id FROM switchyard.nodes
+                  WHERE kind = 'worker' AND (role = 'stopped' OR last_heartbeat < now() - make_interval(secs => $5))))
+            RETURNING attempt, conf::text AS conf
+            """,
+            [.text(message.dagId), .text(message.runId), .text(message.dispatchId), .text(workerId), .double(staleAfter.secondsDouble)])
+        guard let claimed = claim.first else {
+            // Not claimable: finished, dispatched again, or held by a live worker (then leave the entry
+            // pending so it can be reclaimed if that worker dies).
+            let holder = try await db.query(
+                "SELECT worker FROM switchyard.dag_run WHERE dag_id = $1 AND run_id = $2 AND dispatch_id = $3 AND state = 'running'",
+                [.text(message.dagId), .text(message.runId), .text(message.dispatchId)]).first
+            if try holder?["worker"].optional(String.self) == nil { try await ack(redis, entry.id) }
+            return
+        }
+        let attempt = try claimed["attempt"].require(Int.self)
+        let dag = try await db.query(
+            "SELECT command, timeout_seconds FROM switchyard.dags WHERE dag_id = $1", [.text(message.dagId)]).first
+        let execution = try await db.query(
+            """
+            INSERT INTO switchyard.executions (dag_id, run_id, attempt, epoch, worker) VALUES ($1, $2, $3, $4, $5) RETURNING id
+            """, [.text(message.dagId), .text(message.runId), .int(attempt), .int(message.epoch), .text(workerId)]
+        ).first?["id"].require(Int.self)
+        let outcome: (state: String, note: String)
+        if let dag, let command = try dag["command"].optional(String.self) {
+            let timeout = try dag["timeout_seconds"].optional(Double.self).map { Duration.milliseconds(Int64($0 * 1000)) }
+            logger.info("running", metadata: ["run": "\(message.dagId)/\(message.runId)", "attempt": "\(attempt)"])
+            outcome = await execute(command, message: message, attempt: attempt, conf: try claimed["conf"].optional(String.self),
+                                    timeout: timeout, node: node)
+        } else {
+            outcome = ("failed", "DAG \(message.dagId) is not defined in region \(region.name)")
+        }
+        let recorded = try await db.query(
+            """
+            UPDATE switchyard.dag_run SET state = $5, end_date = now(), note = $6, updated_at = now()
+            WHERE dag_id = $1 AND run_id = $2 AND dispatch_id = $3 AND worker = $4 AND state = 'running'
+            """,
+            [.text(message.dagId), .text(message.runId), .text(message.dispatchId), .text(workerId), .text(outcome.state), .text(outcome.note)])
+        if let execution {
+            try await db.query("UPDATE switchyard.executions SET finished_at = now(), outcome = $2 WHERE id = $1",
+                               [.int(execution), .text(outcome.state)])
+        }
+        logger.info(recorded.affectedRows == 1 ? "recorded" : "outcome not recorded: the run was taken over or moved",
+                    metadata: ["run": "\(message.dagId)/\(message.runId)", "state": "\(outcome.state)", "note": "\(outcome.note)"])
+        try await ack(redis, entry.id)
+    }
+
+    /// Runs the command under an exec-guard (its own process group, killed at the timeout, and at once
+    /// if this worker dies), heartbeating while it runs.
+    func execute(_ command: String, message: DispatchMessage, attempt: Int, conf: String?, timeout: Duration?,
+                 node: NodeSession) async -> (String, String) {
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let lease = timeout ?? .seconds(10 * 365 * 86_400)
+        var environment = ProcessInfo.processInfo.environment
+        environment["SWITCHYARD_REGION"] = region.name
+        environment["SWITCHYARD_DAG_ID"] = message.dagId
+        environment["SWITCHYARD_RUN_ID"] = message.runId
+        environment["SWITCHYARD_ATTEMPT"] = String(attempt)
+        environment["SWITCHYARD_CONF"] = conf ?? "{}"
+        let child: ChildProcess
+        do {
+            child = try ChildProcess.spawn(
+                executable, ["exec-guard", "--grace-ms", "2000", "--lease-ms", String(lease.wholeMilliseconds), "--", "/bin/sh", "-c", command],
+                environment: environment)
+        } catch {
+            return ("failed", "cannot start the command: \(error)")
+        }
+        var lastBeat = ContinuousClock.now
+        while true {
+            if let status = child.poll() {
+                if status == 0 { return ("success", "exit 0") }
+                if status == ExecGuard.timedOutExitCode, timeout != nil { return ("failed", "timed out after \(lease)") }
+                if status == 127 { return ("failed", "command not found (exit 127)") }
+                return ("failed", "exit \(status)")
+            }
+            if ContinuousClock.now - lastBeat >= .seconds(1) {
+                await node.beat(role: "worker", epoch: nil, kind: "worker")
+                lastBeat = .now
+            }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+    }
+}
