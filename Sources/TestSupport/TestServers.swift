@@ -69,6 +69,21 @@ public actor TestServers {
     }
 
     nonisolated(unsafe) private static var pidFiles: [(String, Int32)] = []
+    nonisolated(unsafe) private static var daemonPIDs: [Int32] = []
+
+    /// Kills this daemon (SIGKILL) when the test process exits, if it is still running.
+    public static func registerDaemon(_ pid: Int32) {
+        lock.lock()
+        daemonPIDs.append(pid)
+        lock.unlock()
+    }
+
+    /// Stops a dev deployment's servers when the test process exits.
+    public static func registerDeployment(_ state: DevState) {
+        register(pidFile: state.control.dataDirectory + "/postmaster.pid", signal: SIGINT)
+        for pg in state.postgres.values { register(pidFile: pg.dataDirectory + "/postmaster.pid", signal: SIGINT) }
+        for r in state.redis.values { register(pidFile: r.directory + "/redis.pid", signal: SIGTERM) }
+    }
     private static let lock = NSLock()
 
     private static func register(pidFile: String, signal: Int32) {
@@ -81,7 +96,12 @@ public actor TestServers {
     static func stopAllSynchronously() {
         lock.lock()
         let files = pidFiles
+        let daemons = daemonPIDs
         lock.unlock()
+        for pid in daemons where Processes.isAlive(pid) {
+            kill(pid, SIGCONT)
+            kill(pid, SIGKILL)
+        }
         var pids: [Int32] = []
         for (file, signal) in files {
             guard let text = try? String(contentsOfFile: file, encoding: .utf8),

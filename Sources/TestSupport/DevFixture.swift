@@ -1,0 +1,122 @@
+import Foundation
+import Postgres
+import Redis
+import SwitchyardCore
+import SwitchyardRuntime
+
+/// A real local deployment for a test, with helpers to start daemons through the binary, watch
+/// leadership and clean up. Every daemon is also killed when the test process exits.
+public final class DevFixture: @unchecked Sendable {
+    // Invariant: `daemons` is only mutated by the test that owns the fixture.
+    /// The deployment's directory and state.
+    public let state: DevState
+    /// The generated configuration directory.
+    public var config: String { state.configDirectory }
+    private var daemons: [(name: String, pid: pid_t)] = []
+    private let lock = NSLock()
+
+    /// Brings up `regions` regions (and runs init with the first active), optionally replacing dags.yaml
+    /// and patching controlplane.yaml lines.
+    public static func up(regions: Int, dags: String? = nil, controlplane replacements: [String: String] = [:]) async throws -> DevFixture {
+        let dir = try await TestServers.shared.scratchDirectory("fixture")
+        let state = try await DevDeployment.up(directory: dir, regions: regions) { _ in }
+        TestServers.registerDeployment(state)
+        if let dags { try dags.write(toFile: state.configDirectory + "/dags.yaml", atomically: true, encoding: .utf8) }
+        if !replacements.isEmpty {
+            let path = state.configDirectory + "/controlplane.yaml"
+            var text = try String(contentsOfFile: path, encoding: .utf8)
+            for (old, new) in replacements { text = text.replacingOccurrences(of: old, with: new) }
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+        }
+        let initRun = try await SwitchyardBinary.run(["init", "--config", state.configDirectory, "--active", state.regions[0]])
+        guard initRun.status == 0 else { throw DevError("init failed: \(initRun.errors)") }
+        return DevFixture(state: state)
+    }
+
+    init(state: DevState) { self.state = state }
+
+    /// Starts `switchyard ARGS… --config <config>` in the background, logging to `<dir>/logs/<name>.log`.
+    @discardableResult
+    public func start(_ name: String, _ arguments: [String]) throws -> pid_t {
+        let logs = state.directory + "/logs"
+        try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
+        let pid = try Daemon.spawn(SwitchyardBinary.path, arguments + ["--config", config], log: logs + "/\(name).log")
+        lock.withLock { daemons.append((name, pid)) }
+        TestServers.registerDaemon(pid)
+        return pid
+    }
+
+    /// The log of a daemon started with `start`.
+    public func log(_ name: String) -> String {
+        (try? String(contentsOfFile: state.directory + "/logs/\(name).log", encoding: .utf8)) ?? ""
+    }
+
+    /// The PID of a started daemon.
+    public func pid(_ name: String) -> pid_t? { lock.withLock { daemons.last { $0.name == name }?.pid } }
+
+    /// A connection to a region's database.
+    public func connect(_ region: String) async throws -> PostgresConnection {
+        guard let pg = state.postgres[region] else { throw DevError("no region \(region)") }
+        return try await PostgresConnection.connect(pg.conninfo(passfile: state.passfile), timeout: .seconds(5))
+    }
+
+    /// A connection to the control database.
+    public func connectControl() async throws -> PostgresConnection {
+        try await PostgresConnection.connect(state.control.conninfo(passfile: state.passfile), timeout: .seconds(5))
+    }
+
+    /// A connection to a region's Redis.
+    public func redis(_ region: String) async throws -> RedisConnection {
+        guard let r = state.redis[region] else { throw DevError("no region \(region)") }
+        return try await RedisConnection.connect(url: r.url)
+    }
+
+    /// Polls `condition` every 10 ms until it holds or `timeout` passes; returns the time it took, nil on timeout.
+    @discardableResult
+    public func waitUntil(timeout: Duration, _ condition: () async throws -> Bool) async rethrows -> Duration? {
+        let start = ContinuousClock.now
+        while ContinuousClock.now - start < timeout {
+            if try await condition() { return ContinuousClock.now - start }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return nil
+    }
+
+    /// Leadership of a region: (epoch, leader node).
+    public func leadership(_ c: PostgresConnection) async throws -> (epoch: Int, leader: String?) {
+        let row = try await c.query("SELECT epoch, leader_node FROM switchyard.leadership WHERE id = 1").first
+        return (try row?["epoch"].require(Int.self) ?? 0, try row?["leader_node"].optional(String.self))
+    }
+
+    /// Kills every daemon and stops the deployment.
+    public func tearDown() async {
+        for (_, pid) in lock.withLock({ daemons }) {
+            kill(pid, SIGCONT)
+            await Processes.terminate(pid, signal: SIGKILL, timeout: .seconds(2))
+        }
+        _ = try? await DevDeployment.down(directory: state.directory, purge: true) { _ in }
+    }
+}
+
+/// Spawning daemons with their output in a log file.
+public enum Daemon {
+    /// Spawns `executable arguments…` with stdout/stderr appended to `log` and a clean signal mask.
+    public static func spawn(_ executable: String, _ arguments: [String], log: String) throws -> pid_t {
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        Subprocess.resetSignals(&attributes)
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { for p in argv { free(p) } }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
+        guard result == 0 else { throw POSIXError(POSIXErrorCode(rawValue: result) ?? .ENOENT) }
+        return pid
+    }
+}

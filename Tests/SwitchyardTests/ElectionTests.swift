@@ -1,0 +1,169 @@
+import Foundation
+import Postgres
+import Redis
+import SwitchyardCore
+import SwitchyardRuntime
+import Testing
+import TestSupport
+
+/// Fast schedules so a few seconds show scheduling behaviour.
+let fastDAGs = """
+    dags:
+      - id: every_second
+        schedule: "@every 1s"
+        command: "true"
+        max_active_runs: 2
+      - id: slow
+        command: "sleep 4"
+        timeout: 1m
+      - id: missing_command
+        command: "/nonexistent/switchyard-command --flag"
+      - id: too_long
+        command: "sleep 30"
+        timeout: 1s
+
+    """
+
+@Suite("Scheduler election with real processes", .serialized)
+struct ElectionTests {
+    @Test func exactlyOneLeaderAndAKilledLeaderIsReplacedWithinASecond() async throws {
+        let f = try await DevFixture.up(regions: 1, dags: fastDAGs)
+        defer { Task { await f.tearDown() } }
+        for i in 1...3 { try f.start("n\(i)", ["scheduler", "--region", "us-east", "--node-id", "n\(i)"]) }
+        let db = try await f.connect("us-east")
+        try #require(await f.waitUntil(timeout: .seconds(10)) { try await f.leadership(db).epoch == 1 } != nil)
+        try #require(await f.waitUntil(timeout: .seconds(10)) {
+            try await db.query("SELECT count(*) AS n FROM switchyard.nodes WHERE kind = 'scheduler'").first?["n"].require(Int.self) == 3
+        } != nil)
+        try await Task.sleep(for: .seconds(1))
+        let leaders = try await db.query("SELECT node_id FROM switchyard.nodes WHERE role = 'leader'").rows
+        #expect(leaders.count == 1)
+        let (_, leader) = try await f.leadership(db)
+        let leaderName = try #require(leader)
+        #expect(try leaders.first?["node_id"].require(String.self) == leaderName)
+
+        kill(try #require(f.pid(leaderName)), SIGKILL)
+        let takeover = await f.waitUntil(timeout: .seconds(5)) { (try? await f.leadership(db).epoch) == 2 }
+        let elapsed = try #require(takeover, "no new leader after SIGKILL")
+        print("SIGKILL takeover observed after \(elapsed)")
+        #expect(elapsed < .seconds(1))
+        #expect(try await f.leadership(db).leader != leaderName)
+    }
+
+    @Test func frozenLeaderIsReplacedAndStepsDownWithoutWriting() async throws {
+        let f = try await DevFixture.up(regions: 1, dags: fastDAGs)
+        defer { Task { await f.tearDown() } }
+        try f.start("a", ["scheduler", "--region", "us-east", "--node-id", "a"])
+        let db = try await f.connect("us-east")
+        try #require(await f.waitUntil(timeout: .seconds(10)) { try await f.leadership(db).leader == "a" } != nil)
+        try f.start("b", ["scheduler", "--region", "us-east", "--node-id", "b"])
+        try await Task.sleep(for: .milliseconds(1500))
+        let pid = try #require(f.pid("a"))
+        kill(pid, SIGSTOP)
+        let frozenAt = Date()
+        let waited = await f.waitUntil(timeout: .seconds(10)) { (try? await f.leadership(db).leader) == "b" }
+        let takeover = try #require(waited, "the frozen leader was never replaced")
+        print("SIGSTOP takeover observed after \(takeover)")
+        // idle_session_timeout is 3s in the dev configuration: the lock is freed no sooner.
+        #expect(takeover > .seconds(2) && takeover < .seconds(6))
+        let newEpoch = try await f.leadership(db).epoch
+        kill(pid, SIGCONT)
+        try await Task.sleep(for: .seconds(2))
+        #expect(f.log("a").contains("stepping down"))
+        // Nothing was written under the frozen leader's epoch after it froze.
+        let late = try await db.query(
+            "SELECT count(*) AS n FROM switchyard.dag_run WHERE created_epoch < $1 AND queued_at > $2",
+            [.int(newEpoch), .date(frozenAt)]).first?["n"].require(Int.self)
+        #expect(late == 0)
+        #expect(try await f.leadership(db).leader == "b")
+
+        // Its pending write is rejected by the epoch check, and its Redis publish by the fence.
+        let refused = await #expect(throws: RegionStore.Refused.self) {
+            try await RegionStore.fencedWrite(db, epoch: newEpoch - 1) { c in
+                try await c.query("INSERT INTO switchyard.dag_run (dag_id, run_id) VALUES ('every_second', 'stale-write')")
+            }
+        }
+        #expect(refused?.standing == .superseded(current: newEpoch))
+        #expect(try await db.query("SELECT count(*) AS n FROM switchyard.dag_run WHERE run_id = 'stale-write'").first?["n"].require(Int.self) == 0)
+        let redis = try await f.redis("us-east")
+        let dispatcher = RunDispatcher(region: "us-east", stream: "switchyard:runs")
+        #expect(try await dispatcher.fence(redis) == newEpoch)
+        let stale = await #expect(throws: RunDispatcher.StaleEpoch.self) {
+            try await dispatcher.publish(redis, DispatchMessage(region: "us-east", epoch: newEpoch - 1, dagId: "every_second",
+                                                                 runId: "x", dispatchId: "stale"))
+        }
+        #expect(stale?.fence == newEpoch)
+    }
+
+    @Test func terminatedLockSessionMakesTheLeaderStepDown() async throws {
+        let f = try await DevFixture.up(regions: 1, dags: fastDAGs)
+        defer { Task { await f.tearDown() } }
+        try f.start("a", ["scheduler", "--region", "us-east", "--node-id", "a"])
+        let db = try await f.connect("us-east")
+        try #require(await f.waitUntil(timeout: .seconds(10)) { try await f.leadership(db).epoch == 1 } != nil)
+        try await db.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'switchyard-lock-a'")
+        // The node notices, closes the session, reconnects, and wins again with a new epoch.
+        try #require(await f.waitUntil(timeout: .seconds(10)) { try await f.leadership(db).epoch == 2 } != nil)
+        #expect(f.log("a").contains("lock session failed"))
+    }
+
+    @Test func fencedStandbyNeverCreatesRunsAndSchedulesAreNeverDoubled() async throws {
+        let f = try await DevFixture.up(regions: 2, dags: fastDAGs)
+        defer { Task { await f.tearDown() } }
+        for i in 1...2 {
+            try f.start("e\(i)", ["scheduler", "--region", "us-east", "--node-id", "e\(i)"])
+            try f.start("w\(i)", ["scheduler", "--region", "eu-west", "--node-id", "w\(i)"])
+        }
+        let east = try await f.connect("us-east")
+        let west = try await f.connect("eu-west")
+        try #require(await f.waitUntil(timeout: .seconds(10)) {
+            try await east.query("SELECT count(*) AS n FROM switchyard.dag_run").first?["n"].require(Int.self) ?? 0 >= 2
+        } != nil)
+        // Churn leadership in the active region a few times while it schedules every second.
+        for _ in 0..<3 {
+            let (_, leader) = try await f.leadership(east)
+            if let leader, let pid = f.pid(leader) {
+                kill(pid, SIGKILL)
+                try f.start(leader, ["scheduler", "--region", "us-east", "--node-id", leader])
+            }
+            try await Task.sleep(for: .milliseconds(1500))
+        }
+        #expect(try await f.leadership(west).epoch >= 1)  // the standby has a leader ...
+        #expect(try await west.query("SELECT count(*) AS n FROM switchyard.dag_run").first?["n"].require(Int.self) == 0)  // ... that never schedules
+        let doubled = try await east.query(
+            "SELECT dag_id, logical_date, count(*) AS n FROM switchyard.dag_run WHERE run_type = 'scheduled' GROUP BY 1, 2 HAVING count(*) > 1")
+        #expect(doubled.rows.isEmpty)
+        let scheduled = try await east.query("SELECT count(*) AS n FROM switchyard.dag_run WHERE run_type = 'scheduled'").first?["n"].require(Int.self) ?? 0
+        #expect(scheduled >= 4)
+    }
+
+    @Test func twoLeadersRacingForTheSameSlotCreateOneRun() async throws {
+        let f = try await DevFixture.up(regions: 1, dags: fastDAGs)
+        defer { Task { await f.tearDown() } }
+        let settings = try ConfigLoader.load(directory: f.config).controlPlane.election
+        let dsn = try #require(f.state.postgres["us-east"]).conninfo(passfile: f.state.passfile)
+        let now = Date()
+        // First leader plans the slot.
+        let first = try await LockSession.open(dsn: dsn, region: "us-east", node: "first", settings: settings)
+        #expect(try await first.acquire())
+        let e1 = try await RegionStore.bumpEpoch(first, node: "first")
+        _ = try await RegionStore.tick(first, epoch: e1, region: "us-east", now: now, redispatchAfter: .seconds(10))
+        let slot = now.addingTimeInterval(2)
+        let created1 = try await RegionStore.tick(first, epoch: e1, region: "us-east", now: slot, redispatchAfter: .seconds(10)).created
+        #expect(created1.count == 1)
+        await first.close()
+        // The next leader did not see the first's bookkeeping (as if it won mid-tick) and plans the same slot.
+        let second = try await LockSession.open(dsn: dsn, region: "us-east", node: "second", settings: settings)
+        #expect(try await second.acquire())
+        let e2 = try await RegionStore.bumpEpoch(second, node: "second")
+        try await second.connection.query("UPDATE switchyard.dags SET next_run_after = $1 WHERE dag_id = 'every_second'", [.date(now.addingTimeInterval(1))])
+        let created2 = try await RegionStore.tick(second, epoch: e2, region: "us-east", now: slot, redispatchAfter: .seconds(10)).created
+        #expect(created2.isEmpty)
+        let n = try await second.connection.query(
+            "SELECT count(*) AS n FROM switchyard.dag_run WHERE dag_id = 'every_second' AND run_id = $1",
+            [.text(SchedulePlanner.runId(for: SchedulePlanner.plan(schedule: .every(.seconds(1)), nextRunAfter: now.addingTimeInterval(1), now: slot).due!))]
+        ).first?["n"].require(Int.self)
+        #expect(n == 1)
+        await second.close()
+    }
+}
