@@ -1,0 +1,95 @@
+import Foundation
+import Postgres
+import Redis
+import SwitchyardCore
+import SwitchyardRuntime
+import Testing
+import TestSupport
+
+@Suite("Workers with real processes", .serialized)
+struct WorkerTests {
+    func runState(_ db: PostgresConnection, _ dag: String) async throws -> (state: String, worker: String?, attempt: Int, note: String?)? {
+        guard let row = try await db.query(
+            "SELECT state, worker, attempt, note FROM switchyard.dag_run WHERE dag_id = $1 ORDER BY id DESC LIMIT 1", [.text(dag)]).first
+        else { return nil }
+        return (try row["state"].require(), try row["worker"].optional(), try row["attempt"].require(), try row["note"].optional())
+    }
+
+    @Test func workerKilledMidRunLeavesNoRunStuck() async throws {
+        let f = try await DevFixture.up(regions: 1, dags: fastDAGs)
+        defer { Task { await f.tearDown() } }
+        try f.start("leader", ["scheduler", "--region", "us-east", "--node-id", "leader"])
+        try f.start("w1", ["worker", "--region", "us-east", "--worker-id", "w1", "--stale-after", "2s"])
+        let db = try await f.connect("us-east")
+        let trigger = try await SwitchyardBinary.run(["trigger", "slow", "--config", f.config, "--json"])
+        #expect(trigger.status == 0, "\(trigger.errors)")
+        try #require(await f.waitUntil(timeout: .seconds(10)) { try await runState(db, "slow")?.worker == "w1" } != nil)
+        try await Task.sleep(for: .milliseconds(300))
+        let guardsBefore = pgrepCount("sleep 4")
+        #expect(guardsBefore >= 1)
+        kill(try #require(f.pid("w1")), SIGKILL)
+        // The dead worker's command dies with it (its exec-guard sees EOF), so it cannot run twice at once.
+        let orphanGone = await f.waitUntil(timeout: .seconds(3)) { pgrepCount("sleep 4") == 0 }
+        try #require(orphanGone != nil, "orphaned command still running")
+        try f.start("w2", ["worker", "--region", "us-east", "--worker-id", "w2", "--stale-after", "2s"])
+        let done = try await f.waitUntil(timeout: .seconds(20)) { try await runState(db, "slow")?.state == "success" }
+        #expect(done != nil)
+        let final = try #require(try await runState(db, "slow"))
+        #expect(final.worker == "w2")
+        #expect(final.attempt == 2)
+        let executions = try await db.query("SELECT worker FROM switchyard.executions WHERE dag_id = 'slow' ORDER BY id").rows.map { try $0["worker"].require(String.self) }
+        #expect(executions == ["w1", "w2"])
+    }
+
+    @Test func badRunsFailWithAReasonAndForeignMessagesAreAcknowledged() async throws {
+        let f = try await DevFixture.up(regions: 1, dags: fastDAGs)
+        defer { Task { await f.tearDown() } }
+        try f.start("leader", ["scheduler", "--region", "us-east", "--node-id", "leader"])
+        try f.start("w1", ["worker", "--region", "us-east", "--worker-id", "w1"])
+        let redis = try await f.redis("us-east")
+        try await redis.command(["XADD", "switchyard:runs", "*", "hello", "world"])
+        try await redis.command(["XADD", "switchyard:runs", "*", "region", "elsewhere", "epoch", "1", "dag_id", "a", "run_id", "b", "dispatch_id", "c"])
+        for dag in ["missing_command", "too_long"] {
+            #expect(try await SwitchyardBinary.run(["trigger", dag, "--config", f.config]).status == 0)
+        }
+        let db = try await f.connect("us-east")
+        try #require(await f.waitUntil(timeout: .seconds(15)) {
+            let a = try await runState(db, "missing_command")?.state
+            let b = try await runState(db, "too_long")?.state
+            return a == "failed" && b == "failed"
+        } != nil)
+        #expect(try await runState(db, "missing_command")?.note == "command not found (exit 127)")
+        #expect(try await runState(db, "too_long")?.note?.hasPrefix("timed out") == true)
+        #expect(f.log("w1").contains("not a dispatch of this region"))
+        // Everything was acknowledged: nothing stays pending in the group.
+        try #require(await f.waitUntil(timeout: .seconds(5)) {
+            try await redis.command(["XPENDING", "switchyard:runs", "switchyard-workers"]).array?.first?.int == 0
+        } != nil)
+        #expect(Processes.isAlive(try #require(f.pid("w1"))))
+        #expect(pgrepCount("sleep 30") == 0)
+    }
+
+    @Test func unknownDAGAtTriggerAndBadConfigForTheScheduler() async throws {
+        let f = try await DevFixture.up(regions: 1, dags: fastDAGs)
+        defer { Task { await f.tearDown() } }
+        let unknown = try await SwitchyardBinary.run(["trigger", "no_such_dag", "--config", f.config])
+        #expect(unknown.status == 2)
+        let badConf = try await SwitchyardBinary.run(["trigger", "slow", "--config", f.config, "--conf", "[1, 2]"])
+        #expect(badConf.status == 2)
+        try (fastDAGs + "  - id: broken\n    schedule: \"61 * * * *\"\n    command: \"true\"\n")
+            .write(toFile: f.config + "/dags.yaml", atomically: true, encoding: .utf8)
+        let run = try await SwitchyardBinary.run(["scheduler", "--config", f.config, "--region", "us-east"])
+        #expect(run.status == 2)
+        #expect(run.errors.contains("dags.yaml:15: dags[4].schedule:"), "\(run.errors)")
+        let region = try await SwitchyardBinary.run(["scheduler", "--config", f.config, "--region", "nowhere"])
+        #expect(region.status == 2)
+    }
+
+    func pgrepCount(_ pattern: String) -> Int {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap(Int32.init).filter { pid in
+            guard Processes.isAlive(pid), let cmd = Processes.readProcFile("/proc/\(pid)/cmdline") else { return false }
+            return cmd.replacingOccurrences(of: "\0", with: " ").hasPrefix(pattern)
+        }.count
+    }
+}
