@@ -7,7 +7,7 @@ import SwitchyardRuntime
 /// `switchyard bench …`: benchmarks that print JSON with their figures.
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Measure Switchyard's figures; prints JSON.", subcommands: [Query.self])
+        commandName: "bench", abstract: "Measure Switchyard's figures; prints JSON.", subcommands: [Takeover.self, Query.self])
 
     /// Round trip of one parameterized query over libpq, through our client and its dedicated thread.
     struct Query: AsyncParsableCommand {
@@ -44,6 +44,27 @@ struct BenchCommand: AsyncParsableCommand {
             try Output.json(Report(
                 queries: count, p50_ms: summary.p50_ms, p99_ms: summary.p99_ms, max_ms: summary.max_ms,
                 queries_per_second: (Double(count) / seconds).rounded()))
+        }
+    }
+}
+
+extension BenchCommand {
+    /// SIGKILL and SIGSTOP takeover of a region's scheduler leader.
+    struct Takeover: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Kill (and freeze) the leader N times; time until the new leader's first fenced write commits.")
+        @Option(help: "SIGKILL trials.") var trials = 50
+        @Option(help: "SIGSTOP trials (each waits out idle_session_timeout).") var freezeTrials = 5
+        @Option(help: "Deployment directory (created and removed).") var dir = "/tmp/switchyard-bench-takeover"
+        @Flag(help: "Print JSON (the default).") var json = false
+
+        func run() async throws {
+            signal(SIGPIPE, SIG_IGN)
+            let binary = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+            let report = try await TakeoverBench.run(
+                binary: binary, directory: DevDeployment.absolute(dir), killTrials: trials, freezeTrials: freezeTrials
+            ) { Output.progress($0) }
+            try Output.json(report)
         }
     }
 }

@@ -34,16 +34,23 @@ final class ActiveLease: Sendable {
         state.withLock { s in s.validUntil.map { now < $0 } ?? false }
     }
 
+    /// Drops any lease held from an earlier leadership: a new leader starts with none.
+    func forget() { state.withLock { $0 = (nil, -1) } }
+
+    /// Opens the control-database connection ahead of need (failures are retried at renewal).
+    func prepare() async { _ = try? await open() }
+
+    private func open() async throws -> PostgresConnection {
+        if let c = connection.withLock({ $0 }), await c.isOpen { return c }
+        let fresh = try await PostgresConnection.connect(dsn, timeout: .seconds(2), defaultTimeout: .seconds(2), name: "lease-\(region)")
+        connection.withLock { $0 = fresh }
+        return fresh
+    }
+
     func renew() async {
         let sent = ContinuousClock.now
         do {
-            var c = connection.withLock { $0 }
-            if c == nil {
-                let fresh = try await PostgresConnection.connect(dsn, timeout: .seconds(2), defaultTimeout: .seconds(2), name: "lease-\(region)")
-                connection.withLock { $0 = fresh }
-                c = fresh
-            }
-            guard let c else { return }
+            let c = try await open()
             let row = try await c.query(
                 """
                 UPDATE switchyard.active_lease l

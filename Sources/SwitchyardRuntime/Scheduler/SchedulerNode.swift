@@ -43,14 +43,19 @@ public final class SchedulerNode: Sendable {
     public func run() async {
         logger.info("scheduler node starting")
         let nodeSession = NodeSession(dsn: region.databaseDSN, nodeId: nodeId, logger: logger)
+        // One lease keeper for the node's life: its control-database connection is opened while following,
+        // so a new leader's first tick is not delayed by connecting and authenticating.
+        let lease = ActiveLease(dsn: configuration.controlPlane.control.dsn, region: region.name, holder: nodeId,
+                                ttl: configuration.controlPlane.failover.leaseTTL, logger: logger)
         while !shutdown.requested {
             var lock: LockSession?
             do {
                 let session = try await LockSession.open(dsn: region.databaseDSN, region: region.name, node: nodeId, settings: election)
                 lock = session
                 await nodeSession.beat(role: "follower", epoch: nil)
+                await lease.prepare()
                 guard try await waitForLock(session, nodeSession: nodeSession) else { break }
-                try await lead(session, nodeSession: nodeSession)
+                try await lead(session, nodeSession: nodeSession, lease: lease)
             } catch {
                 logger.warning("lock session failed; reconnecting", metadata: ["error": "\(error)"])
             }
@@ -78,7 +83,7 @@ public final class SchedulerNode: Sendable {
     }
 
     /// Leads until the deadline lapses, the epoch is superseded, the session fails, or shutdown.
-    func lead(_ lock: LockSession, nodeSession: NodeSession) async throws {
+    func lead(_ lock: LockSession, nodeSession: NodeSession, lease: ActiveLease) async throws {
         var deadline = LeaderDeadline(stepDownAfter: election.stepDownAfter)
         let bumpSent = ContinuousClock.now
         let epoch = try await RegionStore.bumpEpoch(lock, node: nodeId)
@@ -86,15 +91,13 @@ public final class SchedulerNode: Sendable {
         var logger = self.logger
         logger[metadataKey: "switchyard.epoch"] = .string(String(epoch))
         logger.notice("won leadership")
-        await nodeSession.beat(role: "leader", epoch: epoch)
-        let lease = ActiveLease(dsn: configuration.controlPlane.control.dsn, region: region.name, holder: nodeId,
-                                ttl: configuration.controlPlane.failover.leaseTTL, logger: logger)
+        lease.forget()
         let dispatcher = RunDispatcher(region: region.name, stream: region.redis.stream)
         var redis: RedisConnection?
         var fenceRaised = false
         var scheduling = false
         defer { Task { [redis] in await redis?.close() } }
-        var lastNodeBeat = ContinuousClock.now
+        var lastNodeBeat = ContinuousClock.now - .seconds(1)
         var lastLeaseRenew: ContinuousClock.Instant?
 
         while !shutdown.requested {
