@@ -78,6 +78,11 @@ public actor TestServers {
         lock.unlock()
     }
 
+    /// Stops a cluster when the test process exits.
+    public static func registerPostgres(_ cluster: LocalPostgres) {
+        register(pidFile: cluster.dataDirectory + "/postmaster.pid", signal: SIGINT)
+    }
+
     /// Stops a dev deployment's servers when the test process exits.
     public static func registerDeployment(_ state: DevState) {
         register(pidFile: state.control.dataDirectory + "/postmaster.pid", signal: SIGINT)

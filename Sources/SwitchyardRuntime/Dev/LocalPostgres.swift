@@ -47,8 +47,9 @@ public struct LocalPostgres: Sendable, Codable {
         return pid
     }
 
-    /// Copies the template into `directory` and writes this cluster's settings.
-    public func create() async throws {
+    /// Copies the template into `directory` and writes this cluster's settings. `extraListen` adds
+    /// addresses (inside a test's own network namespace) to listen on and accept password logins from.
+    public func create(extraListen: [String] = []) async throws {
         let template = try await PostgresTemplate.ensure()
         let fm = FileManager.default
         try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -57,7 +58,7 @@ public struct LocalPostgres: Sendable, Codable {
         let settings = """
 
             # Switchyard local cluster
-            listen_addresses = '127.0.0.1'
+            listen_addresses = '\((["127.0.0.1"] + extraListen).joined(separator: ","))'
             port = \(port)
             unix_socket_directories = '\(socketDirectory)'
             max_connections = 300
@@ -78,6 +79,7 @@ public struct LocalPostgres: Sendable, Codable {
             # Setup over the private socket is trusted; TCP clients need the password.
             local all all trust
             host all all 127.0.0.1/32 scram-sha-256
+            \(extraListen.map { "host all all \($0)/24 scram-sha-256" }.joined(separator: "\n"))
 
             """
         try hba.write(toFile: dataDirectory + "/pg_hba.conf", atomically: true, encoding: .utf8)
@@ -86,12 +88,12 @@ public struct LocalPostgres: Sendable, Codable {
         chmod(socketDirectory, 0o700)
     }
 
-    /// Starts the server and waits until it accepts connections.
-    public func start() async throws {
+    /// Starts the server (inside network namespace `namespace` when given) and waits until it accepts connections.
+    public func start(namespace: String? = nil) async throws {
         let bin = try PostgresTemplate.binaries()
         try await Subprocess.run(
             bin + "/pg_ctl", ["-D", dataDirectory, "-l", logFile, "-w", "-t", "60", "-s", "start"],
-            asUser: Subprocess.isRoot ? "postgres" : nil)
+            asUser: Subprocess.isRoot ? "postgres" : nil, namespace: namespace)
     }
 
     /// Stops the server: fast shutdown through pg_ctl, SIGKILL if that does not finish in time.

@@ -46,7 +46,7 @@ public struct LocalRedis: Sendable, Codable {
         try await Subprocess.run(server, arguments + extraArguments)
         let deadline = ContinuousClock.now + .seconds(10)
         while ContinuousClock.now < deadline {
-            if pid != nil, Ports.isListening(port) { return }
+            if pid != nil, port == 0 || Ports.isListening(port) { return }  // port 0: unix socket only
             try await Task.sleep(for: .milliseconds(10))
         }
         throw DevError("redis-server on port \(port) did not start; see \(directory)/redis.log")

@@ -31,13 +31,17 @@ public enum Subprocess {
     @discardableResult
     public static func run(
         _ executable: String, _ arguments: [String], asUser user: String? = nil, environment: [String: String]? = nil,
-        check: Bool = true, standardErrorPath: String? = nil
+        check: Bool = true, standardErrorPath: String? = nil, namespace: String? = nil
     ) async throws -> Outcome {
         var launch = executable
         var argv = arguments
         if let user, isRoot {
             launch = "/usr/sbin/runuser"
             argv = ["-u", user, "--", executable] + arguments
+        }
+        if let namespace {
+            argv = ["netns", "exec", namespace, launch] + argv
+            launch = "/usr/sbin/ip"
         }
         let command = ([launch] + argv).joined(separator: " ")
         let (program, programArguments) = (launch, argv)
