@@ -28,6 +28,8 @@ public final class NetworkLab: Sendable {
         let compact = tag.replacingOccurrences(of: "-", with: "")
         let a = String("sys\(compact)".prefix(15))
         let b = String("syc\(compact)".prefix(15))
+        TestServers.registerNamespace(server)
+        TestServers.registerNamespace(client)
         var commands: [[String]] = []
         commands.append(["netns", "add", server])
         commands.append(["netns", "add", client])

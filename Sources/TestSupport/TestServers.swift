@@ -70,6 +70,14 @@ public actor TestServers {
 
     nonisolated(unsafe) private static var pidFiles: [(String, Int32)] = []
     nonisolated(unsafe) private static var daemonPIDs: [Int32] = []
+    nonisolated(unsafe) private static var namespaces: [String] = []
+
+    /// Deletes this network namespace when the test process exits.
+    public static func registerNamespace(_ name: String) {
+        lock.lock()
+        namespaces.append(name)
+        lock.unlock()
+    }
 
     /// Kills this daemon (SIGKILL) when the test process exits, if it is still running.
     public static func registerDaemon(_ pid: Int32) {
@@ -116,6 +124,12 @@ public actor TestServers {
             kill(pid, SIGCONT)  // a test may have left it frozen
             kill(pid, signal)
             pids.append(pid)
+        }
+        lock.lock()
+        let spaces = namespaces
+        lock.unlock()
+        for name in spaces {
+            _ = try? Subprocess.spawnAndWait("/usr/sbin/ip", ["netns", "del", name], environment: nil)
         }
         let deadline = Date().addingTimeInterval(10)
         while Date() < deadline, pids.contains(where: { Processes.isAlive($0) }) { usleep(20_000) }

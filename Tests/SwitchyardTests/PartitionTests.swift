@@ -118,5 +118,9 @@ struct PartitionTests {
         try await Task.sleep(for: .seconds(3))
         #expect(try await leadership().1 == "near")  // the healed node rejoins as a follower
         await db.close()
+        for pid in pids { kill(pid, SIGKILL) }
+        await cluster.stop()
+        await redis.stop()
+        await lab.tearDown()
     }
 }

@@ -57,7 +57,7 @@ public enum Subprocess {
 
     /// posix_spawn + waitpid, reading the merged output until EOF. Foundation's Process is not used: its
     /// SIGCHLD handling left children unreaped inside the test runner.
-    static func spawnAndWait(
+    public static func spawnAndWait(
         _ program: String, _ arguments: [String], environment: [String: String]?, standardErrorPath: String? = nil
     ) throws -> Outcome {
         var fds: [Int32] = [0, 0]
