@@ -110,9 +110,9 @@ struct PartitionTests {
             "SELECT count(*) AS n FROM switchyard.dag_run WHERE created_epoch = $1 AND queued_at > $2",
             [.int(epoch), .date(cutAt.addingTimeInterval(0.1))]).first?["n"].require(Int.self)
         #expect(late == 0)
-        try await Task.sleep(for: .seconds(2))
-        let log = (try? String(contentsOfFile: dir + "/far.log", encoding: .utf8)) ?? ""
-        #expect(log.contains("stepping down") || log.contains("lock session failed"), "\(log)")
+        func farLog() -> String { (try? String(contentsOfFile: dir + "/far.log", encoding: .utf8)) ?? "" }
+        let noticed = try await waitFor(.seconds(10)) { farLog().contains("stepping down") || farLog().contains("lock session failed") }
+        #expect(noticed != nil, "\(farLog())")
 
         try await lab.heal()
         try await Task.sleep(for: .seconds(3))

@@ -111,6 +111,10 @@ public final class SchedulerNode: Sendable {
                 lastLeaseRenew = .now
             }
             let active = lease.isFresh(at: .now)
+            guard deadline.allowsActing(at: .now) else {  // the renewal may have taken a while
+                logger.warning("stepping down: no confirmed round trip within step_down_after")
+                return
+            }
             let sent = ContinuousClock.now
             let result: RegionStore.TickResult
             if active {
