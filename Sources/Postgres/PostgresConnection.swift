@@ -49,6 +49,21 @@ public actor PostgresConnection {
         return connection
     }
 
+    /// A connection object that is not connected yet: `reconnect` opens it. Long-lived users (probes)
+    /// keep one object, and so one thread, for life instead of one per attempt.
+    public static func unconnected(_ conninfo: String, defaultTimeout: Duration? = nil, name: String = "postgres")
+        -> PostgresConnection
+    {
+        PostgresConnection(conninfo: conninfo, name: name, defaultTimeout: defaultTimeout)
+    }
+
+    /// Closes the connection if open and connects again within `timeout`.
+    public func reconnect(timeout: Duration? = nil) throws(PostgresError) {
+        close()
+        secrets.removeAll()
+        try open(timeout: timeout)
+    }
+
     /// True while the connection is open and libpq reports it healthy.
     public var isOpen: Bool {
         guard let connection else { return false }
@@ -73,7 +88,7 @@ public actor PostgresConnection {
         _ = try? await runOnDedicatedThread(name: "postgres-cancel") { token.cancel() }
     }
 
-    private func open(timeout: Duration?) throws(PostgresError) {
+    func open(timeout: Duration?) throws(PostgresError) {
         let connectTimeout = try inspectConnectionString()
         let deadline = ContinuousClock.now + (timeout ?? connectTimeout ?? .seconds(10))
         guard let conn = PQconnectStart(conninfo) else {

@@ -60,3 +60,15 @@ extension PostgresValue {
     /// A timestamp, or NULL for nil.
     public static func optional(_ d: Date?) -> PostgresValue { d.map { .date($0) } ?? .null }
 }
+
+extension PostgresValue {
+    /// A one-dimensional array literal (`{"a","b",NULL}`) for a `text[]`, `float8[]` or `timestamptz[]`
+    /// parameter: one statement then carries many rows through `unnest`.
+    public static func array(_ elements: [PostgresValue]) -> PostgresValue {
+        let items = elements.map { element -> String in
+            guard let text = element.textEncoding else { return "NULL" }
+            return "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        }
+        return .text("{" + items.joined(separator: ",") + "}")
+    }
+}

@@ -41,6 +41,13 @@ public actor RedisConnection {
         return connection
     }
 
+    /// A connection object that is not connected yet: `reconnect()` opens it (probes keep one for life).
+    public static func unconnected(
+        _ endpoint: RedisEndpoint, timeout: Duration, commandTimeout: Duration, name: String = "redis"
+    ) -> RedisConnection {
+        RedisConnection(endpoint: endpoint, connectTimeout: timeout, commandTimeout: commandTimeout, name: name)
+    }
+
     /// Connects to a `redis://` or `unix://` URL.
     public static func connect(
         url: String, timeout: Duration = .seconds(2), commandTimeout: Duration = .seconds(2)

@@ -1,0 +1,50 @@
+/// What one probe of one component found.
+public struct ProbeResult: Sendable, Equatable {
+    /// Whether the component answered correctly within its deadline.
+    public var success: Bool
+    /// Round-trip latency of the probe when it got an answer.
+    public var latency: Duration?
+    /// Why it failed (scrubbed of secrets).
+    public var error: String?
+    /// What the component reported.
+    public var detail: ComponentDetail
+
+    /// A success.
+    public static func ok(_ latency: Duration, _ detail: ComponentDetail = .init()) -> ProbeResult {
+        ProbeResult(success: true, latency: latency, error: nil, detail: detail)
+    }
+
+    /// A failure.
+    public static func failed(_ error: String, latency: Duration? = nil, _ detail: ComponentDetail = .init()) -> ProbeResult {
+        ProbeResult(success: false, latency: latency, error: error, detail: detail)
+    }
+}
+
+/// Component-specific facts a probe reports (absent keys are omitted from the JSON).
+public struct ComponentDetail: Sendable, Equatable, Codable {
+    /// Postgres: whether the server is a standby.
+    public var in_recovery: Bool?
+    /// Postgres: seconds since the last replayed transaction, on a standby.
+    public var replication_lag_seconds: Double?
+    /// Redis: `master` or `slave` (INFO replication role).
+    public var role: String?
+    /// Redis: a replica's `master_link_status`.
+    public var master_link_status: String?
+    /// Redis with Sentinel: the master address Sentinel reports.
+    public var sentinel_master: String?
+    /// Schedulers: the leader node.
+    public var leader: String?
+    /// Schedulers: the leadership epoch.
+    public var epoch: Int?
+    /// Schedulers: live nodes.
+    public var nodes: Int?
+    /// Schedulers: seconds since the leader's last heartbeat.
+    public var leader_heartbeat_age_seconds: Double?
+    /// HTTP probe: the status code.
+    public var http_status: Int?
+    /// Findings that do not fail the probe but an operator should see (e.g. a Sentinel mismatch).
+    public var findings: [String]?
+
+    /// Empty detail.
+    public init() {}
+}

@@ -1,0 +1,207 @@
+import Foundation
+
+/// The JSON served by `GET /status` and printed by `switchyard status --json`.
+/// Field names are snake_case and stable: dashboards and scripts read them.
+public struct StatusDocument: Codable, Sendable, Equatable {
+    /// When the agent built this snapshot.
+    public var generated_at: Date
+    /// The agent (vantage point) that serves it.
+    public var observer: String
+    /// Whether the control database answered the last refresh.
+    public var control_db_reachable: Bool
+    /// The active region (nil while a failover has cleared it).
+    public var active_region: String?
+    /// The cluster epoch.
+    public var epoch: Int
+    /// True while automatic failover is paused.
+    public var paused: Bool
+    /// The running failover, if any.
+    public var failover_in_progress: FailoverSummary?
+    /// The active-region lease.
+    public var lease: Lease?
+    /// Every region, highest priority first.
+    public var regions: [Region]
+    /// The most recent failover or switchover.
+    public var last_failover: FailoverSummary?
+
+    /// The active-region lease as the control database holds it.
+    public struct Lease: Codable, Sendable, Equatable {
+        public var region: String?
+        public var holder: String?
+        public var epoch: Int
+        public var expires_at: Date?
+        public var fresh: Bool
+        /// Creates a lease summary.
+        public init(region: String?, holder: String?, epoch: Int, expires_at: Date?, fresh: Bool) {
+            self.region = region
+            self.holder = holder
+            self.epoch = epoch
+            self.expires_at = expires_at
+            self.fresh = fresh
+        }
+    }
+
+    /// One region.
+    public struct Region: Codable, Sendable, Equatable {
+        public var name: String
+        /// `active` or `standby`.
+        public var role: String
+        public var priority: Int
+        /// This observer's view: the worst state among the critical components.
+        public var health: HealthState
+        public var critical: [String]
+        /// `database`, `redis`, `schedulers`.
+        public var components: [String: Component]
+        /// The scheduler leader and its epoch, from the schedulers probe.
+        public var scheduler_leader: String?
+        public var scheduler_epoch: Int?
+        /// Every observer's view of this region.
+        public var observers: [ObserverView]
+        /// Live observers, and how many of them see the region down (what the failover decision uses).
+        public var live_observers: Int
+        public var observers_seeing_down: Int
+        /// Creates a region entry.
+        public init(name: String, role: String, priority: Int, health: HealthState, critical: [String],
+                    components: [String: Component], scheduler_leader: String?, scheduler_epoch: Int?,
+                    observers: [ObserverView], live_observers: Int, observers_seeing_down: Int) {
+            self.name = name
+            self.role = role
+            self.priority = priority
+            self.health = health
+            self.critical = critical
+            self.components = components
+            self.scheduler_leader = scheduler_leader
+            self.scheduler_epoch = scheduler_epoch
+            self.observers = observers
+            self.live_observers = live_observers
+            self.observers_seeing_down = observers_seeing_down
+        }
+    }
+
+    /// One component as this observer sees it.
+    public struct Component: Codable, Sendable, Equatable {
+        public var state: HealthState
+        public var latency_ms: Double?
+        public var since: Date
+        public var last_error: String?
+        public var detail: ComponentDetail
+        /// Creates a component entry.
+        public init(state: HealthState, latency_ms: Double?, since: Date, last_error: String?, detail: ComponentDetail) {
+            self.state = state
+            self.latency_ms = latency_ms
+            self.since = since
+            self.last_error = last_error
+            self.detail = detail
+        }
+    }
+
+    /// Another observer's view of a region, from the control database.
+    public struct ObserverView: Codable, Sendable, Equatable {
+        public var observer: String
+        public var health: HealthState
+        public var components: [String: HealthState]
+        public var observed_at: Date
+        public var live: Bool
+        /// Creates an observer view.
+        public init(observer: String, health: HealthState, components: [String: HealthState], observed_at: Date, live: Bool) {
+            self.observer = observer
+            self.health = health
+            self.components = components
+            self.observed_at = observed_at
+            self.live = live
+        }
+    }
+
+    /// A failover or switchover from the journal.
+    public struct FailoverSummary: Codable, Sendable, Equatable {
+        public var id: Int
+        public var kind: String
+        public var from_region: String?
+        public var to_region: String
+        public var reason: String
+        public var state: String
+        public var step: String
+        public var started_at: Date
+        public var finished_at: Date?
+        /// Creates a summary.
+        public init(id: Int, kind: String, from_region: String?, to_region: String, reason: String, state: String,
+                    step: String, started_at: Date, finished_at: Date?) {
+            self.id = id
+            self.kind = kind
+            self.from_region = from_region
+            self.to_region = to_region
+            self.reason = reason
+            self.state = state
+            self.step = step
+            self.started_at = started_at
+            self.finished_at = finished_at
+        }
+    }
+
+    /// Creates a document.
+    public init(generated_at: Date, observer: String, control_db_reachable: Bool, active_region: String?, epoch: Int,
+                paused: Bool, failover_in_progress: FailoverSummary?, lease: Lease?, regions: [Region],
+                last_failover: FailoverSummary?) {
+        self.generated_at = generated_at
+        self.observer = observer
+        self.control_db_reachable = control_db_reachable
+        self.active_region = active_region
+        self.epoch = epoch
+        self.paused = paused
+        self.failover_in_progress = failover_in_progress
+        self.lease = lease
+        self.regions = regions
+        self.last_failover = last_failover
+    }
+
+    /// The encoder the API and the CLI share (ISO dates with fractional seconds, sorted keys).
+    public static func encoder(pretty: Bool = false) -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(isoMillis(date))
+        }
+        return encoder
+    }
+
+    /// The matching decoder.
+    public static func decoder() -> JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .custom { decoder in
+            let text = try decoder.singleValueContainer().decode(String.self)
+            guard let date = parseIsoMillis(text) else {
+                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "bad date \(text)"))
+            }
+            return date
+        }
+        return decoder
+    }
+
+    /// `2024-05-01T12:00:00.123Z`.
+    public static func isoMillis(_ date: Date) -> String {
+        let ms = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
+        var time = time_t(ms / 1000)
+        var parts = tm()
+        gmtime_r(&time, &parts)
+        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        let millis = ms % 1000
+        let m = millis < 10 ? "00\(millis)" : millis < 100 ? "0\(millis)" : "\(millis)"
+        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(m)Z"
+    }
+
+    static func parseIsoMillis(_ text: String) -> Date? {
+        // YYYY-MM-DDTHH:MM:SS.mmmZ
+        let digits = text.utf8.map { Int($0) - 48 }
+        guard text.utf8.count == 24 else { return nil }
+        func n(_ from: Int, _ count: Int) -> Int { (from..<(from + count)).reduce(0) { $0 * 10 + digits[$1] } }
+        var parts = tm()
+        parts.tm_year = Int32(n(0, 4) - 1900)
+        parts.tm_mon = Int32(n(5, 2) - 1)
+        parts.tm_mday = Int32(n(8, 2))
+        parts.tm_hour = Int32(n(11, 2))
+        parts.tm_min = Int32(n(14, 2))
+        parts.tm_sec = Int32(n(17, 2))
+        return Date(timeIntervalSince1970: Double(timegm(&parts)) + Double(n(20, 3)) / 1000)
+    }
+}

@@ -1,0 +1,87 @@
+import Foundation
+import NIOCore
+import Synchronization
+import SwitchyardCore
+
+/// What the API serves, prepared by the agent's refresh loop: the encoded `/status` body, the
+/// per-region answers of the load-balancer endpoint, recent events, readiness. Requests only read
+/// it; nothing is computed per request.
+public final class SnapshotStore: Sendable {
+    /// One state change, as `/events` serves it.
+    public struct Event: Codable, Sendable {
+        public var id: Int
+        public var at: Date
+        public var kind: String
+        public var region: String?
+        public var message: String
+        /// Creates an event.
+        public init(id: Int, at: Date, kind: String, region: String?, message: String) {
+            self.id = id
+            self.at = at
+            self.kind = kind
+            self.region = region
+            self.message = message
+        }
+    }
+
+    struct State: Sendable {
+        var status: ByteBuffer = ByteBuffer(string: "{\"error\":{\"code\":\"starting\",\"message\":\"no snapshot yet\"}}")
+        var document: StatusDocument?
+        var activeAndHealthy: [String: Bool] = [:]
+        var events: [Event] = []
+        var ready = false
+        var readyReason = "starting"
+        var metrics: ByteBuffer = ByteBuffer()
+    }
+
+    private let state = Mutex(State())
+
+    /// Creates an empty store.
+    public init() {}
+
+    /// Publishes a new snapshot.
+    func publish(_ document: StatusDocument, ready: Bool, readyReason: String) {
+        let body = (try? StatusDocument.encoder().encode(document)) ?? Data("{}".utf8)
+        var buffer = ByteBufferAllocator().buffer(capacity: body.count)
+        buffer.writeBytes(body)
+        var answers: [String: Bool] = [:]
+        for region in document.regions {
+            answers[region.name] = region.name == document.active_region && region.health == .healthy
+        }
+        state.withLock {
+            $0.status = buffer
+            $0.document = document
+            $0.activeAndHealthy = answers
+            $0.ready = ready
+            $0.readyReason = readyReason
+        }
+    }
+
+    /// Appends events (kept to the newest 1,000).
+    func append(events new: [Event]) {
+        guard !new.isEmpty else { return }
+        state.withLock { s in
+            s.events.append(contentsOf: new)
+            if s.events.count > 1000 { s.events.removeFirst(s.events.count - 1000) }
+        }
+    }
+
+    /// The newest event id known.
+    var lastEventId: Int { state.withLock { $0.events.last?.id ?? 0 } }
+
+    func setMetrics(_ bytes: [UInt8]) {
+        var buffer = ByteBufferAllocator().buffer(capacity: bytes.count)
+        buffer.writeBytes(bytes)
+        state.withLock { $0.metrics = buffer }
+    }
+
+    var statusBody: ByteBuffer { state.withLock { $0.status } }
+    var metricsBody: ByteBuffer { state.withLock { $0.metrics } }
+    var document: StatusDocument? { state.withLock { $0.document } }
+    var readiness: (Bool, String) { state.withLock { ($0.ready, $0.readyReason) } }
+    /// nil: unknown region.
+    func activeAndHealthy(_ region: String) -> Bool? { state.withLock { $0.activeAndHealthy[region] } }
+    func events(since id: Int, limit: Int) -> [Event] {
+        state.withLock { s in Array(s.events.filter { $0.id > id }.prefix(limit)) }
+    }
+}

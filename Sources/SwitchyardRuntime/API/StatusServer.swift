@@ -1,0 +1,110 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import SwitchyardCore
+
+/// The agent's HTTP API (Hummingbird). Reads only from the `SnapshotStore`.
+public enum StatusServer {
+    /// Builds the router: `/status`, `/healthz`, `/readyz`, `/regions/{name}/active`, `/metrics`,
+    /// `/events`, `/`. Every error is a JSON body `{"error": {"code", "message"}}`.
+    public static func router(store: SnapshotStore) -> Router<BasicRequestContext> {
+        let router = Router()
+        router.add(middleware: JSONErrorMiddleware())
+        router.get("/status") { _, _ in json(store.statusBody) }
+        router.get("/healthz") { _, _ in json(ByteBuffer(string: "{\"status\":\"ok\"}")) }
+        router.get("/readyz") { _, _ in
+            let (ready, reason) = store.readiness
+            let body = "{\"ready\":\(ready),\"reason\":\(quoted(reason))}"
+            return json(ByteBuffer(string: body), status: ready ? .ok : .serviceUnavailable)
+        }
+        let active: @Sendable (Request, BasicRequestContext) async throws -> Response = { _, context in
+            let name = context.parameters.get("name") ?? ""
+            guard let answer = store.activeAndHealthy(name) else {
+                throw APIError(status: .notFound, code: "unknown_region", message: "no region named \(name)")
+            }
+            let body = "{\"region\":\(quoted(name)),\"active_and_healthy\":\(answer)}"
+            return json(ByteBuffer(string: body), status: answer ? .ok : .serviceUnavailable)
+        }
+        router.get("/regions/:name/active", use: active)
+        router.head("/regions/:name/active", use: active)
+        router.get("/metrics") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: store.metricsBody))
+        }
+        router.get("/events") { request, _ in
+            let query = request.uri.queryParameters
+            var since = 0
+            if let text = query.get("since") {
+                guard let value = Int(text), value >= 0 else {
+                    throw APIError(status: .badRequest, code: "bad_parameter", message: "since must be a non-negative integer")
+                }
+                since = value
+            }
+            var limit = 200
+            if let text = query.get("limit") {
+                guard let value = Int(text), (1...1000).contains(value) else {
+                    throw APIError(status: .badRequest, code: "bad_parameter", message: "limit must be between 1 and 1000")
+                }
+                limit = value
+            }
+            let events = store.events(since: since, limit: limit)
+            let body = try StatusDocument.encoder().encode(["events": events])
+            return json(ByteBuffer(bytes: body))
+        }
+        router.get("/") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: Dashboard.html)))
+        }
+        return router
+    }
+
+    static func json(_ body: ByteBuffer, status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: body))
+    }
+
+    static func quoted(_ text: String) -> String {
+        let data = (try? JSONEncoder().encode(text)) ?? Data("\"\"".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// Runs the server until the task is cancelled; `onRunning` receives the bound port.
+    public static func run(store: SnapshotStore, host: String, port: Int, logger: Logger,
+                           onRunning: @escaping @Sendable (Int) async -> Void) async throws {
+        let app = Application(
+            router: router(store: store),
+            configuration: .init(address: .hostname(host, port: port), serverName: "switchyard", backlog: 1024),
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
+            logger: logger)
+        try await app.run()
+    }
+}
+
+/// A 4xx/5xx with a JSON body.
+struct APIError: Error {
+    var status: HTTPResponse.Status
+    var code: String
+    var message: String
+}
+
+/// Turns every error (unknown route, wrong method, our own) into a JSON error body.
+struct JSONErrorMiddleware: RouterMiddleware {
+    typealias Context = BasicRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as APIError {
+            return Self.body(error.status, error.code, error.message)
+        } catch let error as HTTPError {
+            let code = error.status == .notFound ? "not_found" : error.status == .methodNotAllowed ? "method_not_allowed" : "bad_request"
+            let message = error.status == .notFound ? "no such endpoint: \(request.method) \(request.uri.path)" : (error.body ?? "\(error.status)")
+            return Self.body(error.status, code, message)
+        } catch {
+            return Self.body(.internalServerError, "internal", "internal error")
+        }
+    }
+
+    static func body(_ status: HTTPResponse.Status, _ code: String, _ message: String) -> Response {
+        let body = "{\"error\":{\"code\":\(StatusServer.quoted(code)),\"message\":\(StatusServer.quoted(message))}}"
+        return StatusServer.json(ByteBuffer(string: body), status: status)
+    }
+}

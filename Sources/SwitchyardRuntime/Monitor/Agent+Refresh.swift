@@ -1,0 +1,182 @@
+import Foundation
+import Postgres
+import SwitchyardCore
+import Synchronization
+
+extension Agent {
+    /// Every probe interval: write this observer's view to the control database, read everyone's,
+    /// and publish a new snapshot. Without the control database the snapshot still carries this
+    /// observer's own probes, marked as such, and /readyz says why it is not ready.
+    func refreshLoop(apiURL: @escaping @Sendable () -> String?) async {
+        let interval = configuration.controlPlane.probes.interval
+        let control = PostgresConnection.unconnected(
+            ConnInfo.appending(configuration.controlPlane.control.dsn, [("application_name", "switchyard-agent-\(observer)")]),
+            name: "agent-control")
+        var lastEventId = 0
+        while !shutdown.requested && !Task.isCancelled {
+            let started = ContinuousClock.now
+            let local = monitor.components
+            let transitions = monitor.drainTransitions()
+            var view = ControlView()
+            do {
+                if await !control.isOpen { try await control.reconnect(timeout: configuration.controlPlane.probes.timeout) }
+                try await write(control, local: local, transitions: transitions, apiURL: apiURL())
+                view = try await read(control, sinceEvent: lastEventId)
+                view.reachable = true
+                lastEventId = view.events.last?.id ?? lastEventId
+                store.append(events: view.events)
+            } catch {
+                logger.warning("control database refresh failed", metadata: ["error": "\(error)"])
+                await control.close()
+            }
+            let document = snapshot(local: local, view: view)
+            let ready = view.reachable && monitor.probing
+            store.publish(document, ready: ready,
+                          readyReason: !view.reachable ? "control database unreachable" : (!monitor.probing ? "probes not started" : "ok"))
+            metrics.recordCluster(regions: configuration.regions.map(\.name), active: view.activeRegion, epoch: view.epoch,
+                                  latestFailoverId: view.lastFailover?.id)
+            store.setMetrics(metrics.emit())
+            let elapsed = ContinuousClock.now - started
+            if elapsed < interval { await shutdown.sleep(interval - elapsed) }
+        }
+        await control.close()
+    }
+
+    struct ControlView {
+        var reachable = false
+        var activeRegion: String?
+        var epoch = 0
+        var paused = false
+        var lease: StatusDocument.Lease?
+        var running: StatusDocument.FailoverSummary?
+        var lastFailover: StatusDocument.FailoverSummary?
+        /// observer -> region -> component -> state, with the observer's liveness.
+        var observations: [String: (live: Bool, observedAt: Date, regions: [String: [String: HealthState]])] = [:]
+        var events: [SnapshotStore.Event] = []
+    }
+
+    func write(_ c: PostgresConnection, local: [String: [String: MonitorState.Component]], transitions: [MonitorState.Transition],
+               apiURL: String?) async throws {
+        var regions: [PostgresValue] = [], components: [PostgresValue] = [], states: [PostgresValue] = []
+        var since: [PostgresValue] = [], latency: [PostgresValue] = [], errors: [PostgresValue] = []
+        for (region, byName) in local {
+            for (name, component) in byName {
+                regions.append(.text(region))
+                components.append(.text(name))
+                states.append(.text(component.health.state.rawValue))
+                since.append(.date(component.health.since))
+                latency.append(component.health.latency.map { .double($0.secondsDouble * 1000) } ?? .null)
+                errors.append(component.health.state == .healthy ? .null : .optional(component.health.lastError))
+            }
+        }
+        let parameters: [PostgresValue] = [
+            .text(observer), .array(regions), .array(components), .array(states), .array(since), .array(latency), .array(errors),
+        ]
+        try await c.transaction { c in
+            try await c.query(
+                """
+                INSERT INTO switchyard.observations (observer, region, component, state, since, latency_ms, last_error, observed_at)
+                SELECT $1, r, comp, s, si, l, e, now()
+                FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::float8[], $7::text[]) AS t(r, comp, s, si, l, e)
+                ON CONFLICT (observer, region, component) DO UPDATE SET state = excluded.state, since = excluded.since,
+                    latency_ms = excluded.latency_ms, last_error = excluded.last_error, observed_at = now()
+                """,
+                parameters)
+            try await c.query(
+                """
+                INSERT INTO switchyard.agents (observer, host, pid, api_url, last_seen) VALUES ($1, $2, $3, $4, now())
+                ON CONFLICT (observer) DO UPDATE SET host = excluded.host, pid = excluded.pid, api_url = excluded.api_url, last_seen = now()
+                """, [.text(self.observer), .text(ProcessInfo.processInfo.hostName), .int(Int(getpid())), .optional(apiURL)])
+            for t in transitions {
+                let message = "\(self.observer) sees \(t.region) \(t.component) \(t.to.rawValue)" + (t.to == .healthy ? "" : (t.error.map { ": \($0)" } ?? ""))
+                try await c.query(
+                    "INSERT INTO switchyard.events (kind, region, message, detail) VALUES ('health', $1, $2, $3::jsonb)",
+                    [.text(t.region), .text(message),
+                     .json("{\"observer\":\(StatusServer.quoted(self.observer)),\"component\":\(StatusServer.quoted(t.component)),\"state\":\"\(t.to.rawValue)\"}")])
+            }
+        }
+    }
+
+    func read(_ c: PostgresConnection, sinceEvent: Int) async throws -> ControlView {
+        var view = ControlView()
+        let liveWithin = max(configuration.controlPlane.probes.interval * 3, .seconds(2))
+        if let row = try await c.query("SELECT active_region, epoch, paused FROM switchyard.cluster_state WHERE id = 1").first {
+            view.activeRegion = try row["active_region"].optional(String.self)
+            view.epoch = try row["epoch"].require(Int.self)
+            view.paused = try row["paused"].require(Bool.self)
+        }
+        if let row = try await c.query(
+            "SELECT region, holder, epoch, expires_at, coalesce(expires_at > now(), false) AS fresh FROM switchyard.active_lease WHERE id = 1").first {
+            view.lease = .init(region: try row["region"].optional(), holder: try row["holder"].optional(), epoch: try row["epoch"].require(),
+                               expires_at: try row["expires_at"].optional(), fresh: try row["fresh"].require())
+        }
+        let failovers = try await c.query(
+            """
+            (SELECT id, kind, from_region, to_region, reason, state, step, started_at, finished_at FROM switchyard.failovers
+             ORDER BY id DESC LIMIT 1)
+            UNION
+            (SELECT id, kind, from_region, to_region, reason, state, step, started_at, finished_at FROM switchyard.failovers
+             WHERE state = 'running')
+            """).rows.map { row in
+                StatusDocument.FailoverSummary(
+                    id: try row["id"].require(), kind: try row["kind"].require(), from_region: try row["from_region"].optional(),
+                    to_region: try row["to_region"].require(), reason: try row["reason"].require(), state: try row["state"].require(),
+                    step: try row["step"].require(), started_at: try row["started_at"].require(), finished_at: try row["finished_at"].optional())
+            }
+        view.lastFailover = failovers.max { $0.id < $1.id }
+        view.running = failovers.first { $0.state == "running" }
+        let rows = try await c.query(
+            """
+            SELECT o.observer, o.region, o.component, o.state, a.last_seen,
+                   coalesce(a.last_seen > now() - make_interval(secs => $1), false) AS live
+            FROM switchyard.observations o LEFT JOIN switchyard.agents a USING (observer)
+            """, [.double(liveWithin.secondsDouble)]).rows
+        for row in rows {
+            let observer: String = try row["observer"].require()
+            let live = try row["live"].require(Bool.self)
+            let lastSeen = try row["last_seen"].optional(Date.self) ?? Date.distantPast
+            var entry = view.observations[observer] ?? (live, lastSeen, [:])
+            entry.regions[try row["region"].require(), default: [:]][try row["component"].require()] =
+                HealthState(rawValue: try row["state"].require(String.self)) ?? .unknown
+            view.observations[observer] = entry
+        }
+        view.events = try await c.query(
+            "SELECT id, at, kind, region, message FROM switchyard.events WHERE id > $1 ORDER BY id LIMIT 500", [.int(sinceEvent)]
+        ).rows.map { row in
+            SnapshotStore.Event(id: try row["id"].require(), at: try row["at"].require(), kind: try row["kind"].require(),
+                                region: try row["region"].optional(), message: try row["message"].require())
+        }
+        return view
+    }
+
+    func snapshot(local: [String: [String: MonitorState.Component]], view: ControlView) -> StatusDocument {
+        let regions = configuration.regions.map { region -> StatusDocument.Region in
+            let critical = region.critical.map(\.rawValue)
+            var components: [String: StatusDocument.Component] = [:]
+            for (name, c) in local[region.name] ?? [:] {
+                components[name] = .init(state: c.health.state, latency_ms: c.health.latency.map { ($0.secondsDouble * 1_000_000).rounded() / 1000 },
+                                         since: c.health.since, last_error: c.health.state == .healthy ? nil : c.health.lastError, detail: c.detail)
+            }
+            let health = ComponentHealth.region(components.mapValues(\.state), critical: critical)
+            var observers: [StatusDocument.ObserverView] = []
+            for (name, entry) in view.observations.sorted(by: { $0.key < $1.key }) {
+                guard let seen = entry.regions[region.name] else { continue }
+                observers.append(.init(observer: name, health: ComponentHealth.region(seen, critical: critical), components: seen,
+                                       observed_at: entry.observedAt, live: entry.live))
+            }
+            if !view.reachable {
+                // Without the control database this observer only knows its own view.
+                observers = [.init(observer: observer, health: health, components: components.mapValues(\.state), observed_at: Date(), live: true)]
+            }
+            let live = observers.filter(\.live)
+            let schedulers = local[region.name]?["schedulers"]?.detail
+            return .init(name: region.name, role: region.name == view.activeRegion ? "active" : "standby", priority: region.priority,
+                         health: health, critical: critical, components: components, scheduler_leader: schedulers?.leader,
+                         scheduler_epoch: schedulers?.epoch, observers: observers, live_observers: live.count,
+                         observers_seeing_down: live.filter { $0.health == .down }.count)
+        }
+        return StatusDocument(generated_at: Date(), observer: observer, control_db_reachable: view.reachable,
+                              active_region: view.activeRegion, epoch: view.epoch, paused: view.paused,
+                              failover_in_progress: view.running, lease: view.lease, regions: regions, last_failover: view.lastFailover)
+    }
+}

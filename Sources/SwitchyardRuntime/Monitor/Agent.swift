@@ -1,0 +1,93 @@
+import Foundation
+import Logging
+import Metrics
+import Postgres
+import Prometheus
+import Synchronization
+import SwitchyardCore
+
+/// `switchyard agent --observer NAME`: probes every region from this vantage point, records what it
+/// sees in the control database, and serves the status API from an in-memory snapshot.
+public final class Agent: Sendable {
+    let configuration: Configuration
+    let observer: String
+    let host: String
+    let port: Int
+    let shutdown: ShutdownSignal
+    let logger: Logger
+    let store = SnapshotStore()
+    let monitor: MonitorState
+    let metrics: AgentMetrics
+
+    /// Creates an agent; `run()` does the work.
+    public init(configuration: Configuration, observer: String, host: String, port: Int, shutdown: ShutdownSignal,
+                logger: Logger, registry: PrometheusCollectorRegistry) {
+        self.configuration = configuration
+        self.observer = observer
+        self.host = host
+        self.port = port
+        self.shutdown = shutdown
+        var logger = logger
+        logger[metadataKey: "switchyard.observer"] = .string(observer)
+        self.logger = logger
+        let probes = configuration.controlPlane.probes
+        monitor = MonitorState(regions: configuration.regions, thresholds: .init(
+            failuresToSuspect: probes.failuresToSuspect, failuresToDown: probes.failuresToDown,
+            downAfter: probes.downAfter, successesToRecover: probes.successesToRecover))
+        metrics = AgentMetrics(registry: registry, observer: observer)
+    }
+
+    /// Runs the probes, the refresh loop and the API until shutdown.
+    public func run(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        logger.info("agent starting", metadata: ["regions": "\(configuration.regions.count)"])
+        let apiURL = SharedValue<String?>(nil)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try await StatusServer.run(store: self.store, host: self.host, port: self.port, logger: self.logger) { bound in
+                    apiURL.set("http://\(self.host):\(bound)")
+                    self.logger.notice("status API listening", metadata: ["url": "http://\(self.host):\(bound)"])
+                    await onListening(bound)
+                }
+            }
+            for region in configuration.regions {
+                group.addTask { await self.probeLoop(region) }
+            }
+            group.addTask { await self.refreshLoop(apiURL: { apiURL.get() }) }
+            await shutdown.wait()
+            group.cancelAll()
+        }
+        logger.info("agent stopped")
+    }
+
+    /// Probes one region every interval; its probes run concurrently, each with its own deadline,
+    /// so one hung component (or region) delays nothing else.
+    func probeLoop(_ region: RegionConfig) async {
+        let probes = configuration.controlPlane.probes
+        let database = PostgresProbe(dsn: region.databaseDSN, region: region.name)
+        let redis = RedisProbe(config: region.redis, region: region.name)
+        let schedulers = SchedulerProbe(dsn: region.databaseDSN, config: region.schedulers, region: region.name)
+        while !shutdown.requested && !Task.isCancelled {
+            let started = ContinuousClock.now
+            async let d = database.probe(timeout: probes.timeout)
+            async let r = redis.probe(timeout: probes.timeout)
+            async let s = schedulers.probe(timeout: probes.timeout)
+            let results = await [("database", d), ("redis", r), ("schedulers", s)]
+            let now = ContinuousClock.now
+            let wall = Date()
+            for (component, result) in results {
+                monitor.record(region: region.name, component: component, result: result, at: now, wallClock: wall)
+                metrics.recordProbe(region: region.name, component: component, result: result)
+            }
+            let elapsed = ContinuousClock.now - started
+            if elapsed < probes.interval { await shutdown.sleep(probes.interval - elapsed) }
+        }
+    }
+}
+
+/// A value shared between tasks behind a mutex.
+final class SharedValue<Value: Sendable>: Sendable {
+    private let storage: Mutex<Value>
+    init(_ value: Value) { storage = Mutex(value) }
+    func get() -> Value { storage.withLock { $0 } }
+    func set(_ value: Value) { storage.withLock { $0 = value } }
+}

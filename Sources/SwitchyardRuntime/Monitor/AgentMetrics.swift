@@ -1,0 +1,55 @@
+import CoreMetrics
+import Foundation
+import Metrics
+import Prometheus
+import Synchronization
+import SwitchyardCore
+
+/// The agent's metrics, through swift-metrics with a Prometheus factory bound to the agent's own
+/// registry (served at `/metrics`): probe latency histograms, component up gauges, the active-region
+/// gauge, the epoch, and a failovers counter.
+final class AgentMetrics: Sendable {
+    let registry: PrometheusCollectorRegistry
+    let factory: PrometheusMetricsFactory
+    let observer: String
+    private let seenFailover = Mutex<Int?>(nil)
+
+    init(registry: PrometheusCollectorRegistry, observer: String) {
+        self.registry = registry
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = [
+            .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
+            .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2),
+        ]
+        self.factory = factory
+        self.observer = observer
+    }
+
+    func recordProbe(region: String, component: String, result: ProbeResult) {
+        let dimensions = [("observer", observer), ("region", region), ("component", component)]
+        Gauge(label: "switchyard_component_up", dimensions: dimensions, factory: factory).record(result.success ? 1 : 0)
+        if let latency = result.latency {
+            Metrics.Timer(label: "switchyard_probe_latency_seconds", dimensions: dimensions, factory: factory).recordNanoseconds(
+                latency.wholeMilliseconds * 1_000_000 + Int64(latency.components.attoseconds / 1_000_000_000 % 1_000_000))
+        }
+    }
+
+    func recordCluster(regions: [String], active: String?, epoch: Int, latestFailoverId: Int?) {
+        for region in regions {
+            Gauge(label: "switchyard_active_region", dimensions: [("region", region)], factory: factory).record(region == active ? 1 : 0)
+        }
+        Gauge(label: "switchyard_epoch", factory: factory).record(epoch)
+        let counter = Counter(label: "switchyard_failovers_total", factory: factory)
+        seenFailover.withLock { seen in
+            guard let latest = latestFailoverId else {
+                if seen == nil { seen = 0 }
+                return
+            }
+            // Count failovers started while this agent runs; the first read only sets the baseline.
+            if let previous = seen, latest > previous { counter.increment(by: latest - previous) }
+            seen = latest
+        }
+    }
+
+    func emit() -> [UInt8] { registry.emitToBuffer() }
+}

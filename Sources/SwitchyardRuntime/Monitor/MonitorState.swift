@@ -1,0 +1,54 @@
+import Foundation
+import Synchronization
+import SwitchyardCore
+
+/// The components this agent probes, with their hysteresis, shared between the region loops that
+/// update them and the refresh loop that publishes them.
+final class MonitorState: Sendable {
+    struct Component: Sendable {
+        var health: ComponentHealth
+        var detail = ComponentDetail()
+    }
+
+    struct Transition: Sendable {
+        var region: String
+        var component: String
+        var to: HealthState
+        var error: String?
+    }
+
+    private let state: Mutex<(components: [String: [String: Component]], transitions: [Transition], probing: Bool)>
+
+    init(regions: [RegionConfig], thresholds: ComponentHealth.Thresholds) {
+        var components: [String: [String: Component]] = [:]
+        for region in regions {
+            for name in RegionComponent.allCases.map(\.rawValue) {
+                components[region.name, default: [:]][name] = Component(health: ComponentHealth(thresholds: thresholds))
+            }
+        }
+        state = Mutex((components, [], false))
+    }
+
+    func record(region: String, component: String, result: ProbeResult, at instant: ContinuousClock.Instant, wallClock: Date) {
+        state.withLock { s in
+            guard var c = s.components[region]?[component] else { return }
+            if let changed = c.health.record(success: result.success, latency: result.latency, error: result.error,
+                                             at: instant, wallClock: wallClock) {
+                s.transitions.append(Transition(region: region, component: component, to: changed, error: result.error))
+            }
+            c.detail = result.detail
+            s.components[region]?[component] = c
+            s.probing = true
+        }
+    }
+
+    var components: [String: [String: Component]] { state.withLock { $0.components } }
+    var probing: Bool { state.withLock { $0.probing } }
+
+    func drainTransitions() -> [Transition] {
+        state.withLock { s in
+            defer { s.transitions = [] }
+            return s.transitions
+        }
+    }
+}
