@@ -52,7 +52,7 @@ let package = Package(
             ]
         ),
         // Real servers for tests: local Postgres clusters and Redis servers on loopback.
-        .target(name: "TestSupport", dependencies: ["SwitchyardRuntime", "Postgres", "Redis"]),
+        .target(name: "TestSupport", dependencies: ["SwitchyardRuntime", "Postgres", "Redis", "HTTP", "SwitchyardCore"]),
 
         .testTarget(name: "SwitchyardCoreTests", dependencies: ["SwitchyardCore"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),

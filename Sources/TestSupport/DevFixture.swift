@@ -37,10 +37,10 @@ public final class DevFixture: @unchecked Sendable {
 
     /// Starts `switchyard ARGS… --config <config>` in the background, logging to `<dir>/logs/<name>.log`.
     @discardableResult
-    public func start(_ name: String, _ arguments: [String]) throws -> pid_t {
+    public func start(_ name: String, _ arguments: [String], config: String? = nil) throws -> pid_t {
         let logs = state.directory + "/logs"
         try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
-        let pid = try Daemon.spawn(SwitchyardBinary.path, arguments + ["--config", config], log: logs + "/\(name).log")
+        let pid = try Daemon.spawn(SwitchyardBinary.path, arguments + ["--config", config ?? self.config], log: logs + "/\(name).log")
         lock.withLock { daemons.append((name, pid)) }
         TestServers.registerDaemon(pid)
         return pid

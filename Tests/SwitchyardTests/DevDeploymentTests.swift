@@ -4,7 +4,7 @@ import SwitchyardRuntime
 import Testing
 import TestSupport
 
-struct StatusDocument: Decodable {
+struct DevStatusJSON: Decodable {
     struct Server: Decodable {
         var kind: String
         var region: String
@@ -26,7 +26,7 @@ struct DevDeploymentTests {
 
         let status = try await SwitchyardBinary.run(["dev", "status", "--dir", dir, "--json"])
         #expect(status.status == 0)
-        let servers = try JSONDecoder().decode(StatusDocument.self, from: Data(status.output.utf8)).servers
+        let servers = try JSONDecoder().decode(DevStatusJSON.self, from: Data(status.output.utf8)).servers
         #expect(servers.count == 5)  // control + 2 region clusters + 2 Redis
         #expect(servers.allSatisfy { $0.answering && $0.pid != nil && $0.port != nil })
         #expect(Set(servers.filter { $0.kind == "postgres" }.map(\.region)) == ["control", "us-east", "eu-west"])
@@ -35,7 +35,7 @@ struct DevDeploymentTests {
         let again = try await SwitchyardBinary.run(["dev", "up", "--regions", "2", "--dir", dir])
         #expect(again.status == 0)
         let servers2 = try JSONDecoder().decode(
-            StatusDocument.self, from: Data(try await SwitchyardBinary.run(["dev", "status", "--dir", dir, "--json"]).output.utf8)).servers
+            DevStatusJSON.self, from: Data(try await SwitchyardBinary.run(["dev", "status", "--dir", dir, "--json"]).output.utf8)).servers
         #expect(servers2.map(\.pid) == servers.map(\.pid))
 
         // init twice: everything up to date, the active region unchanged.
@@ -81,7 +81,7 @@ struct DevDeploymentTests {
             if let port = server.port { #expect(!Ports.isListening(port), "port \(port) still listening") }
         }
         let after = try JSONDecoder().decode(
-            StatusDocument.self, from: Data(try await SwitchyardBinary.run(["dev", "status", "--dir", dir, "--json"]).output.utf8)).servers
+            DevStatusJSON.self, from: Data(try await SwitchyardBinary.run(["dev", "status", "--dir", dir, "--json"]).output.utf8)).servers
         #expect(after.allSatisfy { !$0.answering && $0.pid == nil })
 
         // up again restarts the same deployment on the same ports, data intact.

@@ -1,0 +1,36 @@
+import Foundation
+import HTTP
+import Postgres
+import SwitchyardCore
+import SwitchyardRuntime
+
+extension DevFixture {
+    /// Starts an agent on a free port and waits until its API answers; returns its base URL.
+    public func startAgent(_ observer: String, config: String? = nil) async throws -> String {
+        let logs = state.directory + "/logs"
+        try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
+        let name = "agent-\(observer)"
+        try start(name, ["agent", "--observer", observer, "--listen", "127.0.0.1:0"], config: config)
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline {
+            if let line = log(name).split(separator: "\n").first(where: { $0.contains("status API listening") }),
+               let range = line.range(of: "url=http://") {
+                let url = "http://" + line[range.upperBound...].split(separator: " ")[0]
+                return String(url)
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw DevError("agent \(observer) did not start: \(log(name))")
+    }
+
+    /// GETs a path from an agent.
+    public func get(_ base: String, _ path: String, method: String = "GET") async throws -> HTTPResponse {
+        try await HTTPClient().send(HTTPRequest(method: method, url: base + path, timeout: .seconds(5), connectTimeout: .seconds(1)))
+    }
+
+    /// The agent's /status, decoded.
+    public func status(_ base: String) async throws -> StatusDocument {
+        let response = try await get(base, "/status")
+        return try StatusDocument.decoder().decode(StatusDocument.self, from: Data(response.body))
+    }
+}
