@@ -20,6 +20,7 @@ let package = Package(
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CMalloc"),
 
         // One thin Swift module per C library; each owns every pointer and handle of its library.
         .target(name: "Postgres", dependencies: ["CLibPQ", "SwitchyardCore"]),
@@ -45,7 +46,7 @@ let package = Package(
         .executableTarget(
             name: "SwitchyardCLI",
             dependencies: [
-                "SwitchyardCore", "SwitchyardRuntime", "Postgres", "HTTP",
+                "SwitchyardCore", "SwitchyardRuntime", "Postgres", "HTTP", "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),

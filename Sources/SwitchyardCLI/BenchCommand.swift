@@ -7,7 +7,7 @@ import SwitchyardRuntime
 /// `switchyard bench …`: benchmarks that print JSON with their figures.
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Measure Switchyard's figures; prints JSON.", subcommands: [Takeover.self, Query.self])
+        commandName: "bench", abstract: "Measure Switchyard's figures; prints JSON.", subcommands: [Takeover.self, Status.self, Query.self])
 
     /// Round trip of one parameterized query over libpq, through our client and its dedicated thread.
     struct Query: AsyncParsableCommand {
@@ -64,6 +64,28 @@ extension BenchCommand {
             let report = try await TakeoverBench.run(
                 binary: binary, directory: DevDeployment.absolute(dir), killTrials: trials, freezeTrials: freezeTrials
             ) { Output.progress($0) }
+            try Output.json(report)
+        }
+    }
+}
+
+extension BenchCommand {
+    /// Status API throughput against nginx, detection time, and an agent's cost at 200 regions.
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Load /status with wrk (vs nginx serving the same bytes); kill-to-down time; agent CPU/RSS at 200 regions.")
+        @Option(help: "Simulated unreachable regions besides the three local ones.") var extraRegions = 50
+        @Option(help: "wrk connections.") var connections = 64
+        @Option(help: "Seconds of load per server.") var seconds = 10
+        @Option(help: "Deployment directory (created and removed).") var dir = "/tmp/switchyard-bench-status"
+        @Flag(help: "Print JSON (the default).") var json = false
+
+        func run() async throws {
+            signal(SIGPIPE, SIG_IGN)
+            let binary = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+            let report = try await StatusBench.run(
+                binary: binary, directory: DevDeployment.absolute(dir), extraRegions: extraRegions, connections: connections,
+                seconds: seconds) { Output.progress($0) }
             try Output.json(report)
         }
     }

@@ -15,11 +15,25 @@ public enum TakeoverBench {
         public var leader_rss_mb: Double
     }
 
-    /// Runs the benchmark against a fresh one-region deployment in `directory` (removed afterwards).
+    /// Runs the benchmark against a fresh one-region deployment in `directory`, removed afterwards even on failure.
     public static func run(binary: String, directory: String, killTrials: Int, freezeTrials: Int,
                            progress: @Sendable (String) -> Void) async throws -> Report {
+        let pids = SharedPIDs()
+        let outcome: Result<Report, any Error>
+        do {
+            outcome = .success(try await measure(binary: binary, directory: directory, pids: pids, killTrials: killTrials,
+                                                 freezeTrials: freezeTrials, progress: progress))
+        } catch {
+            outcome = .failure(error)
+        }
+        await pids.cleanUp(directory: directory)
+        return try outcome.get()
+    }
+
+    /// The measurements; daemons it starts are recorded in `pids`.
+    static func measure(binary: String, directory: String, pids: SharedPIDs, killTrials: Int, freezeTrials: Int,
+                           progress: @Sendable (String) -> Void) async throws -> Report {
         let state = try await DevDeployment.up(directory: directory, regions: 1) { _ in }
-        defer { Task { _ = try? await DevDeployment.down(directory: directory, purge: true) { _ in } } }
         let dags = """
             dags:
               - id: tick
@@ -42,8 +56,10 @@ public enum TakeoverBench {
         var generation = 0
         func start(_ name: String) throws {
             generation += 1
-            nodes[name] = try Daemon.spawn(binary, ["scheduler", "--config", state.configDirectory, "--region", region, "--node-id", name],
-                                           log: logs + "/\(name)-\(generation).log")
+            let pid = try Daemon.spawn(binary, ["scheduler", "--config", state.configDirectory, "--region", region, "--node-id", name],
+                                       log: logs + "/\(name)-\(generation).log")
+            nodes[name] = pid
+            pids.add(pid)
         }
         defer { for pid in nodes.values { kill(pid, SIGCONT); kill(pid, SIGKILL) } }
         try start("a")

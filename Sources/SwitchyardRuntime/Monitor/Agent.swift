@@ -63,15 +63,16 @@ public final class Agent: Sendable {
     /// so one hung component (or region) delays nothing else.
     func probeLoop(_ region: RegionConfig) async {
         let probes = configuration.controlPlane.probes
-        let database = PostgresProbe(dsn: region.databaseDSN, region: region.name)
+        let database = PostgresProbe(dsn: region.databaseDSN, region: region.name, schedulers: region.schedulers)
         let redis = RedisProbe(config: region.redis, region: region.name)
-        let schedulers = SchedulerProbe(dsn: region.databaseDSN, config: region.schedulers, region: region.name)
+        let http = region.schedulers.probe == .http ? HTTPSchedulerProbe(url: region.schedulers.url ?? "") : nil
         while !shutdown.requested && !Task.isCancelled {
             let started = ContinuousClock.now
             async let d = database.probe(timeout: probes.timeout)
             async let r = redis.probe(timeout: probes.timeout)
-            async let s = schedulers.probe(timeout: probes.timeout)
-            let results = await [("database", d), ("redis", r), ("schedulers", s)]
+            async let h = http?.probe(timeout: probes.timeout)
+            let (db, sched) = await d
+            let results = [("database", db), ("redis", await r), ("schedulers", await h ?? sched ?? .failed("no scheduler probe"))]
             let now = ContinuousClock.now
             let wall = Date()
             for (component, result) in results {

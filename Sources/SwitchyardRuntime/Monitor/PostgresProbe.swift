@@ -1,43 +1,93 @@
 import Postgres
 import SwitchyardCore
 
-/// Probes a region's Postgres: connect (reusing the connection) and one query, within the deadline.
+/// Probes a region's Postgres — and, with the `heartbeat` or `airflow` scheduler probe, its
+/// schedulers — over one reused connection: a ping of the postmaster (a reused connection alone
+/// keeps answering while a hung postmaster accepts nobody new), then one query for both components.
+/// One connection and one thread per region keeps an agent probing hundreds of regions small.
 actor PostgresProbe {
     let connection: PostgresConnection
+    let schedulers: SchedulersConfig
 
-    init(dsn: String, region: String) {
+    init(dsn: String, region: String, schedulers: SchedulersConfig) {
         connection = .unconnected(
             ConnInfo.appending(dsn, [("application_name", "switchyard-probe")]), name: "probe-pg-\(region)")
+        self.schedulers = schedulers
     }
 
-    func probe(timeout: Duration) async -> ProbeResult {
+    /// The database result, and the schedulers result unless schedulers are probed over HTTP.
+    func probe(timeout: Duration) async -> (database: ProbeResult, schedulers: ProbeResult?) {
         let clock = ContinuousClock()
         let start = clock.now
-        do {
-            switch await connection.ping(timeout: timeout) {
-            case .accepting: break
-            case .noResponse:
-                await connection.close()
-                return .failed("server does not answer new connections within \(timeout)")
-            case .unreachable(let why):
-                await connection.close()
-                return .failed(why)
-            }
-            if await !connection.isOpen { try await connection.reconnect(timeout: max(.milliseconds(1), timeout - (clock.now - start))) }
-            let row = try await connection.query(
-                """
-                SELECT pg_is_in_recovery() AS r,
-                       CASE WHEN pg_is_in_recovery()
-                            THEN coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8, 0) END AS lag
-                """, timeout: max(.milliseconds(1), timeout - (clock.now - start))
-            ).first
-            var detail = ComponentDetail()
-            detail.in_recovery = try row?["r"].require(Bool.self)
-            detail.replication_lag_seconds = try row?["lag"].optional(Double.self)
-            return .ok(clock.now - start, detail)
-        } catch {
+        let probesSchedulers = schedulers.probe != .http
+        func failed(_ why: String) async -> (ProbeResult, ProbeResult?) {
             await connection.close()
-            return .failed("\(error)")
+            return (.failed(why), probesSchedulers ? .failed("database unreachable: \(why)") : nil)
+        }
+        switch await connection.ping(timeout: timeout) {
+        case .accepting: break
+        case .noResponse: return await failed("server does not answer new connections within \(timeout)")
+        case .unreachable(let why): return await failed(why)
+        }
+        do {
+            if await !connection.isOpen { try await connection.reconnect(timeout: max(.milliseconds(1), timeout - (clock.now - start))) }
+            let remaining = max(.milliseconds(1), timeout - (clock.now - start))
+            let stale = schedulers.staleAfter.secondsDouble
+            let sql: String
+            switch schedulers.probe {
+            case .heartbeat:
+                sql = """
+                    SELECT pg_is_in_recovery() AS r,
+                           CASE WHEN pg_is_in_recovery()
+                                THEN coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8, 0) END AS lag,
+                           l.epoch, l.leader_node, extract(epoch FROM now() - l.heartbeat_at)::float8 AS age,
+                           (SELECT count(*) FROM switchyard.nodes WHERE kind = 'scheduler' AND role <> 'stopped'
+                              AND last_heartbeat > now() - make_interval(secs => $1)) AS nodes
+                    FROM (SELECT 1) one LEFT JOIN switchyard.leadership l ON l.id = 1
+                    """
+            case .airflow:
+                sql = """
+                    SELECT pg_is_in_recovery() AS r,
+                           CASE WHEN pg_is_in_recovery()
+                                THEN coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8, 0) END AS lag,
+                           NULL::bigint AS epoch, NULL::text AS leader_node,
+                           (SELECT extract(epoch FROM now() - max(latest_heartbeat))::float8 FROM job
+                             WHERE job_type = 'SchedulerJob' AND state = 'running') AS age,
+                           (SELECT count(*) FROM job WHERE job_type = 'SchedulerJob' AND state = 'running'
+                              AND latest_heartbeat > now() - make_interval(secs => $1)) AS nodes
+                    """
+            case .http:
+                sql = """
+                    SELECT pg_is_in_recovery() AS r,
+                           CASE WHEN pg_is_in_recovery()
+                                THEN coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8, 0) END AS lag, $1::float8 AS unused
+                    """
+            }
+            let row = try await connection.query(sql, [.double(stale)], timeout: remaining).first
+            let latency = clock.now - start
+            var database = ComponentDetail()
+            database.in_recovery = try row?["r"].require(Bool.self)
+            database.replication_lag_seconds = try row?["lag"].optional(Double.self)
+            guard probesSchedulers, let row else { return (.ok(latency, database), nil) }
+            var detail = ComponentDetail()
+            detail.epoch = try row["epoch"].optional(Int.self)
+            detail.leader = try row["leader_node"].optional(String.self)
+            detail.nodes = try row["nodes"].optional(Int.self)
+            detail.leader_heartbeat_age_seconds = try row["age"].optional(Double.self).map { ($0 * 10).rounded() / 10 }
+            let schedulersResult: ProbeResult
+            if schedulers.probe == .airflow {
+                schedulersResult = (detail.nodes ?? 0) > 0 ? .ok(latency, detail)
+                    : .failed("no running SchedulerJob with a heartbeat in the last \(schedulers.staleAfter)", latency: latency, detail)
+            } else if detail.leader == nil || detail.leader_heartbeat_age_seconds == nil {
+                schedulersResult = .failed("no scheduler leader", latency: latency, detail)
+            } else if let age = detail.leader_heartbeat_age_seconds, age > stale {
+                schedulersResult = .failed("leader heartbeat is \(Int(age)) s old (stale after \(schedulers.staleAfter))", latency: latency, detail)
+            } else {
+                schedulersResult = .ok(latency, detail)
+            }
+            return (.ok(latency, database), schedulersResult)
+        } catch {
+            return await failed("\(error)")
         }
     }
 }
