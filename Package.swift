@@ -36,7 +36,7 @@ let package = Package(
         .target(
             name: "SwitchyardRuntime",
             dependencies: [
-                "SwitchyardCore", "Postgres", "Redis", "HTTP",
+                "SwitchyardCore", "Postgres", "Redis", "HTTP", "CMalloc",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -16,7 +16,7 @@ public final class ThreadExecutor: SerialExecutor, @unchecked Sendable {
     private let name: String
 
     /// Starts the thread. It lives until `shutdown()` is called and the queue has drained.
-    public init(name: String, stackSize: Int = 512 * 1024) {
+    public init(name: String, stackSize: Int = 256 * 1024) {
         self.name = name
         let thread = Thread { [self] in self.loop() }
         thread.name = name

@@ -1,3 +1,4 @@
+import CMalloc
 import Foundation
 import Postgres
 import SwitchyardCore
@@ -36,6 +37,8 @@ extension Agent {
             metrics.recordCluster(regions: configuration.regions.map(\.name), active: view.activeRegion, epoch: view.epoch,
                                   latestFailoverId: view.lastFailover?.id)
             store.setMetrics(metrics.emit())
+            // Probe failures allocate and free connection buffers all the time; hand the pages back.
+            _ = sy_malloc_trim()
             let elapsed = ContinuousClock.now - started
             if elapsed < interval { await shutdown.sleep(interval - elapsed) }
         }
