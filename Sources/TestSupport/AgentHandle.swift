@@ -15,8 +15,12 @@ extension DevFixture {
         while ContinuousClock.now < deadline {
             if let line = log(name).split(separator: "\n").first(where: { $0.contains("status API listening") }),
                let range = line.range(of: "url=http://") {
-                let url = "http://" + line[range.upperBound...].split(separator: " ")[0]
-                return String(url)
+                let url = String("http://" + line[range.upperBound...].split(separator: " ")[0])
+                // Ready once the first snapshot is served.
+                while ContinuousClock.now < deadline {
+                    if (try? await get(url, "/status").status) == 200 { return url }
+                    try await Task.sleep(for: .milliseconds(50))
+                }
             }
             try await Task.sleep(for: .milliseconds(50))
         }

@@ -75,7 +75,8 @@ public final class SnapshotStore: Sendable {
         state.withLock { $0.metrics = buffer }
     }
 
-    var statusBody: ByteBuffer { state.withLock { $0.status } }
+    /// The `/status` body and whether a snapshot exists yet (before the first one: a JSON error).
+    var statusBody: (ByteBuffer, ready: Bool) { state.withLock { ($0.status, $0.document != nil) } }
     var metricsBody: ByteBuffer { state.withLock { $0.metrics } }
     var document: StatusDocument? { state.withLock { $0.document } }
     var readiness: (Bool, String) { state.withLock { ($0.ready, $0.readyReason) } }

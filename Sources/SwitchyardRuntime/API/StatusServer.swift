@@ -11,7 +11,10 @@ public enum StatusServer {
     public static func router(store: SnapshotStore) -> Router<BasicRequestContext> {
         let router = Router()
         router.add(middleware: JSONErrorMiddleware())
-        router.get("/status") { _, _ in json(store.statusBody) }
+        router.get("/status") { _, _ in
+            let (body, ready) = store.statusBody
+            return json(body, status: ready ? .ok : .serviceUnavailable)
+        }
         router.get("/healthz") { _, _ in json(ByteBuffer(string: "{\"status\":\"ok\"}")) }
         router.get("/readyz") { _, _ in
             let (ready, reason) = store.readiness
