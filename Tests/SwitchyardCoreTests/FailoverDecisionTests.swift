@@ -1,0 +1,96 @@
+import Foundation
+import SwitchyardCore
+import Testing
+
+@Suite("Failover decision")
+struct FailoverDecisionTests {
+    static let now = Date(timeIntervalSince1970: 1_700_000_000)
+    typealias O = FailoverDecision.Observation
+
+    static func down(_ observer: String, for seconds: Double, live: Bool = true) -> O {
+        O(observer: observer, live: live, health: .down, downSince: now.addingTimeInterval(-seconds))
+    }
+    static func healthy(_ observer: String, live: Bool = true) -> O { O(observer: observer, live: live, health: .healthy) }
+    static func allHealthy() -> [O] { ["a", "b", "c"].map { healthy($0) } }
+
+    static func input(
+        active: [O], standbys: [(String, Int, Double?, [O])] = [("eu-west", 90, 0.1, allHealthy()), ("ap-south", 80, 0.1, allHealthy())],
+        quorum: Quorum = .majority, known: Int = 3, recent: [Date] = [], paused: Bool = false, automatic: Bool = true
+    ) -> FailoverDecision.Input {
+        .init(now: now, activeRegion: "us-east",
+              regions: [.init(name: "us-east", priority: 100, observations: active)]
+                + standbys.map { .init(name: $0.0, priority: $0.1, replicationLag: $0.2, observations: $0.3) },
+              knownObservers: known, quorum: quorum, failureGrace: .seconds(2), cooldown: .seconds(300), maxFailoversPerHour: 3,
+              recentFailovers: recent, paused: paused, automatic: automatic)
+    }
+
+    struct Case: Sendable, CustomTestStringConvertible {
+        var name: String
+        var input: FailoverDecision.Input
+        var expected: String  // "stay", "blocked", or the target
+        var testDescription: String { name }
+    }
+
+    static let cases: [Case] = [
+        Case(name: "all healthy", input: input(active: allHealthy()), expected: "stay"),
+        Case(name: "quorum down past the grace", input: input(active: [down("a", for: 3), down("b", for: 5), healthy("c")]), expected: "eu-west"),
+        Case(name: "quorum down but inside the grace", input: input(active: [down("a", for: 1), down("b", for: 5), healthy("c")]), expected: "stay"),
+        Case(name: "one observer cut off alone", input: input(active: [down("a", for: 60), healthy("b"), healthy("c")]), expected: "stay"),
+        Case(name: "one live observer left, the others dead", input: input(active: [down("a", for: 60), down("b", for: 60, live: false), healthy("c", live: false)]), expected: "stay"),
+        Case(name: "dead observers' votes do not count", input: input(active: [down("a", for: 9), down("b", for: 9, live: false), down("c", for: 9, live: false)]), expected: "stay"),
+        Case(name: "all three see it down", input: input(active: [down("a", for: 9), down("b", for: 9), down("c", for: 9)]), expected: "eu-west"),
+        Case(name: "paused", input: input(active: [down("a", for: 9), down("b", for: 9)], paused: true), expected: "blocked"),
+        Case(name: "automatic failover off", input: input(active: [down("a", for: 9), down("b", for: 9)], automatic: false), expected: "blocked"),
+        Case(name: "inside the cooldown", input: input(active: [down("a", for: 9), down("b", for: 9)], recent: [now.addingTimeInterval(-100)]), expected: "blocked"),
+        Case(name: "after the cooldown", input: input(active: [down("a", for: 9), down("b", for: 9)], recent: [now.addingTimeInterval(-400)]), expected: "eu-west"),
+        Case(name: "too many in the last hour",
+             input: .init(now: now, activeRegion: "us-east",
+                          regions: [.init(name: "us-east", priority: 100, observations: [down("a", for: 9), down("b", for: 9)]),
+                                    .init(name: "eu-west", priority: 90, observations: allHealthy())],
+                          knownObservers: 3, quorum: .majority, failureGrace: .seconds(2), cooldown: .zero, maxFailoversPerHour: 3,
+                          recentFailovers: [now.addingTimeInterval(-3000), now.addingTimeInterval(-2000), now.addingTimeInterval(-1000)],
+                          paused: false, automatic: true),
+             expected: "blocked"),
+        Case(name: "unhealthy standby skipped for the next",
+             input: input(active: [down("a", for: 9), down("b", for: 9)],
+                          standbys: [("eu-west", 90, 0.1, [down("a", for: 9), down("b", for: 9), healthy("c")]), ("ap-south", 80, 0.1, allHealthy())]),
+             expected: "ap-south"),
+        Case(name: "no healthy standby",
+             input: input(active: [down("a", for: 9), down("b", for: 9)],
+                          standbys: [("eu-west", 90, 0.1, [down("a", for: 9), down("b", for: 9), healthy("c")])]),
+             expected: "blocked"),
+        Case(name: "priority tie goes to the lower lag",
+             input: input(active: [down("a", for: 9), down("b", for: 9)],
+                          standbys: [("eu-west", 90, 5, allHealthy()), ("ap-south", 90, 0.5, allHealthy())]),
+             expected: "ap-south"),
+        Case(name: "priority and lag tie goes to the name",
+             input: input(active: [down("a", for: 9), down("b", for: 9)],
+                          standbys: [("eu-west", 90, 1, allHealthy()), ("ap-south", 90, 1, allHealthy())]),
+             expected: "ap-south"),
+        Case(name: "explicit quorum of one", input: input(active: [down("a", for: 9), healthy("b"), healthy("c")], quorum: .count(1)), expected: "eu-west"),
+        Case(name: "explicit quorum of three", input: input(active: [down("a", for: 9), down("b", for: 9), healthy("c")], quorum: .count(3)), expected: "stay"),
+    ]
+
+    @Test(arguments: cases)
+    func decides(_ c: Case) {
+        let outcome = FailoverDecision.decide(c.input)
+        switch outcome {
+        case .stay: #expect(c.expected == "stay", "\(outcome)")
+        case .blocked: #expect(c.expected == "blocked", "\(outcome)")
+        case .failover(let target, _): #expect(c.expected == target, "\(outcome)")
+        }
+    }
+
+    @Test func reasonsNameTheObservers() {
+        let outcome = FailoverDecision.decide(Self.input(active: [Self.down("b", for: 9), Self.down("a", for: 9)]))
+        #expect(outcome == .failover(target: "eu-west", reason: "us-east down for 2 of 3 observers (a, b)"))
+    }
+
+    @Test func majorityIsOfKnownObservers() {
+        #expect(FailoverDecision.needed(.majority, knownObservers: 1) == 1)
+        #expect(FailoverDecision.needed(.majority, knownObservers: 2) == 2)
+        #expect(FailoverDecision.needed(.majority, knownObservers: 3) == 2)
+        #expect(FailoverDecision.needed(.majority, knownObservers: 5) == 3)
+        #expect(FailoverDecision.needed(.count(4), knownObservers: 5) == 4)
+    }
+}
