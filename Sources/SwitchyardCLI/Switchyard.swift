@@ -7,7 +7,8 @@ struct Switchyard: AsyncParsableCommand {
         abstract: "Multi-region high-availability control plane for workflow schedulers.",
         subcommands: [
             InitCommand.self, ConfigCommand.self, DevCommand.self, SchedulerCommand.self, WorkerCommand.self,
-            TriggerCommand.self, NodesCommand.self, AgentCommand.self, StatusCommand.self, BenchCommand.self,
+            TriggerCommand.self, NodesCommand.self, AgentCommand.self, StatusCommand.self, MigrateRunsCommand.self,
+            BenchCommand.self,
             ExecGuardCommand.self,
         ]
     )

@@ -1,0 +1,187 @@
+import Foundation
+import Postgres
+import SwitchyardCore
+
+/// Copies the active runs (`queued`, `running`) of one region's run table into another's, as
+/// `queued`. Columns are matched by name from `information_schema`, so the same code moves our
+/// `switchyard.dag_run` and Apache Airflow 3's `dag_run`. Rows travel by COPY into a staging table
+/// and one `INSERT … SELECT … ON CONFLICT DO NOTHING` per batch (bare: Airflow's `dag_run` has two
+/// unique keys), never row by row; a second run copies nothing.
+public enum RunMigrator {
+    /// Where the rows come from.
+    public enum Source: Sendable {
+        /// The old region's run table.
+        case table(PostgresConnection, table: String)
+        /// The target's shadow copy of the old region's active runs (when its database is dead).
+        case shadow(region: String)
+    }
+
+    /// What a migration did (or, with `dryRun`, would do).
+    public struct Report: Codable, Sendable {
+        public var from: String
+        public var to: String
+        /// `table` or `shadow`.
+        public var source: String
+        public var dry_run: Bool
+        /// Active runs found at the source.
+        public var found: Int
+        /// Runs inserted into the target (0 on a second run).
+        public var copied: Int
+        /// Runs the target already had.
+        public var already_present: Int
+        /// Copied runs whose DAG the target does not define (`dag_id/run_id`).
+        public var orphaned: [String]
+        /// The columns copied.
+        public var columns: [String]
+        public var duration_ms: Double
+    }
+
+    /// Columns never copied: the target assigns its own ids; run state is reset to queued.
+    static let neverCopied: Set<String> = [
+        "id", "state", "end_date", "worker", "dispatch_id", "dispatch_epoch", "attempt", "note", "migrated_from",
+        "created_epoch", "last_scheduling_decision", "backfill_id", "created_dag_version_id", "updated_at",
+    ]
+
+    /// Migrates; `batchSize` rows per COPY + INSERT.
+    public static func migrate(
+        from: String, to: String, source: Source, target: PostgresConnection, targetTable: String, preset: RunsConfig.Preset,
+        dryRun: Bool, batchSize: Int = 50_000
+    ) async throws -> Report {
+        let clock = ContinuousClock()
+        let started = clock.now
+        let targetColumns = try await columns(target, table: targetTable)
+        guard !targetColumns.isEmpty else { throw DevError("\(to): no table \(targetTable)") }
+        let sourceColumns: [String]
+        let sourceConnection: PostgresConnection
+        let selectFrom: String
+        switch source {
+        case .table(let connection, let table):
+            sourceConnection = connection
+            sourceColumns = try await columns(connection, table: table).map(\.name)
+            guard !sourceColumns.isEmpty else { throw DevError("\(from): no table \(table)") }
+            selectFrom = "\(table) WHERE state IN ('queued', 'running')"
+        case .shadow(let region):
+            sourceConnection = target
+            sourceColumns = try await columns(target, table: "switchyard.shadow_dag_run").map(\.name)
+            selectFrom = "switchyard.shadow_dag_run WHERE source_region = \(PostgresConnection.quoteLiteral(region))"
+        }
+        let copied = targetColumns.map(\.name).filter { name in
+            sourceColumns.contains(name) && !neverCopied.contains(name) && name != "source_region" && name != "synced_at"
+        }
+        guard copied.contains("dag_id"), copied.contains("run_id") else {
+            throw DevError("run tables must both have dag_id and run_id")
+        }
+        let columnList = copied.map(PostgresConnection.quoteIdentifier).joined(separator: ", ")
+        let data = try await sourceConnection.copyOut("COPY (SELECT \(columnList) FROM \(selectFrom) ORDER BY dag_id, run_id) TO STDOUT")
+        let lines = data.split(separator: 10, omittingEmptySubsequences: true)
+        var report = Report(from: from, to: to, source: source.kind, dry_run: dryRun, found: lines.count, copied: 0,
+                            already_present: 0, orphaned: [], columns: copied, duration_ms: 0)
+        let dagTable = preset == .airflow ? "dag" : "switchyard.dags"
+        let hasDagTable = try await target.query("SELECT to_regclass($1) IS NOT NULL AS e", [.text(dagTable)]).first?["e"].require(Bool.self) ?? false
+        let setState = targetColumns.contains { $0.name == "state" }
+        let extra = extraColumns(targetColumns.map(\.name), preset: preset, from: from)
+        let batches = stride(from: 0, to: lines.count, by: batchSize).map { offset -> [UInt8] in
+            var bytes = [UInt8]()
+            for line in lines[offset..<min(offset + batchSize, lines.count)] {
+                bytes.append(contentsOf: line)
+                bytes.append(10)
+            }
+            return bytes
+        }
+        let names = copied.map(PostgresConnection.quoteIdentifier) + extra.map { PostgresConnection.quoteIdentifier($0.column) }
+        let values = copied.map { "s." + PostgresConnection.quoteIdentifier($0) } + extra.map(\.expression)
+        let insert = """
+            INSERT INTO \(targetTable) (\(names.joined(separator: ", "))\(setState ? ", state" : ""))
+            SELECT \(values.joined(separator: ", "))\(setState ? ", 'queued'" : "") FROM sy_migrate_staging s
+            ON CONFLICT DO NOTHING
+            """
+        let countNew = """
+            SELECT count(*) AS n FROM sy_migrate_staging s
+            WHERE NOT EXISTS (SELECT 1 FROM \(targetTable) r WHERE r.dag_id = s.dag_id AND r.run_id = s.run_id)
+            """
+        let orphans = """
+            SELECT s.dag_id, s.run_id FROM sy_migrate_staging s
+            WHERE NOT EXISTS (SELECT 1 FROM \(dagTable) d WHERE d.dag_id = s.dag_id)
+              AND NOT EXISTS (SELECT 1 FROM \(targetTable) r WHERE r.dag_id = s.dag_id AND r.run_id = s.run_id)
+            ORDER BY 1, 2
+            """
+        let work: @Sendable (isolated PostgresConnection) async throws -> Outcome = { t in
+            var outcome = Outcome()
+            try await t.query("CREATE TEMP TABLE sy_migrate_staging ON COMMIT DROP AS SELECT \(columnList) FROM \(targetTable) WHERE false")
+            for bytes in batches {
+                try await t.copyIn("COPY sy_migrate_staging (\(columnList)) FROM STDIN", data: bytes)
+                if hasDagTable {
+                    outcome.orphaned += try await t.query(orphans).rows.map {
+                        "\(try $0["dag_id"].require(String.self))/\(try $0["run_id"].require(String.self))"
+                    }
+                }
+                if dryRun {
+                    outcome.copied += try await t.query(countNew).first?["n"].require(Int.self) ?? 0
+                } else {
+                    outcome.copied += try await t.query(insert).affectedRows
+                }
+                try await t.query("TRUNCATE sy_migrate_staging")
+            }
+            // A dry run leaves nothing behind: its transaction rolls back.
+            if dryRun { throw DryRun(outcome: outcome) }
+            return outcome
+        }
+        let outcome: Outcome
+        do {
+            outcome = try await target.transaction("BEGIN", work)
+        } catch let dry as DryRun {
+            outcome = dry.outcome
+        }
+        report.copied = outcome.copied
+        report.orphaned = outcome.orphaned
+        report.already_present = report.found - report.copied
+        report.duration_ms = ((clock.now - started).secondsDouble * 100_000).rounded() / 100
+        return report
+    }
+
+    /// Target columns set by the migration itself: the Airflow preset remaps the DAG version to the
+    /// target's latest and clears the backfill; ours records where the run came from.
+    static func extraColumns(_ target: [String], preset: RunsConfig.Preset, from: String) -> [(column: String, expression: String)] {
+        var extra: [(String, String)] = []
+        if target.contains("migrated_from") { extra.append(("migrated_from", PostgresConnection.quoteLiteral(from))) }
+        if preset == .airflow, target.contains("created_dag_version_id") {
+            extra.append(("created_dag_version_id",
+                          "(SELECT dv.id FROM dag_version dv WHERE dv.dag_id = s.dag_id ORDER BY dv.version_number DESC LIMIT 1)"))
+        }
+        if preset == .airflow, target.contains("backfill_id") { extra.append(("backfill_id", "NULL")) }
+        return extra
+    }
+
+    struct Column: Sendable {
+        var name: String
+    }
+
+    static func columns(_ c: PostgresConnection, table: String) async throws -> [Column] {
+        let parts = table.split(separator: ".", maxSplits: 1).map(String.init)
+        let (schema, name) = parts.count == 2 ? (parts[0], parts[1]) : ("public", parts[0])
+        return try await c.query(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
+            [.text(schema), .text(name)]
+        ).rows.map { Column(name: try $0["column_name"].require()) }
+    }
+
+    struct Outcome: Sendable {
+        var copied = 0
+        var orphaned: [String] = []
+    }
+
+    /// Thrown to roll a dry run back, carrying what it counted.
+    struct DryRun: Error {
+        var outcome: Outcome
+    }
+}
+
+
+extension RunMigrator.Source {
+    var kind: String {
+        switch self {
+        case .table: "table"
+        case .shadow: "shadow"
+        }
+    }
+}

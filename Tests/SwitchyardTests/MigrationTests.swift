@@ -1,0 +1,120 @@
+import Foundation
+import Postgres
+import SwitchyardCore
+import SwitchyardRuntime
+import Testing
+import TestSupport
+
+@Suite("Active-run migration between region databases", .serialized)
+struct MigrationTests {
+    struct Report: Decodable {
+        var found: Int
+        var copied: Int
+        var already_present: Int
+        var orphaned: [String]
+        var dry_run: Bool
+    }
+
+    @Test func builtinRunsMoveOnceAsQueuedWithOrphansReported() async throws {
+        let f = try await DevFixture.up(regions: 2, dags: fastDAGs)
+        defer { Task { await f.tearDown() } }
+        let east = try await f.connect("us-east")
+        let west = try await f.connect("eu-west")
+        for (run, state) in [("r1", "queued"), ("r2", "running"), ("r3", "success"), ("r4", "failed")] {
+            try await east.query(
+                "INSERT INTO switchyard.dag_run (dag_id, run_id, state, conf, worker, dispatch_id) VALUES ('slow', $1, $2, '{\"k\": 1}', 'w', 'd')",
+                [.text(run), .text(state)])
+        }
+        try await east.query("INSERT INTO switchyard.dag_run (dag_id, run_id, state) VALUES ('gone_dag', 'r5', 'queued')")
+
+        let dry = try await SwitchyardBinary.run(["migrate-runs", "--config", f.config, "--from", "us-east", "--to", "eu-west", "--dry-run", "--json"])
+        #expect(dry.status == 0, "\(dry.errors)")
+        let dryReport = try JSONDecoder().decode(Report.self, from: Data(dry.output.utf8))
+        #expect(dryReport.found == 3 && dryReport.copied == 3 && dryReport.dry_run)
+        #expect(try await west.query("SELECT count(*) AS n FROM switchyard.dag_run").first?["n"].require(Int.self) == 0)
+
+        let run = try await SwitchyardBinary.run(["migrate-runs", "--config", f.config, "--from", "us-east", "--to", "eu-west", "--json"])
+        let report = try JSONDecoder().decode(Report.self, from: Data(run.output.utf8))
+        #expect(report.copied == 3)
+        #expect(report.orphaned == ["gone_dag/r5"])
+        let rows = try await west.query("SELECT run_id, state, worker, dispatch_id, conf::text AS conf, migrated_from FROM switchyard.dag_run ORDER BY run_id").rows
+        #expect(try rows.map { try $0["run_id"].require(String.self) } == ["r1", "r2", "r5"])
+        for row in rows {
+            #expect(row["state"].string == "queued")
+            #expect(row["worker"].isNull && row["dispatch_id"].isNull)
+            #expect(row["migrated_from"].string == "us-east")
+        }
+        #expect(rows.first?["conf"].string == "{\"k\": 1}")
+
+        let again = try await SwitchyardBinary.run(["migrate-runs", "--config", f.config, "--from", "us-east", "--to", "eu-west", "--json"])
+        let second = try JSONDecoder().decode(Report.self, from: Data(again.output.utf8))
+        #expect(second.copied == 0 && second.already_present == 3)
+        #expect(try await west.query("SELECT count(*) AS n FROM switchyard.dag_run").first?["n"].require(Int.self) == 3)
+    }
+
+    @Test func airflowPresetRemapsDagVersionsAndClearsBackfills() async throws {
+        let server = try await TestServers.shared.postgres()
+        let admin = try await server.connect()
+        let suffix = UInt32.random(in: 0...UInt32.max)
+        for db in ["af_src_\(suffix)", "af_dst_\(suffix)"] { try await admin.query("CREATE DATABASE \(db)") }
+        func connect(_ db: String) async throws -> PostgresConnection {
+            try await PostgresConnection.connect(server.dsn(database: db))
+        }
+        let src = try await connect("af_src_\(suffix)")
+        let dst = try await connect("af_dst_\(suffix)")
+        // The parts of Apache Airflow 3's schema that matter here.
+        let schema = """
+            CREATE TABLE dag (dag_id varchar(250) PRIMARY KEY);
+            CREATE TABLE dag_version (id uuid PRIMARY KEY, dag_id varchar(250) NOT NULL REFERENCES dag, version_number int NOT NULL);
+            CREATE TABLE backfill (id serial PRIMARY KEY);
+            CREATE TABLE dag_run (
+                id serial PRIMARY KEY, dag_id varchar(250) NOT NULL, queued_at timestamptz, logical_date timestamptz,
+                start_date timestamptz, end_date timestamptz, state varchar(50), run_id varchar(250) NOT NULL,
+                creating_job_id int, run_type varchar(50) NOT NULL, triggered_by varchar(50), conf jsonb,
+                data_interval_start timestamptz, data_interval_end timestamptz, run_after timestamptz NOT NULL,
+                last_scheduling_decision timestamptz, updated_at timestamptz, clear_number int NOT NULL DEFAULT 0,
+                backfill_id int REFERENCES backfill, created_dag_version_id uuid REFERENCES dag_version,
+                UNIQUE (dag_id, run_id), UNIQUE (dag_id, logical_date));
+            """
+        try await src.simpleQuery(schema)
+        try await dst.simpleQuery(schema)
+        try await src.simpleQuery(
+            """
+            INSERT INTO dag VALUES ('etl'), ('report');
+            INSERT INTO dag_version VALUES ('00000000-0000-0000-0000-000000000001', 'etl', 1);
+            INSERT INTO backfill DEFAULT VALUES;
+            INSERT INTO dag_run (dag_id, run_id, run_type, run_after, logical_date, state, backfill_id, created_dag_version_id, clear_number)
+            VALUES ('etl', 'scheduled__1', 'scheduled', now(), now() - interval '1 hour', 'running', 1, '00000000-0000-0000-0000-000000000001', 2),
+                   ('etl', 'scheduled__2', 'scheduled', now(), now(), 'queued', NULL, '00000000-0000-0000-0000-000000000001', 0),
+                   ('report', 'manual__1', 'manual', now(), NULL, 'queued', NULL, NULL, 0),
+                   ('etl', 'scheduled__0', 'scheduled', now(), now() - interval '2 hours', 'success', NULL, NULL, 0);
+            """)
+        try await dst.simpleQuery(
+            """
+            INSERT INTO dag VALUES ('etl');
+            INSERT INTO dag_version VALUES ('00000000-0000-0000-0000-00000000000a', 'etl', 1), ('00000000-0000-0000-0000-00000000000b', 'etl', 2);
+            INSERT INTO dag_run (dag_id, run_id, run_type, run_after, state) VALUES ('etl', 'target_only', 'manual', now(), 'success');
+            """)
+        let report = try await RunMigrator.migrate(
+            from: "a", to: "b", source: .table(src, table: "public.dag_run"), target: dst, targetTable: "public.dag_run",
+            preset: .airflow, dryRun: false)
+        #expect(report.found == 3 && report.copied == 3)
+        #expect(report.orphaned == ["report/manual__1"])
+        #expect(!report.columns.contains("id"))
+        let rows = try await dst.query(
+            "SELECT run_id, state, backfill_id, created_dag_version_id::text AS v, clear_number, id FROM dag_run WHERE run_id <> 'target_only' ORDER BY run_id").rows
+        #expect(try rows.map { try $0["run_id"].require(String.self) } == ["manual__1", "scheduled__1", "scheduled__2"])
+        for row in rows {
+            #expect(row["state"].string == "queued")
+            #expect(row["backfill_id"].isNull)
+        }
+        #expect(rows[1]["v"].string == "00000000-0000-0000-0000-00000000000b")  // the target's latest version of etl
+        #expect(rows[0]["v"].isNull)  // the target has no version of report
+        #expect(rows[1]["clear_number"].int == 2)
+        #expect(Set(try rows.map { try $0["id"].require(Int.self) }).count == 3)
+        let again = try await RunMigrator.migrate(
+            from: "a", to: "b", source: .table(src, table: "public.dag_run"), target: dst, targetTable: "public.dag_run",
+            preset: .airflow, dryRun: false)
+        #expect(again.copied == 0)
+    }
+}
