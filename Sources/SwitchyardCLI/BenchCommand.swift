@@ -7,7 +7,7 @@ import SwitchyardRuntime
 /// `switchyard bench …`: benchmarks that print JSON with their figures.
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Measure Switchyard's figures; prints JSON.", subcommands: [Takeover.self, Status.self, Query.self])
+        commandName: "bench", abstract: "Measure Switchyard's figures; prints JSON.", subcommands: [Takeover.self, Status.self, Migrate.self, Query.self])
 
     /// Round trip of one parameterized query over libpq, through our client and its dedicated thread.
     struct Query: AsyncParsableCommand {
@@ -87,6 +87,20 @@ extension BenchCommand {
                 binary: binary, directory: DevDeployment.absolute(dir), extraRegions: extraRegions, connections: connections,
                 seconds: seconds) { Output.progress($0) }
             try Output.json(report)
+        }
+    }
+}
+
+extension BenchCommand {
+    /// Active-run migration throughput between two local region databases.
+    struct Migrate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Migrate N active runs between two local region databases.")
+        @Option(help: "Active runs to migrate.") var runs = 100_000
+        @Option(help: "Deployment directory (created and removed).") var dir = "/tmp/switchyard-bench-migrate"
+        @Flag(help: "Print JSON (the default).") var json = false
+
+        func run() async throws {
+            try Output.json(try await MigrateBench.run(directory: DevDeployment.absolute(dir), runs: runs))
         }
     }
 }
