@@ -1,22 +1,32 @@
 import Foundation
+import Synchronization
 
 /// Loopback port helpers.
 public enum Ports {
-    /// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0 and released).
+    /// A TCP port on 127.0.0.1 that is free now, for a server started a moment later.
+    ///
+    /// Ports come from below the kernel's ephemeral range (32768–60999 by default): a port from
+    /// `bind(0)` is ephemeral, and any outgoing connection made before the server starts may take it.
+    /// Ports handed out by this process are never handed out again.
     public static func freeLoopbackPort() throws -> Int {
+        for _ in 0..<500 {
+            let candidate = Int.random(in: 20_000...32_000)
+            guard handedOut.withLock({ $0.insert(candidate).inserted }) else { continue }
+            if canBind(candidate) { return candidate }
+        }
+        throw POSIXError(.EADDRINUSE)
+    }
+
+    private static let handedOut = Mutex<Set<Int>>([])
+
+    static func canBind(_ port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw POSIXError(.EMFILE) }
+        guard fd >= 0 else { return false }
         defer { Glibc.close(fd) }
-        var address = loopback(port: 0)
-        let bound = withUnsafePointer(to: &address) {
+        var address = loopback(port: port)
+        return withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard bound == 0 else { throw POSIXError(.EADDRINUSE) }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        return Int(UInt16(bigEndian: address.sin_port))
+        } == 0
     }
 
     /// True when something accepts TCP connections on 127.0.0.1:`port`.
