@@ -1,0 +1,55 @@
+import Foundation
+
+/// The values a routing or notification hook's body template may use.
+public struct HookValues: Sendable, Equatable {
+    public var region: String
+    public var previousRegion: String?
+    public var epoch: Int
+    public var failoverId: Int
+    /// Creates values.
+    public init(region: String, previousRegion: String?, epoch: Int, failoverId: Int) {
+        self.region = region
+        self.previousRegion = previousRegion
+        self.epoch = epoch
+        self.failoverId = failoverId
+    }
+
+    /// Fills `{{region}}`, `{{previous_region}}`, `{{epoch}}` and `{{failover_id}}` in a template.
+    /// Values are JSON-string-escaped (the templates are JSON bodies).
+    public func render(_ template: String) -> String {
+        func escaped(_ text: String) -> String {
+            var out = ""
+            for scalar in text.unicodeScalars {
+                switch scalar {
+                case "\"": out += "\\\""
+                case "\\": out += "\\\\"
+                case "\n": out += "\\n"
+                case "\r": out += "\\r"
+                case "\t": out += "\\t"
+                default:
+                    if scalar.value < 0x20 { out += String(format: "\\u%04x", scalar.value) } else { out.unicodeScalars.append(scalar) }
+                }
+            }
+            return out
+        }
+        return template
+            .replacingOccurrences(of: "{{region}}", with: escaped(region))
+            .replacingOccurrences(of: "{{previous_region}}", with: escaped(previousRegion ?? ""))
+            .replacingOccurrences(of: "{{epoch}}", with: String(epoch))
+            .replacingOccurrences(of: "{{failover_id}}", with: String(failoverId))
+    }
+}
+
+/// Exponential backoff with jitter between hook attempts, as a pure function.
+public enum RetrySchedule {
+    /// The pause before attempt `attempt` (2, 3, …): `backoff × 2^(attempt-2)` capped at `maxBackoff`,
+    /// then scaled by `jitter` in [0.5, 1] so that many callers do not retry in step.
+    public static func delay(beforeAttempt attempt: Int, backoff: Duration, maxBackoff: Duration, jitter: Double) -> Duration {
+        guard attempt >= 2 else { return .zero }
+        let exponent = min(attempt - 2, 30)
+        var delay = backoff * (1 << exponent)
+        if delay > maxBackoff { delay = maxBackoff }
+        let factor = 0.5 + 0.5 * min(max(jitter, 0), 1)
+        return delay * factor
+    }
+}
