@@ -8,6 +8,7 @@ struct Switchyard: AsyncParsableCommand {
         subcommands: [
             InitCommand.self, ConfigCommand.self, DevCommand.self, SchedulerCommand.self, WorkerCommand.self,
             TriggerCommand.self, NodesCommand.self, AgentCommand.self, StatusCommand.self, MigrateRunsCommand.self,
+            PauseCommand.self, ResumeCommand.self, HistoryCommand.self,
             BenchCommand.self,
             ExecGuardCommand.self,
         ]

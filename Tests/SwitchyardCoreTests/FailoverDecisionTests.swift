@@ -94,3 +94,16 @@ struct FailoverDecisionTests {
         #expect(FailoverDecision.needed(.count(4), knownObservers: 5) == 4)
     }
 }
+
+@Suite("Failover journal steps")
+struct FailoverStepTests {
+    @Test func stepsRunInOrderAndResumeWhereTheJournalStopped() {
+        #expect(FailoverStep.allCases.map(\.rawValue) == ["begin", "fence", "migrate", "activate", "route", "complete"])
+        #expect(FailoverStep.begin.next == .fence)
+        #expect(FailoverStep.complete.next == nil)
+        #expect(FailoverStep.remaining(recorded: .migrate, finished: false) == [.migrate, .activate, .route, .complete])
+        #expect(FailoverStep.remaining(recorded: .migrate, finished: true) == [.activate, .route, .complete])
+        #expect(FailoverStep.remaining(recorded: .complete, finished: true).isEmpty)
+        #expect(FailoverStep.fence < .route)
+    }
+}
