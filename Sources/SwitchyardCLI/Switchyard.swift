@@ -8,7 +8,7 @@ struct Switchyard: AsyncParsableCommand {
         subcommands: [
             InitCommand.self, ConfigCommand.self, DevCommand.self, SchedulerCommand.self, WorkerCommand.self,
             TriggerCommand.self, NodesCommand.self, AgentCommand.self, StatusCommand.self, MigrateRunsCommand.self,
-            PauseCommand.self, ResumeCommand.self, HistoryCommand.self,
+            PauseCommand.self, ResumeCommand.self, HistoryCommand.self, FailoverCommand.self, SwitchoverCommand.self,
             BenchCommand.self,
             ExecGuardCommand.self,
         ]

@@ -93,6 +93,7 @@ public enum ControlSchema {
                     detail jsonb
                 );
                 CREATE INDEX events_at ON switchyard.events (at);
-                """)
+                """),
+        v2,
     ]
 }

@@ -109,5 +109,6 @@ public enum RegionSchema {
                 CREATE INDEX executions_run ON switchyard.executions (dag_id, run_id);
                 """),
         v2,
+        v3,
     ]
 }

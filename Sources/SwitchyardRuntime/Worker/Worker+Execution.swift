@@ -22,6 +22,7 @@ extension Worker {
             """
             UPDATE switchyard.dag_run SET worker = $4, attempt = attempt + 1, updated_at = now()
             WHERE dag_id = $1 AND run_id = $2 AND dispatch_id = $3 AND state = 'running'
+              AND (SELECT open FROM switchyard.fence WHERE id = 1)
               AND (worker IS NULL OR worker = $4 OR worker IN (
                   SELECT node_id FROM switchyard.nodes
                   WHERE kind = 'worker' AND (role = 'stopped' OR last_heartbeat < now() - make_interval(secs => $5))))
@@ -50,9 +51,18 @@ extension Worker {
             let timeout = try dag["timeout_seconds"].optional(Double.self).map { Duration.milliseconds(Int64($0 * 1000)) }
             logger.info("running", metadata: ["run": "\(message.dagId)/\(message.runId)", "attempt": "\(attempt)"])
             outcome = await execute(command, message: message, attempt: attempt, conf: try claimed["conf"].optional(String.self),
-                                    timeout: timeout, node: node)
+                                    timeout: timeout, node: node, db: db)
         } else {
             outcome = ("failed", "DAG \(message.dagId) is not defined in region \(region.name)")
+        }
+        if outcome.state == "fenced" {
+            // The region was failed over: the run continues in the new active region; record nothing here.
+            if let execution {
+                try await db.query("UPDATE switchyard.executions SET finished_at = now(), outcome = 'fenced' WHERE id = $1", [.int(execution)])
+            }
+            logger.notice("stopped a run: the region was fenced by a failover", metadata: ["run": "\(message.dagId)/\(message.runId)"])
+            try await ack(redis, entry.id)
+            return
         }
         let recorded = try await db.query(
             """
@@ -72,7 +82,7 @@ extension Worker {
     /// Runs the command under an exec-guard (its own process group, killed at the timeout, and at once
     /// if this worker dies), heartbeating while it runs.
     func execute(_ command: String, message: DispatchMessage, attempt: Int, conf: String?, timeout: Duration?,
-                 node: NodeSession) async -> (String, String) {
+                 node: NodeSession, db: PostgresConnection) async -> (state: String, note: String) {
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         let lease = timeout ?? .seconds(10 * 365 * 86_400)
         var environment = ProcessInfo.processInfo.environment
@@ -97,9 +107,17 @@ extension Worker {
                 if status == 127 { return ("failed", "command not found (exit 127)") }
                 return ("failed", "exit \(status)")
             }
-            if ContinuousClock.now - lastBeat >= .seconds(1) {
+            if ContinuousClock.now - lastBeat >= .milliseconds(500) {
                 await node.beat(role: "worker", epoch: nil, kind: "worker")
                 lastBeat = .now
+                // A failover (not a draining switchover) fenced this region: stop the command now, so the
+                // run never executes in two regions at once. Closing the guard's input kills its group.
+                if let fence = try? await db.query("SELECT open, drain FROM switchyard.fence WHERE id = 1").first,
+                   fence["open"].bool == false, fence["drain"].bool == false {
+                    child.closeInput()
+                    while child.poll() == nil { try? await Task.sleep(for: .milliseconds(10)) }
+                    return ("fenced", "stopped: the region was fenced by a failover")
+                }
             }
             try? await Task.sleep(for: .milliseconds(20))
         }

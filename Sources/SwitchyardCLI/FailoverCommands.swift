@@ -1,0 +1,118 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Postgres
+import SwitchyardCore
+import SwitchyardRuntime
+
+/// `switchyard failover --to R [--force]` and `switchyard switchover --to R`.
+struct FailoverCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "failover", abstract: "Fail over to a region (with --force even when the decision says no).")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Target region.") var to: String = ""
+    @Flag(help: "Fail over even though the observers do not see the active region down.") var force = false
+    @Flag(help: "Only finish an interrupted failover (its executor died), then exit.") var resume = false
+    @Option(help: "Why (journaled).") var reason: String = "operator"
+    @Flag(help: "Print the report as JSON.") var json = false
+
+    func run() async throws {
+        if resume {
+            try await resumeFailover(config: global.config, json: json)
+            return
+        }
+        guard !to.isEmpty else { throw OperationFailure(message: "--to REGION is required", exitCode: 2) }
+        try await runFailover(config: global.config, kind: force ? "forced" : "failover", to: to, reason: reason, json: json, force: force)
+    }
+}
+
+func resumeFailover(config: String, json: Bool) async throws {
+    let configuration = try ConfigLoader.load(directory: config)
+    Logging.bootstrapOnce(level: configuration.controlPlane.logging.level)
+    let control = try await PostgresConnection.connect(configuration.controlPlane.control.dsn, timeout: .seconds(5))
+    defer { Task { await control.close() } }
+    guard try await FailoverLock.acquire(control, wait: .seconds(3)) else {
+        throw OperationFailure(message: "the failover lock is held: the failover leader resumes interrupted failovers itself")
+    }
+    let executor = FailoverExecutor(configuration: configuration, leader: "cli-\(ProcessInfo.processInfo.hostName)-\(getpid())",
+                                    logger: Logger(label: "switchyard.failover")) { Output.progress($0) }
+    guard let report = try await executor.resume(control) else {
+        print("no failover is in progress")
+        return
+    }
+    if json { try Output.json(report) } else { print("failover \(report.id) \(report.state)") }
+    if report.state != "completed" { throw ExitCode(1) }
+}
+
+/// Planned switchover: drain the old region (nothing new starts, running commands finish), final copy, promote.
+struct SwitchoverCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "switchover", abstract: "Planned switchover: drain the active region, copy its runs, promote the target.")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Target region.") var to: String
+    @Option(help: "Why (journaled).") var reason: String = "planned switchover"
+    @Flag(help: "Print the report as JSON.") var json = false
+
+    func run() async throws {
+        try await runFailover(config: global.config, kind: "switchover", to: to, reason: reason, json: json, force: false)
+    }
+}
+
+func runFailover(config: String, kind: String, to target: String, reason: String, json: Bool, force: Bool) async throws {
+    let configuration = try ConfigLoader.load(directory: config)
+    Logging.bootstrapOnce(level: configuration.controlPlane.logging.level)
+    guard configuration.region(named: target) != nil else {
+        throw OperationFailure(message: "no region named \(target) (have \(configuration.regions.map(\.name).joined(separator: ", ")))", exitCode: 1)
+    }
+    let control = try await PostgresConnection.connect(configuration.controlPlane.control.dsn, timeout: .seconds(5))
+    defer { Task { await control.close() } }
+    let input = try await DecisionInputReader.read(control, configuration: configuration)
+    if let running = try await control.query("SELECT id FROM switchyard.failovers WHERE state = 'running'").first?["id"].optional(Int.self) {
+        throw OperationFailure(message: "failover \(running) is in progress")
+    }
+    // The target must be healthy: a majority of live observers see it healthy (when any observe),
+    // and its database must answer (its fence is opened there).
+    let observations = input.regions.first { $0.name == target }?.observations.filter(\.live) ?? []
+    if !observations.isEmpty, observations.filter({ $0.health == .healthy }).count * 2 <= observations.count {
+        throw OperationFailure(message: "\(target) is not healthy in the observers' view: \(observations.map { "\($0.observer) sees \($0.health.rawValue)" }.joined(separator: ", "))")
+    }
+    do {
+        let db = try await PostgresConnection.connect(configuration.region(named: target)!.databaseDSN, timeout: .seconds(3))
+        await db.close()
+    } catch {
+        throw OperationFailure(message: "\(target)'s database does not answer: \(error)")
+    }
+    if kind == "failover" {
+        switch FailoverDecision.decide(input) {
+        case .failover(let chosen, _) where chosen == target: break
+        case .failover(let chosen, let why): throw OperationFailure(message: "the decision picks \(chosen), not \(target) (\(why)); use --force")
+        case .stay(let why), .blocked(let why): throw OperationFailure(message: "the decision says no: \(why); use --force to fail over anyway")
+        }
+    }
+    guard try await FailoverLock.acquire(control, wait: .seconds(3)) else {
+        throw OperationFailure(message: "the failover lock is held (a failover leader is running); try again, or use an agent's POST /failover")
+    }
+    defer { Task { try? await FailoverLock.release(control) } }
+    let executor = FailoverExecutor(configuration: configuration, leader: "cli-\(ProcessInfo.processInfo.hostName)-\(getpid())",
+                                    logger: Logger(label: "switchyard.failover")) { Output.progress($0) }
+    if let resumed = try await executor.resume(control) {
+        Output.progress("finished the interrupted failover \(resumed.id) first")
+    }
+    let report: FailoverExecutor.Report
+    do {
+        let id = try await executor.begin(control, kind: kind, to: target, reason: reason)
+        report = try await executor.run(control, id: id)
+    } catch let refusal as FailoverExecutor.Refusal {
+        throw OperationFailure(message: refusal.description)
+    }
+    if json {
+        try Output.json(report)
+    } else {
+        print("\(report.kind) \(report.id): \(report.from_region ?? "none") -> \(report.to_region) \(report.state) at epoch \(report.epoch); "
+            + "\(report.runs_moved) runs moved (\(report.runs_source))")
+        for hook in report.hooks {
+            print("  hook \(hook.name): \(hook.succeeded ? "ok" : "FAILED") after \(hook.attempts.count) attempt(s)")
+        }
+    }
+    if report.state != "completed" { throw ExitCode(1) }
+}

@@ -1,0 +1,57 @@
+import Foundation
+import Postgres
+import SwitchyardCore
+
+/// Builds the failover decision's input from the control database: every observer's component
+/// states (with since-when), observer liveness, cluster state and recent failovers.
+public enum DecisionInputReader {
+    /// Reads the input now.
+    public static func read(_ control: PostgresConnection, configuration: Configuration) async throws -> FailoverDecision.Input {
+        let failover = configuration.controlPlane.failover
+        let liveWithin = max(configuration.controlPlane.probes.interval * 3, .seconds(2))
+        let cluster = try await control.query(
+            "SELECT active_region, paused, now() AS now FROM switchyard.cluster_state WHERE id = 1").first
+        let now: Date = try cluster?["now"].require() ?? Date()
+        let rows = try await control.query(
+            """
+            SELECT o.observer, o.region, o.component, o.state, o.since,
+                   coalesce(a.last_seen > now() - make_interval(secs => $1), false) AS live
+            FROM switchyard.observations o JOIN switchyard.agents a USING (observer)
+            WHERE a.last_seen > now() - interval '1 day'
+            """, [.double(liveWithin.secondsDouble)]).rows
+        var views: [String: [String: (live: Bool, components: [String: (HealthState, Date)])]] = [:]
+        for row in rows {
+            let observer: String = try row["observer"].require()
+            let region: String = try row["region"].require()
+            let live: Bool = try row["live"].require()
+            let component: String = try row["component"].require()
+            let state = HealthState(rawValue: try row["state"].require()) ?? .unknown
+            let since: Date = try row["since"].require()
+            var view = views[region]?[observer] ?? (live, [:])
+            view.components[component] = (state, since)
+            views[region, default: [:]][observer] = view
+        }
+        let known = try await control.query(
+            "SELECT count(*) AS n FROM switchyard.agents WHERE last_seen > now() - interval '1 day'").first?["n"].require(Int.self) ?? 0
+        let regions = configuration.regions.map { region -> FailoverDecision.Region in
+            let critical = region.critical.map(\.rawValue)
+            let observations = (views[region.name] ?? [:]).sorted { $0.key < $1.key }.map { observer, view -> FailoverDecision.Observation in
+                let states = view.components.mapValues(\.0)
+                let health = ComponentHealth.region(states, critical: critical)
+                let downSince = critical.compactMap { name -> Date? in
+                    guard let (state, since) = view.components[name], state == .down else { return nil }
+                    return since
+                }.min()
+                return .init(observer: observer, live: view.live, health: health, downSince: health == .down ? downSince : nil)
+            }
+            return .init(name: region.name, priority: region.priority, replicationLag: nil, observations: observations)
+        }
+        let recent = try await control.query(
+            "SELECT started_at FROM switchyard.failovers WHERE started_at > now() - interval '1 hour' OR id = (SELECT max(id) FROM switchyard.failovers)"
+        ).rows.map { try $0["started_at"].require(Date.self) }
+        return .init(now: now, activeRegion: try cluster?["active_region"].optional(), regions: regions, knownObservers: known,
+                     quorum: failover.quorum, failureGrace: failover.failureGrace, cooldown: failover.cooldown,
+                     maxFailoversPerHour: failover.maxFailoversPerHour, recentFailovers: recent,
+                     paused: try cluster?["paused"].require() ?? false, automatic: failover.auto)
+    }
+}

@@ -1,0 +1,150 @@
+import Foundation
+import Postgres
+import SwitchyardCore
+
+extension FailoverExecutor {
+    /// Performs one step; returns its journal result (JSON). Every step is safe to run twice.
+    func perform(_ step: FailoverStep, _ context: inout Context, control: PostgresConnection) async throws -> String {
+        switch step {
+        case .begin: return "{}"
+        case .fence: return try await fence(context, control: control)
+        case .migrate: return try await migrate(context, control: control)
+        case .activate: return try await activate(context, control: control)
+        case .route: return await route(context)
+        case .complete: return try await complete(context, control: control)
+        }
+    }
+
+    func connect(_ region: String, timeout: Duration) async throws -> PostgresConnection {
+        guard let config = configuration.region(named: region) else { throw Refusal(description: "no region named \(region)") }
+        return try await PostgresConnection.connect(config.databaseDSN, timeout: timeout, defaultTimeout: timeout + .seconds(5))
+    }
+
+    /// Closes the old region's fence with the new epoch in its own database (its leader stops scheduling
+    /// and its workers stop claiming and kill what they run), and waits, bounded, for its executions to
+    /// stop. When the old database cannot be reached, waits until its active-region lease has expired.
+    func fence(_ context: Context, control: PostgresConnection) async throws -> String {
+        guard let from = context.from else { return "{\"skipped\":\"no previous active region\"}" }
+        let failover = configuration.controlPlane.failover
+        let clock = ContinuousClock()
+        let started = clock.now
+        do {
+            let old = try await connect(from, timeout: failover.fenceTimeout)
+            defer { Task { await old.close() } }
+            let drain = context.kind == "switchover"
+            try await old.query(
+                """
+                UPDATE switchyard.fence SET cluster_epoch = $1, open = false, drain = $3, reason = $2, updated_at = now()
+                WHERE id = 1 AND cluster_epoch <= $1
+                """, [.int(context.epoch), .text("\(context.kind) \(context.id) to \(context.to)"), .bool(drain)], timeout: failover.fenceTimeout)
+            // Executions still running in the old region: on a failover their workers kill them on seeing
+            // the fence; on a switchover they finish (no run re-executed), bounded by the quiesce timeout.
+            var running = 0
+            let wait = drain ? failover.switchoverQuiesceTimeout : failover.fenceTimeout + .seconds(3)
+            while clock.now - started < wait {
+                running = try await old.query(
+                    """
+                    SELECT count(*) AS n FROM switchyard.executions e JOIN switchyard.nodes n ON n.node_id = e.worker
+                    WHERE e.finished_at IS NULL AND n.last_heartbeat > now() - interval '5 seconds'
+                    """).first?["n"].require(Int.self) ?? 0
+                if running == 0 { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            return "{\"fenced\":true,\"executions_still_running\":\(running)}"
+        } catch let refusal as Refusal {
+            throw refusal
+        } catch {
+            logger.warning("old region unreachable; waiting out its active-region lease", metadata: ["error": "\(error)"])
+            let limit = failover.leaseTTL * 2 + failover.fenceTimeout + .seconds(5)
+            while clock.now - started < limit {
+                let expired = try await control.query(
+                    """
+                    SELECT coalesce(region IS DISTINCT FROM $1 OR expires_at IS NULL OR expires_at < now(), true) AS expired
+                    FROM switchyard.active_lease WHERE id = 1
+                    """, [.text(from)]).first?["expired"].require(Bool.self) ?? true
+                if expired {
+                    let waited = (clock.now - started).wholeMilliseconds
+                    return "{\"fenced\":false,\"lease_waited_ms\":\(waited),\"reason\":\(json("\(error)"))}"
+                }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            throw Refusal(description: "\(from)'s active-region lease did not expire; not activating \(context.to)")
+        }
+    }
+
+    /// Copies the old region's active runs to the target as queued: from its database when reachable,
+    /// else from the target's shadow copy.
+    func migrate(_ context: Context, control: PostgresConnection) async throws -> String {
+        guard let from = context.from, let source = configuration.region(named: from), let target = configuration.region(named: context.to)
+        else { return "{\"skipped\":\"no previous active region\"}" }
+        let targetDB = try await connect(context.to, timeout: configuration.controlPlane.failover.fenceTimeout)
+        defer { Task { await targetDB.close() } }
+        let sourceDB = try? await connect(from, timeout: configuration.controlPlane.failover.fenceTimeout)
+        defer { if let sourceDB { Task { await sourceDB.close() } } }
+        let report = try await RunMigrator.migrate(
+            from: from, to: context.to, source: sourceDB.map { .table($0, table: source.runs.table) } ?? .shadow(region: from),
+            target: targetDB, targetTable: target.runs.table, preset: target.runs.preset, dryRun: false)
+        try await control.query(
+            "UPDATE switchyard.failovers SET runs_moved = coalesce(runs_moved, 0) + $2, runs_source = $3 WHERE id = $1",
+            [.int(context.id), .int(report.copied), .text(report.source)])
+        let encoded = String(decoding: try JSONEncoder().encode(report), as: UTF8.self)
+        return encoded
+    }
+
+    /// Opens the target's fence with the new epoch, then makes it the active region.
+    func activate(_ context: Context, control: PostgresConnection) async throws -> String {
+        let target = try await connect(context.to, timeout: configuration.controlPlane.failover.fenceTimeout)
+        defer { Task { await target.close() } }
+        try await target.query(
+            """
+            UPDATE switchyard.fence SET cluster_epoch = $1, open = true, reason = $2, updated_at = now()
+            WHERE id = 1 AND cluster_epoch <= $1
+            """, [.int(context.epoch), .text("failover \(context.id)")])
+        let updated = try await control.query(
+            "UPDATE switchyard.cluster_state SET active_region = $1, updated_at = now() WHERE id = 1 AND epoch = $2",
+            [.text(context.to), .int(context.epoch)]).affectedRows
+        guard updated == 1 else { throw Refusal(description: "the cluster epoch moved past \(context.epoch): another failover superseded this one") }
+        try await control.query("INSERT INTO switchyard.events (kind, region, message) VALUES ('activated', $1, $2)",
+                                [.text(context.to), .text("\(context.to) active at epoch \(context.epoch) (failover \(context.id))")])
+        return "{\"active\":\(json(context.to)),\"epoch\":\(context.epoch)}"
+    }
+
+    /// Calls the target region's routing hooks.
+    func route(_ context: Context) async -> String {
+        let hooks = configuration.region(named: context.to)?.routing.hooks ?? []
+        let values = HookValues(region: context.to, previousRegion: context.from, epoch: context.epoch, failoverId: context.id)
+        var results: [HookCaller.Result] = []
+        await withTaskGroup(of: HookCaller.Result.self) { group in
+            for hook in hooks { group.addTask { await HookCaller.call(hook, values: values) } }
+            for await result in group { results.append(result) }
+        }
+        results.sort { $0.name < $1.name }
+        return String(decoding: (try? JSONEncoder().encode(RouteResult(hooks: results))) ?? Data("{}".utf8), as: UTF8.self)
+    }
+
+    /// Closes the journal: `completed`, or `completed_with_errors` naming the required hooks that failed;
+    /// then calls the notification hooks.
+    func complete(_ context: Context, control: PostgresConnection) async throws -> String {
+        let routed = try await control.query(
+            "SELECT result::text AS r FROM switchyard.failover_steps WHERE failover_id = $1 AND step = 'route'", [.int(context.id)]
+        ).first?["r"].optional(String.self)
+        let hooks = routed.flatMap { try? JSONDecoder().decode(RouteResult.self, from: Data($0.utf8)) }?.hooks ?? []
+        let failed = hooks.filter { $0.required && !$0.succeeded }.map(\.name)
+        let state = failed.isEmpty ? "completed" : "completed_with_errors"
+        let error = failed.isEmpty ? nil : "required hooks failed: \(failed.joined(separator: ", "))"
+        try await control.transaction { c in
+            try await c.query(
+                "UPDATE switchyard.failovers SET state = $2, step = 'complete', error = $3, finished_at = now() WHERE id = $1 AND state = 'running'",
+                [.int(context.id), .text(state), .optional(error)])
+            try await c.query("UPDATE switchyard.failover_requests SET error = $2::text WHERE failover_id = $1 AND $2::text IS NOT NULL",
+                              [.int(context.id), .optional(error)])
+            try await c.query("INSERT INTO switchyard.events (kind, region, message) VALUES ('failover', $1, $2)",
+                              [.text(context.to), .text("\(context.kind) \(context.id) \(state): \(context.from ?? "none") -> \(context.to)" + (error.map { "; \($0)" } ?? ""))])
+        }
+        let notify = configuration.region(named: context.to)?.routing.notify ?? []
+        let values = HookValues(region: context.to, previousRegion: context.from, epoch: context.epoch, failoverId: context.id)
+        var notified: [HookCaller.Result] = []
+        for hook in notify { notified.append(await HookCaller.call(hook, values: values)) }
+        return "{\"state\":\(json(state)),\"notified\":\(String(decoding: (try? JSONEncoder().encode(notified)) ?? Data("[]".utf8), as: UTF8.self))}"
+    }
+}

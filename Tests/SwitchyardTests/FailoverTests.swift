@@ -1,0 +1,176 @@
+import Crypto
+import Foundation
+import Postgres
+import SwitchyardCore
+import SwitchyardRuntime
+import Testing
+import TestSupport
+
+@Suite("Failover executor through the binary, real regions and processes", .serialized)
+struct FailoverTests {
+    static let secret = "hook-secret-\(UInt32.random(in: 0...UInt32.max))"
+
+    /// A two-region deployment whose eu-west and us-east route through hooks on `server`.
+    func fixture(server: LoopbackHTTPServer) async throws -> DevFixture {
+        let f = try await DevFixture.up(regions: 2, dags: fastDAGs)
+        for region in ["us-east", "eu-west"] {
+            let path = f.config + "/\(region).yaml"
+            let hooks = """
+                routing:
+                  hooks:
+                    - name: dns
+                      url: "\(server.baseURL)/dns"
+                      secret_env: SY_TEST_HOOK_SECRET
+                      timeout: 1s
+                      retries: 3
+                      backoff: 50ms
+                      max_backoff: 200ms
+
+                """
+            try (try String(contentsOfFile: path, encoding: .utf8) + hooks).write(toFile: path, atomically: true, encoding: .utf8)
+        }
+        return f
+    }
+
+    func failover(_ f: DevFixture, _ arguments: [String], stopAfter: String? = nil) async throws -> SwitchyardBinary.Run {
+        var environment = ["SY_TEST_HOOK_SECRET": Self.secret]
+        if let stopAfter { environment["SWITCHYARD_TEST_STOP_AFTER_STEP"] = stopAfter }
+        return try await SwitchyardBinary.run(arguments + ["--config", f.config], environment: environment)
+    }
+
+    func count(_ c: PostgresConnection, _ sql: String, _ parameters: [PostgresValue] = []) async throws -> Int {
+        try await c.query(sql, parameters).first?["n"].require(Int.self) ?? -1
+    }
+
+    @Test func forcedFailoverMovesEveryActiveRunOnceFencesTheOldRegionAndCallsSignedHooks() async throws {
+        let server = try LoopbackHTTPServer(handler: LoopbackHTTPServer.sequence([.status(500), .status(500), .status(200)]))
+        defer { server.stop() }
+        let f = try await fixture(server: server)
+        defer { Task { await f.tearDown() } }
+        for region in ["us-east", "eu-west"] {
+            try f.start("s-\(region)", ["scheduler", "--region", region, "--node-id", "s-\(region)"])
+            try f.start("w-\(region)", ["worker", "--region", region, "--worker-id", "w-\(region)"])
+        }
+        let east = try await f.connect("us-east")
+        let west = try await f.connect("eu-west")
+        for _ in 0..<4 { #expect(try await SwitchyardBinary.run(["trigger", "slow", "--config", f.config]).status == 0) }
+        // One run executing in us-east, the others running-but-unclaimed or queued.
+        try #require(await f.waitUntil(timeout: .seconds(10)) {
+            try await count(east, "SELECT count(*) AS n FROM switchyard.executions WHERE finished_at IS NULL") == 1
+        } != nil)
+        let active = try await east.query(
+            "SELECT dag_id, run_id FROM switchyard.dag_run WHERE state IN ('queued', 'running') ORDER BY run_id").rows.map { try $0["run_id"].require(String.self) }
+        #expect(active.count >= 4)
+
+        let run = try await failover(f, ["failover", "--to", "eu-west", "--force", "--reason", "test", "--json"])
+        #expect(run.status == 0, "\(run.output)\n\(run.errors)")
+        let report = try JSONDecoder().decode(FailoverExecutor.Report.self, from: Data(run.output.utf8))
+        #expect(report.state == "completed")
+        #expect(report.runs_moved == active.count)
+        #expect(report.runs_source == "table")
+        #expect(report.hooks.first?.attempts.map(\.status) == [500, 500, 200])
+
+        // The old region is fenced at the new epoch; the target is open and active.
+        let fence = try #require(try await east.query("SELECT open, cluster_epoch FROM switchyard.fence").first)
+        #expect(fence["open"].bool == false && fence["cluster_epoch"].int == report.epoch)
+        #expect(try await west.query("SELECT open FROM switchyard.fence").first?["open"].bool == true)
+        let control = try await f.connectControl()
+        #expect(try await control.query("SELECT active_region FROM switchyard.cluster_state").first?["active_region"].string == "eu-west")
+        // The journal has each step once.
+        let steps = try await control.query("SELECT step FROM switchyard.failover_steps WHERE failover_id = $1 ORDER BY started_at", [.int(report.id)])
+            .rows.map { try $0["step"].require(String.self) }
+        #expect(steps == ["begin", "fence", "migrate", "activate", "route", "complete"])
+
+        // Every moved run finishes in eu-west, executed there once; the one that was executing in us-east
+        // was stopped there before eu-west could start it.
+        let done = await f.waitUntil(timeout: .seconds(40)) {
+            (try? await count(west, "SELECT count(*) AS n FROM switchyard.dag_run WHERE state = 'success'")) == active.count
+        }
+        #expect(done != nil)
+        #expect(try await count(west, "SELECT count(*) AS n FROM (SELECT run_id FROM switchyard.executions GROUP BY run_id HAVING count(*) > 1) x") == 0)
+        let stoppedEast = try await east.query("SELECT run_id, finished_at FROM switchyard.executions WHERE outcome = 'fenced'").rows
+        #expect(stoppedEast.count == 1)
+        for row in stoppedEast {
+            let runId: String = try row["run_id"].require()
+            let stoppedAt: Date = try row["finished_at"].require()
+            let startedWest = try await west.query("SELECT min(started_at) AS t FROM switchyard.executions WHERE run_id = $1", [.text(runId)])
+                .first?["t"].optional(Date.self)
+            #expect(startedWest.map { $0 >= stoppedAt } ?? false, "\(runId) ran in two regions at once")
+        }
+        #expect(try await count(east, "SELECT count(*) AS n FROM switchyard.dag_run WHERE created_epoch IS NOT NULL AND queued_at > now() - interval '1 second'") == 0)
+
+        // The hook calls were signed with the secret.
+        for request in server.requests {
+            let timestamp = try #require(request.header(HookCaller.timestampHeader))
+            let mac = HMAC<SHA256>.authenticationCode(for: Array((timestamp + "." + request.bodyText).utf8), using: SymmetricKey(data: Array(Self.secret.utf8)))
+            #expect(request.header(HookCaller.signatureHeader) == "sha256=" + mac.map { String(format: "%02x", $0) }.joined())
+            #expect(request.bodyText.contains("\"region\":\"eu-west\""))
+        }
+        #expect(!run.output.contains(Self.secret) && !run.errors.contains(Self.secret))
+        let history = try await SwitchyardBinary.run(["history", "--config", f.config])
+        #expect(history.output.contains("forced us-east -> eu-west completed"))
+    }
+
+    @Test func aFailoverInterruptedAfterAnyStepIsFinishedExactlyOnce() async throws {
+        let server = try LoopbackHTTPServer { _ in .status(200) }
+        defer { server.stop() }
+        let f = try await fixture(server: server)
+        defer { Task { await f.tearDown() } }
+        let control = try await f.connectControl()
+        var from = "us-east", to = "eu-west"
+        for step in ["begin", "fence", "migrate", "activate", "route"] {
+            let source = try await f.connect(from)
+            try await source.query("INSERT INTO switchyard.dag_run (dag_id, run_id, state) VALUES ('slow', $1, 'queued')", [.text("before-\(step)")])
+            let interrupted = try await failover(f, ["failover", "--to", to, "--force"], stopAfter: step)
+            #expect(interrupted.status == 99, "stop after \(step): \(interrupted.errors)")
+            let running = try await control.query("SELECT id FROM switchyard.failovers WHERE state = 'running'").first?["id"].int
+            let id = try #require(running, "no running failover after stopping at \(step)")
+            let busy = try await failover(f, ["failover", "--to", to, "--force"])
+            #expect(busy.status == 1 && busy.errors.contains("failover \(id) is in progress"))
+            let resumed = try await failover(f, ["failover", "--resume"])
+            #expect(resumed.status == 0, "resume after \(step): \(resumed.errors)")
+            let steps = try await control.query("SELECT step, finished_at IS NOT NULL AS done FROM switchyard.failover_steps WHERE failover_id = $1", [.int(id)]).rows
+            #expect(steps.count == 6 && steps.allSatisfy { $0["done"].bool == true }, "journal after \(step)")
+            #expect(try await control.query("SELECT state FROM switchyard.failovers WHERE id = $1", [.int(id)]).first?["state"].string == "completed")
+            let target = try await f.connect(to)
+            #expect(try await count(target, "SELECT count(*) AS n FROM switchyard.dag_run WHERE run_id = $1", [.text("before-\(step)")]) == 1)
+            #expect(try await control.query("SELECT active_region FROM switchyard.cluster_state").first?["active_region"].string == to)
+            swap(&from, &to)
+        }
+    }
+
+    @Test func switchoverDrainsWithoutReexecutingAndRefusesBadTargets() async throws {
+        let server = try LoopbackHTTPServer { _ in .status(200) }
+        defer { server.stop() }
+        let f = try await fixture(server: server)
+        defer { Task { await f.tearDown() } }
+        for region in ["us-east", "eu-west"] {
+            try f.start("s-\(region)", ["scheduler", "--region", region, "--node-id", "s-\(region)"])
+            try f.start("w-\(region)", ["worker", "--region", region, "--worker-id", "w-\(region)"])
+        }
+        let east = try await f.connect("us-east")
+        let west = try await f.connect("eu-west")
+        let control = try await f.connectControl()
+        let unknown = try await failover(f, ["switchover", "--to", "atlantis"])
+        #expect(unknown.status == 1 && unknown.errors.contains("no region named atlantis"))
+        #expect(try await SwitchyardBinary.run(["trigger", "slow", "--config", f.config]).status == 0)
+        try #require(await f.waitUntil(timeout: .seconds(10)) {
+            try await count(east, "SELECT count(*) AS n FROM switchyard.executions WHERE finished_at IS NULL") == 1
+        } != nil)
+        let run = try await failover(f, ["switchover", "--to", "eu-west", "--json"])
+        #expect(run.status == 0, "\(run.errors)")
+        let report = try JSONDecoder().decode(FailoverExecutor.Report.self, from: Data(run.output.utf8))
+        #expect(report.kind == "switchover" && report.state == "completed")
+        // The running command finished in us-east; nothing ran twice.
+        #expect(try await count(east, "SELECT count(*) AS n FROM switchyard.dag_run WHERE dag_id = 'slow' AND state = 'success'") == 1)
+        #expect(try await count(west, "SELECT count(*) AS n FROM switchyard.dag_run WHERE dag_id = 'slow'") == 0)
+        #expect(try await count(east, "SELECT count(*) AS n FROM switchyard.executions WHERE outcome = 'fenced'") == 0)
+        // A switchover to a region whose database is down is refused, and nothing changes.
+        let epoch = try await control.query("SELECT epoch FROM switchyard.cluster_state").first?["epoch"].int
+        await f.state.postgres["us-east"]!.stop()
+        let refused = try await failover(f, ["switchover", "--to", "us-east"])
+        #expect(refused.status == 1 && refused.errors.contains("us-east's database does not answer"))
+        #expect(try await control.query("SELECT epoch, active_region FROM switchyard.cluster_state").first.map { ($0["epoch"].int, $0["active_region"].string) }! == (epoch, "eu-west"))
+        _ = west
+    }
+}
