@@ -89,8 +89,12 @@ func runFailover(config: String, kind: String, to target: String, reason: String
         case .stay(let why), .blocked(let why): throw OperationFailure(message: "the decision says no: \(why); use --force to fail over anyway")
         }
     }
-    guard try await FailoverLock.acquire(control, wait: .seconds(3)) else {
-        throw OperationFailure(message: "the failover lock is held (a failover leader is running); try again, or use an agent's POST /failover")
+    guard try await FailoverLock.acquire(control, wait: .seconds(1)) else {
+        // An agent leads failovers: hand it the request and follow it.
+        let report = try await requestFromLeader(control, kind: kind, to: target, reason: reason,
+                                                 timeout: configuration.controlPlane.failover.switchoverQuiesceTimeout + .seconds(120))
+        try printReport(report, json: json)
+        return
     }
     defer { Task { try? await FailoverLock.release(control) } }
     let executor = FailoverExecutor(configuration: configuration, leader: "cli-\(ProcessInfo.processInfo.hostName)-\(getpid())",
@@ -105,6 +109,10 @@ func runFailover(config: String, kind: String, to target: String, reason: String
     } catch let refusal as FailoverExecutor.Refusal {
         throw OperationFailure(message: refusal.description)
     }
+    try printReport(report, json: json)
+}
+
+func printReport(_ report: FailoverExecutor.Report, json: Bool) throws {
     if json {
         try Output.json(report)
     } else {
@@ -115,4 +123,30 @@ func runFailover(config: String, kind: String, to target: String, reason: String
         }
     }
     if report.state != "completed" { throw ExitCode(1) }
+}
+
+/// Queues a request for the failover leader and waits for its failover to finish.
+func requestFromLeader(_ control: PostgresConnection, kind: String, to target: String, reason: String, timeout: Duration) async throws
+    -> FailoverExecutor.Report
+{
+    let id = try await control.query(
+        "INSERT INTO switchyard.failover_requests (kind, to_region, reason) VALUES ($1, $2, $3) RETURNING id",
+        [.text(kind == "failover" ? "forced" : kind), .text(target), .text(reason)]).first?["id"].require(Int.self) ?? 0
+    Output.progress("request \(id) queued for the failover leader")
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        let row = try await control.query(
+            """
+            SELECT r.picked_at IS NOT NULL AS picked, r.error, r.failover_id, f.state
+            FROM switchyard.failover_requests r LEFT JOIN switchyard.failovers f ON f.id = r.failover_id WHERE r.id = $1
+            """, [.int(id)]).first
+        if let error = try row?["error"].optional(String.self), try row?["failover_id"].optional(Int.self) == nil {
+            throw OperationFailure(message: error)
+        }
+        if let failoverId = try row?["failover_id"].optional(Int.self), let state = try row?["state"].optional(String.self), state != "running" {
+            return try await FailoverExecutor.report(control, id: failoverId)
+        }
+        try await Task.sleep(for: .milliseconds(100))
+    }
+    throw OperationFailure(message: "the failover leader did not finish request \(id) in time")
 }

@@ -8,9 +8,10 @@ import SwitchyardCore
 public enum StatusServer {
     /// Builds the router: `/status`, `/healthz`, `/readyz`, `/regions/{name}/active`, `/metrics`,
     /// `/events`, `/`. Every error is a JSON body `{"error": {"code", "message"}}`.
-    public static func router(store: SnapshotStore) -> Router<BasicRequestContext> {
+    static func router(store: SnapshotStore, operatorAPI: OperatorAPI? = nil) -> Router<BasicRequestContext> {
         let router = Router()
         router.add(middleware: JSONErrorMiddleware())
+        operatorAPI?.register(on: router)
         router.get("/status") { _, _ in
             let (body, ready) = store.statusBody
             return json(body, status: ready ? .ok : .serviceUnavailable)
@@ -70,10 +71,10 @@ public enum StatusServer {
     }
 
     /// Runs the server until the task is cancelled; `onRunning` receives the bound port.
-    public static func run(store: SnapshotStore, host: String, port: Int, logger: Logger,
-                           onRunning: @escaping @Sendable (Int) async -> Void) async throws {
+    static func run(store: SnapshotStore, operatorAPI: OperatorAPI?, host: String, port: Int, logger: Logger,
+                    onRunning: @escaping @Sendable (Int) async -> Void) async throws {
         let app = Application(
-            router: router(store: store),
+            router: router(store: store, operatorAPI: operatorAPI),
             configuration: .init(address: .hostname(host, port: port), serverName: "switchyard", backlog: 1024),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
             logger: logger)
@@ -86,6 +87,7 @@ struct APIError: Error {
     var status: HTTPResponse.Status
     var code: String
     var message: String
+    var failoverId: Int? = nil
 }
 
 /// Turns every error (unknown route, wrong method, our own) into a JSON error body.
@@ -96,6 +98,10 @@ struct JSONErrorMiddleware: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let error as APIError {
+            if let id = error.failoverId {
+                let body = "{\"error\":{\"code\":\(StatusServer.quoted(error.code)),\"message\":\(StatusServer.quoted(error.message)),\"failover_id\":\(id)}}"
+                return StatusServer.json(ByteBuffer(string: body), status: error.status)
+            }
             return Self.body(error.status, error.code, error.message)
         } catch let error as HTTPError {
             let code = error.status == .notFound ? "not_found" : error.status == .methodNotAllowed ? "method_not_allowed" : "bad_request"

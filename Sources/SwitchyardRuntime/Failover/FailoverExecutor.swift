@@ -121,7 +121,7 @@ public struct FailoverExecutor: Sendable {
                 exit(99)
             }
         }
-        return try await report(control, id: id)
+        return try await Self.report(control, id: id)
     }
 
     struct Context {
@@ -132,7 +132,8 @@ public struct FailoverExecutor: Sendable {
         var epoch: Int
     }
 
-    func report(_ control: PostgresConnection, id: Int) async throws -> Report {
+    /// The report of failover `id`, from its journal.
+    public static func report(_ control: PostgresConnection, id: Int) async throws -> Report {
         let row = try await control.query(
             "SELECT kind, from_region, to_region, epoch, state, coalesce(runs_moved, 0) AS moved, coalesce(runs_source, '') AS source FROM switchyard.failovers WHERE id = $1",
             [.int(id)]).first

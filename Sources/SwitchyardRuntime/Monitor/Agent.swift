@@ -43,7 +43,10 @@ public final class Agent: Sendable {
         let apiURL = SharedValue<String?>(nil)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
-                try await StatusServer.run(store: self.store, host: self.host, port: self.port, logger: self.logger) { bound in
+                let token = ProcessInfo.processInfo.environment[self.configuration.controlPlane.api.tokenEnv].flatMap { $0.isEmpty ? nil : $0 }
+                let control = PostgresConnection.unconnected(self.configuration.controlPlane.control.dsn, defaultTimeout: .seconds(5), name: "agent-api")
+                let operatorAPI = OperatorAPI(configuration: self.configuration, token: token, control: control)
+                try await StatusServer.run(store: self.store, operatorAPI: operatorAPI, host: self.host, port: self.port, logger: self.logger) { bound in
                     apiURL.set("http://\(self.host):\(bound)")
                     self.logger.notice("status API listening", metadata: ["url": "http://\(self.host):\(bound)"])
                     await onListening(bound)
@@ -53,6 +56,7 @@ public final class Agent: Sendable {
                 group.addTask { await self.probeLoop(region) }
             }
             group.addTask { await self.refreshLoop(apiURL: { apiURL.get() }) }
+            group.addTask { await self.failoverLoop() }
             await shutdown.wait()
             group.cancelAll()
         }

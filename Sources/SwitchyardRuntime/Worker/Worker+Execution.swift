@@ -57,10 +57,10 @@ extension Worker {
         }
         if outcome.state == "fenced" {
             // The region was failed over: the run continues in the new active region; record nothing here.
+            logger.notice("stopped a run", metadata: ["run": "\(message.dagId)/\(message.runId)", "why": "\(outcome.note)"])
             if let execution {
                 try await db.query("UPDATE switchyard.executions SET finished_at = now(), outcome = 'fenced' WHERE id = $1", [.int(execution)])
             }
-            logger.notice("stopped a run: the region was fenced by a failover", metadata: ["run": "\(message.dagId)/\(message.runId)"])
             try await ack(redis, entry.id)
             return
         }
@@ -100,6 +100,10 @@ extension Worker {
             return ("failed", "cannot start the command: \(error)")
         }
         var lastBeat = ContinuousClock.now
+        var fenceConfirmedAt = ContinuousClock.now
+        // The failover waits out the old region's lease before activating another; a worker that cannot
+        // confirm its region's fence for half that long stops its command first.
+        let confirmWithin = configuration.controlPlane.failover.leaseTTL / 2
         while true {
             if let status = child.poll() {
                 if status == 0 { return ("success", "exit 0") }
@@ -112,11 +116,18 @@ extension Worker {
                 lastBeat = .now
                 // A failover (not a draining switchover) fenced this region: stop the command now, so the
                 // run never executes in two regions at once. Closing the guard's input kills its group.
-                if let fence = try? await db.query("SELECT open, drain FROM switchyard.fence WHERE id = 1").first,
-                   fence["open"].bool == false, fence["drain"].bool == false {
+                let sent = ContinuousClock.now
+                if let fence = try? await db.query("SELECT open, drain FROM switchyard.fence WHERE id = 1", timeout: .milliseconds(400)).first {
+                    if fence["open"].bool == false, fence["drain"].bool == false {
+                        child.closeInput()
+                        while child.poll() == nil { try? await Task.sleep(for: .milliseconds(10)) }
+                        return ("fenced", "stopped: the region was fenced by a failover")
+                    }
+                    fenceConfirmedAt = sent
+                } else if ContinuousClock.now - fenceConfirmedAt > confirmWithin {
                     child.closeInput()
                     while child.poll() == nil { try? await Task.sleep(for: .milliseconds(10)) }
-                    return ("fenced", "stopped: the region was fenced by a failover")
+                    return ("fenced", "stopped: the region's database stopped confirming its fence")
                 }
             }
             try? await Task.sleep(for: .milliseconds(20))

@@ -1,0 +1,74 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import Postgres
+import SwitchyardCore
+
+/// `POST /switchover`, `/failover`, `/pause`, `/resume`: authenticated with a bearer token from the
+/// environment (compared in constant time). Requests are queued for the failover leader.
+struct OperatorAPI: Sendable {
+    let configuration: Configuration
+    let token: String?
+    let control: PostgresConnection
+
+    struct Body: Decodable {
+        var to: String?
+        var reason: String?
+    }
+
+    func register(on router: Router<BasicRequestContext>) {
+        for path in ["switchover", "failover", "pause", "resume"] {
+            router.post(RouterPath(stringLiteral: "/" + path)) { request, _ in try await self.handle(path, request) }
+        }
+    }
+
+    func handle(_ action: String, _ request: Request) async throws -> Response {
+        guard let token else {
+            throw APIError(status: .serviceUnavailable, code: "operator_api_disabled",
+                           message: "set \(configuration.controlPlane.api.tokenEnv) to enable the operator endpoints")
+        }
+        let presented = request.headers[.authorization].flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil } ?? ""
+        guard Self.constantTimeEqual(presented, token) else {
+            throw APIError(status: .unauthorized, code: "unauthorized", message: "a valid bearer token is required")
+        }
+        let buffer = try await request.body.collect(upTo: 64 * 1024)
+        let body: Body
+        if buffer.readableBytes == 0 {
+            body = Body()
+        } else {
+            guard let decoded = try? JSONDecoder().decode(Body.self, from: Data(buffer.readableBytesView)) else {
+                throw APIError(status: .badRequest, code: "bad_body", message: "the body must be a JSON object like {\"to\": \"eu-west\"}")
+            }
+            body = decoded
+        }
+        let reason = body.reason ?? "requested through the API"
+        if await !control.isOpen { try await control.reconnect(timeout: .seconds(3)) }
+        switch action {
+        case "pause", "resume":
+            try await control.query("UPDATE switchyard.cluster_state SET paused = $1, updated_at = now() WHERE id = 1", [.bool(action == "pause")])
+            try await control.query("INSERT INTO switchyard.events (kind, message) VALUES ($1, $2)",
+                                    [.text(action == "pause" ? "paused" : "resumed"), .text("automatic failover \(action)d: \(reason)")])
+            return StatusServer.json(ByteBuffer(string: "{\"paused\":\(action == "pause")}"))
+        default:
+            guard let target = body.to, configuration.region(named: target) != nil else {
+                throw APIError(status: .badRequest, code: "unknown_region", message: "\"to\" must name a configured region")
+            }
+            if let running = try await control.query("SELECT id FROM switchyard.failovers WHERE state = 'running'").first?["id"].optional(Int.self) {
+                throw APIError(status: .conflict, code: "failover_in_progress", message: "failover \(running) is in progress", failoverId: running)
+            }
+            let id = try await control.query(
+                "INSERT INTO switchyard.failover_requests (kind, to_region, reason) VALUES ($1, $2, $3) RETURNING id",
+                [.text(action == "failover" ? "forced" : "switchover"), .text(target), .text(reason)]).first?["id"].require(Int.self) ?? 0
+            return StatusServer.json(ByteBuffer(string: "{\"request_id\":\(id)}"), status: .accepted)
+        }
+    }
+
+    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8), y = Array(b.utf8)
+        var difference = UInt8(x.count == y.count ? 0 : 1)
+        for i in 0..<max(x.count, y.count) {
+            difference |= (i < x.count ? x[i] : 0) ^ (i < y.count ? y[i] : 0)
+        }
+        return difference == 0
+    }
+}

@@ -1,0 +1,99 @@
+import Foundation
+import Logging
+import Postgres
+import SwitchyardCore
+
+extension Agent {
+    /// Contends for failover leadership (the control database's failover lock, on a lock session with
+    /// the election timeouts). The leader finishes an interrupted failover, runs operators' requests,
+    /// decides automatic failovers from everyone's observations, and keeps the standbys' shadow runs.
+    func failoverLoop() async {
+        let election = configuration.controlPlane.election
+        let failover = configuration.controlPlane.failover
+        while !shutdown.requested && !Task.isCancelled {
+            var lock: LockSession?
+            do {
+                let session = try await LockSession.open(
+                    dsn: configuration.controlPlane.control.dsn, region: FailoverLock.key, node: "agent-\(observer)", settings: election)
+                lock = session
+                while !shutdown.requested, !Task.isCancelled, try await !session.acquire() {}
+                guard !shutdown.requested && !Task.isCancelled else { break }
+                logger.notice("leading failovers")
+                let control = try await PostgresConnection.connect(configuration.controlPlane.control.dsn, timeout: .seconds(3), defaultTimeout: .seconds(30))
+                defer { Task { await control.close() } }
+                try await control.query("INSERT INTO switchyard.events (kind, message) VALUES ('failover-leader', $1)",
+                                        [.text("\(observer) leads failovers")])
+                let executor = FailoverExecutor(configuration: configuration, leader: observer, logger: logger)
+                var deadline = LeaderDeadline(stepDownAfter: election.stepDownAfter)
+                var lastShadow = ContinuousClock.now - failover.shadowInterval
+                var lastOutcome = ""
+                var shadowConnections: [String: PostgresConnection] = [:]
+                while !shutdown.requested && !Task.isCancelled {
+                    let sent = ContinuousClock.now
+                    try await session.connection.query("SELECT 1")
+                    deadline.confirm(sentAt: sent)
+                    if let report = try await executor.resume(control) {
+                        logger.notice("finished interrupted failover", metadata: ["failover": "\(report.id)", "state": "\(report.state)"])
+                    }
+                    try await serveRequests(control, executor: executor, stillLeading: { deadline.allowsActing(at: .now) })
+                    let input = try await DecisionInputReader.read(control, configuration: configuration)
+                    let outcome = FailoverDecision.decide(input)
+                    if case .failover(let target, let reason) = outcome, deadline.allowsActing(at: .now) {
+                        logger.warning("automatic failover", metadata: ["target": "\(target)", "reason": "\(reason)"])
+                        do {
+                            let id = try await executor.begin(control, kind: "failover", to: target, reason: reason)
+                            let report = try await executor.run(control, id: id)
+                            logger.notice("failover finished", metadata: ["failover": "\(id)", "state": "\(report.state)"])
+                        } catch {
+                            logger.error("failover failed; the journal keeps it for resumption", metadata: ["error": "\(error)"])
+                        }
+                    } else if "\(outcome)" != lastOutcome, case .blocked(let why) = outcome {
+                        logger.warning("failover blocked", metadata: ["reason": "\(why)"])
+                    }
+                    lastOutcome = "\(outcome)"
+                    if ContinuousClock.now - lastShadow >= failover.shadowInterval, let active = input.activeRegion,
+                       let activeConfig = configuration.region(named: active) {
+                        lastShadow = .now
+                        do {
+                            _ = try await ShadowSync.sync(active: activeConfig, standbys: configuration.regions.filter { $0.name != active },
+                                                          connections: &shadowConnections)
+                        } catch {
+                            logger.debug("shadow sync failed", metadata: ["error": "\(error)"])
+                            for c in shadowConnections.values { await c.close() }
+                            shadowConnections = [:]
+                        }
+                    }
+                    guard deadline.allowsActing(at: .now) else {
+                        logger.warning("stepping down from failover leadership: the lock session went quiet")
+                        break
+                    }
+                    await shutdown.sleep(min(configuration.controlPlane.probes.interval, election.heartbeatInterval))
+                }
+                for c in shadowConnections.values { await c.close() }
+            } catch {
+                logger.warning("failover leadership session failed; reconnecting", metadata: ["error": "\(error)"])
+            }
+            if let lock { await lock.close() }
+            await shutdown.sleep(.milliseconds(200))
+        }
+    }
+
+    /// Runs operators' queued failover and switchover requests, oldest first.
+    func serveRequests(_ control: PostgresConnection, executor: FailoverExecutor, stillLeading: () -> Bool) async throws {
+        let pending = try await control.query(
+            "SELECT id, kind, to_region, reason FROM switchyard.failover_requests WHERE picked_at IS NULL ORDER BY id").rows
+        for request in pending where stillLeading() {
+            let id: Int = try request["id"].require()
+            try await control.query("UPDATE switchyard.failover_requests SET picked_at = now() WHERE id = $1", [.int(id)])
+            do {
+                let failoverId = try await executor.begin(
+                    control, kind: try request["kind"].require(), to: try request["to_region"].require(), reason: try request["reason"].require(),
+                    requestId: id)
+                try await control.query("UPDATE switchyard.failover_requests SET failover_id = $2 WHERE id = $1", [.int(id), .int(failoverId)])
+                _ = try await executor.run(control, id: failoverId)
+            } catch let refusal as FailoverExecutor.Refusal {
+                try await control.query("UPDATE switchyard.failover_requests SET error = $2 WHERE id = $1", [.int(id), .text(refusal.description)])
+            }
+        }
+    }
+}
