@@ -21,6 +21,9 @@ let fastDAGs = """
       - id: too_long
         command: "sleep 30"
         timeout: 1s
+      - id: orphan_check
+        command: "sleep 4.25"
+        timeout: 1m
 
     """
 

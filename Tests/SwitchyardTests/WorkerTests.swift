@@ -21,23 +21,22 @@ struct WorkerTests {
         try f.start("leader", ["scheduler", "--region", "us-east", "--node-id", "leader"])
         try f.start("w1", ["worker", "--region", "us-east", "--worker-id", "w1", "--stale-after", "2s"])
         let db = try await f.connect("us-east")
-        let trigger = try await SwitchyardBinary.run(["trigger", "slow", "--config", f.config, "--json"])
+        let trigger = try await SwitchyardBinary.run(["trigger", "orphan_check", "--config", f.config, "--json"])
         #expect(trigger.status == 0, "\(trigger.errors)")
-        try #require(await f.waitUntil(timeout: .seconds(10)) { try await runState(db, "slow")?.worker == "w1" } != nil)
-        try await Task.sleep(for: .milliseconds(300))
-        let guardsBefore = pgrepCount("sleep 4")
-        #expect(guardsBefore >= 1)
+        try #require(await f.waitUntil(timeout: .seconds(10)) { try await runState(db, "orphan_check")?.worker == "w1" } != nil)
+        let started = await f.waitUntil(timeout: .seconds(5)) { pgrepCount("sleep 4.25") >= 1 }
+        #expect(started != nil)
         kill(try #require(f.pid("w1")), SIGKILL)
         // The dead worker's command dies with it (its exec-guard sees EOF), so it cannot run twice at once.
-        let orphanGone = await f.waitUntil(timeout: .seconds(3)) { pgrepCount("sleep 4") == 0 }
+        let orphanGone = await f.waitUntil(timeout: .seconds(3)) { pgrepCount("sleep 4.25") == 0 }
         try #require(orphanGone != nil, "orphaned command still running")
         try f.start("w2", ["worker", "--region", "us-east", "--worker-id", "w2", "--stale-after", "2s"])
-        let done = try await f.waitUntil(timeout: .seconds(20)) { try await runState(db, "slow")?.state == "success" }
+        let done = try await f.waitUntil(timeout: .seconds(20)) { try await runState(db, "orphan_check")?.state == "success" }
         #expect(done != nil)
-        let final = try #require(try await runState(db, "slow"))
+        let final = try #require(try await runState(db, "orphan_check"))
         #expect(final.worker == "w2")
         #expect(final.attempt == 2)
-        let executions = try await db.query("SELECT worker FROM switchyard.executions WHERE dag_id = 'slow' ORDER BY id").rows.map { try $0["worker"].require(String.self) }
+        let executions = try await db.query("SELECT worker FROM switchyard.executions WHERE dag_id = 'orphan_check' ORDER BY id").rows.map { try $0["worker"].require(String.self) }
         #expect(executions == ["w1", "w2"])
     }
 
@@ -80,7 +79,7 @@ struct WorkerTests {
             .write(toFile: f.config + "/dags.yaml", atomically: true, encoding: .utf8)
         let run = try await SwitchyardBinary.run(["scheduler", "--config", f.config, "--region", "us-east"])
         #expect(run.status == 2)
-        #expect(run.errors.contains("dags.yaml:15: dags[4].schedule:"), "\(run.errors)")
+        #expect(run.errors.contains("dags.yaml:18: dags[5].schedule:"), "\(run.errors)")
         let region = try await SwitchyardBinary.run(["scheduler", "--config", f.config, "--region", "nowhere"])
         #expect(region.status == 2)
     }
