@@ -7,7 +7,7 @@ import SwitchyardRuntime
 /// `switchyard bench …`: benchmarks that print JSON with their figures.
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Measure Switchyard's figures; prints JSON.", subcommands: [Takeover.self, Status.self, Migrate.self, Query.self])
+        commandName: "bench", abstract: "Measure Switchyard's figures; prints JSON.", subcommands: [Takeover.self, Failover.self, Status.self, Migrate.self, Query.self])
 
     /// Round trip of one parameterized query over libpq, through our client and its dedicated thread.
     struct Query: AsyncParsableCommand {
@@ -101,6 +101,24 @@ extension BenchCommand {
 
         func run() async throws {
             try Output.json(try await MigrateBench.run(directory: DevDeployment.absolute(dir), runs: runs))
+        }
+    }
+}
+
+extension BenchCommand {
+    /// Kill the active region's Postgres; time detection, each step and the total to the hook's acknowledgement.
+    struct Failover: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Kill the active region's Postgres N times; detect, fence, migrate, activate, route and total, runs lost and twice.")
+        @Option(help: "Failovers to measure.") var trials = 3
+        @Option(help: "Deployment directory (created and removed).") var dir = "/tmp/switchyard-bench-failover"
+        @Flag(help: "Print JSON (the default).") var json = false
+
+        func run() async throws {
+            signal(SIGPIPE, SIG_IGN)
+            let binary = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+            let report = try await FailoverBench.run(binary: binary, directory: DevDeployment.absolute(dir), trials: trials) { Output.progress($0) }
+            try Output.json(report)
         }
     }
 }

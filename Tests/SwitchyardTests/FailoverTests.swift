@@ -109,6 +109,18 @@ struct FailoverTests {
         #expect(!run.output.contains(Self.secret) && !run.errors.contains(Self.secret))
         let history = try await SwitchyardBinary.run(["history", "--config", f.config])
         #expect(history.output.contains("forced us-east -> eu-west completed"))
+
+        // Failback: us-east's stale copies of the moved runs (finished in eu-west since) are superseded,
+        // never executed again.
+        let moved = PostgresValue.array(active.map { .text($0) })
+        let executionsBefore = try await count(east, "SELECT count(*) AS n FROM switchyard.executions WHERE run_id = ANY($1::text[])", [moved])
+        let back = try await failover(f, ["failover", "--to", "us-east", "--force", "--json"])
+        #expect(back.status == 0, "\(back.errors)")
+        try await Task.sleep(for: .seconds(3))
+        #expect(try await count(east, "SELECT count(*) AS n FROM switchyard.dag_run WHERE run_id = ANY($1::text[]) AND state IN ('queued', 'running')",
+                                [.array(active.map { .text($0) })]) == 0)
+        #expect(try await count(east, "SELECT count(*) AS n FROM switchyard.dag_run WHERE note LIKE 'superseded%'") == active.count)
+        #expect(try await count(east, "SELECT count(*) AS n FROM switchyard.executions WHERE run_id = ANY($1::text[])", [moved]) == executionsBefore)
     }
 
     @Test func aFailoverInterruptedAfterAnyStepIsFinishedExactlyOnce() async throws {

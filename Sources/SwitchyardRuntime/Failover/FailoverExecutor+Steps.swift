@@ -83,7 +83,8 @@ extension FailoverExecutor {
         defer { if let sourceDB { Task { await sourceDB.close() } } }
         let report = try await RunMigrator.migrate(
             from: from, to: context.to, source: sourceDB.map { .table($0, table: source.runs.table) } ?? .shadow(region: from),
-            target: targetDB, targetTable: target.runs.table, preset: target.runs.preset, dryRun: false)
+            target: targetDB, targetTable: target.runs.table, preset: target.runs.preset, dryRun: false,
+            supersede: "superseded: moved away by an earlier failover; failover \(context.id) copied \(from)'s active runs")
         try await control.query(
             "UPDATE switchyard.failovers SET runs_moved = coalesce(runs_moved, 0) + $2, runs_source = $3 WHERE id = $1",
             [.int(context.id), .int(report.copied), .text(report.source)])

@@ -33,6 +33,8 @@ public enum RunMigrator {
         public var orphaned: [String]
         /// The columns copied.
         public var columns: [String]
+        /// Target runs of an earlier active period marked failed (`supersede`, failovers only).
+        public var superseded: Int = 0
         public var duration_ms: Double
     }
 
@@ -45,7 +47,7 @@ public enum RunMigrator {
     /// Migrates; `batchSize` rows per COPY + INSERT.
     public static func migrate(
         from: String, to: String, source: Source, target: PostgresConnection, targetTable: String, preset: RunsConfig.Preset,
-        dryRun: Bool, batchSize: Int = 50_000
+        dryRun: Bool, batchSize: Int = 50_000, supersede: String? = nil
     ) async throws -> Report {
         let clock = ContinuousClock()
         let started = clock.now
@@ -79,6 +81,7 @@ public enum RunMigrator {
         let dagTable = preset == .airflow ? "dag" : "switchyard.dags"
         let hasDagTable = try await target.query("SELECT to_regclass($1) IS NOT NULL AS e", [.text(dagTable)]).first?["e"].require(Bool.self) ?? false
         let setState = targetColumns.contains { $0.name == "state" }
+        let hasNote = targetColumns.contains { $0.name == "note" } && targetColumns.contains { $0.name == "updated_at" }
         let extra = extraColumns(targetColumns.map(\.name), preset: preset, from: from)
         let batches = stride(from: 0, to: lines.count, by: batchSize).map { offset -> [UInt8] in
             var bytes = [UInt8]()
@@ -108,8 +111,10 @@ public enum RunMigrator {
         let work: @Sendable (isolated PostgresConnection) async throws -> Outcome = { t in
             var outcome = Outcome()
             try await t.query("CREATE TEMP TABLE sy_migrate_staging ON COMMIT DROP AS SELECT \(columnList) FROM \(targetTable) WHERE false")
+            try await t.query("CREATE TEMP TABLE sy_migrate_keys (dag_id text, run_id text) ON COMMIT DROP")
             for bytes in batches {
                 try await t.copyIn("COPY sy_migrate_staging (\(columnList)) FROM STDIN", data: bytes)
+                try await t.query("INSERT INTO sy_migrate_keys SELECT dag_id, run_id FROM sy_migrate_staging")
                 if hasDagTable {
                     outcome.orphaned += try await t.query(orphans).rows.map {
                         "\(try $0["dag_id"].require(String.self))/\(try $0["run_id"].require(String.self))"
@@ -121,6 +126,17 @@ public enum RunMigrator {
                     outcome.copied += try await t.query(insert).affectedRows
                 }
                 try await t.query("TRUNCATE sy_migrate_staging")
+            }
+            // In a failover the source's active runs are the whole truth: the target's own active runs that
+            // are not among them date from an earlier active period of the target and were moved away
+            // then (finished elsewhere since, or still active at the source and refreshed by the copy).
+            if let supersede, !dryRun {
+                outcome.superseded = try await t.query(
+                    """
+                    UPDATE \(targetTable) r SET state = 'failed', end_date = now(), \(hasNote ? "note = $1, " : "")updated_at = now()
+                    WHERE r.state IN ('queued', 'running')
+                      AND NOT EXISTS (SELECT 1 FROM sy_migrate_keys k WHERE k.dag_id = r.dag_id AND k.run_id = r.run_id)
+                    """, hasNote ? [.text(supersede)] : []).affectedRows
             }
             // A dry run leaves nothing behind: its transaction rolls back.
             if dryRun { throw DryRun(outcome: outcome) }
@@ -134,6 +150,7 @@ public enum RunMigrator {
         }
         report.copied = outcome.copied
         report.orphaned = outcome.orphaned
+        report.superseded = outcome.superseded
         report.already_present = report.found - report.copied
         report.duration_ms = ((clock.now - started).secondsDouble * 100_000).rounded() / 100
         return report
@@ -168,6 +185,7 @@ public enum RunMigrator {
     struct Outcome: Sendable {
         var copied = 0
         var orphaned: [String] = []
+        var superseded = 0
     }
 
     /// Thrown to roll a dry run back, carrying what it counted.
