@@ -16,7 +16,7 @@ struct AutomaticFailoverTests {
         let server = try LoopbackHTTPServer { _ in .status(200) }
         defer { server.stop() }
         // Manual DAGs only, so the set of active runs holds still while the test looks at it.
-        let f = try await DevFixture.up(regions: 3, dags: "dags:\n  - id: slow\n    command: \"sleep 4\"\n    timeout: 1m\n")
+        let f = try await DevFixture.up(regions: 3, dags: "dags:\n  - id: slow\n    command: \"sleep 10\"\n    timeout: 1m\n")
         defer { Task { await f.tearDown() } }
         let path = f.config + "/eu-west.yaml"
         try (try String(contentsOfFile: path, encoding: .utf8) + "routing:\n  hooks:\n    - name: dns\n      url: \"\(server.baseURL)/dns\"\n")
@@ -73,14 +73,14 @@ struct AutomaticFailoverTests {
         #expect(try await control.query("SELECT active_region FROM switchyard.cluster_state").first?["active_region"].string == "eu-west")
         #expect(server.requests.count == 1)
         // Every active run finishes in eu-west, each executed there once.
-        let finished = await f.waitUntil(timeout: .seconds(40)) {
+        let finished = await f.waitUntil(timeout: .seconds(60)) {
             (try? await count(west, "SELECT count(*) AS n FROM switchyard.dag_run WHERE run_id = ANY($1::text[]) AND state = 'success'",
                               [.array(active.map { .text($0) })])) == active.count
         }
         #expect(finished != nil)
         #expect(try await count(west, "SELECT count(*) AS n FROM (SELECT run_id FROM switchyard.executions GROUP BY run_id HAVING count(*) > 1) x") == 0)
         // The us-east worker stopped the command it was running once it could no longer confirm its fence.
-        #expect(f.log("w-us-east").contains("stopped") || f.log("w-us-east").contains("fence"))
+        #expect(f.log("w-us-east").contains("stopped a run"), "\(f.log("w-us-east"))")
 
         // The failover leader dies: another agent leads within a second or so.
         let before = try await count(control, "SELECT count(*) AS n FROM switchyard.events WHERE kind = 'failover-leader'")

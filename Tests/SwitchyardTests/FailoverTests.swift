@@ -12,7 +12,8 @@ struct FailoverTests {
 
     /// A two-region deployment whose eu-west and us-east route through hooks on `server`.
     func fixture(server: LoopbackHTTPServer) async throws -> DevFixture {
-        let f = try await DevFixture.up(regions: 2, dags: fastDAGs)
+        // Manual DAGs only, so the set of active runs holds still while a test looks at it.
+        let f = try await DevFixture.up(regions: 2, dags: "dags:\n  - id: slow\n    command: \"sleep 4\"\n    timeout: 1m\n")
         for region in ["us-east", "eu-west"] {
             let path = f.config + "/\(region).yaml"
             let hooks = """
