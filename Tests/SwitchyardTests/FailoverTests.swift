@@ -187,3 +187,54 @@ struct FailoverTests {
         _ = west
     }
 }
+
+@Suite("Failover outcomes with failing hooks and other failed components", .serialized)
+struct FailoverOutcomeTests {
+    @Test func aRequiredHookThatNeverSucceedsEndsCompletedWithErrors() async throws {
+        let server = try LoopbackHTTPServer { _ in .status(503) }
+        defer { server.stop() }
+        let f = try await DevFixture.up(regions: 2, dags: "dags:\n  - id: slow\n    command: \"sleep 4\"\n")
+        defer { Task { await f.tearDown() } }
+        let path = f.config + "/eu-west.yaml"
+        try (try String(contentsOfFile: path, encoding: .utf8)
+             + "routing:\n  hooks:\n    - name: lb\n      url: \"\(server.baseURL)/lb\"\n      retries: 1\n      backoff: 10ms\n      max_backoff: 10ms\n")
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let run = try await SwitchyardBinary.run(["failover", "--to", "eu-west", "--force", "--config", f.config, "--json"])
+        #expect(run.status == 1)
+        let report = try JSONDecoder().decode(FailoverExecutor.Report.self, from: Data(run.output.utf8))
+        #expect(report.state == "completed_with_errors")
+        #expect(report.hooks.first?.attempts.map(\.status) == [503, 503])
+        let control = try await f.connectControl()
+        #expect(try await control.query("SELECT error FROM switchyard.failovers").first?["error"].string == "required hooks failed: lb")
+        // The failover itself happened: the target is active.
+        #expect(try await control.query("SELECT active_region FROM switchyard.cluster_state").first?["active_region"].string == "eu-west")
+    }
+
+    @Test func stoppedRedisOfTheActiveRegionFailsOverOnceAndTheCooldownHolds() async throws {
+        let f = try await DevFixture.up(regions: 3, dags: "dags:\n  - id: slow\n    command: \"sleep 4\"\n")
+        defer { Task { await f.tearDown() } }
+        for region in f.state.regions {
+            try f.start("s-\(region)", ["scheduler", "--region", region, "--node-id", "s-\(region)"])
+        }
+        var url = ""
+        for region in f.state.regions { url = try await f.startAgent(region) }
+        let control = try await f.connectControl()
+        try #require(await f.waitUntil(timeout: .seconds(20)) {
+            try await f.status(url).regions.allSatisfy { $0.health == .healthy && $0.live_observers == 3 }
+        } != nil)
+        await f.state.redis["us-east"]!.stop()
+        let first = await f.waitUntil(timeout: .seconds(20)) {
+            (try? await control.query("SELECT state, to_region FROM switchyard.failovers").first?["state"].string) == "completed"
+        }
+        #expect(first != nil)
+        #expect(try await control.query("SELECT to_region FROM switchyard.failovers").first?["to_region"].string == "eu-west")
+        // Inside the cooldown (30 s in dev), the new active region failing too causes no second failover.
+        await f.state.redis["eu-west"]!.stop()
+        try #require(await f.waitUntil(timeout: .seconds(10)) {
+            (try? await f.status(url).regions.first { $0.name == "eu-west" }?.observers_seeing_down) == 3
+        } != nil)
+        try await Task.sleep(for: .seconds(3))
+        #expect(try await control.query("SELECT count(*) AS n FROM switchyard.failovers").first?["n"].int == 1)
+        #expect(f.log("agent-us-east").contains("cooldown") || f.log("agent-eu-west").contains("cooldown") || f.log("agent-ap-south").contains("cooldown"))
+    }
+}
