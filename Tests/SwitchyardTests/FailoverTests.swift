@@ -238,3 +238,54 @@ struct FailoverOutcomeTests {
         #expect(f.log("agent-us-east").contains("cooldown") || f.log("agent-eu-west").contains("cooldown") || f.log("agent-ap-south").contains("cooldown"))
     }
 }
+
+@Suite("What does and does not cause an automatic failover", .serialized)
+struct FailoverTriggerTests {
+    @Test func killedSchedulerLeadersFailOver() async throws {
+        let f = try await DevFixture.up(regions: 2, dags: "dags:\n  - id: slow\n    command: \"sleep 4\"\n")
+        defer { Task { await f.tearDown() } }
+        for region in f.state.regions {
+            for i in 1...2 { try f.start("s\(i)-\(region)", ["scheduler", "--region", region, "--node-id", "s\(i)-\(region)"]) }
+        }
+        var url = ""
+        for region in f.state.regions { url = try await f.startAgent(region) }
+        let control = try await f.connectControl()
+        try #require(await f.waitUntil(timeout: .seconds(20)) {
+            try await f.status(url).regions.allSatisfy { $0.health == .healthy && $0.live_observers == 2 }
+        } != nil)
+        for i in 1...2 { kill(try #require(f.pid("s\(i)-us-east")), SIGKILL) }
+        let done = await f.waitUntil(timeout: .seconds(25)) {
+            (try? await control.query("SELECT state FROM switchyard.failovers").first?["state"].string) == "completed"
+        }
+        #expect(done != nil)
+        #expect(try await control.query("SELECT to_region, reason FROM switchyard.failovers").first?["to_region"].string == "eu-west")
+    }
+
+    @Test func oneObserverCutOffFromTheActiveRegionDoesNotFailItOver() async throws {
+        let f = try await DevFixture.up(regions: 3, dags: "dags:\n  - id: slow\n    command: \"sleep 4\"\n")
+        defer { Task { await f.tearDown() } }
+        for region in f.state.regions { try f.start("s-\(region)", ["scheduler", "--region", region, "--node-id", "s-\(region)"]) }
+        // ap-south's observer is cut off from us-east: its view of us-east points at loopback ports where
+        // nothing answers (the same view a partition gives it), while it still reaches the control database.
+        let cut = f.state.directory + "/cut-regions"
+        try FileManager.default.copyItem(atPath: f.config, toPath: cut)
+        let east = cut + "/us-east.yaml"
+        let silent = try SilentPort()
+        defer { silent.close() }
+        let text = try String(contentsOfFile: east, encoding: .utf8)
+            .replacingOccurrences(of: "port=\(f.state.postgres["us-east"]!.port)", with: "port=\(silent.port)")
+            .replacingOccurrences(of: "127.0.0.1:\(f.state.redis["us-east"]!.port)", with: "127.0.0.1:\(silent.port)")
+        try text.write(toFile: east, atomically: true, encoding: .utf8)
+        let url = try await f.startAgent("us-east")
+        _ = try await f.startAgent("eu-west")
+        _ = try await f.startAgent("ap-south", config: cut)
+        let control = try await f.connectControl()
+        try #require(await f.waitUntil(timeout: .seconds(20)) {
+            let east = try await f.status(url).regions.first { $0.name == "us-east" }
+            return east?.live_observers == 3 && east?.observers_seeing_down == 1
+        } != nil)
+        try await Task.sleep(for: .seconds(4))  // far past failure_grace
+        #expect(try await control.query("SELECT count(*) AS n FROM switchyard.failovers").first?["n"].int == 0)
+        #expect(try await control.query("SELECT active_region FROM switchyard.cluster_state").first?["active_region"].string == "us-east")
+    }
+}
