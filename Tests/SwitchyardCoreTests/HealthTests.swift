@@ -48,19 +48,3 @@ struct ComponentHealthTests {
         #expect(ComponentHealth.region([:], critical: ["database"]) == .unknown)
     }
 }
-
-@Suite("Observer tally")
-struct ObserverQuorumTests {
-    @Test func staleObserversDoNotCount() {
-        let now = Date(timeIntervalSince1970: 1_700_000_000)
-        let reports = [
-            ObserverQuorum.Report(observer: "a", region: "us-east", health: .down, observerLastSeen: now),
-            ObserverQuorum.Report(observer: "b", region: "us-east", health: .down, observerLastSeen: now.addingTimeInterval(-60)),
-            ObserverQuorum.Report(observer: "c", region: "us-east", health: .healthy, observerLastSeen: now.addingTimeInterval(-1)),
-            ObserverQuorum.Report(observer: "a", region: "eu-west", health: .healthy, observerLastSeen: now),
-        ]
-        let tally = ObserverQuorum.tally(reports, now: now, liveWithin: .seconds(5))
-        #expect(tally["us-east"] == ObserverQuorum.Tally(liveObservers: 2, seeingDown: 1, seeingHealthy: 1))
-        #expect(tally["eu-west"] == ObserverQuorum.Tally(liveObservers: 1, seeingDown: 0, seeingHealthy: 1))
-    }
-}
