@@ -55,6 +55,15 @@ public final class NetworkLab: Sendable {
         try await Subprocess.run("/usr/sbin/ip", ["netns", "exec", client, "/usr/sbin/nft", rules])
     }
 
+    /// Drops the client namespace's TCP traffic to these server ports only (a partial partition).
+    public func partition(ports: [Int]) async throws {
+        let list = ports.map(String.init).joined(separator: ", ")
+        let rules: String = "add table inet sylab; "
+            + "add chain inet sylab out { type filter hook output priority 0; policy accept; }; "
+            + "add rule inet sylab out ip daddr \(Self.serverAddress) tcp dport { \(list) } drop"
+        try await Subprocess.run("/usr/sbin/ip", ["netns", "exec", client, "/usr/sbin/nft", rules])
+    }
+
     /// Removes the drop rules.
     public func heal() async throws {
         try await Subprocess.run("/usr/sbin/ip", ["netns", "exec", client, "/usr/sbin/nft", "delete table inet sylab"])
