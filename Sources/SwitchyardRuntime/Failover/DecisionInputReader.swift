@@ -31,6 +31,16 @@ public enum DecisionInputReader {
             view.components[component] = (state, since)
             views[region, default: [:]][observer] = view
         }
+        // Replication lag of each region's database, as its freshest live observer reports it.
+        let lags = try await control.query(
+            """
+            SELECT o.region, min((o.detail ->> 'replication_lag_seconds')::float8) AS lag
+            FROM switchyard.observations o JOIN switchyard.agents a USING (observer)
+            WHERE o.component = 'database' AND a.last_seen > now() - make_interval(secs => $1)
+            GROUP BY o.region
+            """, [.double(liveWithin.secondsDouble)]).rows
+        var lagByRegion: [String: Double] = [:]
+        for row in lags { if let lag = try row["lag"].optional(Double.self) { lagByRegion[try row["region"].require()] = lag } }
         let known = try await control.query(
             "SELECT count(*) AS n FROM switchyard.agents WHERE last_seen > now() - interval '1 day'").first?["n"].require(Int.self) ?? 0
         let regions = configuration.regions.map { region -> FailoverDecision.Region in
@@ -44,7 +54,7 @@ public enum DecisionInputReader {
                 }.min()
                 return .init(observer: observer, live: view.live, health: health, downSince: health == .down ? downSince : nil)
             }
-            return .init(name: region.name, priority: region.priority, replicationLag: nil, observations: observations)
+            return .init(name: region.name, priority: region.priority, replicationLag: lagByRegion[region.name], observations: observations)
         }
         let recent = try await control.query(
             "SELECT started_at FROM switchyard.failovers WHERE started_at > now() - interval '1 hour' OR id = (SELECT max(id) FROM switchyard.failovers)"

@@ -61,7 +61,7 @@ extension Agent {
     func write(_ c: PostgresConnection, local: [String: [String: MonitorState.Component]], transitions: [MonitorState.Transition],
                apiURL: String?) async throws {
         var regions: [PostgresValue] = [], components: [PostgresValue] = [], states: [PostgresValue] = []
-        var since: [PostgresValue] = [], latency: [PostgresValue] = [], errors: [PostgresValue] = []
+        var since: [PostgresValue] = [], latency: [PostgresValue] = [], errors: [PostgresValue] = [], details: [PostgresValue] = []
         for (region, byName) in local {
             for (name, component) in byName {
                 regions.append(.text(region))
@@ -70,19 +70,22 @@ extension Agent {
                 since.append(.date(component.health.since))
                 latency.append(component.health.latency.map { .double($0.secondsDouble * 1000) } ?? .null)
                 errors.append(component.health.state == .healthy ? .null : .optional(component.health.lastError))
+                details.append((try? JSONEncoder().encode(component.detail)).map { .json(String(decoding: $0, as: UTF8.self)) } ?? .null)
             }
         }
         let parameters: [PostgresValue] = [
             .text(observer), .array(regions), .array(components), .array(states), .array(since), .array(latency), .array(errors),
+            .array(details),
         ]
         try await c.transaction { c in
             try await c.query(
                 """
-                INSERT INTO switchyard.observations (observer, region, component, state, since, latency_ms, last_error, observed_at)
-                SELECT $1, r, comp, s, si, l, e, now()
-                FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::float8[], $7::text[]) AS t(r, comp, s, si, l, e)
+                INSERT INTO switchyard.observations (observer, region, component, state, since, latency_ms, last_error, detail, observed_at)
+                SELECT $1, r, comp, s, si, l, e, d, now()
+                FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::float8[], $7::text[], $8::jsonb[])
+                    AS t(r, comp, s, si, l, e, d)
                 ON CONFLICT (observer, region, component) DO UPDATE SET state = excluded.state, since = excluded.since,
-                    latency_ms = excluded.latency_ms, last_error = excluded.last_error, observed_at = now()
+                    latency_ms = excluded.latency_ms, last_error = excluded.last_error, detail = excluded.detail, observed_at = now()
                 """,
                 parameters)
             try await c.query(
