@@ -28,10 +28,13 @@ test: deps
 	$(SWIFT) build --build-tests
 	@status=0; $(SWIFT) test --skip-build || status=$$?; scripts/cleanup-test-servers.sh; exit $$status
 
-# The main job: a local three-region deployment on loopback, then each region's status.
+# The main job: a local three-region deployment on loopback with two scheduler nodes, a worker and an
+# agent per region; then the agents' view of every region and the dashboard URL.
 demo: build
-	$(BIN) dev up --regions 3 --dir $(DEV_DIR)
-	$(BIN) dev status --dir $(DEV_DIR)
+	$(BIN) dev up --regions 3 --daemons --dir $(DEV_DIR)
+	@sleep 2
+	$(BIN) status --config $(DEV_DIR)/regions
+	@echo "stop it with: make demo-down (or $(BIN) dev down --dir $(DEV_DIR))"
 
 demo-down:
 	$(BIN) dev down --dir $(DEV_DIR)

@@ -20,6 +20,7 @@ struct DevCommand: AsyncParsableCommand {
             abstract: "Start Postgres per region plus control and Redis per region; write <dir>/regions; init.")
         @OptionGroup var directory: DirectoryOption
         @Option(help: "Number of regions (1-9).") var regions: Int = 3
+        @Flag(help: "Also start two scheduler nodes, a worker and an agent per region.") var daemons = false
 
         func run() async throws {
             let clock = ContinuousClock()
@@ -34,8 +35,22 @@ struct DevCommand: AsyncParsableCommand {
             let report = try await InitCommand.initialize(configuration, active: state.regions.first)
             let elapsed = clock.now - start
             Output.progress("schemas ready; active region \(report.activeRegion ?? "none") at epoch \(report.epoch)")
-            let rows = try await DevDeployment.status(directory: state.directory)
-            DevCommand.printRegions(rows, state: state, active: report.activeRegion)
+            var current = state
+            if daemons {
+                let binary = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+                current = try DevDeployment.startDaemons(directory: state.directory, binary: binary) { Output.progress($0) }
+            }
+            var rows = try await DevDeployment.status(directory: state.directory)
+            let waitUntil = ContinuousClock.now + .seconds(20)
+            while rows.contains(where: { !$0.answering }), ContinuousClock.now < waitUntil {  // agents take a moment to listen
+                try await Task.sleep(for: .milliseconds(200))
+                rows = try await DevDeployment.status(directory: state.directory)
+            }
+            DevCommand.printRegions(rows, state: current, active: report.activeRegion)
+            if let agent = current.daemons.first(where: { $0.kind == "agent" }), let port = agent.port {
+                print("")
+                print("dashboard: http://127.0.0.1:\(port)/   (status: switchyard status --config \(state.configDirectory))")
+            }
             print("")
             print("up in \(String(format: "%.1f", Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)) s; configuration: --config \(state.configDirectory)")
             print("stop it with: switchyard dev down --dir \(directory.dir)")

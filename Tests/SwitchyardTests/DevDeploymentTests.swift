@@ -93,3 +93,33 @@ struct DevDeploymentTests {
         #expect(!FileManager.default.fileExists(atPath: dir))
     }
 }
+
+@Suite("switchyard dev up --daemons", .serialized)
+struct DevDaemonsTests {
+    @Test func daemonsStartAnswerAndStopWithTheDeployment() async throws {
+        let dir = try await TestServers.shared.scratchDirectory("dev-daemons")
+        let up = try await SwitchyardBinary.run(["dev", "up", "--regions", "2", "--daemons", "--dir", dir])
+        #expect(up.status == 0, "\(up.output)\n\(up.errors)")
+        #expect(up.output.contains("dashboard: http://127.0.0.1:"))
+        let status = try await SwitchyardBinary.run(["dev", "status", "--dir", dir, "--json"])
+        let servers = try JSONDecoder().decode(DevStatusJSON.self, from: Data(status.output.utf8)).servers
+        #expect(servers.filter { $0.kind == "scheduler" }.count == 4)
+        #expect(servers.filter { $0.kind == "worker" }.count == 2)
+        #expect(servers.filter { $0.kind == "agent" }.count == 2)
+        let allAnswering = servers.allSatisfy { $0.answering }
+        #expect(allAnswering, "\(servers.map { "\($0.kind) \($0.region) \($0.answering)" })")
+        for pid in servers.compactMap(\.pid) { TestServers.registerDaemon(pid) }
+        // A second up keeps the same daemons.
+        let again = try await SwitchyardBinary.run(["dev", "up", "--regions", "2", "--daemons", "--dir", dir])
+        #expect(again.status == 0)
+        let servers2 = try JSONDecoder().decode(DevStatusJSON.self, from: Data(try await SwitchyardBinary.run(["dev", "status", "--dir", dir, "--json"]).output.utf8)).servers
+        #expect(servers2.map(\.pid) == servers.map(\.pid))
+        // The agents see a healthy deployment with leaders.
+        let agent = try #require(servers.first { $0.kind == "agent" })
+        let healthy = try await SwitchyardBinary.run(["status", "--config", dir + "/regions", "--agent", "http://127.0.0.1:\(agent.port ?? 0)"])
+        #expect(healthy.status == 0)
+        let down = try await SwitchyardBinary.run(["dev", "down", "--dir", dir, "--purge"])
+        #expect(down.status == 0, "\(down.errors)")
+        for server in servers { if let pid = server.pid { #expect(!Processes.isAlive(pid), "\(server.kind) \(server.region) survived") } }
+    }
+}

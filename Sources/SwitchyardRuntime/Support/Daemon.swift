@@ -3,11 +3,18 @@ import Foundation
 /// Spawning daemons with their output in a log file.
 public enum Daemon {
     /// Spawns `executable arguments…` with stdout/stderr appended to `log` and a clean signal mask.
-    public static func spawn(_ executable: String, _ arguments: [String], log: String) throws -> pid_t {
+    /// With `detach`, the daemon gets a session of its own, so a Ctrl-C in the terminal that started it
+    /// (or the end of that terminal) does not reach it; `dev down` stops it by PID.
+    public static func spawn(_ executable: String, _ arguments: [String], log: String, detach: Bool = false) throws -> pid_t {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
         Subprocess.resetSignals(&attributes)
+        if detach {
+            var flags: Int16 = 0
+            posix_spawnattr_getflags(&attributes, &flags)
+            posix_spawnattr_setflags(&attributes, flags | 0x80)  // POSIX_SPAWN_SETSID
+        }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
