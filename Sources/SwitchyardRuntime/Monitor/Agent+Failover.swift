@@ -24,6 +24,15 @@ extension Agent {
                 try await control.query("INSERT INTO switchyard.events (kind, message) VALUES ('failover-leader', $1)",
                                         [.text("\(observer) leads failovers")])
                 let executor = FailoverExecutor(configuration: configuration, leader: observer, logger: logger)
+                // A failover can run longer than idle_session_timeout (it may wait out a lease, copy many
+                // runs): keep the lock session busy meanwhile, or the server would free the lock mid-failover.
+                let keepAlive = Task {
+                    while !Task.isCancelled {
+                        _ = try? await session.connection.query("SELECT 1")
+                        try? await Task.sleep(for: election.heartbeatInterval)
+                    }
+                }
+                defer { keepAlive.cancel() }
                 var deadline = LeaderDeadline(stepDownAfter: election.stepDownAfter)
                 var lastShadow = ContinuousClock.now - failover.shadowInterval
                 var lastOutcome = ""
