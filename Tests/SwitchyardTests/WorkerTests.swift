@@ -92,3 +92,33 @@ struct WorkerTests {
         }.count
     }
 }
+
+@Suite("Workers drop dispatches below the region's fence", .serialized)
+struct StaleDispatchTests {
+    @Test func aDispatchFromAStaleEpochIsDroppedAndACurrentOneRuns() async throws {
+        let f = try await DevFixture.up(regions: 1, dags: fastDAGs)
+        defer { Task { await f.tearDown() } }
+        let db = try await f.connect("us-east")
+        let redis = try await f.redis("us-east")
+        // A run dispatched by some leader, and a region fence raised since by a newer one.
+        try await db.query("INSERT INTO switchyard.dag_run (dag_id, run_id, state, dispatch_id, dispatch_epoch) VALUES ('missing_command', 'r1', 'running', 'd1', 3)")
+        let dispatcher = RunDispatcher(region: "us-east", stream: "switchyard:runs")
+        try await dispatcher.raiseFence(redis, epoch: 5)
+        try await redis.command(["XADD", "switchyard:runs", "*", "region", "us-east", "epoch", "3", "dag_id", "missing_command", "run_id", "r1", "dispatch_id", "d1"])
+        try f.start("w1", ["worker", "--region", "us-east", "--worker-id", "w1"])
+        let dropped = await f.waitUntil(timeout: .seconds(10)) { f.log("w1").contains("dropping a dispatch from a stale epoch") }
+        #expect(dropped != nil)
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(try await db.query("SELECT worker FROM switchyard.dag_run WHERE run_id = 'r1'").first?["worker"].isNull == true)
+        #expect(try await db.query("SELECT count(*) AS n FROM switchyard.executions").first?["n"].int == 0)
+        // The current leader's dispatch of the same run (at the fence's epoch) is claimed and run.
+        try await redis.command(["XADD", "switchyard:runs", "*", "region", "us-east", "epoch", "5", "dag_id", "missing_command", "run_id", "r1", "dispatch_id", "d1"])
+        let ran = await f.waitUntil(timeout: .seconds(10)) {
+            (try? await db.query("SELECT state FROM switchyard.dag_run WHERE run_id = 'r1'").first?["state"].string) == "failed"
+        }
+        #expect(ran != nil)
+        #expect(try await db.query("SELECT count(*) AS n FROM switchyard.executions WHERE epoch = 5").first?["n"].int == 1)
+        let pending = try await redis.command(["XPENDING", "switchyard:runs", "switchyard-workers"]).array?.first?.int
+        #expect(pending == 0)
+    }
+}
