@@ -46,9 +46,9 @@ public actor TestServers {
         let cluster = LocalPostgres(directory: "\(root)/pg\(counter)", port: try Ports.freeLoopbackPort())
         Self.register(pidFile: cluster.dataDirectory + "/postmaster.pid", signal: SIGINT)
         try await cluster.create()
-        try await cluster.start()
-        try await cluster.prepare(password: Self.password)
-        return TestPostgres(cluster: cluster)
+        let running = try await cluster.startMovingPortIfTaken()
+        try await running.prepare(password: Self.password)
+        return TestPostgres(cluster: running)
     }
 
     /// A private Redis server, optionally with a password.
@@ -56,6 +56,7 @@ public actor TestServers {
         counter += 1
         let server = LocalRedis(directory: "\(root)/redis\(counter)", port: try Ports.freeLoopbackPort(), password: password)
         Self.register(pidFile: server.directory + "/redis.pid", signal: SIGTERM)
+        if extraArguments.isEmpty { return try await server.startMovingPortIfTaken() }
         try await server.start(extraArguments: extraArguments)
         return server
     }

@@ -57,21 +57,29 @@ public enum DevDeployment {
         chmod(state.passfile, 0o600)
 
         log("creating \(names.count + 1) Postgres clusters and \(names.count) Redis servers in \(directory)")
-        let clusters = [control] + names.compactMap { postgres[$0] }
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for cluster in clusters {
+        let clusters = [("control", control)] + names.compactMap { n in postgres[n].map { (n, $0) } }
+        let started = try await withThrowingTaskGroup(of: (String, LocalPostgres?, LocalRedis?).self) { group in
+            for (name, cluster) in clusters {
                 group.addTask {
                     try await cluster.create()
-                    try await cluster.start()
-                    try await cluster.prepare(password: password)
+                    let running = try await cluster.startMovingPortIfTaken()
+                    try await running.prepare(password: password)
+                    return (name, running, nil)
                 }
             }
             for name in names {
                 let server = redis[name]!
-                group.addTask { try await server.start() }
+                group.addTask { (name, nil, try await server.startMovingPortIfTaken()) }
             }
-            try await group.waitForAll()
+            var results: [(String, LocalPostgres?, LocalRedis?)] = []
+            for try await result in group { results.append(result) }
+            return results
         }
+        for (name, cluster, server) in started {
+            if let cluster { if name == "control" { state.control = cluster } else { state.postgres[name] = cluster } }
+            if let server { state.redis[name] = server }
+        }
+        try state.save()
         try DevConfigWriter.write(state: state)
         state.daemons = []
         try state.save()

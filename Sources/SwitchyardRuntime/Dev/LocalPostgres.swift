@@ -88,6 +88,28 @@ public struct LocalPostgres: Sendable, Codable {
         chmod(socketDirectory, 0o700)
     }
 
+    /// Starts the server on a loopback port; when another process took the port between choosing and
+    /// starting (ports are chosen by several processes at once in tests), moves to a fresh port and tries
+    /// again. Returns the cluster as started (its port may have changed).
+    public func startMovingPortIfTaken(attempts: Int = 4) async throws -> LocalPostgres {
+        var cluster = self
+        for attempt in 1...attempts {
+            do {
+                try await cluster.start()
+                return cluster
+            } catch {
+                let log = (try? String(contentsOfFile: cluster.logFile, encoding: .utf8)) ?? ""
+                guard attempt < attempts, log.contains("Address already in use") || log.contains("could not bind") else { throw error }
+                cluster.port = try Ports.freeLoopbackPort()
+                let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: cluster.dataDirectory + "/postgresql.conf"))
+                try handle.seekToEnd()
+                try handle.write(contentsOf: Data("\nport = \(cluster.port)\n".utf8))
+                try handle.close()
+            }
+        }
+        return cluster
+    }
+
     /// Starts the server (inside network namespace `namespace` when given) and waits until it accepts connections.
     public func start(namespace: String? = nil) async throws {
         let bin = try PostgresTemplate.binaries()

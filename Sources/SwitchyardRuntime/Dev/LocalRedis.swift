@@ -52,6 +52,22 @@ public struct LocalRedis: Sendable, Codable {
         throw DevError("redis-server on port \(port) did not start; see \(directory)/redis.log")
     }
 
+    /// Starts on a loopback port, moving to a fresh one when another process took it meanwhile.
+    public func startMovingPortIfTaken(attempts: Int = 4) async throws -> LocalRedis {
+        var server = self
+        for attempt in 1...attempts {
+            do {
+                try await server.start()
+                return server
+            } catch {
+                let log = (try? String(contentsOfFile: server.directory + "/redis.log", encoding: .utf8)) ?? ""
+                guard attempt < attempts, log.contains("Address already in use") || log.contains("bind") else { throw error }
+                server.port = try Ports.freeLoopbackPort()
+            }
+        }
+        return server
+    }
+
     /// Stops the server (SIGTERM, SIGKILL after a timeout).
     public func stop() async {
         guard let pid else { return }

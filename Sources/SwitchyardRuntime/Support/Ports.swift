@@ -9,8 +9,11 @@ public enum Ports {
     /// `bind(0)` is ephemeral, and any outgoing connection made before the server starts may take it.
     /// Ports handed out by this process are never handed out again.
     public static func freeLoopbackPort() throws -> Int {
-        for _ in 0..<500 {
-            let candidate = Int.random(in: 20_000...32_000)
+        // Each process starts from its own slice of the range, so processes choosing at the same time
+        // (a test run and the binaries it starts) rarely pick the same port.
+        let slice = Int(getpid()) % 12
+        for attempt in 0..<500 {
+            let candidate = attempt < 200 ? 20_000 + slice * 1_000 + Int.random(in: 0..<1_000) : Int.random(in: 20_000...32_000)
             guard handedOut.withLock({ $0.insert(candidate).inserted }) else { continue }
             if canBind(candidate) { return candidate }
         }
