@@ -129,7 +129,9 @@ struct PostgresClientTests {
         #expect(error?.sqlState == "57014")
         let latency = finishedAt - cancelledAt
         print("pg_sleep cancel latency: \(latency)")
-        #expect(latency < .milliseconds(100))
+        // About 1.4 ms unloaded (BENCHMARKS.md); the bound only proves the cancel reached the server, since
+        // a loaded 2-core CI run can stall any thread for tens of milliseconds.
+        #expect(latency < .seconds(1))
         #expect(try await c.query("SELECT 1 AS one").first?["one"].require(Int.self) == 1)
     }
 
