@@ -33,7 +33,9 @@ struct MonitorTests {
             if state == .down { downAfter = clock.now - start; break }
             try await Task.sleep(for: .milliseconds(50))
         }
-        #expect(sawSuspect)
+        // The transition through suspect is an event even when it was too brief for polling to catch.
+        let events = try await f.get(url, "/events?since=0").bodyText
+        #expect(sawSuspect || events.contains("us-east sees eu-west database suspect"))
         let down = try #require(downAfter, "database never went down")
         // The configured bound is 3 failures x 500 ms plus a refresh; bench status measures it (about 1.4 s).
         // On a loaded 2-core CI machine probe loops slip, so the test only bounds it loosely.
@@ -47,8 +49,7 @@ struct MonitorTests {
         let recovered = await f.waitUntil(timeout: .seconds(10)) { (try? await component(f, url, "eu-west", "database")) == .healthy }
         #expect(recovered != nil)
         // The transitions are events.
-        let events = try await f.get(url, "/events?since=0").bodyText
-        #expect(events.contains("us-east sees eu-west database down"))
+        #expect(try await f.get(url, "/events?since=0").bodyText.contains("us-east sees eu-west database down"))
     }
 
     @Test func stoppedRedisAndKilledLeaderAreSeen() async throws {

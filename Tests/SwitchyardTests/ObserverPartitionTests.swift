@@ -112,7 +112,9 @@ struct ObserverPartitionTests {
             if try await states("us-east")["c"] == "down" { break }
             try await Task.sleep(for: .milliseconds(100))
         }
-        #expect(try await states("us-east") == ["a": "healthy", "b": "healthy", "c": "down"])
+        // c sees us-east down; a and b never do (a loaded machine may show them a passing suspect).
+        let during = try await states("us-east")
+        #expect(during["c"] == "down" && during["a"] != "down" && during["b"] != "down", "\(during)")
         try await Task.sleep(for: .seconds(4))  // far past failure_grace
         #expect(try await control.query("SELECT count(*) AS n FROM switchyard.failovers").first?["n"].int == 0)
         #expect(try await control.query("SELECT active_region FROM switchyard.cluster_state").first?["active_region"].string == "us-east")
