@@ -21,7 +21,7 @@ struct SchedulerProbeKindsTests {
         let healthy = SharedFlag(true)
         let server = try LoopbackHTTPServer { _ in healthy.value ? .status(200, body: "ok") : .status(503, body: "no") }
         defer { server.stop() }
-        for (file, replacement) in [("us-east.yaml", "probe: airflow\n  stale_after: 2s"), ("eu-west.yaml", "probe: http\n  url: \"\(server.baseURL)/health\"")] {
+        for (file, replacement) in [("us-east.yaml", "probe: airflow\n  stale_after: 10s"), ("eu-west.yaml", "probe: http\n  url: \"\(server.baseURL)/health\"")] {
             let path = f.config + "/" + file
             let text = try String(contentsOfFile: path, encoding: .utf8).replacingOccurrences(of: "probe: heartbeat", with: replacement)
             try text.write(toFile: path, atomically: true, encoding: .utf8)
@@ -37,7 +37,8 @@ struct SchedulerProbeKindsTests {
         } != nil)
         #expect(await schedulers("us-east")?.detail.nodes == 1)
         #expect(await schedulers("eu-west")?.detail.http_status == 200)
-        // The Airflow scheduler stops heartbeating; the health URL starts failing.
+        // The Airflow scheduler's heartbeat goes stale; the health URL starts failing.
+        try await east.query("UPDATE job SET latest_heartbeat = now() - interval '1 hour'")
         healthy.value = false
         let down = await f.waitUntil(timeout: .seconds(10)) {
             let a = await schedulers("us-east")?.state
