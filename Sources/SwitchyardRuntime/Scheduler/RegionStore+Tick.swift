@@ -23,7 +23,15 @@ extension RegionStore {
         try await lock.connection.transaction { c in
             let standing = try await check(c, epoch: epoch, touch: true)
             var result = TickResult(standing: standing)
-            guard case .leadingOpen = standing else { return result }
+            guard case .leadingOpen(let clusterEpoch) = standing else { return result }
+            // The acting record: this tick passed the epoch and fence check, so its leader acts now.
+            try await c.query(
+                """
+                INSERT INTO switchyard.acting_terms (epoch, cluster_epoch, node_id, first_acted_at, last_acted_at)
+                SELECT $1, $2, leader_node, clock_timestamp(), clock_timestamp() FROM switchyard.leadership WHERE id = 1
+                ON CONFLICT (epoch, cluster_epoch) DO UPDATE
+                SET last_acted_at = clock_timestamp(), ticks = switchyard.acting_terms.ticks + 1
+                """, [.int(epoch), .int(clusterEpoch)])
             // Schedules: the DAG rows are locked so two ticks never plan the same slot concurrently.
             let dags = try await c.query(
                 "SELECT dag_id, schedule, next_run_after FROM switchyard.dags WHERE NOT is_paused AND schedule IS NOT NULL FOR UPDATE")

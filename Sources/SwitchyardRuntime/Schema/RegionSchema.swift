@@ -110,5 +110,6 @@ public enum RegionSchema {
                 """),
         v2,
         v3,
+        v4,
     ]
 }

@@ -1,0 +1,89 @@
+/// A fault a drill injects. Every kind but `shell` and `switchover` signals processes of the local
+/// deployment, so a configured (production) deployment allows only those two.
+public enum DrillFault: Sendable, Equatable {
+    /// SIGKILL the active region's scheduler leader.
+    case killSchedulerLeader
+    /// SIGSTOP the active region's scheduler leader; SIGCONT after `duration`.
+    case freezeSchedulerLeader(duration: Duration)
+    /// Fast shutdown of the active region's Postgres (a clean stop).
+    case stopDatabase
+    /// Immediate shutdown of the active region's Postgres (SIGQUIT to the postmaster: a crash).
+    case killDatabase
+    /// SIGSTOP the active region's postmaster (new connections hang); SIGCONT after `duration`.
+    case hangDatabase(duration: Duration)
+    /// Stop the active region's Redis.
+    case stopRedis
+    /// Cut the active region off from the others (network namespaces + nftables; root only).
+    case partition(duration: Duration)
+    /// Kill the active database, then SIGKILL the failover leader when the failover reaches `step`.
+    case killFailoverLeader(step: FailoverStep)
+    /// Make the routing hook endpoint answer 500 (`hang: false`) or never answer, then kill the active
+    /// database so a failover calls it.
+    case failingHook(hang: Bool)
+    /// Run a shell command (a configured deployment's own fault injection).
+    case shell(command: String)
+    /// A planned switchover to `to` (nil: the best healthy standby); the safe drill for production.
+    case switchover(to: String?)
+
+    /// The name used in scenario files and reports.
+    public var kind: Kind {
+        switch self {
+        case .killSchedulerLeader: .killSchedulerLeader
+        case .freezeSchedulerLeader: .freezeSchedulerLeader
+        case .stopDatabase: .stopDatabase
+        case .killDatabase: .killDatabase
+        case .hangDatabase: .hangDatabase
+        case .stopRedis: .stopRedis
+        case .partition: .partition
+        case .killFailoverLeader: .killFailoverLeader
+        case .failingHook(let hang): hang ? .hangingHook : .failingHook
+        case .shell: .shell
+        case .switchover: .switchover
+        }
+    }
+
+    /// Fault kinds as written in scenario files.
+    public enum Kind: String, Sendable, Equatable, CaseIterable {
+        case killSchedulerLeader = "kill_scheduler_leader"
+        case freezeSchedulerLeader = "freeze_scheduler_leader"
+        case stopDatabase = "stop_database"
+        case killDatabase = "kill_database"
+        case hangDatabase = "hang_database"
+        case stopRedis = "stop_redis"
+        case partition
+        case killFailoverLeader = "kill_failover_leader"
+        case failingHook = "failing_hook"
+        case hangingHook = "hanging_hook"
+        case shell
+        case switchover
+
+        /// True when the fault signals processes of the local deployment.
+        public var needsLocalDeployment: Bool { self != .shell && self != .switchover }
+
+        /// True when the fault should end in a failover of the active region.
+        public var expectsFailover: Bool {
+            switch self {
+            case .killSchedulerLeader, .freezeSchedulerLeader, .shell: false
+            default: true
+            }
+        }
+
+        /// The fault with its default parameters (used by campaigns, which list kinds only).
+        public var defaultFault: DrillFault {
+            switch self {
+            case .killSchedulerLeader: .killSchedulerLeader
+            case .freezeSchedulerLeader: .freezeSchedulerLeader(duration: .seconds(5))
+            case .stopDatabase: .stopDatabase
+            case .killDatabase: .killDatabase
+            case .hangDatabase: .hangDatabase(duration: .seconds(8))
+            case .stopRedis: .stopRedis
+            case .partition: .partition(duration: .seconds(8))
+            case .killFailoverLeader: .killFailoverLeader(step: .fence)
+            case .failingHook: .failingHook(hang: false)
+            case .hangingHook: .failingHook(hang: true)
+            case .shell: .shell(command: "true")
+            case .switchover: .switchover(to: nil)
+            }
+        }
+    }
+}
