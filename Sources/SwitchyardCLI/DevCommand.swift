@@ -7,7 +7,7 @@ import SwitchyardRuntime
 struct DevCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dev", abstract: "Run a local multi-region deployment on loopback.",
-        subcommands: [Up.self, Down.self, Status.self])
+        subcommands: [Up.self, Down.self, Status.self, Router.self])
 
     struct DirectoryOption: ParsableArguments {
         @Option(help: "Deployment directory (several deployments can live side by side).")
@@ -38,6 +38,7 @@ struct DevCommand: AsyncParsableCommand {
             var current = state
             if daemons {
                 let binary = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+                try DevDeployment.enableRouter(directory: state.directory)
                 current = try DevDeployment.startDaemons(directory: state.directory, binary: binary) { Output.progress($0) }
             }
             var rows = try await DevDeployment.status(directory: state.directory)
@@ -57,6 +58,21 @@ struct DevCommand: AsyncParsableCommand {
             if rows.contains(where: { !$0.answering }) {
                 throw OperationFailure(message: "some servers are not answering; see `switchyard dev status --dir \(directory.dir)`")
             }
+        }
+    }
+
+    /// The local deployment's routing stand-in (started by `dev up --daemons`; see `DevRouter`).
+    struct Router: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Internal: the dev deployment's routing hook endpoint.", shouldDisplay: false)
+        @OptionGroup var directory: DirectoryOption
+        @Option(help: "HOST:PORT to listen on.") var listen: String
+
+        func run() async throws {
+            guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]) else {
+                throw OperationFailure(message: "--listen must be HOST:PORT", exitCode: 2)
+            }
+            try await DevRouter.serve(directory: DevDeployment.absolute(directory.dir), host: String(listen[..<colon]), port: port)
         }
     }
 

@@ -104,8 +104,9 @@ struct DevDaemonsTests {
         let status = try await SwitchyardBinary.run(["dev", "status", "--dir", dir, "--json"])
         let servers = try JSONDecoder().decode(DevStatusJSON.self, from: Data(status.output.utf8)).servers
         #expect(servers.filter { $0.kind == "scheduler" }.count == 4)
-        #expect(servers.filter { $0.kind == "worker" }.count == 2)
+        #expect(servers.filter { $0.kind == "worker" }.count == 4)
         #expect(servers.filter { $0.kind == "agent" }.count == 2)
+        #expect(servers.filter { $0.kind == "router" }.count == 1)
         let allAnswering = servers.allSatisfy { $0.answering }
         #expect(allAnswering, "\(servers.map { "\($0.kind) \($0.region) \($0.answering)" })")
         for pid in servers.compactMap(\.pid) { TestServers.registerDaemon(pid) }

@@ -213,7 +213,8 @@ struct FailoverOutcomeTests {
     }
 
     @Test func stoppedRedisOfTheActiveRegionFailsOverOnceAndTheCooldownHolds() async throws {
-        let f = try await DevFixture.up(regions: 3, dags: "dags:\n  - id: slow\n    command: \"sleep 4\"\n")
+        let f = try await DevFixture.up(
+            regions: 3, dags: "dags:\n  - id: slow\n    command: \"sleep 4\"\n", controlplane: ["  cooldown: 10s": "  cooldown: 30s"])
         defer { Task { await f.tearDown() } }
         for region in f.state.regions {
             try f.start("s-\(region)", ["scheduler", "--region", region, "--node-id", "s-\(region)"])
@@ -230,7 +231,7 @@ struct FailoverOutcomeTests {
         }
         #expect(first != nil)
         #expect(try await control.query("SELECT to_region FROM switchyard.failovers").first?["to_region"].string == "eu-west")
-        // Inside the cooldown (30 s in dev), the new active region failing too causes no second failover.
+        // Inside the cooldown (30 s here), the new active region failing too causes no second failover.
         await f.state.redis["eu-west"]!.stop()
         try #require(await f.waitUntil(timeout: .seconds(10)) {
             (try? await f.status(url).regions.first { $0.name == "eu-west" }?.observers_seeing_down) == 3

@@ -38,7 +38,7 @@ enum DevConfigWriter {
               auto: true
               quorum: majority
               failure_grace: 1500ms
-              cooldown: 30s
+              cooldown: 10s
               max_failovers_per_hour: 20
               lease_ttl: 3s
               lease_renew_interval: 500ms
@@ -86,6 +86,11 @@ enum DevConfigWriter {
                 command: "sleep 2"
                 max_active_runs: 16
                 timeout: 1m
+              # Drills trigger their workload here: long enough to be in flight across a failover.
+              - id: drill
+                command: "sleep 5"
+                max_active_runs: 64
+                timeout: 2m
 
             """
         try dags.write(toFile: dir + "/dags.yaml", atomically: true, encoding: .utf8)

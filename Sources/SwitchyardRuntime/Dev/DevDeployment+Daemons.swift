@@ -1,10 +1,10 @@
 import Foundation
 
 extension DevDeployment {
-    /// Starts (or restarts, when dead) the deployment's daemons: `schedulers` scheduler nodes, a worker
-    /// and an agent per region, each recorded by PID (and agents by port) in `deployment.json`.
+    /// Starts (or restarts, when dead) the deployment's daemons: `schedulers` scheduler nodes, `workers`
+    /// workers (each runs one command at a time) and an agent per region, the routing stand-in when enabled, each recorded by PID (and agents by port) in `deployment.json`.
     @discardableResult
-    public static func startDaemons(directory rawDirectory: String, binary: String, schedulers: Int = 2,
+    public static func startDaemons(directory rawDirectory: String, binary: String, schedulers: Int = 2, workers: Int = 2,
                                     log: @Sendable (String) -> Void) throws -> DevState {
         let directory = absolute(rawDirectory)
         guard var state = try DevState.load(directory: directory) else { throw DevError("no deployment in \(directory)") }
@@ -14,13 +14,18 @@ extension DevDeployment {
         for region in state.regions {
             for i in 1...max(1, schedulers) {
                 let name = "\(region)-scheduler-\(i)"
-                wanted.append(("scheduler", region, name, ["scheduler", "--region", region, "--node-id", name], nil))
+                wanted.append(("scheduler", region, name, ["scheduler", "--region", region, "--node-id", name, "--config", state.configDirectory], nil))
             }
-            let worker = "\(region)-worker-1"
-            wanted.append(("worker", region, worker, ["worker", "--region", region, "--worker-id", worker], nil))
+            for i in 1...max(1, workers) {
+                let worker = "\(region)-worker-\(i)"
+                wanted.append(("worker", region, worker, ["worker", "--region", region, "--worker-id", worker, "--config", state.configDirectory], nil))
+            }
             let existingPort = state.daemons.first { $0.kind == "agent" && $0.region == region }?.port
             let port = try existingPort ?? Ports.freeLoopbackPort()
-            wanted.append(("agent", region, region, ["agent", "--observer", region, "--listen", "127.0.0.1:\(port)"], port))
+            wanted.append(("agent", region, region, ["agent", "--observer", region, "--listen", "127.0.0.1:\(port)", "--config", state.configDirectory], port))
+        }
+        if let port = state.routerPort {
+            wanted.append(("router", "routing", "router", ["dev", "router", "--dir", directory, "--listen", "127.0.0.1:\(port)"], port))
         }
         var records: [DaemonRecord] = []
         for daemon in wanted {
@@ -29,12 +34,42 @@ extension DevDeployment {
                 continue
             }
             let logFile = logs + "/\(daemon.kind)-\(daemon.name).log"
-            let pid = try Daemon.spawn(binary, daemon.arguments + ["--config", state.configDirectory], log: logFile, detach: true)
+            let pid = try Daemon.spawn(binary, daemon.arguments, log: logFile, detach: true)
             log("started \(daemon.kind) \(daemon.name) (pid \(pid))")
             records.append(DaemonRecord(kind: daemon.kind, region: daemon.region, name: daemon.name, pid: pid, port: daemon.port, logFile: logFile))
         }
         state.daemons = records
         try state.save()
+        return state
+    }
+
+    /// Points every region's routing hook at the deployment's `DevRouter` (allocating its port once),
+    /// so failovers of the local deployment re-point "traffic" the way a DNS or load-balancer hook
+    /// would, and drills can make that endpoint fail or hang. Idempotent.
+    @discardableResult
+    public static func enableRouter(directory rawDirectory: String) throws -> DevState {
+        let directory = absolute(rawDirectory)
+        guard var state = try DevState.load(directory: directory) else { throw DevError("no deployment in \(directory)") }
+        let port = try state.routerPort ?? Ports.freeLoopbackPort()
+        state.routerPort = port
+        try state.save()
+        for region in state.regions {
+            let path = state.configDirectory + "/\(region).yaml"
+            let text = try String(contentsOfFile: path, encoding: .utf8)
+            if text.contains("\nrouting:") { continue }
+            let hook = """
+                routing:
+                  hooks:
+                    - name: router
+                      url: "http://127.0.0.1:\(port)/route"
+                      body: '{"region": "{{region}}", "previous_region": "{{previous_region}}", "epoch": "{{epoch}}", "failover_id": "{{failover_id}}"}'
+                      timeout: 1s
+                      retries: 2
+                      backoff: 100ms
+
+                """
+            try (text + hook).write(toFile: path, atomically: true, encoding: .utf8)
+        }
         return state
     }
 }

@@ -19,6 +19,8 @@ public struct DevState: Codable, Sendable {
     public var daemons: [DaemonRecord] = []
     /// When the deployment was created.
     public var createdAt: Date
+    /// The routing stand-in's port, once `dev up --daemons` enabled it (see `DevRouter`).
+    public var routerPort: Int?
 
     /// The state file's path in a deployment directory.
     public static func path(in directory: String) -> String { directory + "/deployment.json" }

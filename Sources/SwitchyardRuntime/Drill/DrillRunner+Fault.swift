@@ -1,0 +1,150 @@
+import Foundation
+import Postgres
+import SwitchyardCore
+
+extension DrillRunner {
+    /// Injects the fault into the active region.
+    func inject(_ fault: DrillFault, active: String, control: PostgresConnection, timeline: inout Timeline, t0: Date) async throws {
+        func postmaster() throws -> Int32 {
+            guard let pid = try target.dev().postgres[active]?.pid else { throw DrillError("\(active)'s Postgres is not running") }
+            return pid
+        }
+        switch fault {
+        case .killSchedulerLeader:
+            let (node, pid) = try await schedulerLeader(active)
+            kill(pid, SIGKILL)
+            timeline.add(t0, t0, "SIGKILL scheduler leader \(node) (pid \(pid))")
+        case .freezeSchedulerLeader(let duration):
+            let (node, pid) = try await schedulerLeader(active)
+            pending.withLock { $0.frozen.append(pid) }
+            kill(pid, SIGSTOP)
+            timeline.add(t0, t0, "SIGSTOP scheduler leader \(node) (pid \(pid)) for \(duration)")
+        case .stopDatabase:
+            guard let pg = try target.dev().postgres[active] else { throw DrillError("no Postgres for \(active)") }
+            timeline.add(t0, t0, "stopping \(active)'s Postgres (fast shutdown)")
+            await pg.stop()
+        case .killDatabase, .killFailoverLeader:
+            let pid = try postmaster()
+            kill(pid, SIGQUIT)
+            timeline.add(t0, t0, "SIGQUIT \(active)'s postmaster (pid \(pid)): immediate shutdown, a crash")
+        case .failingHook(let hang):
+            let state = try target.dev()
+            guard state.routerPort != nil else {
+                throw DrillError("the local deployment has no routing hook endpoint: start it with `switchyard dev up --daemons`")
+            }
+            pending.withLock { $0.routerChanged = true }
+            try DevRouter.setMode(hang ? .hang : .fail, directory: state.directory)
+            let pid = try postmaster()
+            kill(pid, SIGQUIT)
+            timeline.add(t0, t0, "routing endpoint set to \(hang ? "hang" : "answer 500"); SIGQUIT \(active)'s postmaster (pid \(pid))")
+        case .hangDatabase(let duration):
+            let pid = try postmaster()
+            pending.withLock { $0.frozen.append(pid) }
+            kill(pid, SIGSTOP)
+            timeline.add(t0, t0, "SIGSTOP \(active)'s postmaster (pid \(pid)) for \(duration): new connections hang")
+        case .stopRedis:
+            guard let redis = try target.dev().redis[active] else { throw DrillError("no Redis for \(active)") }
+            timeline.add(t0, t0, "stopping \(active)'s Redis")
+            await redis.stop()
+        case .partition(let duration):
+            let lab = try await DrillPartition.cut(region: active, target: target)
+            pending.withLock { $0.partition = lab }
+            timeline.add(t0, t0, "partitioned \(active) from the other regions for \(duration)")
+        case .shell(let command):
+            let outcome = try await Subprocess.run("/bin/sh", ["-c", command], check: false)
+            timeline.add(Date(), t0, "shell command exited \(outcome.status)")
+            progress("shell command exited \(outcome.status)")
+        case .switchover(let to):
+            let chosen: String
+            if let to {
+                chosen = to
+            } else {
+                guard let best = target.configuration.regions.filter({ $0.name != active }).max(by: { $0.priority < $1.priority }) else {
+                    throw DrillError("no standby region to switch over to")
+                }
+                chosen = best.name
+            }
+            let arguments = ["switchover", "--to", chosen, "--config", target.configDirectory, "--reason", "drill \(scenario.name)"]
+            let binary = target.binary
+            Task.detached { _ = try? await Subprocess.run(binary, arguments, check: false) }
+            timeline.add(t0, t0, "planned switchover \(active) -> \(chosen) requested")
+        }
+    }
+
+    /// The active region's scheduler leader: its node id (from the region database) and PID (from the
+    /// deployment's daemon records).
+    func schedulerLeader(_ region: String) async throws -> (String, Int32) {
+        guard let db = await target.region(region) else { throw DrillError("\(region)'s database does not answer") }
+        defer { Task { await db.close() } }
+        guard let node = try await db.query("SELECT leader_node FROM switchyard.leadership WHERE id = 1").first?["leader_node"].optional(String.self),
+              let record = try target.dev().daemons.first(where: { $0.kind == "scheduler" && $0.name == node }),
+              Processes.isAlive(record.pid)
+        else { throw DrillError("\(region) has no running scheduler leader this deployment started") }
+        return (node, record.pid)
+    }
+
+    /// SIGKILL the agent leading the failover (`failovers.leader` is its observer name).
+    func killFailoverLeader(_ observer: String) throws -> Int32? {
+        guard let record = try target.dev().daemons.first(where: { $0.kind == "agent" && $0.name == observer }), Processes.isAlive(record.pid) else {
+            return nil
+        }
+        kill(record.pid, SIGKILL)
+        return record.pid
+    }
+
+    /// Resumes what the fault froze and heals a partition (the end of a timed fault).
+    func endTimedFault() async {
+        let (frozen, partition) = pending.withLock { state in
+            defer { state.frozen = []; state.partition = nil }
+            return (state.frozen, state.partition)
+        }
+        for pid in frozen { kill(pid, SIGCONT) }
+        await partition?.heal()
+    }
+
+    /// Undoes the fault: resumes frozen processes, heals a partition, sets the routing endpoint back
+    /// to answering, restarts stopped servers and dead daemons of the local deployment.
+    func restoreComponents() async {
+        await endTimedFault()
+        let routerChanged = pending.withLock { state in
+            defer { state.routerChanged = false }
+            return state.routerChanged
+        }
+        guard let dir = target.devDirectory, let state = try? target.dev() else { return }
+        if routerChanged { try? DevRouter.setMode(.ok, directory: dir) }
+        do {
+            _ = try await DevDeployment.up(directory: dir, regions: state.regions.count) { [self] in progress($0) }
+            _ = try DevDeployment.startDaemons(directory: dir, binary: target.binary) { [self] in progress($0) }
+        } catch {
+            progress("restoring the local deployment failed: \(error)")
+        }
+    }
+
+    /// Everything back: components, and the region that was active before the drill.
+    func restoreAll(failback wanted: Bool) async {
+        await restoreComponents()
+        if wanted { await failback() }
+    }
+
+    /// A planned switchover back to the region that was active before the drill, once it is healthy.
+    func failback() async {
+        guard let original = pending.withLock({ $0.activeBefore }), let control = try? await target.control() else { return }
+        defer { Task { await control.close() } }
+        _ = await waitHealthy(control, within: scenario.preconditions.wait)
+        // A failover still running (the fault's) finishes first.
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline,
+              (try? await control.query("SELECT 1 FROM switchyard.failovers WHERE state = 'running'").rows.isEmpty) == false {
+            try? await Task.sleep(for: .milliseconds(200))
+        }
+        guard let active = try? await target.cluster(control).active, active != original else { return }
+        progress("failing back to \(original) with a planned switchover")
+        let outcome = try? await Subprocess.run(
+            target.binary, ["switchover", "--to", original, "--config", target.configDirectory, "--reason", "drill failback"], check: false)
+        if outcome?.status == 0 {
+            progress("failed back to \(original)")
+        } else {
+            progress("failback to \(original) failed: \(outcome?.output.suffix(300) ?? "")")
+        }
+    }
+}

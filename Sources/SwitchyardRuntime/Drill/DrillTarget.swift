@@ -1,0 +1,79 @@
+import Foundation
+import Postgres
+import SwitchyardCore
+
+/// The deployment a drill runs against: its configuration, connections to the control and region
+/// databases, and, for the local deployment, its processes (read afresh from `deployment.json`, since
+/// restarts change PIDs).
+public struct DrillTarget: Sendable {
+    /// The loaded configuration.
+    public var configuration: Configuration
+    /// The `regions/` directory it came from.
+    public var configDirectory: String
+    /// The local deployment's directory; nil for a configured deployment.
+    public var devDirectory: String?
+    /// The `switchyard` binary (for switchovers and restarted daemons).
+    public var binary: String
+
+    /// Resolves the scenario's deployment; `directory`/`config` (command-line options) win over the file.
+    public static func resolve(_ deployment: DrillScenario.Deployment, directory: String?, config: String?, binary: String) throws -> DrillTarget {
+        switch deployment {
+        case .dev(let fromFile):
+            let dir = DevDeployment.absolute(directory ?? fromFile ?? ".switchyard/dev")
+            guard let state = try DevState.load(directory: dir) else {
+                throw DrillError("no local deployment in \(dir): start one with `switchyard dev up --daemons --dir \(dir)`")
+            }
+            return DrillTarget(configuration: try ConfigLoader.load(directory: state.configDirectory),
+                               configDirectory: state.configDirectory, devDirectory: dir, binary: binary)
+        case .configured(let fromFile):
+            let dir = config ?? fromFile ?? "regions"
+            return DrillTarget(configuration: try ConfigLoader.load(directory: dir), configDirectory: dir, devDirectory: nil, binary: binary)
+        }
+    }
+
+    /// The local deployment's current state.
+    func dev() throws -> DevState {
+        guard let dir = devDirectory, let state = try DevState.load(directory: dir) else { throw DrillError("not a local deployment") }
+        return state
+    }
+
+    /// A new connection to the control database.
+    func control() async throws -> PostgresConnection {
+        try await PostgresConnection.connect(configuration.controlPlane.control.dsn, timeout: .seconds(5))
+    }
+
+    /// A new connection to a region's database, or nil when it does not answer within `timeout`.
+    func region(_ name: String, timeout: Duration = .seconds(3)) async -> PostgresConnection? {
+        guard let region = configuration.region(named: name) else { return nil }
+        return try? await PostgresConnection.connect(region.databaseDSN, timeout: timeout)
+    }
+
+    /// The active region and the cluster epoch.
+    func cluster(_ control: PostgresConnection) async throws -> (active: String?, epoch: Int) {
+        let row = try await control.query("SELECT active_region, epoch FROM switchyard.cluster_state WHERE id = 1").first
+        return (try row?["active_region"].optional(String.self), try row?["epoch"].optional(Int.self) ?? 0)
+    }
+
+    /// Live observers (agents seen within three probe intervals, at least 2 s) and the components
+    /// they do not see healthy.
+    func health(_ control: PostgresConnection) async throws -> (observers: Int, unhealthy: [String]) {
+        let window = max(configuration.controlPlane.probes.interval.secondsDouble * 3, 2)
+        let observers = try await control.query(
+            "SELECT count(*) AS n FROM switchyard.agents WHERE last_seen > now() - make_interval(secs => $1)", [.double(window)]
+        ).first?["n"].require(Int.self) ?? 0
+        let unhealthy = try await control.query(
+            """
+            SELECT o.observer, o.region, o.component, o.state FROM switchyard.observations o JOIN switchyard.agents a USING (observer)
+            WHERE a.last_seen > now() - make_interval(secs => $1) AND o.state <> 'healthy' ORDER BY 1, 2, 3
+            """, [.double(window)]
+        ).rows.map { "\($0["observer"].string ?? "?") sees \($0["region"].string ?? "?") \($0["component"].string ?? "?") \($0["state"].string ?? "?")" }
+        return (observers, unhealthy)
+    }
+}
+
+/// A drill that cannot go on (a precondition that does not hold, a fault that cannot be injected).
+public struct DrillError: Error, CustomStringConvertible, Sendable {
+    /// What went wrong.
+    public var description: String
+    init(_ description: String) { self.description = description }
+}
