@@ -69,3 +69,20 @@ struct DrillCommand: AsyncParsableCommand {
         if !drillReport.passed { throw ExitCode(1) }
     }
 }
+
+/// `switchyard parse-check ARGS…`: parses a command line as `switchyard ARGS…` would, without running
+/// it. The runbook test uses it to prove every command the runbooks show is one we accept.
+struct ParseCheckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "parse-check", abstract: "Internal: check that a switchyard command line parses.", shouldDisplay: false)
+    @Argument(parsing: .captureForPassthrough) var arguments: [String] = []
+
+    func run() throws {
+        do {
+            _ = try Switchyard.parseAsRoot(arguments)
+        } catch {
+            if Switchyard.exitCode(for: error) == .success { return }  // --help and --version parse
+            throw OperationFailure(message: Switchyard.message(for: error), exitCode: 2)
+        }
+    }
+}

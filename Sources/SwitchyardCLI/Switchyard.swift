@@ -9,7 +9,7 @@ struct Switchyard: AsyncParsableCommand {
             InitCommand.self, ConfigCommand.self, DevCommand.self, SchedulerCommand.self, WorkerCommand.self,
             TriggerCommand.self, NodesCommand.self, AgentCommand.self, StatusCommand.self, MigrateRunsCommand.self,
             PauseCommand.self, ResumeCommand.self, HistoryCommand.self, FailoverCommand.self, SwitchoverCommand.self,
-            BenchCommand.self, DrillCommand.self,
+            BenchCommand.self, DrillCommand.self, ParseCheckCommand.self,
             ExecGuardCommand.self,
         ]
     )

@@ -214,7 +214,7 @@ struct FailoverOutcomeTests {
 
     @Test func stoppedRedisOfTheActiveRegionFailsOverOnceAndTheCooldownHolds() async throws {
         let f = try await DevFixture.up(
-            regions: 3, dags: "dags:\n  - id: slow\n    command: \"sleep 4\"\n", controlplane: ["  cooldown: 10s": "  cooldown: 30s"])
+            regions: 3, dags: "dags:\n  - id: slow\n    command: \"sleep 4\"\n", controlplane: ["  cooldown: 5s": "  cooldown: 30s"])
         defer { Task { await f.tearDown() } }
         for region in f.state.regions {
             try f.start("s-\(region)", ["scheduler", "--region", region, "--node-id", "s-\(region)"])

@@ -38,7 +38,7 @@ enum DevConfigWriter {
               auto: true
               quorum: majority
               failure_grace: 1500ms
-              cooldown: 10s
+              cooldown: 5s
               max_failovers_per_hour: 20
               lease_ttl: 3s
               lease_renew_interval: 500ms

@@ -89,7 +89,7 @@ extension DrillRunner {
                 """).first
             let running = row?["running"].bool ?? false
             let since = try row?["since"].optional(Double.self)
-            let inCooldown = fault.kind.expectsFailover && since.map { $0 < cooldown.secondsDouble + 0.5 } ?? false
+            let inCooldown = fault.kind.expectsFailover && fault.kind != .switchover && since.map { $0 < cooldown.secondsDouble + 0.5 } ?? false
             if !running && !inCooldown { break }
             if !announced {
                 progress(running ? "waiting for the running failover to finish" : "waiting out the failover cooldown (\(cooldown))")

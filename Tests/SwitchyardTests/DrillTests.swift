@@ -1,0 +1,171 @@
+import Foundation
+import Postgres
+import SwitchyardCore
+import SwitchyardRuntime
+import Testing
+import TestSupport
+
+/// One local deployment with every daemon (`dev up --daemons`), shared by the drill tests, which run
+/// one after another: each drill restores the deployment for the next.
+actor DrillDeployment {
+    static let shared = DrillDeployment()
+    private var directory: String?
+
+    func dir() async throws -> String {
+        if let directory { return directory }
+        let dir = try await TestServers.shared.scratchDirectory("drills")
+        let up = try await SwitchyardBinary.run(["dev", "up", "--regions", "3", "--daemons", "--dir", dir])
+        guard up.status == 0 else { throw DevError("dev up failed: \(up.errors)") }
+        if let state = try DevState.load(directory: dir) {
+            TestServers.registerDeployment(state)
+            for daemon in state.daemons { TestServers.registerDaemon(daemon.pid) }
+        }
+        directory = dir
+        return dir
+    }
+
+    /// Registers daemons a drill restarted, so the test process's exit stops them too.
+    func registerDaemons() throws {
+        guard let directory, let state = try DevState.load(directory: directory) else { return }
+        for daemon in state.daemons { TestServers.registerDaemon(daemon.pid) }
+    }
+}
+
+/// The repository's `runbooks/drills/` directory.
+let drillsDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().appendingPathComponent("runbooks/drills").path
+
+/// Scenarios for the local deployment (configured-deployment ones and the campaign are exercised elsewhere).
+let shippedLocalScenarios: [String] = {
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: drillsDirectory)) ?? []
+    return names.filter { $0.hasSuffix(".yaml") && $0 != "campaign.yaml" }.sorted().filter { name in
+        (try? DrillScenarioLoader.load(path: drillsDirectory + "/" + name))?.deployment.isLocal ?? true
+    }
+}()
+
+struct DrillJSON: Decodable {
+    struct Expectation: Decodable {
+        var name: String
+        var bound: String
+        var measured: Double?
+        var held: Bool
+        var by: Double?
+    }
+    var scenario: String
+    var passed: Bool
+    var detect_ms: Double?
+    var rto_ms: Double?
+    var runs_in_flight: Int
+    var runs_lost: Int
+    var runs_twice: Int
+    var dual_leader_ms: Double
+    var expectations: [Expectation]
+    var skipped: String?
+    var active_before: String?
+    var active_after: String?
+}
+
+@Suite("switchyard drill on the local deployment", .serialized)
+struct DrillTests {
+    @Test(arguments: shippedLocalScenarios)
+    func shippedScenarioPasses(_ name: String) async throws {
+        let dir = try await DrillDeployment.shared.dir()
+        let run = try await SwitchyardBinary.run(["drill", drillsDirectory + "/" + name, "--dir", dir, "--json"])
+        try await DrillDeployment.shared.registerDaemons()
+        let report = try JSONDecoder().decode(DrillJSON.self, from: Data(run.output.utf8))
+        if let skipped = report.skipped {
+            // Partitioning needs each region of the loopback deployment in its own network namespace.
+            withKnownIssue("partition drills are not built for the loopback dev deployment yet: \(skipped)") {
+                #expect(report.passed)
+            }
+            return
+        }
+        let broken = report.expectations.filter { !$0.held }.map { "\($0.name) \($0.measured.map { "\($0)" } ?? "unmeasured") \($0.bound)" }
+        #expect(run.status == 0 && report.passed, "\(name): \(broken)\n\(run.errors.suffix(3000))")
+        #expect(report.runs_lost == 0 && report.dual_leader_ms == 0)
+        #expect(report.active_after == report.active_before, "\(name) should leave the original region active")
+        #expect(report.expectations.count >= 4)
+    }
+
+    @Test func aBrokenExpectationExitsOneAndSaysWhichAndByHowMuch() async throws {
+        let dir = try await DrillDeployment.shared.dir()
+        let file = dir + "/impossible.yaml"
+        try """
+            scenario: impossible
+            fault: kill_scheduler_leader
+            restore: restart
+            timeout: 30s
+            expect:
+              failovers: 0
+              rto_ms: "<= 0.001"
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let run = try await SwitchyardBinary.run(["drill", file, "--dir", dir, "--json"])
+        try await DrillDeployment.shared.registerDaemons()
+        #expect(run.status == 1)
+        let report = try JSONDecoder().decode(DrillJSON.self, from: Data(run.output.utf8))
+        #expect(!report.passed)
+        let rto = try #require(report.expectations.first { $0.name == "rto_ms" })
+        let measured = try #require(rto.measured)
+        #expect(!rto.held && rto.bound == "<= 0" && measured > 0)
+        #expect(abs((rto.by ?? 0) - (measured - 0.001)) < 0.01)
+        #expect(report.expectations.first { $0.name == "failovers" }?.held == true)
+        #expect(run.errors.contains("expectation broken: rto_ms"))
+    }
+
+    @Test func aMalformedScenarioIsRejectedBeforeAnyFault() async throws {
+        let dir = try await DrillDeployment.shared.dir()
+        let state = try #require(try DevState.load(directory: dir))
+        let region = try await PostgresConnection.connect(state.postgres[state.regions[0]]!.conninfo(passfile: state.passfile))
+        let epoch = try await region.query("SELECT epoch FROM switchyard.leadership").first?["epoch"].int
+        let file = dir + "/malformed.yaml"
+        try """
+            scenario: malformed
+            fault:
+              kind: kill_scheduler_leader
+              duration: 5s
+            restore: sometimes
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let run = try await SwitchyardBinary.run(["drill", file, "--dir", dir])
+        #expect(run.status == 2)
+        #expect(run.errors.contains("\(file):4: fault.duration: unknown key"), "\(run.errors)")
+        #expect(run.errors.contains("\(file):5: restore: unknown value \"sometimes\""), "\(run.errors)")
+        // Nothing was touched: the same leader, the same epoch.
+        try await Task.sleep(for: .seconds(1))
+        #expect(try await region.query("SELECT epoch FROM switchyard.leadership").first?["epoch"].int == epoch)
+        await region.close()
+    }
+
+    @Test func ctrlCRestoresTheDeployment() async throws {
+        let dir = try await DrillDeployment.shared.dir()
+        let log = dir + "/interrupted-drill.log"
+        let child = try Daemon.spawn(SwitchyardBinary.path, ["drill", drillsDirectory + "/stop-active-database.yaml", "--dir", dir], log: log)
+        TestServers.registerDaemon(child)
+        let clock = ContinuousClock()
+        let start = clock.now
+        while clock.now - start < .seconds(90) {
+            if let text = try? String(contentsOfFile: log, encoding: .utf8), text.contains("fault injected") { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let state = try #require(try DevState.load(directory: dir))
+        let active = state.regions[0]
+        #expect(state.postgres[active]?.pid == nil, "the fault should have stopped \(active)'s Postgres")
+        kill(child, SIGINT)
+        var status: Int32 = 0
+        var exited = false
+        while clock.now - start < .seconds(150) {
+            if waitpid(child, &status, WNOHANG) == child { exited = true; break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        try await DrillDeployment.shared.registerDaemons()
+        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        #expect(exited && (status >> 8) & 0xff == 1, "\(text.suffix(2000))")
+        #expect(text.contains("interrupted: restoring the deployment") && text.contains("drill interrupted; the deployment was restored"))
+        // Restored: every server answers again and the original region is active.
+        let servers = try await DevDeployment.status(directory: dir)
+        let silent = servers.filter { !$0.answering }.map { "\($0.kind) \($0.region)" }
+        #expect(silent.isEmpty, "\(silent)")
+        let control = try await PostgresConnection.connect(state.control.conninfo(passfile: state.passfile))
+        #expect(try await control.query("SELECT active_region FROM switchyard.cluster_state").first?["active_region"].string == active)
+        await control.close()
+    }
+}
