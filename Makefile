@@ -28,13 +28,18 @@ test: deps
 	$(SWIFT) build --build-tests
 	@status=0; $(SWIFT) test --skip-build || status=$$?; scripts/cleanup-test-servers.sh; exit $$status
 
-# The main job: a local three-region deployment on loopback with two scheduler nodes, a worker and an
-# agent per region; then the agents' view of every region and the dashboard URL.
+# The main job: a local three-region deployment on loopback with two scheduler nodes, two workers and an
+# agent per region and a steady scheduled workload; then a drill that crashes the active region's
+# database and reports detection, RTO, runs moved, lost and executed twice. The deployment stays up.
 demo: build
 	$(BIN) dev up --regions 3 --daemons --dir $(DEV_DIR)
-	@sleep 2
-	$(BIN) status --config $(DEV_DIR)/regions
-	@echo "stop it with: make demo-down (or $(BIN) dev down --dir $(DEV_DIR))"
+	@echo ""
+	@echo "== drill: kill the active region's database (runbooks/drills/kill-active-database.yaml)"
+	$(BIN) drill runbooks/drills/kill-active-database.yaml --dir $(DEV_DIR) --report $(DEV_DIR)/drill-report.md
+	@echo ""
+	$(BIN) dev status --dir $(DEV_DIR) | tail -n 1
+	@echo "report: $(DEV_DIR)/drill-report.md; the deployment is still running."
+	@echo "stop it with: $(BIN) dev down --dir $(DEV_DIR)   (or make demo-down)"
 
 demo-down:
 	$(BIN) dev down --dir $(DEV_DIR)

@@ -60,7 +60,7 @@ extension BenchCommand {
 
         func run() async throws {
             signal(SIGPIPE, SIG_IGN)
-            let binary = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+            let binary = SelfExecutable.path
             let report = try await TakeoverBench.run(
                 binary: binary, directory: DevDeployment.absolute(dir), killTrials: trials, freezeTrials: freezeTrials
             ) { Output.progress($0) }
@@ -82,7 +82,7 @@ extension BenchCommand {
 
         func run() async throws {
             signal(SIGPIPE, SIG_IGN)
-            let binary = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+            let binary = SelfExecutable.path
             let report = try await StatusBench.run(
                 binary: binary, directory: DevDeployment.absolute(dir), extraRegions: extraRegions, connections: connections,
                 seconds: seconds) { Output.progress($0) }
@@ -116,7 +116,7 @@ extension BenchCommand {
 
         func run() async throws {
             signal(SIGPIPE, SIG_IGN)
-            let binary = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+            let binary = SelfExecutable.path
             let report = try await FailoverBench.run(binary: binary, directory: DevDeployment.absolute(dir), trials: trials) { Output.progress($0) }
             try Output.json(report)
         }

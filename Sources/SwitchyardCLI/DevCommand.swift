@@ -37,7 +37,7 @@ struct DevCommand: AsyncParsableCommand {
             Output.progress("schemas ready; active region \(report.activeRegion ?? "none") at epoch \(report.epoch)")
             var current = state
             if daemons {
-                let binary = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+                let binary = SelfExecutable.path
                 try DevDeployment.enableRouter(directory: state.directory)
                 current = try DevDeployment.startDaemons(directory: state.directory, binary: binary) { Output.progress($0) }
             }
@@ -112,6 +112,10 @@ struct DevCommand: AsyncParsableCommand {
             for row in rows {
                 print(pad(row.kind, 10) + pad(row.region, 12) + pad(row.port.map(String.init) ?? "-", 8)
                     + pad(row.pid.map(String.init) ?? "-", 9) + (row.answering ? "yes" : "NO"))
+            }
+            if let agent = rows.first(where: { $0.kind == "agent" && $0.answering }), let port = agent.port {
+                print("")
+                print("dashboard: http://127.0.0.1:\(port)/")
             }
             if rows.contains(where: { !$0.answering }) { throw ExitCode(1) }
         }

@@ -32,7 +32,7 @@ struct DrillCommand: AsyncParsableCommand {
             if let seed { campaign.seed = seed }
             scenario.campaign = campaign
         }
-        let binary = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let binary = SelfExecutable.path
         let target: DrillTarget
         do {
             target = try DrillTarget.resolve(scenario.deployment, directory: dir, config: config, binary: binary)

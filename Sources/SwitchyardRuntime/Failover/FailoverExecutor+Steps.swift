@@ -98,7 +98,7 @@ extension FailoverExecutor {
         defer { Task { await target.close() } }
         try await target.query(
             """
-            UPDATE switchyard.fence SET cluster_epoch = $1, open = true, reason = $2, updated_at = now()
+            UPDATE switchyard.fence SET cluster_epoch = $1, open = true, open_until = NULL, reason = $2, updated_at = now()
             WHERE id = 1 AND cluster_epoch <= $1
             """, [.int(context.epoch), .text("failover \(context.id)")])
         let updated = try await control.query(

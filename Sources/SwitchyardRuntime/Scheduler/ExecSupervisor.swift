@@ -53,7 +53,7 @@ actor ExecSupervisor {
     }
 
     private func start(lease: Duration) {
-        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let executable = SelfExecutable.path
         do {
             let process = try ChildProcess.spawn(
                 executable, ["exec-guard", "--grace-ms", String(grace.wholeMilliseconds), "--lease-ms", String(lease.wholeMilliseconds), "--"]

@@ -18,7 +18,7 @@ extension RegionStore {
     /// no worker has claimed (published under an older epoch, or not claimed within `redispatchAfter`).
     /// A superseded or fenced leader writes nothing.
     public static func tick(
-        _ lock: LockSession, epoch: Int, region: String, now: Date, redispatchAfter: Duration
+        _ lock: LockSession, epoch: Int, region: String, now: Date, redispatchAfter: Duration, leaseTTL: Duration? = nil
     ) async throws -> TickResult {
         try await lock.connection.transaction { c in
             let standing = try await check(c, epoch: epoch, touch: true)
@@ -32,6 +32,12 @@ extension RegionStore {
                 ON CONFLICT (epoch, cluster_epoch) DO UPDATE
                 SET last_acted_at = clock_timestamp(), ticks = switchyard.acting_terms.ticks + 1
                 """, [.int(epoch), .int(clusterEpoch)])
+            if let leaseTTL {
+                // Workers claim only while this is in the future: no claims in a region whose lease lapsed.
+                try await c.query(
+                    "UPDATE switchyard.fence SET open_until = clock_timestamp() + make_interval(secs => $1) WHERE id = 1",
+                    [.double(leaseTTL.secondsDouble)])
+            }
             // Schedules: the DAG rows are locked so two ticks never plan the same slot concurrently.
             let dags = try await c.query(
                 "SELECT dag_id, schedule, next_run_after FROM switchyard.dags WHERE NOT is_paused AND schedule IS NOT NULL FOR UPDATE")

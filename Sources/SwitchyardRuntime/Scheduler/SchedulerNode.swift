@@ -118,7 +118,8 @@ public final class SchedulerNode: Sendable {
             let sent = ContinuousClock.now
             let result: RegionStore.TickResult
             if active {
-                result = try await RegionStore.tick(lock, epoch: epoch, region: region.name, now: Date(), redispatchAfter: redispatchAfter)
+                result = try await RegionStore.tick(lock, epoch: epoch, region: region.name, now: Date(), redispatchAfter: redispatchAfter,
+                                                     leaseTTL: configuration.controlPlane.failover.leaseTTL)
             } else {
                 result = RegionStore.TickResult(standing: try await RegionStore.leaderHeartbeat(lock, epoch: epoch))
             }

@@ -111,5 +111,6 @@ public enum RegionSchema {
         v2,
         v3,
         v4,
+        v5,
     ]
 }

@@ -22,7 +22,7 @@ extension Worker {
             """
             UPDATE switchyard.dag_run SET worker = $4, attempt = attempt + 1, updated_at = now()
             WHERE dag_id = $1 AND run_id = $2 AND dispatch_id = $3 AND state = 'running'
-              AND (SELECT open FROM switchyard.fence WHERE id = 1)
+              AND (SELECT open AND coalesce(open_until > now(), true) FROM switchyard.fence WHERE id = 1)
               AND (worker IS NULL OR worker = $4 OR worker IN (
                   SELECT node_id FROM switchyard.nodes
                   WHERE kind = 'worker' AND (role = 'stopped' OR last_heartbeat < now() - make_interval(secs => $5))))
@@ -83,7 +83,7 @@ extension Worker {
     /// if this worker dies), heartbeating while it runs.
     func execute(_ command: String, message: DispatchMessage, attempt: Int, conf: String?, timeout: Duration?,
                  node: NodeSession, db: PostgresConnection) async -> (state: String, note: String) {
-        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let executable = SelfExecutable.path
         let lease = timeout ?? .seconds(10 * 365 * 86_400)
         var environment = ProcessInfo.processInfo.environment
         environment["SWITCHYARD_REGION"] = region.name
