@@ -51,27 +51,32 @@ extension DrillRunner {
             [.array(runIds.map { .text($0) })]).first?["n"].require(Int.self) ?? 0
     }
 
-    /// Runs lost (never succeeded in the region active after the fault), executed twice (succeeded more
+    /// Runs lost (never succeeded in any region), executed twice (succeeded more
     /// than once across every region's execution log), and executing in two regions at once.
     func accountRuns(_ runIds: [String], finishIn region: String, t0: Date, timeline: inout Timeline) async throws
         -> (lost: Int, twice: Int, overlapping: Int)
     {
         guard !runIds.isEmpty else { return (0, 0, 0) }
         let ids: PostgresValue = .array(runIds.map { .text($0) })
+        // A run counts once it succeeded anywhere: in the region active afterwards, or (a drained
+        // switchover, a leader fault) where it was.
         var succeeded = 0
         let deadline = ContinuousClock.now + max(scenario.timeout, .seconds(60))
         while ContinuousClock.now < deadline {
             try Task.checkCancellation()
-            if let db = await target.region(region) {
-                succeeded = (try? await db.query(
-                    "SELECT count(*) AS n FROM switchyard.dag_run WHERE run_id = ANY($1::text[]) AND state = 'success'", [ids]
-                ).first?["n"].int) ?? succeeded
+            var done = Set<String>()
+            for name in [region] + target.configuration.regions.map(\.name).filter({ $0 != region }) {
+                guard let db = await target.region(name, timeout: .seconds(1)) else { continue }
+                let rows = (try? await db.query(
+                    "SELECT run_id FROM switchyard.dag_run WHERE run_id = ANY($1::text[]) AND state = 'success'", [ids]).rows) ?? []
+                for row in rows { if let id = row["run_id"].string { done.insert(id) } }
                 await db.close()
             }
+            succeeded = done.count
             if succeeded == runIds.count { break }
             try await Task.sleep(for: .milliseconds(250))
         }
-        timeline.add(Date(), t0, "\(succeeded) of \(runIds.count) workload runs succeeded in \(region)")
+        timeline.add(Date(), t0, "\(succeeded) of \(runIds.count) workload runs succeeded (active region now \(region))")
         var successes: [String: Int] = [:]
         var intervals: [(region: String, run: String, from: Date, to: Date)] = []
         for name in target.configuration.regions.map(\.name) {
