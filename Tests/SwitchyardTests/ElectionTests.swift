@@ -140,6 +140,38 @@ struct ElectionTests {
         #expect(scheduled >= 4)
     }
 
+    @Test func fencedTicksRecordActingTermsAndPushTheFenceValidity() async throws {
+        let f = try await DevFixture.up(regions: 1, dags: fastDAGs)
+        defer { Task { await f.tearDown() } }
+        let settings = try ConfigLoader.load(directory: f.config).controlPlane.election
+        let dsn = try #require(f.state.postgres["us-east"]).conninfo(passfile: f.state.passfile)
+        let first = try await LockSession.open(dsn: dsn, region: "us-east", node: "first", settings: settings)
+        #expect(try await first.acquire())
+        let e1 = try await RegionStore.bumpEpoch(first, node: "first")
+        for _ in 0..<3 { _ = try await RegionStore.tick(first, epoch: e1, region: "us-east", now: Date(), redispatchAfter: .seconds(10), leaseTTL: .seconds(3)) }
+        let validity = try await first.connection.query(
+            "SELECT extract(epoch FROM open_until - now())::float8 AS s FROM switchyard.fence").first?["s"].optional(Double.self)
+        #expect(validity.map { $0 > 2 && $0 <= 3.5 } == true, "open_until \(String(describing: validity)) s ahead")
+        await first.close()
+        let second = try await LockSession.open(dsn: dsn, region: "us-east", node: "second", settings: settings)
+        #expect(try await second.acquire())
+        let e2 = try await RegionStore.bumpEpoch(second, node: "second")
+        _ = try await RegionStore.tick(second, epoch: e2, region: "us-east", now: Date(), redispatchAfter: .seconds(10))
+        // A superseded leader's tick records nothing.
+        let stale = try await RegionStore.tick(second, epoch: e1, region: "us-east", now: Date(), redispatchAfter: .seconds(10))
+        #expect(stale.standing == .superseded(current: e2))
+        let rows = try await second.connection.query(
+            "SELECT epoch, node_id, ticks, first_acted_at, last_acted_at FROM switchyard.acting_terms ORDER BY epoch").rows
+        #expect(rows.map { $0["epoch"].int } == [e1, e2] && rows.map { $0["node_id"].string } == ["first", "second"])
+        #expect(rows.map { $0["ticks"].int } == [3, 1])
+        let intervals = try rows.map {
+            ActingInterval(region: "us-east", epoch: try $0["epoch"].require(), clusterEpoch: 1,
+                           from: try $0["first_acted_at"].require(), to: try $0["last_acted_at"].require())
+        }
+        #expect(ActingOverlap.findings(intervals).isEmpty)
+        await second.close()
+    }
+
     @Test func twoLeadersRacingForTheSameSlotCreateOneRun() async throws {
         let f = try await DevFixture.up(regions: 1, dags: fastDAGs)
         defer { Task { await f.tearDown() } }

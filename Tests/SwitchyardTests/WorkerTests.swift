@@ -121,4 +121,27 @@ struct StaleDispatchTests {
         let pending = try await redis.command(["XPENDING", "switchyard:runs", "switchyard-workers"]).array?.first?.int
         #expect(pending == 0)
     }
+
+    @Test func aFenceWhoseValidityLapsedIsNotClaimedThrough() async throws {
+        let f = try await DevFixture.up(regions: 1, dags: fastDAGs)
+        defer { Task { await f.tearDown() } }
+        let db = try await f.connect("us-east")
+        let redis = try await f.redis("us-east")
+        // The fence is open, but the last leased tick was long ago (as after the region's database
+        // died in a failover and came back): its workers must not claim their old runs again.
+        try await db.query("UPDATE switchyard.fence SET open_until = now() - interval '10 seconds'")
+        try await db.query("INSERT INTO switchyard.dag_run (dag_id, run_id, state, dispatch_id, dispatch_epoch) VALUES ('missing_command', 'r1', 'running', 'd1', 1)")
+        try await redis.command(["XADD", "switchyard:runs", "*", "region", "us-east", "epoch", "1", "dag_id", "missing_command", "run_id", "r1", "dispatch_id", "d1"])
+        try f.start("w1", ["worker", "--region", "us-east", "--worker-id", "w1"])
+        try await Task.sleep(for: .seconds(2))
+        #expect(try await db.query("SELECT worker FROM switchyard.dag_run WHERE run_id = 'r1'").first?["worker"].isNull == true)
+        #expect(try await db.query("SELECT count(*) AS n FROM switchyard.executions").first?["n"].int == 0)
+        // A leased tick pushes the validity forward: the same dispatch is claimed and run.
+        try await db.query("UPDATE switchyard.fence SET open_until = now() + interval '1 minute'")
+        try await redis.command(["XADD", "switchyard:runs", "*", "region", "us-east", "epoch", "1", "dag_id", "missing_command", "run_id", "r1", "dispatch_id", "d1"])
+        let ran = await f.waitUntil(timeout: .seconds(10)) {
+            (try? await db.query("SELECT state FROM switchyard.dag_run WHERE run_id = 'r1'").first?["state"].string) == "failed"
+        }
+        #expect(ran != nil)
+    }
 }

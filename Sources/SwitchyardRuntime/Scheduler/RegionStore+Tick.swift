@@ -24,20 +24,19 @@ extension RegionStore {
             let standing = try await check(c, epoch: epoch, touch: true)
             var result = TickResult(standing: standing)
             guard case .leadingOpen(let clusterEpoch) = standing else { return result }
-            // The acting record: this tick passed the epoch and fence check, so its leader acts now.
+            // The acting record (this tick passed the epoch and fence check, so its leader acts now) and,
+            // with a lease, the fence's claim validity: one round trip.
             try await c.query(
                 """
+                WITH validity AS (
+                    UPDATE switchyard.fence SET open_until = clock_timestamp() + make_interval(secs => $3::float8)
+                    WHERE id = 1 AND $3::float8 IS NOT NULL
+                )
                 INSERT INTO switchyard.acting_terms (epoch, cluster_epoch, node_id, first_acted_at, last_acted_at)
                 SELECT $1, $2, leader_node, clock_timestamp(), clock_timestamp() FROM switchyard.leadership WHERE id = 1
                 ON CONFLICT (epoch, cluster_epoch) DO UPDATE
                 SET last_acted_at = clock_timestamp(), ticks = switchyard.acting_terms.ticks + 1
-                """, [.int(epoch), .int(clusterEpoch)])
-            if let leaseTTL {
-                // Workers claim only while this is in the future: no claims in a region whose lease lapsed.
-                try await c.query(
-                    "UPDATE switchyard.fence SET open_until = clock_timestamp() + make_interval(secs => $1) WHERE id = 1",
-                    [.double(leaseTTL.secondsDouble)])
-            }
+                """, [.int(epoch), .int(clusterEpoch), leaseTTL.map { .double($0.secondsDouble) } ?? .null])
             // Schedules: the DAG rows are locked so two ticks never plan the same slot concurrently.
             let dags = try await c.query(
                 "SELECT dag_id, schedule, next_run_after FROM switchyard.dags WHERE NOT is_paused AND schedule IS NOT NULL FOR UPDATE")
