@@ -55,13 +55,14 @@ struct HTTPClientFailureTests {
     }
 
     @Test func nothingListeningFailsToConnectQuickly() async throws {
-        let port = try Self.closedLoopbackPort()
+        let refusing = try Self.closedLoopbackPort()
 
-        let (error, elapsed) = try await failure(of: HTTPRequest(url: "http://127.0.0.1:\(port)/"))
+        let (error, elapsed) = try await failure(of: HTTPRequest(url: "http://127.0.0.1:\(refusing.port)/"))
 
         #expect(error.kind == .connect)
         #expect(error.curlCode == 7)
         #expect(elapsed < .seconds(1))
+        withExtendedLifetime(refusing) {}  // the port stays bound (refusing) until here
     }
 
     @Test(arguments: [
@@ -100,7 +101,8 @@ struct HTTPClientFailureTests {
     }
 
     @Test func errorsNeverContainURLSecrets() async throws {
-        let port = try Self.closedLoopbackPort()
+        let refusing = try Self.closedLoopbackPort()
+        let port = refusing.port
         let url = "http://hook:secret@127.0.0.1:\(port)/route?token=tok3n&region=x#frag"
 
         let (error, _) = try await failure(of: HTTPRequest(url: url))
@@ -111,6 +113,7 @@ struct HTTPClientFailureTests {
             #expect(!text.contains("tok3n"), "\(text)")
         }
         #expect(error.url == "http://hook:***@127.0.0.1:\(port)/route?token=***&region=***")
+        withExtendedLifetime(refusing) {}
     }
 
     @Test func invalidRequestsFailBeforeSending() async throws {
@@ -147,10 +150,6 @@ struct HTTPClientFailureTests {
     }
 
     /// A loopback port that was just free: bound, then closed, so nothing listens on it.
-    static func closedLoopbackPort() throws -> Int {
-        let server = try LoopbackHTTPServer { _ in .close }
-        let port = server.port
-        server.stop()
-        return port
-    }
+    /// A port that refuses connections for the whole test (bound, never listening).
+    static func closedLoopbackPort() throws -> RefusingPort { try RefusingPort() }
 }
