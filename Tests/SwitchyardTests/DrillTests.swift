@@ -43,28 +43,6 @@ let shippedLocalScenarios: [String] = {
     }
 }()
 
-struct DrillJSON: Decodable {
-    struct Expectation: Decodable {
-        var name: String
-        var bound: String
-        var measured: Double?
-        var held: Bool
-        var by: Double?
-    }
-    var scenario: String
-    var passed: Bool
-    var detect_ms: Double?
-    var rto_ms: Double?
-    var runs_in_flight: Int
-    var runs_lost: Int
-    var runs_twice: Int
-    var dual_leader_ms: Double
-    var expectations: [Expectation]
-    var skipped: String?
-    var active_before: String?
-    var active_after: String?
-}
-
 @Suite("switchyard drill on the local deployment", .serialized)
 struct DrillTests {
     @Test(arguments: shippedLocalScenarios)
@@ -72,7 +50,7 @@ struct DrillTests {
         let dir = try await DrillDeployment.shared.dir()
         let run = try await SwitchyardBinary.run(["drill", drillsDirectory + "/" + name, "--dir", dir, "--json"])
         try await DrillDeployment.shared.registerDaemons()
-        let report = try JSONDecoder().decode(DrillJSON.self, from: Data(run.output.utf8))
+        let report = try JSONDecoder().decode(DrillReport.self, from: Data(run.output.utf8))
         if let skipped = report.skipped {
             // Partitioning needs each region of the loopback deployment in its own network namespace.
             withKnownIssue("partition drills are not built for the loopback dev deployment yet: \(skipped)") {
@@ -102,7 +80,7 @@ struct DrillTests {
         let run = try await SwitchyardBinary.run(["drill", file, "--dir", dir, "--json"])
         try await DrillDeployment.shared.registerDaemons()
         #expect(run.status == 1)
-        let report = try JSONDecoder().decode(DrillJSON.self, from: Data(run.output.utf8))
+        let report = try JSONDecoder().decode(DrillReport.self, from: Data(run.output.utf8))
         #expect(!report.passed)
         let rto = try #require(report.expectations.first { $0.name == "rto_ms" })
         let measured = try #require(rto.measured)

@@ -165,14 +165,8 @@ public enum FailoverBench {
     static func waitAllHealthy(_ control: PostgresConnection, regions: [String]) async throws {
         let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline {
-            let unhealthy = try await control.query(
-                """
-                SELECT count(*) AS n FROM switchyard.observations o JOIN switchyard.agents a USING (observer)
-                WHERE a.last_seen > now() - interval '3 seconds' AND o.state <> 'healthy'
-                """).first?["n"].require(Int.self) ?? 1
-            let observers = try await control.query(
-                "SELECT count(*) AS n FROM switchyard.agents WHERE last_seen > now() - interval '3 seconds'").first?["n"].require(Int.self) ?? 0
-            if unhealthy == 0 && observers == regions.count { return }
+            let health = try await DeploymentHealth.read(control, liveWithin: 3)
+            if health.unhealthy.isEmpty && health.observers == regions.count { return }
             try await Task.sleep(for: .milliseconds(200))
         }
         throw DevError("the regions did not all become healthy within 60 s")

@@ -61,21 +61,29 @@ extension DrillRunner {
         // A run counts once it succeeded anywhere: in the region active afterwards, or (a drained
         // switchover, a leader fault) where it was.
         var succeeded = 0
+        var connections: [String: PostgresConnection] = [:]
         let deadline = ContinuousClock.now + max(scenario.timeout, .seconds(60))
         while ContinuousClock.now < deadline {
             try Task.checkCancellation()
             var done = Set<String>()
-            for name in [region] + target.configuration.regions.map(\.name).filter({ $0 != region }) {
-                guard let db = await target.region(name, timeout: .seconds(1)) else { continue }
-                let rows = (try? await db.query(
-                    "SELECT run_id FROM switchyard.dag_run WHERE run_id = ANY($1::text[]) AND state = 'success'", [ids]).rows) ?? []
-                for row in rows { if let id = row["run_id"].string { done.insert(id) } }
-                await db.close()
+            for name in target.configuration.regions.map(\.name) {
+                if connections[name] == nil { connections[name] = await target.region(name, timeout: .seconds(1)) }
+                guard let db = connections[name] else { continue }
+                do {
+                    for row in try await db.query(
+                        "SELECT run_id FROM switchyard.dag_run WHERE run_id = ANY($1::text[]) AND state = 'success'", [ids]).rows {
+                        if let id = row["run_id"].string { done.insert(id) }
+                    }
+                } catch {
+                    await db.close()
+                    connections[name] = nil  // reconnect on the next poll
+                }
             }
             succeeded = done.count
             if succeeded == runIds.count { break }
             try await Task.sleep(for: .milliseconds(250))
         }
+        for db in connections.values { await db.close() }
         timeline.add(Date(), t0, "\(succeeded) of \(runIds.count) workload runs succeeded (active region now \(region))")
         var successes: [String: Int] = [:]
         var intervals: [(region: String, run: String, from: Date, to: Date)] = []

@@ -20,7 +20,6 @@ public final class DrillRunner: Sendable {
     struct PendingRestore: Sendable {
         var frozen: [Int32] = []
         var routerChanged = false
-        var partition: DrillPartition?
         var activeBefore: String?
     }
 

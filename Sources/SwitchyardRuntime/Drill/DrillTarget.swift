@@ -57,17 +57,7 @@ public struct DrillTarget: Sendable {
     /// Live observers (agents seen within three probe intervals, at least 2 s) and the components
     /// they do not see healthy.
     func health(_ control: PostgresConnection) async throws -> (observers: Int, unhealthy: [String]) {
-        let window = max(configuration.controlPlane.probes.interval.secondsDouble * 3, 2)
-        let observers = try await control.query(
-            "SELECT count(*) AS n FROM switchyard.agents WHERE last_seen > now() - make_interval(secs => $1)", [.double(window)]
-        ).first?["n"].require(Int.self) ?? 0
-        let unhealthy = try await control.query(
-            """
-            SELECT o.observer, o.region, o.component, o.state FROM switchyard.observations o JOIN switchyard.agents a USING (observer)
-            WHERE a.last_seen > now() - make_interval(secs => $1) AND o.state <> 'healthy' ORDER BY 1, 2, 3
-            """, [.double(window)]
-        ).rows.map { "\($0["observer"].string ?? "?") sees \($0["region"].string ?? "?") \($0["component"].string ?? "?") \($0["state"].string ?? "?")" }
-        return (observers, unhealthy)
+        try await DeploymentHealth.read(control, liveWithin: max(configuration.controlPlane.probes.interval.secondsDouble * 3, 2))
     }
 }
 
