@@ -69,7 +69,7 @@ extension DrillRunner {
         }
         report.active_after = try await target.cluster(control).active
         report.timeline = timeline.entries.sorted { $0.at_ms < $1.at_ms }
-        pending.withLock { $0 = DrillRunner.PendingRestore() }
+        pending.withLock { $0 = DrillRunner.PendingRestore(activeBefore: $0.activeBefore) }  // a campaign fails back to the first active region
         return report
     }
 
