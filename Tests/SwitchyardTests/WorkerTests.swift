@@ -118,6 +118,10 @@ struct StaleDispatchTests {
         }
         #expect(ran != nil)
         #expect(try await db.query("SELECT count(*) AS n FROM switchyard.executions WHERE epoch = 5").first?["n"].int == 1)
+        // The worker acknowledges the entry right after recording the outcome: wait for that, then check.
+        _ = await f.waitUntil(timeout: .seconds(10)) {
+            (try? await redis.command(["XPENDING", "switchyard:runs", "switchyard-workers"]).array?.first?.int) == 0
+        }
         let pending = try await redis.command(["XPENDING", "switchyard:runs", "switchyard-workers"]).array?.first?.int
         #expect(pending == 0)
     }
