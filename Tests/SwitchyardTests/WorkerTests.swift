@@ -148,4 +148,26 @@ struct StaleDispatchTests {
         }
         #expect(ran != nil)
     }
+
+    @Test func aRunTheWorkerStoppedWithoutRecordingIsReleasedWhenItReconnects() async throws {
+        let f = try await DevFixture.up(regions: 1, dags: fastDAGs)
+        defer { Task { await f.tearDown() } }
+        let db = try await f.connect("us-east")
+        // As after the region's database died under a running command: claimed by w1, executing
+        // nowhere, the stop never recorded.
+        try await db.query("INSERT INTO switchyard.dag_run (dag_id, run_id, state, dispatch_id, dispatch_epoch, worker) VALUES ('slow', 'r1', 'running', 'd1', 1, 'w1')")
+        try await db.query("INSERT INTO switchyard.executions (dag_id, run_id, attempt, epoch, worker) VALUES ('slow', 'r1', 1, 1, 'w1')")
+        try f.start("w1", ["worker", "--region", "us-east", "--worker-id", "w1"])
+        let released = await f.waitUntil(timeout: .seconds(10)) {
+            (try? await db.query("SELECT worker FROM switchyard.dag_run WHERE run_id = 'r1'").first?["worker"].isNull) == true
+        }
+        #expect(released != nil, "\(f.log("w1"))")
+        let execution = try await db.query("SELECT outcome, finished_at FROM switchyard.executions WHERE run_id = 'r1'").first
+        #expect(execution?["outcome"].string == "abandoned" && execution?["finished_at"].isNull == true)
+        // Another worker's claim is not touched.
+        try await db.query("INSERT INTO switchyard.dag_run (dag_id, run_id, state, dispatch_id, dispatch_epoch, worker) VALUES ('slow', 'r2', 'running', 'd2', 1, 'w2')")
+        try f.start("w1b", ["worker", "--region", "us-east", "--worker-id", "w1"])
+        try await Task.sleep(for: .seconds(2))
+        #expect(try await db.query("SELECT worker FROM switchyard.dag_run WHERE run_id = 'r2'").first?["worker"].string == "w2")
+    }
 }

@@ -55,8 +55,8 @@ public enum FailoverBench {
         try "dags:\n  - id: work\n    command: \"sleep 8\"\n    max_active_runs: 16\n    timeout: 1m\n"
             .write(toFile: config + "/dags.yaml", atomically: true, encoding: .utf8)
         var plane = try String(contentsOfFile: config + "/controlplane.yaml", encoding: .utf8)
-        plane = plane.replacingOccurrences(of: "  cooldown: 30s", with: "  cooldown: 0s")
-            .replacingOccurrences(of: "  max_failovers_per_hour: 20", with: "  max_failovers_per_hour: 1000")
+        plane = plane.replacingOccurrences(of: "  cooldown: 5s", with: "  cooldown: 0s")
+            .replacingOccurrences(of: "  max_failovers_per_hour: 120", with: "  max_failovers_per_hour: 1000")
         try plane.write(toFile: config + "/controlplane.yaml", atomically: true, encoding: .utf8)
         for region in state.regions {
             let path = config + "/\(region).yaml"

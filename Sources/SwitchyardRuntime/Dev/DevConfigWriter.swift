@@ -39,7 +39,7 @@ enum DevConfigWriter {
               quorum: majority
               failure_grace: 1500ms
               cooldown: 5s
-              max_failovers_per_hour: 20
+              max_failovers_per_hour: 120
               lease_ttl: 3s
               lease_renew_interval: 500ms
               shadow_interval: 1s

@@ -99,6 +99,15 @@ extension DrillRunner {
             guard ContinuousClock.now < deadline + cooldown else { throw DrillError("precondition: a failover is still running after \(wait)") }
             try await Task.sleep(for: .milliseconds(250))
         }
+        // The policy's hourly cap would refuse the failover the fault calls for: say so instead of timing out.
+        let cap = target.configuration.controlPlane.failover.maxFailoversPerHour
+        if fault.kind.expectsFailover && fault.kind != .switchover {
+            let lastHour = try await control.query(
+                "SELECT count(*) AS n FROM switchyard.failovers WHERE started_at > now() - interval '1 hour'").first?["n"].require(Int.self) ?? 0
+            if lastHour >= cap {
+                throw DrillError("precondition: \(lastHour) failovers in the last hour reach failover.max_failovers_per_hour (\(cap)); the agents would refuse to fail over")
+            }
+        }
         if scenario.preconditions.allHealthy {
             guard await waitHealthy(control, within: wait) else {
                 let health = try await target.health(control)

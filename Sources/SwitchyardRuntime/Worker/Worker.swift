@@ -48,6 +48,7 @@ public final class Worker: Sendable {
                 let db = try await PostgresConnection.connect(region.databaseDSN, timeout: .seconds(3), defaultTimeout: .seconds(10), name: "worker-db")
                 defer { Task { await redis.close(); await db.close() } }
                 try await ensureGroup(redis)
+                try await releaseOrphanedClaims(db)
                 await node.beat(role: "worker", epoch: nil, kind: "worker")
                 var lastReclaim = ContinuousClock.now - .seconds(60)
                 var lastBeat = ContinuousClock.now
@@ -111,6 +112,24 @@ public final class Worker: Sendable {
             }
         }
         return Entry(id: id, fields: fields)
+    }
+
+    /// Between connections this worker executes nothing, so a run still claimed by it is orphaned: it
+    /// stopped the command when it could not confirm its fence (or died and restarted) and could not
+    /// record that. Unclaimed, the region's leader dispatches it again (at once under a newer epoch);
+    /// without this it would stay `running` forever when the region was not failed over after all.
+    /// The execution's end is unknown (the command was stopped earlier), so only its outcome is set.
+    func releaseOrphanedClaims(_ db: PostgresConnection) async throws {
+        let released = try await db.query(
+            "UPDATE switchyard.dag_run SET worker = NULL, updated_at = now() WHERE worker = $1 AND state = 'running' RETURNING dag_id, run_id",
+            [.text(workerId)]).rows
+        try await db.query(
+            "UPDATE switchyard.executions SET outcome = 'abandoned' WHERE worker = $1 AND finished_at IS NULL AND outcome IS NULL",
+            [.text(workerId)])
+        if !released.isEmpty {
+            logger.notice("released runs this worker had claimed but no longer executes", metadata: [
+                "runs": "\(released.map { "\($0["dag_id"].string ?? "?")/\($0["run_id"].string ?? "?")" })"])
+        }
     }
 
     func ack(_ redis: RedisConnection, _ id: String) async throws {
