@@ -140,6 +140,27 @@ struct ElectionTests {
         #expect(scheduled >= 4)
     }
 
+    @Test func aRegionActivatedWithoutFencingTheOldOneHoldsItsDispatches() async throws {
+        let f = try await DevFixture.up(regions: 1, dags: fastDAGs)
+        defer { Task { await f.tearDown() } }
+        let settings = try ConfigLoader.load(directory: f.config).controlPlane.election
+        let dsn = try #require(f.state.postgres["us-east"]).conninfo(passfile: f.state.passfile)
+        let lock = try await LockSession.open(dsn: dsn, region: "us-east", node: "n1", settings: settings)
+        defer { Task { await lock.close() } }
+        #expect(try await lock.acquire())
+        let epoch = try await RegionStore.bumpEpoch(lock, node: "n1")
+        // A failover that could not reach the old region set a hold: the old region's workers may still
+        // be running these runs until their fence validity lapses.
+        try await lock.connection.query("UPDATE switchyard.fence SET hold_until = now() + interval '1 minute'")
+        _ = try await RegionStore.trigger(lock.connection, dagId: "slow", conf: nil)
+        let held = try await RegionStore.tick(lock, epoch: epoch, region: "us-east", now: Date(), redispatchAfter: .seconds(10), validity: .seconds(3))
+        #expect(held.dispatches.isEmpty)
+        #expect(try await lock.connection.query("SELECT state FROM switchyard.dag_run WHERE dag_id = 'slow'").first?["state"].string == "queued")
+        try await lock.connection.query("UPDATE switchyard.fence SET hold_until = now() - interval '1 second'")
+        let released = try await RegionStore.tick(lock, epoch: epoch, region: "us-east", now: Date(), redispatchAfter: .seconds(10), validity: .seconds(3))
+        #expect(released.dispatches.map(\.dagId).contains("slow"))
+    }
+
     @Test func fencedTicksRecordActingTermsAndPushTheFenceValidity() async throws {
         let f = try await DevFixture.up(regions: 1, dags: fastDAGs)
         defer { Task { await f.tearDown() } }
@@ -148,7 +169,7 @@ struct ElectionTests {
         let first = try await LockSession.open(dsn: dsn, region: "us-east", node: "first", settings: settings)
         #expect(try await first.acquire())
         let e1 = try await RegionStore.bumpEpoch(first, node: "first")
-        for _ in 0..<3 { _ = try await RegionStore.tick(first, epoch: e1, region: "us-east", now: Date(), redispatchAfter: .seconds(10), leaseTTL: .seconds(3)) }
+        for _ in 0..<3 { _ = try await RegionStore.tick(first, epoch: e1, region: "us-east", now: Date(), redispatchAfter: .seconds(10), validity: .seconds(3)) }
         let validity = try await first.connection.query(
             "SELECT extract(epoch FROM open_until - now())::float8 AS s FROM switchyard.fence").first?["s"].optional(Double.self)
         #expect(validity.map { $0 > 2 && $0 <= 3.5 } == true, "open_until \(String(describing: validity)) s ahead")

@@ -65,7 +65,9 @@ struct WorkerTests {
             try await redis.command(["XPENDING", "switchyard:runs", "switchyard-workers"]).array?.first?.int == 0
         } != nil)
         #expect(Processes.isAlive(try #require(f.pid("w1"))))
-        #expect(pgrepCount("sleep 30") == 0)
+        // The timed-out command is gone (its group got SIGTERM, then SIGKILL; on a loaded machine the
+        // kernel may take a moment to finish it after the guard returned).
+        #expect(await f.waitUntil(timeout: .seconds(5)) { pgrepCount("sleep 30") == 0 } != nil)
     }
 
     @Test func unknownDAGAtTriggerAndBadConfigForTheScheduler() async throws {
@@ -124,6 +126,30 @@ struct StaleDispatchTests {
         }
         let pending = try await redis.command(["XPENDING", "switchyard:runs", "switchyard-workers"]).array?.first?.int
         #expect(pending == 0)
+    }
+
+    @Test func aRunningCommandStopsWhenTheFenceValidityLapses() async throws {
+        // A region cut off from the control database keeps its own database and Redis: its fence stays
+        // open, but nobody pushes its validity any more. Its workers must stop what they run by themselves,
+        // since the failover that could not reach the region dispatches the same runs elsewhere.
+        let f = try await DevFixture.up(regions: 1, dags: "dags:\n  - id: long\n    command: \"sleep 25.5\"\n    timeout: 1m\n")
+        defer { Task { await f.tearDown() } }
+        let db = try await f.connect("us-east")
+        let redis = try await f.redis("us-east")
+        try await db.query("UPDATE switchyard.fence SET open_until = now() + interval '1 minute'")
+        try await db.query("INSERT INTO switchyard.dag_run (dag_id, run_id, state, dispatch_id, dispatch_epoch) VALUES ('long', 'r1', 'running', 'd1', 1)")
+        try await redis.command(["XADD", "switchyard:runs", "*", "region", "us-east", "epoch", "1", "dag_id", "long", "run_id", "r1", "dispatch_id", "d1"])
+        try f.start("w1", ["worker", "--region", "us-east", "--worker-id", "w1"])
+        try #require(await f.waitUntil(timeout: .seconds(10)) { WorkerTests().pgrepCount("sleep 25.5") == 1 } != nil)
+        try await db.query("UPDATE switchyard.fence SET open_until = now() - interval '1 second'")
+        let stopped = await f.waitUntil(timeout: .seconds(10)) {
+            (try? await db.query("SELECT outcome FROM switchyard.executions WHERE run_id = 'r1'").first?["outcome"].string) == "fenced"
+        }
+        #expect(stopped != nil, "the command outlived its fence validity")
+        #expect(await f.waitUntil(timeout: .seconds(5)) { WorkerTests().pgrepCount("sleep 25.5") == 0 } != nil)
+        #expect(f.log("w1").contains("fence validity lapsed"))
+        // The run is left for the region that takes over: not recorded as finished here.
+        #expect(try await db.query("SELECT state FROM switchyard.dag_run WHERE run_id = 'r1'").first?["state"].string == "running")
     }
 
     @Test func aFenceWhoseValidityLapsedIsNotClaimedThrough() async throws {

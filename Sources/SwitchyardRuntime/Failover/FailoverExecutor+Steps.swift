@@ -64,12 +64,29 @@ extension FailoverExecutor {
                     """, [.text(from)]).first?["expired"].require(Bool.self) ?? true
                 if expired {
                     let waited = (clock.now - started).wholeMilliseconds
-                    return "{\"fenced\":false,\"lease_waited_ms\":\(waited),\"reason\":\(json("\(error)"))}"
+                    return "{\"fenced\":false,\"lease_waited_ms\":\(waited),\"hold_ms\":\(Self.dispatchHold(failover).wholeMilliseconds),"
+                        + "\"reason\":\(json("\(error)"))}"
                 }
                 try await Task.sleep(for: .milliseconds(50))
             }
             throw Refusal(description: "\(from)'s active-region lease did not expire; not activating \(context.to)")
         }
+    }
+
+    /// True when the fence step could not reach the old region's database and waited out its lease.
+    func oldRegionUnfenced(_ context: Context, control: PostgresConnection) async throws -> Bool {
+        let result = try await control.query(
+            "SELECT result::text AS r FROM switchyard.failover_steps WHERE failover_id = $1 AND step = 'fence'", [.int(context.id)]
+        ).first?["r"].optional(String.self)
+        return result.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }?["fenced"] as? Bool == false
+    }
+
+    /// How long a region activated without fencing the old one holds its dispatches: the old region's
+    /// workers stop their commands once they have not confirmed a valid fence for half the lease TTL
+    /// (the validity ends with the old leader's lease, which the fence step waited out), checking every
+    /// 500 ms; one more second covers the check, the kill and a little clock skew.
+    static func dispatchHold(_ failover: FailoverConfig) -> Duration {
+        failover.leaseTTL / 2 + .seconds(1)
     }
 
     /// Copies the old region's active runs to the target as queued: from its database when reachable,
@@ -79,7 +96,11 @@ extension FailoverExecutor {
         else { return "{\"skipped\":\"no previous active region\"}" }
         let targetDB = try await connect(context.to, timeout: configuration.controlPlane.failover.fenceTimeout)
         defer { Task { await targetDB.close() } }
-        let sourceDB = try? await connect(from, timeout: configuration.controlPlane.failover.fenceTimeout)
+        // The fence step could not reach the old database: try it briefly (a healed partition gives fresher
+        // state than the shadow), then copy from the shadow rather than wait out a second connect timeout.
+        let fenceTimeout = configuration.controlPlane.failover.fenceTimeout
+        let sourceTimeout = try await oldRegionUnfenced(context, control: control) ? min(fenceTimeout, .milliseconds(500)) : fenceTimeout
+        let sourceDB = try? await connect(from, timeout: sourceTimeout)
         defer { if let sourceDB { Task { await sourceDB.close() } } }
         let report = try await RunMigrator.migrate(
             from: from, to: context.to, source: sourceDB.map { .table($0, table: source.runs.table) } ?? .shadow(region: from),
@@ -92,22 +113,27 @@ extension FailoverExecutor {
         return encoded
     }
 
-    /// Opens the target's fence with the new epoch, then makes it the active region.
+    /// Opens the target's fence with the new epoch, then makes it the active region. When the fence step
+    /// could not fence the old region in its own database, the target holds its dispatches until the old
+    /// region's workers must have stopped their commands (`dispatchHold`).
     func activate(_ context: Context, control: PostgresConnection) async throws -> String {
         let target = try await connect(context.to, timeout: configuration.controlPlane.failover.fenceTimeout)
         defer { Task { await target.close() } }
+        let unfenced = try await oldRegionUnfenced(context, control: control)
+        let hold = unfenced ? Self.dispatchHold(configuration.controlPlane.failover) : nil
         try await target.query(
             """
-            UPDATE switchyard.fence SET cluster_epoch = $1, open = true, open_until = NULL, reason = $2, updated_at = now()
+            UPDATE switchyard.fence SET cluster_epoch = $1, open = true, open_until = NULL, reason = $2, updated_at = now(),
+                hold_until = CASE WHEN $3::float8 IS NULL THEN NULL ELSE now() + make_interval(secs => $3::float8) END
             WHERE id = 1 AND cluster_epoch <= $1
-            """, [.int(context.epoch), .text("failover \(context.id)")])
+            """, [.int(context.epoch), .text("failover \(context.id)"), hold.map { .double($0.secondsDouble) } ?? .null])
         let updated = try await control.query(
             "UPDATE switchyard.cluster_state SET active_region = $1, updated_at = now() WHERE id = 1 AND epoch = $2",
             [.text(context.to), .int(context.epoch)]).affectedRows
         guard updated == 1 else { throw Refusal(description: "the cluster epoch moved past \(context.epoch): another failover superseded this one") }
         try await control.query("INSERT INTO switchyard.events (kind, region, message) VALUES ('activated', $1, $2)",
                                 [.text(context.to), .text("\(context.to) active at epoch \(context.epoch) (failover \(context.id))")])
-        return "{\"active\":\(json(context.to)),\"epoch\":\(context.epoch)}"
+        return "{\"active\":\(json(context.to)),\"epoch\":\(context.epoch)" + (hold.map { ",\"dispatch_hold_ms\":\($0.wholeMilliseconds)" } ?? "") + "}"
     }
 
     /// Calls the target region's routing hooks.

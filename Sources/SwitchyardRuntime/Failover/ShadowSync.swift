@@ -12,7 +12,7 @@ enum ShadowSync {
         guard active.runs.preset == .builtin else { return 0 }  // Airflow's own tables are shadowed by its replication
         func connection(_ region: RegionConfig) async throws -> PostgresConnection {
             if let c = connections[region.name], await c.isOpen { return c }
-            let c = try await PostgresConnection.connect(region.databaseDSN, timeout: .seconds(2), defaultTimeout: .seconds(10), name: "shadow-\(region.name)")
+            let c = try await PostgresConnection.connect(region.databaseDSN, timeout: .seconds(2), defaultTimeout: .seconds(5), name: "shadow-\(region.name)")
             connections[region.name] = c
             return c
         }

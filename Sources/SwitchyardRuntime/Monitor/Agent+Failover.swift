@@ -9,7 +9,6 @@ extension Agent {
     /// decides automatic failovers from everyone's observations, and keeps the standbys' shadow runs.
     func failoverLoop() async {
         let election = configuration.controlPlane.election
-        let failover = configuration.controlPlane.failover
         while !shutdown.requested && !Task.isCancelled {
             var lock: LockSession?
             do {
@@ -33,10 +32,12 @@ extension Agent {
                     }
                 }
                 defer { keepAlive.cancel() }
+                // Shadow copies on a task of their own: a cut-off active region stalls them, and must not
+                // stall the leader's heartbeat or its decisions with them.
+                let shadows = Task { await shadowLoop() }
+                defer { shadows.cancel() }
                 var deadline = LeaderDeadline(stepDownAfter: election.stepDownAfter)
-                var lastShadow = ContinuousClock.now - failover.shadowInterval
                 var lastOutcome = ""
-                var shadowConnections: [String: PostgresConnection] = [:]
                 while !shutdown.requested && !Task.isCancelled {
                     let sent = ContinuousClock.now
                     try await session.connection.query("SELECT 1")
@@ -60,31 +61,58 @@ extension Agent {
                         logger.warning("failover blocked", metadata: ["reason": "\(why)"])
                     }
                     lastOutcome = "\(outcome)"
-                    if ContinuousClock.now - lastShadow >= failover.shadowInterval, let active = input.activeRegion,
-                       let activeConfig = configuration.region(named: active) {
-                        lastShadow = .now
-                        do {
-                            _ = try await ShadowSync.sync(active: activeConfig, standbys: configuration.regions.filter { $0.name != active },
-                                                          connections: &shadowConnections)
-                        } catch {
-                            logger.debug("shadow sync failed", metadata: ["error": "\(error)"])
-                            for c in shadowConnections.values { await c.close() }
-                            shadowConnections = [:]
-                        }
-                    }
                     guard deadline.allowsActing(at: .now) else {
                         logger.warning("stepping down from failover leadership: the lock session went quiet")
                         break
                     }
                     await shutdown.sleep(min(configuration.controlPlane.probes.interval, election.heartbeatInterval))
                 }
-                for c in shadowConnections.values { await c.close() }
             } catch {
                 logger.warning("failover leadership session failed; reconnecting", metadata: ["error": "\(error)"])
             }
             if let lock { await lock.close() }
             await shutdown.sleep(.milliseconds(200))
         }
+    }
+
+    /// While this agent leads failovers: every `shadow_interval`, copies the active region's active runs
+    /// into each standby's shadow table (none while a failover runs: it reads them). Cancelled when the
+    /// agent stops leading.
+    func shadowLoop() async {
+        let interval = configuration.controlPlane.failover.shadowInterval
+        var control: PostgresConnection?
+        var connections: [String: PostgresConnection] = [:]
+        while !shutdown.requested && !Task.isCancelled {
+            let started = ContinuousClock.now
+            do {
+                let c: PostgresConnection
+                if let open = control {
+                    c = open
+                } else {
+                    c = try await PostgresConnection.connect(configuration.controlPlane.control.dsn, timeout: .seconds(2), defaultTimeout: .seconds(3))
+                    control = c
+                }
+                let active = try await c.query(
+                    """
+                    SELECT active_region FROM switchyard.cluster_state
+                    WHERE id = 1 AND NOT EXISTS (SELECT 1 FROM switchyard.failovers WHERE state = 'running')
+                    """).first?["active_region"].optional(String.self)
+                if let active, let activeConfig = configuration.region(named: active), !Task.isCancelled {
+                    _ = try await ShadowSync.sync(active: activeConfig, standbys: configuration.regions.filter { $0.name != active },
+                                                  connections: &connections)
+                }
+            } catch {
+                logger.debug("shadow sync failed", metadata: ["error": "\(error)"])
+                for c in connections.values { await c.close() }
+                connections = [:]
+                if let c = control { await c.close() }
+                control = nil
+            }
+            let left = interval - (ContinuousClock.now - started)
+            if left > .zero { await shutdown.sleep(left) }
+        }
+        for c in connections.values { await c.close() }
+        if let c = control { await c.close() }
     }
 
     /// Runs operators' queued failover and switchover requests, oldest first.

@@ -34,6 +34,12 @@ final class ActiveLease: Sendable {
         state.withLock { s in s.validUntil.map { now < $0 } ?? false }
     }
 
+    /// What is left of the lease at `now` (nil when it is not fresh): the fence validity a tick may
+    /// push, so the region's workers stop trusting their fence no later than the lease itself ends.
+    func remaining(at now: ContinuousClock.Instant) -> Duration? {
+        state.withLock { s in s.validUntil.flatMap { now < $0 ? $0 - now : nil } }
+    }
+
     /// Drops any lease held from an earlier leadership: a new leader starts with none.
     func forget() { state.withLock { $0 = (nil, -1) } }
 

@@ -16,9 +16,12 @@ extension RegionStore {
     /// One scheduling tick in one transaction on the lock session: check epoch and fence; create the
     /// due runs; move queued runs to running within each DAG's max_active_runs; re-dispatch running runs
     /// no worker has claimed (published under an older epoch, or not claimed within `redispatchAfter`).
-    /// A superseded or fenced leader writes nothing.
+    /// A superseded or fenced leader writes nothing. `validity` (what is left of the leader's
+    /// active-region lease) is pushed to the fence as `open_until`: the region's workers claim, and keep
+    /// running commands, only while it has not lapsed. Nothing is dispatched while the fence's
+    /// `hold_until` (set by a failover that could not fence the old region) has not passed.
     public static func tick(
-        _ lock: LockSession, epoch: Int, region: String, now: Date, redispatchAfter: Duration, leaseTTL: Duration? = nil
+        _ lock: LockSession, epoch: Int, region: String, now: Date, redispatchAfter: Duration, validity: Duration? = nil
     ) async throws -> TickResult {
         try await lock.connection.transaction { c in
             let standing = try await check(c, epoch: epoch, touch: true)
@@ -36,7 +39,7 @@ extension RegionStore {
                 SELECT $1, $2, leader_node, clock_timestamp(), clock_timestamp() FROM switchyard.leadership WHERE id = 1
                 ON CONFLICT (epoch, cluster_epoch) DO UPDATE
                 SET last_acted_at = clock_timestamp(), ticks = switchyard.acting_terms.ticks + 1
-                """, [.int(epoch), .int(clusterEpoch), leaseTTL.map { .double($0.secondsDouble) } ?? .null])
+                """, [.int(epoch), .int(clusterEpoch), validity.map { .double(max(0, $0.secondsDouble)) } ?? .null])
             // Schedules: the DAG rows are locked so two ticks never plan the same slot concurrently.
             let dags = try await c.query(
                 "SELECT dag_id, schedule, next_run_after FROM switchyard.dags WHERE NOT is_paused AND schedule IS NOT NULL FOR UPDATE")
@@ -64,6 +67,7 @@ extension RegionStore {
                 UPDATE switchyard.dag_run SET dispatch_id = gen_random_uuid()::text, dispatch_epoch = $1, updated_at = now()
                 WHERE state = 'running' AND worker IS NULL
                   AND (dispatch_epoch IS NULL OR dispatch_epoch < $1 OR updated_at < now() - make_interval(secs => $2))
+                  AND NOT EXISTS (SELECT 1 FROM switchyard.fence WHERE id = 1 AND hold_until > now())
                 RETURNING dag_id, run_id, dispatch_id
                 """, [.int(epoch), .double(redispatchAfter.secondsDouble)])
             let started = try await c.query(
@@ -82,6 +86,7 @@ extension RegionStore {
                     ) q
                 ) pick
                 WHERE r.id = pick.id
+                  AND NOT EXISTS (SELECT 1 FROM switchyard.fence WHERE id = 1 AND hold_until > now())
                 RETURNING r.dag_id, r.run_id, r.dispatch_id
                 """, [.int(epoch)])
             for row in redispatched.rows + started.rows {

@@ -110,7 +110,8 @@ public final class SchedulerNode: Sendable {
                 await lease.renew()
                 lastLeaseRenew = .now
             }
-            let active = lease.isFresh(at: .now)
+            let leaseLeft = lease.remaining(at: .now)
+            let active = leaseLeft != nil
             guard deadline.allowsActing(at: .now) else {  // the renewal may have taken a while
                 logger.warning("stepping down: no confirmed round trip within step_down_after")
                 return
@@ -119,7 +120,7 @@ public final class SchedulerNode: Sendable {
             let result: RegionStore.TickResult
             if active {
                 result = try await RegionStore.tick(lock, epoch: epoch, region: region.name, now: Date(), redispatchAfter: redispatchAfter,
-                                                     leaseTTL: configuration.controlPlane.failover.leaseTTL)
+                                                     validity: leaseLeft.map { $0 - (ContinuousClock.now - sent) })
             } else {
                 result = RegionStore.TickResult(standing: try await RegionStore.leaderHeartbeat(lock, epoch: epoch))
             }

@@ -112,5 +112,6 @@ public enum RegionSchema {
         v3,
         v4,
         v5,
+        v6,
     ]
 }

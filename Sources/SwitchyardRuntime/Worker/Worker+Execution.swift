@@ -22,7 +22,8 @@ extension Worker {
             """
             UPDATE switchyard.dag_run SET worker = $4, attempt = attempt + 1, updated_at = now()
             WHERE dag_id = $1 AND run_id = $2 AND dispatch_id = $3 AND state = 'running'
-              AND (SELECT open AND coalesce(open_until > now(), true) FROM switchyard.fence WHERE id = 1)
+              AND (SELECT open AND coalesce(open_until > now(), true) AND coalesce(hold_until <= now(), true)
+                   FROM switchyard.fence WHERE id = 1)
               AND (worker IS NULL OR worker = $4 OR worker IN (
                   SELECT node_id FROM switchyard.nodes
                   WHERE kind = 'worker' AND (role = 'stopped' OR last_heartbeat < now() - make_interval(secs => $5))))
@@ -101,9 +102,13 @@ extension Worker {
         }
         var lastBeat = ContinuousClock.now
         var fenceConfirmedAt = ContinuousClock.now
-        // The failover waits out the old region's lease before activating another; a worker that cannot
-        // confirm its region's fence for half that long stops its command first.
+        // A worker stops its command when it cannot confirm, for half the lease TTL, that its region's
+        // fence is open and still valid: its database does not answer (dead, hung), or the validity the
+        // acting leader pushes while it holds the active-region lease has lapsed (the region is cut off
+        // from the control database, or nothing leads it). A failover that could not fence this region
+        // waits out the lease and then holds the new region's dispatches for longer than that.
         let confirmWithin = configuration.controlPlane.failover.leaseTTL / 2
+        var unconfirmed = "the region's database stopped confirming its fence"
         while true {
             if let status = child.poll() {
                 if status == 0 { return ("success", "exit 0") }
@@ -117,17 +122,28 @@ extension Worker {
                 // A failover (not a draining switchover) fenced this region: stop the command now, so the
                 // run never executes in two regions at once. Closing the guard's input kills its group.
                 let sent = ContinuousClock.now
-                if let fence = try? await db.query("SELECT open, drain FROM switchyard.fence WHERE id = 1", timeout: .milliseconds(400)).first {
+                if let fence = try? await db.query(
+                    "SELECT open, drain, coalesce(open_until > now(), true) AS valid FROM switchyard.fence WHERE id = 1",
+                    timeout: .milliseconds(400)).first
+                {
                     if fence["open"].bool == false, fence["drain"].bool == false {
                         child.closeInput()
                         while child.poll() == nil { try? await Task.sleep(for: .milliseconds(10)) }
                         return ("fenced", "stopped: the region was fenced by a failover")
                     }
-                    fenceConfirmedAt = sent
-                } else if ContinuousClock.now - fenceConfirmedAt > confirmWithin {
+                    // A draining switchover lets commands finish; an open fence counts while it is valid.
+                    if fence["drain"].bool == true || fence["valid"].bool == true {
+                        fenceConfirmedAt = sent
+                    } else {
+                        unconfirmed = "the region's fence validity lapsed (no leader holds the active-region lease)"
+                    }
+                } else {
+                    unconfirmed = "the region's database stopped confirming its fence"
+                }
+                if ContinuousClock.now - fenceConfirmedAt > confirmWithin {
                     child.closeInput()
                     while child.poll() == nil { try? await Task.sleep(for: .milliseconds(10)) }
-                    return ("fenced", "stopped: the region's database stopped confirming its fence")
+                    return ("fenced", "stopped: " + unconfirmed)
                 }
             }
             try? await Task.sleep(for: .milliseconds(20))
