@@ -21,17 +21,18 @@ struct DevCommand: AsyncParsableCommand {
         @OptionGroup var directory: DirectoryOption
         @Option(help: "Number of regions (1-9).") var regions: Int = 3
         @Flag(help: "Also start two scheduler nodes, a worker and an agent per region.") var daemons = false
+        @Flag(help: "Run each region in a network namespace of its own (root), so drills can partition one.") var netns = false
 
         func run() async throws {
             let clock = ContinuousClock()
             let start = clock.now
             let state: DevState
             do {
-                state = try await DevDeployment.up(directory: directory.dir, regions: regions) { Output.progress($0) }
+                state = try await DevDeployment.up(directory: directory.dir, regions: regions, netns: netns) { Output.progress($0) }
             } catch let error as DevError {
                 throw OperationFailure(message: error.description)
             }
-            let configuration = try ConfigLoader.load(directory: state.configDirectory)
+            let configuration = state.hostConfiguration(try ConfigLoader.load(directory: state.configDirectory))
             let report = try await InitCommand.initialize(configuration, active: state.regions.first)
             let elapsed = clock.now - start
             Output.progress("schemas ready; active region \(report.activeRegion ?? "none") at epoch \(report.epoch)")
@@ -50,7 +51,16 @@ struct DevCommand: AsyncParsableCommand {
             DevCommand.printRegions(rows, state: current, active: report.activeRegion)
             if let agent = current.daemons.first(where: { $0.kind == "agent" }), let port = agent.port {
                 print("")
-                print("dashboard: http://127.0.0.1:\(port)/   (status: switchyard status --config \(state.configDirectory))")
+                if let network = current.network {
+                    // Its address exists only inside the namespaces.
+                    print("dashboard (inside the network): ip netns exec \(network.hub) curl http://\(network.address(of: agent.region)):\(port)/status")
+                } else {
+                    print("dashboard: http://127.0.0.1:\(port)/   (status: switchyard status --config \(state.configDirectory))")
+                }
+            }
+            if let network = current.network {
+                print("network namespaces: \(network.hub) (control, router), "
+                    + current.regions.compactMap { r in network.namespaces[r].map { "\($0) (\(r) \(network.address(of: r)))" } }.joined(separator: ", "))
             }
             print("")
             print("up in \(String(format: "%.1f", Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)) s; configuration: --config \(state.configDirectory)")
@@ -115,7 +125,11 @@ struct DevCommand: AsyncParsableCommand {
             }
             if let agent = rows.first(where: { $0.kind == "agent" && $0.answering }), let port = agent.port {
                 print("")
-                print("dashboard: http://127.0.0.1:\(port)/")
+                if let network = try DevState.load(directory: DevDeployment.absolute(directory.dir))?.network {
+                    print("dashboard (inside the network): ip netns exec \(network.hub) curl http://\(network.address(of: agent.region)):\(port)/status")
+                } else {
+                    print("dashboard: http://127.0.0.1:\(port)/")
+                }
             }
             if rows.contains(where: { !$0.answering }) { throw ExitCode(1) }
         }

@@ -33,11 +33,31 @@ struct DrillCommand: AsyncParsableCommand {
             scenario.campaign = campaign
         }
         let binary = SelfExecutable.path
-        let target: DrillTarget
+        var target: DrillTarget
         do {
             target = try DrillTarget.resolve(scenario.deployment, directory: dir, config: config, binary: binary)
         } catch let error as DrillError {
             throw OperationFailure(message: error.description)
+        }
+        // A partition needs each region in a network namespace: against a loopback deployment the drill
+        // brings up a partitionable one beside it (when root) and takes it down afterwards.
+        var lab: DrillTarget?
+        if case .partition = scenario.fault, scenario.campaign == nil, target.devDirectory != nil, !target.isPartitionable,
+           DrillPartition.unavailableReason == nil
+        {
+            do {
+                lab = try await DrillPartition.lab(beside: target) { Output.progress($0) }
+                target = lab!
+            } catch let error as DrillError {
+                throw OperationFailure(message: error.description)
+            }
+        }
+        defer {
+            if let lab, !noRestore {
+                let done = DispatchSemaphore(value: 0)
+                Task.detached { await DrillPartition.tearDown(lab) { Output.progress($0) }; done.signal() }
+                done.wait()
+            }
         }
         Output.progress("drill \(scenario.name): \(scenario.description.isEmpty ? scenario.fault.kind.rawValue : scenario.description)")
         let runner = DrillRunner(scenario: scenario, target: target, restore: noRestore ? DrillScenario.Restore.none : nil) { Output.progress($0) }

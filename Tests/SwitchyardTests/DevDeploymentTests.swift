@@ -69,7 +69,7 @@ struct DevDeploymentTests {
         #expect(try fence["open"].require(Bool.self) == true)
         let euWest = try await PostgresConnection.connect(try #require(state.postgres["eu-west"]).conninfo(passfile: state.passfile))
         #expect(try await euWest.query("SELECT open FROM switchyard.fence").first?["open"].require(Bool.self) == false)
-        #expect(try await euWest.query("SELECT count(*) AS n FROM switchyard.dags").first?["n"].require(Int.self) == 4)  // the demo DAGs and the drill DAG
+        #expect(try await euWest.query("SELECT count(*) AS n FROM switchyard.dags").first?["n"].require(Int.self) == 5)  // the demo DAGs and the drill DAGs
         await usEast.close()
         await euWest.close()
 

@@ -91,6 +91,11 @@ enum DevConfigWriter {
                 command: "sleep 5"
                 max_active_runs: 64
                 timeout: 2m
+              # Long enough to outlast a partitioned region's lease: its workers must stop these themselves.
+              - id: drill_long
+                command: "sleep 10"
+                max_active_runs: 64
+                timeout: 2m
 
             """
         try dags.write(toFile: dir + "/dags.yaml", atomically: true, encoding: .utf8)

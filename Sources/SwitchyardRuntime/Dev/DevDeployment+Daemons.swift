@@ -22,10 +22,12 @@ extension DevDeployment {
             }
             let existingPort = state.daemons.first { $0.kind == "agent" && $0.region == region }?.port
             let port = try existingPort ?? Ports.freeLoopbackPort()
-            wanted.append(("agent", region, region, ["agent", "--observer", region, "--listen", "127.0.0.1:\(port)", "--config", state.configDirectory], port))
+            let host = state.network?.address(of: region) ?? "127.0.0.1"
+            wanted.append(("agent", region, region, ["agent", "--observer", region, "--listen", "\(host):\(port)", "--config", state.configDirectory], port))
         }
         if let port = state.routerPort {
-            wanted.append(("router", "routing", "router", ["dev", "router", "--dir", directory, "--listen", "127.0.0.1:\(port)"], port))
+            let host = state.network?.address(of: "control") ?? "127.0.0.1"
+            wanted.append(("router", "routing", "router", ["dev", "router", "--dir", directory, "--listen", "\(host):\(port)"], port))
         }
         var records: [DaemonRecord] = []
         for daemon in wanted {
@@ -34,7 +36,10 @@ extension DevDeployment {
                 continue
             }
             let logFile = logs + "/\(daemon.kind)-\(daemon.name).log"
-            let pid = try Daemon.spawn(binary, daemon.arguments, log: logFile, detach: true)
+            // In a partitionable deployment each daemon runs in its region's namespace (the router in the hub's).
+            let (program, arguments) = state.network?.command(in: daemon.kind == "router" ? nil : daemon.region, binary, daemon.arguments)
+                ?? (binary, daemon.arguments)
+            let pid = try Daemon.spawn(program, arguments, log: logFile, detach: true)
             log("started \(daemon.kind) \(daemon.name) (pid \(pid))")
             records.append(DaemonRecord(kind: daemon.kind, region: daemon.region, name: daemon.name, pid: pid, port: daemon.port, logFile: logFile))
         }
@@ -61,7 +66,7 @@ extension DevDeployment {
                 routing:
                   hooks:
                     - name: router
-                      url: "http://127.0.0.1:\(port)/route"
+                      url: "http://\(state.network?.address(of: "control") ?? "127.0.0.1"):\(port)/route"
                       body: '{"region": "{{region}}", "previous_region": "{{previous_region}}", "epoch": "{{epoch}}", "failover_id": "{{failover_id}}"}'
                       timeout: 1s
                       retries: 2

@@ -16,7 +16,9 @@ public enum DevDeployment {
 
     /// Brings the deployment up (or back up): idempotent, a second call restarts only what is down.
     @discardableResult
-    public static func up(directory rawDirectory: String, regions count: Int, log: @Sendable (String) -> Void)
+    /// With `netns`, every region runs in a network namespace of its own (see `DevNetwork`), so a
+    /// drill can partition one region from the others.
+    public static func up(directory rawDirectory: String, regions count: Int, netns: Bool = false, log: @Sendable (String) -> Void)
         async throws -> DevState
     {
         guard (1...regionNames.count).contains(count) else {
@@ -28,10 +30,19 @@ public enum DevDeployment {
             if state.regions.count != count {
                 log("a \(state.regions.count)-region deployment already exists in \(directory); keeping it")
             }
+            if netns && state.network == nil {
+                throw DevError("\(directory) holds a loopback deployment; start the partitionable one (--netns) in another --dir")
+            }
+            try await state.network?.create()  // after a reboot the namespaces are gone
             try await restartStopped(&state, log: log)
             return state
         }
         let names = Array(regionNames.prefix(count))
+        let network = netns ? DevNetwork.layout(directory: directory, regions: names) : nil
+        if let network {
+            log("creating network namespaces \(network.hub) (control, router) and \(names.compactMap { network.namespaces[$0] }.joined(separator: ", "))")
+            try await network.create()
+        }
         let clusterRoot = try await postgresRoot(for: directory)
         var usedPorts = Set<Int>()
         func port() throws -> Int {
@@ -42,17 +53,21 @@ public enum DevDeployment {
         }
         var postgres: [String: LocalPostgres] = [:]
         var redis: [String: LocalRedis] = [:]
-        let control = LocalPostgres(directory: clusterRoot + "/control", port: try port())
+        let control = LocalPostgres(directory: clusterRoot + "/control", port: try port(),
+                                    namespace: network?.hub, address: network?.address(of: "control"))
         for name in names {
-            postgres[name] = LocalPostgres(directory: clusterRoot + "/" + name, port: try port())
-            redis[name] = LocalRedis(directory: directory + "/redis/" + name, port: try port())
+            postgres[name] = LocalPostgres(directory: clusterRoot + "/" + name, port: try port(),
+                                           namespace: network?.namespace(of: name), address: network?.address(of: name))
+            redis[name] = LocalRedis(directory: directory + "/redis/" + name, port: try port(),
+                                     namespace: network?.namespace(of: name), address: network?.address(of: name))
         }
         var state = DevState(
             directory: directory, regions: names, control: control, postgres: postgres, redis: redis,
             createdAt: Date())
+        state.network = network
         try state.save()
         let password = randomPassword()
-        try "127.0.0.1:*:*:\(LocalPostgres.user):\(password)\n".write(
+        try "\(network == nil ? "127.0.0.1" : "*"):*:*:\(LocalPostgres.user):\(password)\n".write(
             toFile: state.passfile, atomically: true, encoding: .utf8)
         chmod(state.passfile, 0o600)
 
@@ -61,7 +76,7 @@ public enum DevDeployment {
         let started = try await withThrowingTaskGroup(of: (String, LocalPostgres?, LocalRedis?).self) { group in
             for (name, cluster) in clusters {
                 group.addTask {
-                    try await cluster.create()
+                    try await cluster.create(extraListen: cluster.address.map { [$0] } ?? [])
                     let running = try await cluster.startMovingPortIfTaken()
                     try await running.prepare(password: password)
                     return (name, running, nil)
@@ -140,7 +155,8 @@ public enum DevDeployment {
             }
             for await item in group { if let item { stopped.append(item) } }
         }
-        let ports = [state.control.port] + state.postgres.values.map(\.port) + state.redis.values.map(\.port)
+        if let network = state.network { await network.destroy() }
+        let ports = state.network != nil ? [] : [state.control.port] + state.postgres.values.map(\.port) + state.redis.values.map(\.port)
         let stillListening = ports.filter(Ports.isListening)
         if !stillListening.isEmpty {
             throw DevError("ports still listening after down: \(stillListening.map(String.init).joined(separator: ", "))")
@@ -168,7 +184,7 @@ public enum DevDeployment {
                     var answering = false
                     if pid != nil, password != nil,
                         let c = try? await PostgresConnection.connect(
-                            cluster.conninfo(passfile: state.passfile), timeout: .seconds(2))
+                            cluster.hostConninfo(passfile: state.passfile), timeout: .seconds(2))
                     {
                         answering = (try? await c.query("SELECT 1", timeout: .seconds(2))) != nil
                         await c.close()
@@ -183,7 +199,7 @@ public enum DevDeployment {
                     var answering = false
                     if pid != nil,
                         let r = try? await RedisConnection.connect(
-                            url: server.url, timeout: .seconds(1), commandTimeout: .seconds(1))
+                            url: server.hostURL, timeout: .seconds(1), commandTimeout: .seconds(1))
                     {
                         answering = (try? await r.ping()) != nil
                         await r.close()
@@ -197,7 +213,7 @@ public enum DevDeployment {
         }
         for daemon in state.daemons {
             let alive = Processes.isAlive(daemon.pid)
-            let answering = alive && (daemon.port.map(Ports.isListening) ?? true)
+            let answering = alive && (daemon.port.map { state.network == nil ? Ports.isListening($0) : Ports.isListening($0, inNamespaceOf: daemon.pid) } ?? true)
             rows.append(ServerStatus(kind: daemon.kind, region: daemon.region, port: daemon.port, pid: alive ? daemon.pid : nil, answering: answering))
         }
         return rows

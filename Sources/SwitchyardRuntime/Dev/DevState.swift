@@ -1,4 +1,5 @@
 import Foundation
+import SwitchyardCore
 
 /// What `switchyard dev up` started, persisted in `<dir>/deployment.json` so that later commands
 /// (status, down, drills) find every process by PID.
@@ -21,6 +22,9 @@ public struct DevState: Codable, Sendable {
     public var createdAt: Date
     /// The routing stand-in's port, once `dev up --daemons` enabled it (see `DevRouter`).
     public var routerPort: Int?
+    /// The namespaces of a partitionable deployment (`dev up --netns`); nil when every process
+    /// shares the host's loopback.
+    public var network: DevNetwork?
 
     /// The state file's path in a deployment directory.
     public static func path(in directory: String) -> String { directory + "/deployment.json" }
@@ -41,6 +45,24 @@ public struct DevState: Codable, Sendable {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.dateEncodingStrategy = .iso8601
         try encoder.encode(self).write(to: URL(fileURLWithPath: Self.path(in: directory)), options: .atomic)
+    }
+
+    /// The configuration as a tool on the host reaches it: a partitionable deployment's databases
+    /// through their unix sockets (their TCP addresses exist only inside the namespaces).
+    public func hostConfiguration(_ configuration: Configuration) -> Configuration {
+        guard network != nil else { return configuration }
+        var view = configuration
+        view.controlPlane.control.dsn = control.hostConninfo(passfile: passfile)
+        for index in view.regions.indices {
+            if let cluster = postgres[view.regions[index].name] { view.regions[index].databaseDSN = cluster.hostConninfo(passfile: passfile) }
+        }
+        return view
+    }
+
+    /// The program and arguments that run a `switchyard` command against this deployment's
+    /// configuration: as is, or inside the hub namespace of a partitionable deployment.
+    public func command(_ binary: String, _ arguments: [String]) -> (String, [String]) {
+        network?.command(in: nil, binary, arguments) ?? (binary, arguments)
     }
 
     /// The password file every generated DSN names.

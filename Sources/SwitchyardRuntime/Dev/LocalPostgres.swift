@@ -11,6 +11,10 @@ public struct LocalPostgres: Sendable, Codable {
     public var directory: String
     /// TCP port on 127.0.0.1.
     public var port: Int
+    /// The network namespace it runs in (a partitionable deployment), or nil for the host's.
+    public var namespace: String?
+    /// The address clients use inside that network, or nil for 127.0.0.1.
+    public var address: String?
     /// The superuser name clients log in as.
     public static let user = "switchyard"
     /// The database Switchyard uses in every cluster.
@@ -24,14 +28,23 @@ public struct LocalPostgres: Sendable, Codable {
     public var logFile: String { directory + "/server.log" }
 
     /// Creates the description of a cluster; nothing happens on disk until `create()`.
-    public init(directory: String, port: Int) {
+    public init(directory: String, port: Int, namespace: String? = nil, address: String? = nil) {
         self.directory = directory
         self.port = port
+        self.namespace = namespace
+        self.address = address
     }
 
-    /// The libpq conninfo to reach this cluster over TCP with a password file.
+    /// The libpq conninfo to reach this cluster over TCP with a password file (from inside its network).
     public func conninfo(passfile: String, database: String = LocalPostgres.database) -> String {
-        "host=127.0.0.1 port=\(port) dbname=\(database) user=\(Self.user) passfile=\(passfile) connect_timeout=2"
+        "host=\(address ?? "127.0.0.1") port=\(port) dbname=\(database) user=\(Self.user) passfile=\(passfile) connect_timeout=2"
+    }
+
+    /// The conninfo a tool on the host uses: TCP on loopback, or the cluster's unix socket when the
+    /// cluster runs in a namespace of its own (trusted, like setup).
+    public func hostConninfo(passfile: String, database: String = LocalPostgres.database) -> String {
+        guard namespace != nil else { return conninfo(passfile: passfile, database: database) }
+        return "host=\(socketDirectory) port=\(port) dbname=\(database) user=\(Self.user) connect_timeout=2"
     }
 
     /// Conninfo through the cluster's private unix socket, trusted, for setup.
@@ -110,12 +123,12 @@ public struct LocalPostgres: Sendable, Codable {
         return cluster
     }
 
-    /// Starts the server (inside network namespace `namespace` when given) and waits until it accepts connections.
+    /// Starts the server (inside network namespace `namespace` when given, else its own) and waits until it accepts connections.
     public func start(namespace: String? = nil) async throws {
         let bin = try PostgresTemplate.binaries()
         try await Subprocess.run(
             bin + "/pg_ctl", ["-D", dataDirectory, "-l", logFile, "-w", "-t", "60", "-s", "start"],
-            asUser: Subprocess.isRoot ? "postgres" : nil, namespace: namespace)
+            asUser: Subprocess.isRoot ? "postgres" : nil, namespace: namespace ?? self.namespace)
     }
 
     /// Stops the server: fast shutdown through pg_ctl, SIGKILL if that does not finish in time.

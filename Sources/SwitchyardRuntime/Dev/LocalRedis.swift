@@ -9,16 +9,28 @@ public struct LocalRedis: Sendable, Codable {
     public var port: Int
     /// Password required by the server, if any (tests of AUTH).
     public var password: String?
+    /// The network namespace it runs in (a partitionable deployment), or nil for the host's.
+    public var namespace: String?
+    /// The address clients use inside that network, or nil for 127.0.0.1.
+    public var address: String?
 
     /// Describes a server; nothing happens until `start()`.
-    public init(directory: String, port: Int, password: String? = nil) {
+    public init(directory: String, port: Int, password: String? = nil, namespace: String? = nil, address: String? = nil) {
         self.directory = directory
         self.port = port
         self.password = password
+        self.namespace = namespace
+        self.address = address
     }
 
-    /// `redis://127.0.0.1:PORT/0`, without the password.
-    public var url: String { "redis://127.0.0.1:\(port)/0" }
+    /// `redis://ADDRESS:PORT/0` (127.0.0.1 unless it runs in a namespace), without the password.
+    public var url: String { "redis://\(address ?? "127.0.0.1"):\(port)/0" }
+
+    /// The server's unix socket (a tool on the host reaches a namespaced server through it).
+    public var socketPath: String { directory + "/redis.sock" }
+
+    /// The URL a tool on the host uses: `url`, or the unix socket when the server runs in a namespace.
+    public var hostURL: String { namespace == nil ? url : "unix://" + socketPath }
 
     var pidFile: String { directory + "/redis.pid" }
 
@@ -38,15 +50,21 @@ public struct LocalRedis: Sendable, Codable {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try? FileManager.default.removeItem(atPath: pidFile)
         var arguments = [
-            "--port", String(port), "--bind", "127.0.0.1", "--daemonize", "yes", "--pidfile", pidFile,
+            "--port", String(port), "--bind", ([address, "127.0.0.1"].compactMap { $0 }).joined(separator: " "),
+            "--daemonize", "yes", "--pidfile", pidFile,
             "--dir", directory, "--logfile", directory + "/redis.log", "--save", "", "--appendonly", "no",
             "--protected-mode", "no",
         ]
         if let password { arguments += ["--requirepass", password] }
-        try await Subprocess.run(server, arguments + extraArguments)
+        if namespace != nil {
+            try? FileManager.default.removeItem(atPath: socketPath)
+            arguments += ["--unixsocket", socketPath, "--unixsocketperm", "700"]
+        }
+        try await Subprocess.run(server, arguments + extraArguments, namespace: namespace)
         let deadline = ContinuousClock.now + .seconds(10)
         while ContinuousClock.now < deadline {
-            if pid != nil, port == 0 || Ports.isListening(port) { return }  // port 0: unix socket only
+            // Port 0: unix socket only; in a namespace the host sees only the socket.
+            if pid != nil, port == 0 || (namespace != nil ? FileManager.default.fileExists(atPath: socketPath) : Ports.isListening(port)) { return }
             try await Task.sleep(for: .milliseconds(10))
         }
         throw DevError("redis-server on port \(port) did not start; see \(directory)/redis.log")

@@ -1,13 +1,45 @@
 import Foundation
 
-/// Cutting a region off from the others: not available on the loopback dev deployment yet. Every
-/// process there shares the host's network namespace, so no packet filter can separate one region's
-/// traffic from another's; a partition drill needs each region's servers and daemons in a network
-/// namespace of the drill's own. Until then the drill reports the fault as skipped, with this reason.
-enum DrillPartition {
-    /// Why a partition cannot be injected here.
-    static var unavailableReason: String {
-        if geteuid() != 0 { return "partition drills need root (network namespaces and nftables)" }
-        return "partitioning one region of the loopback dev deployment needs its processes in their own network namespace, which the dev deployment does not do yet"
+/// Cutting the active region off from the others needs its processes in a network namespace of their
+/// own: every process of a loopback deployment shares the host's network, where no packet filter can
+/// separate one region's traffic from another's. A partitionable deployment (`switchyard dev up
+/// --netns`) runs each region in its own namespace; a partition drill against a loopback deployment
+/// brings one up beside it (same number of regions), runs there, and takes it down afterwards.
+public enum DrillPartition {
+    /// Why a partition cannot be injected on this machine, or nil when it can.
+    public static var unavailableReason: String? {
+        DevNetwork.unavailableReason.map { "partition drills need network namespaces and nftables: \($0)" }
+    }
+
+    /// The reason reported when a partition fault meets a deployment without namespaces.
+    static var skippedReason: String {
+        unavailableReason
+            ?? "this local deployment shares the host's loopback; partition drills run on one started with `switchyard dev up --daemons --netns`"
+    }
+
+    /// The directory of the partitionable deployment a drill brings up beside a loopback one.
+    public static func labDirectory(beside directory: String) -> String { directory + "-netns" }
+
+    /// Brings up (or reuses) a partitionable deployment with daemons beside the loopback deployment of
+    /// `target`, through `switchyard dev up --netns --daemons`, and returns it as the drill's target.
+    public static func lab(beside target: DrillTarget, progress: @Sendable (String) -> Void) async throws -> DrillTarget {
+        guard let directory = target.devDirectory, let state = try DevState.load(directory: directory) else {
+            throw DrillError("a partition lab needs a local deployment")
+        }
+        let lab = labDirectory(beside: directory)
+        progress("bringing up a partitionable \(state.regions.count)-region deployment (one network namespace per region) in \(lab)")
+        let outcome = try await Subprocess.run(
+            target.binary, ["dev", "up", "--netns", "--daemons", "--regions", String(state.regions.count), "--dir", lab], check: false)
+        guard outcome.status == 0 else {
+            throw DrillError("could not bring up the partitionable deployment in \(lab): \(outcome.output.suffix(600))")
+        }
+        return try DrillTarget.resolve(.dev(directory: lab), directory: lab, config: nil, binary: target.binary)
+    }
+
+    /// Stops the partition lab and deletes its data and namespaces.
+    public static func tearDown(_ lab: DrillTarget, progress: @Sendable (String) -> Void) async {
+        guard let directory = lab.devDirectory else { return }
+        progress("taking the partitionable deployment in \(directory) down")
+        _ = try? await DevDeployment.down(directory: directory, purge: true) { _ in }
     }
 }

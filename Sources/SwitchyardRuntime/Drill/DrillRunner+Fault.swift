@@ -46,8 +46,11 @@ extension DrillRunner {
             guard let redis = try target.dev().redis[active] else { throw DrillError("no Redis for \(active)") }
             timeline.add(t0, t0, "stopping \(active)'s Redis")
             await redis.stop()
-        case .partition:
-            throw DrillError(DrillPartition.unavailableReason)  // round() reports it skipped before this
+        case .partition(let duration):
+            guard let network = try target.dev().network else { throw DrillError(DrillPartition.skippedReason) }
+            pending.withLock { $0.partitioned = active }
+            try await network.partition(active)
+            timeline.add(t0, t0, "partitioned \(active) (\(network.namespace(of: active)), \(network.address(of: active))) from every other region and the control database for \(duration): nftables drops its link")
         case .shell(let command):
             let outcome = try await Subprocess.run("/bin/sh", ["-c", command], check: false)
             timeline.add(Date(), t0, "shell command exited \(outcome.status)")
@@ -62,9 +65,8 @@ extension DrillRunner {
                 }
                 chosen = best.name
             }
-            let arguments = ["switchover", "--to", chosen, "--config", target.configDirectory, "--reason", "drill \(scenario.name)"]
-            let binary = target.binary
-            Task.detached { _ = try? await Subprocess.run(binary, arguments, check: false) }
+            let (program, arguments) = target.switchyard(["switchover", "--to", chosen, "--config", target.configDirectory, "--reason", "drill \(scenario.name)"])
+            Task.detached { _ = try? await Subprocess.run(program, arguments, check: false) }
             timeline.add(t0, t0, "planned switchover \(active) -> \(chosen) requested")
         }
     }
@@ -90,19 +92,20 @@ extension DrillRunner {
         return record.pid
     }
 
-    /// Resumes what the fault froze (the end of a timed fault).
-    func endTimedFault() {
-        let frozen = pending.withLock { state in
-            defer { state.frozen = [] }
-            return state.frozen
+    /// Resumes what the fault froze and heals what it partitioned (the end of a timed fault).
+    func endTimedFault() async {
+        let (frozen, partitioned) = pending.withLock { state in
+            defer { state.frozen = []; state.partitioned = nil }
+            return (state.frozen, state.partitioned)
         }
         for pid in frozen { kill(pid, SIGCONT) }
+        if let partitioned, let network = try? target.dev().network { await network.heal(partitioned) }
     }
 
     /// Undoes the fault: resumes frozen processes, sets the routing endpoint back
     /// to answering, restarts stopped servers and dead daemons of the local deployment.
     func restoreComponents() async {
-        endTimedFault()
+        await endTimedFault()
         let routerChanged = pending.withLock { state in
             defer { state.routerChanged = false }
             return state.routerChanged
@@ -136,8 +139,8 @@ extension DrillRunner {
         }
         guard let active = try? await target.cluster(control).active, active != original else { return }
         progress("failing back to \(original) with a planned switchover")
-        let outcome = try? await Subprocess.run(
-            target.binary, ["switchover", "--to", original, "--config", target.configDirectory, "--reason", "drill failback"], check: false)
+        let (program, arguments) = target.switchyard(["switchover", "--to", original, "--config", target.configDirectory, "--reason", "drill failback"])
+        let outcome = try? await Subprocess.run(program, arguments, check: false)
         if outcome?.status == 0 {
             progress("failed back to \(original)")
         } else {

@@ -23,7 +23,7 @@ extension DrillRunner {
         let deadline = ContinuousClock.now + scenario.timeout
         var resumeAt: Date?
         switch fault {
-        case .freezeSchedulerLeader(let d), .hangDatabase(let d): resumeAt = t0.addingTimeInterval(d.secondsDouble)
+        case .freezeSchedulerLeader(let d), .hangDatabase(let d), .partition(let d): resumeAt = t0.addingTimeInterval(d.secondsDouble)
         default: break
         }
         let leaderFault = !fault.kind.expectsFailover && fault.kind != .shell
@@ -38,9 +38,10 @@ extension DrillRunner {
         while ContinuousClock.now < deadline {
             try Task.checkCancellation()
             if let at = resumeAt, Date() >= at {
-                endTimedFault()
-                timeline.add(Date(), t0, "SIGCONT: resumed")
-                progress("resumed the frozen process")
+                await endTimedFault()
+                let healed = fault.kind == .partition
+                timeline.add(Date(), t0, healed ? "partition healed" : "SIGCONT: resumed")
+                progress(healed ? "healed the partition" : "resumed the frozen process")
                 resumeAt = nil
             }
             let rows = try await control.query(
@@ -122,7 +123,7 @@ extension DrillRunner {
             timeline.add(Date(), t0, "observation timed out after \(scenario.timeout)")
             progress("observation timed out after \(scenario.timeout)")
         }
-        if resumeAt != nil { endTimedFault() }
+        if resumeAt != nil { await endTimedFault() }
         return observed
     }
 

@@ -6,8 +6,8 @@ extension DrillRunner {
     /// One fault from preconditions to report.
     func round(fault: DrillFault, restore: DrillScenario.Restore) async throws -> DrillReport {
         var report = DrillReport(scenario: scenario.name, fault: fault.kind.rawValue)
-        if case .partition = fault {
-            let reason = DrillPartition.unavailableReason
+        if case .partition = fault, (try? target.dev().network) == nil {
+            let reason = DrillPartition.skippedReason
             report.skipped = reason
             progress("skipped: \(reason)")
             return report

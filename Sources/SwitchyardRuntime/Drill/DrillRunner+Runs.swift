@@ -87,6 +87,8 @@ extension DrillRunner {
         timeline.add(Date(), t0, "\(succeeded) of \(runIds.count) workload runs succeeded (active region now \(region))")
         var successes: [String: Int] = [:]
         var intervals: [(region: String, run: String, from: Date, to: Date)] = []
+        var stops: [(region: String, at: Date)] = []
+        var firstStarts: [String: Date] = [:]
         for name in target.configuration.regions.map(\.name) {
             guard let db = await target.region(name) else {
                 progress("\(name)'s database does not answer: its executions are not counted")
@@ -101,9 +103,16 @@ extension DrillRunner {
                 // the worker's fence rule killed it within half the lease.
                 if let from: Date = try row["started_at"].optional(), let to: Date = try row["finished_at"].optional() {
                     intervals.append((name, run, from, to))
+                    if row["outcome"].string == "fenced" { stops.append((name, to)) }
                 }
+                if let from: Date = try row["started_at"].optional(), from > t0 { firstStarts[name] = min(firstStarts[name] ?? from, from) }
             }
         }
+        // When the fault's region stopped its commands, and when executions started again elsewhere.
+        for (name, stopped) in Dictionary(grouping: stops, by: \.region) {
+            timeline.add(stopped.map(\.at).max()!, t0, "\(name): workers stopped \(stopped.count) running command(s) (fenced or fence no longer confirmed)")
+        }
+        for (name, first) in firstStarts { timeline.add(first, t0, "\(name): first workload execution started after the fault") }
         var overlapping = Set<String>()
         for (i, a) in intervals.enumerated() {
             for b in intervals[(i + 1)...] where a.run == b.run && a.region != b.region && a.from < b.to && b.from < a.to {

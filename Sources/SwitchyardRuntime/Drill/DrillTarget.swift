@@ -23,7 +23,7 @@ public struct DrillTarget: Sendable {
             guard let state = try DevState.load(directory: dir) else {
                 throw DrillError("no local deployment in \(dir): start one with `switchyard dev up --daemons --dir \(dir)`")
             }
-            return DrillTarget(configuration: try ConfigLoader.load(directory: state.configDirectory),
+            return DrillTarget(configuration: state.hostConfiguration(try ConfigLoader.load(directory: state.configDirectory)),
                                configDirectory: state.configDirectory, devDirectory: dir, binary: binary)
         case .configured(let fromFile):
             let dir = config ?? fromFile ?? "regions"
@@ -31,10 +31,19 @@ public struct DrillTarget: Sendable {
         }
     }
 
+    /// True for a local deployment whose regions run in network namespaces (`dev up --netns`).
+    public var isPartitionable: Bool { (try? dev())?.network != nil }
+
     /// The local deployment's current state.
     func dev() throws -> DevState {
         guard let dir = devDirectory, let state = try DevState.load(directory: dir) else { throw DrillError("not a local deployment") }
         return state
+    }
+
+    /// The program and arguments of a `switchyard` command against the deployment's configuration (inside
+    /// the hub namespace of a partitionable local deployment, where its addresses exist).
+    func switchyard(_ arguments: [String]) -> (String, [String]) {
+        (try? dev())?.command(binary, arguments) ?? (binary, arguments)
     }
 
     /// A new connection to the control database.

@@ -45,6 +45,21 @@ public enum Ports {
         }
     }
 
+    /// True when a socket listens on TCP `port` in the network namespace of process `pid` (read from
+    /// `/proc/PID/net/tcp`, so it works for a process in a namespace the caller is not in).
+    public static func isListening(_ port: Int, inNamespaceOf pid: Int32) -> Bool {
+        let hex = String(format: "%04X", port)
+        for file in ["/proc/\(pid)/net/tcp", "/proc/\(pid)/net/tcp6"] {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { continue }
+            for line in text.split(separator: "\n").dropFirst() {
+                let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+                guard fields.count > 3, fields[1].hasSuffix(":" + hex), fields[3] == "0A" else { continue }
+                return true
+            }
+        }
+        return false
+    }
+
     static func loopback(port: Int) -> sockaddr_in {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
