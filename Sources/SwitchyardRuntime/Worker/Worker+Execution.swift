@@ -56,9 +56,19 @@ extension Worker {
         } else {
             outcome = ("failed", "DAG \(message.dagId) is not defined in region \(region.name)")
         }
-        if outcome.state == "fenced" {
+        if outcome.state == "fenced" || outcome.state == "unconfirmed" {
             // The region was failed over: the run continues in the new active region; record nothing here.
             logger.notice("stopped a run", metadata: ["run": "\(message.dagId)/\(message.runId)", "why": "\(outcome.note)"])
+            if outcome.state == "unconfirmed" {
+                // No failover may follow (a frozen leader whose successor was late): give the claim back so
+                // the region's next leader dispatches the run again. If the database does not answer, the
+                // worker releases it when it reconnects.
+                _ = try? await db.query(
+                    """
+                    UPDATE switchyard.dag_run SET worker = NULL, updated_at = now()
+                    WHERE dag_id = $1 AND run_id = $2 AND dispatch_id = $3 AND worker = $4 AND state = 'running'
+                    """, [.text(message.dagId), .text(message.runId), .text(message.dispatchId), .text(workerId)], timeout: .seconds(1))
+            }
             if let execution {
                 try await db.query("UPDATE switchyard.executions SET finished_at = now(), outcome = 'fenced' WHERE id = $1", [.int(execution)])
             }
@@ -143,7 +153,7 @@ extension Worker {
                 if ContinuousClock.now - fenceConfirmedAt > confirmWithin {
                     child.closeInput()
                     while child.poll() == nil { try? await Task.sleep(for: .milliseconds(10)) }
-                    return ("fenced", "stopped: " + unconfirmed)
+                    return ("unconfirmed", "stopped: " + unconfirmed)
                 }
             }
             try? await Task.sleep(for: .milliseconds(20))
