@@ -9,8 +9,8 @@ missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-# Optional tools: nftables for partition tests, wrk/nginx for benchmarks, chromium for the dashboard test. Installed when root, never required.
-optional=(nftables wrk nginx-light hyperfine chromium)
+# Optional tools: iproute2 and nftables for partition tests and drills, wrk/nginx for benchmarks, chromium for the dashboard test. Installed when root, never required.
+optional=(iproute2 nftables wrk nginx-light hyperfine chromium)
 optional_missing=()
 for p in "${optional[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || optional_missing+=("$p")

@@ -56,6 +56,11 @@ struct DrillTests {
             #expect(name == "partition-active-region.yaml" && DrillPartition.unavailableReason != nil, "\(name) skipped: \(skipped)")
             return
         }
+        if name == "hang-active-database.yaml" {
+            // A hung postmaster accepts no new connection: fencing it and reading its runs (not the shadow)
+            // is possible only through a session the failover leader already held.
+            #expect(report.failover?.runs_source == "table", "\(String(describing: report.failover))")
+        }
         if name == "partition-active-region.yaml" {
             // The drill ran on a partitionable deployment it brought up beside this one, and took it down.
             let lab = DrillPartition.labDirectory(beside: dir)

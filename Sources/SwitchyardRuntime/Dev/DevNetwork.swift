@@ -65,10 +65,10 @@ public struct DevNetwork: Codable, Sendable, Equatable {
                 ["-n", hub, "link", "set", "sybr", "up"],
             ] { try await Subprocess.run(Self.ip, command) }
         }
-        for (index, region) in namespaces.keys.sorted().enumerated() {
+        for region in namespaces.keys.sorted() {
             let namespace = namespaces[region]!
             if Self.exists(namespace) { continue }
-            let hubSide = "v\(index + 1)-\(namespace.suffix(2))"
+            let hubSide = "v-" + namespace.suffix(2)
             for command in [
                 ["netns", "add", namespace],
                 ["-n", namespace, "link", "set", "lo", "up"],

@@ -29,14 +29,16 @@ extension FailoverExecutor {
         let clock = ContinuousClock()
         let started = clock.now
         do {
-            let old = try await connect(from, timeout: failover.fenceTimeout)
-            defer { Task { await old.close() } }
             let drain = context.kind == "switchover"
-            try await old.query(
-                """
-                UPDATE switchyard.fence SET cluster_epoch = $1, open = false, drain = $3, reason = $2, updated_at = now()
-                WHERE id = 1 AND cluster_epoch <= $1
-                """, [.int(context.epoch), .text("\(context.kind) \(context.id) to \(context.to)"), .bool(drain)], timeout: failover.fenceTimeout)
+            let old = try await borrowOrConnect(from, budget: failover.fenceTimeout) { c, timeout in
+                try await c.query(
+                    """
+                    UPDATE switchyard.fence SET cluster_epoch = $1, open = false, drain = $3, reason = $2, updated_at = now()
+                    WHERE id = 1 AND cluster_epoch <= $1
+                    """, [.int(context.epoch), .text("\(context.kind) \(context.id) to \(context.to)"), .bool(drain)], timeout: timeout)
+            }
+            var healthy = false
+            defer { giveBack(from, old, healthy: healthy) }
             // Executions still running in the old region: on a failover their workers kill them on seeing
             // the fence; on a switchover they finish (no run re-executed), bounded by the quiesce timeout.
             var running = 0
@@ -50,6 +52,7 @@ extension FailoverExecutor {
                 if running == 0 { break }
                 try await Task.sleep(for: .milliseconds(50))
             }
+            healthy = true
             return "{\"fenced\":true,\"executions_still_running\":\(running)}"
         } catch let refusal as Refusal {
             throw refusal
@@ -70,6 +73,43 @@ extension FailoverExecutor {
                 try await Task.sleep(for: .milliseconds(50))
             }
             throw Refusal(description: "\(from)'s active-region lease did not expire; not activating \(context.to)")
+        }
+    }
+
+    /// A connection to a region's database on which `first` succeeded: the failover leader's warm one
+    /// when it has one (a hung postmaster still serves it), else a fresh one, all within `budget`.
+    func borrowOrConnect(_ region: String, budget: Duration,
+                         first: (PostgresConnection, Duration) async throws -> Void) async throws -> PostgresConnection {
+        let clock = ContinuousClock()
+        let started = clock.now
+        var failure: Error?
+        if let c = warm?.take(region) {
+            do {
+                try await first(c, budget)
+                return c
+            } catch {
+                failure = error
+                await c.close()
+            }
+        }
+        let left = budget - (clock.now - started)
+        guard left >= .milliseconds(100) else { throw failure ?? Refusal(description: "\(region)'s database did not answer") }
+        let c = try await connect(region, timeout: left)
+        do {
+            try await first(c, left)
+            return c
+        } catch {
+            await c.close()
+            throw error
+        }
+    }
+
+    /// Returns a connection to the warm pool when it still works, else closes it.
+    func giveBack(_ region: String, _ connection: PostgresConnection, healthy: Bool) {
+        if healthy, let warm {
+            warm.put(region, connection)
+        } else {
+            Task { await connection.close() }
         }
     }
 
@@ -100,12 +140,14 @@ extension FailoverExecutor {
         // state than the shadow), then copy from the shadow rather than wait out a second connect timeout.
         let fenceTimeout = configuration.controlPlane.failover.fenceTimeout
         let sourceTimeout = try await oldRegionUnfenced(context, control: control) ? min(fenceTimeout, .milliseconds(500)) : fenceTimeout
-        let sourceDB = try? await connect(from, timeout: sourceTimeout)
-        defer { if let sourceDB { Task { await sourceDB.close() } } }
+        let sourceDB = try? await borrowOrConnect(from, budget: sourceTimeout) { c, timeout in
+            _ = try await c.query("SELECT 1", timeout: timeout)
+        }
         let report = try await RunMigrator.migrate(
             from: from, to: context.to, source: sourceDB.map { .table($0, table: source.runs.table) } ?? .shadow(region: from),
             target: targetDB, targetTable: target.runs.table, preset: target.runs.preset, dryRun: false,
             supersede: "superseded: moved away by an earlier failover; failover \(context.id) copied \(from)'s active runs")
+        if let sourceDB { giveBack(from, sourceDB, healthy: true) }
         try await control.query(
             "UPDATE switchyard.failovers SET runs_moved = coalesce(runs_moved, 0) + $2, runs_source = $3 WHERE id = $1",
             [.int(context.id), .int(report.copied), .text(report.source)])

@@ -14,12 +14,16 @@ public struct FailoverExecutor: Sendable {
     let progress: @Sendable (String) -> Void
     /// Test hook: exit the process right after journaling this step (simulates a dying leader).
     let stopAfter: FailoverStep?
+    /// The failover leader's open region connections, borrowed to fence and read the old region.
+    let warm: WarmConnections?
 
     /// Creates an executor acting as `leader`.
-    public init(configuration: Configuration, leader: String, logger: Logger, progress: @escaping @Sendable (String) -> Void = { _ in }) {
+    public init(configuration: Configuration, leader: String, logger: Logger, warm: WarmConnections? = nil,
+                progress: @escaping @Sendable (String) -> Void = { _ in }) {
         self.configuration = configuration
         self.leader = leader
         self.logger = logger
+        self.warm = warm
         self.progress = progress
         stopAfter = ProcessInfo.processInfo.environment["SWITCHYARD_TEST_STOP_AFTER_STEP"].flatMap(FailoverStep.init(rawValue:))
     }

@@ -22,7 +22,9 @@ extension Agent {
                 defer { Task { await control.close() } }
                 try await control.query("INSERT INTO switchyard.events (kind, message) VALUES ('failover-leader', $1)",
                                         [.text("\(observer) leads failovers")])
-                let executor = FailoverExecutor(configuration: configuration, leader: observer, logger: logger)
+                // Region connections kept open by the shadow sync and borrowed by failovers (see WarmConnections).
+                let warm = WarmConnections()
+                let executor = FailoverExecutor(configuration: configuration, leader: observer, logger: logger, warm: warm)
                 // A failover can run longer than idle_session_timeout (it may wait out a lease, copy many
                 // runs): keep the lock session busy meanwhile, or the server would free the lock mid-failover.
                 let keepAlive = Task {
@@ -34,8 +36,11 @@ extension Agent {
                 defer { keepAlive.cancel() }
                 // Shadow copies on a task of their own: a cut-off active region stalls them, and must not
                 // stall the leader's heartbeat or its decisions with them.
-                let shadows = Task { await shadowLoop() }
-                defer { shadows.cancel() }
+                let shadows = Task { await shadowLoop(warm) }
+                defer {
+                    shadows.cancel()
+                    Task { await shadows.value; await warm.closeAll() }
+                }
                 var deadline = LeaderDeadline(stepDownAfter: election.stepDownAfter)
                 var lastOutcome = ""
                 while !shutdown.requested && !Task.isCancelled {
@@ -78,11 +83,11 @@ extension Agent {
     /// While this agent leads failovers: every `shadow_interval`, copies the active region's active runs
     /// into each standby's shadow table (none while a failover runs: it reads them). Cancelled when the
     /// agent stops leading.
-    func shadowLoop() async {
+    func shadowLoop(_ warm: WarmConnections) async {
         let interval = configuration.controlPlane.failover.shadowInterval
         var control: PostgresConnection?
-        var connections: [String: PostgresConnection] = [:]
         while !shutdown.requested && !Task.isCancelled {
+            var connections: [String: PostgresConnection] = [:]
             let started = ContinuousClock.now
             do {
                 let c: PostgresConnection
@@ -98,6 +103,8 @@ extension Agent {
                     WHERE id = 1 AND NOT EXISTS (SELECT 1 FROM switchyard.failovers WHERE state = 'running')
                     """).first?["active_region"].optional(String.self)
                 if let active, let activeConfig = configuration.region(named: active), !Task.isCancelled {
+                    // The pool's connections are this loop's while it syncs; a failover borrows them in between.
+                    connections = warm.takeAll()
                     _ = try await ShadowSync.sync(active: activeConfig, standbys: configuration.regions.filter { $0.name != active },
                                                   connections: &connections)
                 }
@@ -108,10 +115,10 @@ extension Agent {
                 if let c = control { await c.close() }
                 control = nil
             }
+            for (region, c) in connections { warm.put(region, c) }
             let left = interval - (ContinuousClock.now - started)
             if left > .zero { await shutdown.sleep(left) }
         }
-        for c in connections.values { await c.close() }
         if let c = control { await c.close() }
     }
 

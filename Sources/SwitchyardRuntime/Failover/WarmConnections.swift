@@ -1,0 +1,42 @@
+import Postgres
+import Synchronization
+
+/// Connections to the region databases that the failover leader keeps open: its shadow sync uses
+/// them every `shadow_interval`, and a failover borrows the old region's to fence it and read its
+/// runs. A database whose postmaster hangs accepts no new connection but still serves the ones it
+/// has, so a failover that can borrow one fences the region in its own database instead of waiting
+/// out its lease (and copies its exact active runs instead of the shadow). A connection is used by
+/// one task at a time: it is taken out of the pool and put back after.
+public final class WarmConnections: Sendable {
+    private let pool = Mutex<[String: PostgresConnection]>([:])
+
+    /// An empty pool.
+    public init() {}
+
+    /// Takes the region's connection out of the pool, if there is one.
+    func take(_ region: String) -> PostgresConnection? {
+        pool.withLock { $0.removeValue(forKey: region) }
+    }
+
+    /// Puts a connection back (closing any other that arrived meanwhile).
+    func put(_ region: String, _ connection: PostgresConnection) {
+        let replaced = pool.withLock { pool in
+            defer { pool[region] = connection }
+            return pool[region]
+        }
+        if let replaced, replaced !== connection { Task { await replaced.close() } }
+    }
+
+    /// Takes every connection out (for a shadow sync).
+    func takeAll() -> [String: PostgresConnection] {
+        pool.withLock { pool in
+            defer { pool = [:] }
+            return pool
+        }
+    }
+
+    /// Closes every connection in the pool.
+    func closeAll() async {
+        for connection in takeAll().values { await connection.close() }
+    }
+}
