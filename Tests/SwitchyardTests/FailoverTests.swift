@@ -212,6 +212,21 @@ struct FailoverOutcomeTests {
         #expect(try await control.query("SELECT active_region FROM switchyard.cluster_state").first?["active_region"].string == "eu-west")
     }
 
+    @Test func theFenceStepDoesNotWaitForExecutionsAWorkerAbandoned() async throws {
+        // A worker that lost track of an execution in a crash marks it abandoned with its end unknown; a
+        // live worker's abandoned execution is not running, so a later failover must not wait for it.
+        let f = try await DevFixture.up(regions: 2, dags: "dags:\n  - id: slow\n    command: \"sleep 4\"\n")
+        defer { Task { await f.tearDown() } }
+        let east = try await f.connect("us-east")
+        try await east.query("INSERT INTO switchyard.nodes (node_id, host, pid, role) VALUES ('w1', 'here', 1, 'follower')")
+        try await east.query("INSERT INTO switchyard.executions (dag_id, run_id, attempt, epoch, worker, outcome) VALUES ('slow', 'r1', 1, 1, 'w1', 'abandoned')")
+        let run = try await SwitchyardBinary.run(["failover", "--to", "eu-west", "--force", "--config", f.config, "--json"])
+        #expect(run.status == 0, "\(run.errors)")
+        let control = try await f.connectControl()
+        let fence = try await control.query("SELECT result::text AS r FROM switchyard.failover_steps WHERE step = 'fence'").first?["r"].string
+        #expect(fence?.contains("\"executions_still_running\": 0") == true, "\(fence ?? "no fence step")")
+    }
+
     @Test func stoppedRedisOfTheActiveRegionFailsOverOnceAndTheCooldownHolds() async throws {
         let f = try await DevFixture.up(
             regions: 3, dags: "dags:\n  - id: slow\n    command: \"sleep 4\"\n", controlplane: ["  cooldown: 5s": "  cooldown: 30s"])

@@ -41,13 +41,14 @@ extension FailoverExecutor {
             defer { giveBack(from, old, healthy: healthy) }
             // Executions still running in the old region: on a failover their workers kill them on seeing
             // the fence; on a switchover they finish (no run re-executed), bounded by the quiesce timeout.
+            // One a worker abandoned (it lost track of it in a crash) has an outcome but no end: not running.
             var running = 0
             let wait = drain ? failover.switchoverQuiesceTimeout : failover.fenceTimeout + .seconds(3)
             while clock.now - started < wait {
                 running = try await old.query(
                     """
                     SELECT count(*) AS n FROM switchyard.executions e JOIN switchyard.nodes n ON n.node_id = e.worker
-                    WHERE e.finished_at IS NULL AND n.last_heartbeat > now() - interval '5 seconds'
+                    WHERE e.finished_at IS NULL AND e.outcome IS NULL AND n.last_heartbeat > now() - interval '5 seconds'
                     """).first?["n"].require(Int.self) ?? 0
                 if running == 0 { break }
                 try await Task.sleep(for: .milliseconds(50))
