@@ -33,35 +33,38 @@ struct DrillCommand: AsyncParsableCommand {
             scenario.campaign = campaign
         }
         let binary = SelfExecutable.path
-        var target: DrillTarget
+        let target: DrillTarget
         do {
             target = try DrillTarget.resolve(scenario.deployment, directory: dir, config: config, binary: binary)
         } catch let error as DrillError {
             throw OperationFailure(message: error.description)
         }
         // A partition needs each region in a network namespace: against a loopback deployment the drill
-        // brings up a partitionable one beside it (when root) and takes it down afterwards.
-        var lab: DrillTarget?
+        // brings up a partitionable one beside it (when root) and takes it down afterwards (unless it was
+        // already there, or --no-restore). All of it inside the task Ctrl-C cancels.
+        let needsLab: Bool
         if case .partition = scenario.fault, scenario.campaign == nil, target.devDirectory != nil, !target.isPartitionable,
-           DrillPartition.unavailableReason == nil
-        {
+           DrillPartition.unavailableReason == nil { needsLab = true } else { needsLab = false }
+        let restore: DrillScenario.Restore? = noRestore ? DrillScenario.Restore.none : nil
+        let keepLab = noRestore
+        let description = "drill \(scenario.name): \(scenario.description.isEmpty ? scenario.fault.kind.rawValue : scenario.description)"
+        let task = Task {
+            guard needsLab else {
+                Output.progress(description)
+                return try await DrillRunner(scenario: scenario, target: target, restore: restore) { Output.progress($0) }.run()
+            }
+            let lab = try await DrillPartition.lab(beside: target) { Output.progress($0) }
+            Output.progress(description)
             do {
-                lab = try await DrillPartition.lab(beside: target) { Output.progress($0) }
-                target = lab!
-            } catch let error as DrillError {
-                throw OperationFailure(message: error.description)
+                let report = try await DrillRunner(scenario: scenario, target: lab.target, restore: restore) { Output.progress($0) }.run()
+                if lab.created && !keepLab { await DrillPartition.tearDown(lab.target) { Output.progress($0) } }
+                return report
+            } catch {
+                // Detached: the teardown must finish even though this task may have been cancelled.
+                if lab.created && !keepLab { await Task.detached { await DrillPartition.tearDown(lab.target) { Output.progress($0) } }.value }
+                throw error
             }
         }
-        defer {
-            if let lab, !noRestore {
-                let done = DispatchSemaphore(value: 0)
-                Task.detached { await DrillPartition.tearDown(lab) { Output.progress($0) }; done.signal() }
-                done.wait()
-            }
-        }
-        Output.progress("drill \(scenario.name): \(scenario.description.isEmpty ? scenario.fault.kind.rawValue : scenario.description)")
-        let runner = DrillRunner(scenario: scenario, target: target, restore: noRestore ? DrillScenario.Restore.none : nil) { Output.progress($0) }
-        let task = Task { try await runner.run() }
         // Ctrl-C (or SIGTERM) cancels the drill; the runner restores the deployment before returning.
         var sources: [DispatchSourceSignal] = []
         for number in [SIGINT, SIGTERM] {

@@ -41,7 +41,12 @@ public enum DevDeployment {
         let network = netns ? DevNetwork.layout(directory: directory, regions: names) : nil
         if let network {
             log("creating network namespaces \(network.hub) (control, router) and \(names.compactMap { network.namespaces[$0] }.joined(separator: ", "))")
-            try await network.create()
+            do {
+                try await network.create()
+            } catch {
+                await network.destroy()
+                throw error
+            }
         }
         let clusterRoot = try await postgresRoot(for: directory)
         var usedPorts = Set<Int>()

@@ -53,23 +53,32 @@ public struct DevNetwork: Codable, Sendable, Equatable {
         FileManager.default.fileExists(atPath: "/run/netns/" + namespace)
     }
 
-    /// Builds the namespaces, the bridge and the links; idempotent (what exists is kept).
+    /// Builds the namespaces, the bridge and the links; idempotent (what exists is kept). A namespace
+    /// whose setup fails half way is deleted again, so a retry builds it whole.
     public func create() async throws {
         if let reason = Self.unavailableReason { throw DevError("--netns: \(reason)") }
+        func build(_ namespace: String, _ commands: [[String]]) async throws {
+            do {
+                for command in commands { try await Subprocess.run(Self.ip, command) }
+            } catch {
+                _ = try? await Subprocess.run(Self.ip, ["netns", "del", namespace], check: false)
+                throw error
+            }
+        }
         if !Self.exists(hub) {
-            for command in [
+            try await build(hub, [
                 ["netns", "add", hub],
                 ["-n", hub, "link", "set", "lo", "up"],
                 ["-n", hub, "link", "add", "sybr", "type", "bridge"],
                 ["-n", hub, "addr", "add", address(of: "control") + "/24", "dev", "sybr"],
                 ["-n", hub, "link", "set", "sybr", "up"],
-            ] { try await Subprocess.run(Self.ip, command) }
+            ])
         }
         for region in namespaces.keys.sorted() {
             let namespace = namespaces[region]!
             if Self.exists(namespace) { continue }
             let hubSide = "v-" + namespace.suffix(2)
-            for command in [
+            try await build(namespace, [
                 ["netns", "add", namespace],
                 ["-n", namespace, "link", "set", "lo", "up"],
                 ["link", "add", "name", hubSide, "netns", hub, "type", "veth", "peer", "name", "eth0", "netns", namespace],
@@ -77,7 +86,7 @@ public struct DevNetwork: Codable, Sendable, Equatable {
                 ["-n", hub, "link", "set", hubSide, "up"],
                 ["-n", namespace, "addr", "add", address(of: region) + "/24", "dev", "eth0"],
                 ["-n", namespace, "link", "set", "eth0", "up"],
-            ] { try await Subprocess.run(Self.ip, command) }
+            ])
         }
     }
 

@@ -86,7 +86,8 @@ extension FailoverExecutor {
         var failure: Error?
         if let c = warm?.take(region) {
             do {
-                try await first(c, budget)
+                // Half the budget at most: a connection whose peer vanished silently must leave time for a fresh one.
+                try await first(c, budget / 2)
                 return c
             } catch {
                 failure = error
@@ -115,19 +116,23 @@ extension FailoverExecutor {
     }
 
     /// True when the fence step could not reach the old region's database and waited out its lease.
-    func oldRegionUnfenced(_ context: Context, control: PostgresConnection) async throws -> Bool {
+    /// With `orStillRunning`, also when it fenced it but executions there had not stopped by the end of its wait.
+    func oldRegionUnfenced(_ context: Context, control: PostgresConnection, orStillRunning: Bool = false) async throws -> Bool {
         let result = try await control.query(
             "SELECT result::text AS r FROM switchyard.failover_steps WHERE failover_id = $1 AND step = 'fence'", [.int(context.id)]
         ).first?["r"].optional(String.self)
-        return result.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }?["fenced"] as? Bool == false
+        guard let object = result.flatMap({ try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }) else { return false }
+        if object["fenced"] as? Bool == false { return true }
+        return orStillRunning && context.kind != "switchover" && ((object["executions_still_running"] as? Int) ?? 0) > 0
     }
 
     /// How long a region activated without fencing the old one holds its dispatches: the old region's
     /// workers stop their commands once they have not confirmed a valid fence for half the lease TTL
-    /// (the validity ends with the old leader's lease, which the fence step waited out), checking every
-    /// 500 ms; one more second covers the check, the kill and a little clock skew.
+    /// (the validity ends with the old leader's lease, which the fence step waited out); add the
+    /// interval and timeout of their check, the command's grace between SIGTERM and SIGKILL, and half
+    /// a second for clock skew.
     static func dispatchHold(_ failover: FailoverConfig) -> Duration {
-        failover.leaseTTL / 2 + .seconds(1)
+        failover.leaseTTL / 2 + Worker.fenceCheckInterval + Worker.fenceQueryTimeout + Worker.killGrace + .milliseconds(500)
     }
 
     /// Copies the old region's active runs to the target as queued: from its database when reachable,
@@ -144,11 +149,13 @@ extension FailoverExecutor {
         let sourceDB = try? await borrowOrConnect(from, budget: sourceTimeout) { c, timeout in
             _ = try await c.query("SELECT 1", timeout: timeout)
         }
+        var migrated = false
+        defer { if let sourceDB { giveBack(from, sourceDB, healthy: migrated) } }
         let report = try await RunMigrator.migrate(
             from: from, to: context.to, source: sourceDB.map { .table($0, table: source.runs.table) } ?? .shadow(region: from),
             target: targetDB, targetTable: target.runs.table, preset: target.runs.preset, dryRun: false,
             supersede: "superseded: moved away by an earlier failover; failover \(context.id) copied \(from)'s active runs")
-        if let sourceDB { giveBack(from, sourceDB, healthy: true) }
+        migrated = true
         try await control.query(
             "UPDATE switchyard.failovers SET runs_moved = coalesce(runs_moved, 0) + $2, runs_source = $3 WHERE id = $1",
             [.int(context.id), .int(report.copied), .text(report.source)])
@@ -162,7 +169,7 @@ extension FailoverExecutor {
     func activate(_ context: Context, control: PostgresConnection) async throws -> String {
         let target = try await connect(context.to, timeout: configuration.controlPlane.failover.fenceTimeout)
         defer { Task { await target.close() } }
-        let unfenced = try await oldRegionUnfenced(context, control: control)
+        let unfenced = try await oldRegionUnfenced(context, control: control, orStillRunning: true)
         let hold = unfenced ? Self.dispatchHold(configuration.controlPlane.failover) : nil
         try await target.query(
             """

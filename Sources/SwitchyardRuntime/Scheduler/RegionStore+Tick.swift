@@ -18,8 +18,8 @@ extension RegionStore {
     /// no worker has claimed (published under an older epoch, or not claimed within `redispatchAfter`).
     /// A superseded or fenced leader writes nothing. `validity` (what is left of the leader's
     /// active-region lease) is pushed to the fence as `open_until`: the region's workers claim, and keep
-    /// running commands, only while it has not lapsed. Nothing is dispatched while the fence's
-    /// `hold_until` (set by a failover that could not fence the old region) has not passed.
+    /// running commands, only while it has not lapsed. A fence under a dispatch hold (`hold_until`, set
+    /// by a failover that could not fence the old region) counts as closed until the hold has passed.
     public static func tick(
         _ lock: LockSession, epoch: Int, region: String, now: Date, redispatchAfter: Duration, validity: Duration? = nil
     ) async throws -> TickResult {
@@ -67,7 +67,6 @@ extension RegionStore {
                 UPDATE switchyard.dag_run SET dispatch_id = gen_random_uuid()::text, dispatch_epoch = $1, updated_at = now()
                 WHERE state = 'running' AND worker IS NULL
                   AND (dispatch_epoch IS NULL OR dispatch_epoch < $1 OR updated_at < now() - make_interval(secs => $2))
-                  AND NOT EXISTS (SELECT 1 FROM switchyard.fence WHERE id = 1 AND hold_until > now())
                 RETURNING dag_id, run_id, dispatch_id
                 """, [.int(epoch), .double(redispatchAfter.secondsDouble)])
             let started = try await c.query(
@@ -86,7 +85,6 @@ extension RegionStore {
                     ) q
                 ) pick
                 WHERE r.id = pick.id
-                  AND NOT EXISTS (SELECT 1 FROM switchyard.fence WHERE id = 1 AND hold_until > now())
                 RETURNING r.dag_id, r.run_id, r.dispatch_id
                 """, [.int(epoch)])
             for row in redispatched.rows + started.rows {

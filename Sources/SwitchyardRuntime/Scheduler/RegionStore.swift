@@ -57,7 +57,8 @@ public enum RegionStore {
     static func check(_ c: isolated PostgresConnection, epoch: Int, touch: Bool) async throws -> Standing {
         let row = try await c.query(
             """
-            SELECT l.epoch, f.open, f.cluster_epoch FROM switchyard.leadership l, switchyard.fence f
+            SELECT l.epoch, f.open AND coalesce(f.hold_until <= now(), true) AS open, f.cluster_epoch
+            FROM switchyard.leadership l, switchyard.fence f
             WHERE l.id = 1 AND f.id = 1 FOR SHARE
             """
         ).first
@@ -67,6 +68,8 @@ public enum RegionStore {
         let current = try row["epoch"].require(Int.self)
         if current != epoch { return .superseded(current: current) }
         if touch { try await c.query("UPDATE switchyard.leadership SET heartbeat_at = now() WHERE id = 1 AND epoch = $1", [.int(epoch)]) }
+        // A fence under a dispatch hold (a failover could not fence the old region) is not open yet: the
+        // leader neither schedules nor starts its --exec command until the hold has passed.
         guard try row["open"].require(Bool.self) else { return .leadingFenced }
         return .leadingOpen(clusterEpoch: try row["cluster_epoch"].require(Int.self))
     }

@@ -120,7 +120,7 @@ public final class SchedulerNode: Sendable {
             let result: RegionStore.TickResult
             if active {
                 result = try await RegionStore.tick(lock, epoch: epoch, region: region.name, now: Date(), redispatchAfter: redispatchAfter,
-                                                     validity: leaseLeft.map { $0 - (ContinuousClock.now - sent) })
+                                                     validity: leaseLeft.map { $0 - (ContinuousClock.now - sent) - Worker.validityMargin })
             } else {
                 result = RegionStore.TickResult(standing: try await RegionStore.leaderHeartbeat(lock, epoch: epoch))
             }

@@ -1,6 +1,7 @@
 import Foundation
 import Postgres
 import Redis
+import Synchronization
 import SwitchyardCore
 
 extension Worker {
@@ -105,7 +106,7 @@ extension Worker {
         let child: ChildProcess
         do {
             child = try ChildProcess.spawn(
-                executable, ["exec-guard", "--grace-ms", "2000", "--lease-ms", String(lease.wholeMilliseconds), "--", "/bin/sh", "-c", command],
+                executable, ["exec-guard", "--grace-ms", String(Worker.killGrace.wholeMilliseconds), "--lease-ms", String(lease.wholeMilliseconds), "--", "/bin/sh", "-c", command],
                 environment: environment)
         } catch {
             return ("failed", "cannot start the command: \(error)")
@@ -119,6 +120,8 @@ extension Worker {
         // waits out the lease and then holds the new region's dispatches for longer than that.
         let confirmWithin = configuration.controlPlane.failover.leaseTTL / 2
         var unconfirmed = "the region's database stopped confirming its fence"
+        // The node heartbeat runs beside the checks (one at a time), so a slow one never delays them.
+        let beating = InFlight()
         while true {
             if let status = child.poll() {
                 if status == 0 { return ("success", "exit 0") }
@@ -126,15 +129,20 @@ extension Worker {
                 if status == 127 { return ("failed", "command not found (exit 127)") }
                 return ("failed", "exit \(status)")
             }
-            if ContinuousClock.now - lastBeat >= .milliseconds(500) {
-                await node.beat(role: "worker", epoch: nil, kind: "worker")
+            if ContinuousClock.now - lastBeat >= Worker.fenceCheckInterval {
                 lastBeat = .now
+                if beating.begin() {
+                    Task {
+                        await node.beat(role: "worker", epoch: nil, kind: "worker")
+                        beating.end()
+                    }
+                }
                 // A failover (not a draining switchover) fenced this region: stop the command now, so the
                 // run never executes in two regions at once. Closing the guard's input kills its group.
                 let sent = ContinuousClock.now
                 if let fence = try? await db.query(
                     "SELECT open, drain, coalesce(open_until > now(), true) AS valid FROM switchyard.fence WHERE id = 1",
-                    timeout: .milliseconds(400)).first
+                    timeout: Worker.fenceQueryTimeout).first
                 {
                     if fence["open"].bool == false, fence["drain"].bool == false {
                         child.closeInput()
@@ -150,13 +158,31 @@ extension Worker {
                 } else {
                     unconfirmed = "the region's database stopped confirming its fence"
                 }
-                if ContinuousClock.now - fenceConfirmedAt > confirmWithin {
-                    child.closeInput()
-                    while child.poll() == nil { try? await Task.sleep(for: .milliseconds(10)) }
-                    return ("unconfirmed", "stopped: " + unconfirmed)
-                }
+            }
+            // Checked on every pass, not only after a fence query.
+            if ContinuousClock.now - fenceConfirmedAt > confirmWithin {
+                child.closeInput()
+                while child.poll() == nil { try? await Task.sleep(for: .milliseconds(10)) }
+                return ("unconfirmed", "stopped: " + unconfirmed)
             }
             try? await Task.sleep(for: .milliseconds(20))
         }
     }
+}
+
+/// Whether a background job (a worker's node heartbeat) is running, so only one runs at a time.
+final class InFlight: Sendable {
+    private let running = Mutex(false)
+
+    /// Marks the job started; false when one is already running.
+    func begin() -> Bool {
+        running.withLock { running in
+            if running { return false }
+            running = true
+            return true
+        }
+    }
+
+    /// Marks the job finished.
+    func end() { running.withLock { $0 = false } }
 }
