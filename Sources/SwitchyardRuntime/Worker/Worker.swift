@@ -128,12 +128,15 @@ public final class Worker: Sendable {
     /// without this it would stay `running` forever when the region was not failed over after all.
     /// The execution's end is unknown (the command was stopped earlier), so only its outcome is set.
     func releaseOrphanedClaims(_ db: PostgresConnection) async throws {
+        // One statement: the claims and the executions change together.
         let released = try await db.query(
-            "UPDATE switchyard.dag_run SET worker = NULL, updated_at = now() WHERE worker = $1 AND state = 'running' RETURNING dag_id, run_id",
-            [.text(workerId)]).rows
-        try await db.query(
-            "UPDATE switchyard.executions SET outcome = 'abandoned' WHERE worker = $1 AND finished_at IS NULL AND outcome IS NULL",
-            [.text(workerId)])
+            """
+            WITH abandoned AS (
+                UPDATE switchyard.executions SET outcome = 'abandoned' WHERE worker = $1 AND finished_at IS NULL AND outcome IS NULL
+            )
+            UPDATE switchyard.dag_run SET worker = NULL, updated_at = now() WHERE worker = $1 AND state = 'running'
+            RETURNING dag_id, run_id
+            """, [.text(workerId)]).rows
         if !released.isEmpty {
             logger.notice("released runs this worker had claimed but no longer executes", metadata: [
                 "runs": "\(released.map { "\($0["dag_id"].string ?? "?")/\($0["run_id"].string ?? "?")" })"])
