@@ -27,13 +27,15 @@ struct DevCommand: AsyncParsableCommand {
             let clock = ContinuousClock()
             let start = clock.now
             let state: DevState
+            // An existing deployment keeps whichever region is active (a drill or failover may have moved it).
+            let existed = try DevState.load(directory: DevDeployment.absolute(directory.dir)) != nil
             do {
                 state = try await DevDeployment.up(directory: directory.dir, regions: regions, netns: netns) { Output.progress($0) }
             } catch let error as DevError {
                 throw OperationFailure(message: error.description)
             }
             let configuration = state.hostConfiguration(try ConfigLoader.load(directory: state.configDirectory))
-            let report = try await InitCommand.initialize(configuration, active: state.regions.first)
+            let report = try await InitCommand.initialize(configuration, active: existed ? nil : state.regions.first)
             let elapsed = clock.now - start
             Output.progress("schemas ready; active region \(report.activeRegion ?? "none") at epoch \(report.epoch)")
             var current = state
