@@ -93,7 +93,8 @@ struct ElectionTests {
         #expect(try await db.query("SELECT count(*) AS n FROM switchyard.dag_run WHERE run_id = 'stale-write'").first?["n"].require(Int.self) == 0)
         let redis = try await f.redis("us-east")
         let dispatcher = RunDispatcher(region: "us-east", stream: "switchyard:runs")
-        #expect(try await dispatcher.fence(redis) == newEpoch)
+        // The new leader raises the Redis fence in its first loop after winning (a moment later on a loaded machine).
+        #expect(await f.waitUntil(timeout: .seconds(10)) { (try? await dispatcher.fence(redis)) == newEpoch } != nil)
         let stale = await #expect(throws: RunDispatcher.StaleEpoch.self) {
             try await dispatcher.publish(redis, DispatchMessage(region: "us-east", epoch: newEpoch - 1, dagId: "every_second",
                                                                  runId: "x", dispatchId: "stale"))
