@@ -45,10 +45,17 @@ struct DevCommand: AsyncParsableCommand {
                 current = try DevDeployment.startDaemons(directory: state.directory, binary: binary) { Output.progress($0) }
             }
             var rows = try await DevDeployment.status(directory: state.directory)
-            let waitUntil = ContinuousClock.now + .seconds(20)
+            let waitUntil = ContinuousClock.now + .seconds(30)
+            var restarts = 0
             while rows.contains(where: { !$0.answering }), ContinuousClock.now < waitUntil {  // agents take a moment to listen
                 try await Task.sleep(for: .milliseconds(200))
                 rows = try await DevDeployment.status(directory: state.directory)
+                // A daemon that died while starting (its port taken meanwhile, a loaded machine) is started again.
+                if daemons, restarts < 3, rows.contains(where: { $0.pid == nil && $0.kind != "postgres" && $0.kind != "redis" }) {
+                    restarts += 1
+                    Output.progress("restarting daemons that exited while starting")
+                    current = try DevDeployment.startDaemons(directory: state.directory, binary: SelfExecutable.path) { Output.progress($0) }
+                }
             }
             DevCommand.printRegions(rows, state: current, active: report.activeRegion)
             if let agent = current.daemons.first(where: { $0.kind == "agent" }), let port = agent.port {
@@ -67,8 +74,10 @@ struct DevCommand: AsyncParsableCommand {
             print("")
             print("up in \(String(format: "%.1f", Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)) s; configuration: --config \(state.configDirectory)")
             print("stop it with: switchyard dev down --dir \(directory.dir)")
-            if rows.contains(where: { !$0.answering }) {
-                throw OperationFailure(message: "some servers are not answering; see `switchyard dev status --dir \(directory.dir)`")
+            let silent = rows.filter { !$0.answering }
+            if !silent.isEmpty {
+                let names = silent.map { "\($0.kind) \($0.region)" + ($0.port.map { " :\($0)" } ?? "") }.joined(separator: ", ")
+                throw OperationFailure(message: "not answering: \(names); see `switchyard dev status --dir \(directory.dir)`")
             }
         }
     }

@@ -20,7 +20,9 @@ extension DevDeployment {
                 let worker = "\(region)-worker-\(i)"
                 wanted.append(("worker", region, worker, ["worker", "--region", region, "--worker-id", worker, "--config", state.configDirectory], nil))
             }
-            let existingPort = state.daemons.first { $0.kind == "agent" && $0.region == region }?.port
+            // A running agent keeps its port; one that died (perhaps because another process took its port
+            // before it could listen) is restarted on a fresh one.
+            let existingPort = state.daemons.first { $0.kind == "agent" && $0.region == region && Processes.isAlive($0.pid) }?.port
             let port = try existingPort ?? Ports.freeLoopbackPort()
             let host = state.network?.address(of: region) ?? "127.0.0.1"
             wanted.append(("agent", region, region, ["agent", "--observer", region, "--listen", "\(host):\(port)", "--config", state.configDirectory], port))
