@@ -14,12 +14,17 @@ actor DrillDeployment {
     func dir() async throws -> String {
         if let directory { return directory }
         let dir = try await TestServers.shared.scratchDirectory("drills")
-        let up = try await SwitchyardBinary.run(["dev", "up", "--regions", "3", "--daemons", "--dir", dir])
-        guard up.status == 0 else { throw DevError("dev up failed: \(up.errors)") }
+        var up = try await SwitchyardBinary.run(["dev", "up", "--regions", "3", "--daemons", "--dir", dir])
+        if up.status != 0 {
+            // Once more on the same directory (it restarts only what is down) before giving up.
+            up = try await SwitchyardBinary.run(["dev", "up", "--regions", "3", "--daemons", "--dir", dir])
+        }
+        // Whatever started is stopped when the test process exits, even when `up` failed.
         if let state = try DevState.load(directory: dir) {
             TestServers.registerDeployment(state)
             for daemon in state.daemons { TestServers.registerDaemon(daemon.pid) }
         }
+        guard up.status == 0 else { throw DevError("dev up failed: \(up.errors)") }
         directory = dir
         return dir
     }

@@ -41,7 +41,9 @@ struct WorkerTests {
     }
 
     @Test func badRunsFailWithAReasonAndForeignMessagesAreAcknowledged() async throws {
-        let f = try await DevFixture.up(regions: 1, dags: fastDAGs)
+        // This run's too_long command is unique to it, so a process count cannot see another test's.
+        let sleeper = "sleep 30.\(UInt32.random(in: 100_000...999_999))"
+        let f = try await DevFixture.up(regions: 1, dags: fastDAGs.replacingOccurrences(of: "command: \"sleep 30\"", with: "command: \"\(sleeper)\""))
         defer { Task { await f.tearDown() } }
         try f.start("leader", ["scheduler", "--region", "us-east", "--node-id", "leader"])
         try f.start("w1", ["worker", "--region", "us-east", "--worker-id", "w1"])
@@ -67,7 +69,8 @@ struct WorkerTests {
         #expect(Processes.isAlive(try #require(f.pid("w1"))))
         // The timed-out command is gone (its group got SIGTERM, then SIGKILL; on a loaded machine the
         // kernel may take a moment to finish it after the guard returned).
-        #expect(await f.waitUntil(timeout: .seconds(5)) { pgrepCount("sleep 30") == 0 } != nil)
+        let gone = await f.waitUntil(timeout: .seconds(10)) { pgrepCount(sleeper) == 0 }
+        #expect(gone != nil, "\(sleeper) still running: \(processes(sleeper))")
     }
 
     @Test func unknownDAGAtTriggerAndBadConfigForTheScheduler() async throws {
@@ -84,6 +87,19 @@ struct WorkerTests {
         #expect(run.errors.contains("dags.yaml:18: dags[5].schedule:"), "\(run.errors)")
         let region = try await SwitchyardBinary.run(["scheduler", "--config", f.config, "--region", "nowhere"])
         #expect(region.status == 2)
+    }
+
+    /// PID, parent, process group and parent's command line of each process whose command starts with `pattern`.
+    func processes(_ pattern: String) -> [String] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap(Int32.init).compactMap { pid in
+            guard let cmd = Processes.readProcFile("/proc/\(pid)/cmdline")?.replacingOccurrences(of: "\0", with: " "), cmd.hasPrefix(pattern),
+                  let stat = Processes.readProcFile("/proc/\(pid)/stat") else { return nil }
+            let fields = stat.split(separator: " ")
+            let ppid = fields.count > 4 ? String(fields[3]) : "?"
+            let parent = Processes.readProcFile("/proc/\(ppid)/cmdline")?.replacingOccurrences(of: "\0", with: " ") ?? "?"
+            return "pid \(pid) ppid \(ppid) pgid \(fields.count > 4 ? String(fields[4]) : "?") state \(fields.count > 2 ? String(fields[2]) : "?") parent [\(parent)]"
+        }
     }
 
     func pgrepCount(_ pattern: String) -> Int {
