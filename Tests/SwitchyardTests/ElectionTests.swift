@@ -147,15 +147,20 @@ struct ElectionTests {
         #expect(caughtUp != nil)
     }
 
+    /// A lock session of us-east that holds the leadership lock, and the epoch it bumped to.
+    func lead(_ f: DevFixture, node: String) async throws -> (LockSession, Int) {
+        let settings = try ConfigLoader.load(directory: f.config).controlPlane.election
+        let dsn = try #require(f.state.postgres["us-east"]).conninfo(passfile: f.state.passfile)
+        let session = try await LockSession.open(dsn: dsn, region: "us-east", node: node, settings: settings)
+        try #require(try await session.acquire())
+        return (session, try await RegionStore.bumpEpoch(session, node: node))
+    }
+
     @Test func aRegionActivatedWithoutFencingTheOldOneHoldsItsDispatches() async throws {
         let f = try await DevFixture.up(regions: 1, dags: fastDAGs)
         defer { Task { await f.tearDown() } }
-        let settings = try ConfigLoader.load(directory: f.config).controlPlane.election
-        let dsn = try #require(f.state.postgres["us-east"]).conninfo(passfile: f.state.passfile)
-        let lock = try await LockSession.open(dsn: dsn, region: "us-east", node: "n1", settings: settings)
+        let (lock, epoch) = try await lead(f, node: "n1")
         defer { Task { await lock.close() } }
-        #expect(try await lock.acquire())
-        let epoch = try await RegionStore.bumpEpoch(lock, node: "n1")
         // A failover that could not reach the old region set a hold: the old region's workers may still
         // be running these runs until their fence validity lapses.
         try await lock.connection.query("UPDATE switchyard.fence SET hold_until = now() + interval '1 minute'")
@@ -171,19 +176,13 @@ struct ElectionTests {
     @Test func fencedTicksRecordActingTermsAndPushTheFenceValidity() async throws {
         let f = try await DevFixture.up(regions: 1, dags: fastDAGs)
         defer { Task { await f.tearDown() } }
-        let settings = try ConfigLoader.load(directory: f.config).controlPlane.election
-        let dsn = try #require(f.state.postgres["us-east"]).conninfo(passfile: f.state.passfile)
-        let first = try await LockSession.open(dsn: dsn, region: "us-east", node: "first", settings: settings)
-        #expect(try await first.acquire())
-        let e1 = try await RegionStore.bumpEpoch(first, node: "first")
+        let (first, e1) = try await lead(f, node: "first")
         for _ in 0..<3 { _ = try await RegionStore.tick(first, epoch: e1, region: "us-east", now: Date(), redispatchAfter: .seconds(10), validity: .seconds(3)) }
         let validity = try await first.connection.query(
             "SELECT extract(epoch FROM open_until - now())::float8 AS s FROM switchyard.fence").first?["s"].optional(Double.self)
         #expect(validity.map { $0 > 1 && $0 <= 3.5 } == true, "open_until \(String(describing: validity)) s ahead")
         await first.close()
-        let second = try await LockSession.open(dsn: dsn, region: "us-east", node: "second", settings: settings)
-        #expect(try await second.acquire())
-        let e2 = try await RegionStore.bumpEpoch(second, node: "second")
+        let (second, e2) = try await lead(f, node: "second")
         _ = try await RegionStore.tick(second, epoch: e2, region: "us-east", now: Date(), redispatchAfter: .seconds(10))
         // A superseded leader's tick records nothing.
         let stale = try await RegionStore.tick(second, epoch: e1, region: "us-east", now: Date(), redispatchAfter: .seconds(10))

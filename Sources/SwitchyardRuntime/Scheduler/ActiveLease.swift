@@ -30,10 +30,6 @@ final class ActiveLease: Sendable {
     /// The cluster epoch of the last successful renewal.
     var clusterEpoch: Int { state.withLock { $0.clusterEpoch } }
 
-    func isFresh(at now: ContinuousClock.Instant) -> Bool {
-        state.withLock { s in s.validUntil.map { now < $0 } ?? false }
-    }
-
     /// What is left of the lease at `now` (nil when it is not fresh): the fence validity a tick may
     /// push, so the region's workers stop trusting their fence no later than the lease itself ends.
     func remaining(at now: ContinuousClock.Instant) -> Duration? {
