@@ -13,7 +13,10 @@ struct DecisionInputTests {
         let control = try await f.connectControl()
         try await control.simpleQuery(
             """
-            INSERT INTO switchyard.agents (observer, host, pid, last_seen) VALUES ('a', 'h', 1, now()), ('b', 'h', 2, now()),
+            -- Live agents were seen "in the future" so that a CI machine stalling this test for seconds
+            -- between insert and read cannot make them stale: the test is about which views count.
+            INSERT INTO switchyard.agents (observer, host, pid, last_seen)
+            VALUES ('a', 'h', 1, now() + interval '1 minute'), ('b', 'h', 2, now() + interval '1 minute'),
                 ('stale', 'h', 3, now() - interval '1 hour');
             INSERT INTO switchyard.observations (observer, region, component, state, since, detail) VALUES
                 ('a', 'us-east', 'database', 'down', now() - interval '10 seconds', '{}'),
