@@ -7,21 +7,28 @@ struct FailoverDecisionTests {
     static let now = Date(timeIntervalSince1970: 1_700_000_000)
     typealias O = FailoverDecision.Observation
 
-    static func down(_ observer: String, for seconds: Double, live: Bool = true) -> O {
-        O(observer: observer, live: live, health: .down, downSince: now.addingTimeInterval(-seconds))
+    static func down(_ observer: String, for seconds: Double, live: Bool = true, evidence: Evidence = .silence) -> O {
+        O(observer: observer, live: live, health: .down, downSince: now.addingTimeInterval(-seconds), evidence: evidence)
     }
-    static func healthy(_ observer: String, live: Bool = true) -> O { O(observer: observer, live: live, health: .healthy) }
+    static func refused(_ observer: String, for seconds: Double) -> O { down(observer, for: seconds, evidence: .positive) }
+    static func suspect(_ observer: String, evidence: Evidence = .silence) -> O {
+        O(observer: observer, live: true, health: .suspect, evidence: evidence)
+    }
+    static func healthy(_ observer: String, live: Bool = true, for seconds: Double = 3600) -> O {
+        O(observer: observer, live: live, health: .healthy, healthySince: now.addingTimeInterval(-seconds))
+    }
     static func allHealthy() -> [O] { ["a", "b", "c"].map { healthy($0) } }
 
     static func input(
         active: [O], standbys: [(String, Int, Double?, [O])] = [("eu-west", 90, 0.1, allHealthy()), ("ap-south", 80, 0.1, allHealthy())],
-        quorum: Quorum = .majority, known: Int = 3, recent: [Date] = [], paused: Bool = false, automatic: Bool = true
+        quorum: Quorum = .majority, known: Int = 3, recent: [Date] = [], paused: Bool = false, automatic: Bool = true,
+        lagging: [String: String] = [:]
     ) -> FailoverDecision.Input {
         .init(now: now, activeRegion: "us-east",
               regions: [.init(name: "us-east", priority: 100, observations: active)]
                 + standbys.map { .init(name: $0.0, priority: $0.1, replicationLag: $0.2, observations: $0.3) },
               knownObservers: known, quorum: quorum, failureGrace: .seconds(2), cooldown: .seconds(300), maxFailoversPerHour: 3,
-              recentFailovers: recent, paused: paused, automatic: automatic)
+              recentFailovers: recent, paused: paused, automatic: automatic, evidenceGrace: .milliseconds(500), laggingObservers: lagging)
     }
 
     struct Case: Sendable, CustomTestStringConvertible {
@@ -52,11 +59,11 @@ struct FailoverDecisionTests {
                           paused: false, automatic: true),
              expected: "blocked"),
         Case(name: "unhealthy standby skipped for the next",
-             input: input(active: [down("a", for: 9), down("b", for: 9)],
+             input: input(active: [refused("a", for: 9), refused("b", for: 9)],
                           standbys: [("eu-west", 90, 0.1, [down("a", for: 9), down("b", for: 9), healthy("c")]), ("ap-south", 80, 0.1, allHealthy())]),
              expected: "ap-south"),
         Case(name: "no healthy standby",
-             input: input(active: [down("a", for: 9), down("b", for: 9)],
+             input: input(active: [refused("a", for: 9), refused("b", for: 9)],
                           standbys: [("eu-west", 90, 0.1, [down("a", for: 9), down("b", for: 9), healthy("c")])]),
              expected: "blocked"),
         Case(name: "priority tie goes to the lower lag",
@@ -69,6 +76,58 @@ struct FailoverDecisionTests {
              expected: "ap-south"),
         Case(name: "explicit quorum of one", input: input(active: [down("a", for: 9), healthy("b"), healthy("c")], quorum: .count(1)), expected: "eu-west"),
         Case(name: "explicit quorum of three", input: input(active: [down("a", for: 9), down("b", for: 9), healthy("c")], quorum: .count(3)), expected: "stay"),
+
+        // Evidence classes: a refusal needs only the evidence grace, silence the whole failure grace.
+        Case(name: "positive evidence past its grace, inside the failure grace",
+             input: input(active: [refused("a", for: 0.6), refused("b", for: 0.7), healthy("c")]), expected: "eu-west"),
+        Case(name: "positive evidence inside its grace", input: input(active: [refused("a", for: 0.3), refused("b", for: 0.7), healthy("c")]), expected: "stay"),
+        Case(name: "silence inside the failure grace", input: input(active: [down("a", for: 1.5), down("b", for: 1.5), healthy("c")]), expected: "stay"),
+        Case(name: "one refusal and one silence, each past its grace",
+             input: input(active: [refused("a", for: 0.6), down("b", for: 2.5), healthy("c")]), expected: "eu-west"),
+
+        // Observer self-health: an observer in self-declared lag casts no down vote.
+        Case(name: "a lagging observer's vote does not count",
+             input: input(active: [down("a", for: 9), down("b", for: 9), healthy("c")], lagging: ["a": "timer overshot 900 ms"]), expected: "stay"),
+        Case(name: "a lagging observer's refusal does not count either",
+             input: input(active: [refused("a", for: 9), refused("b", for: 9), healthy("c")], lagging: ["b": "timer overshot 900 ms"]), expected: "stay"),
+        Case(name: "a lagging observer does not block the others' quorum",
+             input: input(active: [down("a", for: 9), down("b", for: 9), down("c", for: 9)], lagging: ["c": "timer overshot 900 ms"]), expected: "eu-west"),
+
+        // Correlated silence: an observer that finds most regions silent at once votes none of them down.
+        Case(name: "observers silent towards the active and a standby at once",
+             input: input(active: [down("a", for: 9), down("b", for: 9), healthy("c")],
+                          standbys: [("eu-west", 90, 0.1, [down("a", for: 9), suspect("b"), healthy("c")]), ("ap-south", 80, 0.1, allHealthy())]),
+             expected: "stay"),
+        Case(name: "correlated silence does not discount positive evidence",
+             input: input(active: [refused("a", for: 9), refused("b", for: 9), healthy("c")],
+                          standbys: [("eu-west", 90, 0.1, [down("a", for: 9), suspect("b"), healthy("c")]), ("ap-south", 80, 0.1, allHealthy())]),
+             expected: "ap-south"),
+        Case(name: "silence towards the active region alone is a vote",
+             input: input(active: [down("a", for: 9), down("b", for: 9), healthy("c")],
+                          standbys: [("eu-west", 90, 0.1, allHealthy()), ("ap-south", 80, 0.1, allHealthy())]),
+             expected: "eu-west"),
+        Case(name: "two regions: silence towards the active one alone is a vote",
+             input: input(active: [down("a", for: 9), down("b", for: 9), healthy("c")], standbys: [("eu-west", 90, 0.1, allHealthy())]),
+             expected: "eu-west"),
+        Case(name: "two regions: silence towards both is the observers' problem",
+             input: input(active: [down("a", for: 9), down("b", for: 9), healthy("c")],
+                          standbys: [("eu-west", 90, 0.1, [suspect("a"), suspect("b"), healthy("c")])]),
+             expected: "stay"),
+
+        // Target stability: a standby must have been healthy for a majority for the failure grace.
+        Case(name: "a standby that only just turned healthy is no target",
+             input: input(active: [refused("a", for: 9), refused("b", for: 9)],
+                          standbys: [("eu-west", 90, 0.1, [healthy("a", for: 0.05), healthy("b", for: 0.05), healthy("c")]), ("ap-south", 80, 0.1, allHealthy())]),
+             expected: "ap-south"),
+        Case(name: "no standby healthy long enough",
+             input: input(active: [refused("a", for: 9), refused("b", for: 9)],
+                          standbys: [("eu-west", 90, 0.1, [healthy("a", for: 1), healthy("b", for: 1), healthy("c", for: 1)])]),
+             expected: "blocked"),
+        Case(name: "lagging observers do not choose the target",
+             input: input(active: [refused("a", for: 9), refused("b", for: 9), refused("c", for: 9)],
+                          standbys: [("eu-west", 90, 0.1, [healthy("a"), healthy("b"), healthy("c", for: 0.1)]), ("ap-south", 80, 0.1, allHealthy())],
+                          lagging: ["a": "control round trip 900 ms"]),
+             expected: "ap-south"),
     ]
 
     @Test(arguments: cases)
@@ -83,7 +142,19 @@ struct FailoverDecisionTests {
 
     @Test func reasonsNameTheObservers() {
         let outcome = FailoverDecision.decide(Self.input(active: [Self.down("b", for: 9), Self.down("a", for: 9)]))
-        #expect(outcome == .failover(target: "eu-west", reason: "us-east down for 2 of 3 observers (a, b)"))
+        #expect(outcome == .failover(target: "eu-west", reason: "us-east down for 2 of 3 observers (a, b) on silence"))
+        let refusedOutcome = FailoverDecision.decide(Self.input(active: [Self.refused("b", for: 9), Self.refused("a", for: 9)]))
+        #expect(refusedOutcome == .failover(target: "eu-west", reason: "us-east down for 2 of 3 observers (a, b) on positive evidence"))
+    }
+
+    @Test func aStayNamesTheVotesItDidNotCount() {
+        let outcome = FailoverDecision.decide(Self.input(
+            active: [Self.down("a", for: 9), Self.down("b", for: 9), Self.healthy("c")],
+            standbys: [("eu-west", 90, 0.1, [Self.down("b", for: 9), Self.healthy("a"), Self.healthy("c")]), ("ap-south", 80, 0.1, Self.allHealthy())],
+            lagging: ["a": "timer overshot 900 ms"]))
+        guard case .stay(let why) = outcome else { Issue.record("\(outcome)"); return }
+        #expect(why.contains("a lagging: timer overshot 900 ms"))
+        #expect(why.contains("b finds 2 of 3 regions silent"))
     }
 
     @Test func majorityIsOfKnownObservers() {

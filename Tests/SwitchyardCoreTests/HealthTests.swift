@@ -8,19 +8,51 @@ struct ComponentHealthTests {
     let t0 = ContinuousClock.now
     let wall = Date(timeIntervalSince1970: 1_700_000_000)
 
-    @Test func failuresGoSuspectThenDownAndRecoverAfterSuccesses() {
+    @Test func positiveEvidenceGoesSuspectThenDownAndRecoversAfterSuccesses() {
         var h = ComponentHealth(thresholds: thresholds, now: wall)
         #expect(h.state == .unknown)
         #expect(h.record(success: true, latency: .milliseconds(1), at: t0, wallClock: wall) == .healthy)
-        #expect(h.record(success: false, latency: nil, error: "refused", at: t0 + .seconds(1), wallClock: wall.addingTimeInterval(1)) == .suspect)
-        #expect(h.record(success: false, latency: nil, error: "refused", at: t0 + .seconds(2), wallClock: wall) == nil)
-        #expect(h.record(success: false, latency: nil, error: "refused", at: t0 + .seconds(3), wallClock: wall.addingTimeInterval(3)) == .down)
-        #expect(h.since == wall.addingTimeInterval(3))
+        #expect(h.record(success: false, latency: nil, error: "refused", evidence: .positive, at: t0 + .seconds(1), wallClock: wall) == .suspect)
+        #expect(h.evidence == .positive)
+        #expect(h.record(success: false, latency: nil, error: "refused", evidence: .positive, at: t0 + .seconds(2), wallClock: wall.addingTimeInterval(2)) == .down)
+        #expect(h.since == wall.addingTimeInterval(2))
         #expect(h.lastError == "refused")
+        #expect(h.evidence == .positive)
+        // A silent failure after positive evidence keeps it down, for the positive reason.
+        #expect(h.record(success: false, latency: nil, error: "timeout", evidence: .silence, at: t0 + .seconds(3), wallClock: wall) == nil)
+        #expect(h.evidence == .positive)
         // One success is not enough to come back; two are.
         #expect(h.record(success: true, latency: .milliseconds(1), at: t0 + .seconds(4), wallClock: wall) == nil)
         #expect(h.state == .down)
         #expect(h.record(success: true, latency: .milliseconds(1), at: t0 + .seconds(5), wallClock: wall) == .healthy)
+        #expect(h.evidence == nil)
+    }
+
+    @Test func silenceIsDownOnlyAfterFailingForDownAfter() {
+        var h = ComponentHealth(thresholds: thresholds, now: wall)
+        h.record(success: true, latency: nil, at: t0, wallClock: wall)
+        // Many silent failures inside down_after: suspect, never down.
+        for i in 1...9 {
+            h.record(success: false, latency: nil, error: "timeout", evidence: .silence, at: t0 + .seconds(i), wallClock: wall)
+            #expect(h.state == .suspect)
+            #expect(h.evidence == .silence)
+        }
+        #expect(h.record(success: false, latency: nil, evidence: .silence, at: t0 + .seconds(11), wallClock: wall) == .down)
+        #expect(h.evidence == .silence)
+        // Positive evidence met later while down makes it the reason.
+        h.record(success: false, latency: nil, evidence: .positive, at: t0 + .seconds(12), wallClock: wall)
+        h.record(success: false, latency: nil, evidence: .positive, at: t0 + .seconds(13), wallClock: wall)
+        #expect(h.evidence == .positive)
+    }
+
+    @Test func aSilentFailureBetweenTwoRefusalsIsNotTwoInARow() {
+        var h = ComponentHealth(thresholds: thresholds, now: wall)
+        h.record(success: true, latency: nil, at: t0, wallClock: wall)
+        h.record(success: false, latency: nil, evidence: .positive, at: t0 + .seconds(1), wallClock: wall)
+        h.record(success: false, latency: nil, evidence: .silence, at: t0 + .seconds(2), wallClock: wall)
+        #expect(h.record(success: false, latency: nil, evidence: .positive, at: t0 + .seconds(3), wallClock: wall) == nil)
+        #expect(h.state == .suspect)
+        #expect(h.record(success: false, latency: nil, evidence: .positive, at: t0 + .seconds(4), wallClock: wall) == .down)
     }
 
     @Test func failingLongEnoughIsDownEvenWithFewProbes() {
@@ -31,11 +63,24 @@ struct ComponentHealthTests {
         #expect(h.record(success: false, latency: nil, at: t0 + .seconds(4), wallClock: wall) == .down)
     }
 
+    @Test func inconclusiveProbesCountNeitherWay() {
+        var h = ComponentHealth(thresholds: thresholds, now: wall)
+        h.record(success: true, latency: nil, at: t0, wallClock: wall)
+        for _ in 0..<20 { h.recordInconclusive() }
+        #expect(h.state == .healthy)
+        #expect(h.consecutiveFailures == 0)
+        #expect(h.inconclusiveProbes == 20)
+        h.record(success: false, latency: nil, evidence: .positive, at: t0 + .seconds(1), wallClock: wall)
+        h.recordInconclusive()
+        // The inconclusive probe neither broke nor extended the run of refusals.
+        #expect(h.record(success: false, latency: nil, evidence: .positive, at: t0 + .seconds(2), wallClock: wall) == .down)
+    }
+
     @Test func aFlappingComponentDoesNotBounceToHealthy() {
         var h = ComponentHealth(thresholds: thresholds, now: wall)
         h.record(success: true, latency: nil, at: t0, wallClock: wall)
         for i in 0..<10 {
-            h.record(success: i % 2 == 0, latency: nil, at: t0 + .seconds(i + 1), wallClock: wall)
+            h.record(success: i % 2 == 0, latency: nil, evidence: .positive, at: t0 + .seconds(i + 1), wallClock: wall)
             if i > 0 { #expect(h.state != .healthy) }
         }
     }

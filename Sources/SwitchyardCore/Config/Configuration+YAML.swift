@@ -61,7 +61,9 @@ extension Configuration {
                 "failover",
                 map([
                     ("auto", bool(failover.auto)), ("quorum", plain(failover.quorum.configText)),
-                    ("failure_grace", duration(failover.failureGrace)), ("cooldown", duration(failover.cooldown)),
+                    ("failure_grace", duration(failover.failureGrace)),
+                    ("evidence_grace", duration(min(failover.evidenceGrace, failover.failureGrace))),
+                    ("cooldown", duration(failover.cooldown)),
                     ("max_failovers_per_hour", int(failover.maxFailoversPerHour)),
                     ("lease_ttl", duration(failover.leaseTTL)),
                     ("lease_renew_interval", duration(failover.leaseRenewInterval)),

@@ -116,7 +116,7 @@ extension ControlPlaneConfig {
 
     private static func readFailover(_ section: MappingReader) -> FailoverConfig {
         section.allow([
-            "auto", "quorum", "failure_grace", "cooldown", "max_failovers_per_hour", "lease_ttl",
+            "auto", "quorum", "failure_grace", "evidence_grace", "cooldown", "max_failovers_per_hour", "lease_ttl",
             "lease_renew_interval", "shadow_interval", "fence_timeout", "switchover_quiesce_timeout",
         ])
         let d = FailoverConfig()
@@ -141,8 +141,15 @@ extension ControlPlaneConfig {
             shadowInterval: section.duration("shadow_interval", default: d.shadowInterval),
             fenceTimeout: section.duration("fence_timeout", default: d.fenceTimeout),
             switchoverQuiesceTimeout: section.duration(
-                "switchover_quiesce_timeout", default: d.switchoverQuiesceTimeout))
+                "switchover_quiesce_timeout", default: d.switchoverQuiesceTimeout),
+            evidenceGrace: section.duration("evidence_grace", default: d.evidenceGrace, allowZero: true))
         guard section.diagnostics.count == errorsBefore else { return failover }
+        if section.child("evidence_grace") != nil, failover.evidenceGrace > failover.failureGrace {
+            section.fail(
+                "evidence_grace",
+                "failover.evidence_grace (\(failover.evidenceGrace.configText)) must not exceed failover.failure_grace "
+                    + "(\(failover.failureGrace.configText)): positive evidence never needs more patience than silence")
+        }
         if failover.leaseRenewInterval * 2 > failover.leaseTTL {
             section.fail(
                 "lease_renew_interval",

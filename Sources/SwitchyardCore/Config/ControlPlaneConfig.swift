@@ -157,8 +157,12 @@ public struct FailoverConfig: Sendable, Equatable {
     public var auto: Bool
     /// Observers that must agree the active region is down (majority).
     public var quorum: Quorum
-    /// A critical component must fail continuously this long before a failover (2s).
+    /// A critical component must fail continuously this long before a failover when observers only
+    /// met silence (timeouts); also how long a standby must have been healthy to be chosen (2s).
     public var failureGrace: Duration
+    /// The same when observers have positive evidence of death (refused, reset, shutting down, a
+    /// stale heartbeat row): at most `failure_grace` (500ms).
+    public var evidenceGrace: Duration
     /// No automatic failover within this time of the last one (5m).
     public var cooldown: Duration
     /// Automatic failovers allowed in any hour (3).
@@ -179,8 +183,10 @@ public struct FailoverConfig: Sendable, Equatable {
         auto: Bool = true, quorum: Quorum = .majority, failureGrace: Duration = .seconds(2),
         cooldown: Duration = .seconds(300), maxFailoversPerHour: Int = 3, leaseTTL: Duration = .seconds(3),
         leaseRenewInterval: Duration = .milliseconds(500), shadowInterval: Duration = .seconds(1),
-        fenceTimeout: Duration = .seconds(2), switchoverQuiesceTimeout: Duration = .seconds(30)
+        fenceTimeout: Duration = .seconds(2), switchoverQuiesceTimeout: Duration = .seconds(30),
+        evidenceGrace: Duration = .milliseconds(500)
     ) {
+        self.evidenceGrace = evidenceGrace
         self.auto = auto
         self.quorum = quorum
         self.failureGrace = failureGrace

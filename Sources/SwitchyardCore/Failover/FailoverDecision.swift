@@ -3,11 +3,15 @@ import Foundation
 /// Whether to fail over, and to which region, as a pure function of what the observers report.
 ///
 /// The active region is down only when a quorum of live observers has each seen one of its critical
-/// components down continuously for `failureGrace`. The quorum is counted against every known
-/// observer, not only the live ones: one observer cut off from the active region (the others dead or
-/// seeing it healthy) can never trigger a failover on its own. The target is the standby that a
-/// majority of live observers see healthy, with the highest priority; ties go to the lowest
-/// replication lag, then the name.
+/// components down continuously: for `evidenceGrace` when the observer has positive evidence (the
+/// target refused, reset, said it is shutting down…), for `failureGrace` when it only went silent.
+/// A vote is not counted from an observer in self-declared lag (its own timers overshot: what it
+/// missed says nothing about the target), nor a silent vote from an observer that finds most regions
+/// silent at once (correlated silence is the observer's or its network's problem). The quorum is
+/// counted against every known observer, not only the live ones: one observer cut off from the
+/// active region can never trigger a failover on its own. The target is a standby that a majority of
+/// the live, unlagged observers have seen healthy for `failureGrace` (a standby that flickers healthy
+/// is no target), with the highest priority; ties go to the lowest replication lag, then the name.
 public enum FailoverDecision {
     /// One observer's current view of one region.
     public struct Observation: Sendable, Equatable {
@@ -17,13 +21,23 @@ public enum FailoverDecision {
         public var health: HealthState
         /// Since when the region has been down continuously in this observer's view (nil when it is not down).
         public var downSince: Date?
+        /// For a suspect or down region: positive evidence or silence.
+        public var evidence: Evidence?
+        /// Since when the region has been healthy continuously in this observer's view (nil when it is not healthy).
+        public var healthySince: Date?
         /// Creates an observation.
-        public init(observer: String, live: Bool, health: HealthState, downSince: Date? = nil) {
+        public init(observer: String, live: Bool, health: HealthState, downSince: Date? = nil, evidence: Evidence? = nil,
+                    healthySince: Date? = nil) {
             self.observer = observer
             self.live = live
             self.health = health
             self.downSince = downSince
+            self.evidence = health == .healthy || health == .unknown ? nil : (evidence ?? .silence)
+            self.healthySince = health == .healthy ? (healthySince ?? .distantPast) : nil
         }
+
+        /// True when the observer finds the region failing and has only silence to show for it.
+        var silent: Bool { (health == .down || health == .suspect) && evidence == .silence }
     }
 
     /// A region and every observer's view of it.
@@ -57,10 +71,16 @@ public enum FailoverDecision {
         public var recentFailovers: [Date]
         public var paused: Bool
         public var automatic: Bool
+        /// How long a quorum with positive evidence must see the active region down.
+        public var evidenceGrace: Duration
+        /// Observers in self-declared lag, with why: they cast no down vote and choose no target.
+        public var laggingObservers: [String: String]
         /// Creates an input.
         public init(now: Date, activeRegion: String?, regions: [Region], knownObservers: Int, quorum: Quorum,
                     failureGrace: Duration, cooldown: Duration, maxFailoversPerHour: Int, recentFailovers: [Date],
-                    paused: Bool, automatic: Bool) {
+                    paused: Bool, automatic: Bool, evidenceGrace: Duration? = nil, laggingObservers: [String: String] = [:]) {
+            self.evidenceGrace = evidenceGrace ?? failureGrace
+            self.laggingObservers = laggingObservers
             self.now = now
             self.activeRegion = activeRegion
             self.regions = regions
@@ -99,15 +119,30 @@ public enum FailoverDecision {
             return .stay("no active region")
         }
         let needed = needed(input.quorum, knownObservers: input.knownObservers)
-        let grace = input.failureGrace.asSeconds
+        let correlated = correlatedSilence(input.regions)
+        var discounted: [String] = []
         let votes = active.observations.filter { o in
-            o.live && o.health == .down && (o.downSince.map { input.now.timeIntervalSince($0) >= grace } ?? false)
+            guard o.live, o.health == .down, let since = o.downSince else { return false }
+            if let why = input.laggingObservers[o.observer] {
+                discounted.append("\(o.observer) lagging: \(why)")
+                return false
+            }
+            let downFor = input.now.timeIntervalSince(since)
+            if o.evidence == .positive { return downFor >= input.evidenceGrace.asSeconds }
+            if let silent = correlated[o.observer] {
+                discounted.append("\(o.observer) finds \(silent) of \(input.regions.count) regions silent")
+                return false
+            }
+            return downFor >= input.failureGrace.asSeconds
         }
         guard votes.count >= needed else {
             let down = active.observations.filter { $0.live && $0.health == .down }.count
-            return .stay("\(activeName): \(votes.count) of \(needed) needed observers see it down for \(input.failureGrace) (\(down) see it down now)")
+            let why = discounted.isEmpty ? "" : "; not counted: " + discounted.sorted().joined(separator: "; ")
+            return .stay("\(activeName): \(votes.count) of \(needed) needed observers see it down for \(input.evidenceGrace) on evidence or \(input.failureGrace) on silence (\(down) see it down now\(why))")
         }
-        let reason = "\(activeName) down for \(votes.count) of \(input.knownObservers) observers (\(votes.map(\.observer).sorted().joined(separator: ", ")))"
+        let evidence = votes.allSatisfy { $0.evidence == .positive } ? "positive evidence"
+            : votes.allSatisfy { $0.evidence == .silence } ? "silence" : "evidence and silence"
+        let reason = "\(activeName) down for \(votes.count) of \(input.knownObservers) observers (\(votes.map(\.observer).sorted().joined(separator: ", "))) on \(evidence)"
         if !input.automatic { return .blocked("\(reason); automatic failover is off") }
         if input.paused { return .blocked("\(reason); failover is paused") }
         if let last = input.recentFailovers.max(), input.now.timeIntervalSince(last) < input.cooldown.asSeconds {
@@ -117,16 +152,37 @@ public enum FailoverDecision {
         if lastHour >= input.maxFailoversPerHour {
             return .blocked("\(reason); \(lastHour) failovers in the last hour (max \(input.maxFailoversPerHour))")
         }
+        let stableSince = input.now.addingTimeInterval(-input.failureGrace.asSeconds)
         let candidates = input.regions.filter { region in
             guard region.name != activeName else { return false }
-            let live = region.observations.filter(\.live)
-            let healthy = live.filter { $0.health == .healthy }.count
-            return !live.isEmpty && healthy * 2 > live.count
+            let live = region.observations.filter { $0.live && input.laggingObservers[$0.observer] == nil }
+            let stable = live.filter { $0.health == .healthy && ($0.healthySince ?? .distantFuture) <= stableSince }.count
+            return !live.isEmpty && stable * 2 > live.count
         }
         guard let target = candidates.min(by: better) else {
-            return .blocked("\(reason); no healthy standby")
+            return .blocked("\(reason); no standby healthy for a majority for \(input.failureGrace)")
         }
         return .failover(target: target.name, reason: reason)
+    }
+
+    /// The evidence behind a failing region in one observer's view: positive when any critical
+    /// component at the region's worst state has positive evidence, else silence; nil when the region
+    /// is healthy or unknown.
+    public static func regionEvidence(_ byComponent: [String: Evidence], states: [String: HealthState], critical: [String]) -> Evidence? {
+        let health = ComponentHealth.region(states, critical: critical)
+        guard health == .down || health == .suspect else { return nil }
+        let worst = critical.filter { states[$0] == health }
+        return worst.contains { byComponent[$0] == .positive } ? .positive : .silence
+    }
+
+    /// Observers that find more than half of the regions (and at least two) failing with nothing but
+    /// silence, with how many: their silent votes are the observer's problem, not the regions'.
+    static func correlatedSilence(_ regions: [Region]) -> [String: Int] {
+        var silent: [String: Int] = [:]
+        for region in regions {
+            for o in region.observations where o.silent { silent[o.observer, default: 0] += 1 }
+        }
+        return silent.filter { $0.value >= 2 && $0.value * 2 > regions.count }
     }
 
     /// Ordering of candidates: higher priority, then lower lag (unknown lag last), then name.

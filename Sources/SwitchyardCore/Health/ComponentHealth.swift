@@ -1,9 +1,12 @@
 import Foundation
 
-/// Hysteresis for one component, as a pure state machine: `healthy → suspect → down` after
-/// `failuresToSuspect` / `failuresToDown` consecutive failures or after failing for `downAfter`, and
-/// back to healthy only after `successesToRecover` consecutive successes. A single lost probe never
-/// flips a component, and a flapping one does not bounce between healthy and down.
+/// Hysteresis for one component, as a pure state machine: `healthy → suspect` after
+/// `failuresToSuspect` consecutive failures; `→ down` after `evidenceFailuresToDown` consecutive
+/// failures with positive evidence (the target said it is dead), or after failing continuously for
+/// `downAfter` with at least `min(failuresToDown, 2)` failures when it only went silent; back to
+/// healthy only after `successesToRecover` consecutive successes. A single lost probe never flips a
+/// component, a flapping one does not bounce between healthy and down, and a probe made while the
+/// observer itself lagged (`recordInconclusive`) counts neither way.
 public struct ComponentHealth: Sendable, Equatable {
     /// Thresholds (from `probes` in controlplane.yaml).
     public struct Thresholds: Sendable, Equatable {
@@ -11,12 +14,16 @@ public struct ComponentHealth: Sendable, Equatable {
         public var failuresToDown: Int
         public var downAfter: Duration
         public var successesToRecover: Int
+        /// Consecutive failures with positive evidence that make a component down at once.
+        public var evidenceFailuresToDown: Int
         /// Creates thresholds.
-        public init(failuresToSuspect: Int, failuresToDown: Int, downAfter: Duration, successesToRecover: Int) {
+        public init(failuresToSuspect: Int, failuresToDown: Int, downAfter: Duration, successesToRecover: Int,
+                    evidenceFailuresToDown: Int = 2) {
             self.failuresToSuspect = failuresToSuspect
             self.failuresToDown = failuresToDown
             self.downAfter = downAfter
             self.successesToRecover = successesToRecover
+            self.evidenceFailuresToDown = evidenceFailuresToDown
         }
     }
 
@@ -34,6 +41,13 @@ public struct ComponentHealth: Sendable, Equatable {
     public private(set) var lastError: String?
     /// The last probe's latency.
     public private(set) var latency: Duration?
+    /// Consecutive failures with positive evidence (a silent failure resets it).
+    public private(set) var positiveFailures = 0
+    /// The evidence behind a suspect or down state: positive once the target said it is dead in this
+    /// run of failures, else silence; nil when healthy or unknown.
+    public private(set) var evidence: Evidence?
+    /// Probes made while the observer lagged, not counted (since the start).
+    public private(set) var inconclusiveProbes = 0
     let thresholds: Thresholds
 
     /// A component not probed yet.
@@ -45,32 +59,50 @@ public struct ComponentHealth: Sendable, Equatable {
     /// Records one probe; returns the new state when it changed.
     @discardableResult
     public mutating func record(
-        success: Bool, latency: Duration?, error: String? = nil, at instant: ContinuousClock.Instant, wallClock: Date
+        success: Bool, latency: Duration?, error: String? = nil, evidence kind: Evidence = .silence,
+        at instant: ContinuousClock.Instant, wallClock: Date
     ) -> HealthState? {
         self.latency = latency
         let previous = state
         if success {
             consecutiveSuccesses += 1
             consecutiveFailures = 0
+            positiveFailures = 0
             failingSince = nil
             if state == .unknown || (state != .healthy && consecutiveSuccesses >= thresholds.successesToRecover) {
                 state = .healthy
+                evidence = nil
             }
         } else {
             consecutiveFailures += 1
             consecutiveSuccesses = 0
+            positiveFailures = kind == .positive ? positiveFailures + 1 : 0
             lastError = error
             let start = failingSince ?? instant
             failingSince = start
-            if consecutiveFailures >= thresholds.failuresToDown || instant - start >= thresholds.downAfter {
+            let silentLongEnough = instant - start >= thresholds.downAfter && consecutiveFailures >= min(thresholds.failuresToDown, 2)
+            if positiveFailures >= thresholds.evidenceFailuresToDown {
                 state = .down
-            } else if consecutiveFailures >= thresholds.failuresToSuspect, state != .down {
+                evidence = .positive
+            } else if silentLongEnough {
+                if state != .down || evidence == nil { evidence = .silence }
+                state = .down
+            } else if state == .down {
+                // Still down; positive evidence met in this run of failures stays the reason.
+            } else if consecutiveFailures >= thresholds.failuresToSuspect {
                 state = .suspect
+                evidence = kind
             }
         }
         guard state != previous else { return nil }
         since = wallClock
         return state
+    }
+
+    /// Records a probe made while the observer itself lagged: its silence says nothing about the
+    /// target, so neither the failure count nor the success count moves.
+    public mutating func recordInconclusive() {
+        inconclusiveProbes += 1
     }
 
     /// Region health from its components: the worst state among the critical ones.

@@ -8,15 +8,19 @@ public struct ProbeResult: Sendable, Equatable {
     public var error: String?
     /// What the component reported.
     public var detail: ComponentDetail
+    /// For a failure: whether the target said it is dead (positive) or nothing answered in time (silence).
+    public var evidence: Evidence?
 
     /// A success.
     public static func ok(_ latency: Duration, _ detail: ComponentDetail = .init()) -> ProbeResult {
-        ProbeResult(success: true, latency: latency, error: nil, detail: detail)
+        ProbeResult(success: true, latency: latency, error: nil, detail: detail, evidence: nil)
     }
 
-    /// A failure.
-    public static func failed(_ error: String, latency: Duration? = nil, _ detail: ComponentDetail = .init()) -> ProbeResult {
-        ProbeResult(success: false, latency: latency, error: error, detail: detail)
+    /// A failure; without a class it counts as silence, the kind that needs the longer corroboration.
+    public static func failed(
+        _ error: String, evidence: Evidence = .silence, latency: Duration? = nil, _ detail: ComponentDetail = .init()
+    ) -> ProbeResult {
+        ProbeResult(success: false, latency: latency, error: error, detail: detail, evidence: evidence)
     }
 }
 

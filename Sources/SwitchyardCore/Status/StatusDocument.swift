@@ -23,6 +23,27 @@ public struct StatusDocument: Codable, Sendable, Equatable {
     public var regions: [Region]
     /// The most recent failover or switchover.
     public var last_failover: FailoverSummary?
+    /// How this observer judges itself (Sentinel's TILT): lagging observers cast no down vote.
+    public var self_health: SelfHealth?
+
+    /// The serving observer's own health.
+    public struct SelfHealth: Codable, Sendable, Equatable {
+        /// True while the observer declares itself lagging (its timers or round trips overshot).
+        public var lagging: Bool
+        /// Why, while lagging.
+        public var reason: String?
+        /// Lag windows since the agent started.
+        public var lag_events: Int
+        /// Probes not counted because they overlapped a lag window, since the agent started.
+        public var inconclusive_probes: Int
+        /// Creates a self-health summary.
+        public init(lagging: Bool, reason: String?, lag_events: Int, inconclusive_probes: Int) {
+            self.lagging = lagging
+            self.reason = reason
+            self.lag_events = lag_events
+            self.inconclusive_probes = inconclusive_probes
+        }
+    }
 
     /// The active-region lease as the control database holds it.
     public struct Lease: Codable, Sendable, Equatable {
@@ -102,13 +123,21 @@ public struct StatusDocument: Codable, Sendable, Equatable {
         public var components: [String: HealthState]
         public var observed_at: Date
         public var live: Bool
+        /// For a failing view: `positive` (the target said it is dead) or `silence` (nothing answered).
+        public var evidence: Evidence?
+        /// Why this observer's down vote would not count now: it declares itself lagging, or it finds
+        /// most regions silent at once (then the silence is its own problem). Nil when it counts.
+        public var discounted: String?
         /// Creates an observer view.
-        public init(observer: String, health: HealthState, components: [String: HealthState], observed_at: Date, live: Bool) {
+        public init(observer: String, health: HealthState, components: [String: HealthState], observed_at: Date, live: Bool,
+                    evidence: Evidence? = nil, discounted: String? = nil) {
             self.observer = observer
             self.health = health
             self.components = components
             self.observed_at = observed_at
             self.live = live
+            self.evidence = evidence
+            self.discounted = discounted
         }
     }
 
@@ -141,7 +170,8 @@ public struct StatusDocument: Codable, Sendable, Equatable {
     /// Creates a document.
     public init(generated_at: Date, observer: String, control_db_reachable: Bool, active_region: String?, epoch: Int,
                 paused: Bool, failover_in_progress: FailoverSummary?, lease: Lease?, regions: [Region],
-                last_failover: FailoverSummary?) {
+                last_failover: FailoverSummary?, self_health: SelfHealth? = nil) {
+        self.self_health = self_health
         self.generated_at = generated_at
         self.observer = observer
         self.control_db_reachable = control_db_reachable

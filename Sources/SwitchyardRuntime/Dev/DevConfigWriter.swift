@@ -38,6 +38,7 @@ enum DevConfigWriter {
               auto: true
               quorum: majority
               failure_grace: 1500ms
+              evidence_grace: 250ms
               cooldown: 5s
               max_failovers_per_hour: 120
               lease_ttl: 3s

@@ -14,12 +14,12 @@ public enum DecisionInputReader {
         let now: Date = try cluster?["now"].require() ?? Date()
         let rows = try await control.query(
             """
-            SELECT o.observer, o.region, o.component, o.state, o.since,
+            SELECT o.observer, o.region, o.component, o.state, o.since, o.evidence,
                    coalesce(a.last_seen > now() - make_interval(secs => $1), false) AS live
             FROM switchyard.observations o JOIN switchyard.agents a USING (observer)
             WHERE a.last_seen > now() - interval '1 day'
             """, [.double(liveWithin.secondsDouble)]).rows
-        var views: [String: [String: (live: Bool, components: [String: (HealthState, Date)])]] = [:]
+        var views: [String: [String: (live: Bool, components: [String: (HealthState, Date, Evidence?)])]] = [:]
         for row in rows {
             let observer: String = try row["observer"].require()
             let region: String = try row["region"].require()
@@ -27,9 +27,19 @@ public enum DecisionInputReader {
             let component: String = try row["component"].require()
             let state = HealthState(rawValue: try row["state"].require()) ?? .unknown
             let since: Date = try row["since"].require()
+            let evidence = try row["evidence"].optional(String.self).flatMap(Evidence.init(rawValue:))
             var view = views[region]?[observer] ?? (live, [:])
-            view.components[component] = (state, since)
+            view.components[component] = (state, since, evidence)
             views[region, default: [:]][observer] = view
+        }
+        // Observers in self-declared lag: they cast no down vote and choose no target.
+        var lagging: [String: String] = [:]
+        for row in try await control.query(
+            """
+            SELECT observer, coalesce(lag_reason, 'lagging') AS reason FROM switchyard.agents
+            WHERE lagging AND last_seen > now() - make_interval(secs => $1)
+            """, [.double(liveWithin.secondsDouble)]).rows {
+            lagging[try row["observer"].require()] = try row["reason"].require()
         }
         // Replication lag of each region's database, as its freshest live observer reports it.
         let lags = try await control.query(
@@ -49,10 +59,14 @@ public enum DecisionInputReader {
                 let states = view.components.mapValues(\.0)
                 let health = ComponentHealth.region(states, critical: critical)
                 let downSince = critical.compactMap { name -> Date? in
-                    guard let (state, since) = view.components[name], state == .down else { return nil }
+                    guard let (state, since, _) = view.components[name], state == .down else { return nil }
                     return since
                 }.min()
-                return .init(observer: observer, live: view.live, health: health, downSince: health == .down ? downSince : nil)
+                // Healthy since the last of its critical components turned healthy.
+                let healthySince = critical.compactMap { view.components[$0]?.1 }.max()
+                let evidence = FailoverDecision.regionEvidence(view.components.compactMapValues(\.2), states: states, critical: critical)
+                return .init(observer: observer, live: view.live, health: health, downSince: health == .down ? downSince : nil,
+                             evidence: evidence, healthySince: health == .healthy ? healthySince : nil)
             }
             return .init(name: region.name, priority: region.priority, replicationLag: lagByRegion[region.name], observations: observations)
         }
@@ -62,6 +76,7 @@ public enum DecisionInputReader {
         return .init(now: now, activeRegion: try cluster?["active_region"].optional(), regions: regions, knownObservers: known,
                      quorum: failover.quorum, failureGrace: failover.failureGrace, cooldown: failover.cooldown,
                      maxFailoversPerHour: failover.maxFailoversPerHour, recentFailovers: recent,
-                     paused: try cluster?["paused"].require() ?? false, automatic: failover.auto)
+                     paused: try cluster?["paused"].require() ?? false, automatic: failover.auto,
+                     evidenceGrace: min(failover.evidenceGrace, failover.failureGrace), laggingObservers: lagging)
     }
 }

@@ -50,7 +50,12 @@ public struct FailoverExecutor: Sendable {
     }
 
     /// Journals a new failover to `target`: epoch + 1, active region cleared. Returns its id.
-    public func begin(_ control: PostgresConnection, kind: String, to target: String, reason: String, requestId: Int? = nil) async throws -> Int {
+    ///
+    /// - Parameter confirm: checked inside the transaction, after the cluster state is locked and before
+    ///   anything is written; a non-nil answer refuses the failover with that reason (an automatic
+    ///   failover re-reads the observers' views here, so it never begins on a stale one).
+    public func begin(_ control: PostgresConnection, kind: String, to target: String, reason: String, requestId: Int? = nil,
+                      confirm: (@Sendable (PostgresConnection) async throws -> String?)? = nil) async throws -> Int {
         guard configuration.region(named: target) != nil else { throw Refusal(description: "no region named \(target)") }
         let leader = self.leader
         do {
@@ -58,6 +63,7 @@ public struct FailoverExecutor: Sendable {
                 let row = try await c.query("SELECT active_region, epoch FROM switchyard.cluster_state WHERE id = 1 FOR UPDATE").first
                 let from = try row?["active_region"].optional(String.self)
                 if from == target { throw Refusal(description: "\(target) is already the active region") }
+                if let confirm, let refusal = try await confirm(c) { throw Refusal(description: refusal) }
                 let id = try await c.query(
                     """
                     INSERT INTO switchyard.failovers (kind, from_region, to_region, reason, leader, step, request_id)

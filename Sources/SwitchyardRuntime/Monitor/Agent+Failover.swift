@@ -56,9 +56,20 @@ extension Agent {
                     if case .failover(let target, let reason) = outcome, deadline.allowsActing(at: .now) {
                         logger.warning("automatic failover", metadata: ["target": "\(target)", "reason": "\(reason)"])
                         do {
-                            let id = try await executor.begin(control, kind: "failover", to: target, reason: reason)
+                            // The quorum is confirmed on a fresh read inside the transaction that begins the
+                            // failover: an observer that wrote the region healthy since the read above wins.
+                            let configuration = self.configuration
+                            let id = try await executor.begin(control, kind: "failover", to: target, reason: reason) { c in
+                                let fresh = FailoverDecision.decide(try await DecisionInputReader.read(c, configuration: configuration))
+                                guard case .failover(let again, _) = fresh, again == target else {
+                                    return "not confirmed on a fresh read of the observers' views: \(fresh)"
+                                }
+                                return nil
+                            }
                             let report = try await executor.run(control, id: id)
                             logger.notice("failover finished", metadata: ["failover": "\(id)", "state": "\(report.state)"])
+                        } catch let refusal as FailoverExecutor.Refusal {
+                            logger.warning("automatic failover not begun", metadata: ["reason": "\(refusal.description)"])
                         } catch {
                             logger.error("failover failed; the journal keeps it for resumption", metadata: ["error": "\(error)"])
                         }
@@ -70,7 +81,11 @@ extension Agent {
                         logger.warning("stepping down from failover leadership: the lock session went quiet")
                         break
                     }
-                    await shutdown.sleep(min(configuration.controlPlane.probes.interval, election.heartbeatInterval))
+                    // While any live observer finds the active region failing, decide every 100 ms: the
+                    // evidence path is only as fast as the leader looks at it.
+                    let watching = input.regions.first { $0.name == input.activeRegion }?.observations
+                        .contains { $0.live && ($0.health == .down || $0.health == .suspect) } ?? false
+                    await shutdown.sleep(watching ? .milliseconds(100) : min(configuration.controlPlane.probes.interval, election.heartbeatInterval))
                 }
             } catch {
                 logger.warning("failover leadership session failed; reconnecting", metadata: ["error": "\(error)"])

@@ -14,18 +14,24 @@ extension Agent {
             ConnInfo.appending(configuration.controlPlane.control.dsn, [("application_name", "switchyard-agent-\(observer)")]),
             name: "agent-control")
         var lastEventId = 0
+        let budget = configuration.controlPlane.probes.timeout
         while !shutdown.requested && !Task.isCancelled {
             let started = ContinuousClock.now
             let local = monitor.components
             let transitions = monitor.drainTransitions()
             var view = ControlView()
             do {
-                if await !control.isOpen { try await control.reconnect(timeout: configuration.controlPlane.probes.timeout) }
+                if await !control.isOpen { try await control.reconnect(timeout: budget) }
+                let sent = ContinuousClock.now
                 try await write(control, local: local, transitions: transitions, apiURL: apiURL())
                 view = try await read(control, sinceEvent: lastEventId)
+                // A slow control round trip is the observer's surroundings being slow too: lag.
+                let now = ContinuousClock.now
+                selfHealth.measured("the control database round trip", expected: budget, actual: now - sent, endedAt: now)
                 view.reachable = true
                 lastEventId = view.events.last?.id ?? lastEventId
                 store.append(events: view.events)
+                activeRegion.set(view.activeRegion)
             } catch {
                 logger.warning("control database refresh failed", metadata: ["error": "\(error)"])
                 await control.close()
@@ -36,11 +42,16 @@ extension Agent {
                           readyReason: !view.reachable ? "control database unreachable" : (!monitor.probing ? "probes not started" : "ok"))
             metrics.recordCluster(regions: configuration.regions.map(\.name), active: view.activeRegion, epoch: view.epoch,
                                   latestFailoverId: view.lastFailover?.id)
+            let lag = selfHealth.lagging()
+            metrics.recordSelfHealth(lagging: lag != nil, lag: lag?.lag, lagEvents: selfHealth.lagEvents,
+                                     inconclusiveProbes: document.self_health?.inconclusive_probes ?? 0)
             store.setMetrics(metrics.emit())
             // Probe failures allocate and free connection buffers all the time; hand the pages back.
             _ = sy_malloc_trim()
-            let elapsed = ContinuousClock.now - started
-            if elapsed < interval { await shutdown.sleep(interval - elapsed) }
+            // A state change is written at once, not at the next interval: detection waits on it.
+            while !shutdown.requested, !Task.isCancelled, ContinuousClock.now - started < interval, !monitor.hasTransitions {
+                await shutdown.sleep(min(.milliseconds(20), interval - (ContinuousClock.now - started)))
+            }
         }
         await control.close()
     }
@@ -55,6 +66,10 @@ extension Agent {
         var lastFailover: StatusDocument.FailoverSummary?
         /// observer -> region -> component -> state, with the observer's liveness.
         var observations: [String: (live: Bool, observedAt: Date, regions: [String: [String: HealthState]])] = [:]
+        /// observer -> region -> evidence of its failing critical components.
+        var evidence: [String: [String: [String: Evidence]]] = [:]
+        /// Observers in self-declared lag, with why.
+        var lagging: [String: String] = [:]
         var events: [SnapshotStore.Event] = []
     }
 
@@ -62,8 +77,11 @@ extension Agent {
                apiURL: String?) async throws {
         var regions: [PostgresValue] = [], components: [PostgresValue] = [], states: [PostgresValue] = []
         var since: [PostgresValue] = [], latency: [PostgresValue] = [], errors: [PostgresValue] = [], details: [PostgresValue] = []
+        var evidence: [PostgresValue] = [], inconclusive: [PostgresValue] = []
         for (region, byName) in local {
             for (name, component) in byName {
+                evidence.append(.optional(component.health.evidence?.rawValue))
+                inconclusive.append(.int(component.health.inconclusiveProbes))
                 regions.append(.text(region))
                 components.append(.text(name))
                 states.append(.text(component.health.state.rawValue))
@@ -75,24 +93,31 @@ extension Agent {
         }
         let parameters: [PostgresValue] = [
             .text(observer), .array(regions), .array(components), .array(states), .array(since), .array(latency), .array(errors),
-            .array(details),
+            .array(details), .array(evidence), .array(inconclusive),
         ]
+        let lag = selfHealth.lagging()
         try await c.transaction { c in
             try await c.query(
                 """
-                INSERT INTO switchyard.observations (observer, region, component, state, since, latency_ms, last_error, detail, observed_at)
-                SELECT $1, r, comp, s, si, l, e, d, now()
-                FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::float8[], $7::text[], $8::jsonb[])
-                    AS t(r, comp, s, si, l, e, d)
+                INSERT INTO switchyard.observations (observer, region, component, state, since, latency_ms, last_error, detail, evidence,
+                                                     inconclusive, observed_at)
+                SELECT $1, r, comp, s, si, l, e, d, ev, inc, now()
+                FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::float8[], $7::text[], $8::jsonb[], $9::text[],
+                            $10::int8[])
+                    AS t(r, comp, s, si, l, e, d, ev, inc)
                 ON CONFLICT (observer, region, component) DO UPDATE SET state = excluded.state, since = excluded.since,
-                    latency_ms = excluded.latency_ms, last_error = excluded.last_error, detail = excluded.detail, observed_at = now()
+                    latency_ms = excluded.latency_ms, last_error = excluded.last_error, detail = excluded.detail,
+                    evidence = excluded.evidence, inconclusive = excluded.inconclusive, observed_at = now()
                 """,
                 parameters)
             try await c.query(
                 """
-                INSERT INTO switchyard.agents (observer, host, pid, api_url, last_seen) VALUES ($1, $2, $3, $4, now())
-                ON CONFLICT (observer) DO UPDATE SET host = excluded.host, pid = excluded.pid, api_url = excluded.api_url, last_seen = now()
-                """, [.text(self.observer), .text(ProcessInfo.processInfo.hostName), .int(Int(getpid())), .optional(apiURL)])
+                INSERT INTO switchyard.agents (observer, host, pid, api_url, last_seen, lagging, lag_reason, lag_ms)
+                VALUES ($1, $2, $3, $4, now(), $5, $6, $7)
+                ON CONFLICT (observer) DO UPDATE SET host = excluded.host, pid = excluded.pid, api_url = excluded.api_url, last_seen = now(),
+                    lagging = excluded.lagging, lag_reason = excluded.lag_reason, lag_ms = excluded.lag_ms
+                """, [.text(self.observer), .text(ProcessInfo.processInfo.hostName), .int(Int(getpid())), .optional(apiURL),
+                       .bool(lag != nil), .optional(lag?.reason), lag.map { .double($0.lag.secondsDouble * 1000) } ?? .null])
             for t in transitions {
                 let message = "\(self.observer) sees \(t.region) \(t.component) \(t.to.rawValue)" + (t.to == .healthy ? "" : (t.error.map { ": \($0)" } ?? ""))
                 try await c.query(
@@ -133,7 +158,7 @@ extension Agent {
         view.running = failovers.first { $0.state == "running" }
         let rows = try await c.query(
             """
-            SELECT o.observer, o.region, o.component, o.state, a.last_seen,
+            SELECT o.observer, o.region, o.component, o.state, o.evidence, a.last_seen, coalesce(a.lagging, false) AS lagging, a.lag_reason,
                    coalesce(a.last_seen > now() - make_interval(secs => $1), false) AS live
             FROM switchyard.observations o LEFT JOIN switchyard.agents a USING (observer)
             """, [.double(liveWithin.secondsDouble)]).rows
@@ -141,10 +166,17 @@ extension Agent {
             let observer: String = try row["observer"].require()
             let live = try row["live"].require(Bool.self)
             let lastSeen = try row["last_seen"].optional(Date.self) ?? Date.distantPast
+            let region: String = try row["region"].require()
+            let component: String = try row["component"].require()
             var entry = view.observations[observer] ?? (live, lastSeen, [:])
-            entry.regions[try row["region"].require(), default: [:]][try row["component"].require()] =
-                HealthState(rawValue: try row["state"].require(String.self)) ?? .unknown
+            entry.regions[region, default: [:]][component] = HealthState(rawValue: try row["state"].require(String.self)) ?? .unknown
             view.observations[observer] = entry
+            if let evidence = try row["evidence"].optional(String.self).flatMap(Evidence.init(rawValue:)) {
+                view.evidence[observer, default: [:]][region, default: [:]][component] = evidence
+            }
+            if live, try row["lagging"].require(Bool.self) {
+                view.lagging[observer] = try row["lag_reason"].optional(String.self) ?? "lagging"
+            }
         }
         view.events = try await c.query(
             "SELECT id, at, kind, region, message FROM switchyard.events WHERE id > $1 ORDER BY id LIMIT 500", [.int(sinceEvent)]
@@ -156,6 +188,20 @@ extension Agent {
     }
 
     func snapshot(local: [String: [String: MonitorState.Component]], view: ControlView) -> StatusDocument {
+        // Observers that find most regions failing with nothing but silence (the decision's rule).
+        var silentCount: [String: Int] = [:]
+        for region in configuration.regions {
+            let critical = region.critical.map(\.rawValue)
+            for (name, entry) in view.observations where entry.live {
+                guard let seen = entry.regions[region.name] else { continue }
+                let health = ComponentHealth.region(seen, critical: critical)
+                if (health == .down || health == .suspect),
+                   Self.evidence(of: view.evidence[name]?[region.name] ?? [:], states: seen, critical: critical) == .silence {
+                    silentCount[name, default: 0] += 1
+                }
+            }
+        }
+        let silentRegions = silentCount.filter { $0.value >= 2 && $0.value * 2 > configuration.regions.count }
         let regions = configuration.regions.map { region -> StatusDocument.Region in
             let critical = region.critical.map(\.rawValue)
             var components: [String: StatusDocument.Component] = [:]
@@ -167,12 +213,22 @@ extension Agent {
             var observers: [StatusDocument.ObserverView] = []
             for (name, entry) in view.observations.sorted(by: { $0.key < $1.key }) {
                 guard let seen = entry.regions[region.name] else { continue }
-                observers.append(.init(observer: name, health: ComponentHealth.region(seen, critical: critical), components: seen,
-                                       observed_at: entry.observedAt, live: entry.live))
+                let regionHealth = ComponentHealth.region(seen, critical: critical)
+                let evidence = Self.evidence(of: view.evidence[name]?[region.name] ?? [:], states: seen, critical: critical)
+                var discounted = view.lagging[name].map { "lagging: \($0)" }
+                if discounted == nil, evidence == .silence, let silent = silentRegions[name] {
+                    discounted = "finds \(silent) of \(configuration.regions.count) regions silent at once"
+                }
+                observers.append(.init(observer: name, health: regionHealth, components: seen, observed_at: entry.observedAt, live: entry.live,
+                                       evidence: regionHealth == .healthy ? nil : evidence, discounted: discounted))
             }
             if !view.reachable {
                 // Without the control database this observer only knows its own view.
-                observers = [.init(observer: observer, health: health, components: components.mapValues(\.state), observed_at: Date(), live: true)]
+                let own = local[region.name] ?? [:]
+                let evidence = Self.evidence(of: own.compactMapValues { $0.health.evidence }, states: components.mapValues(\.state),
+                                             critical: critical)
+                observers = [.init(observer: observer, health: health, components: components.mapValues(\.state), observed_at: Date(), live: true,
+                                   evidence: health == .healthy ? nil : evidence, discounted: selfHealth.lagging().map { "lagging: \($0.reason)" })]
             }
             let live = observers.filter(\.live)
             let schedulers = local[region.name]?["schedulers"]?.detail
@@ -181,8 +237,18 @@ extension Agent {
                          scheduler_epoch: schedulers?.epoch, observers: observers, live_observers: live.count,
                          observers_seeing_down: live.filter { $0.health == .down }.count)
         }
+        let lag = selfHealth.lagging()
+        let inconclusive = local.values.flatMap(\.values).map(\.health.inconclusiveProbes).reduce(0, +)
         return StatusDocument(generated_at: Date(), observer: observer, control_db_reachable: view.reachable,
                               active_region: view.activeRegion, epoch: view.epoch, paused: view.paused,
-                              failover_in_progress: view.running, lease: view.lease, regions: regions, last_failover: view.lastFailover)
+                              failover_in_progress: view.running, lease: view.lease, regions: regions, last_failover: view.lastFailover,
+                              self_health: .init(lagging: lag != nil, reason: lag?.reason, lag_events: selfHealth.lagEvents,
+                                                 inconclusive_probes: inconclusive))
+    }
+
+    /// The evidence behind a failing region: positive when any critical component at the region's
+    /// worst state has positive evidence, else silence (nil when the region is not failing).
+    static func evidence(of byComponent: [String: Evidence], states: [String: HealthState], critical: [String]) -> Evidence? {
+        FailoverDecision.regionEvidence(byComponent, states: states, critical: critical)
     }
 }

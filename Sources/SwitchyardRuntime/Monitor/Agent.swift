@@ -18,6 +18,10 @@ public final class Agent: Sendable {
     let store = SnapshotStore()
     let monitor: MonitorState
     let metrics: AgentMetrics
+    /// This observer's judgement of itself (lag windows), shared by the probe, refresh and lag loops.
+    let selfHealth: SelfHealthMonitor
+    /// The active region as last read from the control database (its database must be primary).
+    let activeRegion = SharedValue<String?>(nil)
 
     /// Creates an agent; `run()` does the work.
     public init(configuration: Configuration, observer: String, host: String, port: Int, shutdown: ShutdownSignal,
@@ -35,6 +39,7 @@ public final class Agent: Sendable {
             failuresToSuspect: probes.failuresToSuspect, failuresToDown: probes.failuresToDown,
             downAfter: probes.downAfter, successesToRecover: probes.successesToRecover))
         metrics = AgentMetrics(registry: registry, observer: observer)
+        selfHealth = SelfHealthMonitor(ObserverSelfHealth(probes: probes))
     }
 
     /// Runs the probes, the refresh loop and the API until shutdown.
@@ -55,6 +60,7 @@ public final class Agent: Sendable {
             for region in configuration.regions {
                 group.addTask { await self.probeLoop(region) }
             }
+            group.addTask { await self.lagLoop() }
             group.addTask { await self.refreshLoop(apiURL: { apiURL.get() }) }
             group.addTask { await self.failoverLoop() }
             await shutdown.wait()
@@ -64,29 +70,76 @@ public final class Agent: Sendable {
     }
 
     /// Probes one region every interval; its probes run concurrently, each with its own deadline,
-    /// so one hung component (or region) delays nothing else.
+    /// so one hung component (or region) delays nothing else. A silent failure that overlaps a lag of
+    /// this observer is inconclusive: the observer's starvation is never charged to the target. After
+    /// a failure the next round comes after a quarter of the interval, so positive evidence is
+    /// confirmed (or refuted) quickly.
     func probeLoop(_ region: RegionConfig) async {
         let probes = configuration.controlPlane.probes
         let database = PostgresProbe(dsn: region.databaseDSN, region: region.name, schedulers: region.schedulers)
         let redis = RedisProbe(config: region.redis, region: region.name)
         let http = region.schedulers.probe == .http ? HTTPSchedulerProbe(url: region.schedulers.url ?? "") : nil
+        let confirmInterval = max(probes.interval / 4, .milliseconds(50))
         while !shutdown.requested && !Task.isCancelled {
             let started = ContinuousClock.now
-            async let d = database.probe(timeout: probes.timeout)
+            let mustBePrimary = activeRegion.get() == region.name
+            async let d = database.probe(timeout: probes.timeout, mustBePrimary: mustBePrimary)
             async let r = redis.probe(timeout: probes.timeout)
             async let h = http?.probe(timeout: probes.timeout)
             let (db, sched) = await d
             let results = [("database", db), ("redis", await r), ("schedulers", await h ?? sched ?? .failed("no scheduler probe"))]
             let now = ContinuousClock.now
             let wall = Date()
+            // The probes' own budget: a ping, a reconnect and a query, each with the probe timeout.
+            selfHealth.measured("probe round of \(region.name)", expected: probes.timeout * 3, actual: now - started, endedAt: now)
+            let inconclusive = selfHealth.taints(start: started, end: now)
             for (component, result) in results {
-                monitor.record(region: region.name, component: component, result: result, at: now, wallClock: wall)
+                monitor.record(region: region.name, component: component, result: result, inconclusive: inconclusive, at: now, wallClock: wall)
                 metrics.recordProbe(region: region.name, component: component, result: result)
             }
+            let failing = results.contains { !$0.1.success }
             let elapsed = ContinuousClock.now - started
-            if elapsed < probes.interval { await shutdown.sleep(probes.interval - elapsed) }
+            let pause = failing ? confirmInterval : probes.interval
+            if elapsed < pause { await shutdown.sleep(pause - elapsed) }
         }
     }
+
+    /// Sentinel's TILT check: a short timer whose overshoot is this observer's own lag (a busy host,
+    /// a stop signal). Lag windows make overlapping probes inconclusive and the observer lagging.
+    func lagLoop() async {
+        let tick = Duration.milliseconds(100)
+        while !shutdown.requested && !Task.isCancelled {
+            let started = ContinuousClock.now
+            try? await Task.sleep(for: tick)
+            let now = ContinuousClock.now
+            if selfHealth.measured("a \(tick) timer", expected: tick, actual: now - started, endedAt: now) {
+                logger.warning("observer lagging: its own timer overshot; probes in that window are inconclusive",
+                               metadata: ["lag_ms": "\(Int(((now - started) - tick).secondsDouble * 1000))"])
+            }
+        }
+    }
+}
+
+/// The observer's self-health behind a mutex.
+final class SelfHealthMonitor: Sendable {
+    private let storage: Mutex<ObserverSelfHealth>
+    init(_ initial: ObserverSelfHealth) { storage = Mutex(initial) }
+
+    @discardableResult
+    func measured(_ what: String, expected: Duration, actual: Duration, endedAt end: ContinuousClock.Instant) -> Bool {
+        storage.withLock { $0.measured(what, expected: expected, actual: actual, endedAt: end) }
+    }
+
+    func taints(start: ContinuousClock.Instant, end: ContinuousClock.Instant) -> Bool {
+        storage.withLock { $0.taints(start: start, end: end) }
+    }
+
+    /// Why the observer is lagging now (nil when it is not), and the length of that lag.
+    func lagging(at now: ContinuousClock.Instant = .now) -> (reason: String, lag: Duration)? {
+        storage.withLock { s in s.lagging(at: now).map { ($0, s.lag(at: now) ?? .zero) } }
+    }
+
+    var lagEvents: Int { storage.withLock { $0.lagEvents } }
 }
 
 /// A value shared between tasks behind a mutex.

@@ -51,5 +51,15 @@ final class AgentMetrics: Sendable {
         }
     }
 
+    /// The observer's self-health: 1 while it declares itself lagging (it casts no down vote), the
+    /// length of that lag, and its lag windows and inconclusive probes so far.
+    func recordSelfHealth(lagging: Bool, lag: Duration?, lagEvents: Int, inconclusiveProbes: Int) {
+        let dimensions = [("observer", observer)]
+        Gauge(label: "switchyard_observer_lagging", dimensions: dimensions, factory: factory).record(lagging ? 1 : 0)
+        Gauge(label: "switchyard_observer_lag_seconds", dimensions: dimensions, factory: factory).record(lag?.secondsDouble ?? 0)
+        Gauge(label: "switchyard_observer_lag_events", dimensions: dimensions, factory: factory).record(lagEvents)
+        Gauge(label: "switchyard_observer_inconclusive_probes", dimensions: dimensions, factory: factory).record(inconclusiveProbes)
+    }
+
     func emit() -> [UInt8] { registry.emitToBuffer() }
 }

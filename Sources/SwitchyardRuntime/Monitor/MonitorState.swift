@@ -29,11 +29,16 @@ final class MonitorState: Sendable {
         state = Mutex((components, [], false))
     }
 
-    func record(region: String, component: String, result: ProbeResult, at instant: ContinuousClock.Instant, wallClock: Date) {
+    /// Records one probe's result; a silent failure the observer's own lag may explain (`inconclusive`)
+    /// counts neither way.
+    func record(region: String, component: String, result: ProbeResult, inconclusive: Bool = false,
+                at instant: ContinuousClock.Instant, wallClock: Date) {
         state.withLock { s in
             guard var c = s.components[region]?[component] else { return }
-            if let changed = c.health.record(success: result.success, latency: result.latency, error: result.error,
-                                             at: instant, wallClock: wallClock) {
+            if inconclusive && !result.success && result.evidence != .positive {
+                c.health.recordInconclusive()
+            } else if let changed = c.health.record(success: result.success, latency: result.latency, error: result.error,
+                                                    evidence: result.evidence ?? .silence, at: instant, wallClock: wallClock) {
                 s.transitions.append(Transition(region: region, component: component, to: changed, error: result.error))
             }
             c.detail = result.detail
@@ -44,6 +49,8 @@ final class MonitorState: Sendable {
 
     var components: [String: [String: Component]] { state.withLock { $0.components } }
     var probing: Bool { state.withLock { $0.probing } }
+    /// True while a state change waits to be written (the refresh loop then writes at once).
+    var hasTransitions: Bool { state.withLock { !$0.transitions.isEmpty } }
 
     func drainTransitions() -> [Transition] {
         state.withLock { s in

@@ -5,6 +5,11 @@ import SwitchyardCore
 /// schedulers — over one reused connection: a ping of the postmaster (a reused connection alone
 /// keeps answering while a hung postmaster accepts nobody new), then one query for both components.
 /// One connection and one thread per region keeps an agent probing hundreds of regions small.
+///
+/// The probe does not amplify a slow server: a ping that only timed out keeps the established
+/// connection (the next probe needs no reconnect with SCRAM authentication on top), and a reconnect
+/// and the query each get a deadline of their own instead of what the ping left over. Each failure
+/// says whether it is positive evidence or silence (`EvidenceClass`).
 actor PostgresProbe {
     let connection: PostgresConnection
     let schedulers: SchedulersConfig
@@ -16,22 +21,24 @@ actor PostgresProbe {
     }
 
     /// The database result, and the schedulers result unless schedulers are probed over HTTP.
-    func probe(timeout: Duration) async -> (database: ProbeResult, schedulers: ProbeResult?) {
+    /// - Parameter mustBePrimary: the region is active, so a read-only (in recovery) database is down.
+    func probe(timeout: Duration, mustBePrimary: Bool = false) async -> (database: ProbeResult, schedulers: ProbeResult?) {
         let clock = ContinuousClock()
         let start = clock.now
         let probesSchedulers = schedulers.probe != .http
-        func failed(_ why: String) async -> (ProbeResult, ProbeResult?) {
-            await connection.close()
-            return (.failed(why), probesSchedulers ? .failed("database unreachable: \(why)") : nil)
+        func failed(_ why: String, _ evidence: Evidence, keepConnection: Bool = false) async -> (ProbeResult, ProbeResult?) {
+            if !keepConnection { await connection.close() }
+            return (.failed(why, evidence: evidence), probesSchedulers ? .failed("database unreachable: \(why)", evidence: evidence) : nil)
         }
         switch await connection.ping(timeout: timeout) {
         case .accepting: break
-        case .noResponse: return await failed("server does not answer new connections within \(timeout)")
-        case .unreachable(let why): return await failed(why)
+        case .noResponse:
+            return await failed("server does not answer new connections within \(timeout)", .silence, keepConnection: true)
+        case .unreachable(let why): return await failed(why, EvidenceClass.postgres(why))
         }
         do {
-            if await !connection.isOpen { try await connection.reconnect(timeout: max(.milliseconds(1), timeout - (clock.now - start))) }
-            let remaining = max(.milliseconds(1), timeout - (clock.now - start))
+            if await !connection.isOpen { try await connection.reconnect(timeout: timeout) }
+            let remaining = timeout
             let stale = schedulers.staleAfter.secondsDouble
             let sql: String
             switch schedulers.probe {
@@ -68,26 +75,36 @@ actor PostgresProbe {
             var database = ComponentDetail()
             database.in_recovery = try row?["r"].require(Bool.self)
             database.replication_lag_seconds = try row?["lag"].optional(Double.self)
+            if mustBePrimary, database.in_recovery == true {
+                let why = "database is read-only (in recovery) while its region is active"
+                return (.failed(why, evidence: .positive, latency: latency, database),
+                        probesSchedulers ? .failed("database unusable: \(why)", evidence: .positive, latency: latency) : nil)
+            }
             guard probesSchedulers, let row else { return (.ok(latency, database), nil) }
             var detail = ComponentDetail()
             detail.epoch = try row["epoch"].optional(Int.self)
             detail.leader = try row["leader_node"].optional(String.self)
             detail.nodes = try row["nodes"].optional(Int.self)
             detail.leader_heartbeat_age_seconds = try row["age"].optional(Double.self).map { ($0 * 10).rounded() / 10 }
+            // What the database says about the schedulers is positive evidence: the rows are there (or
+            // are not) and their heartbeats are as old as they are.
             let schedulersResult: ProbeResult
             if schedulers.probe == .airflow {
                 schedulersResult = (detail.nodes ?? 0) > 0 ? .ok(latency, detail)
-                    : .failed("no running SchedulerJob with a heartbeat in the last \(schedulers.staleAfter)", latency: latency, detail)
+                    : .failed("no running SchedulerJob with a heartbeat in the last \(schedulers.staleAfter)", evidence: .positive,
+                              latency: latency, detail)
             } else if detail.leader == nil || detail.leader_heartbeat_age_seconds == nil {
-                schedulersResult = .failed("no scheduler leader", latency: latency, detail)
+                schedulersResult = .failed("no scheduler leader", evidence: .positive, latency: latency, detail)
             } else if let age = detail.leader_heartbeat_age_seconds, age > stale {
-                schedulersResult = .failed("leader heartbeat is \(Int(age)) s old (stale after \(schedulers.staleAfter))", latency: latency, detail)
+                schedulersResult = .failed("leader heartbeat is \(Int(age)) s old (stale after \(schedulers.staleAfter))", evidence: .positive,
+                                           latency: latency, detail)
             } else {
                 schedulersResult = .ok(latency, detail)
             }
             return (.ok(latency, database), schedulersResult)
         } catch {
-            return await failed("\(error)")
+            // A query that only timed out leaves libpq's connection closed; anything else says why.
+            return await failed("\(error)", EvidenceClass.postgres(error))
         }
     }
 }

@@ -36,12 +36,13 @@ actor RedisProbe {
                 detail.findings = ["Sentinel reports \(target.displayAddress) as master but it says role:\(detail.role ?? "?")"]
             }
             if detail.role == "slave", detail.master_link_status != "up" {
-                return .failed("replica link to its master is \(detail.master_link_status ?? "unknown")", latency: latency, detail)
+                return .failed("replica link to its master is \(detail.master_link_status ?? "unknown")", evidence: .positive,
+                               latency: latency, detail)
             }
             return .ok(clock.now - start, detail)
         } catch {
             await connection?.close()
-            return .failed("\(error)", latency: nil, detail)
+            return .failed("\(error)", evidence: EvidenceClass.redis(error), latency: nil, detail)
         }
     }
 }

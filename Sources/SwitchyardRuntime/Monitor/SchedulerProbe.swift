@@ -15,9 +15,9 @@ struct HTTPSchedulerProbe: Sendable {
             var detail = ComponentDetail()
             detail.http_status = response.status
             return response.isSuccess ? .ok(clock.now - start, detail)
-                : .failed("health URL answered \(response.status)", latency: clock.now - start, detail)
+                : .failed("health URL answered \(response.status)", evidence: .positive, latency: clock.now - start, detail)
         } catch {
-            return .failed("\(error)")
+            return .failed("\(error)", evidence: EvidenceClass.http(error))
         }
     }
 }

@@ -95,5 +95,6 @@ public enum ControlSchema {
                 CREATE INDEX events_at ON switchyard.events (at);
                 """),
         v2,
+        v3,
     ]
 }

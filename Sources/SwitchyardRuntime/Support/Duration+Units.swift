@@ -10,9 +10,4 @@ extension Duration {
         let (seconds, attoseconds) = components
         return max(minimum, seconds + (attoseconds > 0 ? 1 : 0))
     }
-
-    /// Seconds as a double.
-    public var secondsDouble: Double {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
-    }
 }

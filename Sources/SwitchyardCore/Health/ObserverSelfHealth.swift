@@ -1,0 +1,71 @@
+import Foundation
+
+/// An observer's judgement of itself, as Redis Sentinel's TILT mode judges its own timer: when the
+/// observer's own timers or round trips overshoot their budget by more than `threshold`, the observer
+/// was starved (a busy host, a pause, a stop signal) and what it missed during that window says
+/// nothing about its targets. Probes that overlap a lag window are inconclusive, and for `holdoff`
+/// after the last one the observer declares itself lagging: it casts no down vote.
+public struct ObserverSelfHealth: Sendable {
+    /// A stretch of time in which the observer did not run as it should have.
+    public struct Window: Sendable, Equatable {
+        public var start: ContinuousClock.Instant
+        public var end: ContinuousClock.Instant
+        public var reason: String
+    }
+
+    /// An overshoot above this is lag.
+    public let threshold: Duration
+    /// How long after its last lag the observer still declares itself lagging.
+    public let holdoff: Duration
+    /// Recent lag windows, oldest first.
+    public private(set) var windows: [Window] = []
+    /// Lag windows seen since the start.
+    public private(set) var lagEvents = 0
+
+    /// Creates a tracker.
+    public init(threshold: Duration, holdoff: Duration) {
+        self.threshold = threshold
+        self.holdoff = holdoff
+    }
+
+    /// The thresholds for a probe configuration: lag is an overshoot of half the probe timeout (at
+    /// least 100 ms); an observer declares it for two probe intervals (at least a second) after.
+    public init(probes: ProbeConfig) {
+        self.init(threshold: max(probes.timeout / 2, .milliseconds(100)), holdoff: max(probes.interval * 2, .seconds(1)))
+    }
+
+    /// Records something that was budgeted `expected` and took `actual`, ending at `end`; returns true
+    /// when it was lag.
+    @discardableResult
+    public mutating func measured(_ what: String, expected: Duration, actual: Duration, endedAt end: ContinuousClock.Instant) -> Bool {
+        guard actual - expected > threshold else { return false }
+        let ms = { (d: Duration) in Int((d.secondsDouble * 1000).rounded()) }
+        windows.append(Window(start: end - actual, end: end, reason: "\(what) took \(ms(actual)) ms of a \(ms(expected)) ms budget"))
+        lagEvents += 1
+        let horizon = end - .seconds(60)
+        windows.removeAll { $0.end < horizon }
+        return true
+    }
+
+    /// True when a lag window overlaps `[start, end]`: a failure seen then is inconclusive.
+    public func taints(start: ContinuousClock.Instant, end: ContinuousClock.Instant) -> Bool {
+        windows.contains { $0.start <= end && $0.end >= start }
+    }
+
+    /// Why the observer is lagging at `now`, or nil when it is not.
+    public func lagging(at now: ContinuousClock.Instant) -> String? {
+        guard let last = windows.last, now - last.end < holdoff else { return nil }
+        return last.reason
+    }
+
+    /// The length of the last lag window still within the holdoff.
+    public func lag(at now: ContinuousClock.Instant) -> Duration? {
+        guard let last = windows.last, now - last.end < holdoff else { return nil }
+        return last.end - last.start
+    }
+}
+
+extension Duration {
+    /// Seconds as a Double.
+    public var secondsDouble: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
