@@ -24,9 +24,11 @@ bench: release
 
 # Every test: pure, integration against real Postgres/Redis/HTTP servers the harness starts on loopback,
 # and end-to-end through the switchyard binary. Servers left by a crashed run are cleaned up afterwards.
+# An interrupted run (Ctrl-C, a CI timeout's SIGTERM) still stops every server and daemon it started.
 test: deps
 	$(SWIFT) build --build-tests
-	@status=0; $(SWIFT) test --skip-build || status=$$?; scripts/cleanup-test-servers.sh; exit $$status
+	@trap 'scripts/cleanup-test-servers.sh' EXIT; trap 'exit 130' INT; trap 'exit 143' TERM; \
+	  $(SWIFT) test --skip-build
 
 # The main job: a local three-region deployment on loopback with two scheduler nodes, two workers and an
 # agent per region and a steady scheduled workload; then a drill that crashes the active region's

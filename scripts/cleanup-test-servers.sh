@@ -4,7 +4,15 @@
 for dir in /tmp/switchyard-test-*; do
     [ -d "$dir" ] || continue
     owner=${dir##*-}
+    # After an interrupt the test process may still be on its way out: give it a few seconds.
+    for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$owner" 2>/dev/null || break; sleep 0.5; done
     if kill -0 "$owner" 2>/dev/null; then continue; fi
+    # Daemons the tests started (schedulers, workers, agents, drills) name the directory in their arguments.
+    for pid in $(pgrep -f -- "$dir/" 2>/dev/null); do
+        [ "$pid" = "$$" ] && continue
+        kill -CONT "$pid" 2>/dev/null
+        kill -KILL "$pid" 2>/dev/null
+    done
     while IFS= read -r pidfile; do
         pid=$(head -1 "$pidfile" 2>/dev/null)
         [ -n "$pid" ] || continue

@@ -19,7 +19,14 @@ public final class DevFixture: @unchecked Sendable {
     /// and patching controlplane.yaml lines.
     public static func up(regions: Int, dags: String? = nil, controlplane replacements: [String: String] = [:]) async throws -> DevFixture {
         let dir = try await TestServers.shared.scratchDirectory("fixture")
-        let state = try await DevDeployment.up(directory: dir, regions: regions) { _ in }
+        let state: DevState
+        do {
+            state = try await DevDeployment.up(directory: dir, regions: regions) { _ in }
+        } catch {
+            // Whatever a failed `up` started is stopped before the error goes on.
+            _ = try? await DevDeployment.down(directory: dir, purge: true) { _ in }
+            throw error
+        }
         TestServers.registerDeployment(state)
         if let dags { try dags.write(toFile: state.configDirectory + "/dags.yaml", atomically: true, encoding: .utf8) }
         if !replacements.isEmpty {
@@ -34,6 +41,26 @@ public final class DevFixture: @unchecked Sendable {
     }
 
     init(state: DevState) { self.state = state }
+
+    /// Brings a deployment up, runs `body` with it, and always tears it down, awaited, whether `body`
+    /// returns or throws. At most `DeploymentSlots.shared.limit` deployments run at once in a test
+    /// process, so the suite's parallel tests cannot starve each other into false results.
+    public static func with<T>(
+        regions: Int, dags: String? = nil, controlplane replacements: [String: String] = [:],
+        _ body: (DevFixture) async throws -> T
+    ) async throws -> T {
+        try await DeploymentSlots.shared.withSlot {
+            let f = try await up(regions: regions, dags: dags, controlplane: replacements)
+            do {
+                let result = try await body(f)
+                await f.tearDown()
+                return result
+            } catch {
+                await f.tearDown()
+                throw error
+            }
+        }
+    }
 
     /// Starts `switchyard ARGS… --config <config>` in the background, logging to `<dir>/logs/<name>.log`.
     @discardableResult

@@ -21,7 +21,21 @@ public actor TestServers {
 
     private init() {
         atexit { TestServers.stopAllSynchronously() }
+        // A run interrupted by a signal never reaches atexit: stop everything, then die of the signal.
+        for signal in [SIGINT, SIGTERM, SIGHUP] {
+            Foundation.signal(signal, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signal, queue: .global())
+            source.setEventHandler {
+                TestServers.stopAllSynchronously()
+                Foundation.signal(signal, SIG_DFL)
+                kill(getpid(), signal)
+            }
+            source.resume()
+            Self.signalSources.append(source)
+        }
     }
+
+    nonisolated(unsafe) private static var signalSources: [any DispatchSourceSignal] = []
 
     /// The shared Postgres cluster (started on first use).
     public func postgres() async throws -> TestPostgres {

@@ -16,119 +16,119 @@ struct AutomaticFailoverTests {
         let server = try LoopbackHTTPServer { _ in .status(200) }
         defer { server.stop() }
         // Manual DAGs only, so the set of active runs holds still while the test looks at it.
-        let f = try await DevFixture.up(regions: 3, dags: "dags:\n  - id: slow\n    command: \"sleep 10\"\n    timeout: 1m\n")
-        defer { Task { await f.tearDown() } }
-        let path = f.config + "/eu-west.yaml"
-        try (try String(contentsOfFile: path, encoding: .utf8) + "routing:\n  hooks:\n    - name: dns\n      url: \"\(server.baseURL)/dns\"\n")
-            .write(toFile: path, atomically: true, encoding: .utf8)
-        for region in f.state.regions {
-            try f.start("s-\(region)", ["scheduler", "--region", region, "--node-id", "s-\(region)"])
-            try f.start("w-\(region)", ["worker", "--region", region, "--worker-id", "w-\(region)"])
-        }
-        var urls: [String: String] = [:]
-        for region in f.state.regions { urls[region] = try await f.startAgent(region) }
-        let control = try await f.connectControl()
-        try #require(await f.waitUntil(timeout: .seconds(20)) {
-            let s = try await f.status(urls["eu-west"]!)
-            return s.regions.allSatisfy { $0.health == .healthy && $0.live_observers == 3 }
-        } != nil)
-        try #require(await f.waitUntil(timeout: .seconds(10)) {
-            try await count(control, "SELECT count(*) AS n FROM switchyard.events WHERE kind = 'failover-leader'") >= 1
-        } != nil)
+        try await DevFixture.with(regions: 3, dags: "dags:\n  - id: slow\n    command: \"sleep 10\"\n    timeout: 1m\n") { f in
+            let path = f.config + "/eu-west.yaml"
+            try (try String(contentsOfFile: path, encoding: .utf8) + "routing:\n  hooks:\n    - name: dns\n      url: \"\(server.baseURL)/dns\"\n")
+                .write(toFile: path, atomically: true, encoding: .utf8)
+            for region in f.state.regions {
+                try f.start("s-\(region)", ["scheduler", "--region", region, "--node-id", "s-\(region)"])
+                try f.start("w-\(region)", ["worker", "--region", region, "--worker-id", "w-\(region)"])
+            }
+            var urls: [String: String] = [:]
+            for region in f.state.regions { urls[region] = try await f.startAgent(region) }
+            let control = try await f.connectControl()
+            try #require(await f.waitUntil(timeout: .seconds(20)) {
+                let s = try await f.status(urls["eu-west"]!)
+                return s.regions.allSatisfy { $0.health == .healthy && $0.live_observers == 3 }
+            } != nil)
+            try #require(await f.waitUntil(timeout: .seconds(10)) {
+                try await count(control, "SELECT count(*) AS n FROM switchyard.events WHERE kind = 'failover-leader'") >= 1
+            } != nil)
 
-        // Pause first: the failure must not cause a failover.
-        #expect(try await SwitchyardBinary.run(["pause", "--config", f.config]).status == 0)
-        let east = try await f.connect("us-east")
-        for _ in 0..<3 { #expect(try await SwitchyardBinary.run(["trigger", "slow", "--config", f.config]).status == 0) }
-        try #require(await f.waitUntil(timeout: .seconds(10)) {
-            try await count(east, "SELECT count(*) AS n FROM switchyard.executions WHERE finished_at IS NULL") == 1
-        } != nil)
-        let active = try await east.query("SELECT run_id FROM switchyard.dag_run WHERE state IN ('queued', 'running') ORDER BY run_id")
-            .rows.map { try $0["run_id"].require(String.self) }
-        let west = try await f.connect("eu-west")
-        // One shadow sync (every shadow_interval; later on a loaded machine).
-        let shadowed = await f.waitUntil(timeout: .seconds(10)) {
-            (try? await count(west, "SELECT count(*) AS n FROM switchyard.shadow_dag_run WHERE source_region = 'us-east'")) == active.count
-        }
-        #expect(shadowed != nil)
-        await east.close()
-        let killedAt = ContinuousClock.now
-        await f.state.postgres["us-east"]!.stop()
-        try #require(await f.waitUntil(timeout: .seconds(10)) {
-            (try? await f.status(urls["eu-west"]!).regions.first { $0.name == "us-east" }?.observers_seeing_down) == 3
-        } != nil)
-        try await Task.sleep(for: .seconds(3))  // well past failure_grace
-        #expect(try await count(control, "SELECT count(*) AS n FROM switchyard.failovers") == 0)
+            // Pause first: the failure must not cause a failover.
+            #expect(try await SwitchyardBinary.run(["pause", "--config", f.config]).status == 0)
+            let east = try await f.connect("us-east")
+            for _ in 0..<3 { #expect(try await SwitchyardBinary.run(["trigger", "slow", "--config", f.config]).status == 0) }
+            try #require(await f.waitUntil(timeout: .seconds(10)) {
+                try await count(east, "SELECT count(*) AS n FROM switchyard.executions WHERE finished_at IS NULL") == 1
+            } != nil)
+            let active = try await east.query("SELECT run_id FROM switchyard.dag_run WHERE state IN ('queued', 'running') ORDER BY run_id")
+                .rows.map { try $0["run_id"].require(String.self) }
+            let west = try await f.connect("eu-west")
+            // One shadow sync (every shadow_interval; later on a loaded machine).
+            let shadowed = await f.waitUntil(timeout: .seconds(10)) {
+                (try? await count(west, "SELECT count(*) AS n FROM switchyard.shadow_dag_run WHERE source_region = 'us-east'")) == active.count
+            }
+            #expect(shadowed != nil)
+            await east.close()
+            let killedAt = ContinuousClock.now
+            await f.state.postgres["us-east"]!.stop()
+            try #require(await f.waitUntil(timeout: .seconds(10)) {
+                (try? await f.status(urls["eu-west"]!).regions.first { $0.name == "us-east" }?.observers_seeing_down) == 3
+            } != nil)
+            try await Task.sleep(for: .seconds(3))  // well past failure_grace
+            #expect(try await count(control, "SELECT count(*) AS n FROM switchyard.failovers") == 0)
 
-        // Resume: the leader fails over to the highest-priority healthy standby.
-        #expect(try await SwitchyardBinary.run(["resume", "--config", f.config]).status == 0)
-        let done = await f.waitUntil(timeout: .seconds(30)) {
-            (try? await control.query("SELECT state FROM switchyard.failovers").first?["state"].string) == "completed"
-        }
-        #expect(done != nil)
-        print("automatic failover finished \(ContinuousClock.now - killedAt) after the kill (including the pause)")
-        let failover = try #require(try await control.query("SELECT id, to_region, runs_source, runs_moved, kind FROM switchyard.failovers").first)
-        #expect(failover["to_region"].string == "eu-west")
-        #expect(failover["kind"].string == "failover")
-        #expect(failover["runs_source"].string == "shadow")
-        #expect(failover["runs_moved"].int == active.count)
-        #expect(try await count(control, "SELECT count(*) AS n FROM switchyard.failovers") == 1)
-        #expect(try await control.query("SELECT active_region FROM switchyard.cluster_state").first?["active_region"].string == "eu-west")
-        #expect(server.requests.count == 1)
-        // Every active run finishes in eu-west, each executed there once.
-        let finished = await f.waitUntil(timeout: .seconds(60)) {
-            (try? await count(west, "SELECT count(*) AS n FROM switchyard.dag_run WHERE run_id = ANY($1::text[]) AND state = 'success'",
-                              [.array(active.map { .text($0) })])) == active.count
-        }
-        #expect(finished != nil)
-        #expect(try await count(west, "SELECT count(*) AS n FROM (SELECT run_id FROM switchyard.executions GROUP BY run_id HAVING count(*) > 1) x") == 0)
-        // The us-east worker stopped the command it was running once it could no longer confirm its fence.
-        #expect(f.log("w-us-east").contains("stopped a run"), "\(f.log("w-us-east"))")
+            // Resume: the leader fails over to the highest-priority healthy standby.
+            #expect(try await SwitchyardBinary.run(["resume", "--config", f.config]).status == 0)
+            let done = await f.waitUntil(timeout: .seconds(30)) {
+                (try? await control.query("SELECT state FROM switchyard.failovers").first?["state"].string) == "completed"
+            }
+            #expect(done != nil)
+            print("automatic failover finished \(ContinuousClock.now - killedAt) after the kill (including the pause)")
+            let failover = try #require(try await control.query("SELECT id, to_region, runs_source, runs_moved, kind FROM switchyard.failovers").first)
+            #expect(failover["to_region"].string == "eu-west")
+            #expect(failover["kind"].string == "failover")
+            #expect(failover["runs_source"].string == "shadow")
+            #expect(failover["runs_moved"].int == active.count)
+            #expect(try await count(control, "SELECT count(*) AS n FROM switchyard.failovers") == 1)
+            #expect(try await control.query("SELECT active_region FROM switchyard.cluster_state").first?["active_region"].string == "eu-west")
+            #expect(server.requests.count == 1)
+            // Every active run finishes in eu-west, each executed there once.
+            let finished = await f.waitUntil(timeout: .seconds(60)) {
+                (try? await count(west, "SELECT count(*) AS n FROM switchyard.dag_run WHERE run_id = ANY($1::text[]) AND state = 'success'",
+                                  [.array(active.map { .text($0) })])) == active.count
+            }
+            #expect(finished != nil)
+            #expect(try await count(west, "SELECT count(*) AS n FROM (SELECT run_id FROM switchyard.executions GROUP BY run_id HAVING count(*) > 1) x") == 0)
+            // The us-east worker stopped the command it was running once it could no longer confirm its fence.
+            #expect(f.log("w-us-east").contains("stopped a run"), "\(f.log("w-us-east"))")
 
-        // The failover leader dies: another agent leads within a second or so.
-        let before = try await count(control, "SELECT count(*) AS n FROM switchyard.events WHERE kind = 'failover-leader'")
-        let leaderEvent = try await control.query("SELECT message FROM switchyard.events WHERE kind = 'failover-leader' ORDER BY id DESC LIMIT 1")
-            .first?["message"].string ?? ""
-        let leader = String(leaderEvent.split(separator: " ").first ?? "")
-        kill(try #require(f.pid("agent-\(leader)")), SIGKILL)
-        let takeover = await f.waitUntil(timeout: .seconds(5)) {
-            (try? await count(control, "SELECT count(*) AS n FROM switchyard.events WHERE kind = 'failover-leader'")) == before + 1
+            // The failover leader dies: another agent leads within a second or so.
+            let before = try await count(control, "SELECT count(*) AS n FROM switchyard.events WHERE kind = 'failover-leader'")
+            let leaderEvent = try await control.query("SELECT message FROM switchyard.events WHERE kind = 'failover-leader' ORDER BY id DESC LIMIT 1")
+                .first?["message"].string ?? ""
+            let leader = String(leaderEvent.split(separator: " ").first ?? "")
+            kill(try #require(f.pid("agent-\(leader)")), SIGKILL)
+            let takeover = await f.waitUntil(timeout: .seconds(5)) {
+                (try? await count(control, "SELECT count(*) AS n FROM switchyard.events WHERE kind = 'failover-leader'")) == before + 1
+            }
+            #expect(takeover != nil)
+            print("failover leadership moved after \(takeover.map { "\($0)" } ?? "never")")
+            // Measured by bench failover; here only bounded loosely (a loaded CI machine slips every loop).
+            #expect(takeover.map { $0 < .seconds(4) } ?? false)
         }
-        #expect(takeover != nil)
-        print("failover leadership moved after \(takeover.map { "\($0)" } ?? "never")")
-        // Measured by bench failover; here only bounded loosely (a loaded CI machine slips every loop).
-        #expect(takeover.map { $0 < .seconds(4) } ?? false)
     }
 
     @Test func operatorEndpointsNeedTheTokenAndRefuseWhileAFailoverRuns() async throws {
-        let f = try await DevFixture.up(regions: 2, dags: fastDAGs)
-        defer { Task { await f.tearDown() } }
-        let token = "api-token-\(UInt32.random(in: 0...UInt32.max))"
-        let logs = f.state.directory + "/logs"
-        try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
-        setenv("SWITCHYARD_API_TOKEN", token, 1)
-        defer { unsetenv("SWITCHYARD_API_TOKEN") }
-        let url = try await f.startAgent("us-east")
-        let client = HTTPClient()
-        func post(_ path: String, token: String?, body: String) async throws -> HTTPResponse {
-            var headers = [HTTPHeader("Content-Type", "application/json")]
-            if let token { headers.append(HTTPHeader("Authorization", "Bearer " + token)) }
-            return try await client.send(HTTPRequest(method: "POST", url: url + path, headers: headers, body: Array(body.utf8)))
+        try await DevFixture.with(regions: 2, dags: fastDAGs) { f in
+            let token = "api-token-\(UInt32.random(in: 0...UInt32.max))"
+            let logs = f.state.directory + "/logs"
+            try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
+            setenv("SWITCHYARD_API_TOKEN", token, 1)
+            defer { unsetenv("SWITCHYARD_API_TOKEN") }
+            let url = try await f.startAgent("us-east")
+            let client = HTTPClient()
+            func post(_ path: String, token: String?, body: String) async throws -> HTTPResponse {
+                var headers = [HTTPHeader("Content-Type", "application/json")]
+                if let token { headers.append(HTTPHeader("Authorization", "Bearer " + token)) }
+                return try await client.send(HTTPRequest(method: "POST", url: url + path, headers: headers, body: Array(body.utf8)))
+            }
+            #expect(try await post("/pause", token: nil, body: "{}").status == 401)
+            #expect(try await post("/pause", token: "wrong", body: "{}").status == 401)
+            let paused = try await post("/pause", token: token, body: "{\"reason\":\"test\"}")
+            #expect(paused.status == 200)
+            let sawPaused = try await f.waitUntil(timeout: .seconds(3)) { try await f.status(url).paused }
+            #expect(sawPaused != nil)
+            #expect(try await post("/resume", token: token, body: "").status == 200)
+            #expect(try await post("/switchover", token: token, body: "{\"to\":\"atlantis\"}").status == 400)
+            #expect(try await post("/switchover", token: token, body: "not json").status == 400)
+            let control = try await f.connectControl()
+            try await control.query("INSERT INTO switchyard.failovers (kind, from_region, to_region, reason) VALUES ('forced', 'us-east', 'eu-west', 'held')")
+            let conflict = try await post("/failover", token: token, body: "{\"to\":\"eu-west\"}")
+            #expect(conflict.status == 409)
+            #expect(conflict.bodyText.contains("\"failover_id\":"))
+            #expect(!f.log("agent-us-east").contains(token))
         }
-        #expect(try await post("/pause", token: nil, body: "{}").status == 401)
-        #expect(try await post("/pause", token: "wrong", body: "{}").status == 401)
-        let paused = try await post("/pause", token: token, body: "{\"reason\":\"test\"}")
-        #expect(paused.status == 200)
-        let sawPaused = try await f.waitUntil(timeout: .seconds(3)) { try await f.status(url).paused }
-        #expect(sawPaused != nil)
-        #expect(try await post("/resume", token: token, body: "").status == 200)
-        #expect(try await post("/switchover", token: token, body: "{\"to\":\"atlantis\"}").status == 400)
-        #expect(try await post("/switchover", token: token, body: "not json").status == 400)
-        let control = try await f.connectControl()
-        try await control.query("INSERT INTO switchyard.failovers (kind, from_region, to_region, reason) VALUES ('forced', 'us-east', 'eu-west', 'held')")
-        let conflict = try await post("/failover", token: token, body: "{\"to\":\"eu-west\"}")
-        #expect(conflict.status == 409)
-        #expect(conflict.bodyText.contains("\"failover_id\":"))
-        #expect(!f.log("agent-us-east").contains(token))
     }
 }

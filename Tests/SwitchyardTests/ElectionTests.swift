@@ -30,121 +30,121 @@ let fastDAGs = """
 @Suite("Scheduler election with real processes", .serialized)
 struct ElectionTests {
     @Test func exactlyOneLeaderAndAKilledLeaderIsReplacedWithinASecond() async throws {
-        let f = try await DevFixture.up(regions: 1, dags: fastDAGs)
-        defer { Task { await f.tearDown() } }
-        for i in 1...3 { try f.start("n\(i)", ["scheduler", "--region", "us-east", "--node-id", "n\(i)"]) }
-        let db = try await f.connect("us-east")
-        try #require(await f.waitUntil(timeout: .seconds(10)) { try await f.leadership(db).epoch == 1 } != nil)
-        try #require(await f.waitUntil(timeout: .seconds(10)) {
-            try await db.query("SELECT count(*) AS n FROM switchyard.nodes WHERE kind = 'scheduler'").first?["n"].require(Int.self) == 3
-        } != nil)
-        // The leader marks itself at the end of its first loop; give it time on a loaded machine.
-        _ = await f.waitUntil(timeout: .seconds(10)) {
-            (try? await db.query("SELECT node_id FROM switchyard.nodes WHERE role = 'leader'").rows.count) == 1
-        }
-        let leaders = try await db.query("SELECT node_id FROM switchyard.nodes WHERE role = 'leader'").rows
-        #expect(leaders.count == 1)
-        let (_, leader) = try await f.leadership(db)
-        let leaderName = try #require(leader)
-        #expect(try leaders.first?["node_id"].require(String.self) == leaderName)
+        try await DevFixture.with(regions: 1, dags: fastDAGs) { f in
+            for i in 1...3 { try f.start("n\(i)", ["scheduler", "--region", "us-east", "--node-id", "n\(i)"]) }
+            let db = try await f.connect("us-east")
+            try #require(await f.waitUntil(timeout: .seconds(10)) { try await f.leadership(db).epoch == 1 } != nil)
+            try #require(await f.waitUntil(timeout: .seconds(10)) {
+                try await db.query("SELECT count(*) AS n FROM switchyard.nodes WHERE kind = 'scheduler'").first?["n"].require(Int.self) == 3
+            } != nil)
+            // The leader marks itself at the end of its first loop; give it time on a loaded machine.
+            _ = await f.waitUntil(timeout: .seconds(10)) {
+                (try? await db.query("SELECT node_id FROM switchyard.nodes WHERE role = 'leader'").rows.count) == 1
+            }
+            let leaders = try await db.query("SELECT node_id FROM switchyard.nodes WHERE role = 'leader'").rows
+            #expect(leaders.count == 1)
+            let (_, leader) = try await f.leadership(db)
+            let leaderName = try #require(leader)
+            #expect(try leaders.first?["node_id"].require(String.self) == leaderName)
 
-        kill(try #require(f.pid(leaderName)), SIGKILL)
-        let takeover = await f.waitUntil(timeout: .seconds(5)) { (try? await f.leadership(db).epoch) == 2 }
-        let elapsed = try #require(takeover, "no new leader after SIGKILL")
-        print("SIGKILL takeover observed after \(elapsed)")
-        // bench takeover measures it (p99 ~14 ms); here only bounded loosely for a loaded CI machine.
-        #expect(elapsed < .seconds(3))
-        #expect(try await f.leadership(db).leader != leaderName)
+            kill(try #require(f.pid(leaderName)), SIGKILL)
+            let takeover = await f.waitUntil(timeout: .seconds(5)) { (try? await f.leadership(db).epoch) == 2 }
+            let elapsed = try #require(takeover, "no new leader after SIGKILL")
+            print("SIGKILL takeover observed after \(elapsed)")
+            // bench takeover measures it (p99 ~14 ms); here only bounded loosely for a loaded CI machine.
+            #expect(elapsed < .seconds(3))
+            #expect(try await f.leadership(db).leader != leaderName)
+        }
     }
 
     @Test func frozenLeaderIsReplacedAndStepsDownWithoutWriting() async throws {
-        let f = try await DevFixture.up(regions: 1, dags: fastDAGs)
-        defer { Task { await f.tearDown() } }
-        try f.start("a", ["scheduler", "--region", "us-east", "--node-id", "a"])
-        let db = try await f.connect("us-east")
-        try #require(await f.waitUntil(timeout: .seconds(10)) { try await f.leadership(db).leader == "a" } != nil)
-        try f.start("b", ["scheduler", "--region", "us-east", "--node-id", "b"])
-        try await Task.sleep(for: .milliseconds(1500))
-        let pid = try #require(f.pid("a"))
-        kill(pid, SIGSTOP)
-        let frozenAt = Date()
-        let waited = await f.waitUntil(timeout: .seconds(10)) { (try? await f.leadership(db).leader) == "b" }
-        let takeover = try #require(waited, "the frozen leader was never replaced")
-        print("SIGSTOP takeover observed after \(takeover)")
-        // idle_session_timeout is 3s in the dev configuration: the lock is freed no sooner.
-        #expect(takeover > .seconds(2) && takeover < .seconds(10))
-        let newEpoch = try await f.leadership(db).epoch
-        kill(pid, SIGCONT)
-        #expect(await f.waitUntil(timeout: .seconds(10)) { f.log("a").contains("stepping down") } != nil)
-        // Nothing was written under the frozen leader's epoch after it froze.
-        let late = try await db.query(
-            "SELECT count(*) AS n FROM switchyard.dag_run WHERE created_epoch < $1 AND queued_at > $2",
-            [.int(newEpoch), .date(frozenAt)]).first?["n"].require(Int.self)
-        #expect(late == 0)
-        #expect(try await f.leadership(db).leader == "b")
+        try await DevFixture.with(regions: 1, dags: fastDAGs) { f in
+            try f.start("a", ["scheduler", "--region", "us-east", "--node-id", "a"])
+            let db = try await f.connect("us-east")
+            try #require(await f.waitUntil(timeout: .seconds(10)) { try await f.leadership(db).leader == "a" } != nil)
+            try f.start("b", ["scheduler", "--region", "us-east", "--node-id", "b"])
+            try await Task.sleep(for: .milliseconds(1500))
+            let pid = try #require(f.pid("a"))
+            kill(pid, SIGSTOP)
+            let frozenAt = Date()
+            let waited = await f.waitUntil(timeout: .seconds(10)) { (try? await f.leadership(db).leader) == "b" }
+            let takeover = try #require(waited, "the frozen leader was never replaced")
+            print("SIGSTOP takeover observed after \(takeover)")
+            // idle_session_timeout is 3s in the dev configuration: the lock is freed no sooner.
+            #expect(takeover > .seconds(2) && takeover < .seconds(10))
+            let newEpoch = try await f.leadership(db).epoch
+            kill(pid, SIGCONT)
+            #expect(await f.waitUntil(timeout: .seconds(10)) { f.log("a").contains("stepping down") } != nil)
+            // Nothing was written under the frozen leader's epoch after it froze.
+            let late = try await db.query(
+                "SELECT count(*) AS n FROM switchyard.dag_run WHERE created_epoch < $1 AND queued_at > $2",
+                [.int(newEpoch), .date(frozenAt)]).first?["n"].require(Int.self)
+            #expect(late == 0)
+            #expect(try await f.leadership(db).leader == "b")
 
-        // Its pending write is rejected by the epoch check, and its Redis publish by the fence.
-        let refused = await #expect(throws: RegionStore.Refused.self) {
-            try await RegionStore.fencedWrite(db, epoch: newEpoch - 1) { c in
-                try await c.query("INSERT INTO switchyard.dag_run (dag_id, run_id) VALUES ('every_second', 'stale-write')")
+            // Its pending write is rejected by the epoch check, and its Redis publish by the fence.
+            let refused = await #expect(throws: RegionStore.Refused.self) {
+                try await RegionStore.fencedWrite(db, epoch: newEpoch - 1) { c in
+                    try await c.query("INSERT INTO switchyard.dag_run (dag_id, run_id) VALUES ('every_second', 'stale-write')")
+                }
             }
+            #expect(refused?.standing == .superseded(current: newEpoch))
+            #expect(try await db.query("SELECT count(*) AS n FROM switchyard.dag_run WHERE run_id = 'stale-write'").first?["n"].require(Int.self) == 0)
+            let redis = try await f.redis("us-east")
+            let dispatcher = RunDispatcher(region: "us-east", stream: "switchyard:runs")
+            // The new leader raises the Redis fence in its first loop after winning (a moment later on a loaded machine).
+            #expect(await f.waitUntil(timeout: .seconds(10)) { (try? await dispatcher.fence(redis)) == newEpoch } != nil)
+            let stale = await #expect(throws: RunDispatcher.StaleEpoch.self) {
+                try await dispatcher.publish(redis, DispatchMessage(region: "us-east", epoch: newEpoch - 1, dagId: "every_second",
+                                                                     runId: "x", dispatchId: "stale"))
+            }
+            #expect(stale?.fence == newEpoch)
         }
-        #expect(refused?.standing == .superseded(current: newEpoch))
-        #expect(try await db.query("SELECT count(*) AS n FROM switchyard.dag_run WHERE run_id = 'stale-write'").first?["n"].require(Int.self) == 0)
-        let redis = try await f.redis("us-east")
-        let dispatcher = RunDispatcher(region: "us-east", stream: "switchyard:runs")
-        // The new leader raises the Redis fence in its first loop after winning (a moment later on a loaded machine).
-        #expect(await f.waitUntil(timeout: .seconds(10)) { (try? await dispatcher.fence(redis)) == newEpoch } != nil)
-        let stale = await #expect(throws: RunDispatcher.StaleEpoch.self) {
-            try await dispatcher.publish(redis, DispatchMessage(region: "us-east", epoch: newEpoch - 1, dagId: "every_second",
-                                                                 runId: "x", dispatchId: "stale"))
-        }
-        #expect(stale?.fence == newEpoch)
     }
 
     @Test func terminatedLockSessionMakesTheLeaderStepDown() async throws {
-        let f = try await DevFixture.up(regions: 1, dags: fastDAGs)
-        defer { Task { await f.tearDown() } }
-        try f.start("a", ["scheduler", "--region", "us-east", "--node-id", "a"])
-        let db = try await f.connect("us-east")
-        try #require(await f.waitUntil(timeout: .seconds(10)) { try await f.leadership(db).epoch == 1 } != nil)
-        try await db.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'switchyard-lock-a'")
-        // The node notices, closes the session, reconnects, and wins again with a new epoch.
-        try #require(await f.waitUntil(timeout: .seconds(10)) { try await f.leadership(db).epoch == 2 } != nil)
-        #expect(f.log("a").contains("lock session failed"))
+        try await DevFixture.with(regions: 1, dags: fastDAGs) { f in
+            try f.start("a", ["scheduler", "--region", "us-east", "--node-id", "a"])
+            let db = try await f.connect("us-east")
+            try #require(await f.waitUntil(timeout: .seconds(10)) { try await f.leadership(db).epoch == 1 } != nil)
+            try await db.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'switchyard-lock-a'")
+            // The node notices, closes the session, reconnects, and wins again with a new epoch.
+            try #require(await f.waitUntil(timeout: .seconds(10)) { try await f.leadership(db).epoch == 2 } != nil)
+            #expect(f.log("a").contains("lock session failed"))
+        }
     }
 
     @Test func fencedStandbyNeverCreatesRunsAndSchedulesAreNeverDoubled() async throws {
-        let f = try await DevFixture.up(regions: 2, dags: fastDAGs)
-        defer { Task { await f.tearDown() } }
-        for i in 1...2 {
-            try f.start("e\(i)", ["scheduler", "--region", "us-east", "--node-id", "e\(i)"])
-            try f.start("w\(i)", ["scheduler", "--region", "eu-west", "--node-id", "w\(i)"])
-        }
-        let east = try await f.connect("us-east")
-        let west = try await f.connect("eu-west")
-        try #require(await f.waitUntil(timeout: .seconds(10)) {
-            try await east.query("SELECT count(*) AS n FROM switchyard.dag_run").first?["n"].require(Int.self) ?? 0 >= 2
-        } != nil)
-        // Churn leadership in the active region a few times while it schedules every second.
-        for _ in 0..<3 {
-            let (_, leader) = try await f.leadership(east)
-            if let leader, let pid = f.pid(leader) {
-                kill(pid, SIGKILL)
-                try f.start(leader, ["scheduler", "--region", "us-east", "--node-id", leader])
+        try await DevFixture.with(regions: 2, dags: fastDAGs) { f in
+            for i in 1...2 {
+                try f.start("e\(i)", ["scheduler", "--region", "us-east", "--node-id", "e\(i)"])
+                try f.start("w\(i)", ["scheduler", "--region", "eu-west", "--node-id", "w\(i)"])
             }
-            try await Task.sleep(for: .milliseconds(1500))
+            let east = try await f.connect("us-east")
+            let west = try await f.connect("eu-west")
+            try #require(await f.waitUntil(timeout: .seconds(10)) {
+                try await east.query("SELECT count(*) AS n FROM switchyard.dag_run").first?["n"].require(Int.self) ?? 0 >= 2
+            } != nil)
+            // Churn leadership in the active region a few times while it schedules every second.
+            for _ in 0..<3 {
+                let (_, leader) = try await f.leadership(east)
+                if let leader, let pid = f.pid(leader) {
+                    kill(pid, SIGKILL)
+                    try f.start(leader, ["scheduler", "--region", "us-east", "--node-id", leader])
+                }
+                try await Task.sleep(for: .milliseconds(1500))
+            }
+            #expect(try await f.leadership(west).epoch >= 1)  // the standby has a leader ...
+            #expect(try await west.query("SELECT count(*) AS n FROM switchyard.dag_run").first?["n"].require(Int.self) == 0)  // ... that never schedules
+            let doubled = try await east.query(
+                "SELECT dag_id, logical_date, count(*) AS n FROM switchyard.dag_run WHERE run_type = 'scheduled' GROUP BY 1, 2 HAVING count(*) > 1")
+            #expect(doubled.rows.isEmpty)
+            // Each takeover plans only the newest missed slot, so give the schedule time to catch up.
+            let caughtUp = await f.waitUntil(timeout: .seconds(10)) {
+                ((try? await east.query("SELECT count(*) AS n FROM switchyard.dag_run WHERE run_type = 'scheduled'").first?["n"].int) ?? 0) >= 4
+            }
+            #expect(caughtUp != nil)
         }
-        #expect(try await f.leadership(west).epoch >= 1)  // the standby has a leader ...
-        #expect(try await west.query("SELECT count(*) AS n FROM switchyard.dag_run").first?["n"].require(Int.self) == 0)  // ... that never schedules
-        let doubled = try await east.query(
-            "SELECT dag_id, logical_date, count(*) AS n FROM switchyard.dag_run WHERE run_type = 'scheduled' GROUP BY 1, 2 HAVING count(*) > 1")
-        #expect(doubled.rows.isEmpty)
-        // Each takeover plans only the newest missed slot, so give the schedule time to catch up.
-        let caughtUp = await f.waitUntil(timeout: .seconds(10)) {
-            ((try? await east.query("SELECT count(*) AS n FROM switchyard.dag_run WHERE run_type = 'scheduled'").first?["n"].int) ?? 0) >= 4
-        }
-        #expect(caughtUp != nil)
     }
 
     /// A lock session of us-east that holds the leadership lock, and the epoch it bumped to.
@@ -157,75 +157,75 @@ struct ElectionTests {
     }
 
     @Test func aRegionActivatedWithoutFencingTheOldOneHoldsItsDispatches() async throws {
-        let f = try await DevFixture.up(regions: 1, dags: fastDAGs)
-        defer { Task { await f.tearDown() } }
-        let (lock, epoch) = try await lead(f, node: "n1")
-        defer { Task { await lock.close() } }
-        // A failover that could not reach the old region set a hold: the old region's workers may still
-        // be running these runs until their fence validity lapses.
-        try await lock.connection.query("UPDATE switchyard.fence SET hold_until = now() + interval '1 minute'")
-        _ = try await RegionStore.trigger(lock.connection, dagId: "slow", conf: nil)
-        let held = try await RegionStore.tick(lock, epoch: epoch, region: "us-east", now: Date(), redispatchAfter: .seconds(10), validity: .seconds(3))
-        #expect(held.dispatches.isEmpty)
-        #expect(try await lock.connection.query("SELECT state FROM switchyard.dag_run WHERE dag_id = 'slow'").first?["state"].string == "queued")
-        try await lock.connection.query("UPDATE switchyard.fence SET hold_until = now() - interval '1 second'")
-        let released = try await RegionStore.tick(lock, epoch: epoch, region: "us-east", now: Date(), redispatchAfter: .seconds(10), validity: .seconds(3))
-        #expect(released.dispatches.map(\.dagId).contains("slow"))
+        try await DevFixture.with(regions: 1, dags: fastDAGs) { f in
+            let (lock, epoch) = try await lead(f, node: "n1")
+            defer { Task { await lock.close() } }
+            // A failover that could not reach the old region set a hold: the old region's workers may still
+            // be running these runs until their fence validity lapses.
+            try await lock.connection.query("UPDATE switchyard.fence SET hold_until = now() + interval '1 minute'")
+            _ = try await RegionStore.trigger(lock.connection, dagId: "slow", conf: nil)
+            let held = try await RegionStore.tick(lock, epoch: epoch, region: "us-east", now: Date(), redispatchAfter: .seconds(10), validity: .seconds(3))
+            #expect(held.dispatches.isEmpty)
+            #expect(try await lock.connection.query("SELECT state FROM switchyard.dag_run WHERE dag_id = 'slow'").first?["state"].string == "queued")
+            try await lock.connection.query("UPDATE switchyard.fence SET hold_until = now() - interval '1 second'")
+            let released = try await RegionStore.tick(lock, epoch: epoch, region: "us-east", now: Date(), redispatchAfter: .seconds(10), validity: .seconds(3))
+            #expect(released.dispatches.map(\.dagId).contains("slow"))
+        }
     }
 
     @Test func fencedTicksRecordActingTermsAndPushTheFenceValidity() async throws {
-        let f = try await DevFixture.up(regions: 1, dags: fastDAGs)
-        defer { Task { await f.tearDown() } }
-        let (first, e1) = try await lead(f, node: "first")
-        for _ in 0..<3 { _ = try await RegionStore.tick(first, epoch: e1, region: "us-east", now: Date(), redispatchAfter: .seconds(10), validity: .seconds(3)) }
-        let validity = try await first.connection.query(
-            "SELECT extract(epoch FROM open_until - now())::float8 AS s FROM switchyard.fence").first?["s"].optional(Double.self)
-        #expect(validity.map { $0 > 1 && $0 <= 3.5 } == true, "open_until \(String(describing: validity)) s ahead")
-        await first.close()
-        let (second, e2) = try await lead(f, node: "second")
-        _ = try await RegionStore.tick(second, epoch: e2, region: "us-east", now: Date(), redispatchAfter: .seconds(10))
-        // A superseded leader's tick records nothing.
-        let stale = try await RegionStore.tick(second, epoch: e1, region: "us-east", now: Date(), redispatchAfter: .seconds(10))
-        #expect(stale.standing == .superseded(current: e2))
-        let rows = try await second.connection.query(
-            "SELECT epoch, node_id, ticks, first_acted_at, last_acted_at FROM switchyard.acting_terms ORDER BY epoch").rows
-        #expect(rows.map { $0["epoch"].int } == [e1, e2] && rows.map { $0["node_id"].string } == ["first", "second"])
-        #expect(rows.map { $0["ticks"].int } == [3, 1])
-        let intervals = try rows.map {
-            ActingInterval(region: "us-east", epoch: try $0["epoch"].require(), clusterEpoch: 1,
-                           from: try $0["first_acted_at"].require(), to: try $0["last_acted_at"].require())
+        try await DevFixture.with(regions: 1, dags: fastDAGs) { f in
+            let (first, e1) = try await lead(f, node: "first")
+            for _ in 0..<3 { _ = try await RegionStore.tick(first, epoch: e1, region: "us-east", now: Date(), redispatchAfter: .seconds(10), validity: .seconds(3)) }
+            let validity = try await first.connection.query(
+                "SELECT extract(epoch FROM open_until - now())::float8 AS s FROM switchyard.fence").first?["s"].optional(Double.self)
+            #expect(validity.map { $0 > 1 && $0 <= 3.5 } == true, "open_until \(String(describing: validity)) s ahead")
+            await first.close()
+            let (second, e2) = try await lead(f, node: "second")
+            _ = try await RegionStore.tick(second, epoch: e2, region: "us-east", now: Date(), redispatchAfter: .seconds(10))
+            // A superseded leader's tick records nothing.
+            let stale = try await RegionStore.tick(second, epoch: e1, region: "us-east", now: Date(), redispatchAfter: .seconds(10))
+            #expect(stale.standing == .superseded(current: e2))
+            let rows = try await second.connection.query(
+                "SELECT epoch, node_id, ticks, first_acted_at, last_acted_at FROM switchyard.acting_terms ORDER BY epoch").rows
+            #expect(rows.map { $0["epoch"].int } == [e1, e2] && rows.map { $0["node_id"].string } == ["first", "second"])
+            #expect(rows.map { $0["ticks"].int } == [3, 1])
+            let intervals = try rows.map {
+                ActingInterval(region: "us-east", epoch: try $0["epoch"].require(), clusterEpoch: 1,
+                               from: try $0["first_acted_at"].require(), to: try $0["last_acted_at"].require())
+            }
+            #expect(ActingOverlap.findings(intervals).isEmpty)
+            await second.close()
         }
-        #expect(ActingOverlap.findings(intervals).isEmpty)
-        await second.close()
     }
 
     @Test func twoLeadersRacingForTheSameSlotCreateOneRun() async throws {
-        let f = try await DevFixture.up(regions: 1, dags: fastDAGs)
-        defer { Task { await f.tearDown() } }
-        let settings = try ConfigLoader.load(directory: f.config).controlPlane.election
-        let dsn = try #require(f.state.postgres["us-east"]).conninfo(passfile: f.state.passfile)
-        let now = Date()
-        // First leader plans the slot.
-        let first = try await LockSession.open(dsn: dsn, region: "us-east", node: "first", settings: settings)
-        #expect(try await first.acquire())
-        let e1 = try await RegionStore.bumpEpoch(first, node: "first")
-        _ = try await RegionStore.tick(first, epoch: e1, region: "us-east", now: now, redispatchAfter: .seconds(10))
-        let slot = now.addingTimeInterval(2)
-        let created1 = try await RegionStore.tick(first, epoch: e1, region: "us-east", now: slot, redispatchAfter: .seconds(10)).created
-        #expect(created1.count == 1)
-        await first.close()
-        // The next leader did not see the first's bookkeeping (as if it won mid-tick) and plans the same slot.
-        let second = try await LockSession.open(dsn: dsn, region: "us-east", node: "second", settings: settings)
-        #expect(try await second.acquire())
-        let e2 = try await RegionStore.bumpEpoch(second, node: "second")
-        try await second.connection.query("UPDATE switchyard.dags SET next_run_after = $1 WHERE dag_id = 'every_second'", [.date(now.addingTimeInterval(1))])
-        let created2 = try await RegionStore.tick(second, epoch: e2, region: "us-east", now: slot, redispatchAfter: .seconds(10)).created
-        #expect(created2.isEmpty)
-        let n = try await second.connection.query(
-            "SELECT count(*) AS n FROM switchyard.dag_run WHERE dag_id = 'every_second' AND run_id = $1",
-            [.text(SchedulePlanner.runId(for: SchedulePlanner.plan(schedule: .every(.seconds(1)), nextRunAfter: now.addingTimeInterval(1), now: slot).due!))]
-        ).first?["n"].require(Int.self)
-        #expect(n == 1)
-        await second.close()
+        try await DevFixture.with(regions: 1, dags: fastDAGs) { f in
+            let settings = try ConfigLoader.load(directory: f.config).controlPlane.election
+            let dsn = try #require(f.state.postgres["us-east"]).conninfo(passfile: f.state.passfile)
+            let now = Date()
+            // First leader plans the slot.
+            let first = try await LockSession.open(dsn: dsn, region: "us-east", node: "first", settings: settings)
+            #expect(try await first.acquire())
+            let e1 = try await RegionStore.bumpEpoch(first, node: "first")
+            _ = try await RegionStore.tick(first, epoch: e1, region: "us-east", now: now, redispatchAfter: .seconds(10))
+            let slot = now.addingTimeInterval(2)
+            let created1 = try await RegionStore.tick(first, epoch: e1, region: "us-east", now: slot, redispatchAfter: .seconds(10)).created
+            #expect(created1.count == 1)
+            await first.close()
+            // The next leader did not see the first's bookkeeping (as if it won mid-tick) and plans the same slot.
+            let second = try await LockSession.open(dsn: dsn, region: "us-east", node: "second", settings: settings)
+            #expect(try await second.acquire())
+            let e2 = try await RegionStore.bumpEpoch(second, node: "second")
+            try await second.connection.query("UPDATE switchyard.dags SET next_run_after = $1 WHERE dag_id = 'every_second'", [.date(now.addingTimeInterval(1))])
+            let created2 = try await RegionStore.tick(second, epoch: e2, region: "us-east", now: slot, redispatchAfter: .seconds(10)).created
+            #expect(created2.isEmpty)
+            let n = try await second.connection.query(
+                "SELECT count(*) AS n FROM switchyard.dag_run WHERE dag_id = 'every_second' AND run_id = $1",
+                [.text(SchedulePlanner.runId(for: SchedulePlanner.plan(schedule: .every(.seconds(1)), nextRunAfter: now.addingTimeInterval(1), now: slot).due!))]
+            ).first?["n"].require(Int.self)
+            #expect(n == 1)
+            await second.close()
+        }
     }
 }

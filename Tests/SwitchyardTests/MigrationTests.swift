@@ -16,40 +16,40 @@ struct MigrationTests {
     }
 
     @Test func builtinRunsMoveOnceAsQueuedWithOrphansReported() async throws {
-        let f = try await DevFixture.up(regions: 2, dags: fastDAGs)
-        defer { Task { await f.tearDown() } }
-        let east = try await f.connect("us-east")
-        let west = try await f.connect("eu-west")
-        for (run, state) in [("r1", "queued"), ("r2", "running"), ("r3", "success"), ("r4", "failed")] {
-            try await east.query(
-                "INSERT INTO switchyard.dag_run (dag_id, run_id, state, conf, worker, dispatch_id) VALUES ('slow', $1, $2, '{\"k\": 1}', 'w', 'd')",
-                [.text(run), .text(state)])
+        try await DevFixture.with(regions: 2, dags: fastDAGs) { f in
+            let east = try await f.connect("us-east")
+            let west = try await f.connect("eu-west")
+            for (run, state) in [("r1", "queued"), ("r2", "running"), ("r3", "success"), ("r4", "failed")] {
+                try await east.query(
+                    "INSERT INTO switchyard.dag_run (dag_id, run_id, state, conf, worker, dispatch_id) VALUES ('slow', $1, $2, '{\"k\": 1}', 'w', 'd')",
+                    [.text(run), .text(state)])
+            }
+            try await east.query("INSERT INTO switchyard.dag_run (dag_id, run_id, state) VALUES ('gone_dag', 'r5', 'queued')")
+
+            let dry = try await SwitchyardBinary.run(["migrate-runs", "--config", f.config, "--from", "us-east", "--to", "eu-west", "--dry-run", "--json"])
+            #expect(dry.status == 0, "\(dry.errors)")
+            let dryReport = try JSONDecoder().decode(Report.self, from: Data(dry.output.utf8))
+            #expect(dryReport.found == 3 && dryReport.copied == 3 && dryReport.dry_run)
+            #expect(try await west.query("SELECT count(*) AS n FROM switchyard.dag_run").first?["n"].require(Int.self) == 0)
+
+            let run = try await SwitchyardBinary.run(["migrate-runs", "--config", f.config, "--from", "us-east", "--to", "eu-west", "--json"])
+            let report = try JSONDecoder().decode(Report.self, from: Data(run.output.utf8))
+            #expect(report.copied == 3)
+            #expect(report.orphaned == ["gone_dag/r5"])
+            let rows = try await west.query("SELECT run_id, state, worker, dispatch_id, conf::text AS conf, migrated_from FROM switchyard.dag_run ORDER BY run_id").rows
+            #expect(try rows.map { try $0["run_id"].require(String.self) } == ["r1", "r2", "r5"])
+            for row in rows {
+                #expect(row["state"].string == "queued")
+                #expect(row["worker"].isNull && row["dispatch_id"].isNull)
+                #expect(row["migrated_from"].string == "us-east")
+            }
+            #expect(rows.first?["conf"].string == "{\"k\": 1}")
+
+            let again = try await SwitchyardBinary.run(["migrate-runs", "--config", f.config, "--from", "us-east", "--to", "eu-west", "--json"])
+            let second = try JSONDecoder().decode(Report.self, from: Data(again.output.utf8))
+            #expect(second.copied == 0 && second.already_present == 3)
+            #expect(try await west.query("SELECT count(*) AS n FROM switchyard.dag_run").first?["n"].require(Int.self) == 3)
         }
-        try await east.query("INSERT INTO switchyard.dag_run (dag_id, run_id, state) VALUES ('gone_dag', 'r5', 'queued')")
-
-        let dry = try await SwitchyardBinary.run(["migrate-runs", "--config", f.config, "--from", "us-east", "--to", "eu-west", "--dry-run", "--json"])
-        #expect(dry.status == 0, "\(dry.errors)")
-        let dryReport = try JSONDecoder().decode(Report.self, from: Data(dry.output.utf8))
-        #expect(dryReport.found == 3 && dryReport.copied == 3 && dryReport.dry_run)
-        #expect(try await west.query("SELECT count(*) AS n FROM switchyard.dag_run").first?["n"].require(Int.self) == 0)
-
-        let run = try await SwitchyardBinary.run(["migrate-runs", "--config", f.config, "--from", "us-east", "--to", "eu-west", "--json"])
-        let report = try JSONDecoder().decode(Report.self, from: Data(run.output.utf8))
-        #expect(report.copied == 3)
-        #expect(report.orphaned == ["gone_dag/r5"])
-        let rows = try await west.query("SELECT run_id, state, worker, dispatch_id, conf::text AS conf, migrated_from FROM switchyard.dag_run ORDER BY run_id").rows
-        #expect(try rows.map { try $0["run_id"].require(String.self) } == ["r1", "r2", "r5"])
-        for row in rows {
-            #expect(row["state"].string == "queued")
-            #expect(row["worker"].isNull && row["dispatch_id"].isNull)
-            #expect(row["migrated_from"].string == "us-east")
-        }
-        #expect(rows.first?["conf"].string == "{\"k\": 1}")
-
-        let again = try await SwitchyardBinary.run(["migrate-runs", "--config", f.config, "--from", "us-east", "--to", "eu-west", "--json"])
-        let second = try JSONDecoder().decode(Report.self, from: Data(again.output.utf8))
-        #expect(second.copied == 0 && second.already_present == 3)
-        #expect(try await west.query("SELECT count(*) AS n FROM switchyard.dag_run").first?["n"].require(Int.self) == 3)
     }
 
     @Test func airflowPresetRemapsDagVersionsAndClearsBackfills() async throws {

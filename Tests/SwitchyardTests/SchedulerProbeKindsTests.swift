@@ -8,47 +8,47 @@ import TestSupport
 @Suite("Scheduler probes over Airflow's job table and over HTTP", .serialized)
 struct SchedulerProbeKindsTests {
     @Test func airflowJobTableAndHTTPHealthURL() async throws {
-        let f = try await DevFixture.up(regions: 2, dags: fastDAGs)
-        defer { Task { await f.tearDown() } }
-        // us-east runs "Airflow": a job table with a SchedulerJob heartbeat the test controls.
-        let east = try await f.connect("us-east")
-        try await east.query(
-            """
-            CREATE TABLE job (id serial PRIMARY KEY, job_type text, state text, latest_heartbeat timestamptz)
-            """)
-        try await east.query("INSERT INTO job (job_type, state, latest_heartbeat) VALUES ('SchedulerJob', 'running', now())")
-        // eu-west's schedulers answer on an HTTP health URL: 200 until the test flips it to 503.
-        let healthy = SharedFlag(true)
-        let server = try LoopbackHTTPServer { _ in healthy.value ? .status(200, body: "ok") : .status(503, body: "no") }
-        defer { server.stop() }
-        for (file, replacement) in [("us-east.yaml", "probe: airflow\n  stale_after: 10s"), ("eu-west.yaml", "probe: http\n  url: \"\(server.baseURL)/health\"")] {
-            let path = f.config + "/" + file
-            let text = try String(contentsOfFile: path, encoding: .utf8).replacingOccurrences(of: "probe: heartbeat", with: replacement)
-            try text.write(toFile: path, atomically: true, encoding: .utf8)
+        try await DevFixture.with(regions: 2, dags: fastDAGs) { f in
+            // us-east runs "Airflow": a job table with a SchedulerJob heartbeat the test controls.
+            let east = try await f.connect("us-east")
+            try await east.query(
+                """
+                CREATE TABLE job (id serial PRIMARY KEY, job_type text, state text, latest_heartbeat timestamptz)
+                """)
+            try await east.query("INSERT INTO job (job_type, state, latest_heartbeat) VALUES ('SchedulerJob', 'running', now())")
+            // eu-west's schedulers answer on an HTTP health URL: 200 until the test flips it to 503.
+            let healthy = SharedFlag(true)
+            let server = try LoopbackHTTPServer { _ in healthy.value ? .status(200, body: "ok") : .status(503, body: "no") }
+            defer { server.stop() }
+            for (file, replacement) in [("us-east.yaml", "probe: airflow\n  stale_after: 10s"), ("eu-west.yaml", "probe: http\n  url: \"\(server.baseURL)/health\"")] {
+                let path = f.config + "/" + file
+                let text = try String(contentsOfFile: path, encoding: .utf8).replacingOccurrences(of: "probe: heartbeat", with: replacement)
+                try text.write(toFile: path, atomically: true, encoding: .utf8)
+            }
+            let url = try await f.startAgent("us-east")
+            func schedulers(_ region: String) async -> StatusDocument.Component? {
+                try? await f.status(url).regions.first { $0.name == region }?.components["schedulers"]
+            }
+            try #require(await f.waitUntil(timeout: .seconds(10)) {
+                let a = await schedulers("us-east")?.state
+                let b = await schedulers("eu-west")?.state
+                return a == .healthy && b == .healthy
+            } != nil)
+            #expect(await schedulers("us-east")?.detail.nodes == 1)
+            #expect(await schedulers("eu-west")?.detail.http_status == 200)
+            // The Airflow scheduler's heartbeat goes stale; the health URL starts failing.
+            try await east.query("UPDATE job SET latest_heartbeat = now() - interval '1 hour'")
+            healthy.value = false
+            let down = await f.waitUntil(timeout: .seconds(10)) {
+                let a = await schedulers("us-east")?.state
+                let b = await schedulers("eu-west")?.state
+                return a == .down && b == .down
+            }
+            #expect(down != nil)
+            #expect(await schedulers("eu-west")?.last_error == "health URL answered 503")
+            #expect(await schedulers("us-east")?.last_error?.contains("SchedulerJob") == true)
+            #expect(server.requests.allSatisfy { $0.path == "/health" })
         }
-        let url = try await f.startAgent("us-east")
-        func schedulers(_ region: String) async -> StatusDocument.Component? {
-            try? await f.status(url).regions.first { $0.name == region }?.components["schedulers"]
-        }
-        try #require(await f.waitUntil(timeout: .seconds(10)) {
-            let a = await schedulers("us-east")?.state
-            let b = await schedulers("eu-west")?.state
-            return a == .healthy && b == .healthy
-        } != nil)
-        #expect(await schedulers("us-east")?.detail.nodes == 1)
-        #expect(await schedulers("eu-west")?.detail.http_status == 200)
-        // The Airflow scheduler's heartbeat goes stale; the health URL starts failing.
-        try await east.query("UPDATE job SET latest_heartbeat = now() - interval '1 hour'")
-        healthy.value = false
-        let down = await f.waitUntil(timeout: .seconds(10)) {
-            let a = await schedulers("us-east")?.state
-            let b = await schedulers("eu-west")?.state
-            return a == .down && b == .down
-        }
-        #expect(down != nil)
-        #expect(await schedulers("eu-west")?.last_error == "health URL answered 503")
-        #expect(await schedulers("us-east")?.last_error?.contains("SchedulerJob") == true)
-        #expect(server.requests.allSatisfy { $0.path == "/health" })
     }
 }
 

@@ -16,77 +16,77 @@ struct WorkerTests {
     }
 
     @Test func workerKilledMidRunLeavesNoRunStuck() async throws {
-        let f = try await DevFixture.up(regions: 1, dags: fastDAGs)
-        defer { Task { await f.tearDown() } }
-        try f.start("leader", ["scheduler", "--region", "us-east", "--node-id", "leader"])
-        try f.start("w1", ["worker", "--region", "us-east", "--worker-id", "w1", "--stale-after", "2s"])
-        let db = try await f.connect("us-east")
-        let trigger = try await SwitchyardBinary.run(["trigger", "orphan_check", "--config", f.config, "--json"])
-        #expect(trigger.status == 0, "\(trigger.errors)")
-        try #require(await f.waitUntil(timeout: .seconds(10)) { try await runState(db, "orphan_check")?.worker == "w1" } != nil)
-        let started = await f.waitUntil(timeout: .seconds(5)) { pgrepCount("sleep 4.25") >= 1 }
-        #expect(started != nil)
-        kill(try #require(f.pid("w1")), SIGKILL)
-        // The dead worker's command dies with it (its exec-guard sees EOF), so it cannot run twice at once.
-        let orphanGone = await f.waitUntil(timeout: .seconds(3)) { pgrepCount("sleep 4.25") == 0 }
-        try #require(orphanGone != nil, "orphaned command still running")
-        try f.start("w2", ["worker", "--region", "us-east", "--worker-id", "w2", "--stale-after", "2s"])
-        let done = try await f.waitUntil(timeout: .seconds(20)) { try await runState(db, "orphan_check")?.state == "success" }
-        #expect(done != nil)
-        let final = try #require(try await runState(db, "orphan_check"))
-        #expect(final.worker == "w2")
-        #expect(final.attempt == 2)
-        let executions = try await db.query("SELECT worker FROM switchyard.executions WHERE dag_id = 'orphan_check' ORDER BY id").rows.map { try $0["worker"].require(String.self) }
-        #expect(executions == ["w1", "w2"])
+        try await DevFixture.with(regions: 1, dags: fastDAGs) { f in
+            try f.start("leader", ["scheduler", "--region", "us-east", "--node-id", "leader"])
+            try f.start("w1", ["worker", "--region", "us-east", "--worker-id", "w1", "--stale-after", "2s"])
+            let db = try await f.connect("us-east")
+            let trigger = try await SwitchyardBinary.run(["trigger", "orphan_check", "--config", f.config, "--json"])
+            #expect(trigger.status == 0, "\(trigger.errors)")
+            try #require(await f.waitUntil(timeout: .seconds(10)) { try await runState(db, "orphan_check")?.worker == "w1" } != nil)
+            let started = await f.waitUntil(timeout: .seconds(5)) { pgrepCount("sleep 4.25") >= 1 }
+            #expect(started != nil)
+            kill(try #require(f.pid("w1")), SIGKILL)
+            // The dead worker's command dies with it (its exec-guard sees EOF), so it cannot run twice at once.
+            let orphanGone = await f.waitUntil(timeout: .seconds(3)) { pgrepCount("sleep 4.25") == 0 }
+            try #require(orphanGone != nil, "orphaned command still running")
+            try f.start("w2", ["worker", "--region", "us-east", "--worker-id", "w2", "--stale-after", "2s"])
+            let done = try await f.waitUntil(timeout: .seconds(20)) { try await runState(db, "orphan_check")?.state == "success" }
+            #expect(done != nil)
+            let final = try #require(try await runState(db, "orphan_check"))
+            #expect(final.worker == "w2")
+            #expect(final.attempt == 2)
+            let executions = try await db.query("SELECT worker FROM switchyard.executions WHERE dag_id = 'orphan_check' ORDER BY id").rows.map { try $0["worker"].require(String.self) }
+            #expect(executions == ["w1", "w2"])
+        }
     }
 
     @Test func badRunsFailWithAReasonAndForeignMessagesAreAcknowledged() async throws {
         // This run's too_long command is unique to it, so a process count cannot see another test's.
         let sleeper = "sleep 30.\(UInt32.random(in: 100_000...999_999))"
-        let f = try await DevFixture.up(regions: 1, dags: fastDAGs.replacingOccurrences(of: "command: \"sleep 30\"", with: "command: \"\(sleeper)\""))
-        defer { Task { await f.tearDown() } }
-        try f.start("leader", ["scheduler", "--region", "us-east", "--node-id", "leader"])
-        try f.start("w1", ["worker", "--region", "us-east", "--worker-id", "w1"])
-        let redis = try await f.redis("us-east")
-        try await redis.command(["XADD", "switchyard:runs", "*", "hello", "world"])
-        try await redis.command(["XADD", "switchyard:runs", "*", "region", "elsewhere", "epoch", "1", "dag_id", "a", "run_id", "b", "dispatch_id", "c"])
-        for dag in ["missing_command", "too_long"] {
-            #expect(try await SwitchyardBinary.run(["trigger", dag, "--config", f.config]).status == 0)
+        try await DevFixture.with(regions: 1, dags: fastDAGs.replacingOccurrences(of: "command: \"sleep 30\"", with: "command: \"\(sleeper)\"")) { f in
+            try f.start("leader", ["scheduler", "--region", "us-east", "--node-id", "leader"])
+            try f.start("w1", ["worker", "--region", "us-east", "--worker-id", "w1"])
+            let redis = try await f.redis("us-east")
+            try await redis.command(["XADD", "switchyard:runs", "*", "hello", "world"])
+            try await redis.command(["XADD", "switchyard:runs", "*", "region", "elsewhere", "epoch", "1", "dag_id", "a", "run_id", "b", "dispatch_id", "c"])
+            for dag in ["missing_command", "too_long"] {
+                #expect(try await SwitchyardBinary.run(["trigger", dag, "--config", f.config]).status == 0)
+            }
+            let db = try await f.connect("us-east")
+            try #require(await f.waitUntil(timeout: .seconds(15)) {
+                let a = try await runState(db, "missing_command")?.state
+                let b = try await runState(db, "too_long")?.state
+                return a == "failed" && b == "failed"
+            } != nil)
+            #expect(try await runState(db, "missing_command")?.note == "command not found (exit 127)")
+            #expect(try await runState(db, "too_long")?.note?.hasPrefix("timed out") == true)
+            #expect(f.log("w1").contains("not a dispatch of this region"))
+            // Everything was acknowledged: nothing stays pending in the group.
+            try #require(await f.waitUntil(timeout: .seconds(5)) {
+                try await redis.command(["XPENDING", "switchyard:runs", "switchyard-workers"]).array?.first?.int == 0
+            } != nil)
+            #expect(Processes.isAlive(try #require(f.pid("w1"))))
+            // The timed-out command is gone (its group got SIGTERM, then SIGKILL; on a loaded machine the
+            // kernel may take a moment to finish it after the guard returned).
+            let gone = await f.waitUntil(timeout: .seconds(10)) { pgrepCount(sleeper) == 0 }
+            #expect(gone != nil, "\(sleeper) still running: \(processes(sleeper))")
         }
-        let db = try await f.connect("us-east")
-        try #require(await f.waitUntil(timeout: .seconds(15)) {
-            let a = try await runState(db, "missing_command")?.state
-            let b = try await runState(db, "too_long")?.state
-            return a == "failed" && b == "failed"
-        } != nil)
-        #expect(try await runState(db, "missing_command")?.note == "command not found (exit 127)")
-        #expect(try await runState(db, "too_long")?.note?.hasPrefix("timed out") == true)
-        #expect(f.log("w1").contains("not a dispatch of this region"))
-        // Everything was acknowledged: nothing stays pending in the group.
-        try #require(await f.waitUntil(timeout: .seconds(5)) {
-            try await redis.command(["XPENDING", "switchyard:runs", "switchyard-workers"]).array?.first?.int == 0
-        } != nil)
-        #expect(Processes.isAlive(try #require(f.pid("w1"))))
-        // The timed-out command is gone (its group got SIGTERM, then SIGKILL; on a loaded machine the
-        // kernel may take a moment to finish it after the guard returned).
-        let gone = await f.waitUntil(timeout: .seconds(10)) { pgrepCount(sleeper) == 0 }
-        #expect(gone != nil, "\(sleeper) still running: \(processes(sleeper))")
     }
 
     @Test func unknownDAGAtTriggerAndBadConfigForTheScheduler() async throws {
-        let f = try await DevFixture.up(regions: 1, dags: fastDAGs)
-        defer { Task { await f.tearDown() } }
-        let unknown = try await SwitchyardBinary.run(["trigger", "no_such_dag", "--config", f.config])
-        #expect(unknown.status == 2)
-        let badConf = try await SwitchyardBinary.run(["trigger", "slow", "--config", f.config, "--conf", "[1, 2]"])
-        #expect(badConf.status == 2)
-        try (fastDAGs + "  - id: broken\n    schedule: \"61 * * * *\"\n    command: \"true\"\n")
-            .write(toFile: f.config + "/dags.yaml", atomically: true, encoding: .utf8)
-        let run = try await SwitchyardBinary.run(["scheduler", "--config", f.config, "--region", "us-east"])
-        #expect(run.status == 2)
-        #expect(run.errors.contains("dags.yaml:18: dags[5].schedule:"), "\(run.errors)")
-        let region = try await SwitchyardBinary.run(["scheduler", "--config", f.config, "--region", "nowhere"])
-        #expect(region.status == 2)
+        try await DevFixture.with(regions: 1, dags: fastDAGs) { f in
+            let unknown = try await SwitchyardBinary.run(["trigger", "no_such_dag", "--config", f.config])
+            #expect(unknown.status == 2)
+            let badConf = try await SwitchyardBinary.run(["trigger", "slow", "--config", f.config, "--conf", "[1, 2]"])
+            #expect(badConf.status == 2)
+            try (fastDAGs + "  - id: broken\n    schedule: \"61 * * * *\"\n    command: \"true\"\n")
+                .write(toFile: f.config + "/dags.yaml", atomically: true, encoding: .utf8)
+            let run = try await SwitchyardBinary.run(["scheduler", "--config", f.config, "--region", "us-east"])
+            #expect(run.status == 2)
+            #expect(run.errors.contains("dags.yaml:18: dags[5].schedule:"), "\(run.errors)")
+            let region = try await SwitchyardBinary.run(["scheduler", "--config", f.config, "--region", "nowhere"])
+            #expect(region.status == 2)
+        }
     }
 
     /// PID, parent, process group and parent's command line of each process whose command starts with `pattern`.
@@ -114,104 +114,106 @@ struct WorkerTests {
 @Suite("Workers drop dispatches below the region's fence", .serialized)
 struct StaleDispatchTests {
     @Test func aDispatchFromAStaleEpochIsDroppedAndACurrentOneRuns() async throws {
-        let f = try await DevFixture.up(regions: 1, dags: fastDAGs)
-        defer { Task { await f.tearDown() } }
-        let db = try await f.connect("us-east")
-        let redis = try await f.redis("us-east")
-        // A run dispatched by some leader, and a region fence raised since by a newer one.
-        try await db.query("INSERT INTO switchyard.dag_run (dag_id, run_id, state, dispatch_id, dispatch_epoch) VALUES ('missing_command', 'r1', 'running', 'd1', 3)")
-        let dispatcher = RunDispatcher(region: "us-east", stream: "switchyard:runs")
-        try await dispatcher.raiseFence(redis, epoch: 5)
-        try await redis.command(["XADD", "switchyard:runs", "*", "region", "us-east", "epoch", "3", "dag_id", "missing_command", "run_id", "r1", "dispatch_id", "d1"])
-        try f.start("w1", ["worker", "--region", "us-east", "--worker-id", "w1"])
-        let dropped = await f.waitUntil(timeout: .seconds(10)) { f.log("w1").contains("dropping a dispatch from a stale epoch") }
-        #expect(dropped != nil)
-        try await Task.sleep(for: .milliseconds(500))
-        #expect(try await db.query("SELECT worker FROM switchyard.dag_run WHERE run_id = 'r1'").first?["worker"].isNull == true)
-        #expect(try await db.query("SELECT count(*) AS n FROM switchyard.executions").first?["n"].int == 0)
-        // The current leader's dispatch of the same run (at the fence's epoch) is claimed and run.
-        try await redis.command(["XADD", "switchyard:runs", "*", "region", "us-east", "epoch", "5", "dag_id", "missing_command", "run_id", "r1", "dispatch_id", "d1"])
-        let ran = await f.waitUntil(timeout: .seconds(10)) {
-            (try? await db.query("SELECT state FROM switchyard.dag_run WHERE run_id = 'r1'").first?["state"].string) == "failed"
+        try await DevFixture.with(regions: 1, dags: fastDAGs) { f in
+            let db = try await f.connect("us-east")
+            let redis = try await f.redis("us-east")
+            // A run dispatched by some leader, and a region fence raised since by a newer one.
+            try await db.query("INSERT INTO switchyard.dag_run (dag_id, run_id, state, dispatch_id, dispatch_epoch) VALUES ('missing_command', 'r1', 'running', 'd1', 3)")
+            let dispatcher = RunDispatcher(region: "us-east", stream: "switchyard:runs")
+            try await dispatcher.raiseFence(redis, epoch: 5)
+            try await redis.command(["XADD", "switchyard:runs", "*", "region", "us-east", "epoch", "3", "dag_id", "missing_command", "run_id", "r1", "dispatch_id", "d1"])
+            try f.start("w1", ["worker", "--region", "us-east", "--worker-id", "w1"])
+            let dropped = await f.waitUntil(timeout: .seconds(10)) { f.log("w1").contains("dropping a dispatch from a stale epoch") }
+            #expect(dropped != nil)
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(try await db.query("SELECT worker FROM switchyard.dag_run WHERE run_id = 'r1'").first?["worker"].isNull == true)
+            #expect(try await db.query("SELECT count(*) AS n FROM switchyard.executions").first?["n"].int == 0)
+            // The current leader's dispatch of the same run (at the fence's epoch) is claimed and run.
+            try await redis.command(["XADD", "switchyard:runs", "*", "region", "us-east", "epoch", "5", "dag_id", "missing_command", "run_id", "r1", "dispatch_id", "d1"])
+            let ran = await f.waitUntil(timeout: .seconds(10)) {
+                (try? await db.query("SELECT state FROM switchyard.dag_run WHERE run_id = 'r1'").first?["state"].string) == "failed"
+            }
+            #expect(ran != nil)
+            #expect(try await db.query("SELECT count(*) AS n FROM switchyard.executions WHERE epoch = 5").first?["n"].int == 1)
+            // The worker acknowledges the entry right after recording the outcome: wait for that, then check.
+            _ = await f.waitUntil(timeout: .seconds(10)) {
+                (try? await redis.command(["XPENDING", "switchyard:runs", "switchyard-workers"]).array?.first?.int) == 0
+            }
+            let pending = try await redis.command(["XPENDING", "switchyard:runs", "switchyard-workers"]).array?.first?.int
+            #expect(pending == 0)
         }
-        #expect(ran != nil)
-        #expect(try await db.query("SELECT count(*) AS n FROM switchyard.executions WHERE epoch = 5").first?["n"].int == 1)
-        // The worker acknowledges the entry right after recording the outcome: wait for that, then check.
-        _ = await f.waitUntil(timeout: .seconds(10)) {
-            (try? await redis.command(["XPENDING", "switchyard:runs", "switchyard-workers"]).array?.first?.int) == 0
-        }
-        let pending = try await redis.command(["XPENDING", "switchyard:runs", "switchyard-workers"]).array?.first?.int
-        #expect(pending == 0)
     }
 
     @Test func aRunningCommandStopsWhenTheFenceValidityLapses() async throws {
         // A region cut off from the control database keeps its own database and Redis: its fence stays
         // open, but nobody pushes its validity any more. Its workers must stop what they run by themselves,
         // since the failover that could not reach the region dispatches the same runs elsewhere.
-        let f = try await DevFixture.up(regions: 1, dags: "dags:\n  - id: long\n    command: \"sleep 25.5\"\n    timeout: 1m\n")
-        defer { Task { await f.tearDown() } }
-        let db = try await f.connect("us-east")
-        let redis = try await f.redis("us-east")
-        try await db.query("UPDATE switchyard.fence SET open_until = now() + interval '1 minute'")
-        try await db.query("INSERT INTO switchyard.dag_run (dag_id, run_id, state, dispatch_id, dispatch_epoch) VALUES ('long', 'r1', 'running', 'd1', 1)")
-        try await redis.command(["XADD", "switchyard:runs", "*", "region", "us-east", "epoch", "1", "dag_id", "long", "run_id", "r1", "dispatch_id", "d1"])
-        try f.start("w1", ["worker", "--region", "us-east", "--worker-id", "w1"])
-        try #require(await f.waitUntil(timeout: .seconds(10)) { WorkerTests().pgrepCount("sleep 25.5") == 1 } != nil)
-        try await db.query("UPDATE switchyard.fence SET open_until = now() - interval '1 second'")
-        let stopped = await f.waitUntil(timeout: .seconds(10)) {
-            (try? await db.query("SELECT outcome FROM switchyard.executions WHERE run_id = 'r1'").first?["outcome"].string) == "fenced"
+        try await DevFixture.with(regions: 1, dags: "dags:\n  - id: long\n    command: \"sleep 25.5\"\n    timeout: 1m\n") { f in
+            let db = try await f.connect("us-east")
+            let redis = try await f.redis("us-east")
+            try await db.query("UPDATE switchyard.fence SET open_until = now() + interval '1 minute'")
+            try await db.query("INSERT INTO switchyard.dag_run (dag_id, run_id, state, dispatch_id, dispatch_epoch) VALUES ('long', 'r1', 'running', 'd1', 1)")
+            try await redis.command(["XADD", "switchyard:runs", "*", "region", "us-east", "epoch", "1", "dag_id", "long", "run_id", "r1", "dispatch_id", "d1"])
+            try f.start("w1", ["worker", "--region", "us-east", "--worker-id", "w1"])
+            let started = await f.waitUntil(timeout: .seconds(10)) { WorkerTests().pgrepCount("sleep 25.5") == 1 }
+            try #require(started != nil)
+            try await db.query("UPDATE switchyard.fence SET open_until = now() - interval '1 second'")
+            let stopped = await f.waitUntil(timeout: .seconds(10)) {
+                (try? await db.query("SELECT outcome FROM switchyard.executions WHERE run_id = 'r1'").first?["outcome"].string) == "fenced"
+            }
+            #expect(stopped != nil, "the command outlived its fence validity")
+            let gone = await f.waitUntil(timeout: .seconds(5)) { WorkerTests().pgrepCount("sleep 25.5") == 0 }
+            #expect(gone != nil)
+            #expect(f.log("w1").contains("fence validity lapsed"))
+            // Not recorded as finished, and the claim is given back: the run continues in the region that
+            // takes over, or here, dispatched again by this region's next leader if no failover follows.
+            let row = try await db.query("SELECT state, worker FROM switchyard.dag_run WHERE run_id = 'r1'").first
+            #expect(row?["state"].string == "running" && row?["worker"].isNull == true)
         }
-        #expect(stopped != nil, "the command outlived its fence validity")
-        #expect(await f.waitUntil(timeout: .seconds(5)) { WorkerTests().pgrepCount("sleep 25.5") == 0 } != nil)
-        #expect(f.log("w1").contains("fence validity lapsed"))
-        // Not recorded as finished, and the claim is given back: the run continues in the region that
-        // takes over, or here, dispatched again by this region's next leader if no failover follows.
-        let row = try await db.query("SELECT state, worker FROM switchyard.dag_run WHERE run_id = 'r1'").first
-        #expect(row?["state"].string == "running" && row?["worker"].isNull == true)
     }
 
     @Test func aFenceWhoseValidityLapsedIsNotClaimedThrough() async throws {
-        let f = try await DevFixture.up(regions: 1, dags: fastDAGs)
-        defer { Task { await f.tearDown() } }
-        let db = try await f.connect("us-east")
-        let redis = try await f.redis("us-east")
-        // The fence is open, but the last leased tick was long ago (as after the region's database
-        // died in a failover and came back): its workers must not claim their old runs again.
-        try await db.query("UPDATE switchyard.fence SET open_until = now() - interval '10 seconds'")
-        try await db.query("INSERT INTO switchyard.dag_run (dag_id, run_id, state, dispatch_id, dispatch_epoch) VALUES ('missing_command', 'r1', 'running', 'd1', 1)")
-        try await redis.command(["XADD", "switchyard:runs", "*", "region", "us-east", "epoch", "1", "dag_id", "missing_command", "run_id", "r1", "dispatch_id", "d1"])
-        try f.start("w1", ["worker", "--region", "us-east", "--worker-id", "w1"])
-        try await Task.sleep(for: .seconds(2))
-        #expect(try await db.query("SELECT worker FROM switchyard.dag_run WHERE run_id = 'r1'").first?["worker"].isNull == true)
-        #expect(try await db.query("SELECT count(*) AS n FROM switchyard.executions").first?["n"].int == 0)
-        // A leased tick pushes the validity forward: the same dispatch is claimed and run.
-        try await db.query("UPDATE switchyard.fence SET open_until = now() + interval '1 minute'")
-        try await redis.command(["XADD", "switchyard:runs", "*", "region", "us-east", "epoch", "1", "dag_id", "missing_command", "run_id", "r1", "dispatch_id", "d1"])
-        let ran = await f.waitUntil(timeout: .seconds(10)) {
-            (try? await db.query("SELECT state FROM switchyard.dag_run WHERE run_id = 'r1'").first?["state"].string) == "failed"
+        try await DevFixture.with(regions: 1, dags: fastDAGs) { f in
+            let db = try await f.connect("us-east")
+            let redis = try await f.redis("us-east")
+            // The fence is open, but the last leased tick was long ago (as after the region's database
+            // died in a failover and came back): its workers must not claim their old runs again.
+            try await db.query("UPDATE switchyard.fence SET open_until = now() - interval '10 seconds'")
+            try await db.query("INSERT INTO switchyard.dag_run (dag_id, run_id, state, dispatch_id, dispatch_epoch) VALUES ('missing_command', 'r1', 'running', 'd1', 1)")
+            try await redis.command(["XADD", "switchyard:runs", "*", "region", "us-east", "epoch", "1", "dag_id", "missing_command", "run_id", "r1", "dispatch_id", "d1"])
+            try f.start("w1", ["worker", "--region", "us-east", "--worker-id", "w1"])
+            try await Task.sleep(for: .seconds(2))
+            #expect(try await db.query("SELECT worker FROM switchyard.dag_run WHERE run_id = 'r1'").first?["worker"].isNull == true)
+            #expect(try await db.query("SELECT count(*) AS n FROM switchyard.executions").first?["n"].int == 0)
+            // A leased tick pushes the validity forward: the same dispatch is claimed and run.
+            try await db.query("UPDATE switchyard.fence SET open_until = now() + interval '1 minute'")
+            try await redis.command(["XADD", "switchyard:runs", "*", "region", "us-east", "epoch", "1", "dag_id", "missing_command", "run_id", "r1", "dispatch_id", "d1"])
+            let ran = await f.waitUntil(timeout: .seconds(10)) {
+                (try? await db.query("SELECT state FROM switchyard.dag_run WHERE run_id = 'r1'").first?["state"].string) == "failed"
+            }
+            #expect(ran != nil)
         }
-        #expect(ran != nil)
     }
 
     @Test func aRunTheWorkerStoppedWithoutRecordingIsReleasedWhenItReconnects() async throws {
-        let f = try await DevFixture.up(regions: 1, dags: fastDAGs)
-        defer { Task { await f.tearDown() } }
-        let db = try await f.connect("us-east")
-        // As after the region's database died under a running command: claimed by w1, executing
-        // nowhere, the stop never recorded.
-        try await db.query("INSERT INTO switchyard.dag_run (dag_id, run_id, state, dispatch_id, dispatch_epoch, worker) VALUES ('slow', 'r1', 'running', 'd1', 1, 'w1')")
-        try await db.query("INSERT INTO switchyard.executions (dag_id, run_id, attempt, epoch, worker) VALUES ('slow', 'r1', 1, 1, 'w1')")
-        try f.start("w1", ["worker", "--region", "us-east", "--worker-id", "w1"])
-        let released = await f.waitUntil(timeout: .seconds(10)) {
-            (try? await db.query("SELECT worker FROM switchyard.dag_run WHERE run_id = 'r1'").first?["worker"].isNull) == true
+        try await DevFixture.with(regions: 1, dags: fastDAGs) { f in
+            let db = try await f.connect("us-east")
+            // As after the region's database died under a running command: claimed by w1, executing
+            // nowhere, the stop never recorded.
+            try await db.query("INSERT INTO switchyard.dag_run (dag_id, run_id, state, dispatch_id, dispatch_epoch, worker) VALUES ('slow', 'r1', 'running', 'd1', 1, 'w1')")
+            try await db.query("INSERT INTO switchyard.executions (dag_id, run_id, attempt, epoch, worker) VALUES ('slow', 'r1', 1, 1, 'w1')")
+            try f.start("w1", ["worker", "--region", "us-east", "--worker-id", "w1"])
+            let released = await f.waitUntil(timeout: .seconds(10)) {
+                (try? await db.query("SELECT worker FROM switchyard.dag_run WHERE run_id = 'r1'").first?["worker"].isNull) == true
+            }
+            #expect(released != nil, "\(f.log("w1"))")
+            let execution = try await db.query("SELECT outcome, finished_at FROM switchyard.executions WHERE run_id = 'r1'").first
+            #expect(execution?["outcome"].string == "abandoned" && execution?["finished_at"].isNull == true)
+            // Another worker's claim is not touched.
+            try await db.query("INSERT INTO switchyard.dag_run (dag_id, run_id, state, dispatch_id, dispatch_epoch, worker) VALUES ('slow', 'r2', 'running', 'd2', 1, 'w2')")
+            try f.start("w1b", ["worker", "--region", "us-east", "--worker-id", "w1"])
+            try await Task.sleep(for: .seconds(2))
+            #expect(try await db.query("SELECT worker FROM switchyard.dag_run WHERE run_id = 'r2'").first?["worker"].string == "w2")
         }
-        #expect(released != nil, "\(f.log("w1"))")
-        let execution = try await db.query("SELECT outcome, finished_at FROM switchyard.executions WHERE run_id = 'r1'").first
-        #expect(execution?["outcome"].string == "abandoned" && execution?["finished_at"].isNull == true)
-        // Another worker's claim is not touched.
-        try await db.query("INSERT INTO switchyard.dag_run (dag_id, run_id, state, dispatch_id, dispatch_epoch, worker) VALUES ('slow', 'r2', 'running', 'd2', 1, 'w2')")
-        try f.start("w1b", ["worker", "--region", "us-east", "--worker-id", "w1"])
-        try await Task.sleep(for: .seconds(2))
-        #expect(try await db.query("SELECT worker FROM switchyard.dag_run WHERE run_id = 'r2'").first?["worker"].string == "w2")
     }
 }
