@@ -7,7 +7,7 @@ import SwitchyardRuntime
 /// `switchyard bench …`: benchmarks that print JSON with their figures.
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Measure Switchyard's figures; prints JSON.", subcommands: [Takeover.self, Failover.self, Status.self, Migrate.self, Query.self])
+        commandName: "bench", abstract: "Measure Switchyard's figures; prints JSON.", subcommands: [Takeover.self, Failover.self, Detect.self, Status.self, Migrate.self, Query.self])
 
     /// Round trip of one parameterized query over libpq, through our client and its dedicated thread.
     struct Query: AsyncParsableCommand {
@@ -118,6 +118,28 @@ extension BenchCommand {
             signal(SIGPIPE, SIG_IGN)
             let binary = SelfExecutable.path
             let report = try await FailoverBench.run(binary: binary, directory: DevDeployment.absolute(dir), trials: trials) { Output.progress($0) }
+            try Output.json(report)
+        }
+    }
+}
+
+extension BenchCommand {
+    /// Detection on evidence (a crash) and on silence (a hang), and brown-outs that must cause no failover.
+    struct Detect: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Crash and hang the active Postgres (fault to begin); brown-out episodes that harm no region; false failovers.")
+        @Option(help: "Crash trials (SIGQUIT the active postmaster).") var trials = 5
+        @Option(help: "Hang trials (SIGSTOP the active postmaster).") var hangTrials = 5
+        @Option(help: "Brown-out episodes (agents frozen, connection/fork storm, CPU hogs, combined, in turn).") var episodes = 50
+        @Option(help: "Seed of the episodes' durations and frozen agents.") var seed: UInt64 = 1
+        @Option(help: "Deployment directory (created and removed).") var dir = "/tmp/switchyard-bench-detect"
+        @Flag(help: "Print JSON (the default).") var json = false
+
+        func run() async throws {
+            signal(SIGPIPE, SIG_IGN)
+            let report = try await DetectBench.run(
+                binary: SelfExecutable.path, directory: DevDeployment.absolute(dir), trials: trials, hangTrials: hangTrials,
+                episodes: episodes, seed: seed) { Output.progress($0) }
             try Output.json(report)
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Postgres
 import SwitchyardCore
 import SwitchyardRuntime
@@ -40,6 +41,105 @@ struct DecisionInputTests {
             // The freshest live observers' lowest reported lag; the stale observer's report is ignored.
             #expect(input.regions.first { $0.name == "eu-west" }?.replicationLag == 0.75)
             #expect(input.regions.first { $0.name == "ap-south" }?.replicationLag == nil)
+        }
+    }
+
+    @Test func evidenceLagAndHealthySinceReachTheDecision() async throws {
+        try await DevFixture.with(regions: 3, dags: "dags: []\n") { f in
+            let control = try await f.connectControl()
+            // a and b find us-east refusing (positive evidence, down for 5 s); b declares itself lagging;
+            // c finds us-east and eu-west silent at once. eu-west has been healthy for a and b only 100 ms.
+            try await control.simpleQuery(
+                """
+                INSERT INTO switchyard.agents (observer, host, pid, last_seen, lagging, lag_reason, lag_ms)
+                VALUES ('a', 'h', 1, now() + interval '1 minute', false, NULL, NULL),
+                    ('b', 'h', 2, now() + interval '1 minute', true, 'a 100 ms timer took 2900 ms of a 100 ms budget', 2800),
+                    ('c', 'h', 3, now() + interval '1 minute', false, NULL, NULL);
+                INSERT INTO switchyard.observations (observer, region, component, state, since, detail, evidence) VALUES
+                    ('a', 'us-east', 'database', 'down', now() - interval '5 seconds', '{}', 'positive'),
+                    ('b', 'us-east', 'database', 'down', now() - interval '5 seconds', '{}', 'positive'),
+                    ('c', 'us-east', 'database', 'down', now() - interval '5 seconds', '{}', 'silence'),
+                    ('a', 'eu-west', 'database', 'healthy', now() - interval '100 milliseconds', '{}', NULL),
+                    ('b', 'eu-west', 'database', 'healthy', now() - interval '100 milliseconds', '{}', NULL),
+                    ('c', 'eu-west', 'database', 'suspect', now() - interval '1 second', '{}', 'silence'),
+                    ('a', 'ap-south', 'database', 'healthy', now() - interval '1 hour', '{}', NULL),
+                    ('b', 'ap-south', 'database', 'healthy', now() - interval '1 hour', '{}', NULL),
+                    ('c', 'ap-south', 'database', 'healthy', now() - interval '1 hour', '{}', NULL);
+                """)
+            var configuration = try ConfigLoader.load(directory: f.config)
+            configuration.controlPlane.failover.cooldown = .zero
+            let input = try await DecisionInputReader.read(control, configuration: configuration)
+            #expect(input.laggingObservers["b"]?.contains("timer took 2900 ms") == true)
+            #expect(input.laggingObservers["a"] == nil && input.laggingObservers["c"] == nil)
+            let east = try #require(input.regions.first { $0.name == "us-east" })
+            #expect(east.observations.first { $0.observer == "a" }?.evidence == .positive)
+            #expect(east.observations.first { $0.observer == "c" }?.evidence == .silence)
+            let westA = try #require(input.regions.first { $0.name == "eu-west" }?.observations.first { $0.observer == "a" })
+            #expect(westA.health == .healthy)
+            let healthyFor = input.now.timeIntervalSince(try #require(westA.healthySince))
+            #expect(healthyFor < 1)
+            // Only a counts: b is lagging, c's silence is correlated. One vote of two needed: stay.
+            guard case .stay(let why) = FailoverDecision.decide(input) else {
+                Issue.record("expected stay: \(FailoverDecision.decide(input))")
+                return
+            }
+            #expect(why.contains("b lagging") && why.contains("c finds 2 of 3 regions silent"), "\(why)")
+            // b's lag over: two votes on evidence; eu-west only just turned healthy, so ap-south is the target.
+            try await control.query("UPDATE switchyard.agents SET lagging = false WHERE observer = 'b'")
+            let next = try await DecisionInputReader.read(control, configuration: configuration)
+            #expect(next.laggingObservers.isEmpty)
+            guard case .failover(let target, let reason) = FailoverDecision.decide(next) else {
+                Issue.record("expected a failover: \(FailoverDecision.decide(next))")
+                return
+            }
+            #expect(target == "ap-south")
+            #expect(reason.contains("(a, b) on positive evidence"), "\(reason)")
+            await control.close()
+        }
+    }
+
+    @Test func anAutomaticFailoverBeginsOnlyWhenAFreshReadInsideTheTransactionConfirmsIt() async throws {
+        try await DevFixture.with(regions: 2, dags: "dags: []\n") { f in
+            let control = try await f.connectControl()
+            let configuration = try ConfigLoader.load(directory: f.config)
+            let executor = FailoverExecutor(configuration: configuration, leader: "test", logger: Logger(label: "test"))
+            let confirm = DecisionInputReader.confirmation(target: "eu-west", configuration: configuration)
+            func cluster() async throws -> (String?, Int, Int) {
+                let row = try await control.query(
+                    "SELECT active_region, epoch, (SELECT count(*) FROM switchyard.failovers) AS n FROM switchyard.cluster_state").first
+                return (try row?["active_region"].optional(String.self), try row?["epoch"].require(Int.self) ?? -1, try row?["n"].require(Int.self) ?? -1)
+            }
+            let before = try await cluster()
+            // The views a decision was made on are gone by the time the transaction reads them: two
+            // observers now see us-east healthy. The failover is refused and nothing is written.
+            try await control.simpleQuery(
+                """
+                INSERT INTO switchyard.agents (observer, host, pid, last_seen) VALUES
+                    ('a', 'h', 1, now() + interval '1 minute'), ('b', 'h', 2, now() + interval '1 minute');
+                INSERT INTO switchyard.observations (observer, region, component, state, since, detail, evidence) VALUES
+                    ('a', 'us-east', 'database', 'healthy', now(), '{}', NULL),
+                    ('b', 'us-east', 'database', 'healthy', now(), '{}', NULL),
+                    ('a', 'eu-west', 'database', 'healthy', now() - interval '1 hour', '{}', NULL),
+                    ('b', 'eu-west', 'database', 'healthy', now() - interval '1 hour', '{}', NULL);
+                """)
+            do {
+                _ = try await executor.begin(control, kind: "failover", to: "eu-west", reason: "stale view", confirm: confirm)
+                Issue.record("a failover began on a view the fresh read does not confirm")
+            } catch let refusal as FailoverExecutor.Refusal {
+                #expect(refusal.description.contains("not confirmed on a fresh read"), "\(refusal)")
+            }
+            let after = try await cluster()
+            #expect(after.0 == before.0 && after.1 == before.1 && after.2 == before.2)
+            // Still the quorum on the fresh read: it begins.
+            try await control.simpleQuery(
+                """
+                UPDATE switchyard.observations SET state = 'down', since = now() - interval '5 seconds', evidence = 'positive'
+                WHERE region = 'us-east';
+                """)
+            let id = try await executor.begin(control, kind: "failover", to: "eu-west", reason: "confirmed", confirm: confirm)
+            #expect(id > 0)
+            #expect(try await cluster().1 == before.1 + 1)
+            await control.close()
         }
     }
 }

@@ -43,6 +43,13 @@ struct MonitorTests {
             let west = try #require(status.regions.first { $0.name == "eu-west" })
             #expect(west.health == .down)
             #expect(west.components["database"]?.last_error?.isEmpty == false)
+            // A stopped server refuses connections: positive evidence, for the database and the schedulers
+            // probe that rides on it, in this observer's own view and as the control database records it.
+            #expect(west.components["database"]?.evidence == .positive)
+            let recorded = await f.waitUntil(timeout: .seconds(5)) {
+                (try? await f.status(url).regions.first { $0.name == "eu-west" }?.observers.first { $0.observer == "us-east" }?.evidence) == .positive
+            }
+            #expect(recorded != nil)
             #expect(status.regions.first { $0.name == "us-east" }?.health == .healthy)
             try await cluster.start()
             let recovered = await f.waitUntil(timeout: .seconds(10)) { (try? await component(f, url, "eu-west", "database")) == .healthy }
@@ -60,11 +67,14 @@ struct MonitorTests {
             #expect(try await f.status(url).regions[0].scheduler_leader == "leader")
             await f.state.redis["us-east"]!.stop()
             #expect(await f.waitUntil(timeout: .seconds(8)) { (try? await component(f, url, "us-east", "redis")) == .down } != nil)
+            #expect(try await f.status(url).regions[0].components["redis"]?.evidence == .positive)  // refused
             kill(try #require(f.pid("leader")), SIGKILL)
             // No leader heartbeat for scheduler_stale_after (3 s in dev), then the failure hysteresis.
             let down = await f.waitUntil(timeout: .seconds(12)) { (try? await component(f, url, "us-east", "schedulers")) == .down }
             #expect(down != nil)
             #expect(try await f.status(url).regions[0].components["schedulers"]?.last_error?.contains("heartbeat") == true)
+            // The leader's row is there and its heartbeat is old: positive evidence.
+            #expect(try await f.status(url).regions[0].components["schedulers"]?.evidence == .positive)
             try await f.state.redis["us-east"]!.start()
             #expect(await f.waitUntil(timeout: .seconds(8)) { (try? await component(f, url, "us-east", "redis")) == .healthy } != nil)
         }
@@ -80,6 +90,8 @@ struct MonitorTests {
             kill(postmaster, SIGSTOP)
             defer { kill(postmaster, SIGCONT) }
             #expect(await f.waitUntil(timeout: .seconds(8)) { (try? await component(f, url, "eu-west", "database")) == .down } != nil)
+            // A hung postmaster answers nothing: silence, which needs down_after to be down.
+            #expect(try await f.status(url).regions.first { $0.name == "eu-west" }?.components["database"]?.evidence == .silence)
             // While eu-west hangs: every /status answers fast, the snapshot keeps refreshing, and us-east stays healthy.
             var worst = Duration.zero
             var generated: Set<Date> = []

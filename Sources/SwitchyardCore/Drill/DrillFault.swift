@@ -24,6 +24,9 @@ public enum DrillFault: Sendable, Equatable {
     case shell(command: String)
     /// A planned switchover to `to` (nil: the best healthy standby); the safe drill for production.
     case switchover(to: String?)
+    /// A brown-out that harms no region (agents frozen, a connection storm, CPU hogs, or all) for
+    /// `duration`: no failover may follow.
+    case brownout(kind: BrownoutKind, duration: Duration)
 
     /// The name used in scenario files and reports.
     public var kind: Kind {
@@ -39,6 +42,7 @@ public enum DrillFault: Sendable, Equatable {
         case .failingHook(let hang): hang ? .hangingHook : .failingHook
         case .shell: .shell
         case .switchover: .switchover
+        case .brownout: .brownout
         }
     }
 
@@ -56,6 +60,7 @@ public enum DrillFault: Sendable, Equatable {
         case hangingHook = "hanging_hook"
         case shell
         case switchover
+        case brownout
 
         /// True when the fault signals processes of the local deployment.
         public var needsLocalDeployment: Bool { self != .shell && self != .switchover }
@@ -63,7 +68,7 @@ public enum DrillFault: Sendable, Equatable {
         /// True when the fault should end in a failover of the active region.
         public var expectsFailover: Bool {
             switch self {
-            case .killSchedulerLeader, .freezeSchedulerLeader, .shell: false
+            case .killSchedulerLeader, .freezeSchedulerLeader, .shell, .brownout: false
             default: true
             }
         }
@@ -83,6 +88,7 @@ public enum DrillFault: Sendable, Equatable {
             case .hangingHook: .failingHook(hang: true)
             case .shell: .shell(command: "true")
             case .switchover: .switchover(to: nil)
+            case .brownout: .brownout(kind: .combined, duration: .seconds(4))
             }
         }
     }

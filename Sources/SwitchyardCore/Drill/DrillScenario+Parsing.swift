@@ -122,6 +122,10 @@ public enum DrillScenarioLoader {
         case .switchover:
             allowed.append("to")
             fault = .switchover(to: section.optionalString("to"))
+        case .brownout:
+            allowed += ["brownout", "duration"]
+            fault = .brownout(kind: section.choice("brownout", default: BrownoutKind.combined),
+                              duration: section.duration("duration", default: .seconds(4)))
         default:
             fault = kind.defaultFault
         }

@@ -106,8 +106,13 @@ public struct StatusDocument: Codable, Sendable, Equatable {
         public var since: Date
         public var last_error: String?
         public var detail: ComponentDetail
+        /// While suspect or down: `positive` when the component itself said it is dead (refused, reset,
+        /// shutting down, a stale heartbeat row), `silence` when nothing answered in time.
+        public var evidence: Evidence?
         /// Creates a component entry.
-        public init(state: HealthState, latency_ms: Double?, since: Date, last_error: String?, detail: ComponentDetail) {
+        public init(state: HealthState, latency_ms: Double?, since: Date, last_error: String?, detail: ComponentDetail,
+                    evidence: Evidence? = nil) {
+            self.evidence = evidence
             self.state = state
             self.latency_ms = latency_ms
             self.since = since

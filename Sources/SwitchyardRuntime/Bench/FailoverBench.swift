@@ -11,7 +11,7 @@ public enum FailoverBench {
     public struct Figure: Codable, Sendable {
         public var p50: Double
         public var max: Double
-        init(_ samples: [Double]) {
+        public init(_ samples: [Double]) {
             let sorted = samples.sorted()
             p50 = sorted.isEmpty ? 0 : (sorted[(sorted.count - 1) / 2] * 10).rounded() / 10
             self.max = ((sorted.last ?? 0) * 10).rounded() / 10

@@ -51,6 +51,15 @@ extension DrillRunner {
             pending.withLock { $0.partitioned = active }
             try await network.partition(active)
             timeline.add(t0, t0, "partitioned \(active) (\(network.namespace(of: active)), \(network.address(of: active))) from every other region and the control database for \(duration): nftables drops its link")
+        case .brownout(let kind, let duration):
+            let state = try target.dev()
+            var seed = SplitMix64(seed: UInt64(UInt32.random(in: 0...UInt32.max)))
+            let running = try Brownout.start(kind, duration: duration, target: Brownout.Target(state: state), seed: &seed)
+            pending.withLock { $0.brownout = running }
+            let frozen = running.frozen.map { pid in state.daemons.first { $0.pid == pid }.map { "\($0.name) (pid \(pid))" } ?? "pid \(pid)" }
+            timeline.add(t0, t0, "brown-out \(kind.rawValue) for \(duration), no region harmed: "
+                + (frozen.isEmpty ? "" : "SIGSTOP agents \(frozen.joined(separator: ", ")); ")
+                + "\(running.load.count) load processes (pgbench -C, redis-benchmark -k 0, CPU hogs)")
         case .shell(let command):
             let outcome = try await Subprocess.run("/bin/sh", ["-c", command], check: false)
             timeline.add(Date(), t0, "shell command exited \(outcome.status)")
@@ -94,11 +103,12 @@ extension DrillRunner {
 
     /// Resumes what the fault froze and heals what it partitioned (the end of a timed fault).
     func endTimedFault() async {
-        let (frozen, partitioned) = pending.withLock { state in
-            defer { state.frozen = []; state.partitioned = nil }
-            return (state.frozen, state.partitioned)
+        let (frozen, partitioned, brownout) = pending.withLock { state in
+            defer { state.frozen = []; state.partitioned = nil; state.brownout = nil }
+            return (state.frozen, state.partitioned, state.brownout)
         }
         for pid in frozen { kill(pid, SIGCONT) }
+        if let brownout { Brownout.stop(brownout) }
         if let partitioned, let network = try? target.dev().network { await network.heal(partitioned) }
     }
 

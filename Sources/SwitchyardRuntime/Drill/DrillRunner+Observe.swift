@@ -23,10 +23,18 @@ extension DrillRunner {
         let deadline = ContinuousClock.now + scenario.timeout
         var resumeAt: Date?
         switch fault {
-        case .freezeSchedulerLeader(let d), .hangDatabase(let d), .partition(let d): resumeAt = t0.addingTimeInterval(d.secondsDouble)
+        case .freezeSchedulerLeader(let d), .hangDatabase(let d), .partition(let d), .brownout(_, let d):
+            resumeAt = t0.addingTimeInterval(d.secondsDouble)
         default: break
         }
-        let leaderFault = !fault.kind.expectsFailover && fault.kind != .shell
+        // A brown-out harms nothing: watch the journal through it and a settle time after it (a decision
+        // made on what it did can come later), then stop watching unless a failover is running.
+        var settledAt: Date?
+        if case .brownout(_, let d) = fault {
+            let grace = target.configuration.controlPlane.failover.failureGrace.secondsDouble
+            settledAt = t0.addingTimeInterval(d.secondsDouble + grace + 3)
+        }
+        let leaderFault = !fault.kind.expectsFailover && fault.kind != .shell && fault.kind != .brownout
         let regionDB = leaderFault ? await target.region(active) : nil
         defer { if let regionDB { Task { await regionDB.close() } } }
         var killedLeader = false
@@ -40,8 +48,9 @@ extension DrillRunner {
             if let at = resumeAt, Date() >= at {
                 await endTimedFault()
                 let healed = fault.kind == .partition
-                timeline.add(Date(), t0, healed ? "partition healed" : "SIGCONT: resumed")
-                progress(healed ? "healed the partition" : "resumed the frozen process")
+                let what = healed ? "partition healed" : fault.kind == .brownout ? "brown-out over: agents resumed, load stopped" : "SIGCONT: resumed"
+                timeline.add(Date(), t0, what)
+                progress(healed ? "healed the partition" : fault.kind == .brownout ? "brown-out over" : "resumed the frozen process")
                 resumeAt = nil
             }
             let rows = try await control.query(
@@ -117,6 +126,7 @@ extension DrillRunner {
                 }
             }
             if leaderFault && observed.rto != nil && resumeAt == nil { break }
+            if let settledAt, resumeAt == nil, Date() >= settledAt, failoverId == nil || finished { break }
             try await Task.sleep(for: .milliseconds(20))
         }
         if ContinuousClock.now >= deadline {

@@ -19,6 +19,7 @@ public final class DrillRunner: Sendable {
     /// What restoring must undo.
     struct PendingRestore: Sendable {
         var frozen: [Int32] = []
+        var brownout: Brownout.Running?
         var partitioned: String?
         var routerChanged = false
         var activeBefore: String?

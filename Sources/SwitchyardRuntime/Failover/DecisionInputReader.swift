@@ -79,4 +79,18 @@ public enum DecisionInputReader {
                      paused: try cluster?["paused"].require() ?? false, automatic: failover.auto,
                      evidenceGrace: min(failover.evidenceGrace, failover.failureGrace), laggingObservers: lagging)
     }
+
+    /// The check an automatic failover makes inside the transaction that begins it: a fresh read of the
+    /// observers' views must still decide a failover to `target`, or the failover is refused with why.
+    public static func confirmation(target: String, configuration: Configuration)
+        -> @Sendable (PostgresConnection) async throws -> String?
+    {
+        { c in
+            let fresh = FailoverDecision.decide(try await read(c, configuration: configuration))
+            guard case .failover(let again, _) = fresh, again == target else {
+                return "not confirmed on a fresh read of the observers' views: \(fresh)"
+            }
+            return nil
+        }
+    }
 }

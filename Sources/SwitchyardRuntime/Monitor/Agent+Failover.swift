@@ -58,14 +58,9 @@ extension Agent {
                         do {
                             // The quorum is confirmed on a fresh read inside the transaction that begins the
                             // failover: an observer that wrote the region healthy since the read above wins.
-                            let configuration = self.configuration
-                            let id = try await executor.begin(control, kind: "failover", to: target, reason: reason) { c in
-                                let fresh = FailoverDecision.decide(try await DecisionInputReader.read(c, configuration: configuration))
-                                guard case .failover(let again, _) = fresh, again == target else {
-                                    return "not confirmed on a fresh read of the observers' views: \(fresh)"
-                                }
-                                return nil
-                            }
+                            let id = try await executor.begin(
+                                control, kind: "failover", to: target, reason: reason,
+                                confirm: DecisionInputReader.confirmation(target: target, configuration: configuration))
                             let report = try await executor.run(control, id: id)
                             logger.notice("failover finished", metadata: ["failover": "\(id)", "state": "\(report.state)"])
                         } catch let refusal as FailoverExecutor.Refusal {

@@ -207,7 +207,8 @@ extension Agent {
             var components: [String: StatusDocument.Component] = [:]
             for (name, c) in local[region.name] ?? [:] {
                 components[name] = .init(state: c.health.state, latency_ms: c.health.latency.map { ($0.secondsDouble * 1_000_000).rounded() / 1000 },
-                                         since: c.health.since, last_error: c.health.state == .healthy ? nil : c.health.lastError, detail: c.detail)
+                                         since: c.health.since, last_error: c.health.state == .healthy ? nil : c.health.lastError, detail: c.detail,
+                                         evidence: c.health.state == .healthy ? nil : c.health.evidence)
             }
             let health = ComponentHealth.region(components.mapValues(\.state), critical: critical)
             var observers: [StatusDocument.ObserverView] = []

@@ -1,0 +1,178 @@
+import Foundation
+import Postgres
+import SwitchyardCore
+
+/// `switchyard bench detect`: how fast detection is on evidence and on silence, and that brown-outs
+/// that harm no region never fail one over. On a fresh local three-region deployment (a scheduler
+/// and an agent per region): crash trials (SIGQUIT the active postmaster: positive evidence) and
+/// hang trials (SIGSTOP it: silence), each timed from the fault to the failover's `begin`; then
+/// brown-out episodes (two of three agents frozen, a connection and fork storm against every region
+/// database and Redis, CPU hogs, and all at once), counting every failover that begins during an
+/// episode or in the settle time after it.
+public enum DetectBench {
+    /// The figures.
+    public struct Report: Codable, Sendable {
+        public var crash_trials: Int
+        public var crash_detect_ms: FailoverBench.Figure
+        public var hang_trials: Int
+        public var hang_detect_ms: FailoverBench.Figure
+        public var brownout_episodes: Int
+        public var episodes_by_kind: [String: Int]
+        public var false_failovers: Int
+        /// The reasons of the false failovers, if any.
+        public var false_failover_reasons: [String]
+        /// Probes the agents did not count during the episodes because they overlapped the agent's own lag.
+        public var inconclusive_probes: Int
+        public var seed: UInt64
+    }
+
+    /// Runs against a fresh deployment in `directory`, removed afterwards.
+    public static func run(binary: String, directory: String, trials: Int, hangTrials: Int, episodes: Int, seed: UInt64,
+                           progress: @Sendable (String) -> Void) async throws -> Report {
+        let pids = SharedPIDs()
+        let outcome: Result<Report, any Error>
+        do {
+            outcome = .success(try await measure(binary: binary, directory: directory, trials: trials, hangTrials: hangTrials,
+                                                 episodes: episodes, seed: seed, pids: pids, progress: progress))
+        } catch {
+            outcome = .failure(error)
+        }
+        await pids.cleanUp(directory: directory)
+        return try outcome.get()
+    }
+
+    static func measure(binary: String, directory: String, trials: Int, hangTrials: Int, episodes: Int, seed: UInt64,
+                        pids: SharedPIDs, progress: @Sendable (String) -> Void) async throws -> Report {
+        let state = try await DevDeployment.up(directory: directory, regions: 3) { _ in }
+        let config = state.configDirectory
+        try "dags: []\n".write(toFile: config + "/dags.yaml", atomically: true, encoding: .utf8)
+        var plane = try String(contentsOfFile: config + "/controlplane.yaml", encoding: .utf8)
+        plane = plane.replacingOccurrences(of: "  cooldown: 5s", with: "  cooldown: 0s")
+            .replacingOccurrences(of: "  max_failovers_per_hour: 120", with: "  max_failovers_per_hour: 1000")
+        try plane.write(toFile: config + "/controlplane.yaml", atomically: true, encoding: .utf8)
+        let configuration = try ConfigLoader.load(directory: config)
+        _ = try await Initializer.run(
+            controlDSN: configuration.controlPlane.control.dsn,
+            regions: configuration.regions.map { .init(name: $0.name, priority: $0.priority, dsn: $0.databaseDSN) }, dags: [],
+            active: state.regions[0])
+        let logs = directory + "/logs"
+        try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
+        var agents: [pid_t] = []
+        for region in state.regions {
+            pids.add(try Daemon.spawn(binary, ["scheduler", "--config", config, "--region", region, "--node-id", "s-\(region)"], log: logs + "/s-\(region).log"))
+            let agent = try Daemon.spawn(binary, ["agent", "--config", config, "--observer", region, "--listen", "127.0.0.1:0"], log: logs + "/a-\(region).log")
+            pids.add(agent)
+            agents.append(agent)
+        }
+        let control = try await PostgresConnection.connect(state.control.conninfo(passfile: state.passfile), timeout: .seconds(5))
+        do {
+            let report = try await trialsAndEpisodes(control, state: state, configuration: configuration, agents: agents, trials: trials,
+                                                     hangTrials: hangTrials, episodes: episodes, seed: seed, progress: progress)
+            await control.close()
+            return report
+        } catch {
+            await control.close()
+            throw error
+        }
+    }
+
+    static func trialsAndEpisodes(_ control: PostgresConnection, state: DevState, configuration: Configuration, agents: [pid_t],
+                                  trials: Int, hangTrials: Int, episodes: Int, seed: UInt64,
+                                  progress: @Sendable (String) -> Void) async throws -> Report {
+        // Steady: every region healthy for every observer for longer than failure_grace (a standby must
+        // have been healthy that long to be chosen).
+        let settle = configuration.controlPlane.failover.failureGrace + .milliseconds(500)
+        func steady() async throws {
+            try await FailoverBench.waitAllHealthy(control, regions: state.regions)
+            try await Task.sleep(for: settle)
+            try await FailoverBench.waitAllHealthy(control, regions: state.regions)
+        }
+        func lastFailoverId() async throws -> Int {
+            try await control.query("SELECT coalesce(max(id), 0) AS id FROM switchyard.failovers").first?["id"].require(Int.self) ?? 0
+        }
+        func active() async throws -> String {
+            try await control.query("SELECT active_region FROM switchyard.cluster_state").first?["active_region"].optional(String.self) ?? ""
+        }
+        /// Waits for the failover after `lastId` to begin and finish; returns fault-to-begin in ms.
+        func awaitFailover(after lastId: Int, faultAt: Date, trial: String) async throws -> Double {
+            let deadline = ContinuousClock.now + .seconds(60)
+            var began: Double?
+            while ContinuousClock.now < deadline {
+                if let row = try await control.query(
+                    "SELECT started_at, state FROM switchyard.failovers WHERE id > $1 ORDER BY id LIMIT 1", [.int(lastId)]).first {
+                    if began == nil { began = try row["started_at"].require(Date.self).timeIntervalSince(faultAt) * 1000 }
+                    if try row["state"].require(String.self) != "running" { return began ?? 0 }
+                }
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            throw DevError("\(trial): no failover finished within 60 s of the fault")
+        }
+
+        var crash: [Double] = [], hang: [Double] = []
+        for trial in 1...max(1, trials) where trials > 0 {
+            try await steady()
+            let region = try await active()
+            let lastId = try await lastFailoverId()
+            let faultAt = Date()
+            if let pid = state.postgres[region]?.pid { kill(pid, SIGQUIT) }
+            let ms = try await awaitFailover(after: lastId, faultAt: faultAt, trial: "crash trial \(trial)")
+            crash.append(ms)
+            progress("crash trial \(trial): \(region) begin after \(Int(ms)) ms")
+            try await state.postgres[region]!.start()
+        }
+        for trial in 1...max(1, hangTrials) where hangTrials > 0 {
+            try await steady()
+            let region = try await active()
+            let lastId = try await lastFailoverId()
+            guard let pid = state.postgres[region]?.pid else { throw DevError("no postmaster for \(region)") }
+            let faultAt = Date()
+            kill(pid, SIGSTOP)
+            let ms: Double
+            do {
+                ms = try await awaitFailover(after: lastId, faultAt: faultAt, trial: "hang trial \(trial)")
+            } catch {
+                kill(pid, SIGCONT)
+                throw error
+            }
+            kill(pid, SIGCONT)
+            hang.append(ms)
+            progress("hang trial \(trial): \(region) begin after \(Int(ms)) ms")
+        }
+
+        // Brown-outs: nothing is wrong with any region, so any failover is a false one.
+        var generator = SplitMix64(seed: seed)
+        var byKind: [String: Int] = [:]
+        var falseFailovers = 0
+        var reasons: [String] = []
+        let lagBefore = try await inconclusiveProbes(control)
+        let target = Brownout.Target(state: state, agents: agents)
+        for episode in 1...max(1, episodes) where episodes > 0 {
+            try await steady()
+            let kind = Brownout.Kind.allCases[(episode - 1) % Brownout.Kind.allCases.count]
+            let duration = Duration.milliseconds(2000 + Int(generator.next() % 2001))
+            let lastId = try await lastFailoverId()
+            let done = try await Brownout.run(kind, duration: duration, target: target, seed: &generator)
+            // A decision made on what the episode did can come after it: watch a settle time too.
+            try await Task.sleep(for: settle + .seconds(1))
+            let begun = try await control.query(
+                "SELECT id, reason FROM switchyard.failovers WHERE id > $1 ORDER BY id", [.int(lastId)]).rows
+            byKind[kind.rawValue, default: 0] += 1
+            if !begun.isEmpty {
+                falseFailovers += begun.count
+                reasons += try begun.map { "episode \(episode) (\(kind.rawValue)): \(try $0["reason"].require(String.self))" }
+                progress("episode \(episode) \(kind.rawValue) \(Int(done.duration_ms)) ms: FALSE FAILOVER \(reasons.last ?? "")")
+            } else {
+                progress("episode \(episode) \(kind.rawValue) \(Int(done.duration_ms)) ms: no failover")
+            }
+        }
+        let lagAfter = try await inconclusiveProbes(control)
+        return Report(crash_trials: crash.count, crash_detect_ms: .init(crash), hang_trials: hang.count, hang_detect_ms: .init(hang),
+                      brownout_episodes: byKind.values.reduce(0, +), episodes_by_kind: byKind, false_failovers: falseFailovers,
+                      false_failover_reasons: reasons, inconclusive_probes: max(0, lagAfter - lagBefore), seed: seed)
+    }
+
+    /// Probes the agents did not count because they overlapped their own lag, all agents together.
+    static func inconclusiveProbes(_ control: PostgresConnection) async throws -> Int {
+        try await control.query("SELECT coalesce(sum(inconclusive), 0)::bigint AS n FROM switchyard.observations").first?["n"].require(Int.self) ?? 0
+    }
+}
