@@ -7,7 +7,7 @@ import SwitchyardRuntime
 /// `switchyard bench …`: benchmarks that print JSON with their figures.
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Measure Switchyard's figures; prints JSON.", subcommands: [Takeover.self, Failover.self, Detect.self, Status.self, Migrate.self, Query.self])
+        commandName: "bench", abstract: "Measure Switchyard's figures; prints JSON.", subcommands: [Takeover.self, Failover.self, Detect.self, Exits.self, Status.self, Migrate.self, Query.self])
 
     /// Round trip of one parameterized query over libpq, through our client and its dedicated thread.
     struct Query: AsyncParsableCommand {
@@ -140,6 +140,25 @@ extension BenchCommand {
             let report = try await DetectBench.run(
                 binary: SelfExecutable.path, directory: DevDeployment.absolute(dir), trials: trials, hangTrials: hangTrials,
                 episodes: episodes, seed: seed) { Output.progress($0) }
+            try Output.json(report)
+        }
+    }
+}
+
+extension BenchCommand {
+    /// Short commands run back to back, idle and loaded: abnormal exits and truncated JSON.
+    struct Exits: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run each short command N times, idle then under load; count abnormal exits (signal, 134, 139) and truncated JSON.")
+        @Option(help: "Runs of each command per phase.") var runs = 200
+        @Option(help: "Deployment directory (created and removed).") var dir = "/tmp/switchyard-bench-exits"
+        @Flag(help: "Print JSON (the default).") var json = false
+
+        func run() async throws {
+            signal(SIGPIPE, SIG_IGN)
+            let report = try await ExitBench.run(binary: SelfExecutable.path, directory: DevDeployment.absolute(dir), runs: runs) {
+                Output.progress($0)
+            }
             try Output.json(report)
         }
     }

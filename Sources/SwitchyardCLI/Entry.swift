@@ -5,6 +5,7 @@ import SwitchyardCore
 /// Runs the root command and turns every error into a message and an exit code.
 enum Entry {
     static func run() async {
+        var status: Int32 = 0
         do {
             var command = try Switchyard.parseAsRoot()
             if var async = command as? AsyncParsableCommand {
@@ -13,9 +14,22 @@ enum Entry {
                 try command.run()
             }
         } catch {
-            exit(code(for: error))
+            status = code(for: error)
         }
-        exit(0)
+        finish(status)
+    }
+
+    /// Ends the process without racing live threads: output is flushed first, then every connection
+    /// thread the command opened is waited for (each command closes what it opened; a released
+    /// connection's thread finishes its close and deinit on its own), and only then does `exit` run
+    /// the global destructors.
+    static func finish(_ status: Int32) -> Never {
+        fflush(nil)  // every output stream: stdout (the JSON a script reads) and stderr
+        let left = DedicatedThreads.drain(timeout: .seconds(5))
+        if left > 0, ProcessInfo.processInfo.environment["SWITCHYARD_DEBUG_THREADS"] != nil {
+            Output.error("debug: \(left) connection threads still running at exit")
+        }
+        exit(status)
     }
 
     static func code(for error: Error) -> Int32 {

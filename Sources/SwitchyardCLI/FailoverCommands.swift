@@ -29,19 +29,19 @@ struct FailoverCommand: AsyncParsableCommand {
 func resumeFailover(config: String, json: Bool) async throws {
     let configuration = try ConfigLoader.load(directory: config)
     Logging.bootstrapOnce(level: configuration.controlPlane.logging.level)
-    let control = try await PostgresConnection.connect(configuration.controlPlane.control.dsn, timeout: .seconds(5))
-    defer { Task { await control.close() } }
-    guard try await FailoverLock.acquire(control, wait: .seconds(3)) else {
-        throw OperationFailure(message: "the failover lock is held: the failover leader resumes interrupted failovers itself")
+    return try await PostgresConnection.with(configuration.controlPlane.control.dsn, timeout: .seconds(5)) { control in
+        guard try await FailoverLock.acquire(control, wait: .seconds(3)) else {
+            throw OperationFailure(message: "the failover lock is held: the failover leader resumes interrupted failovers itself")
+        }
+        let executor = FailoverExecutor(configuration: configuration, leader: "cli-\(ProcessInfo.processInfo.hostName)-\(getpid())",
+                                        logger: Logger(label: "switchyard.failover")) { Output.progress($0) }
+        guard let report = try await executor.resume(control) else {
+            print("no failover is in progress")
+            return
+        }
+        if json { try Output.json(report) } else { print("failover \(report.id) \(report.state)") }
+        if report.state != "completed" { throw ExitCode(1) }
     }
-    let executor = FailoverExecutor(configuration: configuration, leader: "cli-\(ProcessInfo.processInfo.hostName)-\(getpid())",
-                                    logger: Logger(label: "switchyard.failover")) { Output.progress($0) }
-    guard let report = try await executor.resume(control) else {
-        print("no failover is in progress")
-        return
-    }
-    if json { try Output.json(report) } else { print("failover \(report.id) \(report.state)") }
-    if report.state != "completed" { throw ExitCode(1) }
 }
 
 /// Planned switchover: drain the old region (nothing new starts, running commands finish), final copy, promote.
@@ -64,52 +64,57 @@ func runFailover(config: String, kind: String, to target: String, reason: String
     guard configuration.region(named: target) != nil else {
         throw OperationFailure(message: "no region named \(target) (have \(configuration.regions.map(\.name).joined(separator: ", ")))", exitCode: 1)
     }
-    let control = try await PostgresConnection.connect(configuration.controlPlane.control.dsn, timeout: .seconds(5))
-    defer { Task { await control.close() } }
-    let input = try await DecisionInputReader.read(control, configuration: configuration)
-    if let running = try await control.query("SELECT id FROM switchyard.failovers WHERE state = 'running'").first?["id"].optional(Int.self) {
-        throw OperationFailure(message: "failover \(running) is in progress")
-    }
-    // The target must be healthy: a majority of live observers see it healthy (when any observe),
-    // and its database must answer (its fence is opened there).
-    let observations = input.regions.first { $0.name == target }?.observations.filter(\.live) ?? []
-    if !observations.isEmpty, observations.filter({ $0.health == .healthy }).count * 2 <= observations.count {
-        throw OperationFailure(message: "\(target) is not healthy in the observers' view: \(observations.map { "\($0.observer) sees \($0.health.rawValue)" }.joined(separator: ", "))")
-    }
-    do {
-        let db = try await PostgresConnection.connect(configuration.region(named: target)!.databaseDSN, timeout: .seconds(3))
-        await db.close()
-    } catch {
-        throw OperationFailure(message: "\(target)'s database does not answer: \(error)")
-    }
-    if kind == "failover" {
-        switch FailoverDecision.decide(input) {
-        case .failover(let chosen, _) where chosen == target: break
-        case .failover(let chosen, let why): throw OperationFailure(message: "the decision picks \(chosen), not \(target) (\(why)); use --force")
-        case .stay(let why), .blocked(let why): throw OperationFailure(message: "the decision says no: \(why); use --force to fail over anyway")
+    return try await PostgresConnection.with(configuration.controlPlane.control.dsn, timeout: .seconds(5)) { control in
+        let input = try await DecisionInputReader.read(control, configuration: configuration)
+        if let running = try await control.query("SELECT id FROM switchyard.failovers WHERE state = 'running'").first?["id"].optional(Int.self) {
+            throw OperationFailure(message: "failover \(running) is in progress")
         }
-    }
-    guard try await FailoverLock.acquire(control, wait: .seconds(1)) else {
-        // An agent leads failovers: hand it the request and follow it.
-        let report = try await requestFromLeader(control, kind: kind, to: target, reason: reason,
-                                                 timeout: configuration.controlPlane.failover.switchoverQuiesceTimeout + .seconds(120))
+        // The target must be healthy: a majority of live observers see it healthy (when any observe),
+        // and its database must answer (its fence is opened there).
+        let observations = input.regions.first { $0.name == target }?.observations.filter(\.live) ?? []
+        if !observations.isEmpty, observations.filter({ $0.health == .healthy }).count * 2 <= observations.count {
+            throw OperationFailure(message: "\(target) is not healthy in the observers' view: \(observations.map { "\($0.observer) sees \($0.health.rawValue)" }.joined(separator: ", "))")
+        }
+        do {
+            let db = try await PostgresConnection.connect(configuration.region(named: target)!.databaseDSN, timeout: .seconds(3))
+            await db.close()
+        } catch {
+            throw OperationFailure(message: "\(target)'s database does not answer: \(error)")
+        }
+        if kind == "failover" {
+            switch FailoverDecision.decide(input) {
+            case .failover(let chosen, _) where chosen == target: break
+            case .failover(let chosen, let why): throw OperationFailure(message: "the decision picks \(chosen), not \(target) (\(why)); use --force")
+            case .stay(let why), .blocked(let why): throw OperationFailure(message: "the decision says no: \(why); use --force to fail over anyway")
+            }
+        }
+        guard try await FailoverLock.acquire(control, wait: .seconds(1)) else {
+            // An agent leads failovers: hand it the request and follow it.
+            let report = try await requestFromLeader(control, kind: kind, to: target, reason: reason,
+                                                     timeout: configuration.controlPlane.failover.switchoverQuiesceTimeout + .seconds(120))
+            try printReport(report, json: json)
+            return
+        }
+        // The lock is given back before the session closes (closing it would too), awaited either way.
+        let report: FailoverExecutor.Report
+        do {
+            let executor = FailoverExecutor(configuration: configuration, leader: "cli-\(ProcessInfo.processInfo.hostName)-\(getpid())",
+                                            logger: Logger(label: "switchyard.failover")) { Output.progress($0) }
+            if let resumed = try await executor.resume(control) {
+                Output.progress("finished the interrupted failover \(resumed.id) first")
+            }
+            let id = try await executor.begin(control, kind: kind, to: target, reason: reason)
+            report = try await executor.run(control, id: id)
+            try? await FailoverLock.release(control)
+        } catch let refusal as FailoverExecutor.Refusal {
+            try? await FailoverLock.release(control)
+            throw OperationFailure(message: refusal.description)
+        } catch {
+            try? await FailoverLock.release(control)
+            throw error
+        }
         try printReport(report, json: json)
-        return
     }
-    defer { Task { try? await FailoverLock.release(control) } }
-    let executor = FailoverExecutor(configuration: configuration, leader: "cli-\(ProcessInfo.processInfo.hostName)-\(getpid())",
-                                    logger: Logger(label: "switchyard.failover")) { Output.progress($0) }
-    if let resumed = try await executor.resume(control) {
-        Output.progress("finished the interrupted failover \(resumed.id) first")
-    }
-    let report: FailoverExecutor.Report
-    do {
-        let id = try await executor.begin(control, kind: kind, to: target, reason: reason)
-        report = try await executor.run(control, id: id)
-    } catch let refusal as FailoverExecutor.Refusal {
-        throw OperationFailure(message: refusal.description)
-    }
-    try printReport(report, json: json)
 }
 
 func printReport(_ report: FailoverExecutor.Report, json: Bool) throws {

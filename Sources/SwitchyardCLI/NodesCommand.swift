@@ -17,18 +17,18 @@ struct NodesCommand: AsyncParsableCommand {
         guard let regionConfig = configuration.region(named: region) else {
             throw OperationFailure(message: "--region \(region): no such region", exitCode: 2)
         }
-        let db = try await PostgresConnection.connect(regionConfig.databaseDSN, timeout: .seconds(3))
-        defer { Task { await db.close() } }
-        let status = try await SchedulerStatus.read(db, region: region)
-        if json {
-            try Output.json(status)
-            return
-        }
-        print("region \(region): leader \(status.leader ?? "none") epoch \(status.epoch) since \(status.since.map { "\($0)" } ?? "-")")
-        print(pad("NODE", 44) + pad("KIND", 10) + pad("ROLE", 9) + pad("EPOCH", 7) + "HEARTBEAT AGE")
-        for node in status.nodes {
-            print(pad(node.node_id, 44) + pad(node.kind, 10) + pad(node.role, 9) + pad(node.epoch.map(String.init) ?? "-", 7)
-                + String(format: "%.1fs", node.heartbeat_age_seconds))
+        return try await PostgresConnection.with(regionConfig.databaseDSN, timeout: .seconds(3)) { db in
+            let status = try await SchedulerStatus.read(db, region: region)
+            if json {
+                try Output.json(status)
+                return
+            }
+            print("region \(region): leader \(status.leader ?? "none") epoch \(status.epoch) since \(status.since.map { "\($0)" } ?? "-")")
+            print(pad("NODE", 44) + pad("KIND", 10) + pad("ROLE", 9) + pad("EPOCH", 7) + "HEARTBEAT AGE")
+            for node in status.nodes {
+                print(pad(node.node_id, 44) + pad(node.kind, 10) + pad(node.role, 9) + pad(node.epoch.map(String.init) ?? "-", 7)
+                    + String(format: "%.1fs", node.heartbeat_age_seconds))
+            }
         }
     }
 }

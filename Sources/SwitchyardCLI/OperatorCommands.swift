@@ -24,19 +24,19 @@ struct ResumeCommand: AsyncParsableCommand {
 
 func setPaused(_ paused: Bool, config: String, reason: String) async throws {
     let configuration = try ConfigLoader.load(directory: config)
-    let control = try await PostgresConnection.connect(configuration.controlPlane.control.dsn, timeout: .seconds(5))
-    defer { Task { await control.close() } }
-    let changed = try await control.transaction { c in
-        let changed = try await c.query(
-            "UPDATE switchyard.cluster_state SET paused = $1, updated_at = now() WHERE id = 1 AND paused <> $1", [.bool(paused)]
-        ).affectedRows
-        if changed > 0 {
-            try await c.query("INSERT INTO switchyard.events (kind, message) VALUES ($1, $2)",
-                              [.text(paused ? "paused" : "resumed"), .text("automatic failover \(paused ? "paused" : "resumed"): \(reason)")])
+    return try await PostgresConnection.with(configuration.controlPlane.control.dsn, timeout: .seconds(5)) { control in
+        let changed = try await control.transaction { c in
+            let changed = try await c.query(
+                "UPDATE switchyard.cluster_state SET paused = $1, updated_at = now() WHERE id = 1 AND paused <> $1", [.bool(paused)]
+            ).affectedRows
+            if changed > 0 {
+                try await c.query("INSERT INTO switchyard.events (kind, message) VALUES ($1, $2)",
+                                  [.text(paused ? "paused" : "resumed"), .text("automatic failover \(paused ? "paused" : "resumed"): \(reason)")])
+            }
+            return changed
         }
-        return changed
+        print(changed > 0 ? "automatic failover \(paused ? "paused" : "resumed")" : "automatic failover was already \(paused ? "paused" : "running")")
     }
-    print(changed > 0 ? "automatic failover \(paused ? "paused" : "resumed")" : "automatic failover was already \(paused ? "paused" : "running")")
 }
 
 /// `switchyard history [--json] [--limit N]`: past failovers and switchovers with their step timings.
@@ -73,39 +73,39 @@ struct HistoryCommand: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try ConfigLoader.load(directory: global.config)
-        let control = try await PostgresConnection.connect(configuration.controlPlane.control.dsn, timeout: .seconds(5))
-        defer { Task { await control.close() } }
-        var entries: [Entry] = []
-        for row in try await control.query(
-            """
-            SELECT id, kind, from_region, to_region, reason, state, step, epoch, runs_moved, runs_source, error, started_at, finished_at
-            FROM switchyard.failovers ORDER BY id DESC LIMIT $1
-            """, [.int(limit)]).rows {
-            let id: Int = try row["id"].require()
-            let steps = try await control.query(
+        return try await PostgresConnection.with(configuration.controlPlane.control.dsn, timeout: .seconds(5)) { control in
+            var entries: [Entry] = []
+            for row in try await control.query(
                 """
-                SELECT step, started_at, finished_at, extract(epoch FROM finished_at - started_at)::float8 * 1000 AS ms, result::text AS result
-                FROM switchyard.failover_steps WHERE failover_id = $1 ORDER BY started_at
-                """, [.int(id)]).rows.map {
-                    Step(step: try $0["step"].require(), started_at: try $0["started_at"].require(), finished_at: try $0["finished_at"].optional(),
-                         duration_ms: try $0["ms"].optional(), result: try $0["result"].optional())
+                SELECT id, kind, from_region, to_region, reason, state, step, epoch, runs_moved, runs_source, error, started_at, finished_at
+                FROM switchyard.failovers ORDER BY id DESC LIMIT $1
+                """, [.int(limit)]).rows {
+                let id: Int = try row["id"].require()
+                let steps = try await control.query(
+                    """
+                    SELECT step, started_at, finished_at, extract(epoch FROM finished_at - started_at)::float8 * 1000 AS ms, result::text AS result
+                    FROM switchyard.failover_steps WHERE failover_id = $1 ORDER BY started_at
+                    """, [.int(id)]).rows.map {
+                        Step(step: try $0["step"].require(), started_at: try $0["started_at"].require(), finished_at: try $0["finished_at"].optional(),
+                             duration_ms: try $0["ms"].optional(), result: try $0["result"].optional())
+                    }
+                entries.append(Entry(
+                    id: id, kind: try row["kind"].require(), from_region: try row["from_region"].optional(), to_region: try row["to_region"].require(),
+                    reason: try row["reason"].require(), state: try row["state"].require(), step: try row["step"].require(),
+                    epoch: try row["epoch"].optional(), runs_moved: try row["runs_moved"].optional(), runs_source: try row["runs_source"].optional(),
+                    error: try row["error"].optional(), started_at: try row["started_at"].require(), finished_at: try row["finished_at"].optional(),
+                    steps: steps))
+            }
+            if json {
+                try Output.json(["failovers": entries])
+                return
+            }
+            if entries.isEmpty { print("no failovers yet") }
+            for e in entries {
+                print("#\(e.id) \(e.kind) \(e.from_region ?? "-") -> \(e.to_region) \(e.state) (\(e.reason)) started \(e.started_at)")
+                for s in e.steps {
+                    print("    \(pad(s.step, 10)) \(s.duration_ms.map { String(format: "%8.1f ms", $0) } ?? "  running")  \(s.result ?? "")")
                 }
-            entries.append(Entry(
-                id: id, kind: try row["kind"].require(), from_region: try row["from_region"].optional(), to_region: try row["to_region"].require(),
-                reason: try row["reason"].require(), state: try row["state"].require(), step: try row["step"].require(),
-                epoch: try row["epoch"].optional(), runs_moved: try row["runs_moved"].optional(), runs_source: try row["runs_source"].optional(),
-                error: try row["error"].optional(), started_at: try row["started_at"].require(), finished_at: try row["finished_at"].optional(),
-                steps: steps))
-        }
-        if json {
-            try Output.json(["failovers": entries])
-            return
-        }
-        if entries.isEmpty { print("no failovers yet") }
-        for e in entries {
-            print("#\(e.id) \(e.kind) \(e.from_region ?? "-") -> \(e.to_region) \(e.state) (\(e.reason)) started \(e.started_at)")
-            for s in e.steps {
-                print("    \(pad(s.step, 10)) \(s.duration_ms.map { String(format: "%8.1f ms", $0) } ?? "  running")  \(s.result ?? "")")
             }
         }
     }

@@ -33,10 +33,10 @@ struct TriggerCommand: AsyncParsableCommand {
         if let region {
             target = region
         } else {
-            let control = try await PostgresConnection.connect(configuration.controlPlane.control.dsn, timeout: .seconds(3))
-            defer { Task { await control.close() } }
-            guard let active = try await control.query("SELECT active_region FROM switchyard.cluster_state WHERE id = 1")
-                .first?["active_region"].optional(String.self) else {
+            let active = try await PostgresConnection.with(configuration.controlPlane.control.dsn, timeout: .seconds(3)) { control in
+                try await control.query("SELECT active_region FROM switchyard.cluster_state WHERE id = 1").first?["active_region"].optional(String.self)
+            }
+            guard let active else {
                 throw OperationFailure(message: "no region is active (a failover may be in progress); pass --region")
             }
             target = active
@@ -44,9 +44,9 @@ struct TriggerCommand: AsyncParsableCommand {
         guard let regionConfig = configuration.region(named: target) else {
             throw OperationFailure(message: "--region \(target): no such region", exitCode: 2)
         }
-        let db = try await PostgresConnection.connect(regionConfig.databaseDSN, timeout: .seconds(3))
-        defer { Task { await db.close() } }
-        let runId = try await RegionStore.trigger(db, dagId: dag, conf: conf)
-        if json { try Output.json(Report(region: target, dag_id: dag, run_id: runId)) } else { print("queued \(dag)/\(runId) in \(target)") }
+        return try await PostgresConnection.with(regionConfig.databaseDSN, timeout: .seconds(3)) { db in
+            let runId = try await RegionStore.trigger(db, dagId: dag, conf: conf)
+            if json { try Output.json(Report(region: target, dag_id: dag, run_id: runId)) } else { print("queued \(dag)/\(runId) in \(target)") }
+        }
     }
 }

@@ -18,9 +18,13 @@ public final class ThreadExecutor: SerialExecutor, @unchecked Sendable {
     /// Starts the thread. It lives until `shutdown()` is called and the queue has drained.
     public init(name: String, stackSize: Int = 256 * 1024) {
         self.name = name
-        let thread = Thread { [self] in self.loop() }
+        let thread = Thread { [self] in
+            self.loop()
+            DedicatedThreads.finished()
+        }
         thread.name = name
         thread.stackSize = stackSize
+        DedicatedThreads.started()
         thread.start()
     }
 
@@ -85,9 +89,11 @@ public func runOnDedicatedThread<T: Sendable>(
     try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, Error>) in
         let thread = Thread {
             do { continuation.resume(returning: try body()) } catch { continuation.resume(throwing: error) }
+            DedicatedThreads.finished()
         }
         thread.name = name
         thread.stackSize = 512 * 1024
+        DedicatedThreads.started()
         thread.start()
     }
 }

@@ -29,7 +29,7 @@ enum Dashboard {
         <body>
         <header><h1>Switchyard</h1><div class="meta">
         <span>active: <b id="active">…</b></span><span>epoch: <b id="epoch">…</b></span>
-        <span>observer: <b id="observer">…</b></span><span id="paused"></span><span class="small" id="generated"></span></div></header>
+        <span>observer: <b id="observer">…</b> <span id="selfhealth"></span></span><span id="paused"></span><span class="small" id="generated"></span></div></header>
         <div id="banner"></div>
         <main id="regions"></main>
         <script>
@@ -40,6 +40,10 @@ enum Dashboard {
           document.getElementById("active").textContent = s.active_region || "none";
           document.getElementById("epoch").textContent = s.epoch;
           document.getElementById("observer").textContent = s.observer;
+          const sh = s.self_health;
+          document.getElementById("selfhealth").innerHTML = !sh ? "" : (sh.lagging
+            ? '<span class="pill suspect" title="'+esc(sh.reason)+'">lagging: casts no down vote</span>'
+            : '<span class="small">self-health ok · '+sh.lag_events+' lag windows · '+sh.inconclusive_probes+' inconclusive probes</span>');
           document.getElementById("paused").innerHTML = s.paused ? pill("suspect").replace("suspect","paused") : "";
           document.getElementById("generated").textContent = "updated " + ago(s.generated_at);
           const banner = document.getElementById("banner");
@@ -50,8 +54,10 @@ enum Dashboard {
           document.getElementById("regions").innerHTML = s.regions.map(r => {
             const comps = Object.keys(r.components).sort().map(k => { const c=r.components[k];
               return '<tr><td class="k">'+esc(k)+'</td><td>'+pill(c.state)+' <span class="small">'+(c.latency_ms!=null?c.latency_ms.toFixed(1)+' ms · ':'')+'since '+ago(c.since)+'</span>'
+                + (c.evidence ? ' <span class="small">'+(c.evidence==="positive"?"positive evidence":"silence")+'</span>' : '')
                 + (c.last_error && c.state!=="healthy" ? '<div class="err">'+esc(c.last_error)+'</div>' : '') + '</td></tr>'; }).join("");
-            const obs = r.observers.map(o => esc(o.observer)+': '+pill(o.health)+(o.live?'':' <span class="small">(stale)</span>')).join(" ");
+            const obs = r.observers.map(o => esc(o.observer)+': '+pill(o.health)+(o.evidence?' <span class="small">'+esc(o.evidence)+'</span>':'')
+              +(o.live?'':' <span class="small">(stale)</span>')+(o.discounted?'<div class="small">vote not counted: '+esc(o.discounted)+'</div>':'')).join(" ");
             return '<section class="card'+(r.role==="active"?' active':'')+'"><h2><span>'+esc(r.name)+' <span class="role">'+esc(r.role)+' · priority '+r.priority+'</span></span>'+pill(r.health)+'</h2>'
               + '<table>'+comps+'<tr><td class="k">leader</td><td>'+esc(r.scheduler_leader||"none")+(r.scheduler_epoch!=null?' <span class="small">epoch '+r.scheduler_epoch+'</span>':'')+'</td></tr>'
               + '<tr><td class="k">observers</td><td>'+(obs||'<span class="small">none</span>')+'<div class="small">'+r.observers_seeing_down+' of '+r.live_observers+' live observers see it down</div></td></tr></table></section>';

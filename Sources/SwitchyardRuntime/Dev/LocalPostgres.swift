@@ -140,9 +140,10 @@ public struct LocalPostgres: Sendable, Codable {
     /// Sets the password of the superuser and creates the Switchyard database if missing.
     public func prepare(password: String) async throws {
         let setup = try await PostgresConnection.connect(setupConninfo, timeout: .seconds(10))
-        defer { Task { await setup.close() } }
-        try await setup.query("ALTER ROLE \(Self.user) PASSWORD \(PostgresConnection.quoteLiteral(password))")
-        let exists = try await setup.query("SELECT 1 FROM pg_database WHERE datname = $1", [.text(Self.database)])
-        if exists.rows.isEmpty { try await setup.query("CREATE DATABASE \(Self.database)") }
+        return try await setup.closeAfter {
+            try await setup.query("ALTER ROLE \(Self.user) PASSWORD \(PostgresConnection.quoteLiteral(password))")
+            let exists = try await setup.query("SELECT 1 FROM pg_database WHERE datname = $1", [.text(Self.database)])
+            if exists.rows.isEmpty { try await setup.query("CREATE DATABASE \(Self.database)") }
+        }
     }
 }

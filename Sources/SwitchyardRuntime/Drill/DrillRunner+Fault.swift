@@ -84,12 +84,13 @@ extension DrillRunner {
     /// deployment's daemon records).
     func schedulerLeader(_ region: String) async throws -> (String, Int32) {
         guard let db = await target.region(region) else { throw DrillError("\(region)'s database does not answer") }
-        defer { Task { await db.close() } }
-        guard let node = try await db.query("SELECT leader_node FROM switchyard.leadership WHERE id = 1").first?["leader_node"].optional(String.self),
-              let record = try target.dev().daemons.first(where: { $0.kind == "scheduler" && $0.name == node }),
-              Processes.isAlive(record.pid)
-        else { throw DrillError("\(region) has no running scheduler leader this deployment started") }
-        return (node, record.pid)
+        return try await db.closeAfter {
+            guard let node = try await db.query("SELECT leader_node FROM switchyard.leadership WHERE id = 1").first?["leader_node"].optional(String.self),
+                  let record = try target.dev().daemons.first(where: { $0.kind == "scheduler" && $0.name == node }),
+                  Processes.isAlive(record.pid)
+            else { throw DrillError("\(region) has no running scheduler leader this deployment started") }
+            return (node, record.pid)
+        }
     }
 
     /// SIGKILL the agent leading the failover (`failovers.leader` is its observer name).
@@ -139,22 +140,23 @@ extension DrillRunner {
     /// A planned switchover back to the region that was active before the drill, once it is healthy.
     func failback() async {
         guard let original = pending.withLock({ $0.activeBefore }), let control = try? await target.control() else { return }
-        defer { Task { await control.close() } }
-        _ = await waitHealthy(control, within: scenario.preconditions.wait)
-        // A failover still running (the fault's) finishes first.
-        let deadline = ContinuousClock.now + .seconds(60)
-        while ContinuousClock.now < deadline,
-              (try? await control.query("SELECT 1 FROM switchyard.failovers WHERE state = 'running'").rows.isEmpty) == false {
-            try? await Task.sleep(for: .milliseconds(200))
-        }
-        guard let active = try? await target.cluster(control).active, active != original else { return }
-        progress("failing back to \(original) with a planned switchover")
-        let (program, arguments) = target.switchyard(["switchover", "--to", original, "--config", target.configDirectory, "--reason", "drill failback"])
-        let outcome = try? await Subprocess.run(program, arguments, check: false)
-        if outcome?.status == 0 {
-            progress("failed back to \(original)")
-        } else {
-            progress("failback to \(original) failed: \(outcome?.output.suffix(300) ?? "")")
+        _ = try? await control.closeAfter {
+            _ = await waitHealthy(control, within: scenario.preconditions.wait)
+            // A failover still running (the fault's) finishes first.
+            let deadline = ContinuousClock.now + .seconds(60)
+            while ContinuousClock.now < deadline,
+                  (try? await control.query("SELECT 1 FROM switchyard.failovers WHERE state = 'running'").rows.isEmpty) == false {
+                try? await Task.sleep(for: .milliseconds(200))
+            }
+            guard let active = try? await target.cluster(control).active, active != original else { return }
+            progress("failing back to \(original) with a planned switchover")
+            let (program, arguments) = target.switchyard(["switchover", "--to", original, "--config", target.configDirectory, "--reason", "drill failback"])
+            let outcome = try? await Subprocess.run(program, arguments, check: false)
+            if outcome?.status == 0 {
+                progress("failed back to \(original)")
+            } else {
+                progress("failback to \(original) failed: \(outcome?.output.suffix(300) ?? "")")
+            }
         }
     }
 }

@@ -13,64 +13,65 @@ extension DrillRunner {
             return report
         }
         let control = try await target.control()
-        defer { Task { await control.close() } }
-        let active = try await preconditions(control, fault: fault)
-        report.active_before = active
-        pending.withLock { $0.activeBefore = $0.activeBefore ?? active }
-        let runIds = try await startWorkload(active: active)
+        return try await control.closeAfter {
+            let active = try await preconditions(control, fault: fault)
+            report.active_before = active
+            pending.withLock { $0.activeBefore = $0.activeBefore ?? active }
+            let runIds = try await startWorkload(active: active)
 
-        // Baselines, then the fault.
-        let baseFailover = try await control.query("SELECT coalesce(max(id), 0) AS id FROM switchyard.failovers").first?["id"].require(Int.self) ?? 0
-        let baseEpoch = try await leadershipEpoch(active)
-        let inFlight = try await countUnfinished(active, runIds: runIds)
-        report.runs_in_flight = inFlight
-        var timeline = Timeline()
-        let t0 = Date()
-        try await inject(fault, active: active, control: control, timeline: &timeline, t0: t0)
-        progress("fault injected: \(fault.kind.rawValue) in \(active) with \(inFlight) runs in flight")
+            // Baselines, then the fault.
+            let baseFailover = try await control.query("SELECT coalesce(max(id), 0) AS id FROM switchyard.failovers").first?["id"].require(Int.self) ?? 0
+            let baseEpoch = try await leadershipEpoch(active)
+            let inFlight = try await countUnfinished(active, runIds: runIds)
+            report.runs_in_flight = inFlight
+            var timeline = Timeline()
+            let t0 = Date()
+            try await inject(fault, active: active, control: control, timeline: &timeline, t0: t0)
+            progress("fault injected: \(fault.kind.rawValue) in \(active) with \(inFlight) runs in flight")
 
-        let observed = try await observe(fault, active: active, control: control, baseFailover: baseFailover, baseEpoch: baseEpoch,
-                                         t0: t0, timeline: &timeline)
-        report.failovers = observed.failovers
-        report.failover = observed.summary
-        report.detect_ms = observed.detect
-        report.fence_ms = observed.fence
-        report.activate_ms = observed.activate
-        report.rto_ms = observed.rto
-        report.hook_failures = observed.hookFailures
-        if let detect = observed.detect { progress("detected after \(Int(detect)) ms") }
-        if let rto = observed.rto { progress("recovered (RTO) after \(Int(rto)) ms") }
+            let observed = try await observe(fault, active: active, control: control, baseFailover: baseFailover, baseEpoch: baseEpoch,
+                                             t0: t0, timeline: &timeline)
+            report.failovers = observed.failovers
+            report.failover = observed.summary
+            report.detect_ms = observed.detect
+            report.fence_ms = observed.fence
+            report.activate_ms = observed.activate
+            report.rto_ms = observed.rto
+            report.hook_failures = observed.hookFailures
+            if let detect = observed.detect { progress("detected after \(Int(detect)) ms") }
+            if let rto = observed.rto { progress("recovered (RTO) after \(Int(rto)) ms") }
 
-        // Bring back what the fault broke, then account for the runs.
-        if restore != .none {
-            await restoreComponents()
-            timeline.add(Date(), t0, "restored the stopped components")
-            progress("restored the stopped components")
+            // Bring back what the fault broke, then account for the runs.
+            if restore != .none {
+                await restoreComponents()
+                timeline.add(Date(), t0, "restored the stopped components")
+                progress("restored the stopped components")
+            }
+            let activeAfter = try await target.cluster(control).active ?? active
+            let accounting = try await accountRuns(runIds, finishIn: activeAfter, t0: t0, timeline: &timeline)
+            report.runs_lost = accounting.lost
+            report.runs_twice = accounting.twice
+            report.runs_overlapping = accounting.overlapping
+            progress("runs: \(runIds.count) started, \(inFlight) in flight at the fault, \(accounting.lost) lost, \(accounting.twice) executed twice")
+            let overlaps = try await actingOverlaps(since: t0.addingTimeInterval(-30))
+            report.dual_leader = overlaps.map(\.description)
+            report.dual_leader_ms = (overlaps.reduce(0) { $0 + $1.milliseconds } * 10).rounded() / 10
+            if !overlaps.isEmpty { progress("DUAL LEADERS: \(report.dual_leader.joined(separator: "; "))") }
+
+            if restore == .failback, activeAfter != active {
+                await failback()
+                timeline.add(Date(), t0, "failed back to \(active)")
+            }
+            if restore != .none {
+                let healthy = await waitHealthy(control, within: scenario.preconditions.wait)
+                report.unrecovered = healthy ? 0 : 1
+                timeline.add(Date(), t0, healthy ? "every region healthy again" : "NOT every region healthy again")
+            }
+            report.active_after = try await target.cluster(control).active
+            report.timeline = timeline.entries.sorted { $0.at_ms < $1.at_ms }
+            pending.withLock { $0 = DrillRunner.PendingRestore(activeBefore: $0.activeBefore) }  // a campaign fails back to the first active region
+            return report
         }
-        let activeAfter = try await target.cluster(control).active ?? active
-        let accounting = try await accountRuns(runIds, finishIn: activeAfter, t0: t0, timeline: &timeline)
-        report.runs_lost = accounting.lost
-        report.runs_twice = accounting.twice
-        report.runs_overlapping = accounting.overlapping
-        progress("runs: \(runIds.count) started, \(inFlight) in flight at the fault, \(accounting.lost) lost, \(accounting.twice) executed twice")
-        let overlaps = try await actingOverlaps(since: t0.addingTimeInterval(-30))
-        report.dual_leader = overlaps.map(\.description)
-        report.dual_leader_ms = (overlaps.reduce(0) { $0 + $1.milliseconds } * 10).rounded() / 10
-        if !overlaps.isEmpty { progress("DUAL LEADERS: \(report.dual_leader.joined(separator: "; "))") }
-
-        if restore == .failback, activeAfter != active {
-            await failback()
-            timeline.add(Date(), t0, "failed back to \(active)")
-        }
-        if restore != .none {
-            let healthy = await waitHealthy(control, within: scenario.preconditions.wait)
-            report.unrecovered = healthy ? 0 : 1
-            timeline.add(Date(), t0, healthy ? "every region healthy again" : "NOT every region healthy again")
-        }
-        report.active_after = try await target.cluster(control).active
-        report.timeline = timeline.entries.sorted { $0.at_ms < $1.at_ms }
-        pending.withLock { $0 = DrillRunner.PendingRestore(activeBefore: $0.activeBefore) }  // a campaign fails back to the first active region
-        return report
     }
 
     /// Waits for every precondition; returns the active region. Throws before any fault when one does
@@ -139,8 +140,9 @@ extension DrillRunner {
     /// The current leadership epoch of a region (0 when its database does not answer).
     func leadershipEpoch(_ region: String) async throws -> Int {
         guard let db = await target.region(region) else { return 0 }
-        defer { Task { await db.close() } }
-        return try await db.query("SELECT epoch FROM switchyard.leadership WHERE id = 1").first?["epoch"].require(Int.self) ?? 0
+        return try await db.closeAfter {
+            return try await db.query("SELECT epoch FROM switchyard.leadership WHERE id = 1").first?["epoch"].require(Int.self) ?? 0
+        }
     }
 }
 

@@ -8,47 +8,49 @@ extension DrillRunner {
     func startWorkload(active: String) async throws -> [String] {
         guard let workload = scenario.preconditions.workload, workload.runs > 0 else { return [] }
         guard let db = await target.region(active) else { throw DrillError("precondition: \(active)'s database does not answer") }
-        defer { Task { await db.close() } }
-        guard try await db.query("SELECT 1 FROM switchyard.dags WHERE dag_id = $1", [.text(workload.dag)]).first != nil else {
-            throw DrillError("precondition: the workload DAG \"\(workload.dag)\" is not defined in \(active) (add it to dags.yaml and run init)")
+        return try await db.closeAfter {
+            guard try await db.query("SELECT 1 FROM switchyard.dags WHERE dag_id = $1", [.text(workload.dag)]).first != nil else {
+                throw DrillError("precondition: the workload DAG \"\(workload.dag)\" is not defined in \(active) (add it to dags.yaml and run init)")
+            }
+            var runIds: [String] = []
+            let now = Date()
+            for i in 0..<workload.runs {
+                runIds.append(try await RegionStore.trigger(db, dagId: workload.dag, conf: "{\"drill\": \"\(scenario.name)\"}",
+                                                           at: now.addingTimeInterval(Double(i) / 1000)))
+            }
+            // Dispatched (running) and at least one executing: workers take one run at a time, so the rest
+            // wait in the stream, in flight all the same.
+            let deadline = ContinuousClock.now + .seconds(30)
+            var dispatched = 0, executing = 0
+            while ContinuousClock.now < deadline {
+                let row = try await db.query(
+                    """
+                    SELECT count(*) FILTER (WHERE state = 'running') AS dispatched,
+                           count(*) FILTER (WHERE state = 'running' AND worker IS NOT NULL) AS executing
+                    FROM switchyard.dag_run WHERE run_id = ANY($1::text[])
+                    """, [.array(runIds.map { .text($0) })]).first
+                dispatched = row?["dispatched"].int ?? 0
+                executing = row?["executing"].int ?? 0
+                if dispatched == runIds.count && executing > 0 { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            guard dispatched == runIds.count && executing > 0 else {
+                throw DrillError("precondition: \(dispatched) of \(runIds.count) workload runs dispatched and \(executing) executing in \(active) after 30 s")
+            }
+            try await Task.sleep(for: target.configuration.controlPlane.failover.shadowInterval + .milliseconds(500))
+            progress("workload: \(runIds.count) runs of \(workload.dag) in flight in \(active), \(executing) executing")
+            return runIds
         }
-        var runIds: [String] = []
-        let now = Date()
-        for i in 0..<workload.runs {
-            runIds.append(try await RegionStore.trigger(db, dagId: workload.dag, conf: "{\"drill\": \"\(scenario.name)\"}",
-                                                       at: now.addingTimeInterval(Double(i) / 1000)))
-        }
-        // Dispatched (running) and at least one executing: workers take one run at a time, so the rest
-        // wait in the stream, in flight all the same.
-        let deadline = ContinuousClock.now + .seconds(30)
-        var dispatched = 0, executing = 0
-        while ContinuousClock.now < deadline {
-            let row = try await db.query(
-                """
-                SELECT count(*) FILTER (WHERE state = 'running') AS dispatched,
-                       count(*) FILTER (WHERE state = 'running' AND worker IS NOT NULL) AS executing
-                FROM switchyard.dag_run WHERE run_id = ANY($1::text[])
-                """, [.array(runIds.map { .text($0) })]).first
-            dispatched = row?["dispatched"].int ?? 0
-            executing = row?["executing"].int ?? 0
-            if dispatched == runIds.count && executing > 0 { break }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        guard dispatched == runIds.count && executing > 0 else {
-            throw DrillError("precondition: \(dispatched) of \(runIds.count) workload runs dispatched and \(executing) executing in \(active) after 30 s")
-        }
-        try await Task.sleep(for: target.configuration.controlPlane.failover.shadowInterval + .milliseconds(500))
-        progress("workload: \(runIds.count) runs of \(workload.dag) in flight in \(active), \(executing) executing")
-        return runIds
     }
 
     /// Workload runs not finished yet.
     func countUnfinished(_ region: String, runIds: [String]) async throws -> Int {
         guard !runIds.isEmpty, let db = await target.region(region) else { return 0 }
-        defer { Task { await db.close() } }
-        return try await db.query(
-            "SELECT count(*) AS n FROM switchyard.dag_run WHERE run_id = ANY($1::text[]) AND state IN ('queued', 'running')",
-            [.array(runIds.map { .text($0) })]).first?["n"].require(Int.self) ?? 0
+        return try await db.closeAfter {
+            return try await db.query(
+                "SELECT count(*) AS n FROM switchyard.dag_run WHERE run_id = ANY($1::text[]) AND state IN ('queued', 'running')",
+                [.array(runIds.map { .text($0) })]).first?["n"].require(Int.self) ?? 0
+        }
     }
 
     /// Runs lost (never succeeded in any region), executed twice (succeeded more
@@ -94,9 +96,11 @@ extension DrillRunner {
                 progress("\(name)'s database does not answer: its executions are not counted")
                 continue
             }
-            defer { Task { await db.close() } }
-            for row in try await db.query(
-                "SELECT run_id, outcome, started_at, finished_at FROM switchyard.executions WHERE run_id = ANY($1::text[])", [ids]).rows {
+            let rows = try await db.closeAfter {
+                try await db.query(
+                    "SELECT run_id, outcome, started_at, finished_at FROM switchyard.executions WHERE run_id = ANY($1::text[])", [ids]).rows
+            }
+            for row in rows {
                 let run = try row["run_id"].require(String.self)
                 if row["outcome"].string == "success" { successes[run, default: 0] += 1 }
                 // An execution whose end was never recorded (its database died under it) has no known end;
@@ -127,13 +131,14 @@ extension DrillRunner {
         var intervals: [ActingInterval] = []
         for name in target.configuration.regions.map(\.name) {
             guard let db = await target.region(name) else { continue }
-            defer { Task { await db.close() } }
-            for row in try await db.query(
-                "SELECT epoch, cluster_epoch, node_id, first_acted_at, last_acted_at FROM switchyard.acting_terms WHERE last_acted_at > $1",
-                [.date(since)]).rows {
-                intervals.append(ActingInterval(
-                    region: name, epoch: try row["epoch"].require(), clusterEpoch: try row["cluster_epoch"].require(),
-                    node: row["node_id"].string, from: try row["first_acted_at"].require(), to: try row["last_acted_at"].require()))
+            try await db.closeAfter {
+                for row in try await db.query(
+                    "SELECT epoch, cluster_epoch, node_id, first_acted_at, last_acted_at FROM switchyard.acting_terms WHERE last_acted_at > $1",
+                    [.date(since)]).rows {
+                    intervals.append(ActingInterval(
+                        region: name, epoch: try row["epoch"].require(), clusterEpoch: try row["cluster_epoch"].require(),
+                        node: row["node_id"].string, from: try row["first_acted_at"].require(), to: try row["last_acted_at"].require()))
+                }
             }
         }
         return ActingOverlap.findings(intervals)

@@ -90,7 +90,8 @@ public final class DrillRunner: Sendable {
 
     func activeRegion() async throws -> String? {
         let control = try await target.control()
-        defer { Task { await control.close() } }
-        return try await target.cluster(control).active
+        return try await control.closeAfter {
+            return try await target.cluster(control).active
+        }
     }
 }

@@ -141,26 +141,27 @@ extension FailoverExecutor {
         guard let from = context.from, let source = configuration.region(named: from), let target = configuration.region(named: context.to)
         else { return "{\"skipped\":\"no previous active region\"}" }
         let targetDB = try await connect(context.to, timeout: configuration.controlPlane.failover.fenceTimeout)
-        defer { Task { await targetDB.close() } }
-        // The fence step could not reach the old database: try it briefly (a healed partition gives fresher
-        // state than the shadow), then copy from the shadow rather than wait out a second connect timeout.
-        let fenceTimeout = configuration.controlPlane.failover.fenceTimeout
-        let sourceTimeout = try await oldRegionUnfenced(context, control: control) ? min(fenceTimeout, .milliseconds(500)) : fenceTimeout
-        let sourceDB = try? await borrowOrConnect(from, budget: sourceTimeout) { c, timeout in
-            _ = try await c.query("SELECT 1", timeout: timeout)
+        return try await targetDB.closeAfter {
+            // The fence step could not reach the old database: try it briefly (a healed partition gives fresher
+            // state than the shadow), then copy from the shadow rather than wait out a second connect timeout.
+            let fenceTimeout = configuration.controlPlane.failover.fenceTimeout
+            let sourceTimeout = try await oldRegionUnfenced(context, control: control) ? min(fenceTimeout, .milliseconds(500)) : fenceTimeout
+            let sourceDB = try? await borrowOrConnect(from, budget: sourceTimeout) { c, timeout in
+                _ = try await c.query("SELECT 1", timeout: timeout)
+            }
+            var migrated = false
+            defer { if let sourceDB { giveBack(from, sourceDB, healthy: migrated) } }
+            let report = try await RunMigrator.migrate(
+                from: from, to: context.to, source: sourceDB.map { .table($0, table: source.runs.table) } ?? .shadow(region: from),
+                target: targetDB, targetTable: target.runs.table, preset: target.runs.preset, dryRun: false,
+                supersede: "superseded: moved away by an earlier failover; failover \(context.id) copied \(from)'s active runs")
+            migrated = true
+            try await control.query(
+                "UPDATE switchyard.failovers SET runs_moved = coalesce(runs_moved, 0) + $2, runs_source = $3 WHERE id = $1",
+                [.int(context.id), .int(report.copied), .text(report.source)])
+            let encoded = String(decoding: try JSONEncoder().encode(report), as: UTF8.self)
+            return encoded
         }
-        var migrated = false
-        defer { if let sourceDB { giveBack(from, sourceDB, healthy: migrated) } }
-        let report = try await RunMigrator.migrate(
-            from: from, to: context.to, source: sourceDB.map { .table($0, table: source.runs.table) } ?? .shadow(region: from),
-            target: targetDB, targetTable: target.runs.table, preset: target.runs.preset, dryRun: false,
-            supersede: "superseded: moved away by an earlier failover; failover \(context.id) copied \(from)'s active runs")
-        migrated = true
-        try await control.query(
-            "UPDATE switchyard.failovers SET runs_moved = coalesce(runs_moved, 0) + $2, runs_source = $3 WHERE id = $1",
-            [.int(context.id), .int(report.copied), .text(report.source)])
-        let encoded = String(decoding: try JSONEncoder().encode(report), as: UTF8.self)
-        return encoded
     }
 
     /// Opens the target's fence with the new epoch, then makes it the active region. When the fence step
@@ -168,22 +169,23 @@ extension FailoverExecutor {
     /// region's workers must have stopped their commands (`dispatchHold`).
     func activate(_ context: Context, control: PostgresConnection) async throws -> String {
         let target = try await connect(context.to, timeout: configuration.controlPlane.failover.fenceTimeout)
-        defer { Task { await target.close() } }
-        let unfenced = try await oldRegionUnfenced(context, control: control, orStillRunning: true)
-        let hold = unfenced ? Self.dispatchHold(configuration.controlPlane.failover) : nil
-        try await target.query(
-            """
-            UPDATE switchyard.fence SET cluster_epoch = $1, open = true, open_until = NULL, reason = $2, updated_at = now(),
-                hold_until = CASE WHEN $3::float8 IS NULL THEN NULL ELSE now() + make_interval(secs => $3::float8) END
-            WHERE id = 1 AND cluster_epoch <= $1
-            """, [.int(context.epoch), .text("failover \(context.id)"), hold.map { .double($0.secondsDouble) } ?? .null])
-        let updated = try await control.query(
-            "UPDATE switchyard.cluster_state SET active_region = $1, updated_at = now() WHERE id = 1 AND epoch = $2",
-            [.text(context.to), .int(context.epoch)]).affectedRows
-        guard updated == 1 else { throw Refusal(description: "the cluster epoch moved past \(context.epoch): another failover superseded this one") }
-        try await control.query("INSERT INTO switchyard.events (kind, region, message) VALUES ('activated', $1, $2)",
-                                [.text(context.to), .text("\(context.to) active at epoch \(context.epoch) (failover \(context.id))")])
-        return "{\"active\":\(json(context.to)),\"epoch\":\(context.epoch)" + (hold.map { ",\"dispatch_hold_ms\":\($0.wholeMilliseconds)" } ?? "") + "}"
+        return try await target.closeAfter {
+            let unfenced = try await oldRegionUnfenced(context, control: control, orStillRunning: true)
+            let hold = unfenced ? Self.dispatchHold(configuration.controlPlane.failover) : nil
+            try await target.query(
+                """
+                UPDATE switchyard.fence SET cluster_epoch = $1, open = true, open_until = NULL, reason = $2, updated_at = now(),
+                    hold_until = CASE WHEN $3::float8 IS NULL THEN NULL ELSE now() + make_interval(secs => $3::float8) END
+                WHERE id = 1 AND cluster_epoch <= $1
+                """, [.int(context.epoch), .text("failover \(context.id)"), hold.map { .double($0.secondsDouble) } ?? .null])
+            let updated = try await control.query(
+                "UPDATE switchyard.cluster_state SET active_region = $1, updated_at = now() WHERE id = 1 AND epoch = $2",
+                [.text(context.to), .int(context.epoch)]).affectedRows
+            guard updated == 1 else { throw Refusal(description: "the cluster epoch moved past \(context.epoch): another failover superseded this one") }
+            try await control.query("INSERT INTO switchyard.events (kind, region, message) VALUES ('activated', $1, $2)",
+                                    [.text(context.to), .text("\(context.to) active at epoch \(context.epoch) (failover \(context.id))")])
+            return "{\"active\":\(json(context.to)),\"epoch\":\(context.epoch)" + (hold.map { ",\"dispatch_hold_ms\":\($0.wholeMilliseconds)" } ?? "") + "}"
+        }
     }
 
     /// Calls the target region's routing hooks.

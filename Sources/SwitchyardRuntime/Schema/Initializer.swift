@@ -70,38 +70,39 @@ public enum Initializer {
         }
         var applied: [String: [Int]] = [:]
         let control = try await PostgresConnection.connect(controlDSN, defaultTimeout: .seconds(30), name: "init-control")
-        defer { Task { await control.close() } }
-        applied["control"] = try await Migrator.migrate(control, kind: .control)
-        for region in regions {
-            try await control.query(
-                """
-                INSERT INTO switchyard.regions (name, priority) VALUES ($1, $2)
-                ON CONFLICT (name) DO UPDATE SET priority = excluded.priority
-                WHERE switchyard.regions.priority IS DISTINCT FROM excluded.priority
-                """, [.text(region.name), .int(region.priority)])
-        }
-        var connections: [String: PostgresConnection] = [:]
-        defer { for c in connections.values { Task { await c.close() } } }
-        for region in regions {
-            let c = try await PostgresConnection.connect(region.dsn, defaultTimeout: .seconds(30), name: "init-\(region.name)")
-            connections[region.name] = c
-            applied[region.name] = try await Migrator.migrate(c, kind: .region)
-            try await syncDAGs(c, dags)
-        }
-        let (activeRegion, epoch) = try await setActive(control, active: active)
-        // Fences follow the control database: each region's fence carries the cluster epoch it was last
-        // opened or closed with, and only the active region's is open. Idempotent, so an init interrupted
-        // between the two writes is finished by the next one.
-        if epoch > 0 {
+        return try await control.closeAfter {
+            applied["control"] = try await Migrator.migrate(control, kind: .control)
             for region in regions {
-                try await connections[region.name]?.query(
+                try await control.query(
                     """
-                    UPDATE switchyard.fence SET cluster_epoch = $1, open = $2, reason = 'init', updated_at = now()
-                    WHERE cluster_epoch < $1
-                    """, [.int(epoch), .bool(region.name == activeRegion)])
+                    INSERT INTO switchyard.regions (name, priority) VALUES ($1, $2)
+                    ON CONFLICT (name) DO UPDATE SET priority = excluded.priority
+                    WHERE switchyard.regions.priority IS DISTINCT FROM excluded.priority
+                    """, [.text(region.name), .int(region.priority)])
             }
+            var connections: [String: PostgresConnection] = [:]
+            defer { for c in connections.values { Task { await c.close() } } }
+            for region in regions {
+                let c = try await PostgresConnection.connect(region.dsn, defaultTimeout: .seconds(30), name: "init-\(region.name)")
+                connections[region.name] = c
+                applied[region.name] = try await Migrator.migrate(c, kind: .region)
+                try await syncDAGs(c, dags)
+            }
+            let (activeRegion, epoch) = try await setActive(control, active: active)
+            // Fences follow the control database: each region's fence carries the cluster epoch it was last
+            // opened or closed with, and only the active region's is open. Idempotent, so an init interrupted
+            // between the two writes is finished by the next one.
+            if epoch > 0 {
+                for region in regions {
+                    try await connections[region.name]?.query(
+                        """
+                        UPDATE switchyard.fence SET cluster_epoch = $1, open = $2, reason = 'init', updated_at = now()
+                        WHERE cluster_epoch < $1
+                        """, [.int(epoch), .bool(region.name == activeRegion)])
+                }
+            }
+            return Report(applied: applied, activeRegion: activeRegion, epoch: epoch, dags: dags.count)
         }
-        return Report(applied: applied, activeRegion: activeRegion, epoch: epoch, dags: dags.count)
     }
 
     static func syncDAGs(_ c: PostgresConnection, _ dags: [DAG]) async throws {
