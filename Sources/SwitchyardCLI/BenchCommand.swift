@@ -133,12 +133,14 @@ extension BenchCommand {
         @Option(help: "Brown-out episodes (agents frozen, connection/fork storm, CPU hogs, combined, in turn).") var episodes = 50
         @Option(help: "Seed of the episodes' durations and frozen agents.") var seed: UInt64 = 1
         @Option(help: "Deployment directory (created and removed).") var dir = "/tmp/switchyard-bench-detect"
+        @Option(help: ArgumentHelp("Run the schedulers and agents with this build instead (compare an older detector).", visibility: .hidden))
+        var daemonBinary: String?
         @Flag(help: "Print JSON (the default).") var json = false
 
         func run() async throws {
             signal(SIGPIPE, SIG_IGN)
             let report = try await DetectBench.run(
-                binary: SelfExecutable.path, directory: DevDeployment.absolute(dir), trials: trials, hangTrials: hangTrials,
+                binary: SelfExecutable.path, daemonBinary: daemonBinary, directory: DevDeployment.absolute(dir), trials: trials, hangTrials: hangTrials,
                 episodes: episodes, seed: seed) { Output.progress($0) }
             try Output.json(report)
         }

@@ -40,6 +40,27 @@ struct DrillScenarioTests {
         ])
     }
 
+    @Test func readsABrownoutThatMustCauseNoFailover() throws {
+        let path = try write("""
+            scenario: brownout
+            fault: { kind: brownout, brownout: freeze_agents, duration: 3s }
+            """)
+        let s = try DrillScenarioLoader.load(path: path)
+        #expect(s.fault == .brownout(kind: .freezeAgents, duration: .seconds(3)))
+        #expect(!s.fault.kind.expectsFailover && s.fault.kind.needsLocalDeployment)
+        let bad = try write("""
+            scenario: brownout
+            fault: { kind: brownout, brownout: earthquake }
+            """)
+        #expect(throws: ConfigErrors.self) { try DrillScenarioLoader.load(path: bad) }
+        // The shipped scenario: all at once, and it expects no failover.
+        let shipped = try DrillScenarioLoader.load(
+            path: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+                .appendingPathComponent("runbooks/drills/brownout.yaml").path)
+        #expect(shipped.fault == .brownout(kind: .combined, duration: .seconds(4)))
+        #expect(shipped.expectations.contains(DrillExpectation(.failovers, .equal, 0)))
+    }
+
     @Test func malformedScenariosNameFileLineAndField() throws {
         let path = try write("""
             scenario: broken

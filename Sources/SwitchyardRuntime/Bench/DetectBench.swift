@@ -27,12 +27,17 @@ public enum DetectBench {
     }
 
     /// Runs against a fresh deployment in `directory`, removed afterwards.
-    public static func run(binary: String, directory: String, trials: Int, hangTrials: Int, episodes: Int, seed: UInt64,
-                           progress: @Sendable (String) -> Void) async throws -> Report {
+    ///
+    /// - Parameter daemonBinary: another build to run the schedulers and agents with (to compare an
+    ///   older detector on the same episodes); the configuration is written for this build, so keys
+    ///   the other does not know are left out.
+    public static func run(binary: String, daemonBinary: String? = nil, directory: String, trials: Int, hangTrials: Int, episodes: Int,
+                           seed: UInt64, progress: @Sendable (String) -> Void) async throws -> Report {
         let pids = SharedPIDs()
         let outcome: Result<Report, any Error>
         do {
-            outcome = .success(try await measure(binary: binary, directory: directory, trials: trials, hangTrials: hangTrials,
+            outcome = .success(try await measure(binary: daemonBinary ?? binary, foreign: daemonBinary != nil, directory: directory,
+                                                 trials: trials, hangTrials: hangTrials,
                                                  episodes: episodes, seed: seed, pids: pids, progress: progress))
         } catch {
             outcome = .failure(error)
@@ -41,7 +46,7 @@ public enum DetectBench {
         return try outcome.get()
     }
 
-    static func measure(binary: String, directory: String, trials: Int, hangTrials: Int, episodes: Int, seed: UInt64,
+    static func measure(binary: String, foreign: Bool, directory: String, trials: Int, hangTrials: Int, episodes: Int, seed: UInt64,
                         pids: SharedPIDs, progress: @Sendable (String) -> Void) async throws -> Report {
         let state = try await DevDeployment.up(directory: directory, regions: 3) { _ in }
         let config = state.configDirectory
@@ -49,6 +54,7 @@ public enum DetectBench {
         var plane = try String(contentsOfFile: config + "/controlplane.yaml", encoding: .utf8)
         plane = plane.replacingOccurrences(of: "  cooldown: 5s", with: "  cooldown: 0s")
             .replacingOccurrences(of: "  max_failovers_per_hour: 120", with: "  max_failovers_per_hour: 1000")
+        if foreign { plane = plane.replacingOccurrences(of: "  evidence_grace: 250ms\n", with: "") }
         try plane.write(toFile: config + "/controlplane.yaml", atomically: true, encoding: .utf8)
         let configuration = try ConfigLoader.load(directory: config)
         _ = try await Initializer.run(
