@@ -184,13 +184,20 @@ struct FailoverTests {
             #expect(try await count(east, "SELECT count(*) AS n FROM switchyard.dag_run WHERE dag_id = 'slow' AND state = 'success'") == 1)
             #expect(try await count(west, "SELECT count(*) AS n FROM switchyard.dag_run WHERE dag_id = 'slow'") == 0)
             #expect(try await count(east, "SELECT count(*) AS n FROM switchyard.executions WHERE outcome = 'fenced'") == 0)
+            // us-east was drained; switched back to, it is open again and its drain flag is gone (a
+            // flag left behind once excused its workers from ever checking the fence validity).
+            #expect(try await east.query("SELECT drain FROM switchyard.fence").first?["drain"].bool == true)
+            let back = try await failover(f, ["switchover", "--to", "us-east"])
+            #expect(back.status == 0, "\(back.errors)")
+            let fence = try await east.query("SELECT open, drain FROM switchyard.fence").first
+            #expect(fence?["open"].bool == true && fence?["drain"].bool == false)
             // A switchover to a region whose database is down is refused, and nothing changes.
             let epoch = try await control.query("SELECT epoch FROM switchyard.cluster_state").first?["epoch"].int
-            await f.state.postgres["us-east"]!.stop()
-            let refused = try await failover(f, ["switchover", "--to", "us-east"])
-            #expect(refused.status == 1 && refused.errors.contains("us-east's database does not answer"))
-            #expect(try await control.query("SELECT epoch, active_region FROM switchyard.cluster_state").first.map { ($0["epoch"].int, $0["active_region"].string) }! == (epoch, "eu-west"))
-            _ = west
+            await west.close()
+            await f.state.postgres["eu-west"]!.stop()
+            let refused = try await failover(f, ["switchover", "--to", "eu-west"])
+            #expect(refused.status == 1 && refused.errors.contains("eu-west's database does not answer"))
+            #expect(try await control.query("SELECT epoch, active_region FROM switchyard.cluster_state").first.map { ($0["epoch"].int, $0["active_region"].string) }! == (epoch, "us-east"))
         }
     }
 }

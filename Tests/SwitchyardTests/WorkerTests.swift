@@ -151,7 +151,9 @@ struct StaleDispatchTests {
         try await DevFixture.with(regions: 1, dags: "dags:\n  - id: long\n    command: \"sleep 25.5\"\n    timeout: 1m\n") { f in
             let db = try await f.connect("us-east")
             let redis = try await f.redis("us-east")
-            try await db.query("UPDATE switchyard.fence SET open_until = now() + interval '1 minute'")
+            // The drain flag an earlier switchover away from this region left behind must not excuse an
+            // open fence whose validity lapsed (it once did: the region's workers then never stopped).
+            try await db.query("UPDATE switchyard.fence SET open_until = now() + interval '1 minute', drain = true")
             try await db.query("INSERT INTO switchyard.dag_run (dag_id, run_id, state, dispatch_id, dispatch_epoch) VALUES ('long', 'r1', 'running', 'd1', 1)")
             try await redis.command(["XADD", "switchyard:runs", "*", "region", "us-east", "epoch", "1", "dag_id", "long", "run_id", "r1", "dispatch_id", "d1"])
             try f.start("w1", ["worker", "--region", "us-east", "--worker-id", "w1"])

@@ -174,7 +174,7 @@ extension FailoverExecutor {
             let hold = unfenced ? Self.dispatchHold(configuration.controlPlane.failover) : nil
             try await target.query(
                 """
-                UPDATE switchyard.fence SET cluster_epoch = $1, open = true, open_until = NULL, reason = $2, updated_at = now(),
+                UPDATE switchyard.fence SET cluster_epoch = $1, open = true, drain = false, open_until = NULL, reason = $2, updated_at = now(),
                     hold_until = CASE WHEN $3::float8 IS NULL THEN NULL ELSE now() + make_interval(secs => $3::float8) END
                 WHERE id = 1 AND cluster_epoch <= $1
                 """, [.int(context.epoch), .text("failover \(context.id)"), hold.map { .double($0.secondsDouble) } ?? .null])

@@ -150,8 +150,10 @@ extension Worker {
                         while child.poll() == nil { try? await Task.sleep(for: .milliseconds(10)) }
                         return ("fenced", "stopped: the region was fenced by a failover")
                     }
-                    // A draining switchover lets commands finish; an open fence counts while it is valid.
-                    if fence["drain"].bool == true || fence["valid"].bool == true {
+                    // A draining switchover (a closed fence) lets commands finish; an open fence counts only
+                    // while it is valid, whatever a drain flag left from an earlier switchover says.
+                    let draining = fence["open"].bool == false && fence["drain"].bool == true
+                    if draining || fence["valid"].bool == true {
                         fenceConfirmedAt = sent
                     } else {
                         unconfirmed = "the region's fence validity lapsed (no leader holds the active-region lease)"
