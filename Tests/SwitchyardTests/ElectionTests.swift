@@ -57,6 +57,39 @@ struct ElectionTests {
         }
     }
 
+    @Test func aHungControlDatabaseDoesNotMakeTheLeaderStepDown() async throws {
+        try await DevFixture.with(regions: 1, dags: fastDAGs) { f in
+            try f.start("a", ["scheduler", "--region", "us-east", "--node-id", "a"])
+            let db = try await f.connect("us-east")
+            try #require(await f.waitUntil(timeout: .seconds(15)) { f.log("a").contains("scheduling: region is active") } != nil)
+            let before = try await f.leadership(db)
+            // The control database hangs (SIGSTOP its postmaster and its backends' parent stays stopped):
+            // lease renewals block. They used to block the leader's tick past step_down_after, so the
+            // leader gave up its region leadership and won it again, over and over.
+            let postmaster = try #require(f.state.control.pid)
+            // The postmaster and every backend: open sessions hang too, not only new connections.
+            let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+            let backends = entries.compactMap(Int32.init).filter { pid in
+                guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                      let close = stat.lastIndex(of: ")") else { return false }
+                let fields = stat[stat.index(after: close)...].split(separator: " ")
+                return fields.count > 2 && Int32(fields[1]) == postmaster
+            }
+            let frozen = [postmaster] + backends
+            for pid in frozen { kill(pid, SIGSTOP) }
+            try await Task.sleep(for: .seconds(4))  // the fault's length, longer than step_down_after (2 s)
+            for pid in frozen.reversed() { kill(pid, SIGCONT) }
+            // Bounded: the leader renews again once the database answers, and schedules again.
+            let back = await f.waitUntil(timeout: .seconds(15)) {
+                f.log("a").components(separatedBy: "scheduling: region is active").count >= 3
+            }
+            #expect(back != nil, "\(f.log("a").suffix(2000))")
+            let after = try await f.leadership(db)
+            #expect(after.epoch == before.epoch && after.leader == "a", "the leader changed: \(before) -> \(after)")
+            #expect(!f.log("a").contains("stepping down"), "\(f.log("a").suffix(2000))")
+        }
+    }
+
     @Test func frozenLeaderIsReplacedAndStepsDownWithoutWriting() async throws {
         try await DevFixture.with(regions: 1, dags: fastDAGs) { f in
             try f.start("a", ["scheduler", "--region", "us-east", "--node-id", "a"])

@@ -13,6 +13,8 @@ final class ActiveLease: Sendable {
     let ttl: Duration
     let logger: Logger
     private let state = Mutex<(validUntil: ContinuousClock.Instant?, clusterEpoch: Int)>((nil, -1))
+    /// Renewal attempts finished since the last `forget` (a new leader waits briefly for its first).
+    private let attempts = Mutex(0)
     private let connection = Mutex<PostgresConnection?>(nil)
 
     init(dsn: String, region: String, holder: String, ttl: Duration, logger: Logger) {
@@ -37,7 +39,34 @@ final class ActiveLease: Sendable {
     }
 
     /// Drops any lease held from an earlier leadership: a new leader starts with none.
-    func forget() { state.withLock { $0 = (nil, -1) } }
+    func forget() {
+        state.withLock { $0 = (nil, -1) }
+        attempts.withLock { $0 = 0 }
+    }
+
+    /// Renews every `interval` until cancelled, off the leader's tick path: a control database that
+    /// hangs (SIGSTOP, a black-holed link) blocks only this task, never the region's heartbeat on its
+    /// lock session, so the leader keeps its region leadership and merely stops scheduling when the
+    /// lease it holds runs out.
+    func renewing(every interval: Duration) -> Task<Void, Never> {
+        Task {
+            while !Task.isCancelled {
+                let started = ContinuousClock.now
+                await renew()
+                attempts.withLock { $0 += 1 }
+                let left = interval - (ContinuousClock.now - started)
+                if left > .zero { try? await Task.sleep(for: left) }
+            }
+        }
+    }
+
+    /// Waits up to `bound` for the first renewal attempt since `forget` to finish.
+    func awaitFirstAttempt(within bound: Duration) async {
+        let deadline = ContinuousClock.now + bound
+        while attempts.withLock({ $0 }) == 0, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(1))
+        }
+    }
 
     /// Opens the control-database connection ahead of need (failures are retried at renewal).
     func prepare() async { _ = try? await open() }

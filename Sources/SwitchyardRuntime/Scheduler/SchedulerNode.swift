@@ -55,7 +55,7 @@ public final class SchedulerNode: Sendable {
                 await nodeSession.beat(role: "follower", epoch: nil)
                 await lease.prepare()
                 guard try await waitForLock(session, nodeSession: nodeSession) else { break }
-                try await lead(session, nodeSession: nodeSession, lease: lease)
+                try await leadRenewing(session, nodeSession: nodeSession, lease: lease)
             } catch {
                 logger.warning("lock session failed; reconnecting", metadata: ["error": "\(error)"])
             }
@@ -82,6 +82,22 @@ public final class SchedulerNode: Sendable {
         return false
     }
 
+    /// Leads with the active-region lease renewed on a task of its own, which ends (awaited) with the
+    /// leadership.
+    func leadRenewing(_ lock: LockSession, nodeSession: NodeSession, lease: ActiveLease) async throws {
+        lease.forget()
+        let renewals = lease.renewing(every: configuration.controlPlane.failover.leaseRenewInterval)
+        do {
+            try await lead(lock, nodeSession: nodeSession, lease: lease)
+        } catch {
+            renewals.cancel()
+            await renewals.value
+            throw error
+        }
+        renewals.cancel()
+        await renewals.value
+    }
+
     /// Leads until the deadline lapses, the epoch is superseded, the session fails, or shutdown.
     func lead(_ lock: LockSession, nodeSession: NodeSession, lease: ActiveLease) async throws {
         var deadline = LeaderDeadline(stepDownAfter: election.stepDownAfter)
@@ -91,31 +107,24 @@ public final class SchedulerNode: Sendable {
         var logger = self.logger
         logger[metadataKey: "switchyard.epoch"] = .string(String(epoch))
         logger.notice("won leadership")
-        lease.forget()
+        // The first renewal normally takes a millisecond on the connection opened while following: wait
+        // for it (briefly) so a new leader acts on its first tick; a hung control database delays nothing.
+        await lease.awaitFirstAttempt(within: min(election.heartbeatInterval, election.stepDownAfter / 4))
         let dispatcher = RunDispatcher(region: region.name, stream: region.redis.stream)
         var redis: RedisConnection?
         var fenceRaised = false
         var scheduling = false
         defer { Task { [redis] in await redis?.close() } }
         var lastNodeBeat = ContinuousClock.now - .seconds(1)
-        var lastLeaseRenew: ContinuousClock.Instant?
 
         while !shutdown.requested {
             guard deadline.allowsActing(at: .now) else {
                 logger.warning("stepping down: no confirmed round trip within step_down_after")
                 return
             }
-            // The active-region lease, renewed on the control database.
-            if lastLeaseRenew.map({ ContinuousClock.now - $0 >= configuration.controlPlane.failover.leaseRenewInterval }) ?? true {
-                await lease.renew()
-                lastLeaseRenew = .now
-            }
+            // The active-region lease, as the renewal task last confirmed it.
             let leaseLeft = lease.remaining(at: .now)
             let active = leaseLeft != nil
-            guard deadline.allowsActing(at: .now) else {  // the renewal may have taken a while
-                logger.warning("stepping down: no confirmed round trip within step_down_after")
-                return
-            }
             let sent = ContinuousClock.now
             let result: RegionStore.TickResult
             if active {
