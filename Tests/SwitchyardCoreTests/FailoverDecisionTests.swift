@@ -15,7 +15,7 @@ struct FailoverDecisionTests {
         O(observer: observer, live: true, health: .suspect, evidence: evidence)
     }
     static func healthy(_ observer: String, live: Bool = true, for seconds: Double = 3600) -> O {
-        O(observer: observer, live: live, health: .healthy, healthySince: now.addingTimeInterval(-seconds))
+        O(observer: observer, live: live, health: .healthy, upSince: now.addingTimeInterval(-seconds))
     }
     static func allHealthy() -> [O] { ["a", "b", "c"].map { healthy($0) } }
 
@@ -115,7 +115,7 @@ struct FailoverDecisionTests {
              expected: "stay"),
 
         // Target stability: a standby must have been healthy for a majority for the failure grace.
-        Case(name: "a standby that only just turned healthy is no target",
+        Case(name: "a standby that only just came back from down is no target",
              input: input(active: [refused("a", for: 9), refused("b", for: 9)],
                           standbys: [("eu-west", 90, 0.1, [healthy("a", for: 0.05), healthy("b", for: 0.05), healthy("c")]), ("ap-south", 80, 0.1, allHealthy())]),
              expected: "ap-south"),

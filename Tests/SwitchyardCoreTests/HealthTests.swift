@@ -55,6 +55,24 @@ struct ComponentHealthTests {
         #expect(h.record(success: false, latency: nil, evidence: .positive, at: t0 + .seconds(4), wallClock: wall) == .down)
     }
 
+    @Test func upSinceSurvivesAPassingSuspectButNotADown() {
+        var h = ComponentHealth(thresholds: thresholds, now: wall)
+        h.record(success: true, latency: nil, at: t0, wallClock: wall)
+        #expect(h.upSince == wall)
+        // A slow probe (silence) makes it suspect for a moment: still up since the start.
+        h.record(success: false, latency: nil, evidence: .silence, at: t0 + .seconds(1), wallClock: wall.addingTimeInterval(1))
+        h.record(success: true, latency: nil, at: t0 + .seconds(2), wallClock: wall.addingTimeInterval(2))
+        h.record(success: true, latency: nil, at: t0 + .seconds(3), wallClock: wall.addingTimeInterval(3))
+        #expect(h.state == .healthy && h.upSince == wall)
+        // Down, then back: up only since it came back.
+        h.record(success: false, latency: nil, evidence: .positive, at: t0 + .seconds(4), wallClock: wall.addingTimeInterval(4))
+        h.record(success: false, latency: nil, evidence: .positive, at: t0 + .seconds(5), wallClock: wall.addingTimeInterval(5))
+        #expect(h.state == .down && h.upSince == nil)
+        h.record(success: true, latency: nil, at: t0 + .seconds(6), wallClock: wall.addingTimeInterval(6))
+        h.record(success: true, latency: nil, at: t0 + .seconds(7), wallClock: wall.addingTimeInterval(7))
+        #expect(h.state == .healthy && h.upSince == wall.addingTimeInterval(7))
+    }
+
     @Test func failingLongEnoughIsDownEvenWithFewProbes() {
         var h = ComponentHealth(thresholds: .init(failuresToSuspect: 1, failuresToDown: 100, downAfter: .seconds(3), successesToRecover: 1), now: wall)
         h.record(success: true, latency: nil, at: t0, wallClock: wall)

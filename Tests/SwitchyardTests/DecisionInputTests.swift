@@ -44,27 +44,28 @@ struct DecisionInputTests {
         }
     }
 
-    @Test func evidenceLagAndHealthySinceReachTheDecision() async throws {
+    @Test func evidenceLagAndUpSinceReachTheDecision() async throws {
         try await DevFixture.with(regions: 3, dags: "dags: []\n") { f in
             let control = try await f.connectControl()
             // a and b find us-east refusing (positive evidence, down for 5 s); b declares itself lagging;
-            // c finds us-east and eu-west silent at once. eu-west has been healthy for a and b only 100 ms.
+            // c finds us-east and eu-west silent at once. eu-west came back from down for a and b only
+            // 100 ms ago.
             try await control.simpleQuery(
                 """
                 INSERT INTO switchyard.agents (observer, host, pid, last_seen, lagging, lag_reason, lag_ms)
                 VALUES ('a', 'h', 1, now() + interval '1 minute', false, NULL, NULL),
                     ('b', 'h', 2, now() + interval '1 minute', true, 'a 100 ms timer took 2900 ms of a 100 ms budget', 2800),
                     ('c', 'h', 3, now() + interval '1 minute', false, NULL, NULL);
-                INSERT INTO switchyard.observations (observer, region, component, state, since, detail, evidence) VALUES
-                    ('a', 'us-east', 'database', 'down', now() - interval '5 seconds', '{}', 'positive'),
-                    ('b', 'us-east', 'database', 'down', now() - interval '5 seconds', '{}', 'positive'),
-                    ('c', 'us-east', 'database', 'down', now() - interval '5 seconds', '{}', 'silence'),
-                    ('a', 'eu-west', 'database', 'healthy', now() - interval '100 milliseconds', '{}', NULL),
-                    ('b', 'eu-west', 'database', 'healthy', now() - interval '100 milliseconds', '{}', NULL),
-                    ('c', 'eu-west', 'database', 'suspect', now() - interval '1 second', '{}', 'silence'),
-                    ('a', 'ap-south', 'database', 'healthy', now() - interval '1 hour', '{}', NULL),
-                    ('b', 'ap-south', 'database', 'healthy', now() - interval '1 hour', '{}', NULL),
-                    ('c', 'ap-south', 'database', 'healthy', now() - interval '1 hour', '{}', NULL);
+                INSERT INTO switchyard.observations (observer, region, component, state, since, detail, evidence, up_since) VALUES
+                    ('a', 'us-east', 'database', 'down', now() - interval '5 seconds', '{}', 'positive', NULL),
+                    ('b', 'us-east', 'database', 'down', now() - interval '5 seconds', '{}', 'positive', NULL),
+                    ('c', 'us-east', 'database', 'down', now() - interval '5 seconds', '{}', 'silence', NULL),
+                    ('a', 'eu-west', 'database', 'healthy', now() - interval '100 milliseconds', '{}', NULL, now() - interval '100 milliseconds'),
+                    ('b', 'eu-west', 'database', 'healthy', now() - interval '100 milliseconds', '{}', NULL, now() - interval '100 milliseconds'),
+                    ('c', 'eu-west', 'database', 'suspect', now() - interval '1 second', '{}', 'silence', now() - interval '1 hour'),
+                    ('a', 'ap-south', 'database', 'healthy', now() - interval '1 hour', '{}', NULL, now() - interval '1 hour'),
+                    ('b', 'ap-south', 'database', 'healthy', now() - interval '1 hour', '{}', NULL, now() - interval '1 hour'),
+                    ('c', 'ap-south', 'database', 'healthy', now() - interval '1 hour', '{}', NULL, now() - interval '1 hour');
                 """)
             var configuration = try ConfigLoader.load(directory: f.config)
             configuration.controlPlane.failover.cooldown = .zero
@@ -76,7 +77,7 @@ struct DecisionInputTests {
             #expect(east.observations.first { $0.observer == "c" }?.evidence == .silence)
             let westA = try #require(input.regions.first { $0.name == "eu-west" }?.observations.first { $0.observer == "a" })
             #expect(westA.health == .healthy)
-            let healthyFor = input.now.timeIntervalSince(try #require(westA.healthySince))
+            let healthyFor = input.now.timeIntervalSince(try #require(westA.upSince))
             #expect(healthyFor < 1)
             // Only a counts: b is lagging, c's silence is correlated. One vote of two needed: stay.
             guard case .stay(let why) = FailoverDecision.decide(input) else {
@@ -116,11 +117,11 @@ struct DecisionInputTests {
                 """
                 INSERT INTO switchyard.agents (observer, host, pid, last_seen) VALUES
                     ('a', 'h', 1, now() + interval '1 minute'), ('b', 'h', 2, now() + interval '1 minute');
-                INSERT INTO switchyard.observations (observer, region, component, state, since, detail, evidence) VALUES
-                    ('a', 'us-east', 'database', 'healthy', now(), '{}', NULL),
-                    ('b', 'us-east', 'database', 'healthy', now(), '{}', NULL),
-                    ('a', 'eu-west', 'database', 'healthy', now() - interval '1 hour', '{}', NULL),
-                    ('b', 'eu-west', 'database', 'healthy', now() - interval '1 hour', '{}', NULL);
+                INSERT INTO switchyard.observations (observer, region, component, state, since, detail, evidence, up_since) VALUES
+                    ('a', 'us-east', 'database', 'healthy', now(), '{}', NULL, now()),
+                    ('b', 'us-east', 'database', 'healthy', now(), '{}', NULL, now()),
+                    ('a', 'eu-west', 'database', 'healthy', now() - interval '1 hour', '{}', NULL, now() - interval '1 hour'),
+                    ('b', 'eu-west', 'database', 'healthy', now() - interval '1 hour', '{}', NULL, now() - interval '1 hour');
                 """)
             do {
                 _ = try await executor.begin(control, kind: "failover", to: "eu-west", reason: "stale view", confirm: confirm)
@@ -133,7 +134,7 @@ struct DecisionInputTests {
             // Still the quorum on the fresh read: it begins.
             try await control.simpleQuery(
                 """
-                UPDATE switchyard.observations SET state = 'down', since = now() - interval '5 seconds', evidence = 'positive'
+                UPDATE switchyard.observations SET state = 'down', since = now() - interval '5 seconds', evidence = 'positive', up_since = NULL
                 WHERE region = 'us-east';
                 """)
             let id = try await executor.begin(control, kind: "failover", to: "eu-west", reason: "confirmed", confirm: confirm)

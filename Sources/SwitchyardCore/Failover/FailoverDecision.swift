@@ -10,8 +10,8 @@ import Foundation
 /// silent at once (correlated silence is the observer's or its network's problem). The quorum is
 /// counted against every known observer, not only the live ones: one observer cut off from the
 /// active region can never trigger a failover on its own. The target is a standby that a majority of
-/// the live, unlagged observers have seen healthy for `failureGrace` (a standby that flickers healthy
-/// is no target), with the highest priority; ties go to the lowest replication lag, then the name.
+/// the live, unlagged observers see healthy and have not seen down for `failureGrace` (a standby that
+/// flickers back from down is no target; a passing suspect does not disqualify one), with the highest priority; ties go to the lowest replication lag, then the name.
 public enum FailoverDecision {
     /// One observer's current view of one region.
     public struct Observation: Sendable, Equatable {
@@ -23,17 +23,18 @@ public enum FailoverDecision {
         public var downSince: Date?
         /// For a suspect or down region: positive evidence or silence.
         public var evidence: Evidence?
-        /// Since when the region has been healthy continuously in this observer's view (nil when it is not healthy).
-        public var healthySince: Date?
+        /// Since when the region has been up (healthy, or at most suspect for a moment) without being
+        /// down in this observer's view; nil when it is not healthy now.
+        public var upSince: Date?
         /// Creates an observation.
         public init(observer: String, live: Bool, health: HealthState, downSince: Date? = nil, evidence: Evidence? = nil,
-                    healthySince: Date? = nil) {
+                    upSince: Date? = nil) {
             self.observer = observer
             self.live = live
             self.health = health
             self.downSince = downSince
             self.evidence = health == .healthy || health == .unknown ? nil : (evidence ?? .silence)
-            self.healthySince = health == .healthy ? (healthySince ?? .distantPast) : nil
+            self.upSince = health == .healthy ? (upSince ?? .distantPast) : nil
         }
 
         /// True when the observer finds the region failing and has only silence to show for it.
@@ -156,7 +157,7 @@ public enum FailoverDecision {
         let candidates = input.regions.filter { region in
             guard region.name != activeName else { return false }
             let live = region.observations.filter { $0.live && input.laggingObservers[$0.observer] == nil }
-            let stable = live.filter { $0.health == .healthy && ($0.healthySince ?? .distantFuture) <= stableSince }.count
+            let stable = live.filter { $0.health == .healthy && ($0.upSince ?? .distantFuture) <= stableSince }.count
             return !live.isEmpty && stable * 2 > live.count
         }
         guard let target = candidates.min(by: better) else {

@@ -48,6 +48,9 @@ public struct ComponentHealth: Sendable, Equatable {
     public private(set) var evidence: Evidence?
     /// Probes made while the observer lagged, not counted (since the start).
     public private(set) var inconclusiveProbes = 0
+    /// Wall-clock time since when the component has been up (healthy, or at most suspect) without a
+    /// break: a passing suspect does not reset it, a down does. Nil while down or unknown.
+    public private(set) var upSince: Date?
     let thresholds: Thresholds
 
     /// A component not probed yet.
@@ -96,6 +99,11 @@ public struct ComponentHealth: Sendable, Equatable {
         }
         guard state != previous else { return nil }
         since = wallClock
+        if state == .down || state == .unknown {
+            upSince = nil
+        } else if previous == .down || previous == .unknown {
+            upSince = wallClock
+        }
         return state
     }
 

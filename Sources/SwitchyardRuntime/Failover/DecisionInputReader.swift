@@ -14,12 +14,12 @@ public enum DecisionInputReader {
         let now: Date = try cluster?["now"].require() ?? Date()
         let rows = try await control.query(
             """
-            SELECT o.observer, o.region, o.component, o.state, o.since, o.evidence,
+            SELECT o.observer, o.region, o.component, o.state, o.since, o.evidence, o.up_since,
                    coalesce(a.last_seen > now() - make_interval(secs => $1), false) AS live
             FROM switchyard.observations o JOIN switchyard.agents a USING (observer)
             WHERE a.last_seen > now() - interval '1 day'
             """, [.double(liveWithin.secondsDouble)]).rows
-        var views: [String: [String: (live: Bool, components: [String: (HealthState, Date, Evidence?)])]] = [:]
+        var views: [String: [String: (live: Bool, components: [String: (HealthState, Date, Evidence?, Date?)])]] = [:]
         for row in rows {
             let observer: String = try row["observer"].require()
             let region: String = try row["region"].require()
@@ -28,8 +28,9 @@ public enum DecisionInputReader {
             let state = HealthState(rawValue: try row["state"].require()) ?? .unknown
             let since: Date = try row["since"].require()
             let evidence = try row["evidence"].optional(String.self).flatMap(Evidence.init(rawValue:))
+            let upSince = try row["up_since"].optional(Date.self)
             var view = views[region]?[observer] ?? (live, [:])
-            view.components[component] = (state, since, evidence)
+            view.components[component] = (state, since, evidence, upSince)
             views[region, default: [:]][observer] = view
         }
         // Observers in self-declared lag: they cast no down vote and choose no target.
@@ -59,14 +60,15 @@ public enum DecisionInputReader {
                 let states = view.components.mapValues(\.0)
                 let health = ComponentHealth.region(states, critical: critical)
                 let downSince = critical.compactMap { name -> Date? in
-                    guard let (state, since, _) = view.components[name], state == .down else { return nil }
+                    guard let (state, since, _, _) = view.components[name], state == .down else { return nil }
                     return since
                 }.min()
-                // Healthy since the last of its critical components turned healthy.
-                let healthySince = critical.compactMap { view.components[$0]?.1 }.max()
+                // Up since the last of its critical components came back from down (nil if any never did).
+                let ups = critical.compactMap { view.components[$0] }.map(\.3)
+                let upSince: Date? = ups.isEmpty || ups.contains { $0 == nil } ? nil : ups.compactMap { $0 }.max()
                 let evidence = FailoverDecision.regionEvidence(view.components.compactMapValues(\.2), states: states, critical: critical)
                 return .init(observer: observer, live: view.live, health: health, downSince: health == .down ? downSince : nil,
-                             evidence: evidence, healthySince: health == .healthy ? healthySince : nil)
+                             evidence: evidence, upSince: health == .healthy ? (upSince ?? Date.distantFuture) : nil)
             }
             return .init(name: region.name, priority: region.priority, replicationLag: lagByRegion[region.name], observations: observations)
         }

@@ -77,9 +77,10 @@ extension Agent {
                apiURL: String?) async throws {
         var regions: [PostgresValue] = [], components: [PostgresValue] = [], states: [PostgresValue] = []
         var since: [PostgresValue] = [], latency: [PostgresValue] = [], errors: [PostgresValue] = [], details: [PostgresValue] = []
-        var evidence: [PostgresValue] = [], inconclusive: [PostgresValue] = []
+        var evidence: [PostgresValue] = [], inconclusive: [PostgresValue] = [], upSince: [PostgresValue] = []
         for (region, byName) in local {
             for (name, component) in byName {
+                upSince.append(.optional(component.health.upSince))
                 evidence.append(.optional(component.health.evidence?.rawValue))
                 inconclusive.append(.int(component.health.inconclusiveProbes))
                 regions.append(.text(region))
@@ -93,21 +94,21 @@ extension Agent {
         }
         let parameters: [PostgresValue] = [
             .text(observer), .array(regions), .array(components), .array(states), .array(since), .array(latency), .array(errors),
-            .array(details), .array(evidence), .array(inconclusive),
+            .array(details), .array(evidence), .array(inconclusive), .array(upSince),
         ]
         let lag = selfHealth.lagging()
         try await c.transaction { c in
             try await c.query(
                 """
                 INSERT INTO switchyard.observations (observer, region, component, state, since, latency_ms, last_error, detail, evidence,
-                                                     inconclusive, observed_at)
-                SELECT $1, r, comp, s, si, l, e, d, ev, inc, now()
+                                                     inconclusive, up_since, observed_at)
+                SELECT $1, r, comp, s, si, l, e, d, ev, inc, up, now()
                 FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::float8[], $7::text[], $8::jsonb[], $9::text[],
-                            $10::int8[])
-                    AS t(r, comp, s, si, l, e, d, ev, inc)
+                            $10::int8[], $11::timestamptz[])
+                    AS t(r, comp, s, si, l, e, d, ev, inc, up)
                 ON CONFLICT (observer, region, component) DO UPDATE SET state = excluded.state, since = excluded.since,
                     latency_ms = excluded.latency_ms, last_error = excluded.last_error, detail = excluded.detail,
-                    evidence = excluded.evidence, inconclusive = excluded.inconclusive, observed_at = now()
+                    evidence = excluded.evidence, inconclusive = excluded.inconclusive, up_since = excluded.up_since, observed_at = now()
                 """,
                 parameters)
             try await c.query(
