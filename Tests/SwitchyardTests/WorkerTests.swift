@@ -174,6 +174,34 @@ struct StaleDispatchTests {
         }
     }
 
+    @Test func aRunningCommandSurvivesItsWorkerLosingTheDatabaseConnectionForAMoment() async throws {
+        // The worker's connection is cut (its backends terminated) while a command runs with a valid fence:
+        // the worker reconnects and confirms the fence again. It used to fail every later check on the
+        // closed connection and kill the command half a lease TTL later.
+        try await DevFixture.with(regions: 1, dags: "dags:\n  - id: four\n    command: \"sleep 4.5\"\n    timeout: 1m\n") { f in
+            let db = try await f.connect("us-east")
+            let redis = try await f.redis("us-east")
+            try await db.query("UPDATE switchyard.fence SET open_until = now() + interval '1 minute'")
+            try await db.query("INSERT INTO switchyard.dag_run (dag_id, run_id, state, dispatch_id, dispatch_epoch) VALUES ('four', 'r1', 'running', 'd1', 1)")
+            try await redis.command(["XADD", "switchyard:runs", "*", "region", "us-east", "epoch", "1", "dag_id", "four", "run_id", "r1", "dispatch_id", "d1"])
+            try f.start("w1", ["worker", "--region", "us-east", "--worker-id", "w1"])
+            let started = await f.waitUntil(timeout: .seconds(10)) {
+                (try? await db.query("SELECT count(*) AS n FROM switchyard.executions WHERE run_id = 'r1'").first?["n"].int) == 1
+            }
+            try #require(started != nil)
+            let mine = await db.backendPID
+            try await db.query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> $1 AND backend_type = 'client backend'",
+                [.int(Int(mine))])
+            let finished = await f.waitUntil(timeout: .seconds(20)) {
+                (try? await db.query("SELECT outcome FROM switchyard.executions WHERE run_id = 'r1'").first?["outcome"].string) != nil
+            }
+            #expect(finished != nil)
+            let outcome = try await db.query("SELECT outcome FROM switchyard.executions WHERE run_id = 'r1'").first?["outcome"].string
+            #expect(outcome == "success", "\(f.log("w1").suffix(2000))")
+        }
+    }
+
     @Test func aFenceWhoseValidityLapsedIsNotClaimedThrough() async throws {
         try await DevFixture.with(regions: 1, dags: fastDAGs) { f in
             let db = try await f.connect("us-east")

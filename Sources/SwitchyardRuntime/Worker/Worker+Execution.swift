@@ -141,6 +141,10 @@ extension Worker {
                 // A failover (not a draining switchover) fenced this region: stop the command now, so the
                 // run never executes in two regions at once. Closing the guard's input kills its group.
                 let sent = ContinuousClock.now
+                // A query that timed out once (a blip of a loaded database) closed the connection: open it
+                // again, within the same bound, instead of failing every later check and killing a command
+                // whose fence is fine.
+                if await !db.isOpen { try? await db.reconnect(timeout: Worker.fenceQueryTimeout) }
                 if let fence = try? await db.query(
                     "SELECT open, drain, coalesce(open_until > now(), true) AS valid FROM switchyard.fence WHERE id = 1",
                     timeout: Worker.fenceQueryTimeout).first
