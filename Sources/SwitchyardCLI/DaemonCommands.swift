@@ -96,11 +96,13 @@ struct ExecGuardCommand: ParsableCommand {
         commandName: "exec-guard", abstract: "Internal: run a command until its lease on stdin runs out.", shouldDisplay: false)
     @Option var graceMs: Int64 = 1000
     @Option var leaseMs: Int64 = 2000
+    @Option var validMs: Int64?
     @Argument(parsing: .captureForPassthrough) var command: [String] = []
 
     func run() throws {
         let arguments = command.first == "--" ? Array(command.dropFirst()) : command
         signal(SIGPIPE, SIG_IGN)
-        throw ExitCode(ExecGuard.run(command: arguments, grace: .milliseconds(graceMs), initialLease: .milliseconds(leaseMs)))
+        throw ExitCode(ExecGuard.run(command: arguments, grace: .milliseconds(graceMs), initialLease: .milliseconds(leaseMs),
+                                     initialValidity: validMs.map { .milliseconds($0) }))
     }
 }

@@ -202,6 +202,36 @@ struct StaleDispatchTests {
         }
     }
 
+    @Test func aFrozenWorkersCommandIsStoppedByItsGuard() async throws {
+        // A frozen worker (SIGSTOP, a paused VM) keeps its guard's stdin open and confirms nothing: the
+        // guard stops the command by itself when the validity the worker renews runs out, or the run
+        // would go on here while the region that took over runs it too.
+        try await DevFixture.with(regions: 1, dags: "dags:\n  - id: frozen\n    command: \"sleep 27.25\"\n    timeout: 1m\n") { f in
+            let db = try await f.connect("us-east")
+            let redis = try await f.redis("us-east")
+            try await db.query("UPDATE switchyard.fence SET open_until = now() + interval '1 minute'")
+            try await db.query("INSERT INTO switchyard.dag_run (dag_id, run_id, state, dispatch_id, dispatch_epoch) VALUES ('frozen', 'r1', 'running', 'd1', 1)")
+            try await redis.command(["XADD", "switchyard:runs", "*", "region", "us-east", "epoch", "1", "dag_id", "frozen", "run_id", "r1", "dispatch_id", "d1"])
+            let worker = try f.start("w1", ["worker", "--region", "us-east", "--worker-id", "w1"])
+            let started = await f.waitUntil(timeout: .seconds(10)) { WorkerTests().pgrepCount("sleep 27.25") == 1 }
+            try #require(started != nil)
+            kill(worker, SIGSTOP)
+            let gone = await f.waitUntil(timeout: .seconds(15)) { WorkerTests().pgrepCount("sleep 27.25") == 0 }
+            kill(worker, SIGCONT)
+            #expect(gone != nil, "the frozen worker's command kept running")
+            // Resumed, the worker records the execution as stopped (fenced, or abandoned when its own
+            // connection did not survive the freeze) and gives its claim back.
+            let recorded = await f.waitUntil(timeout: .seconds(20)) {
+                (try? await db.query(
+                    "SELECT count(*) AS n FROM switchyard.executions WHERE run_id = 'r1' AND outcome IN ('fenced', 'abandoned')"
+                ).first?["n"].int) == 1
+            }
+            let executions = try await db.query("SELECT outcome, finished_at::text AS note FROM switchyard.executions WHERE run_id = 'r1'").rows
+                .map { "\($0["outcome"].string ?? "-"): \($0["note"].string ?? "")" }
+            #expect(recorded != nil, "\(executions) \(f.log("w1").suffix(2000))")
+        }
+    }
+
     @Test func aFenceWhoseValidityLapsedIsNotClaimedThrough() async throws {
         try await DevFixture.with(regions: 1, dags: fastDAGs) { f in
             let db = try await f.connect("us-east")

@@ -7,9 +7,14 @@ import Foundation
 /// when that time runs out, when the node says `stop`, or when stdin reaches EOF (the node died),
 /// the guard sends SIGTERM to the child's process group, then SIGKILL after the grace period —
 /// all before the server can free the node's lock and let another node win.
+///
+/// A worker's guard also holds a validity (`--valid-ms`, renewed by `valid MS` lines): the worker
+/// renews it each time it confirms its region's fence. A worker that is frozen (SIGSTOP, a paused VM)
+/// keeps its stdin open but renews nothing, and its guard stops the command on its own when the
+/// validity runs out — the bound the failover's dispatch hold counts on.
 public enum ExecGuard {
     /// Runs the guard until the child has exited; returns the exit code to use.
-    public static func run(command: [String], grace: Duration, initialLease: Duration) -> Int32 {
+    public static func run(command: [String], grace: Duration, initialLease: Duration, initialValidity: Duration? = nil) -> Int32 {
         guard let program = command.first else { return 2 }
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
@@ -34,6 +39,7 @@ public enum ExecGuard {
             return 127
         }
         var deadline = ContinuousClock.now + initialLease
+        var validUntil = initialValidity.map { ContinuousClock.now + $0 }
         var input = [UInt8]()
         var buffer = [UInt8](repeating: 0, count: 512)
         while true {
@@ -44,7 +50,11 @@ public enum ExecGuard {
                 _ = terminate(child, grace: grace, reason: "lease expired")
                 return timedOutExitCode
             }
-            let wait = min(deadline - now, .milliseconds(50))
+            if let validUntil, now >= validUntil {
+                _ = terminate(child, grace: grace, reason: "its worker stopped confirming the region's fence")
+                return unconfirmedExitCode
+            }
+            let wait = min(deadline - now, validUntil.map { $0 - now } ?? .milliseconds(50), .milliseconds(50))
             var descriptor = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
             let ready = poll(&descriptor, 1, Int32(wait.wholeMilliseconds) + 1)
             guard ready > 0 else { continue }
@@ -58,12 +68,17 @@ public enum ExecGuard {
                 if line.hasPrefix("lease "), let ms = Int64(line.dropFirst(6)) {
                     deadline = ContinuousClock.now + .milliseconds(ms)
                 }
+                if line.hasPrefix("valid "), let ms = Int64(line.dropFirst(6)) {
+                    validUntil = ContinuousClock.now + .milliseconds(ms)
+                }
             }
         }
     }
 
     /// Exit code when the lease ran out (as timeout(1) does).
     public static let timedOutExitCode: Int32 = 124
+    /// Exit code when the validity its worker renews ran out.
+    public static let unconfirmedExitCode: Int32 = 125
 
     static func terminate(_ child: pid_t, grace: Duration, reason: String) -> Int32 {
         FileHandle.standardError.write(Data("exec-guard: stopping the command (\(reason))\n".utf8))

@@ -98,6 +98,7 @@ extension Worker {
                  node: NodeSession, db: PostgresConnection) async -> (state: String, note: String) {
         let executable = SelfExecutable.path
         let lease = timeout ?? .seconds(10 * 365 * 86_400)
+        let confirmWithin = configuration.controlPlane.failover.leaseTTL / 2
         var environment = ProcessInfo.processInfo.environment
         environment["SWITCHYARD_REGION"] = region.name
         environment["SWITCHYARD_DAG_ID"] = message.dagId
@@ -107,7 +108,8 @@ extension Worker {
         let child: ChildProcess
         do {
             child = try ChildProcess.spawn(
-                executable, ["exec-guard", "--grace-ms", String(Worker.killGrace.wholeMilliseconds), "--lease-ms", String(lease.wholeMilliseconds), "--", "/bin/sh", "-c", command],
+                executable, ["exec-guard", "--grace-ms", String(Worker.killGrace.wholeMilliseconds), "--lease-ms", String(lease.wholeMilliseconds),
+                             "--valid-ms", String(confirmWithin.wholeMilliseconds), "--", "/bin/sh", "-c", command],
                 environment: environment)
         } catch {
             return ("failed", "cannot start the command: \(error)")
@@ -118,8 +120,9 @@ extension Worker {
         // fence is open and still valid: its database does not answer (dead, hung), or the validity the
         // acting leader pushes while it holds the active-region lease has lapsed (the region is cut off
         // from the control database, or nothing leads it). A failover that could not fence this region
-        // waits out the lease and then holds the new region's dispatches for longer than that.
-        let confirmWithin = configuration.controlPlane.failover.leaseTTL / 2
+        // waits out the lease and then holds the new region's dispatches for longer than that. The guard
+        // holds the same bound by itself (`valid`), renewed with every confirmation, so a frozen worker's
+        // command stops too.
         var unconfirmed = "the region's database stopped confirming its fence"
         // The node heartbeat runs beside the checks (one at a time), so a slow one never delays them.
         let beating = InFlight()
@@ -127,6 +130,9 @@ extension Worker {
             if let status = child.poll() {
                 if status == 0 { return ("success", "exit 0") }
                 if status == ExecGuard.timedOutExitCode, timeout != nil { return ("failed", "timed out after \(lease)") }
+                if status == ExecGuard.unconfirmedExitCode {
+                    return ("unconfirmed", "stopped by its guard: this worker did not confirm the region's fence within \(confirmWithin)")
+                }
                 if status == 127 { return ("failed", "command not found (exit 127)") }
                 return ("failed", "exit \(status)")
             }
@@ -159,6 +165,8 @@ extension Worker {
                     let draining = fence["open"].bool == false && fence["drain"].bool == true
                     if draining || fence["valid"].bool == true {
                         fenceConfirmedAt = sent
+                        let left = confirmWithin - (ContinuousClock.now - sent)
+                        if left > .zero { child.send("valid \(left.wholeMilliseconds)") }
                     } else {
                         unconfirmed = "the region's fence validity lapsed (no leader holds the active-region lease)"
                     }
