@@ -21,7 +21,8 @@ enum DevConfigWriter {
               failures_to_down: 3
               down_after: 1500ms
               successes_to_recover: 2
-              scheduler_stale_after: 3s
+              # A stale heartbeat row is positive evidence: outlast a frozen leader's hand-off (idle_session_timeout).
+              scheduler_stale_after: 5s
             election:
               idle_session_timeout: 3s
               heartbeat_interval: 500ms
