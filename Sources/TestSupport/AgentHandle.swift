@@ -37,4 +37,22 @@ extension DevFixture {
         let response = try await get(base, "/status")
         return try StatusDocument.decoder().decode(StatusDocument.self, from: Data(response.body))
     }
+
+    /// Waits, bounded, until `observers` live agents have each seen every region healthy and not down
+    /// for `steadyFor` (a standby must have been up for `failure_grace` to be chosen as a target): a
+    /// test that faults a region right after its agents start would otherwise see a failover pass over
+    /// a standby the agents have known for only a second.
+    public func waitSteady(_ control: PostgresConnection, observers: Int, steadyFor: Duration = .seconds(2),
+                           timeout: Duration = .seconds(30)) async -> Bool {
+        await waitUntil(timeout: timeout) {
+            let row = try? await control.query(
+                """
+                SELECT count(DISTINCT o.observer) AS n,
+                       coalesce(bool_and(o.state = 'healthy' AND o.up_since < now() - make_interval(secs => $1)), false) AS steady
+                FROM switchyard.observations o JOIN switchyard.agents a USING (observer)
+                WHERE a.last_seen > now() - interval '3 seconds'
+                """, [.double(steadyFor.secondsDouble)]).first
+            return row?["n"].int == observers && row?["steady"].bool == true
+        } != nil
+    }
 }

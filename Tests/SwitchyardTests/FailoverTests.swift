@@ -251,6 +251,7 @@ struct FailoverOutcomeTests {
             try #require(await f.waitUntil(timeout: .seconds(20)) {
                 try await f.status(url).regions.allSatisfy { $0.health == .healthy && $0.live_observers == 3 }
             } != nil)
+            try #require(await f.waitSteady(control, observers: 3))
             await f.state.redis["us-east"]!.stop()
             let first = await f.waitUntil(timeout: .seconds(20)) {
                 (try? await control.query("SELECT state, to_region FROM switchyard.failovers").first?["state"].string) == "completed"
@@ -284,6 +285,7 @@ struct FailoverTriggerTests {
             try #require(await f.waitUntil(timeout: .seconds(20)) {
                 try await f.status(url).regions.allSatisfy { $0.health == .healthy && $0.live_observers == 2 }
             } != nil)
+            try #require(await f.waitSteady(control, observers: 2))
             for i in 1...2 { kill(try #require(f.pid("s\(i)-us-east")), SIGKILL) }
             let done = await f.waitUntil(timeout: .seconds(25)) {
                 (try? await control.query("SELECT state FROM switchyard.failovers").first?["state"].string) == "completed"
