@@ -93,6 +93,10 @@ import Testing
             files: ["controlplane.yaml": ConfigFixture.controlPlane + "\nfailover:\n  lease_ttl: 3s\n  lease_renew_interval: 2s"],
             expected: "controlplane.yaml:5: failover.lease_renew_interval: twice"),
         Case(
+            name: "safety chain: workers would stop commands between two renewals",
+            files: ["controlplane.yaml": ConfigFixture.controlPlane + "\nfailover:\n  lease_ttl: 2s\n  lease_renew_interval: 1s"],
+            expected: "controlplane.yaml:4: failover.lease_ttl: failover.lease_ttl (2s) must exceed failover.lease_renew_interval"),
+        Case(
             name: "missing control section",
             files: ["controlplane.yaml": "api: { listen: \"127.0.0.1:0\" }"],
             expected: "controlplane.yaml:1: control: required key is missing"),

@@ -9,10 +9,20 @@ extension ControlPlaneConfig {
                 if let reason = ConnInfo.validate(text) { value.fail("invalid connection string: \(reason)") } else { dsn = text }
             }
         }
+        let electionSection = root.section("election")
+        let failoverSection = root.section("failover")
+        let errorsBefore = root.diagnostics.count
         let config = ControlPlaneConfig(
             control: ControlDatabaseConfig(dsn: dsn ?? ""), api: readAPI(root.section("api")),
-            probes: readProbes(root.section("probes")), election: readElection(root.section("election")),
-            failover: readFailover(root.section("failover")), logging: readLogging(root.section("logging")))
+            probes: readProbes(root.section("probes")), election: readElection(electionSection),
+            failover: readFailover(failoverSection), logging: readLogging(root.section("logging")))
+        // The safety chain spans sections (leases, ticks, worker checks): checked once the sections
+        // themselves are valid, at the line of the field to change.
+        if root.diagnostics.count == errorsBefore {
+            for problem in SafetyTiming(config).problems() {
+                (problem.section == "election" ? electionSection : failoverSection).fail(problem.field, problem.message)
+            }
+        }
         return dsn == nil ? nil : config
     }
 

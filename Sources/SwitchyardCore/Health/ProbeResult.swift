@@ -1,3 +1,4 @@
+import Foundation
 /// What one probe of one component found.
 public struct ProbeResult: Sendable, Equatable {
     /// Whether the component answered correctly within its deadline.
@@ -48,6 +49,13 @@ public struct ComponentDetail: Sendable, Equatable, Codable {
     public var http_status: Int?
     /// Findings that do not fail the probe but an operator should see (e.g. a Sentinel mismatch).
     public var findings: [String]?
+    /// Postgres (a region database): which lease the region's fence validity comes from, `control` (the
+    /// active-region lease) or `failsafe` (the control database is unreachable).
+    public var lease_source: String?
+    /// Postgres: since when the region's leader has acted on the failsafe lease.
+    public var failsafe_since: Date?
+    /// Postgres: the regions whose databases confirm that failsafe lease.
+    public var failsafe_regions: [String]?
 
     /// Empty detail.
     public init() {}

@@ -25,6 +25,23 @@ public struct StatusDocument: Codable, Sendable, Equatable {
     public var last_failover: FailoverSummary?
     /// How this observer judges itself (Sentinel's TILT): lagging observers cast no down vote.
     public var self_health: SelfHealth?
+    /// Since when this observer has not reached the control database (nil while it does).
+    public var control_db_unreachable_since: Date?
+    /// The active region acting on its failsafe lease (the control database is unreachable to it).
+    public var failsafe: Failsafe?
+
+    /// A region acting on the failsafe lease a majority of region databases confirm.
+    public struct Failsafe: Codable, Sendable, Equatable {
+        public var region: String
+        public var since: Date?
+        public var confirmed_by: [String]
+        /// Creates the summary.
+        public init(region: String, since: Date?, confirmed_by: [String]) {
+            self.region = region
+            self.since = since
+            self.confirmed_by = confirmed_by
+        }
+    }
 
     /// The serving observer's own health.
     public struct SelfHealth: Codable, Sendable, Equatable {

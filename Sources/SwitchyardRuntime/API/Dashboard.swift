@@ -48,9 +48,11 @@ enum Dashboard {
           document.getElementById("generated").textContent = "updated " + ago(s.generated_at);
           const banner = document.getElementById("banner");
           const f = s.failover_in_progress;
-          banner.style.display = (f || !s.control_db_reachable) ? "block" : "none";
+          banner.style.display = (f || !s.control_db_reachable || s.failsafe) ? "block" : "none";
+          const fs = s.failsafe ? (s.failsafe.region+" acts on its failsafe lease since "+ago(s.failsafe.since)+", confirmed by "+s.failsafe.confirmed_by.join(", ")) : "";
           banner.textContent = f ? ("Failover "+f.id+" in progress: "+(f.from_region||"?")+" → "+f.to_region+" (step "+f.step+")")
-                                 : (!s.control_db_reachable ? "Control database unreachable from this observer" : "");
+                                 : (!s.control_db_reachable ? "Control database unreachable from this observer"+(s.control_db_unreachable_since?" since "+ago(s.control_db_unreachable_since):"")+(fs?"; "+fs:"; last known state shown")
+                                 : (fs ? "Failsafe: "+fs : ""));
           document.getElementById("regions").innerHTML = s.regions.map(r => {
             const comps = Object.keys(r.components).sort().map(k => { const c=r.components[k];
               return '<tr><td class="k">'+esc(k)+'</td><td>'+pill(c.state)+' <span class="small">'+(c.latency_ms!=null?c.latency_ms.toFixed(1)+' ms · ':'')+'since '+ago(c.since)+'</span>'

@@ -20,61 +20,106 @@ extension FailoverExecutor {
         return try await PostgresConnection.connect(config.databaseDSN, timeout: timeout, defaultTimeout: timeout + .seconds(5))
     }
 
+    /// What the fence step did (its journal result).
+    struct FenceResult: Codable {
+        var fenced: Bool?
+        var skipped: String?
+        var executions_still_running: Int?
+        /// How long the step waited for the old region's leases to end (when it could not fence it).
+        var lease_waited_ms: Int?
+        /// Why it could not fence it.
+        var reason: String?
+        var failsafe: FailsafeRevocation?
+    }
+
     /// Closes the old region's fence with the new epoch in its own database (its leader stops scheduling
     /// and its workers stop claiming and kill what they run), and waits, bounded, for its executions to
-    /// stop. When the old database cannot be reached, waits until its active-region lease has expired.
+    /// stop. Meanwhile revokes failsafe leases in enough region databases that no region can act on one
+    /// from now on. When the old database cannot be reached, waits until both its active-region lease and
+    /// any failsafe lease it still held have ended.
     func fence(_ context: Context, control: PostgresConnection) async throws -> String {
-        guard let from = context.from else { return "{\"skipped\":\"no previous active region\"}" }
-        let failover = configuration.controlPlane.failover
+        let timing = SafetyTiming(configuration.controlPlane)
         let clock = ContinuousClock()
         let started = clock.now
-        do {
-            let drain = context.kind == "switchover"
-            let old = try await borrowOrConnect(from, budget: failover.fenceTimeout) { c, timeout in
-                try await c.query(
-                    """
-                    UPDATE switchyard.fence SET cluster_epoch = $1, open = false, drain = $3, reason = $2, updated_at = now()
-                    WHERE id = 1 AND cluster_epoch <= $1
-                    """, [.int(context.epoch), .text("\(context.kind) \(context.id) to \(context.to)"), .bool(drain)], timeout: timeout)
+        let limit = started + timing.leaseWaitLimit
+        async let revoking = revokeFailsafeLeases(context, limit: limit)
+        var result = FenceResult()
+        var fencedRegion: String?
+        if let from = context.from {
+            do {
+                let (fenced, running) = try await fenceInOwnDatabase(context, from: from)
+                result.fenced = fenced
+                result.executions_still_running = running
+                fencedRegion = from
+            } catch let refusal as Refusal {
+                _ = try? await revoking
+                throw refusal
+            } catch {
+                logger.warning("old region unreachable; waiting out its leases", metadata: ["error": "\(error)"])
+                result.fenced = false
+                result.reason = "\(error)"
             }
-            var healthy = false
-            defer { giveBack(from, old, healthy: healthy) }
-            // Executions still running in the old region: on a failover their workers kill them on seeing
-            // the fence; on a switchover they finish (no run re-executed), bounded by the quiesce timeout.
-            // One a worker abandoned (it lost track of it in a crash) has an outcome but no end: not running.
-            var running = 0
-            let wait = drain ? failover.switchoverQuiesceTimeout : failover.fenceTimeout + .seconds(3)
-            while clock.now - started < wait {
-                running = try await old.query(
-                    """
-                    SELECT count(*) AS n FROM switchyard.executions e JOIN switchyard.nodes n ON n.node_id = e.worker
-                    WHERE e.finished_at IS NULL AND e.outcome IS NULL AND n.last_heartbeat > now() - interval '5 seconds'
-                    """).first?["n"].require(Int.self) ?? 0
-                if running == 0 { break }
-                try await Task.sleep(for: .milliseconds(50))
-            }
-            healthy = true
-            return "{\"fenced\":true,\"executions_still_running\":\(running)}"
-        } catch let refusal as Refusal {
-            throw refusal
-        } catch {
-            logger.warning("old region unreachable; waiting out its active-region lease", metadata: ["error": "\(error)"])
-            let limit = failover.leaseTTL * 2 + failover.fenceTimeout + .seconds(5)
-            while clock.now - started < limit {
+        } else {
+            result.skipped = "no previous active region"
+        }
+        var revocation = try await revoking
+        let failsafeEnds = revocation.waitUntil(ignoring: fencedRegion)
+        result.failsafe = revocation
+        if let from = context.from, fencedRegion == nil {
+            // The old region's active-region lease in the control database.
+            while true {
                 let expired = try await control.query(
                     """
                     SELECT coalesce(region IS DISTINCT FROM $1 OR expires_at IS NULL OR expires_at < now(), true) AS expired
                     FROM switchyard.active_lease WHERE id = 1
                     """, [.text(from)]).first?["expired"].require(Bool.self) ?? true
-                if expired {
-                    let waited = (clock.now - started).wholeMilliseconds
-                    return "{\"fenced\":false,\"lease_waited_ms\":\(waited),\"hold_ms\":\(Self.dispatchHold(failover).wholeMilliseconds),"
-                        + "\"reason\":\(json("\(error)"))}"
-                }
+                if expired { break }
+                if clock.now >= limit { throw Refusal(description: "\(from)'s active-region lease did not expire; not activating \(context.to)") }
                 try await Task.sleep(for: .milliseconds(50))
             }
-            throw Refusal(description: "\(from)'s active-region lease did not expire; not activating \(context.to)")
         }
+        if let failsafeEnds, failsafeEnds > clock.now {
+            if failsafeEnds > limit {
+                throw Refusal(description: "\(revocation.held_by ?? "a region")'s failsafe lease outlasts the wait limit; not activating \(context.to)")
+            }
+            logger.notice("waiting out a failsafe lease", metadata: ["holder": "\(revocation.held_by ?? "?")", "left_ms": "\(revocation.left_ms ?? 0)"])
+            try await Task.sleep(until: failsafeEnds, clock: .continuous)
+        }
+        if fencedRegion == nil && context.from != nil { result.lease_waited_ms = Int((clock.now - started).wholeMilliseconds) }
+        return String(decoding: try JSONEncoder().encode(result), as: UTF8.self)
+    }
+
+    /// Writes the fence into the old region's database and waits, bounded, for its executions to stop:
+    /// on a failover their workers kill them on seeing the fence; on a switchover they finish (no run
+    /// re-executed), bounded by the quiesce timeout. One a worker abandoned (it lost track of it in a
+    /// crash) has an outcome but no end: not running. Returns whether it fenced and what still runs.
+    func fenceInOwnDatabase(_ context: Context, from: String) async throws -> (Bool, Int) {
+        let failover = configuration.controlPlane.failover
+        let clock = ContinuousClock()
+        let started = clock.now
+        let drain = context.kind == "switchover"
+        let old = try await borrowOrConnect(from, budget: failover.fenceTimeout) { c, timeout in
+            try await c.query(
+                """
+                UPDATE switchyard.fence SET cluster_epoch = $1, open = false, drain = $3, reason = $2, updated_at = now()
+                WHERE id = 1 AND cluster_epoch <= $1
+                """, [.int(context.epoch), .text("\(context.kind) \(context.id) to \(context.to)"), .bool(drain)], timeout: timeout)
+        }
+        var healthy = false
+        defer { giveBack(from, old, healthy: healthy) }
+        var running = 0
+        let wait = drain ? failover.switchoverQuiesceTimeout : failover.fenceTimeout + .seconds(3)
+        while clock.now - started < wait {
+            running = try await old.query(
+                """
+                SELECT count(*) AS n FROM switchyard.executions e JOIN switchyard.nodes n ON n.node_id = e.worker
+                WHERE e.finished_at IS NULL AND e.outcome IS NULL AND n.last_heartbeat > now() - interval '5 seconds'
+                """).first?["n"].require(Int.self) ?? 0
+            if running == 0 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        healthy = true
+        return (true, running)
     }
 
     /// A connection to a region's database on which `first` succeeded: the failover leader's warm one
@@ -115,24 +160,35 @@ extension FailoverExecutor {
         }
     }
 
-    /// True when the fence step could not reach the old region's database and waited out its lease.
-    /// With `orStillRunning`, also when it fenced it but executions there had not stopped by the end of its wait.
-    func oldRegionUnfenced(_ context: Context, control: PostgresConnection, orStillRunning: Bool = false) async throws -> Bool {
+    /// True when the fence step could not reach the old region's database and waited out its leases.
+    func oldRegionUnfenced(_ context: Context, control: PostgresConnection) async throws -> Bool {
         let result = try await control.query(
             "SELECT result::text AS r FROM switchyard.failover_steps WHERE failover_id = $1 AND step = 'fence'", [.int(context.id)]
         ).first?["r"].optional(String.self)
-        guard let object = result.flatMap({ try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }) else { return false }
-        if object["fenced"] as? Bool == false { return true }
-        return orStillRunning && context.kind != "switchover" && ((object["executions_still_running"] as? Int) ?? 0) > 0
+        return result.flatMap { try? JSONDecoder().decode(FenceResult.self, from: Data($0.utf8)) }?.fenced == false
     }
 
-    /// How long a region activated without fencing the old one holds its dispatches: the old region's
-    /// workers stop their commands once they have not confirmed a valid fence for half the lease TTL
-    /// (the validity ends with the old leader's lease, which the fence step waited out); add the
-    /// interval and timeout of their check, the command's grace between SIGTERM and SIGKILL, and half
-    /// a second for clock skew.
-    static func dispatchHold(_ failover: FailoverConfig) -> Duration {
-        failover.leaseTTL / 2 + Worker.fenceCheckInterval + Worker.fenceQueryTimeout + Worker.killGrace + .milliseconds(500)
+    /// How long a region activated without fencing the old one holds its dispatches (and its leader-gated
+    /// `--exec` command). When the fence step waited out the old region's leases, its workers stop their
+    /// commands at the fence validity, which ends with those leases: the hold is `SafetyTiming.stopBound`
+    /// counted from the end of that wait. When it fenced the old region but executions there had not
+    /// stopped (their workers may not see the fence), they stop at the latest when the validity last
+    /// pushed there ends, a lease TTL after the fence: the hold counts that in too.
+    func dispatchHold(_ context: Context, control: PostgresConnection) async throws -> Duration? {
+        let row = try await control.query(
+            """
+            SELECT result::text AS r, extract(epoch FROM now() - finished_at)::float8 * 1000 AS since_ms
+            FROM switchyard.failover_steps WHERE failover_id = $1 AND step = 'fence'
+            """, [.int(context.id)]).first
+        guard let text = try row?["r"].optional(String.self),
+              let fence = try? JSONDecoder().decode(FenceResult.self, from: Data(text.utf8)) else { return nil }
+        let timing = SafetyTiming(configuration.controlPlane)
+        let since = Duration.milliseconds(Int64(max(0, try row?["since_ms"].optional(Double.self) ?? 0)))
+        if fence.fenced == false { return timing.dispatchHold(sinceLeasesEnded: since) }
+        if fence.fenced == true, context.kind != "switchover", (fence.executions_still_running ?? 0) > 0 {
+            return timing.dispatchHold(sinceLeasesEnded: since) + timing.leaseTTL
+        }
+        return nil
     }
 
     /// Copies the old region's active runs to the target as queued: from its database when reachable,
@@ -166,12 +222,11 @@ extension FailoverExecutor {
 
     /// Opens the target's fence with the new epoch, then makes it the active region. When the fence step
     /// could not fence the old region in its own database, the target holds its dispatches until the old
-    /// region's workers must have stopped their commands (`dispatchHold`).
+    /// region's commands must have stopped (`dispatchHold`).
     func activate(_ context: Context, control: PostgresConnection) async throws -> String {
         let target = try await connect(context.to, timeout: configuration.controlPlane.failover.fenceTimeout)
         return try await target.closeAfter {
-            let unfenced = try await oldRegionUnfenced(context, control: control, orStillRunning: true)
-            let hold = unfenced ? Self.dispatchHold(configuration.controlPlane.failover) : nil
+            let hold = try await dispatchHold(context, control: control)
             try await target.query(
                 """
                 UPDATE switchyard.fence SET cluster_epoch = $1, open = true, drain = false, open_until = NULL, reason = $2, updated_at = now(),

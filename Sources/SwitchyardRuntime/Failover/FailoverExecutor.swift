@@ -117,7 +117,15 @@ public struct FailoverExecutor: Sendable {
             try await control.query(
                 "INSERT INTO switchyard.failover_steps (failover_id, step) VALUES ($1, $2) ON CONFLICT DO NOTHING", [.int(id), .text(step.rawValue)])
             progress("failover \(id): \(step.rawValue)")
-            let result = try await perform(step, &context, control: control)
+            let result: String
+            do {
+                result = try await perform(step, &context, control: control)
+            } catch {
+                // The failover stays running (resumed later); the journal says why this step did not finish.
+                try? await control.query("UPDATE switchyard.failovers SET error = $2 WHERE id = $1 AND state = 'running'",
+                                         [.int(id), .text("step \(step.rawValue) not finished: \(error)")])
+                throw error
+            }
             try await control.transaction { c in
                 try await c.query(
                     "UPDATE switchyard.failover_steps SET finished_at = now(), result = $3::jsonb WHERE failover_id = $1 AND step = $2",
@@ -134,7 +142,7 @@ public struct FailoverExecutor: Sendable {
         return try await Self.report(control, id: id)
     }
 
-    struct Context {
+    struct Context: Sendable {
         var id: Int
         var kind: String
         var from: String?

@@ -15,6 +15,10 @@ extension Agent {
             name: "agent-control")
         var lastEventId = 0
         let budget = configuration.controlPlane.probes.timeout
+        // What the control database last said (the active region, the epoch, the lease): kept, marked
+        // unreachable, while it does not answer, so the status still says which region is active.
+        var lastView = ControlView()
+        var unreachableSince: Date?
         while !shutdown.requested && !Task.isCancelled {
             let started = ContinuousClock.now
             let local = monitor.components
@@ -32,16 +36,31 @@ extension Agent {
                 lastEventId = view.events.last?.id ?? lastEventId
                 store.append(events: view.events)
                 activeRegion.set(view.activeRegion)
+                lastView = view
+                lastView.events = []
+                if unreachableSince != nil { logger.notice("control database reachable again") }
+                unreachableSince = nil
             } catch {
-                logger.warning("control database refresh failed", metadata: ["error": "\(error)"])
+                if unreachableSince == nil {
+                    logger.warning("control database refresh failed", metadata: ["error": "\(error)"])
+                    unreachableSince = Date()
+                } else {
+                    logger.debug("control database refresh failed", metadata: ["error": "\(error)"])
+                }
                 await control.close()
+                view = lastView
+                view.reachable = false
+                view.observations = [:]
             }
-            let document = snapshot(local: local, view: view)
+            var document = snapshot(local: local, view: view)
+            document.control_db_unreachable_since = unreachableSince
+            document.failsafe = failsafe(in: local, active: view.activeRegion)
             let ready = view.reachable && monitor.probing
             store.publish(document, ready: ready,
                           readyReason: !view.reachable ? "control database unreachable" : (!monitor.probing ? "probes not started" : "ok"))
             metrics.recordCluster(regions: configuration.regions.map(\.name), active: view.activeRegion, epoch: view.epoch,
                                   latestFailoverId: view.lastFailover?.id)
+            metrics.recordControl(reachable: view.reachable, failsafe: document.failsafe, regions: configuration.regions.map(\.name))
             let lag = selfHealth.lagging()
             metrics.recordSelfHealth(lagging: lag != nil, lag: lag?.lag, lagEvents: selfHealth.lagEvents,
                                      inconclusiveProbes: document.self_health?.inconclusive_probes ?? 0)
@@ -246,6 +265,13 @@ extension Agent {
                               failover_in_progress: view.running, lease: view.lease, regions: regions, last_failover: view.lastFailover,
                               self_health: .init(lagging: lag != nil, reason: lag?.reason, lag_events: selfHealth.lagEvents,
                                                  inconclusive_probes: inconclusive))
+    }
+
+    /// The active region acting on its failsafe lease, as this observer's probe of its database reads it.
+    func failsafe(in local: [String: [String: MonitorState.Component]], active: String?) -> StatusDocument.Failsafe? {
+        guard let active, let database = local[active]?["database"], database.health.state == .healthy,
+              database.detail.lease_source == "failsafe" else { return nil }
+        return .init(region: active, since: database.detail.failsafe_since, confirmed_by: database.detail.failsafe_regions ?? [])
     }
 
     /// The evidence behind a failing region: positive when any critical component at the region's

@@ -61,5 +61,14 @@ final class AgentMetrics: Sendable {
         Gauge(label: "switchyard_observer_inconclusive_probes", dimensions: dimensions, factory: factory).record(inconclusiveProbes)
     }
 
+    /// Whether this observer reaches the control database, and which region acts on its failsafe lease.
+    func recordControl(reachable: Bool, failsafe: StatusDocument.Failsafe?, regions: [String]) {
+        Gauge(label: "switchyard_control_db_reachable", dimensions: [("observer", observer)], factory: factory).record(reachable ? 1 : 0)
+        for region in regions {
+            Gauge(label: "switchyard_failsafe_active", dimensions: [("region", region)], factory: factory)
+                .record(failsafe?.region == region ? 1 : 0)
+        }
+    }
+
     func emit() -> [UInt8] { registry.emitToBuffer() }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Postgres
 import SwitchyardCore
 
@@ -75,6 +76,7 @@ actor PostgresProbe {
             var database = ComponentDetail()
             database.in_recovery = try row?["r"].require(Bool.self)
             database.replication_lag_seconds = try row?["lag"].optional(Double.self)
+            if database.in_recovery == false { await readLease(into: &database, timeout: timeout) }
             if mustBePrimary, database.in_recovery == true {
                 let why = "database is read-only (in recovery) while its region is active"
                 return (.failed(why, evidence: .positive, latency: latency, database),
@@ -105,6 +107,21 @@ actor PostgresProbe {
         } catch {
             // A query that only timed out leaves libpq's connection closed; anything else says why.
             return await failed("\(error)", EvidenceClass.postgres(error))
+        }
+    }
+
+    /// Which lease the region's fence validity comes from (`control`, or `failsafe` with since when and
+    /// which regions confirm it), for status; nothing when the database has no Switchyard schema.
+    private func readLease(into detail: inout ComponentDetail, timeout: Duration) async {
+        guard let row = try? await connection.query(
+            """
+            SELECT validity_source, failsafe_since, array_to_string(failsafe_regions, ',') AS regions
+            FROM switchyard.fence WHERE id = 1 AND open AND open_until > now()
+            """, timeout: timeout).first else { return }
+        detail.lease_source = try? row["validity_source"].optional(String.self)
+        if detail.lease_source == "failsafe" {
+            detail.failsafe_since = try? row["failsafe_since"].optional(Date.self)
+            detail.failsafe_regions = (try? row["regions"].optional(String.self))??.split(separator: ",").map(String.init)
         }
     }
 }

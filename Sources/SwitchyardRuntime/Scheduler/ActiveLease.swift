@@ -13,6 +13,9 @@ final class ActiveLease: Sendable {
     let ttl: Duration
     let logger: Logger
     private let state = Mutex<(validUntil: ContinuousClock.Instant?, clusterEpoch: Int)>((nil, -1))
+    /// What the control database last answered this leadership (errors leave it as it was).
+    private let answer = Mutex<Answer>(.none)
+    private let answeredLast = Mutex(true)
     /// Renewal attempts finished since the last `forget` (a new leader waits briefly for its first).
     private let attempts = Mutex(0)
     private let connection = Mutex<PostgresConnection?>(nil)
@@ -38,9 +41,26 @@ final class ActiveLease: Sendable {
         state.withLock { s in s.validUntil.flatMap { now < $0 ? $0 - now : nil } }
     }
 
+    /// What the control database last said about this region.
+    enum Answer: Sendable, Equatable {
+        /// Nothing yet this leadership (it has not answered).
+        case none
+        /// Active at this cluster epoch.
+        case active(clusterEpoch: Int)
+        /// Not the active region.
+        case notActive
+    }
+
+    /// The control database's last answer this leadership.
+    var lastAnswer: Answer { answer.withLock { $0 } }
+
+    /// True while the last renewal attempt got an answer (the control database is reachable).
+    var answering: Bool { answeredLast.withLock { $0 } }
+
     /// Drops any lease held from an earlier leadership: a new leader starts with none.
     func forget() {
         state.withLock { $0 = (nil, -1) }
+        answer.withLock { $0 = .none }
         attempts.withLock { $0 = 0 }
     }
 
@@ -48,11 +68,12 @@ final class ActiveLease: Sendable {
     /// hangs (SIGSTOP, a black-holed link) blocks only this task, never the region's heartbeat on its
     /// lock session, so the leader keeps its region leadership and merely stops scheduling when the
     /// lease it holds runs out.
-    func renewing(every interval: Duration) -> Task<Void, Never> {
+    /// Renews only while `acting` holds, so a leader that stopped acting stops extending the lease.
+    func renewing(every interval: Duration, acting: @escaping @Sendable () -> Bool = { true }) -> Task<Void, Never> {
         Task {
             while !Task.isCancelled {
                 let started = ContinuousClock.now
-                await renew()
+                if acting() { await renew() }
                 attempts.withLock { $0 += 1 }
                 let left = interval - (ContinuousClock.now - started)
                 if left > .zero { try? await Task.sleep(for: left) }
@@ -94,11 +115,20 @@ final class ActiveLease: Sendable {
             ).first
             if let epoch = try row?["epoch"].require(Int.self) {
                 state.withLock { $0 = (sent + ttl, epoch) }
+                answer.withLock { $0 = .active(clusterEpoch: epoch) }
             } else {
                 state.withLock { $0 = (nil, -1) }
+                answer.withLock { $0 = .notActive }
             }
+            if !answeredLast.withLock({ $0 }) { answeredLast.withLock { $0 = true } }
         } catch {
-            logger.warning("active-region lease renewal failed", metadata: ["error": "\(error)"])
+            // Once per outage, not twice a second: the leader logs whether it acts on the failsafe lease.
+            let first = answeredLast.withLock { was in defer { was = false }; return was }
+            if first {
+                logger.warning("active-region lease renewal failed", metadata: ["error": "\(error)"])
+            } else {
+                logger.debug("active-region lease renewal failed", metadata: ["error": "\(error)"])
+            }
             if let c = connection.withLock({ c in defer { c = nil }; return c }) { await c.close() }
         }
     }

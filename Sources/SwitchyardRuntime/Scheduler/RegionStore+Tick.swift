@@ -20,8 +20,11 @@ extension RegionStore {
     /// active-region lease) is pushed to the fence as `open_until`: the region's workers claim, and keep
     /// running commands, only while it has not lapsed. A fence under a dispatch hold (`hold_until`, set
     /// by a failover that could not fence the old region) counts as closed until the hold has passed.
+    /// `source` says which lease the validity comes from (`control` or `failsafe`, with the regions that
+    /// confirm it), for status.
     public static func tick(
-        _ lock: LockSession, epoch: Int, region: String, now: Date, redispatchAfter: Duration, validity: Duration? = nil
+        _ lock: LockSession, epoch: Int, region: String, now: Date, redispatchAfter: Duration, validity: Duration? = nil,
+        source: String? = nil, failsafeRegions: [String]? = nil
     ) async throws -> TickResult {
         try await lock.connection.transaction { c in
             let standing = try await check(c, epoch: epoch, touch: true)
@@ -32,14 +35,18 @@ extension RegionStore {
             try await c.query(
                 """
                 WITH validity AS (
-                    UPDATE switchyard.fence SET open_until = clock_timestamp() + make_interval(secs => $3::float8)
+                    UPDATE switchyard.fence SET open_until = clock_timestamp() + make_interval(secs => $3::float8),
+                        validity_source = $4::text,
+                        failsafe_since = CASE WHEN $4::text = 'failsafe' THEN coalesce(failsafe_since, clock_timestamp()) END,
+                        failsafe_regions = $5::text[]
                     WHERE id = 1 AND $3::float8 IS NOT NULL
                 )
                 INSERT INTO switchyard.acting_terms (epoch, cluster_epoch, node_id, first_acted_at, last_acted_at)
                 SELECT $1, $2, leader_node, clock_timestamp(), clock_timestamp() FROM switchyard.leadership WHERE id = 1
                 ON CONFLICT (epoch, cluster_epoch) DO UPDATE
                 SET last_acted_at = clock_timestamp(), ticks = switchyard.acting_terms.ticks + 1
-                """, [.int(epoch), .int(clusterEpoch), validity.map { .double(max(0, $0.secondsDouble)) } ?? .null])
+                """, [.int(epoch), .int(clusterEpoch), validity.map { .double(max(0, $0.secondsDouble)) } ?? .null,
+                      .optional(source), failsafeRegions.map { .array($0.map { .text($0) }) } ?? .null])
             // Schedules: the DAG rows are locked so two ticks never plan the same slot concurrently.
             let dags = try await c.query(
                 "SELECT dag_id, schedule, next_run_after FROM switchyard.dags WHERE NOT is_paused AND schedule IS NOT NULL FOR UPDATE")

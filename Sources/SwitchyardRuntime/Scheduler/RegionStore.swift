@@ -93,4 +93,21 @@ public enum RegionStore {
             return try await body(c)
         }
     }
+
+    /// Renews (or takes) `region`'s failsafe lease in one region database for `ttl`, carrying the cluster
+    /// epoch at which it last held the active-region lease. Refused (false) once a failover revoked that
+    /// epoch here, or while another region holds an unexpired lease at the same or a newer epoch.
+    public static func renewFailsafeLease(
+        _ c: PostgresConnection, region: String, clusterEpoch: Int, holder: String, ttl: Duration, timeout: Duration? = nil
+    ) async throws -> Bool {
+        try await c.query(
+            """
+            UPDATE switchyard.failsafe_lease
+            SET region = $1, cluster_epoch = $2, holder = $3, renewed_at = now(), expires_at = now() + make_interval(secs => $4)
+            WHERE id = 1 AND $2 >= revoked_below AND cluster_epoch <= $2
+              AND (region IS NULL OR region = $1 OR expires_at IS NULL OR expires_at < now() OR cluster_epoch < $2)
+            RETURNING revoked_below
+            """, [.text(region), .int(clusterEpoch), .text(holder), .double(ttl.secondsDouble)], timeout: timeout
+        ).first != nil
+    }
 }

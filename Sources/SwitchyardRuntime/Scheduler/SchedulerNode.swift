@@ -47,6 +47,7 @@ public final class SchedulerNode: Sendable {
         // so a new leader's first tick is not delayed by connecting and authenticating.
         let lease = ActiveLease(dsn: configuration.controlPlane.control.dsn, region: region.name, holder: nodeId,
                                 ttl: configuration.controlPlane.failover.leaseTTL, logger: logger)
+        let failsafe = FailsafeLease(configuration: configuration, region: region.name, holder: nodeId, logger: logger)
         while !shutdown.requested {
             var lock: LockSession?
             do {
@@ -55,7 +56,7 @@ public final class SchedulerNode: Sendable {
                 await nodeSession.beat(role: "follower", epoch: nil)
                 await lease.prepare()
                 guard try await waitForLock(session, nodeSession: nodeSession) else { break }
-                try await leadRenewing(session, nodeSession: nodeSession, lease: lease)
+                try await leadRenewing(session, nodeSession: nodeSession, leases: Leases(active: lease, failsafe: failsafe))
             } catch {
                 logger.warning("lock session failed; reconnecting", metadata: ["error": "\(error)"])
             }
@@ -82,28 +83,88 @@ public final class SchedulerNode: Sendable {
         return false
     }
 
-    /// Leads with the active-region lease renewed on a task of its own, which ends (awaited) with the
-    /// leadership.
-    func leadRenewing(_ lock: LockSession, nodeSession: NodeSession, lease: ActiveLease) async throws {
-        lease.forget()
-        let renewals = lease.renewing(every: configuration.controlPlane.failover.leaseRenewInterval)
+    /// The leases a leader may act on: the active-region lease in the control database, and the
+    /// failsafe lease in a majority of the region databases while the control database is unreachable.
+    struct Leases {
+        var active: ActiveLease
+        var failsafe: FailsafeLease
+        let window = ActingWindow()
+
+        /// What the leader may act on at `now`: the longer of the two leases that hold for the same epoch (both
+        /// are renewed all along, so the hand-over when the control database stops answering leaves no gap in
+        /// the fence validity), attributed to the control database while its renewals succeed.
+        func holding(at now: ContinuousClock.Instant) -> Holding? {
+            let control = active.remaining(at: now)
+            let safe = failsafe.standing(at: now)
+            let epoch = active.clusterEpoch
+            switch (control, safe) {
+            case let (c?, s?) where s.epoch == epoch:
+                return Holding(left: max(c, s.left), clusterEpoch: epoch, source: active.answering ? "control" : "failsafe",
+                               failsafeRegions: s.regions)
+            case let (c?, _):
+                return Holding(left: c, clusterEpoch: epoch, source: "control", failsafeRegions: nil)
+            case let (nil, s?):
+                return Holding(left: s.left, clusterEpoch: s.epoch, source: "failsafe", failsafeRegions: s.regions)
+            case (nil, nil):
+                return nil
+            }
+        }
+    }
+
+    /// A lease held at an instant.
+    struct Holding: Equatable {
+        var left: Duration
+        var clusterEpoch: Int
+        /// `control` while the control database renews the active-region lease, else `failsafe`.
+        var source: String
+        /// The regions whose databases confirm the failsafe lease, when it holds.
+        var failsafeRegions: [String]?
+    }
+
+    /// Leads with both leases renewed on tasks of their own, which end (awaited) with the leadership.
+    func leadRenewing(_ lock: LockSession, nodeSession: NodeSession, leases: Leases) async throws {
+        leases.active.forget()
+        leases.failsafe.forget()
+        let window = leases.window
+        let interval = configuration.controlPlane.failover.leaseRenewInterval
+        let renewals = leases.active.renewing(every: interval) { window.isOpen }
+        let active = leases.active, failsafe = leases.failsafe
+        let failsafeRenewals = failsafe.renewing(every: interval, acting: { window.isOpen }) {
+            // The epoch to hold: the one the control database last confirmed; none once it said this region
+            // is not active; while it has not answered this leadership, the one a predecessor held.
+            switch active.lastAnswer {
+            case .active(let epoch): return epoch
+            case .notActive: return nil
+            case .none: return failsafe.heldEpoch == nil ? await failsafe.inherited() : nil
+            }
+        }
+        defer { window.close() }
         do {
-            try await lead(lock, nodeSession: nodeSession, lease: lease)
+            try await lead(lock, nodeSession: nodeSession, leases: leases)
         } catch {
+            window.close()
             renewals.cancel()
+            failsafeRenewals.cancel()
             await renewals.value
+            await failsafeRenewals.value
             throw error
         }
+        window.close()
         renewals.cancel()
+        failsafeRenewals.cancel()
         await renewals.value
+        await failsafeRenewals.value
     }
 
     /// Leads until the deadline lapses, the epoch is superseded, the session fails, or shutdown.
-    func lead(_ lock: LockSession, nodeSession: NodeSession, lease: ActiveLease) async throws {
+    func lead(_ lock: LockSession, nodeSession: NodeSession, leases: Leases) async throws {
+        let lease = leases.active
+        let timing = SafetyTiming(configuration.controlPlane)
         var deadline = LeaderDeadline(stepDownAfter: election.stepDownAfter)
         let bumpSent = ContinuousClock.now
         let epoch = try await RegionStore.bumpEpoch(lock, node: nodeId)
         deadline.confirm(sentAt: bumpSent)
+        leases.window.open(until: .now + deadline.remaining(at: .now))
         var logger = self.logger
         logger[metadataKey: "switchyard.epoch"] = .string(String(epoch))
         logger.notice("won leadership")
@@ -114,6 +175,7 @@ public final class SchedulerNode: Sendable {
         var redis: RedisConnection?
         var fenceRaised = false
         var scheduling = false
+        var leaseSource: String?
         defer { Task { [redis] in await redis?.close() } }
         var lastNodeBeat = ContinuousClock.now - .seconds(1)
 
@@ -122,14 +184,31 @@ public final class SchedulerNode: Sendable {
                 logger.warning("stepping down: no confirmed round trip within step_down_after")
                 return
             }
-            // The active-region lease, as the renewal task last confirmed it.
-            let leaseLeft = lease.remaining(at: .now)
-            let active = leaseLeft != nil
+            leases.window.open(until: .now + deadline.remaining(at: .now))
+            // The control database said this region is not active: no failsafe lease may outlive that.
+            if lease.lastAnswer == .notActive, leases.failsafe.heldEpoch != nil { leases.failsafe.forget() }
+            // The lease to act on, as the renewal tasks last confirmed it.
             let sent = ContinuousClock.now
+            let holding = leases.holding(at: sent)
+            if holding?.source != leaseSource {
+                switch holding?.source {
+                case "failsafe":
+                    logger.warning("control database unreachable: acting on the failsafe lease", metadata: [
+                        "confirmed_by": "\(holding?.failsafeRegions ?? [])"])
+                case "control" where leaseSource == "failsafe":
+                    logger.notice("active-region lease renewed in the control database again: failsafe over")
+                case nil where leaseSource != nil:
+                    logger.warning("no lease holds: neither the control database nor a majority of region databases confirm it")
+                default: break
+                }
+                leaseSource = holding?.source
+            }
             let result: RegionStore.TickResult
-            if active {
-                result = try await RegionStore.tick(lock, epoch: epoch, region: region.name, now: Date(), redispatchAfter: redispatchAfter,
-                                                     validity: leaseLeft.map { $0 - (ContinuousClock.now - sent) - Worker.validityMargin })
+            if let holding {
+                result = try await RegionStore.tick(
+                    lock, epoch: epoch, region: region.name, now: Date(), redispatchAfter: redispatchAfter,
+                    validity: timing.fenceValidity(leaseLeft: holding.left, sinceSent: ContinuousClock.now - sent) ?? .zero,
+                    source: holding.source, failsafeRegions: holding.source == "failsafe" ? holding.failsafeRegions : nil)
             } else {
                 result = RegionStore.TickResult(standing: try await RegionStore.leaderHeartbeat(lock, epoch: epoch))
             }
@@ -139,7 +218,7 @@ public final class SchedulerNode: Sendable {
                 return
             }
             var canSchedule = false
-            if active, case .leadingOpen(let clusterEpoch) = result.standing, clusterEpoch == lease.clusterEpoch { canSchedule = true }
+            if let holding, case .leadingOpen(let clusterEpoch) = result.standing, clusterEpoch == holding.clusterEpoch { canSchedule = true }
             if canSchedule != scheduling {
                 logger.notice(canSchedule ? "scheduling: region is active and its fence is open" : "idle: region is not active or is fenced")
                 scheduling = canSchedule
@@ -168,7 +247,9 @@ public final class SchedulerNode: Sendable {
                     redis = nil
                 }
             }
-            await exec?.update(shouldRun: canSchedule, leaseRemaining: deadline.remaining(at: .now))
+            // The command's guard stops it by itself when leadership or the lease runs out, whichever is first.
+            let leaseLeft = holding.map { $0.left - (ContinuousClock.now - sent) } ?? .zero
+            await exec?.update(shouldRun: canSchedule, leaseRemaining: min(deadline.remaining(at: .now), leaseLeft))
             if ContinuousClock.now - lastNodeBeat >= .seconds(1) {
                 await nodeSession.beat(role: "leader", epoch: epoch)
                 lastNodeBeat = .now

@@ -113,5 +113,6 @@ public enum RegionSchema {
         v4,
         v5,
         v6,
+        v7,
     ]
 }

@@ -19,6 +19,7 @@ extension Worker {
             try await ack(redis, entry.id)
             return
         }
+        let claimSent = ContinuousClock.now
         let claim = try await db.query(
             """
             UPDATE switchyard.dag_run SET worker = $4, attempt = attempt + 1, updated_at = now()
@@ -28,7 +29,8 @@ extension Worker {
               AND (worker IS NULL OR worker = $4 OR worker IN (
                   SELECT node_id FROM switchyard.nodes
                   WHERE kind = 'worker' AND (role = 'stopped' OR last_heartbeat < now() - make_interval(secs => $5))))
-            RETURNING attempt, conf::text AS conf
+            RETURNING attempt, conf::text AS conf,
+                (SELECT extract(epoch FROM open_until - now())::float8 * 1000 FROM switchyard.fence WHERE id = 1) AS valid_ms
             """,
             [.text(message.dagId), .text(message.runId), .text(message.dispatchId), .text(workerId), .double(staleAfter.secondsDouble)])
         guard let claimed = claim.first else {
@@ -52,8 +54,10 @@ extension Worker {
         if let dag, let command = try dag["command"].optional(String.self) {
             let timeout = try dag["timeout_seconds"].optional(Double.self).map { Duration.milliseconds(Int64($0 * 1000)) }
             logger.info("running", metadata: ["run": "\(message.dagId)/\(message.runId)", "attempt": "\(attempt)"])
+            // The claim read the fence's validity: the command may run until it ends, then as long as later reads extend it.
+            let trusted = claimSent + timing.workerTrust(validityLeft: try claimed["valid_ms"].optional(Double.self).map { .milliseconds(Int64($0)) })
             outcome = await execute(command, message: message, attempt: attempt, conf: try claimed["conf"].optional(String.self),
-                                    timeout: timeout, node: node, db: db)
+                                    timeout: timeout, trustedUntil: trusted, node: node, db: db)
         } else {
             outcome = ("failed", "DAG \(message.dagId) is not defined in region \(region.name)")
         }
@@ -95,10 +99,11 @@ extension Worker {
     /// Runs the command under an exec-guard (its own process group, killed at the timeout, and at once
     /// if this worker dies), heartbeating while it runs.
     func execute(_ command: String, message: DispatchMessage, attempt: Int, conf: String?, timeout: Duration?,
-                 node: NodeSession, db: PostgresConnection) async -> (state: String, note: String) {
+                 trustedUntil initialTrust: ContinuousClock.Instant, node: NodeSession, db: PostgresConnection) async -> (state: String, note: String) {
         let executable = SelfExecutable.path
         let lease = timeout ?? .seconds(10 * 365 * 86_400)
-        let confirmWithin = configuration.controlPlane.failover.leaseTTL / 2
+        let timing = self.timing
+        var trustedUntil = initialTrust
         var environment = ProcessInfo.processInfo.environment
         environment["SWITCHYARD_REGION"] = region.name
         environment["SWITCHYARD_DAG_ID"] = message.dagId
@@ -108,20 +113,21 @@ extension Worker {
         let child: ChildProcess
         do {
             child = try ChildProcess.spawn(
-                executable, ["exec-guard", "--grace-ms", String(Worker.killGrace.wholeMilliseconds), "--lease-ms", String(lease.wholeMilliseconds),
-                             "--valid-ms", String(confirmWithin.wholeMilliseconds), "--", "/bin/sh", "-c", command],
+                executable, ["exec-guard", "--grace-ms", String(timing.killGrace.wholeMilliseconds), "--lease-ms", String(lease.wholeMilliseconds),
+                             "--valid-ms", String(max(.zero, trustedUntil - .now).wholeMilliseconds), "--", "/bin/sh", "-c", command],
                 environment: environment)
         } catch {
             return ("failed", "cannot start the command: \(error)")
         }
         var lastBeat = ContinuousClock.now
-        var fenceConfirmedAt = ContinuousClock.now
-        // A worker stops its command when it cannot confirm, for half the lease TTL, that its region's
-        // fence is open and still valid: its database does not answer (dead, hung), or the validity the
-        // acting leader pushes while it holds the active-region lease has lapsed (the region is cut off
-        // from the control database, or nothing leads it). A failover that could not fence this region
-        // waits out the lease and then holds the new region's dispatches for longer than that. The guard
-        // holds the same bound by itself (`valid`), renewed with every confirmation, so a frozen worker's
+        // A worker runs its command only while the fence validity it last read holds, measured from when it
+        // sent that read: the acting leader pushes it from the lease it holds (the active-region lease, or the
+        // failsafe lease while the control database is unreachable), so the command stops no later than the
+        // region's lease ends, whether the database stops answering (dead, hung, cut off) or the leader stops
+        // pushing (no lease, nothing leads). A fence without a validity (just activated, or a draining
+        // switchover) is trusted for half the lease TTL after each read. A failover that could not fence this
+        // region waits its leases out, then holds the new region's dispatches for `SafetyTiming.stopBound`.
+        // The guard holds the same bound by itself (`valid`), renewed with every read, so a frozen worker's
         // command stops too.
         var unconfirmed = "the region's database stopped confirming its fence"
         // The node heartbeat runs beside the checks (one at a time), so a slow one never delays them.
@@ -131,12 +137,12 @@ extension Worker {
                 if status == 0 { return ("success", "exit 0") }
                 if status == ExecGuard.timedOutExitCode, timeout != nil { return ("failed", "timed out after \(lease)") }
                 if status == ExecGuard.unconfirmedExitCode {
-                    return ("unconfirmed", "stopped by its guard: this worker did not confirm the region's fence within \(confirmWithin)")
+                    return ("unconfirmed", "stopped by its guard: the region's fence validity ran out before this worker confirmed it again")
                 }
                 if status == 127 { return ("failed", "command not found (exit 127)") }
                 return ("failed", "exit \(status)")
             }
-            if ContinuousClock.now - lastBeat >= Worker.fenceCheckInterval {
+            if ContinuousClock.now - lastBeat >= timing.fenceCheckInterval {
                 lastBeat = .now
                 if beating.begin() {
                     Task {
@@ -150,10 +156,10 @@ extension Worker {
                 // A query that timed out once (a blip of a loaded database) closed the connection: open it
                 // again, within the same bound, instead of failing every later check and killing a command
                 // whose fence is fine.
-                if await !db.isOpen { try? await db.reconnect(timeout: Worker.fenceQueryTimeout) }
+                if await !db.isOpen { try? await db.reconnect(timeout: timing.fenceQueryTimeout) }
                 if let fence = try? await db.query(
-                    "SELECT open, drain, coalesce(open_until > now(), true) AS valid FROM switchyard.fence WHERE id = 1",
-                    timeout: Worker.fenceQueryTimeout).first
+                    "SELECT open, drain, extract(epoch FROM open_until - now())::float8 * 1000 AS valid_ms FROM switchyard.fence WHERE id = 1",
+                    timeout: timing.fenceQueryTimeout).first
                 {
                     if fence["open"].bool == false, fence["drain"].bool == false {
                         child.closeInput()
@@ -163,19 +169,21 @@ extension Worker {
                     // A draining switchover (a closed fence) lets commands finish; an open fence counts only
                     // while it is valid, whatever a drain flag left from an earlier switchover says.
                     let draining = fence["open"].bool == false && fence["drain"].bool == true
-                    if draining || fence["valid"].bool == true {
-                        fenceConfirmedAt = sent
-                        let left = confirmWithin - (ContinuousClock.now - sent)
+                    let validMs = (try? fence["valid_ms"].optional(Double.self)) ?? nil
+                    let validity = validMs.map { Duration.milliseconds(Int64($0)) }
+                    if draining || validity.map({ $0 > .zero }) ?? true {
+                        trustedUntil = sent + timing.workerTrust(validityLeft: draining ? nil : validity)
+                        let left = trustedUntil - .now
                         if left > .zero { child.send("valid \(left.wholeMilliseconds)") }
                     } else {
-                        unconfirmed = "the region's fence validity lapsed (no leader holds the active-region lease)"
+                        unconfirmed = "the region's fence validity lapsed (no leader holds a lease: neither the control database nor a majority of region databases confirms it)"
                     }
                 } else {
                     unconfirmed = "the region's database stopped confirming its fence"
                 }
             }
             // Checked on every pass, not only after a fence query.
-            if ContinuousClock.now - fenceConfirmedAt > confirmWithin {
+            if ContinuousClock.now >= trustedUntil {
                 child.closeInput()
                 while child.poll() == nil { try? await Task.sleep(for: .milliseconds(10)) }
                 return ("unconfirmed", "stopped: " + unconfirmed)

@@ -21,14 +21,8 @@ public final class Worker: Sendable {
     /// A claimant whose heartbeat is older than this is dead; its runs and messages are taken over.
     let staleAfter: Duration
     static let group = "switchyard-workers"
-    /// How often a worker running a command checks its region's fence.
-    static let fenceCheckInterval: Duration = .milliseconds(500)
-    /// How long that check may take.
-    static let fenceQueryTimeout: Duration = .milliseconds(400)
-    /// How long a stopped command gets between SIGTERM and SIGKILL (the exec-guard's grace).
-    static let killGrace: Duration = .seconds(2)
-    /// Taken off the fence validity a tick pushes, for the time between computing it and writing it.
-    static let validityMargin: Duration = .milliseconds(250)
+    /// Its fence checks, its command's kill grace, and how long it trusts a fence it read.
+    var timing: SafetyTiming { SafetyTiming(configuration.controlPlane) }
 
     /// Creates a worker; `run()` does the work.
     public init(configuration: Configuration, region: RegionConfig, workerId: String, staleAfter: Duration,

@@ -1,0 +1,140 @@
+/// Every duration a safety invariant rests on, derived from the configuration in one place and read
+/// by every component: the scheduler leader (its leases and the fence validity it pushes), the worker
+/// (its fence checks and its command's kill grace), the failover (how long it waits and holds), and
+/// the config loader (which refuses combinations that cannot hold).
+///
+/// The chain it keeps: a region's leader acts only while a lease holds (the active-region lease in the
+/// control database, or the failsafe lease confirmed by a majority of region databases); each tick
+/// pushes what is left of it, less `validityMargin`, to its region's fence as `open_until`; a worker
+/// runs a command only while the `open_until` it last read holds (measured from when it sent that
+/// read), and its guard stops the command by itself at the same instant; so every command of a region
+/// that lost its lease has stopped `stopBound` after the lease ended. A failover that could not fence
+/// the old region waits the leases out and then holds the target's dispatches for `stopBound`.
+public struct SafetyTiming: Sendable, Equatable {
+    /// The active-region lease lifetime (`failover.lease_ttl`); the failsafe lease has the same.
+    public var leaseTTL: Duration
+    /// How often both leases are renewed (`failover.lease_renew_interval`).
+    public var leaseRenewInterval: Duration
+    /// The leader's tick, which pushes the fence validity (`election.heartbeat_interval`).
+    public var tickInterval: Duration
+    /// How long a leader acts without a confirmed round trip on its lock session.
+    public var stepDownAfter: Duration
+    /// SIGTERM to SIGKILL for a leader-gated `--exec` command (`election.exec_grace`).
+    public var execGrace: Duration
+    /// Time allowed to write the fence into the old region (`failover.fence_timeout`).
+    public var fenceTimeout: Duration
+
+    /// Taken off the fence validity a tick pushes: the time between computing it and the region
+    /// database stamping it, and the one-way latency between the leader and its database.
+    public var validityMargin: Duration = .milliseconds(250)
+    /// How often a worker running a command reads its region's fence.
+    public var fenceCheckInterval: Duration = .milliseconds(500)
+    /// How long that read may take.
+    public var fenceQueryTimeout: Duration = .milliseconds(400)
+    /// SIGTERM to SIGKILL for a worker's command.
+    public var killGrace: Duration = .seconds(2)
+    /// A guard's poll period plus the scheduling delay of a loaded host before it acts on a deadline.
+    public var guardSlack: Duration = .milliseconds(250)
+
+    /// Derives the timing from the control-plane configuration.
+    public init(_ controlPlane: ControlPlaneConfig) {
+        self.init(election: controlPlane.election, failover: controlPlane.failover)
+    }
+
+    /// Derives the timing from the election and failover sections.
+    public init(election: ElectionConfig, failover: FailoverConfig) {
+        leaseTTL = failover.leaseTTL
+        leaseRenewInterval = failover.leaseRenewInterval
+        tickInterval = election.heartbeatInterval
+        stepDownAfter = election.stepDownAfter
+        execGrace = election.execGrace
+        fenceTimeout = failover.fenceTimeout
+    }
+
+    // MARK: Leases
+
+    /// The failsafe lease lives as long as the active-region lease.
+    public var failsafeTTL: Duration { leaseTTL }
+    /// How long one renewal round trip may take before it counts as failed: it must leave the lease
+    /// time to be renewed again before it ends.
+    public var renewalTimeout: Duration { min(max(leaseRenewInterval, .milliseconds(200)), leaseTTL / 4) }
+
+    /// The regions a failsafe lease needs: a majority of all regions, its own included.
+    public static func failsafeQuorum(regions: Int) -> Int { regions / 2 + 1 }
+
+    /// The region databases a failover must revoke failsafe leases in before it can trust what it read:
+    /// enough that every majority that could confirm a lease shares at least one of them.
+    public static func revocationQuorum(regions: Int) -> Int { regions - failsafeQuorum(regions: regions) + 1 }
+
+    /// The fence validity a tick pushes, given what was left of the lease when the tick was sent and the
+    /// time since; nil when nothing is left.
+    public func fenceValidity(leaseLeft: Duration, sinceSent: Duration) -> Duration? {
+        let left = leaseLeft - sinceSent - validityMargin
+        return left > .zero ? left : nil
+    }
+
+    // MARK: Workers
+
+    /// A worker trusts a fence read at most this long after sending it, whatever validity it carries
+    /// (and this long when it carries none: just activated, or a draining switchover's closed fence), so a
+    /// worker that stops reading (frozen, its database hung) stops its command within it.
+    public var fenceTrustCap: Duration { leaseTTL / 2 }
+
+    /// How long a worker trusts a fence read, from when it sent it: until the validity it carries ends,
+    /// and no longer than `fenceTrustCap`.
+    public func workerTrust(validityLeft: Duration?) -> Duration {
+        guard let validityLeft else { return fenceTrustCap }
+        return max(.zero, min(validityLeft, fenceTrustCap))
+    }
+
+    // MARK: Failover
+
+    /// Once the old region's last lease has ended, every command it ran (a worker's, or a leader-gated
+    /// `--exec` command) has stopped within this: SIGTERM at the end, SIGKILL a grace later.
+    public var stopBound: Duration { max(killGrace, execGrace) + guardSlack }
+
+    /// How long the target holds its dispatches, counted from when the failover knew the old region's
+    /// leases had ended, given the time since.
+    public func dispatchHold(sinceLeasesEnded: Duration) -> Duration {
+        max(.zero, stopBound - sinceLeasesEnded)
+    }
+
+    /// How long the fence step waits for the old region's active-region lease and failsafe leases to
+    /// end before it refuses to activate the target.
+    public var leaseWaitLimit: Duration { leaseTTL * 2 + fenceTimeout + .seconds(5) }
+
+    // MARK: Validation
+
+    /// A combination of settings the safety chain cannot hold with.
+    public struct Problem: Sendable, Equatable {
+        /// The section (`election` or `failover`).
+        public var section: String
+        /// The field to change.
+        public var field: String
+        /// Why, with the numbers.
+        public var message: String
+    }
+
+    /// Every impossible combination, empty when the timing holds.
+    public func problems() -> [Problem] {
+        var problems: [Problem] = []
+        // A worker must be able to read a fresh validity before the one it holds ends, or commands stop
+        // between two renewals on a healthy region: the lease is renewed at most `leaseRenewInterval`
+        // after its last renewal, pushed at the next tick, and read at the worker's next check.
+        let chain = leaseRenewInterval + tickInterval + validityMargin + fenceCheckInterval + fenceQueryTimeout
+        if chain >= leaseTTL {
+            problems.append(Problem(
+                section: "failover", field: "lease_ttl",
+                message: "failover.lease_ttl (\(leaseTTL.configText)) must exceed failover.lease_renew_interval + "
+                    + "election.heartbeat_interval + the validity margin and a worker's fence check "
+                    + "(\(chain.configText)): otherwise workers stop their commands between two renewals of a healthy lease"))
+        }
+        if renewalTimeout < .milliseconds(100) {
+            problems.append(Problem(
+                section: "failover", field: "lease_ttl",
+                message: "failover.lease_ttl (\(leaseTTL.configText)) leaves a lease renewal \(renewalTimeout.configText), "
+                    + "less than 100ms, to reach a database"))
+        }
+        return problems
+    }
+}
