@@ -61,6 +61,32 @@ struct DrillScenarioTests {
         #expect(shipped.expectations.contains(DrillExpectation(.failovers, .equal, 0)))
     }
 
+    @Test func readsControlDatabaseFaultsAndTheirFigures() throws {
+        let stop = try DrillScenarioLoader.load(path: try write("""
+            scenario: s
+            fault: { kind: stop_control_database, duration: 30s }
+            expect: { commands_stopped: 0, runs_started_during_fault: ">= 5", first_execution_ms: "<= 6s" }
+            """))
+        #expect(stop.fault == .stopControlDatabase(duration: .seconds(30)) && stop.fault.duration == .seconds(30))
+        #expect(!stop.fault.kind.expectsFailover && stop.fault.kind.hitsControlDatabase && stop.fault.kind.needsLocalDeployment)
+        #expect(stop.expectations.contains(DrillExpectation(.commandsStopped, .equal, 0)))
+        #expect(stop.expectations.contains(DrillExpectation(.runsStartedDuringFault, .atLeast, 5)))
+        #expect(stop.expectations.contains(DrillExpectation(.firstExecutionMs, .atMost, 6000)))
+        let hang = try DrillScenarioLoader.load(path: try write("scenario: h\nfault: hang_control_database\n"))
+        #expect(hang.fault == .hangControlDatabase(duration: .seconds(60)))
+        let partition = try DrillScenarioLoader.load(path: try write("scenario: p\nfault: { kind: partition, from: control, duration: 20s }\n"))
+        #expect(partition.fault == .partition(duration: .seconds(20), from: .controlDatabase))
+        #expect(try DrillScenarioLoader.load(path: try write("scenario: p\nfault: partition\n")).fault == .partition(duration: .seconds(8)))
+        #expect(throws: ConfigErrors.self) { try DrillScenarioLoader.load(path: try write("scenario: p\nfault: { kind: partition, from: moon }\n")) }
+        #expect(throws: ConfigErrors.self) { try DrillScenarioLoader.load(path: try write("scenario: p\nfault: { kind: stop_database, from: control }\n")) }
+        // A report measures them; a metric not measured breaks its expectation.
+        var report = DrillReport(scenario: "s", fault: "stop_control_database")
+        report.commands_stopped = 2
+        report.evaluate(stop.expectations)
+        #expect(!report.passed && report.expectations.first { $0.name == "commands_stopped" }?.held == false)
+        #expect(report.expectations.first { $0.name == "runs_started_during_fault" }?.measured == nil)
+    }
+
     @Test func malformedScenariosNameFileLineAndField() throws {
         let path = try write("""
             scenario: broken

@@ -96,6 +96,12 @@ public enum DrillMetric: String, Sendable, Equatable, CaseIterable, Codable {
     case hookFailures = "hook_failures"
     /// Faults after which the deployment did not come back (a campaign's total; 0 or 1 for one drill).
     case unrecovered
+    /// Commands stopped (fenced, unconfirmed or abandoned) in any region during the drill.
+    case commandsStopped = "commands_stopped"
+    /// Executions that started in the active region while the fault lasted.
+    case runsStartedDuringFault = "runs_started_during_fault"
+    /// Fault → the first execution that started in the region a failover activated.
+    case firstExecutionMs = "first_execution_ms"
 
     /// True for durations in milliseconds (bounds may be written as `10s`).
     public var isDuration: Bool { rawValue.hasSuffix("_ms") }

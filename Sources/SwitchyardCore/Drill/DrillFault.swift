@@ -1,3 +1,11 @@
+/// What a partition cuts the active region off from.
+public enum PartitionScope: String, Sendable, Equatable, CaseIterable {
+    /// Every other region and the control database.
+    case everything = "all"
+    /// The control database only: the region still reaches the other regions and they reach it.
+    case controlDatabase = "control"
+}
+
 /// A fault a drill injects. Every kind but `shell` and `switchover` signals processes of the local
 /// deployment, so a configured (production) deployment allows only those two.
 public enum DrillFault: Sendable, Equatable {
@@ -13,8 +21,9 @@ public enum DrillFault: Sendable, Equatable {
     case hangDatabase(duration: Duration)
     /// Stop the active region's Redis.
     case stopRedis
-    /// Cut the active region off from the others (network namespaces + nftables; root only).
-    case partition(duration: Duration)
+    /// Cut the active region off (network namespaces + nftables; root only) from everything beyond its
+    /// own database and Redis (`.everything`), or from the control database only (`.controlDatabase`).
+    case partition(duration: Duration, from: PartitionScope = .everything)
     /// Kill the active database, then SIGKILL the failover leader when the failover reaches `step`.
     case killFailoverLeader(step: FailoverStep)
     /// Make the routing hook endpoint answer 500 (`hang: false`) or never answer, then kill the active
@@ -24,9 +33,23 @@ public enum DrillFault: Sendable, Equatable {
     case shell(command: String)
     /// A planned switchover to `to` (nil: the best healthy standby); the safe drill for production.
     case switchover(to: String?)
+    /// Fast shutdown of the control database for `duration`, then start it again: the active region keeps
+    /// running on its failsafe lease; no failover may follow and no command may stop.
+    case stopControlDatabase(duration: Duration)
+    /// SIGSTOP the control database's postmaster and backends for `duration` (a hung control database).
+    case hangControlDatabase(duration: Duration)
     /// A brown-out that harms no region (agents frozen, a connection storm, CPU hogs, or all) for
     /// `duration`: no failover may follow.
     case brownout(kind: BrownoutKind, duration: Duration)
+
+    /// How long a timed fault lasts (nil for one that is injected once).
+    public var duration: Duration? {
+        switch self {
+        case .freezeSchedulerLeader(let d), .hangDatabase(let d), .partition(let d, _), .brownout(_, let d),
+             .stopControlDatabase(let d), .hangControlDatabase(let d): d
+        default: nil
+        }
+    }
 
     /// The name used in scenario files and reports.
     public var kind: Kind {
@@ -43,6 +66,8 @@ public enum DrillFault: Sendable, Equatable {
         case .shell: .shell
         case .switchover: .switchover
         case .brownout: .brownout
+        case .stopControlDatabase: .stopControlDatabase
+        case .hangControlDatabase: .hangControlDatabase
         }
     }
 
@@ -61,14 +86,19 @@ public enum DrillFault: Sendable, Equatable {
         case shell
         case switchover
         case brownout
+        case stopControlDatabase = "stop_control_database"
+        case hangControlDatabase = "hang_control_database"
 
         /// True when the fault signals processes of the local deployment.
         public var needsLocalDeployment: Bool { self != .shell && self != .switchover }
 
+        /// True when the fault takes the control database away (the drill cannot read it meanwhile).
+        public var hitsControlDatabase: Bool { self == .stopControlDatabase || self == .hangControlDatabase }
+
         /// True when the fault should end in a failover of the active region.
         public var expectsFailover: Bool {
             switch self {
-            case .killSchedulerLeader, .freezeSchedulerLeader, .shell, .brownout: false
+            case .killSchedulerLeader, .freezeSchedulerLeader, .shell, .brownout, .stopControlDatabase, .hangControlDatabase: false
             default: true
             }
         }
@@ -89,6 +119,8 @@ public enum DrillFault: Sendable, Equatable {
             case .shell: .shell(command: "true")
             case .switchover: .switchover(to: nil)
             case .brownout: .brownout(kind: .combined, duration: .seconds(4))
+            case .stopControlDatabase: .stopControlDatabase(duration: .seconds(60))
+            case .hangControlDatabase: .hangControlDatabase(duration: .seconds(60))
             }
         }
     }

@@ -26,6 +26,12 @@ public struct DrillReport: Codable, Sendable, Equatable {
     public var hook_failures: Int
     /// 1 when the deployment did not come back healthy after the fault.
     public var unrecovered: Int
+    /// Commands stopped (fenced, unconfirmed or abandoned) in any region from the fault to the end.
+    public var commands_stopped: Int
+    /// Executions that started in the region active before the fault while the fault lasted.
+    public var runs_started_during_fault: Int?
+    /// Fault → the first execution that started in the region a failover activated.
+    public var first_execution_ms: Double?
     /// The failover the fault caused, if any.
     public var failover: FailoverSummary?
     /// The region active before the fault, and after the drill.
@@ -53,6 +59,7 @@ public struct DrillReport: Codable, Sendable, Equatable {
         runs_overlapping = 0
         hook_failures = 0
         unrecovered = 0
+        commands_stopped = 0
         dual_leader = []
         timeline = []
     }
@@ -124,6 +131,9 @@ public struct DrillReport: Codable, Sendable, Equatable {
         case .runsOverlapping: Double(runs_overlapping)
         case .hookFailures: Double(hook_failures)
         case .unrecovered: Double(unrecovered)
+        case .commandsStopped: Double(commands_stopped)
+        case .runsStartedDuringFault: runs_started_during_fault.map(Double.init)
+        case .firstExecutionMs: first_execution_ms
         }
     }
 
@@ -150,6 +160,8 @@ public struct DrillReport: Codable, Sendable, Equatable {
         report.dual_leader_ms = ran.reduce(0) { $0 + $1.dual_leader_ms }
         report.dual_leader = ran.flatMap(\.dual_leader)
         report.unrecovered = ran.reduce(0) { $0 + $1.unrecovered }
+        report.commands_stopped = ran.reduce(0) { $0 + $1.commands_stopped }
+        report.first_execution_ms = ran.compactMap(\.first_execution_ms).max()
         report.rto_ms = rtos.last
         report.detect_ms = detects.last
         report.fence_ms = ran.compactMap(\.fence_ms).max()

@@ -106,9 +106,11 @@ public enum DrillScenarioLoader {
         switch kind {
         case .freezeSchedulerLeader, .hangDatabase, .partition:
             allowed.append("duration")
+            if kind == .partition { allowed.append("from") }
             let duration = section.duration("duration", default: kind == .freezeSchedulerLeader ? .seconds(5) : .seconds(8))
             fault = kind == .freezeSchedulerLeader ? .freezeSchedulerLeader(duration: duration)
-                : kind == .hangDatabase ? .hangDatabase(duration: duration) : .partition(duration: duration)
+                : kind == .hangDatabase ? .hangDatabase(duration: duration)
+                : .partition(duration: duration, from: section.choice("from", default: PartitionScope.everything))
         case .killFailoverLeader:
             allowed.append("step")
             let step = section.choice("step", default: FailoverStep.fence)
@@ -122,6 +124,10 @@ public enum DrillScenarioLoader {
         case .switchover:
             allowed.append("to")
             fault = .switchover(to: section.optionalString("to"))
+        case .stopControlDatabase, .hangControlDatabase:
+            allowed.append("duration")
+            let duration = section.duration("duration", default: .seconds(60))
+            fault = kind == .stopControlDatabase ? .stopControlDatabase(duration: duration) : .hangControlDatabase(duration: duration)
         case .brownout:
             allowed += ["brownout", "duration"]
             fault = .brownout(kind: section.choice("brownout", default: BrownoutKind.combined),

@@ -98,14 +98,16 @@ public struct DevNetwork: Codable, Sendable, Equatable {
         }
     }
 
-    /// Cuts a region off: its namespace drops every packet in or out of its link.
-    public func partition(_ region: String) async throws {
+    /// Cuts a region off: its namespace drops every packet in or out of its link, or with `onlyFrom`
+    /// only the packets to and from that address (the control database's, say).
+    public func partition(_ region: String, onlyFrom address: String? = nil) async throws {
         guard let namespace = namespaces[region] else { throw DevError("no namespace for region \(region)") }
+        let match = address.map { ("ip saddr \($0) ", "ip daddr \($0) ") } ?? ("", "")
         let rules = "add table inet \(Self.table); "
             + "add chain inet \(Self.table) in { type filter hook input priority 0; policy accept; }; "
             + "add chain inet \(Self.table) out { type filter hook output priority 0; policy accept; }; "
-            + "add rule inet \(Self.table) in iifname \"eth0\" drop; "
-            + "add rule inet \(Self.table) out oifname \"eth0\" drop"
+            + "add rule inet \(Self.table) in iifname \"eth0\" \(match.0)drop; "
+            + "add rule inet \(Self.table) out oifname \"eth0\" \(match.1)drop"
         try await Subprocess.run(Self.ip, ["netns", "exec", namespace, Self.nft, rules])
     }
 

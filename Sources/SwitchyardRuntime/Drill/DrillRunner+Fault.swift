@@ -46,11 +46,16 @@ extension DrillRunner {
             guard let redis = try target.dev().redis[active] else { throw DrillError("no Redis for \(active)") }
             timeline.add(t0, t0, "stopping \(active)'s Redis")
             await redis.stop()
-        case .partition(let duration):
+        case .partition(let duration, let scope):
             guard let network = try target.dev().network else { throw DrillError(DrillPartition.skippedReason) }
             pending.withLock { $0.partitioned = active }
-            try await network.partition(active)
-            timeline.add(t0, t0, "partitioned \(active) (\(network.namespace(of: active)), \(network.address(of: active))) from every other region and the control database for \(duration): nftables drops its link")
+            if scope == .controlDatabase {
+                try await network.partition(active, onlyFrom: network.address(of: "control"))
+                timeline.add(t0, t0, "partitioned \(active) (\(network.namespace(of: active))) from the control database only (\(network.address(of: "control"))) for \(duration): nftables drops that traffic; the other regions still reach it")
+            } else {
+                try await network.partition(active)
+                timeline.add(t0, t0, "partitioned \(active) (\(network.namespace(of: active)), \(network.address(of: active))) from every other region and the control database for \(duration): nftables drops its link")
+            }
         case .brownout(let kind, let duration):
             let state = try target.dev()
             var seed = SplitMix64(seed: UInt64(UInt32.random(in: 0...UInt32.max)))
@@ -60,6 +65,18 @@ extension DrillRunner {
             timeline.add(t0, t0, "brown-out \(kind.rawValue) for \(duration), no region harmed: "
                 + (frozen.isEmpty ? "" : "SIGSTOP agents \(frozen.joined(separator: ", ")); ")
                 + "\(running.load.count) load processes (pgbench -C, redis-benchmark -k 0, CPU hogs)")
+        case .stopControlDatabase(let duration):
+            let state = try target.dev()
+            pending.withLock { $0.controlStopped = true }
+            timeline.add(t0, t0, "stopping the control database (fast shutdown) for \(duration); every region keeps running")
+            await state.control.stop()
+        case .hangControlDatabase(let duration):
+            guard let pid = try target.dev().control.pid else { throw DrillError("the control database is not running") }
+            // The postmaster and every backend: open sessions hang too, not only new connections.
+            let frozen = [pid] + Processes.children(of: pid)
+            pending.withLock { $0.frozen += frozen }
+            for p in frozen { kill(p, SIGSTOP) }
+            timeline.add(t0, t0, "SIGSTOP the control database's postmaster (pid \(pid)) and \(frozen.count - 1) backends for \(duration)")
         case .shell(let command):
             let outcome = try await Subprocess.run("/bin/sh", ["-c", command], check: false)
             timeline.add(Date(), t0, "shell command exited \(outcome.status)")
@@ -104,11 +121,18 @@ extension DrillRunner {
 
     /// Resumes what the fault froze and heals what it partitioned (the end of a timed fault).
     func endTimedFault() async {
-        let (frozen, partitioned, brownout) = pending.withLock { state in
-            defer { state.frozen = []; state.partitioned = nil; state.brownout = nil }
-            return (state.frozen, state.partitioned, state.brownout)
+        let (frozen, partitioned, brownout, controlStopped) = pending.withLock { state in
+            defer { state.frozen = []; state.partitioned = nil; state.brownout = nil; state.controlStopped = false }
+            return (state.frozen, state.partitioned, state.brownout, state.controlStopped)
         }
         for pid in frozen { kill(pid, SIGCONT) }
+        if controlStopped, let dir = target.devDirectory, let state = try? target.dev() {
+            do {
+                _ = try await DevDeployment.up(directory: dir, regions: state.regions.count) { [self] in progress($0) }
+            } catch {
+                progress("starting the control database again failed: \(error)")
+            }
+        }
         if let brownout { Brownout.stop(brownout) }
         if let partitioned, let network = try? target.dev().network { await network.heal(partitioned) }
     }

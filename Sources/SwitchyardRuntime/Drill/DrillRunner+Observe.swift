@@ -23,16 +23,20 @@ extension DrillRunner {
         let deadline = ContinuousClock.now + scenario.timeout
         var resumeAt: Date?
         switch fault {
-        case .freezeSchedulerLeader(let d), .hangDatabase(let d), .partition(let d), .brownout(_, let d):
+        case .freezeSchedulerLeader(let d), .hangDatabase(let d), .partition(let d, _), .brownout(_, let d),
+             .stopControlDatabase(let d), .hangControlDatabase(let d):
             resumeAt = t0.addingTimeInterval(d.secondsDouble)
         default: break
         }
         // A brown-out harms nothing: watch the journal through it and a settle time after it (a decision
         // made on what it did can come later), then stop watching unless a failover is running.
         var settledAt: Date?
-        if case .brownout(_, let d) = fault {
+        // So does an outage of the control database: nothing may fail over, during it or after.
+        switch fault {
+        case .brownout(_, let d), .stopControlDatabase(let d), .hangControlDatabase(let d), .partition(let d, .controlDatabase):
             let grace = target.configuration.controlPlane.failover.failureGrace.secondsDouble
             settledAt = t0.addingTimeInterval(d.secondsDouble + grace + 3)
+        default: break
         }
         let leaderFault = !fault.kind.expectsFailover && fault.kind != .shell && fault.kind != .brownout
         let regionDB = leaderFault ? await target.region(active) : nil
@@ -48,16 +52,30 @@ extension DrillRunner {
             if let at = resumeAt, Date() >= at {
                 await endTimedFault()
                 let healed = fault.kind == .partition
-                let what = healed ? "partition healed" : fault.kind == .brownout ? "brown-out over: agents resumed, load stopped" : "SIGCONT: resumed"
+                let what = healed ? "partition healed" : fault.kind == .brownout ? "brown-out over: agents resumed, load stopped"
+                    : fault.kind == .stopControlDatabase ? "control database started again" : "SIGCONT: resumed"
                 timeline.add(Date(), t0, what)
-                progress(healed ? "healed the partition" : fault.kind == .brownout ? "brown-out over" : "resumed the frozen process")
+                progress(what)
                 resumeAt = nil
             }
-            let rows = try await control.query(
-                """
-                SELECT id, kind, from_region, to_region, state, step, leader, started_at, finished_at, runs_moved, runs_source, reason
-                FROM switchyard.failovers WHERE id > $1 ORDER BY id
-                """, [.int(baseFailover)]).rows
+            // The control database is away while the fault lasts: the journal is read once it is back.
+            if fault.kind.hitsControlDatabase && resumeAt != nil {
+                try await Task.sleep(for: .milliseconds(100))
+                continue
+            }
+            let rows: [PostgresRow]
+            if fault.kind.hitsControlDatabase {
+                // Back from the fault: the drill's own session may be gone; retry until the database answers.
+                if await !control.isOpen { try? await control.reconnect(timeout: .seconds(2)) }
+                guard let answered = try? await failoverRows(control, after: baseFailover) else {
+                    await control.close()
+                    try await Task.sleep(for: .milliseconds(200))
+                    continue
+                }
+                rows = answered
+            } else {
+                rows = try await failoverRows(control, after: baseFailover)
+            }
             observed.failovers = rows.count
             if let row = rows.first {
                 let id = try row["id"].require(Int.self)
@@ -135,6 +153,15 @@ extension DrillRunner {
         }
         if resumeAt != nil { await endTimedFault() }
         return observed
+    }
+
+    /// The failovers journaled after `id`.
+    func failoverRows(_ control: PostgresConnection, after id: Int) async throws -> [PostgresRow] {
+        try await control.query(
+            """
+            SELECT id, kind, from_region, to_region, state, step, leader, started_at, finished_at, runs_moved, runs_source, reason
+            FROM switchyard.failovers WHERE id > $1 ORDER BY id
+            """, [.int(id)]).rows
     }
 
     /// Whether each routing hook succeeded, from the route step's journaled result.

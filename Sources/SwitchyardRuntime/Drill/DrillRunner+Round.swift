@@ -24,6 +24,7 @@ extension DrillRunner {
             let baseEpoch = try await leadershipEpoch(active)
             let inFlight = try await countUnfinished(active, runIds: runIds)
             report.runs_in_flight = inFlight
+            let stoppedBefore = await stoppedCommands()
             var timeline = Timeline()
             let t0 = Date()
             try await inject(fault, active: active, control: control, timeline: &timeline, t0: t0)
@@ -53,6 +54,15 @@ extension DrillRunner {
             report.runs_twice = accounting.twice
             report.runs_overlapping = accounting.overlapping
             progress("runs: \(runIds.count) started, \(inFlight) in flight at the fault, \(accounting.lost) lost, \(accounting.twice) executed twice")
+            let stoppedAfter = await stoppedCommands()
+            report.commands_stopped = stoppedAfter.reduce(0) { sum, entry in sum + max(0, entry.value - (stoppedBefore[entry.key] ?? entry.value)) }
+            if let duration = fault.duration {
+                report.runs_started_during_fault = await executionsStarted(in: active, from: t0, to: t0.addingTimeInterval(duration.secondsDouble))
+            }
+            if let to = observed.summary?.to, to != active, let first = await firstExecution(in: to, after: t0) {
+                report.first_execution_ms = (first.timeIntervalSince(t0) * 10_000).rounded() / 10
+                timeline.add(first, t0, "first execution started in \(to)")
+            }
             let overlaps = try await actingOverlaps(since: t0.addingTimeInterval(-30))
             report.dual_leader = overlaps.map(\.description)
             report.dual_leader_ms = (overlaps.reduce(0) { $0 + $1.milliseconds } * 10).rounded() / 10
@@ -143,6 +153,39 @@ extension DrillRunner {
         return try await db.closeAfter {
             return try await db.query("SELECT epoch FROM switchyard.leadership WHERE id = 1").first?["epoch"].require(Int.self) ?? 0
         }
+    }
+}
+
+extension DrillRunner {
+    /// Executions stopped so far (fenced, unconfirmed or abandoned), per region whose database answers.
+    func stoppedCommands() async -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for region in target.configuration.regions.map(\.name) {
+            guard let db = await target.region(region) else { continue }
+            counts[region] = try? await db.closeAfter {
+                try await db.query("SELECT count(*) AS n FROM switchyard.executions WHERE outcome IN ('fenced', 'unconfirmed', 'abandoned')")
+                    .first?["n"].require(Int.self) ?? 0
+            }
+        }
+        return counts
+    }
+
+    /// Executions that started in `region` between two instants (nil when its database does not answer).
+    func executionsStarted(in region: String, from: Date, to: Date) async -> Int? {
+        guard let db = await target.region(region) else { return nil }
+        return try? await db.closeAfter {
+            try await db.query("SELECT count(*) AS n FROM switchyard.executions WHERE started_at >= $1 AND started_at <= $2",
+                               [.date(from), .date(to)]).first?["n"].require(Int.self) ?? 0
+        }
+    }
+
+    /// When the first execution after `after` started in `region`.
+    func firstExecution(in region: String, after: Date) async -> Date? {
+        guard let db = await target.region(region) else { return nil }
+        return (try? await db.closeAfter {
+            try await db.query("SELECT min(started_at) AS t FROM switchyard.executions WHERE started_at >= $1", [.date(after)])
+                .first?["t"].optional(Date.self)
+        }) ?? nil
     }
 }
 

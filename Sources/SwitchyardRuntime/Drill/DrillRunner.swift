@@ -22,6 +22,7 @@ public final class DrillRunner: Sendable {
         var brownout: Brownout.Running?
         var partitioned: String?
         var routerChanged = false
+        var controlStopped = false
         var activeBefore: String?
     }
 

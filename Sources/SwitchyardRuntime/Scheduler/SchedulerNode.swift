@@ -254,7 +254,11 @@ public final class SchedulerNode: Sendable {
                 await nodeSession.beat(role: "leader", epoch: epoch)
                 lastNodeBeat = .now
             }
-            await shutdown.sleep(min(election.heartbeatInterval, deadline.remaining(at: .now)))
+            // Holding a lease while the fence is closed is a region just activated and under its dispatch hold:
+            // look again soon, so work resumes when the hold ends rather up to a tick later.
+            let holdingFenced = holding != nil && result.standing == .leadingFenced
+            let pause = holdingFenced ? min(election.heartbeatInterval, .milliseconds(100)) : election.heartbeatInterval
+            await shutdown.sleep(min(pause, deadline.remaining(at: .now)))
         }
         // Voluntary hand-off: stop the child first, then unlock so a follower wins at once.
         await exec?.stop(reason: "shutdown")

@@ -83,6 +83,16 @@ public enum Processes {
         return true
     }
 
+    /// The PIDs whose parent is `pid` (a postmaster's backends, say).
+    public static func children(of pid: Int32) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap(Int32.init).filter { child in
+            guard let stat = readProcFile("/proc/\(child)/stat"), let close = stat.lastIndex(of: ")") else { return false }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            return fields.count > 2 && Int32(fields[1]) == pid
+        }
+    }
+
     /// Reads a /proc file with read(2): they report size 0, which file-size-based readers trust.
     public static func readProcFile(_ path: String) -> String? {
         let fd = open(path, O_RDONLY)
