@@ -22,6 +22,8 @@ struct DevCommand: AsyncParsableCommand {
         @Option(help: "Number of regions (1-9).") var regions: Int = 3
         @Flag(help: "Also start two scheduler nodes, a worker and an agent per region.") var daemons = false
         @Flag(help: "Run each region in a network namespace of its own (root), so drills can partition one.") var netns = false
+        @Flag(help: "Run the control database as a primary plus a streaming replica, reached through a multi-host connection string (the control-database-failover drill promotes the replica).")
+        var controlReplica = false
 
         func run() async throws {
             let clock = ContinuousClock()
@@ -30,7 +32,9 @@ struct DevCommand: AsyncParsableCommand {
             // An existing deployment keeps whichever region is active (a drill or failover may have moved it).
             let existed = try DevState.load(directory: DevDeployment.absolute(directory.dir)) != nil
             do {
-                state = try await DevDeployment.up(directory: directory.dir, regions: regions, netns: netns) { Output.progress($0) }
+                state = try await DevDeployment.up(directory: directory.dir, regions: regions, netns: netns, controlReplica: controlReplica) {
+                    Output.progress($0)
+                }
             } catch let error as DevError {
                 throw OperationFailure(message: error.description)
             }

@@ -109,6 +109,7 @@ public actor TestServers {
     /// Stops a dev deployment's servers when the test process exits.
     public static func registerDeployment(_ state: DevState) {
         register(pidFile: state.control.dataDirectory + "/postmaster.pid", signal: SIGINT)
+        if let replica = state.controlReplica { register(pidFile: replica.dataDirectory + "/postmaster.pid", signal: SIGINT) }
         for pg in state.postgres.values { register(pidFile: pg.dataDirectory + "/postmaster.pid", signal: SIGINT) }
         for r in state.redis.values { register(pidFile: r.directory + "/redis.pid", signal: SIGTERM) }
     }

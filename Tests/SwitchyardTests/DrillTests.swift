@@ -46,7 +46,7 @@ actor DrillDeployment {
             holdsSlot = true
         }
         let dir = try await TestServers.shared.scratchDirectory("drills")
-        var up = try await SwitchyardBinary.run(["dev", "up", "--regions", "3", "--daemons", "--dir", dir])
+        var up = try await SwitchyardBinary.run(["dev", "up", "--regions", "3", "--daemons", "--control-replica", "--dir", dir])
         if up.status != 0 {
             // Once more on the same directory (it restarts only what is down) before giving up.
             up = try await SwitchyardBinary.run(["dev", "up", "--regions", "3", "--daemons", "--dir", dir])
@@ -196,7 +196,7 @@ struct DrillTests {
             let servers = try await DevDeployment.status(directory: dir)
             let silent = servers.filter { !$0.answering }.map { "\($0.kind) \($0.region)" }
             #expect(silent.isEmpty, "\(silent)")
-            let control = try await PostgresConnection.connect(state.control.conninfo(passfile: state.passfile))
+            let control = try await PostgresConnection.connect(state.controlConninfo)
             #expect(try await control.query("SELECT active_region FROM switchyard.cluster_state").first?["active_region"].string == active)
             await control.close()
         }

@@ -38,6 +38,9 @@ public enum DrillFault: Sendable, Equatable {
     case stopControlDatabase(duration: Duration)
     /// SIGSTOP the control database's postmaster and backends for `duration` (a hung control database).
     case hangControlDatabase(duration: Duration)
+    /// Crash the control database's primary (SIGQUIT) and promote its streaming replica `after` later, as
+    /// an HA Postgres fails over (needs `dev up --control-replica`).
+    case controlDatabaseFailover(after: Duration)
     /// A brown-out that harms no region (agents frozen, a connection storm, CPU hogs, or all) for
     /// `duration`: no failover may follow.
     case brownout(kind: BrownoutKind, duration: Duration)
@@ -46,7 +49,7 @@ public enum DrillFault: Sendable, Equatable {
     public var duration: Duration? {
         switch self {
         case .freezeSchedulerLeader(let d), .hangDatabase(let d), .partition(let d, _), .brownout(_, let d),
-             .stopControlDatabase(let d), .hangControlDatabase(let d): d
+             .stopControlDatabase(let d), .hangControlDatabase(let d), .controlDatabaseFailover(let d): d
         default: nil
         }
     }
@@ -68,6 +71,7 @@ public enum DrillFault: Sendable, Equatable {
         case .brownout: .brownout
         case .stopControlDatabase: .stopControlDatabase
         case .hangControlDatabase: .hangControlDatabase
+        case .controlDatabaseFailover: .controlDatabaseFailover
         }
     }
 
@@ -88,17 +92,21 @@ public enum DrillFault: Sendable, Equatable {
         case brownout
         case stopControlDatabase = "stop_control_database"
         case hangControlDatabase = "hang_control_database"
+        case controlDatabaseFailover = "control_database_failover"
 
         /// True when the fault signals processes of the local deployment.
         public var needsLocalDeployment: Bool { self != .shell && self != .switchover }
 
         /// True when the fault takes the control database away (the drill cannot read it meanwhile).
-        public var hitsControlDatabase: Bool { self == .stopControlDatabase || self == .hangControlDatabase }
+        public var hitsControlDatabase: Bool {
+            self == .stopControlDatabase || self == .hangControlDatabase || self == .controlDatabaseFailover
+        }
 
         /// True when the fault should end in a failover of the active region.
         public var expectsFailover: Bool {
             switch self {
-            case .killSchedulerLeader, .freezeSchedulerLeader, .shell, .brownout, .stopControlDatabase, .hangControlDatabase: false
+            case .killSchedulerLeader, .freezeSchedulerLeader, .shell, .brownout, .stopControlDatabase, .hangControlDatabase,
+                 .controlDatabaseFailover: false
             default: true
             }
         }
@@ -121,6 +129,7 @@ public enum DrillFault: Sendable, Equatable {
             case .brownout: .brownout(kind: .combined, duration: .seconds(4))
             case .stopControlDatabase: .stopControlDatabase(duration: .seconds(60))
             case .hangControlDatabase: .hangControlDatabase(duration: .seconds(60))
+            case .controlDatabaseFailover: .controlDatabaseFailover(after: .seconds(10))
             }
         }
     }

@@ -124,6 +124,9 @@ public enum DrillScenarioLoader {
         case .switchover:
             allowed.append("to")
             fault = .switchover(to: section.optionalString("to"))
+        case .controlDatabaseFailover:
+            allowed.append("after")
+            fault = .controlDatabaseFailover(after: section.duration("after", default: .seconds(10), allowZero: true))
         case .stopControlDatabase, .hangControlDatabase:
             allowed.append("duration")
             let duration = section.duration("duration", default: .seconds(60))

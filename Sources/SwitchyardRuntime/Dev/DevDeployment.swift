@@ -18,9 +18,10 @@ public enum DevDeployment {
     @discardableResult
     /// With `netns`, every region runs in a network namespace of its own (see `DevNetwork`), so a
     /// drill can partition one region from the others.
-    public static func up(directory rawDirectory: String, regions count: Int, netns: Bool = false, log: @Sendable (String) -> Void)
-        async throws -> DevState
+    public static func up(directory rawDirectory: String, regions count: Int, netns: Bool = false, controlReplica: Bool = false,
+                          log: @Sendable (String) -> Void) async throws -> DevState
     {
+        if netns && controlReplica { throw DevError("--control-replica is not available with --netns") }
         guard (1...regionNames.count).contains(count) else {
             throw DevError("--regions must be between 1 and \(regionNames.count)")
         }
@@ -34,6 +35,9 @@ public enum DevDeployment {
                 throw DevError("\(directory) holds a loopback deployment; start the partitionable one (--netns) in another --dir")
             }
             try await state.network?.create()  // after a reboot the namespaces are gone
+            if controlReplica && state.controlReplica == nil {
+                log("the deployment in \(directory) has no control replica; keeping it as it is (start a new one with --control-replica)")
+            }
             try await restartStopped(&state, log: log)
             return state
         }
@@ -99,6 +103,13 @@ public enum DevDeployment {
             if let cluster { if name == "control" { state.control = cluster } else { state.postgres[name] = cluster } }
             if let server { state.redis[name] = server }
         }
+        if controlReplica {
+            var replica = LocalPostgres(directory: clusterRoot + "/control-replica", port: try port())
+            log("creating a streaming replica of the control database (pg_basebackup)")
+            try await replica.createReplica(of: state.control)
+            replica = try await replica.startMovingPortIfTaken()
+            state.controlReplica = replica
+        }
         try state.save()
         try DevConfigWriter.write(state: state)
         state.daemons = []
@@ -109,7 +120,9 @@ public enum DevDeployment {
 
     /// Restarts every server of an existing deployment that is not answering.
     static func restartStopped(_ state: inout DevState, log: @Sendable (String) -> Void) async throws {
-        let clusters = [("control", state.control)] + state.regions.compactMap { n in state.postgres[n].map { (n, $0) } }
+        try await reconcileControlPair(&state, log: log)
+        let replica = state.controlReplica.map { [("control replica", $0)] } ?? []
+        let clusters = [("control", state.control)] + replica + state.regions.compactMap { n in state.postgres[n].map { (n, $0) } }
         for (name, cluster) in clusters where cluster.pid == nil {
             log("starting Postgres for \(name) on port \(cluster.port)")
             try await cluster.start()
@@ -122,6 +135,23 @@ public enum DevDeployment {
         if !FileManager.default.fileExists(atPath: state.configDirectory + "/controlplane.yaml") {
             try DevConfigWriter.write(state: state)
         }
+    }
+
+    /// After the control replica was promoted (the control-database-failover drill), the old primary
+    /// must never start again as a primary: it is rebuilt as a replica of the new one from a fresh base
+    /// backup, and the two swap roles in the state. The connection string lists both either way.
+    static func reconcileControlPair(_ state: inout DevState, log: @Sendable (String) -> Void) async throws {
+        guard let replica = state.controlReplica, !replica.isStandby else { return }
+        var old = state.control
+        if old.pid != nil { await old.stop() }
+        if replica.pid == nil { try await replica.start() }
+        log("the control replica on port \(replica.port) is the primary now; rebuilding the old primary (port \(old.port)) as its replica")
+        try await old.createReplica(of: replica)
+        old = try await old.startMovingPortIfTaken()
+        state.control = replica
+        state.controlReplica = old
+        try state.save()
+        try DevConfigWriter.write(state: state)
     }
 
     /// Stops every process the deployment started, by PID, and checks that nothing listens any more.
@@ -143,7 +173,8 @@ public enum DevDeployment {
         state.daemons = []
         try state.save()
         await withTaskGroup(of: String?.self) { group in
-            for (name, cluster) in [("control", state.control)] + state.regions.compactMap({ n in state.postgres[n].map { (n, $0) } }) {
+            for (name, cluster) in [("control", state.control)] + (state.controlReplica.map { [("control replica", $0)] } ?? [])
+                + state.regions.compactMap({ n in state.postgres[n].map { (n, $0) } }) {
                 group.addTask {
                     guard let pid = cluster.pid else { return nil }
                     await cluster.stop()
@@ -161,13 +192,15 @@ public enum DevDeployment {
             for await item in group { if let item { stopped.append(item) } }
         }
         if let network = state.network { await network.destroy() }
-        let ports = state.network != nil ? [] : [state.control.port] + state.postgres.values.map(\.port) + state.redis.values.map(\.port)
+        let ports = state.network != nil ? []
+            : [state.control.port] + (state.controlReplica.map { [$0.port] } ?? []) + state.postgres.values.map(\.port) + state.redis.values.map(\.port)
         let stillListening = ports.filter(Ports.isListening)
         if !stillListening.isEmpty {
             throw DevError("ports still listening after down: \(stillListening.map(String.init).joined(separator: ", "))")
         }
         if purge {
             try? FileManager.default.removeItem(atPath: state.control.directory)
+            if let replica = state.controlReplica { try? FileManager.default.removeItem(atPath: replica.directory) }
             for cluster in state.postgres.values { try? FileManager.default.removeItem(atPath: cluster.directory) }
             try? FileManager.default.removeItem(atPath: directory)
         }

@@ -10,8 +10,10 @@ public struct DevState: Codable, Sendable {
     public var directory: String
     /// Region names, highest priority first.
     public var regions: [String]
-    /// The control database cluster.
+    /// The control database cluster (the primary, when it has a replica).
     public var control: LocalPostgres
+    /// Its streaming replica (`dev up --control-replica`), promoted by the control-database-failover drill.
+    public var controlReplica: LocalPostgres?
     /// One cluster per region.
     public var postgres: [String: LocalPostgres]
     /// One Redis per region.
@@ -25,6 +27,14 @@ public struct DevState: Codable, Sendable {
     /// The namespaces of a partitionable deployment (`dev up --netns`); nil when every process
     /// shares the host's loopback.
     public var network: DevNetwork?
+
+    /// The control database's conninfo: with a replica, both hosts and `target_session_attrs=read-write`,
+    /// so every client follows whichever of them is the primary.
+    public var controlConninfo: String {
+        guard let replica = controlReplica else { return control.conninfo(passfile: passfile) }
+        return "host=127.0.0.1,127.0.0.1 port=\(control.port),\(replica.port) dbname=\(LocalPostgres.database) user=\(LocalPostgres.user) "
+            + "passfile=\(passfile) connect_timeout=2 target_session_attrs=read-write"
+    }
 
     /// The state file's path in a deployment directory.
     public static func path(in directory: String) -> String { directory + "/deployment.json" }

@@ -89,8 +89,9 @@ public struct LocalPostgres: Sendable, Codable {
         try handle.write(contentsOf: Data(settings.utf8))
         try handle.close()
         let hba = """
-            # Setup over the private socket is trusted; TCP clients need the password.
+            # Setup over the private socket is trusted (a replica's base backup too); TCP clients need the password.
             local all all trust
+            local replication all trust
             host all all 127.0.0.1/32 scram-sha-256
             \(extraListen.map { "host all all \($0)/24 scram-sha-256" }.joined(separator: "\n"))
 
@@ -135,6 +136,39 @@ public struct LocalPostgres: Sendable, Codable {
     public func stop() async {
         guard let pid else { return }
         await Processes.terminate(pid, signal: SIGINT, timeout: .seconds(15))
+    }
+
+    /// True when the cluster is a standby (it has not been promoted).
+    public var isStandby: Bool { FileManager.default.fileExists(atPath: dataDirectory + "/standby.signal") }
+
+    /// Makes this cluster a streaming replica of `primary` (which must be running): a base backup over
+    /// the primary's private socket with `-R` (standby.signal and primary_conninfo), then this
+    /// cluster's own port and socket. Start it with `start()`.
+    public func createReplica(of primary: LocalPostgres) async throws {
+        let bin = try PostgresTemplate.binaries()
+        let fm = FileManager.default
+        try? fm.removeItem(atPath: dataDirectory)
+        try fm.createDirectory(atPath: socketDirectory, withIntermediateDirectories: true)
+        if Subprocess.isRoot { try await Subprocess.run("/bin/chown", ["-R", "postgres:postgres", directory]) }
+        try await Subprocess.run(
+            bin + "/pg_basebackup",
+            ["-h", primary.socketDirectory, "-p", String(primary.port), "-U", Self.user, "-D", dataDirectory, "-X", "stream", "-R", "-c", "fast"],
+            asUser: Subprocess.isRoot ? "postgres" : nil)
+        let settings = "\n# Switchyard local replica\nport = \(port)\nunix_socket_directories = '\(socketDirectory)'\n"
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: dataDirectory + "/postgresql.conf"))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(settings.utf8))
+        try handle.close()
+        if Subprocess.isRoot { try await Subprocess.run("/bin/chown", ["-R", "postgres:postgres", directory]) }
+        chmod(dataDirectory, 0o700)
+        chmod(socketDirectory, 0o700)
+    }
+
+    /// Promotes a standby to primary and waits until it accepts writes.
+    public func promote() async throws {
+        let bin = try PostgresTemplate.binaries()
+        try await Subprocess.run(bin + "/pg_ctl", ["-D", dataDirectory, "-w", "-t", "60", "-s", "promote"],
+                                 asUser: Subprocess.isRoot ? "postgres" : nil)
     }
 
     /// Sets the password of the superuser and creates the Switchyard database if missing.

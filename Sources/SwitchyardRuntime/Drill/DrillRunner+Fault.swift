@@ -77,6 +77,16 @@ extension DrillRunner {
             pending.withLock { $0.frozen += frozen }
             for p in frozen { kill(p, SIGSTOP) }
             timeline.add(t0, t0, "SIGSTOP the control database's postmaster (pid \(pid)) and \(frozen.count - 1) backends for \(duration)")
+        case .controlDatabaseFailover(let after):
+            let state = try target.dev()
+            guard let replica = state.controlReplica, replica.isStandby else {
+                throw DrillError("the local deployment has no control replica: start it with `switchyard dev up --daemons --control-replica`")
+            }
+            guard let pid = state.control.pid else { throw DrillError("the control database is not running") }
+            pending.withLock { $0.promoteControlReplica = true }
+            kill(pid, SIGQUIT)
+            timeline.add(t0, t0, "SIGQUIT the control database's primary (pid \(pid), port \(state.control.port)): a crash; "
+                + "its replica (port \(replica.port)) is promoted after \(after)")
         case .shell(let command):
             let outcome = try await Subprocess.run("/bin/sh", ["-c", command], check: false)
             timeline.add(Date(), t0, "shell command exited \(outcome.status)")
@@ -121,9 +131,18 @@ extension DrillRunner {
 
     /// Resumes what the fault froze and heals what it partitioned (the end of a timed fault).
     func endTimedFault() async {
-        let (frozen, partitioned, brownout, controlStopped) = pending.withLock { state in
-            defer { state.frozen = []; state.partitioned = nil; state.brownout = nil; state.controlStopped = false }
-            return (state.frozen, state.partitioned, state.brownout, state.controlStopped)
+        let (frozen, partitioned, brownout, controlStopped, promote) = pending.withLock { state in
+            defer {
+                state.frozen = []; state.partitioned = nil; state.brownout = nil; state.controlStopped = false; state.promoteControlReplica = false
+            }
+            return (state.frozen, state.partitioned, state.brownout, state.controlStopped, state.promoteControlReplica)
+        }
+        if promote, let replica = try? target.dev().controlReplica {
+            do {
+                try await replica.promote()
+            } catch {
+                progress("promoting the control replica failed: \(error)")
+            }
         }
         for pid in frozen { kill(pid, SIGCONT) }
         if controlStopped, let dir = target.devDirectory, let state = try? target.dev() {

@@ -24,7 +24,7 @@ extension DrillRunner {
         var resumeAt: Date?
         switch fault {
         case .freezeSchedulerLeader(let d), .hangDatabase(let d), .partition(let d, _), .brownout(_, let d),
-             .stopControlDatabase(let d), .hangControlDatabase(let d):
+             .stopControlDatabase(let d), .hangControlDatabase(let d), .controlDatabaseFailover(let d):
             resumeAt = t0.addingTimeInterval(d.secondsDouble)
         default: break
         }
@@ -33,7 +33,8 @@ extension DrillRunner {
         var settledAt: Date?
         // So does an outage of the control database: nothing may fail over, during it or after.
         switch fault {
-        case .brownout(_, let d), .stopControlDatabase(let d), .hangControlDatabase(let d), .partition(let d, .controlDatabase):
+        case .brownout(_, let d), .stopControlDatabase(let d), .hangControlDatabase(let d), .partition(let d, .controlDatabase),
+             .controlDatabaseFailover(let d):
             let grace = target.configuration.controlPlane.failover.failureGrace.secondsDouble
             settledAt = t0.addingTimeInterval(d.secondsDouble + grace + 3)
         default: break
@@ -53,7 +54,8 @@ extension DrillRunner {
                 await endTimedFault()
                 let healed = fault.kind == .partition
                 let what = healed ? "partition healed" : fault.kind == .brownout ? "brown-out over: agents resumed, load stopped"
-                    : fault.kind == .stopControlDatabase ? "control database started again" : "SIGCONT: resumed"
+                    : fault.kind == .stopControlDatabase ? "control database started again"
+                    : fault.kind == .controlDatabaseFailover ? "control replica promoted: the new primary" : "SIGCONT: resumed"
                 timeline.add(Date(), t0, what)
                 progress(what)
                 resumeAt = nil

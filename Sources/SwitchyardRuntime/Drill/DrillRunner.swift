@@ -23,6 +23,7 @@ public final class DrillRunner: Sendable {
         var partitioned: String?
         var routerChanged = false
         var controlStopped = false
+        var promoteControlReplica = false
         var activeBefore: String?
     }
 
