@@ -190,6 +190,12 @@ struct ElectionTests {
         return (session, try await RegionStore.bumpEpoch(session, node: node))
     }
 
+    /// A lease of 3 s for the fence's current cluster epoch.
+    func threeSeconds(_ c: PostgresConnection) async throws -> RegionStore.Lease {
+        let epoch = try await c.query("SELECT cluster_epoch FROM switchyard.fence").first?["cluster_epoch"].require(Int.self) ?? 0
+        return .init(clusterEpoch: epoch, validity: { .seconds(3) }, source: "control", failsafeRegions: nil)
+    }
+
     @Test func aRegionActivatedWithoutFencingTheOldOneHoldsItsDispatches() async throws {
         try await DevFixture.with(regions: 1, dags: fastDAGs) { f in
             let (lock, epoch) = try await lead(f, node: "n1")
@@ -198,11 +204,18 @@ struct ElectionTests {
             // be running these runs until their fence validity lapses.
             try await lock.connection.query("UPDATE switchyard.fence SET hold_until = now() + interval '1 minute'")
             _ = try await RegionStore.trigger(lock.connection, dagId: "slow", conf: nil)
-            let held = try await RegionStore.tick(lock, epoch: epoch, region: "us-east", now: Date(), redispatchAfter: .seconds(10), validity: .seconds(3))
+            let held = try await RegionStore.tick(lock, epoch: epoch, region: "us-east", now: Date(), redispatchAfter: .seconds(10),
+                                                  lease: try await threeSeconds(lock.connection))
             #expect(held.dispatches.isEmpty)
             #expect(try await lock.connection.query("SELECT state FROM switchyard.dag_run WHERE dag_id = 'slow'").first?["state"].string == "queued")
             try await lock.connection.query("UPDATE switchyard.fence SET hold_until = now() - interval '1 second'")
-            let released = try await RegionStore.tick(lock, epoch: epoch, region: "us-east", now: Date(), redispatchAfter: .seconds(10), validity: .seconds(3))
+            // A lease granted for another cluster epoch than the fence's is not this activation's: nothing moves.
+            var foreign = try await threeSeconds(lock.connection)
+            foreign.clusterEpoch += 1
+            let refused = try await RegionStore.tick(lock, epoch: epoch, region: "us-east", now: Date(), redispatchAfter: .seconds(10), lease: foreign)
+            #expect(refused.dispatches.isEmpty && refused.created.isEmpty)
+            let released = try await RegionStore.tick(lock, epoch: epoch, region: "us-east", now: Date(), redispatchAfter: .seconds(10),
+                                                      lease: try await threeSeconds(lock.connection))
             #expect(released.dispatches.map(\.dagId).contains("slow"))
         }
     }
@@ -210,7 +223,8 @@ struct ElectionTests {
     @Test func fencedTicksRecordActingTermsAndPushTheFenceValidity() async throws {
         try await DevFixture.with(regions: 1, dags: fastDAGs) { f in
             let (first, e1) = try await lead(f, node: "first")
-            for _ in 0..<3 { _ = try await RegionStore.tick(first, epoch: e1, region: "us-east", now: Date(), redispatchAfter: .seconds(10), validity: .seconds(3)) }
+            let lease = try await threeSeconds(first.connection)
+            for _ in 0..<3 { _ = try await RegionStore.tick(first, epoch: e1, region: "us-east", now: Date(), redispatchAfter: .seconds(10), lease: lease) }
             let validity = try await first.connection.query(
                 "SELECT extract(epoch FROM open_until - now())::float8 AS s FROM switchyard.fence").first?["s"].optional(Double.self)
             #expect(validity.map { $0 > 1 && $0 <= 3.5 } == true, "open_until \(String(describing: validity)) s ahead")

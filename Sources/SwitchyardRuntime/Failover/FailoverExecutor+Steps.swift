@@ -25,7 +25,8 @@ extension FailoverExecutor {
         var fenced: Bool?
         var skipped: String?
         var executions_still_running: Int?
-        /// How long the step waited for the old region's leases to end (when it could not fence it).
+        /// How long the step waited for leases to end: the old region's when it could not fence it, or a
+        /// failsafe lease of any region it did not fence. Set whenever it waited: the target then holds.
         var lease_waited_ms: Int?
         /// Why it could not fence it.
         var reason: String?
@@ -42,7 +43,8 @@ extension FailoverExecutor {
         let clock = ContinuousClock()
         let started = clock.now
         let limit = started + timing.leaseWaitLimit
-        async let revoking = revokeFailsafeLeases(context, limit: limit)
+        let revoking = Task { try await revokeFailsafeLeases(context, limit: limit) }
+        defer { revoking.cancel() }
         var result = FenceResult()
         var fencedRegion: String?
         if let from = context.from {
@@ -52,7 +54,6 @@ extension FailoverExecutor {
                 result.executions_still_running = running
                 fencedRegion = from
             } catch let refusal as Refusal {
-                _ = try? await revoking
                 throw refusal
             } catch {
                 logger.warning("old region unreachable; waiting out its leases", metadata: ["error": "\(error)"])
@@ -62,7 +63,7 @@ extension FailoverExecutor {
         } else {
             result.skipped = "no previous active region"
         }
-        var revocation = try await revoking
+        var revocation = try await revoking.value
         let failsafeEnds = revocation.waitUntil(ignoring: fencedRegion)
         result.failsafe = revocation
         if let from = context.from, fencedRegion == nil {
@@ -85,7 +86,9 @@ extension FailoverExecutor {
             logger.notice("waiting out a failsafe lease", metadata: ["holder": "\(revocation.held_by ?? "?")", "left_ms": "\(revocation.left_ms ?? 0)"])
             try await Task.sleep(until: failsafeEnds, clock: .continuous)
         }
-        if fencedRegion == nil && context.from != nil { result.lease_waited_ms = Int((clock.now - started).wholeMilliseconds) }
+        if (fencedRegion == nil && context.from != nil) || failsafeEnds != nil {
+            result.lease_waited_ms = Int((clock.now - started).wholeMilliseconds)
+        }
         return String(decoding: try JSONEncoder().encode(result), as: UTF8.self)
     }
 
@@ -98,12 +101,17 @@ extension FailoverExecutor {
         let clock = ContinuousClock()
         let started = clock.now
         let drain = context.kind == "switchover"
+        let reason = "\(context.kind) \(context.id) to \(context.to)"
         let old = try await borrowOrConnect(from, budget: failover.fenceTimeout) { c, timeout in
-            try await c.query(
-                """
-                UPDATE switchyard.fence SET cluster_epoch = $1, open = false, drain = $3, reason = $2, updated_at = now()
-                WHERE id = 1 AND cluster_epoch <= $1
-                """, [.int(context.epoch), .text("\(context.kind) \(context.id) to \(context.to)"), .bool(drain)], timeout: timeout)
+            // Durable whatever the server-wide synchronous_commit says: a fence lost in a crash would reopen the region.
+            try await c.transaction { t in
+                try await t.query("SET LOCAL synchronous_commit = on", timeout: timeout)
+                try await t.query(
+                    """
+                    UPDATE switchyard.fence SET cluster_epoch = $1, open = false, drain = $3, reason = $2, updated_at = now()
+                    WHERE id = 1 AND cluster_epoch <= $1
+                    """, [.int(context.epoch), .text(reason), .bool(drain)], timeout: timeout)
+            }
         }
         var healthy = false
         defer { giveBack(from, old, healthy: healthy) }
@@ -180,11 +188,12 @@ extension FailoverExecutor {
             SELECT result::text AS r, extract(epoch FROM now() - finished_at)::float8 * 1000 AS since_ms
             FROM switchyard.failover_steps WHERE failover_id = $1 AND step = 'fence'
             """, [.int(context.id)]).first
-        guard let text = try row?["r"].optional(String.self),
-              let fence = try? JSONDecoder().decode(FenceResult.self, from: Data(text.utf8)) else { return nil }
         let timing = SafetyTiming(configuration.controlPlane)
+        // No readable fence result: hold as long as anything could need (fail closed).
+        guard let text = try row?["r"].optional(String.self),
+              let fence = try? JSONDecoder().decode(FenceResult.self, from: Data(text.utf8)) else { return timing.stopBound + timing.leaseTTL }
         let since = Duration.milliseconds(Int64(max(0, try row?["since_ms"].optional(Double.self) ?? 0)))
-        if fence.fenced == false { return timing.dispatchHold(sinceLeasesEnded: since) }
+        if fence.fenced == false || fence.lease_waited_ms != nil { return timing.dispatchHold(sinceLeasesEnded: since) }
         if fence.fenced == true, context.kind != "switchover", (fence.executions_still_running ?? 0) > 0 {
             return timing.dispatchHold(sinceLeasesEnded: since) + timing.leaseTTL
         }

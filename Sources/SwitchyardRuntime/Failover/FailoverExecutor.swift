@@ -60,6 +60,8 @@ public struct FailoverExecutor: Sendable {
         let leader = self.leader
         do {
             let id = try await control.transaction { c in
+                // The new epoch must survive a crash of the control database, whatever its server-wide setting.
+                try await c.query("SET LOCAL synchronous_commit = on")
                 let row = try await c.query("SELECT active_region, epoch FROM switchyard.cluster_state WHERE id = 1 FOR UPDATE").first
                 let from = try row?["active_region"].optional(String.self)
                 if from == target { throw Refusal(description: "\(target) is already the active region") }

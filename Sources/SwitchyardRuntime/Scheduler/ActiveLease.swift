@@ -72,8 +72,12 @@ final class ActiveLease: Sendable {
     func renewing(every interval: Duration, acting: @escaping @Sendable () -> Bool = { true }) -> Task<Void, Never> {
         Task {
             while !Task.isCancelled {
+                guard acting() else {
+                    try? await Task.sleep(for: .milliseconds(10))
+                    continue
+                }
                 let started = ContinuousClock.now
-                if acting() { await renew() }
+                await renew()
                 attempts.withLock { $0 += 1 }
                 let left = interval - (ContinuousClock.now - started)
                 if left > .zero { try? await Task.sleep(for: left) }
@@ -95,6 +99,13 @@ final class ActiveLease: Sendable {
     private func open() async throws -> PostgresConnection {
         if let c = connection.withLock({ $0 }), await c.isOpen { return c }
         let fresh = try await PostgresConnection.connect(dsn, timeout: .seconds(2), defaultTimeout: .seconds(2), name: "lease-\(region)")
+        // A renewal the leader counts must survive a crash of the control database, whatever its server-wide setting.
+        do {
+            try await fresh.query("SET synchronous_commit = on")
+        } catch {
+            await fresh.close()
+            throw error
+        }
         connection.withLock { $0 = fresh }
         return fresh
     }

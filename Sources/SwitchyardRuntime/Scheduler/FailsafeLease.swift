@@ -26,10 +26,10 @@ final class FailsafeLease: Sendable {
     let timing: SafetyTiming
     let quorum: Int
     let logger: Logger
-    /// The cluster epoch the lease is renewed for; nil while this node has none to renew.
-    private let epoch = Mutex<Int?>(nil)
-    /// Per region database: the deadline of its latest confirmation, for the epoch it confirmed.
-    private let confirmed = Mutex<[String: (until: ContinuousClock.Instant, epoch: Int)]>([:])
+    /// The cluster epoch the lease is renewed for (nil while this node has none to renew) and, per region
+    /// database, the deadline of its latest confirmation with the epoch it confirmed: one lock, so an
+    /// epoch change and the confirmations it voids never interleave with a reader.
+    private let state = Mutex<(epoch: Int?, confirmed: [String: (until: ContinuousClock.Instant, epoch: Int)])>((nil, [:]))
     private let connections = Mutex<[String: PostgresConnection]>([:])
 
     init(configuration: Configuration, region: String, holder: String, logger: Logger) {
@@ -57,44 +57,62 @@ final class FailsafeLease: Sendable {
 
     /// The lease at `now`, nil when fewer than a majority of region databases confirm it.
     func standing(at now: ContinuousClock.Instant) -> Standing? {
-        guard let epoch = epoch.withLock({ $0 }) else { return nil }
-        let live = confirmed.withLock { $0 }.filter { $0.value.epoch == epoch && $0.value.until > now }
+        let (held, confirmed) = state.withLock { ($0.epoch, $0.confirmed) }
+        guard let epoch = held else { return nil }
+        let live = confirmed.filter { $0.value.epoch == epoch && $0.value.until > now }
         let deadlines = live.values.map(\.until).sorted(by: >)
         guard deadlines.count >= quorum else { return nil }
         let until = deadlines[quorum - 1]
         return Standing(left: until - now, epoch: epoch, regions: live.keys.sorted())
     }
 
-    /// Sets the epoch to renew for (learned from the active-region lease); nil stops renewing and drops
-    /// what was held: the control database said this region is not active.
-    func hold(epoch newEpoch: Int?) {
-        let changed = epoch.withLock { e in
-            defer { e = newEpoch }
-            return e != newEpoch
+    /// The epoch renewed for.
+    var heldEpoch: Int? { state.withLock { $0.epoch } }
+
+    /// Drops everything held (a new leadership starts with nothing; the control database said this region
+    /// is not active).
+    func forget() { state.withLock { $0 = (nil, [:]) } }
+
+    /// Decides the epoch to renew for from the control database's last answer, read under this lease's
+    /// lock so a "not active" that a tick acted on can never be undone by a renewal that read "active"
+    /// before it: active at an epoch holds it; not active drops everything; no answer yet keeps what is
+    /// held, or takes `inherited` when nothing is.
+    func decide(_ answer: @Sendable () -> ActiveLease.Answer, inherited: Int? = nil) -> Int? {
+        state.withLock { s in
+            switch answer() {
+            case .active(let epoch):
+                if s.epoch != epoch { s = (epoch, [:]) }
+            case .notActive:
+                s = (nil, [:])
+            case .none:
+                if s.epoch == nil, let inherited { s = (inherited, [:]) }
+            }
+            return s.epoch
         }
-        if changed { confirmed.withLock { $0 = [:] } }
     }
 
-    /// The epoch renewed for.
-    var heldEpoch: Int? { epoch.withLock { $0 } }
-
-    /// Drops everything held from an earlier leadership.
-    func forget() { hold(epoch: nil) }
-
     /// Renews in every region database every `interval` until cancelled, while `acting` says this node
-    /// still leads and `epochToHold` names an epoch (see `SchedulerNode`).
+    /// still leads, for the epoch `answer` (the active-region lease's last answer) gives. While the control
+    /// database has not answered this leadership, the region's own database is asked for a predecessor's
+    /// lease to carry on (by that database's task alone, on its own connection).
     func renewing(every interval: Duration, acting: @escaping @Sendable () -> Bool,
-                  epochToHold: @escaping @Sendable () async -> Int?) -> Task<Void, Never> {
+                  answer: @escaping @Sendable () -> ActiveLease.Answer) -> Task<Void, Never> {
         Task {
             await withTaskGroup(of: Void.self) { group in
                 for target in targets {
                     group.addTask {
                         while !Task.isCancelled {
-                            let started = ContinuousClock.now
-                            if acting() {
-                                if let e = await epochToHold() { self.hold(epoch: e) }
-                                if let e = self.heldEpoch { await self.renew(target, epoch: e) }
+                            guard acting() else {
+                                // Not leading (yet): look again soon, so a new leader's first renewal is not an interval late.
+                                try? await Task.sleep(for: .milliseconds(10))
+                                continue
                             }
+                            let started = ContinuousClock.now
+                            var epoch = self.decide(answer)
+                            if epoch == nil, target.region == self.region, answer() == .none {
+                                epoch = self.decide(answer, inherited: await self.inherited(from: target))
+                            }
+                            if let epoch { await self.renew(target, epoch: epoch) }
                             let left = interval - (ContinuousClock.now - started)
                             if left > .zero { try? await Task.sleep(for: left) }
                         }
@@ -108,6 +126,13 @@ final class FailsafeLease: Sendable {
         if let c = connections.withLock({ $0[target.region] }), await c.isOpen { return c }
         let fresh = try await PostgresConnection.connect(
             target.dsn, timeout: timing.renewalTimeout, defaultTimeout: timing.renewalTimeout, name: "failsafe-\(target.region)")
+        // A confirmation must survive a crash of that database, whatever its server-wide setting says.
+        do {
+            try await fresh.query("SET synchronous_commit = on")
+        } catch {
+            await fresh.close()
+            throw error
+        }
         connections.withLock { $0[target.region] = fresh }
         return fresh
     }
@@ -119,9 +144,9 @@ final class FailsafeLease: Sendable {
             let renewed = try await RegionStore.renewFailsafeLease(
                 c, region: region, clusterEpoch: epoch, holder: holder, ttl: timing.failsafeTTL, timeout: timing.renewalTimeout)
             if renewed {
-                confirmed.withLock { $0[target.region] = (sent + timing.failsafeTTL, epoch) }
+                state.withLock { s in if s.epoch == epoch { s.confirmed[target.region] = (sent + timing.failsafeTTL, epoch) } }
             } else {
-                confirmed.withLock { $0[target.region] = nil }
+                state.withLock { $0.confirmed[target.region] = nil }
                 logger.debug("failsafe lease refused", metadata: ["database": "\(target.region)", "epoch": "\(epoch)"])
             }
         } catch {
@@ -132,8 +157,7 @@ final class FailsafeLease: Sendable {
 
     /// The epoch of an unexpired, unrevoked failsafe lease this region holds in its own database: a
     /// leader elected while the control database is unreachable carries on its predecessor's lease.
-    func inherited() async -> Int? {
-        guard let own = targets.first(where: { $0.region == region }) else { return nil }
+    private func inherited(from own: Target) async -> Int? {
         do {
             let c = try await open(own)
             return try await c.query(

@@ -13,29 +13,52 @@ extension RegionStore {
         public var dispatches: [DispatchMessage] = []
     }
 
+    /// The lease a tick acts on.
+    public struct Lease: Sendable {
+        /// The cluster epoch it was granted for: the fence must carry the same.
+        public var clusterEpoch: Int
+        /// What is left of it, less the margin, evaluated inside the transaction (after its start).
+        public var validity: @Sendable () -> Duration
+        /// `control` or `failsafe`.
+        public var source: String
+        /// The regions confirming a failsafe lease.
+        public var failsafeRegions: [String]?
+
+        /// Describes the lease.
+        public init(clusterEpoch: Int, validity: @escaping @Sendable () -> Duration, source: String, failsafeRegions: [String]?) {
+            self.clusterEpoch = clusterEpoch
+            self.validity = validity
+            self.source = source
+            self.failsafeRegions = failsafeRegions
+        }
+    }
+
     /// One scheduling tick in one transaction on the lock session: check epoch and fence; create the
     /// due runs; move queued runs to running within each DAG's max_active_runs; re-dispatch running runs
     /// no worker has claimed (published under an older epoch, or not claimed within `redispatchAfter`).
     /// A superseded or fenced leader writes nothing. `validity` (what is left of the leader's
-    /// active-region lease) is pushed to the fence as `open_until`: the region's workers claim, and keep
-    /// running commands, only while it has not lapsed. A fence under a dispatch hold (`hold_until`, set
+    /// active-region lease, or the failsafe lease) is pushed to the fence as `open_until`, counted from the
+    /// transaction's start: the region's workers claim, and keep running commands, only while it has not
+    /// lapsed. With a lease for another cluster epoch than the fence's, the tick does nothing. A fence under a dispatch hold (`hold_until`, set
     /// by a failover that could not fence the old region) counts as closed until the hold has passed.
     /// `source` says which lease the validity comes from (`control` or `failsafe`, with the regions that
     /// confirm it), for status.
     public static func tick(
-        _ lock: LockSession, epoch: Int, region: String, now: Date, redispatchAfter: Duration, validity: Duration? = nil,
-        source: String? = nil, failsafeRegions: [String]? = nil
+        _ lock: LockSession, epoch: Int, region: String, now: Date, redispatchAfter: Duration, lease: Lease? = nil
     ) async throws -> TickResult {
         try await lock.connection.transaction { c in
             let standing = try await check(c, epoch: epoch, touch: true)
             var result = TickResult(standing: standing)
             guard case .leadingOpen(let clusterEpoch) = standing else { return result }
+            // A lease for another cluster epoch than the fence's is not this activation's: act on nothing.
+            if let lease, lease.clusterEpoch != clusterEpoch { return result }
+            let validity = lease.map { $0.validity() }
             // The acting record (this tick passed the epoch and fence check, so its leader acts now) and,
             // with a lease, the fence's claim validity: one round trip.
             try await c.query(
                 """
                 WITH validity AS (
-                    UPDATE switchyard.fence SET open_until = clock_timestamp() + make_interval(secs => $3::float8),
+                    UPDATE switchyard.fence SET open_until = now() + make_interval(secs => $3::float8),
                         validity_source = $4::text,
                         failsafe_since = CASE WHEN $4::text = 'failsafe' THEN coalesce(failsafe_since, clock_timestamp()) END,
                         failsafe_regions = $5::text[]
@@ -46,7 +69,7 @@ extension RegionStore {
                 ON CONFLICT (epoch, cluster_epoch) DO UPDATE
                 SET last_acted_at = clock_timestamp(), ticks = switchyard.acting_terms.ticks + 1
                 """, [.int(epoch), .int(clusterEpoch), validity.map { .double(max(0, $0.secondsDouble)) } ?? .null,
-                      .optional(source), failsafeRegions.map { .array($0.map { .text($0) }) } ?? .null])
+                      .optional(lease?.source), lease?.failsafeRegions.map { .array($0.map { .text($0) }) } ?? .null])
             // Schedules: the DAG rows are locked so two ticks never plan the same slot concurrently.
             let dags = try await c.query(
                 "SELECT dag_id, schedule, next_run_after FROM switchyard.dags WHERE NOT is_paused AND schedule IS NOT NULL FOR UPDATE")

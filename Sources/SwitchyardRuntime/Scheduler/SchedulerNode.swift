@@ -126,18 +126,13 @@ public final class SchedulerNode: Sendable {
         leases.active.forget()
         leases.failsafe.forget()
         let window = leases.window
+        // The lock was just won (a confirmed round trip): the renewals may start at once, so the first tick
+        // finds a lease; the tick loop keeps the window open from then on.
+        window.open(until: .now + election.stepDownAfter)
         let interval = configuration.controlPlane.failover.leaseRenewInterval
         let renewals = leases.active.renewing(every: interval) { window.isOpen }
-        let active = leases.active, failsafe = leases.failsafe
-        let failsafeRenewals = failsafe.renewing(every: interval, acting: { window.isOpen }) {
-            // The epoch to hold: the one the control database last confirmed; none once it said this region
-            // is not active; while it has not answered this leadership, the one a predecessor held.
-            switch active.lastAnswer {
-            case .active(let epoch): return epoch
-            case .notActive: return nil
-            case .none: return failsafe.heldEpoch == nil ? await failsafe.inherited() : nil
-            }
-        }
+        let active = leases.active
+        let failsafeRenewals = leases.failsafe.renewing(every: interval, acting: { window.isOpen }, answer: { active.lastAnswer })
         defer { window.close() }
         do {
             try await lead(lock, nodeSession: nodeSession, leases: leases)
@@ -205,10 +200,14 @@ public final class SchedulerNode: Sendable {
             }
             let result: RegionStore.TickResult
             if let holding {
+                // The validity is computed inside the tick's transaction, from the lease's end: it runs from the
+                // transaction's start on the database's clock, which came before, so it ends before the lease.
+                let leaseLeft = holding.left
                 result = try await RegionStore.tick(
                     lock, epoch: epoch, region: region.name, now: Date(), redispatchAfter: redispatchAfter,
-                    validity: timing.fenceValidity(leaseLeft: holding.left, sinceSent: ContinuousClock.now - sent) ?? .zero,
-                    source: holding.source, failsafeRegions: holding.source == "failsafe" ? holding.failsafeRegions : nil)
+                    lease: .init(clusterEpoch: holding.clusterEpoch,
+                                 validity: { timing.fenceValidity(leaseLeft: leaseLeft, sinceSent: .now - sent) ?? .zero },
+                                 source: holding.source, failsafeRegions: holding.source == "failsafe" ? holding.failsafeRegions : nil))
             } else {
                 result = RegionStore.TickResult(standing: try await RegionStore.leaderHeartbeat(lock, epoch: epoch))
             }
