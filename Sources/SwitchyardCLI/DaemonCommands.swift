@@ -54,20 +54,30 @@ struct SchedulerCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Option(help: "Region this node belongs to.") var region: String
     @Option(help: "Node id (default: scheduler-REGION-HOST-PID).") var nodeId: String?
-    @Option(help: "Run this shell command only while leading the active region, instead of the built-in loop.") var exec: String?
+    @Option(help: "Run this command only while leading the active region (e.g. \"airflow scheduler\"), instead of the built-in loop. It is split into words and run without a shell, so it receives SIGTERM itself and gets election.exec_grace to stop.")
+    var exec: String?
+    @Flag(help: "Run the --exec command through /bin/sh -c (for pipes, redirections, variables); the shell should `exec` the program so it receives SIGTERM.")
+    var execShell = false
 
     func run() async throws {
-        let context = try DaemonContext.make(config: global.config, region: region, label: "switchyard.scheduler")
-        let election = context.configuration.controlPlane.election
-        if exec != nil, election.stepDownAfter + election.execGrace >= election.idleSessionTimeout {
-            throw OperationFailure(
-                message: "--exec needs election.step_down_after + election.exec_grace < election.idle_session_timeout "
-                    + "(\(election.stepDownAfter) + \(election.execGrace) >= \(election.idleSessionTimeout)): the command must be "
-                    + "stopped before another node can win", exitCode: 2)
+        let argv: [String]?
+        if let exec {
+            if execShell {
+                argv = ["/bin/sh", "-c", exec]
+            } else {
+                do {
+                    argv = try ShellWords.split(exec)
+                } catch {
+                    throw OperationFailure(message: "--exec: \(error)", exitCode: 2)
+                }
+            }
+        } else {
+            argv = nil
         }
+        let context = try DaemonContext.make(config: global.config, region: region, label: "switchyard.scheduler")
         let node = SchedulerNode(
             configuration: context.configuration, region: context.region, nodeId: nodeId ?? defaultNodeId("scheduler", region: region),
-            exec: exec.map { ["/bin/sh", "-c", $0] }, shutdown: context.shutdown, logger: context.logger)
+            exec: argv, shutdown: context.shutdown, logger: context.logger)
         await node.run()
     }
 }

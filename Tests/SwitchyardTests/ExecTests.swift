@@ -38,10 +38,10 @@ struct ExecTests {
         try await DevFixture.with(regions: 1, dags: fastDAGs) { f in
             let file = f.state.directory + "/exec-events"
             let command = "echo \"start $$ $(date +%s.%N)\" >> \(file); trap 'echo \"stop $$ $(date +%s.%N)\" >> \(file); exit 0' TERM; while :; do sleep 0.05; done"
-            try f.start("a", ["scheduler", "--region", "us-east", "--node-id", "a", "--exec", command])
+            try f.start("a", ["scheduler", "--region", "us-east", "--node-id", "a", "--exec-shell", "--exec", command])
             func starts() -> Int { events(file).filter { $0.kind == "start" }.count }
             try #require(await f.waitUntil(timeout: .seconds(10)) { starts() == 1 } != nil)
-            try f.start("b", ["scheduler", "--region", "us-east", "--node-id", "b", "--exec", command])
+            try f.start("b", ["scheduler", "--region", "us-east", "--node-id", "b", "--exec-shell", "--exec", command])
             try await Task.sleep(for: .seconds(1))
             #expect(starts() == 1)  // the follower runs nothing
 
@@ -57,7 +57,7 @@ struct ExecTests {
             try #require(await f.waitUntil(timeout: .seconds(10)) { starts() == 3 } != nil)
 
             // SIGKILL of the leader: its command dies with it (the guard sees EOF).
-            try f.start("c", ["scheduler", "--region", "us-east", "--node-id", "c", "--exec", command])
+            try f.start("c", ["scheduler", "--region", "us-east", "--node-id", "c", "--exec-shell", "--exec", command])
             try await Task.sleep(for: .milliseconds(500))
             kill(try #require(f.pid("a")), SIGKILL)
             try #require(await f.waitUntil(timeout: .seconds(10)) { starts() == 4 } != nil)
@@ -68,11 +68,69 @@ struct ExecTests {
         }
     }
 
-    @Test func execIsRefusedWhenItCouldOutliveLeadership() async throws {
+    /// A command that takes its time to stop (as `airflow scheduler` does on SIGTERM): its trap records
+    /// `stopping`, works 1.2 s, records `stop` and exits. With exec_grace 3 s it always finishes that.
+    func slowStopper(_ f: DevFixture) throws -> (script: String, events: String) {
+        let events = f.state.directory + "/slow-events"
+        let script = f.state.directory + "/slow.sh"
+        try """
+            echo "start $$ $(date +%s.%N)" >> \(events)
+            trap 'echo "stopping $$ $(date +%s.%N)" >> \(events); sleep 1.2; echo "stop $$ $(date +%s.%N)" >> \(events); exit 0' TERM
+            while :; do sleep 0.05; done
+            """.write(toFile: script, atomically: true, encoding: .utf8)
+        return (script, events)
+    }
+
+    @Test func aSuccessorNeverStartsItsCommandWhileThePredecessorsIsStillStopping() async throws {
+        try await DevFixture.with(regions: 1, dags: fastDAGs, controlplane: ["exec_grace: 500ms": "exec_grace: 3s"]) { f in
+            let (script, file) = try slowStopper(f)
+            // No shell in between: `/bin/sh script` is run as two words, and the guard signals its process group.
+            let exec = ["--exec", "/bin/sh \(script)"]
+            try f.start("a", ["scheduler", "--region", "us-east", "--node-id", "a"] + exec)
+            func count(_ kind: String) -> Int { events(file).filter { $0.kind == kind }.count }
+            try #require(await f.waitUntil(timeout: .seconds(15)) { count("start") == 1 } != nil)
+            try f.start("b", ["scheduler", "--region", "us-east", "--node-id", "b"] + exec)
+            try await Task.sleep(for: .seconds(1))
+            #expect(count("start") == 1)
+
+            // SIGKILL of the leader: its guard gives the command its grace; b wins the lock at once but waits.
+            kill(try #require(f.pid("a")), SIGKILL)
+            try #require(await f.waitUntil(timeout: .seconds(20)) { count("start") == 2 } != nil)
+            // SIGTERM of b with c following: b stops its command (its full grace), records it, then lets go; c
+            // starts at once.
+            try f.start("c", ["scheduler", "--region", "us-east", "--node-id", "c"] + exec)
+            try await Task.sleep(for: .milliseconds(500))
+            kill(try #require(f.pid("b")), SIGTERM)
+            try #require(await f.waitUntil(timeout: .seconds(20)) { count("start") == 3 } != nil)
+            let all = events(file)
+            // Every stopped command finished its own graceful stop (none was SIGKILLed), and none overlapped.
+            #expect(count("stopping") == 2 && count("stop") == 2, "\(all)")
+            var running: Int?
+            var overlapped = false
+            for e in all {
+                if e.kind == "start" { if running != nil { overlapped = true }; running = e.pid }
+                if e.kind == "stop", running == e.pid { running = nil }
+            }
+            #expect(!overlapped, "\(all)")
+            // The voluntary hand-off does not wait out the grace: c started within a second of b's command exiting.
+            let starts = all.filter { $0.kind == "start" }, stops = all.filter { $0.kind == "stop" }
+            if starts.count == 3, stops.count == 2 {
+                let gapKill = starts[1].at - stops[0].at, gapTerm = starts[2].at - stops[1].at
+                print("exec hand-off gaps: after SIGKILL \(gapKill) s, after SIGTERM \(gapTerm) s")
+                #expect(gapTerm < 1.5, "\(all)")
+            }
+            #expect(f.log("b").contains("waits until the previous leader's command can no longer be running"))
+        }
+    }
+
+    @Test func theShippedTimingsAcceptExecAndAShellOnlyCommandIsRefused() async throws {
+        // exec_grace 1 s with step_down_after 2 s and idle_session_timeout 3 s, as regions/controlplane.yaml has.
         try await DevFixture.with(regions: 1, dags: fastDAGs, controlplane: ["exec_grace: 500ms": "exec_grace: 1s"]) { f in
-            let run = try await SwitchyardBinary.run(["scheduler", "--config", f.config, "--region", "us-east", "--exec", "sleep 100"])
-            #expect(run.status == 2)
-            #expect(run.errors.contains("exec_grace"))
+            let refused = try await SwitchyardBinary.run(["scheduler", "--config", f.config, "--region", "us-east", "--exec", "sleep 100; echo"])
+            #expect(refused.status == 2 && refused.errors.contains("--exec-shell"), "\(refused.errors)")
+            try f.start("a", ["scheduler", "--region", "us-east", "--node-id", "a", "--exec", "sleep 97.5"])
+            let started = await f.waitUntil(timeout: .seconds(15)) { f.log("a").contains("exec command started") }
+            #expect(started != nil, "\(f.log("a").suffix(2000))")
         }
     }
 }

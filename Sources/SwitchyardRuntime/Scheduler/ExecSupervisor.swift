@@ -9,11 +9,20 @@ actor ExecSupervisor {
     let logger: Logger
     private var guardProcess: ChildProcess?
     private var lastExit: ContinuousClock.Instant?
+    /// The command may not start before this: the previous leader's command could still be running.
+    private var notBefore: ContinuousClock.Instant?
+    private var announcedWait = false
 
     init(command: [String], grace: Duration, logger: Logger) {
         self.command = command
         self.grace = grace
         self.logger = logger
+    }
+
+    /// A new leadership: the command starts no earlier than `instant` (nil: at once).
+    func lead(notBefore instant: ContinuousClock.Instant?) {
+        notBefore = instant
+        announcedWait = false
     }
 
     /// Called every leader tick.
@@ -27,6 +36,14 @@ actor ExecSupervisor {
             guardProcess.send("lease \(leaseRemaining.wholeMilliseconds)")
         } else {
             if let lastExit, ContinuousClock.now - lastExit < .seconds(1) { return }  // crash-loop backoff
+            if let notBefore, ContinuousClock.now < notBefore {
+                if !announcedWait {
+                    logger.notice("exec command waits until the previous leader's command can no longer be running", metadata: [
+                        "wait_ms": "\((notBefore - .now).wholeMilliseconds)"])
+                    announcedWait = true
+                }
+                return
+            }
             start(lease: leaseRemaining)
         }
     }
@@ -35,6 +52,9 @@ actor ExecSupervisor {
     func stop(reason: String) async {
         stopNow(reason: reason)
     }
+
+    /// True while no command of this node runs (nothing started, or it was stopped and reaped).
+    var idle: Bool { guardProcess == nil }
 
     private func stopNow(reason: String) {
         guard let process = guardProcess else { return }

@@ -67,7 +67,12 @@ public struct LockSession: Sendable {
     }
 
     /// Releases the lock explicitly (voluntary hand-off) and tells listeners.
-    public func release(node: String) async throws {
+    /// With `execStoppedAt`, first records that this leader's `--exec` command has exited (its successor
+    /// then starts its own without waiting out the command's grace).
+    public func release(node: String, execStoppedAt epoch: Int? = nil) async throws {
+        if let epoch {
+            try await connection.query("UPDATE switchyard.leadership SET exec_stopped_epoch = $1 WHERE id = 1 AND epoch = $1", [.int(epoch)])
+        }
         try await connection.query("SELECT pg_advisory_unlock($1, hashtext($2))", [.int(Self.lockClass), .text(region)])
         try await connection.query("SELECT pg_notify($1, $2)", [.text(Self.channel(region)), .text("released by \(node)")])
     }

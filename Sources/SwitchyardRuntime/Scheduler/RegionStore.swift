@@ -25,16 +25,35 @@ public enum RegionStore {
 
     /// Increments the region's leadership epoch in the lock session: the fencing token of the new leader.
     public static func bumpEpoch(_ lock: LockSession, node: String) async throws -> Int {
+        try await takeOver(lock, node: node).epoch
+    }
+
+    /// What a new leader learns about its predecessor when it bumps the epoch.
+    public struct Succession: Sendable, Equatable {
+        /// The new leader's epoch.
+        public var epoch: Int
+        /// Time from the predecessor's last heartbeat to the bump, on the database's clock (nil: none).
+        public var sincePredecessorHeartbeat: Duration?
+        /// True when the predecessor stopped its `--exec` command before it released the lock.
+        public var predecessorStoppedExec: Bool
+    }
+
+    /// Increments the epoch (the new leader's fencing token) and reads what the predecessor left.
+    public static func takeOver(_ lock: LockSession, node: String) async throws -> Succession {
         let row = try await lock.connection.query(
             """
-            UPDATE switchyard.leadership SET epoch = epoch + 1, leader_node = $1, since = now(), heartbeat_at = now()
-            WHERE id = 1 RETURNING epoch
+            WITH previous AS (SELECT epoch, heartbeat_at, exec_stopped_epoch FROM switchyard.leadership WHERE id = 1 FOR UPDATE)
+            UPDATE switchyard.leadership l SET epoch = l.epoch + 1, leader_node = $1, since = now(), heartbeat_at = now()
+            FROM previous WHERE l.id = 1
+            RETURNING l.epoch, extract(epoch FROM now() - previous.heartbeat_at)::float8 AS since_heartbeat,
+                coalesce(previous.exec_stopped_epoch = previous.epoch, false) AS stopped
             """, [.text(node)]
         ).first
         guard let epoch = try row?["epoch"].require(Int.self) else {
             throw PostgresError(code: .other, operation: "bump epoch", message: "leadership row missing: run switchyard init")
         }
-        return epoch
+        let since = try row?["since_heartbeat"].optional(Double.self).map { Duration.milliseconds(Int64(max(0, $0) * 1000)) }
+        return Succession(epoch: epoch, sincePredecessorHeartbeat: since, predecessorStoppedExec: try row?["stopped"].require(Bool.self) ?? false)
     }
 
     /// What a leader's check found.

@@ -157,8 +157,22 @@ public final class SchedulerNode: Sendable {
         let timing = SafetyTiming(configuration.controlPlane)
         var deadline = LeaderDeadline(stepDownAfter: election.stepDownAfter)
         let bumpSent = ContinuousClock.now
-        let epoch = try await RegionStore.bumpEpoch(lock, node: nodeId)
+        let succession = try await RegionStore.takeOver(lock, node: nodeId)
+        let epoch = succession.epoch
         deadline.confirm(sentAt: bumpSent)
+        // The predecessor's command (an --exec command such as `airflow scheduler`) may still be shutting down:
+        // its guard stops it at the end of the lease it was last fed (at most step_down_after after the
+        // predecessor's last heartbeat) and kills it exec_grace later. Unless the predecessor recorded that its
+        // command had exited before it let go, start ours only once that bound has passed: never two at once.
+        if let exec {
+            if succession.predecessorStoppedExec {
+                await exec.lead(notBefore: nil)
+            } else {
+                let bound = election.stepDownAfter + election.execGrace + timing.guardSlack
+                let waited = succession.sincePredecessorHeartbeat ?? .zero
+                await exec.lead(notBefore: bound > waited ? .now + (bound - waited) : nil)
+            }
+        }
         leases.window.open(until: .now + deadline.remaining(at: .now))
         var logger = self.logger
         logger[metadataKey: "switchyard.epoch"] = .string(String(epoch))
@@ -259,10 +273,12 @@ public final class SchedulerNode: Sendable {
             let pause = holdingFenced ? min(election.heartbeatInterval, .milliseconds(100)) : election.heartbeatInterval
             await shutdown.sleep(min(pause, deadline.remaining(at: .now)))
         }
-        // Voluntary hand-off: stop the child first, then unlock so a follower wins at once.
+        // Voluntary hand-off: stop the child first (it gets its full grace), record that it has exited, then
+        // unlock so a follower wins at once and starts its own command without waiting.
         await exec?.stop(reason: "shutdown")
+        let stopped = await exec?.idle ?? false
         do {
-            try await lock.release(node: nodeId)
+            try await lock.release(node: nodeId, execStoppedAt: stopped ? epoch : nil)
             logger.notice("released leadership")
         } catch {
             logger.warning("release failed; closing the session frees the lock", metadata: ["error": "\(error)"])

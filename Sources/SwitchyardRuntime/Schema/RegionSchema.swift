@@ -114,5 +114,6 @@ public enum RegionSchema {
         v5,
         v6,
         v7,
+        v8,
     ]
 }
