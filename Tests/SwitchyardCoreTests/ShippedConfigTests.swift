@@ -52,6 +52,7 @@ import Testing
         let apSouth = try #require(config.region(named: "ap-south"))
         #expect(apSouth.runs == RunsConfig(preset: .airflow, table: "public.dag_run"))
         #expect(apSouth.critical == [.database, .schedulers])
+        #expect(apSouth.schedulers.probe == .airflow && apSouth.schedulers.staleAfter == .seconds(30))
         #expect(ConnInfo.parse(apSouth.databaseDSN)?.first { $0.key == "password" }?.value == "ap s0uth pw")
         #expect(config.dags[1].schedule == .every(.seconds(30)))
         #expect(config.dags[4].schedule == .manual)

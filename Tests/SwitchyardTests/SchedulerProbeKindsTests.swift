@@ -52,6 +52,45 @@ struct SchedulerProbeKindsTests {
     }
 }
 
+extension SchedulerProbeKindsTests {
+    @Test func anAirflowStandbyIsReadyWhenItsSwitchyardLeaderIs() async throws {
+        try await DevFixture.with(regions: 2, dags: fastDAGs) { f in
+            // Both regions run "Airflow" (a job table); only the active one's leader would run `airflow scheduler`.
+            for region in ["us-east", "eu-west"] {
+                let db = try await f.connect(region)
+                try await db.query("CREATE TABLE job (id serial PRIMARY KEY, job_type text, state text, latest_heartbeat timestamptz)")
+                let path = f.config + "/" + region + ".yaml"
+                let text = try String(contentsOfFile: path, encoding: .utf8).replacingOccurrences(of: "probe: heartbeat", with: "probe: airflow")
+                try text.write(toFile: path, atomically: true, encoding: .utf8)
+            }
+            let east = try await f.connect("us-east")
+            try await east.query("INSERT INTO job (job_type, state, latest_heartbeat) VALUES ('SchedulerJob', 'running', now())")
+            // eu-west, a standby, has no Airflow scheduler: ready only while its Switchyard scheduler leads it.
+            try f.start("w", ["scheduler", "--region", "eu-west", "--node-id", "w"])
+            let url = try await f.startAgent("us-east")
+            func schedulers(_ region: String) async -> StatusDocument.Component? {
+                try? await f.status(url).regions.first { $0.name == region }?.components["schedulers"]
+            }
+            let ready = await f.waitUntil(timeout: .seconds(15)) {
+                let a = await schedulers("us-east")?.state
+                let b = await schedulers("eu-west")?.state
+                return a == .healthy && b == .healthy
+            }
+            let standby = await schedulers("eu-west")
+            #expect(ready != nil, "\(String(describing: standby))")
+            #expect(await schedulers("eu-west")?.detail.leader == "w")
+            // Its Switchyard scheduler stops: nothing could start Airflow there, so it is not a failover target.
+            kill(try #require(f.pid("w")), SIGKILL)
+            let down = await f.waitUntil(timeout: .seconds(20)) { await schedulers("eu-west")?.state == .down }
+            #expect(down != nil)
+            let error = await schedulers("eu-west")?.last_error
+            #expect(error?.contains("Switchyard scheduler leader") == true, "\(String(describing: error))")
+            try await east.query("UPDATE job SET latest_heartbeat = now()")
+            #expect(await f.waitUntil(timeout: .seconds(10)) { await schedulers("us-east")?.state == .healthy } != nil)
+        }
+    }
+}
+
 /// A flag shared with a server handler.
 final class SharedFlag: @unchecked Sendable {
     private let lock = NSLock()

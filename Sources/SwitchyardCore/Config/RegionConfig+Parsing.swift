@@ -50,8 +50,10 @@ extension RegionConfig {
         } else if probe == .http, !section.has("url") {
             section.fail("url", "required when probe is http")
         }
+        // Airflow heartbeats every ~5-11 s and calls a scheduler alive for 30 s: its threshold, not ours.
+        let staleDefault = probe == .airflow ? SchedulersConfig.airflowDefaultStaleAfter : defaultStaleAfter
         return SchedulersConfig(
-            probe: probe, url: url, staleAfter: section.duration("stale_after", default: defaultStaleAfter))
+            probe: probe, url: url, staleAfter: section.duration("stale_after", default: staleDefault), leaderStaleAfter: defaultStaleAfter)
     }
 
     private static func readCritical(_ root: MappingReader) -> [RegionComponent] {

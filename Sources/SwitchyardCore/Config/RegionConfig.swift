@@ -63,14 +63,22 @@ public struct SchedulersConfig: Sendable, Equatable {
     public var probe: Probe
     /// The health URL, present exactly when `probe` is `http`.
     public var url: String?
-    /// A heartbeat older than this is stale (default: `probes.scheduler_stale_after`).
+    /// A heartbeat older than this is stale (default: `probes.scheduler_stale_after`; with the `airflow`
+    /// probe, 30 s, Airflow's own `scheduler_health_check_threshold` default).
     public var staleAfter: Duration
+    /// A Switchyard scheduler leader's heartbeat older than this is stale (`probes.scheduler_stale_after`):
+    /// the `airflow` probe's readiness of a standby, whose leader starts `airflow scheduler` once active.
+    public var leaderStaleAfter: Duration
+
+    /// Airflow's `scheduler_health_check_threshold` default, the `airflow` probe's default threshold.
+    public static let airflowDefaultStaleAfter: Duration = .seconds(30)
 
     /// Creates the section.
-    public init(probe: Probe = .heartbeat, url: String? = nil, staleAfter: Duration = .seconds(5)) {
+    public init(probe: Probe = .heartbeat, url: String? = nil, staleAfter: Duration = .seconds(5), leaderStaleAfter: Duration? = nil) {
         self.probe = probe
         self.url = url
         self.staleAfter = staleAfter
+        self.leaderStaleAfter = leaderStaleAfter ?? staleAfter
     }
 }
 

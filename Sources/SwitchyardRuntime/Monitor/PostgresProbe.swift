@@ -58,11 +58,13 @@ actor PostgresProbe {
                     SELECT pg_is_in_recovery() AS r,
                            CASE WHEN pg_is_in_recovery()
                                 THEN coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8, 0) END AS lag,
-                           NULL::bigint AS epoch, NULL::text AS leader_node,
+                           l.epoch, l.leader_node, extract(epoch FROM now() - l.heartbeat_at)::float8 AS leader_age,
+                           extract(epoch FROM now() - f.updated_at)::float8 AS fence_age, coalesce(f.open, false) AS fence_open,
                            (SELECT extract(epoch FROM now() - max(latest_heartbeat))::float8 FROM job
                              WHERE job_type = 'SchedulerJob' AND state = 'running') AS age,
                            (SELECT count(*) FROM job WHERE job_type = 'SchedulerJob' AND state = 'running'
                               AND latest_heartbeat > now() - make_interval(secs => $1)) AS nodes
+                    FROM (SELECT 1) one LEFT JOIN switchyard.leadership l ON l.id = 1 LEFT JOIN switchyard.fence f ON f.id = 1
                     """
             case .http:
                 sql = """
@@ -92,9 +94,18 @@ actor PostgresProbe {
             // are not) and their heartbeats are as old as they are.
             let schedulersResult: ProbeResult
             if schedulers.probe == .airflow {
-                schedulersResult = (detail.nodes ?? 0) > 0 ? .ok(latency, detail)
-                    : .failed("no running SchedulerJob with a heartbeat in the last \(schedulers.staleAfter)", evidence: .positive,
-                              latency: latency, detail)
+                // A standby has no Airflow scheduler by design (its leader starts one once active): its
+                // readiness is its Switchyard leader; the active region needs Airflow's own heartbeat.
+                let reading = AirflowSchedulerReadiness.Reading(
+                    aliveJobs: detail.nodes ?? 0, jobAge: detail.leader_heartbeat_age_seconds,
+                    leaderAge: try row["leader_age"].optional(Double.self), fenceAge: try row["fence_age"].optional(Double.self),
+                    fenceOpen: try row["fence_open"].optional(Bool.self) ?? false)
+                if let problem = AirflowSchedulerReadiness.problem(reading, active: mustBePrimary, staleAfter: schedulers.staleAfter,
+                                                                    leaderStaleAfter: schedulers.leaderStaleAfter) {
+                    schedulersResult = .failed(problem, evidence: .positive, latency: latency, detail)
+                } else {
+                    schedulersResult = .ok(latency, detail)
+                }
             } else if detail.leader == nil || detail.leader_heartbeat_age_seconds == nil {
                 schedulersResult = .failed("no scheduler leader", evidence: .positive, latency: latency, detail)
             } else if let age = detail.leader_heartbeat_age_seconds, age > stale {
