@@ -33,3 +33,15 @@ struct AirflowSchedulerReadinessTests {
         #expect(try ConfigLoader.load(directory: set.directory).regions.first?.schedulers.staleAfter == .seconds(45))
     }
 }
+
+@Suite("Switchyard's own dispatch is optional")
+struct RunsDispatchConfigTests {
+    @Test(arguments: [
+        ("", true), ("\nruns:\n  preset: airflow\n", false), ("\nruns:\n  preset: builtin\n  dispatch: false\n", false),
+        ("\nruns:\n  preset: airflow\n  dispatch: true\n", true),
+    ])
+    func dispatchFollowsThePresetUnlessSet(extra: String, dispatch: Bool) throws {
+        let fixture = try ConfigFixture(["us-east.yaml": ConfigFixture.region + extra])
+        #expect(try ConfigLoader.load(directory: fixture.directory).regions.first?.runs.dispatch == dispatch)
+    }
+}

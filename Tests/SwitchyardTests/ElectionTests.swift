@@ -190,6 +190,28 @@ struct ElectionTests {
         return (session, try await RegionStore.bumpEpoch(session, node: node))
     }
 
+    @Test func aRegionWithoutSwitchyardDispatchLeadsWithoutTouchingRedis() async throws {
+        // An Airflow region's runs are Airflow's to schedule and execute: its leader only holds the lease,
+        // pushes the fence validity and runs its --exec command. Its Redis may not even exist.
+        try await DevFixture.with(regions: 1, dags: fastDAGs) { f in
+            let path = f.config + "/us-east.yaml"
+            let text = try String(contentsOfFile: path, encoding: .utf8).replacingOccurrences(of: "preset: builtin", with: "preset: builtin\n  dispatch: false")
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            await f.state.redis["us-east"]?.stop()
+            try f.start("a", ["scheduler", "--region", "us-east", "--node-id", "a"])
+            let db = try await f.connect("us-east")
+            let ticked = await f.waitUntil(timeout: .seconds(20)) {
+                (try? await db.query("SELECT coalesce(max(ticks), 0) AS n FROM switchyard.acting_terms").first?["n"].int ?? 0) ?? 0 >= 6
+            }
+            #expect(ticked != nil, "\(f.log("a").suffix(2000))")
+            let valid = try await db.query("SELECT open_until > now() AS v FROM switchyard.fence").first?["v"].bool
+            #expect(valid == true)
+            // The every-second DAG is not Switchyard's to run here: no run is created, nothing dispatched.
+            #expect(try await db.query("SELECT count(*) AS n FROM switchyard.dag_run").first?["n"].int == 0)
+            #expect(!f.log("a").contains("dispatch failed"), "\(f.log("a").suffix(2000))")
+        }
+    }
+
     /// A lease of 3 s for the fence's current cluster epoch.
     func threeSeconds(_ c: PostgresConnection) async throws -> RegionStore.Lease {
         let epoch = try await c.query("SELECT cluster_epoch FROM switchyard.fence").first?["cluster_epoch"].require(Int.self) ?? 0

@@ -13,6 +13,8 @@ struct MigrationTests {
         var already_present: Int
         var orphaned: [String]
         var dry_run: Bool
+        var paused_in_target: [String]
+        var unpaused: [String]
     }
 
     @Test func builtinRunsMoveOnceAsQueuedWithOrphansReported() async throws {
@@ -32,10 +34,13 @@ struct MigrationTests {
             #expect(dryReport.found == 3 && dryReport.copied == 3 && dryReport.dry_run)
             #expect(try await west.query("SELECT count(*) AS n FROM switchyard.dag_run").first?["n"].require(Int.self) == 0)
 
+            // The target has the DAG paused (Airflow pauses new DAGs by default): its runs would wait silently.
+            try await west.query("UPDATE switchyard.dags SET is_paused = true WHERE dag_id = 'slow'")
             let run = try await SwitchyardBinary.run(["migrate-runs", "--config", f.config, "--from", "us-east", "--to", "eu-west", "--json"])
             let report = try JSONDecoder().decode(Report.self, from: Data(run.output.utf8))
             #expect(report.copied == 3)
             #expect(report.orphaned == ["gone_dag/r5"])
+            #expect(report.paused_in_target == ["slow"] && report.unpaused.isEmpty)
             let rows = try await west.query("SELECT run_id, state, worker, dispatch_id, conf::text AS conf, migrated_from FROM switchyard.dag_run ORDER BY run_id").rows
             #expect(try rows.map { try $0["run_id"].require(String.self) } == ["r1", "r2", "r5"])
             for row in rows {
@@ -45,9 +50,11 @@ struct MigrationTests {
             }
             #expect(rows.first?["conf"].string == "{\"k\": 1}")
 
-            let again = try await SwitchyardBinary.run(["migrate-runs", "--config", f.config, "--from", "us-east", "--to", "eu-west", "--json"])
+            let again = try await SwitchyardBinary.run(["migrate-runs", "--config", f.config, "--from", "us-east", "--to", "eu-west", "--json", "--unpause"])
             let second = try JSONDecoder().decode(Report.self, from: Data(again.output.utf8))
             #expect(second.copied == 0 && second.already_present == 3)
+            #expect(second.unpaused == ["slow"])
+            #expect(try await west.query("SELECT is_paused FROM switchyard.dags WHERE dag_id = 'slow'").first?["is_paused"].bool == false)
             #expect(try await west.query("SELECT count(*) AS n FROM switchyard.dag_run").first?["n"].require(Int.self) == 3)
         }
     }

@@ -98,7 +98,8 @@ extension Configuration {
             ("redis", map(redis)),
             ("schedulers", map(schedulers)),
             ("critical", Node(region.critical.map { plain($0.rawValue) })),
-            ("runs", map([("preset", plain(region.runs.preset.rawValue)), ("table", string(region.runs.table))])),
+            ("runs", map([("preset", plain(region.runs.preset.rawValue)), ("table", string(region.runs.table)),
+                          ("dispatch", plain(region.runs.dispatch ? "true" : "false"))])),
             (
                 "routing",
                 map([("hooks", Node(region.routing.hooks.map(hookNode))), ("notify", Node(region.routing.notify.map(hookNode)))])

@@ -72,7 +72,7 @@ extension RegionConfig {
     }
 
     private static func readRuns(_ section: MappingReader) -> RunsConfig {
-        section.allow(["preset", "table"])
+        section.allow(["preset", "table", "dispatch"])
         let preset = section.choice("preset", default: RunsConfig.Preset.builtin)
         var table: String?
         if let value = section.child("table"), let text = value.string() {
@@ -83,7 +83,7 @@ extension RegionConfig {
                 value.fail("expected a table name such as schema.table, found \"\(text.prefix(60))\"")
             }
         }
-        return RunsConfig(preset: preset, table: table)
+        return RunsConfig(preset: preset, table: table, dispatch: section.child("dispatch").flatMap { $0.bool() })
     }
 
     private static func readRouting(_ section: MappingReader) -> RoutingConfig {

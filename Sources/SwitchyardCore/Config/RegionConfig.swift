@@ -104,11 +104,17 @@ public struct RunsConfig: Sendable, Equatable {
     public var preset: Preset
     /// The schema-qualified table name.
     public var table: String
+    /// Whether the region's leader dispatches runs to workers through the region's Redis stream (Switchyard's
+    /// own scheduling). Default: with the builtin preset; not with `airflow`, whose own scheduler and
+    /// executor run the DAGs (the leader then only holds the lease, pushes the fence validity and runs
+    /// its `--exec` command, and never touches Redis).
+    public var dispatch: Bool
 
-    /// Creates the section; the table defaults to the preset's.
-    public init(preset: Preset = .builtin, table: String? = nil) {
+    /// Creates the section; the table defaults to the preset's, dispatch to whether the preset is builtin.
+    public init(preset: Preset = .builtin, table: String? = nil, dispatch: Bool? = nil) {
         self.preset = preset
         self.table = table ?? preset.defaultTable
+        self.dispatch = dispatch ?? (preset == .builtin)
     }
 }
 

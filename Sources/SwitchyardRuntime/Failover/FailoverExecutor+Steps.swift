@@ -224,6 +224,12 @@ extension FailoverExecutor {
             try await control.query(
                 "UPDATE switchyard.failovers SET runs_moved = coalesce(runs_moved, 0) + $2, runs_source = $3 WHERE id = $1",
                 [.int(context.id), .int(report.copied), .text(report.source)])
+            if !report.paused_in_target.isEmpty {
+                try await control.query(
+                    "INSERT INTO switchyard.events (kind, region, message) VALUES ('warning', $1, $2)",
+                    [.text(context.to), .text("failover \(context.id): runs of DAGs paused in \(context.to) wait there until unpaused: "
+                        + report.paused_in_target.joined(separator: ", "))])
+            }
             let encoded = String(decoding: try JSONEncoder().encode(report), as: UTF8.self)
             return encoded
         }

@@ -35,6 +35,11 @@ public enum RunMigrator {
         public var columns: [String]
         /// Target runs of an earlier active period marked failed (`supersede`, failovers only).
         public var superseded: Int = 0
+        /// DAGs of the copied runs that are paused in the target: their runs wait there until unpaused
+        /// (Airflow pauses new DAGs by default).
+        public var paused_in_target: [String] = []
+        /// Those DAGs unpaused by the migration (`--unpause`).
+        public var unpaused: [String] = []
         public var duration_ms: Double
     }
 
@@ -47,7 +52,7 @@ public enum RunMigrator {
     /// Migrates; `batchSize` rows per COPY + INSERT.
     public static func migrate(
         from: String, to: String, source: Source, target: PostgresConnection, targetTable: String, preset: RunsConfig.Preset,
-        dryRun: Bool, batchSize: Int = 50_000, supersede: String? = nil
+        dryRun: Bool, batchSize: Int = 50_000, supersede: String? = nil, unpause: Bool = false
     ) async throws -> Report {
         let clock = ContinuousClock()
         let started = clock.now
@@ -80,6 +85,8 @@ public enum RunMigrator {
                             already_present: 0, orphaned: [], columns: copied, duration_ms: 0)
         let dagTable = preset == .airflow ? "dag" : "switchyard.dags"
         let hasDagTable = try await target.query("SELECT to_regclass($1) IS NOT NULL AS e", [.text(dagTable)]).first?["e"].require(Bool.self) ?? false
+        let dagColumns = hasDagTable ? try await columns(target, table: dagTable) : []
+        let hasPaused = dagColumns.contains { $0.name == "is_paused" }
         let setState = targetColumns.contains { $0.name == "state" }
         let hasNote = targetColumns.contains { $0.name == "note" } && targetColumns.contains { $0.name == "updated_at" }
         let extra = extraColumns(targetColumns.map(\.name), preset: preset, from: from)
@@ -138,6 +145,17 @@ public enum RunMigrator {
                       AND NOT EXISTS (SELECT 1 FROM sy_migrate_keys k WHERE k.dag_id = r.dag_id AND k.run_id = r.run_id)
                     """, hasNote ? [.text(supersede)] : []).affectedRows
             }
+            // Runs of a paused DAG wait in the target: say so, and unpause them when asked.
+            if hasPaused {
+                outcome.paused = try await t.query(
+                    "SELECT DISTINCT d.dag_id FROM \(dagTable) d JOIN sy_migrate_keys k ON k.dag_id = d.dag_id WHERE d.is_paused ORDER BY 1"
+                ).rows.map { try $0["dag_id"].require(String.self) }
+                if unpause, !dryRun, !outcome.paused.isEmpty {
+                    try await t.query("UPDATE \(dagTable) SET is_paused = false WHERE dag_id = ANY($1::text[])",
+                                      [.array(outcome.paused.map { .text($0) })])
+                    outcome.unpaused = outcome.paused
+                }
+            }
             // A dry run leaves nothing behind: its transaction rolls back.
             if dryRun { throw DryRun(outcome: outcome) }
             return outcome
@@ -151,6 +169,8 @@ public enum RunMigrator {
         report.copied = outcome.copied
         report.orphaned = outcome.orphaned
         report.superseded = outcome.superseded
+        report.paused_in_target = outcome.paused
+        report.unpaused = outcome.unpaused
         report.already_present = report.found - report.copied
         report.duration_ms = ((clock.now - started).secondsDouble * 100_000).rounded() / 100
         return report
@@ -186,6 +206,8 @@ public enum RunMigrator {
         var copied = 0
         var orphaned: [String] = []
         var superseded = 0
+        var paused: [String] = []
+        var unpaused: [String] = []
     }
 
     /// Thrown to roll a dry run back, carrying what it counted.

@@ -44,7 +44,8 @@ extension RegionStore {
     /// `source` says which lease the validity comes from (`control` or `failsafe`, with the regions that
     /// confirm it), for status.
     public static func tick(
-        _ lock: LockSession, epoch: Int, region: String, now: Date, redispatchAfter: Duration, lease: Lease? = nil
+        _ lock: LockSession, epoch: Int, region: String, now: Date, redispatchAfter: Duration, lease: Lease? = nil,
+        schedule: Bool = true
     ) async throws -> TickResult {
         try await lock.connection.transaction { c in
             let standing = try await check(c, epoch: epoch, touch: true)
@@ -70,6 +71,8 @@ extension RegionStore {
                 SET last_acted_at = clock_timestamp(), ticks = switchyard.acting_terms.ticks + 1
                 """, [.int(epoch), .int(clusterEpoch), validity.map { .double(max(0, $0.secondsDouble)) } ?? .null,
                       .optional(lease?.source), lease?.failsafeRegions.map { .array($0.map { .text($0) }) } ?? .null])
+            // A region whose runs Airflow schedules (runs.dispatch false): the tick only holds the fence.
+            guard schedule else { return result }
             // Schedules: the DAG rows are locked so two ticks never plan the same slot concurrently.
             let dags = try await c.query(
                 "SELECT dag_id, schedule, next_run_after FROM switchyard.dags WHERE NOT is_paused AND schedule IS NOT NULL FOR UPDATE")

@@ -221,7 +221,8 @@ public final class SchedulerNode: Sendable {
                     lock, epoch: epoch, region: region.name, now: Date(), redispatchAfter: redispatchAfter,
                     lease: .init(clusterEpoch: holding.clusterEpoch,
                                  validity: { timing.fenceValidity(leaseLeft: leaseLeft, sinceSent: .now - sent) ?? .zero },
-                                 source: holding.source, failsafeRegions: holding.source == "failsafe" ? holding.failsafeRegions : nil))
+                                 source: holding.source, failsafeRegions: holding.source == "failsafe" ? holding.failsafeRegions : nil),
+                    schedule: region.runs.dispatch)
             } else {
                 result = RegionStore.TickResult(standing: try await RegionStore.leaderHeartbeat(lock, epoch: epoch))
             }
@@ -237,8 +238,9 @@ public final class SchedulerNode: Sendable {
                 scheduling = canSchedule
             }
             if !result.created.isEmpty { logger.info("created runs", metadata: ["runs": "\(result.created)"]) }
-            // Redis: raise the fence once per leadership, then publish what the tick dispatched.
-            if !result.dispatches.isEmpty || !fenceRaised {
+            // Redis: raise the fence once per leadership, then publish what the tick dispatched (not at all in a
+            // region whose runs Airflow dispatches: its leader never touches Redis).
+            if region.runs.dispatch, !result.dispatches.isEmpty || !fenceRaised {
                 do {
                     if redis == nil { redis = try await RedisConnector.connect(region.redis, name: "dispatch-\(region.name)") }
                     if let r = redis {
