@@ -70,9 +70,7 @@ public actor TestServers {
         counter += 1
         let server = LocalRedis(directory: "\(root)/redis\(counter)", port: try Ports.freeLoopbackPort(), password: password)
         Self.register(pidFile: server.directory + "/redis.pid", signal: SIGTERM)
-        if extraArguments.isEmpty { return try await server.startMovingPortIfTaken() }
-        try await server.start(extraArguments: extraArguments)
-        return server
+        return try await server.startMovingPortIfTaken(extraArguments: extraArguments)
     }
 
     /// A fresh directory under the test root.

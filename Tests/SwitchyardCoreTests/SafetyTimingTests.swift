@@ -26,7 +26,7 @@ struct SafetyTimingTests {
 
     @Test(arguments: [
         // validity left in the read (ms; nil: none), trusted for (ms) with lease_ttl 3s
-        (2750, 1500), (900, 900), (0, 0), (-40, 0), (nil, 1500),
+        (2750, 2750), (900, 900), (0, 0), (-40, 0), (60_000, 3000), (nil, 1500),
     ] as [(Int?, Int)])
     func aWorkerTrustsAReadUntilItsValidityEndsAndNoLongerThanTheCap(validity: Int?, trusted: Int) {
         #expect(defaults.workerTrust(validityLeft: validity.map { .milliseconds($0) }) == .milliseconds(trusted))
@@ -45,8 +45,8 @@ struct SafetyTimingTests {
 
     @Test(arguments: [
         // lease ttl, renew interval, tick (ms), problem field or nil
-        (3000, 500, 500, nil), (10_000, 1000, 500, nil), (2000, 1000, 500, "lease_ttl"), (2200, 500, 500, nil),
-        (2100, 500, 500, "lease_ttl"), (300, 100, 100, "lease_ttl"),
+        (3000, 500, 500, nil), (10_000, 1000, 500, nil), (2000, 1000, 500, "lease_ttl"), (2600, 500, 500, nil),
+        (2500, 500, 500, "lease_ttl"), (300, 100, 100, "lease_ttl"),
     ] as [(Int, Int, Int, String?)])
     func impossibleCombinationsAreProblems(ttl: Int, renew: Int, tick: Int, field: String?) {
         var election = ElectionConfig()

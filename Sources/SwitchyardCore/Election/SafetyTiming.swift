@@ -29,8 +29,11 @@ public struct SafetyTiming: Sendable, Equatable {
     public var validityMargin: Duration = .milliseconds(250)
     /// How often a worker running a command reads its region's fence.
     public var fenceCheckInterval: Duration = .milliseconds(500)
-    /// How long that read may take.
-    public var fenceQueryTimeout: Duration = .milliseconds(400)
+    /// How long that read may take (a loaded database answers in hundreds of milliseconds; a read that
+    /// timed out costs a reconnect).
+    public var fenceQueryTimeout: Duration = .milliseconds(800)
+    /// How long a worker may take to reconnect to its region database before a read (SCRAM on a loaded host).
+    public var fenceReconnectTimeout: Duration = .seconds(1)
     /// SIGTERM to SIGKILL for a worker's command.
     public var killGrace: Duration = .seconds(2)
     /// A guard's poll period plus the scheduling delay of a loaded host before it acts on a deadline.
@@ -55,9 +58,9 @@ public struct SafetyTiming: Sendable, Equatable {
 
     /// The failsafe lease lives as long as the active-region lease.
     public var failsafeTTL: Duration { leaseTTL }
-    /// How long one renewal round trip may take before it counts as failed: it must leave the lease
-    /// time to be renewed again before it ends.
-    public var renewalTimeout: Duration { min(max(leaseRenewInterval, .milliseconds(200)), leaseTTL / 4) }
+    /// How long one renewal (a reconnect with SCRAM on a loaded host, or a round trip) may take before it
+    /// counts as failed: it must leave the lease time to be renewed again before it ends.
+    public var renewalTimeout: Duration { min(max(leaseRenewInterval * 2, .milliseconds(500)), leaseTTL / 3) }
 
     /// The regions a failsafe lease needs: a majority of all regions, its own included.
     public static func failsafeQuorum(regions: Int) -> Int { regions / 2 + 1 }
@@ -75,16 +78,17 @@ public struct SafetyTiming: Sendable, Equatable {
 
     // MARK: Workers
 
-    /// A worker trusts a fence read at most this long after sending it, whatever validity it carries
-    /// (and this long when it carries none: just activated, or a draining switchover's closed fence), so a
-    /// worker that stops reading (frozen, its database hung) stops its command within it.
-    public var fenceTrustCap: Duration { leaseTTL / 2 }
+    /// A worker trusts a fence read that carries no validity (just activated, or a draining switchover's
+    /// closed fence) this long after sending it.
+    public var unboundedFenceTrust: Duration { leaseTTL / 2 }
 
-    /// How long a worker trusts a fence read, from when it sent it: until the validity it carries ends,
-    /// and no longer than `fenceTrustCap`.
+    /// How long a worker trusts a fence read, from when it sent it: until the validity it carries ends (a
+    /// leader pushes at most a lease TTL; a larger one is capped there), so reads may fail for most of a
+    /// TTL (a loaded database, a reconnect) before a healthy region's command is stopped, and a worker that
+    /// stops reading (frozen, its database hung) stops its command when the region's lease ends.
     public func workerTrust(validityLeft: Duration?) -> Duration {
-        guard let validityLeft else { return fenceTrustCap }
-        return max(.zero, min(validityLeft, fenceTrustCap))
+        guard let validityLeft else { return unboundedFenceTrust }
+        return max(.zero, min(validityLeft, leaseTTL))
     }
 
     // MARK: Failover

@@ -60,22 +60,29 @@ public struct LocalRedis: Sendable, Codable {
             try? FileManager.default.removeItem(atPath: socketPath)
             arguments += ["--unixsocket", socketPath, "--unixsocketperm", "700"]
         }
+        let logFile = directory + "/redis.log"
+        let logBefore = ((try? FileManager.default.attributesOfItem(atPath: logFile))?[.size] as? Int) ?? 0
         try await Subprocess.run(server, arguments + extraArguments, namespace: namespace)
         let deadline = ContinuousClock.now + .seconds(10)
         while ContinuousClock.now < deadline {
             // Port 0: unix socket only; in a namespace the host sees only the socket.
             if pid != nil, port == 0 || (namespace != nil ? FileManager.default.fileExists(atPath: socketPath) : Ports.isListening(port)) { return }
+            // Another process took the port between choosing and starting: the server has exited; say so now.
+            if pid == nil, let log = try? Data(contentsOf: URL(fileURLWithPath: logFile)), log.count > logBefore,
+               String(decoding: log.dropFirst(logBefore), as: UTF8.self).contains("Address already in use") {
+                break
+            }
             try await Task.sleep(for: .milliseconds(10))
         }
         throw DevError("redis-server on port \(port) did not start; see \(directory)/redis.log")
     }
 
     /// Starts on a loopback port, moving to a fresh one when another process took it meanwhile.
-    public func startMovingPortIfTaken(attempts: Int = 4) async throws -> LocalRedis {
+    public func startMovingPortIfTaken(attempts: Int = 4, extraArguments: [String] = []) async throws -> LocalRedis {
         var server = self
         for attempt in 1...attempts {
             do {
-                try await server.start()
+                try await server.start(extraArguments: extraArguments)
                 return server
             } catch {
                 let log = (try? String(contentsOfFile: server.directory + "/redis.log", encoding: .utf8)) ?? ""

@@ -156,7 +156,7 @@ extension Worker {
                 // A query that timed out once (a blip of a loaded database) closed the connection: open it
                 // again, within the same bound, instead of failing every later check and killing a command
                 // whose fence is fine.
-                if await !db.isOpen { try? await db.reconnect(timeout: timing.fenceQueryTimeout) }
+                if await !db.isOpen { try? await db.reconnect(timeout: timing.fenceReconnectTimeout) }
                 if let fence = try? await db.query(
                     "SELECT open, drain, extract(epoch FROM open_until - now())::float8 * 1000 AS valid_ms FROM switchyard.fence WHERE id = 1",
                     timeout: timing.fenceQueryTimeout).first
