@@ -54,25 +54,23 @@ struct SchedulerCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Option(help: "Region this node belongs to.") var region: String
     @Option(help: "Node id (default: scheduler-REGION-HOST-PID).") var nodeId: String?
-    @Option(help: "Run this command only while leading the active region (e.g. \"airflow scheduler\"), instead of the built-in loop. It is split into words and run without a shell, so it receives SIGTERM itself and gets election.exec_grace to stop.")
-    var exec: String?
+    @Option(help: "Run this command only while leading the active region (e.g. \"airflow scheduler\"). It is split into words and run without a shell, so it receives SIGTERM itself and gets election.exec_grace to stop. Repeat for several singletons (a Celery beat too): all run under the same leadership.")
+    var exec: [String] = []
     @Flag(help: "Run the --exec command through /bin/sh -c (for pipes, redirections, variables); the shell should `exec` the program so it receives SIGTERM.")
     var execShell = false
 
     func run() async throws {
-        let argv: [String]?
-        if let exec {
+        var argv: [[String]] = []
+        for command in exec {
             if execShell {
-                argv = ["/bin/sh", "-c", exec]
+                argv.append(["/bin/sh", "-c", command])
             } else {
                 do {
-                    argv = try ShellWords.split(exec)
+                    argv.append(try ShellWords.split(command))
                 } catch {
-                    throw OperationFailure(message: "--exec: \(error)", exitCode: 2)
+                    throw OperationFailure(message: "--exec \"\(command.prefix(80))\": \(error)", exitCode: 2)
                 }
             }
-        } else {
-            argv = nil
         }
         let context = try DaemonContext.make(config: global.config, region: region, label: "switchyard.scheduler")
         let node = SchedulerNode(

@@ -128,9 +128,16 @@ struct ExecTests {
         try await DevFixture.with(regions: 1, dags: fastDAGs, controlplane: ["exec_grace: 500ms": "exec_grace: 1s"]) { f in
             let refused = try await SwitchyardBinary.run(["scheduler", "--config", f.config, "--region", "us-east", "--exec", "sleep 100; echo"])
             #expect(refused.status == 2 && refused.errors.contains("--exec-shell"), "\(refused.errors)")
-            try f.start("a", ["scheduler", "--region", "us-east", "--node-id", "a", "--exec", "sleep 97.5"])
-            let started = await f.waitUntil(timeout: .seconds(15)) { f.log("a").contains("exec command started") }
+            // Two singletons under one leadership (an `airflow scheduler` and a Celery beat, say).
+            try f.start("a", ["scheduler", "--region", "us-east", "--node-id", "a", "--exec", "sleep 97.5", "--exec", "sleep 96.5"])
+            let started = await f.waitUntil(timeout: .seconds(15)) {
+                f.log("a").components(separatedBy: "exec command started").count == 3
+            }
             #expect(started != nil, "\(f.log("a").suffix(2000))")
+            // A SIGTERM hand-off stops both.
+            kill(try #require(f.pid("a")), SIGTERM)
+            let stopped = await f.waitUntil(timeout: .seconds(15)) { f.log("a").components(separatedBy: "exec command stopped").count == 3 }
+            #expect(stopped != nil, "\(f.log("a").suffix(2000))")
         }
     }
 }

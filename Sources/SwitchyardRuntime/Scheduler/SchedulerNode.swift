@@ -17,12 +17,14 @@ public final class SchedulerNode: Sendable {
     public let nodeId: String
     let logger: Logger
     let shutdown: ShutdownSignal
-    let exec: ExecSupervisor?
+    /// The leader-gated commands (`--exec`, repeatable: an `airflow scheduler` and a Celery beat), one
+    /// guard each.
+    let execs: [ExecSupervisor]
     /// Runs that stay unclaimed this long are published again under a new dispatch id.
     let redispatchAfter: Duration = .seconds(10)
 
     /// Creates a node; `run()` does the work.
-    public init(configuration: Configuration, region: RegionConfig, nodeId: String, exec: [String]?,
+    public init(configuration: Configuration, region: RegionConfig, nodeId: String, exec: [[String]],
                 shutdown: ShutdownSignal, logger: Logger) {
         self.configuration = configuration
         self.region = region
@@ -32,7 +34,7 @@ public final class SchedulerNode: Sendable {
         logger[metadataKey: "switchyard.region"] = .string(region.name)
         logger[metadataKey: "switchyard.node"] = .string(nodeId)
         self.logger = logger
-        self.exec = exec.map {
+        self.execs = exec.map {
             ExecSupervisor(command: $0, grace: configuration.controlPlane.election.execGrace, logger: logger)
         }
     }
@@ -60,11 +62,11 @@ public final class SchedulerNode: Sendable {
             } catch {
                 logger.warning("lock session failed; reconnecting", metadata: ["error": "\(error)"])
             }
-            await exec?.stop(reason: "not leading")
+            for exec in execs { await exec.stop(reason: "not leading") }
             if let lock { await lock.close() }
             if !shutdown.requested { await shutdown.sleep(.milliseconds(200)) }
         }
-        await exec?.stop(reason: "shutdown")
+        for exec in execs { await exec.stop(reason: "shutdown") }
         await nodeSession.beat(role: "stopped", epoch: nil)
         await nodeSession.close()
         logger.info("scheduler node stopped")
@@ -164,7 +166,7 @@ public final class SchedulerNode: Sendable {
         // its guard stops it at the end of the lease it was last fed (at most step_down_after after the
         // predecessor's last heartbeat) and kills it exec_grace later. Unless the predecessor recorded that its
         // command had exited before it let go, start ours only once that bound has passed: never two at once.
-        if let exec {
+        for exec in execs {
             if succession.predecessorStoppedExec {
                 await exec.lead(notBefore: nil)
             } else {
@@ -264,7 +266,7 @@ public final class SchedulerNode: Sendable {
             }
             // The command's guard stops it by itself when leadership or the lease runs out, whichever is first.
             let leaseLeft = holding.map { $0.left - (ContinuousClock.now - sent) } ?? .zero
-            await exec?.update(shouldRun: canSchedule, leaseRemaining: min(deadline.remaining(at: .now), leaseLeft))
+            for exec in execs { await exec.update(shouldRun: canSchedule, leaseRemaining: min(deadline.remaining(at: .now), leaseLeft)) }
             if ContinuousClock.now - lastNodeBeat >= .seconds(1) {
                 await nodeSession.beat(role: "leader", epoch: epoch)
                 lastNodeBeat = .now
@@ -277,8 +279,11 @@ public final class SchedulerNode: Sendable {
         }
         // Voluntary hand-off: stop the child first (it gets its full grace), record that it has exited, then
         // unlock so a follower wins at once and starts its own command without waiting.
-        await exec?.stop(reason: "shutdown")
-        let stopped = await exec?.idle ?? false
+        var stopped = !execs.isEmpty
+        for exec in execs {
+            await exec.stop(reason: "shutdown")
+            if await !exec.idle { stopped = false }
+        }
         do {
             try await lock.release(node: nodeId, execStoppedAt: stopped ? epoch : nil)
             logger.notice("released leadership")
