@@ -81,7 +81,7 @@ extension FailoverExecutor {
                     let holder = (try? answer?["region"].optional(String.self)) ?? nil
                     let epoch = (try? answer?["cluster_epoch"].optional(Int.self)) ?? nil
                     let left = (try? answer?["left_ms"].optional(Double.self)) ?? nil
-                    var found = RevocationAnswers.Found(region: region, holder: holder, until: nil)
+                    var found = RevocationAnswers.Found(holder: holder, until: nil)
                     if let left, let holder, holder != context.to, (epoch ?? 0) < context.epoch {
                         found.until = arrived + .milliseconds(Int64(left.rounded(.up)))
                     }
@@ -108,7 +108,6 @@ extension FailoverExecutor {
 /// What the revocation's per-database tasks found, shared with the loop that waits for a quorum.
 final class RevocationAnswers: Sendable {
     struct Found: Sendable {
-        var region: String
         var holder: String?
         var until: ContinuousClock.Instant?
     }

@@ -41,6 +41,11 @@ actor PostgresProbe {
             if await !connection.isOpen { try await connection.reconnect(timeout: timeout) }
             let remaining = timeout
             let stale = schedulers.staleAfter.secondsDouble
+            // Which lease the region's fence validity comes from (status: "failsafe active since …").
+            let lease = """
+                f.validity_source, f.failsafe_since, array_to_string(f.failsafe_regions, ',') AS failsafe_regions,
+                coalesce(f.open AND f.open_until > now(), false) AS fence_valid
+                """
             let sql: String
             switch schedulers.probe {
             case .heartbeat:
@@ -50,8 +55,8 @@ actor PostgresProbe {
                                 THEN coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8, 0) END AS lag,
                            l.epoch, l.leader_node, extract(epoch FROM now() - l.heartbeat_at)::float8 AS age,
                            (SELECT count(*) FROM switchyard.nodes WHERE kind = 'scheduler' AND role <> 'stopped'
-                              AND last_heartbeat > now() - make_interval(secs => $1)) AS nodes
-                    FROM (SELECT 1) one LEFT JOIN switchyard.leadership l ON l.id = 1
+                              AND last_heartbeat > now() - make_interval(secs => $1)) AS nodes, \(lease)
+                    FROM (SELECT 1) one LEFT JOIN switchyard.leadership l ON l.id = 1 LEFT JOIN switchyard.fence f ON f.id = 1
                     """
             case .airflow:
                 sql = """
@@ -63,14 +68,16 @@ actor PostgresProbe {
                            (SELECT extract(epoch FROM now() - max(latest_heartbeat))::float8 FROM job
                              WHERE job_type = 'SchedulerJob' AND state = 'running') AS age,
                            (SELECT count(*) FROM job WHERE job_type = 'SchedulerJob' AND state = 'running'
-                              AND latest_heartbeat > now() - make_interval(secs => $1)) AS nodes
+                              AND latest_heartbeat > now() - make_interval(secs => $1)) AS nodes, \(lease)
                     FROM (SELECT 1) one LEFT JOIN switchyard.leadership l ON l.id = 1 LEFT JOIN switchyard.fence f ON f.id = 1
                     """
             case .http:
                 sql = """
                     SELECT pg_is_in_recovery() AS r,
                            CASE WHEN pg_is_in_recovery()
-                                THEN coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8, 0) END AS lag, $1::float8 AS unused
+                                THEN coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8, 0) END AS lag, $1::float8 AS unused,
+                           \(lease)
+                    FROM (SELECT 1) one LEFT JOIN switchyard.fence f ON f.id = 1
                     """
             }
             let row = try await connection.query(sql, [.double(stale)], timeout: remaining).first
@@ -78,7 +85,13 @@ actor PostgresProbe {
             var database = ComponentDetail()
             database.in_recovery = try row?["r"].require(Bool.self)
             database.replication_lag_seconds = try row?["lag"].optional(Double.self)
-            if database.in_recovery == false { await readLease(into: &database, timeout: timeout) }
+            if database.in_recovery == false, row?["fence_valid"].bool == true {
+                database.lease_source = try row?["validity_source"].optional(String.self)
+                if database.lease_source == "failsafe" {
+                    database.failsafe_since = try row?["failsafe_since"].optional(Date.self)
+                    database.failsafe_regions = try row?["failsafe_regions"].optional(String.self)?.split(separator: ",").map(String.init)
+                }
+            }
             if mustBePrimary, database.in_recovery == true {
                 let why = "database is read-only (in recovery) while its region is active"
                 return (.failed(why, evidence: .positive, latency: latency, database),
@@ -118,21 +131,6 @@ actor PostgresProbe {
         } catch {
             // A query that only timed out leaves libpq's connection closed; anything else says why.
             return await failed("\(error)", EvidenceClass.postgres(error))
-        }
-    }
-
-    /// Which lease the region's fence validity comes from (`control`, or `failsafe` with since when and
-    /// which regions confirm it), for status; nothing when the database has no Switchyard schema.
-    private func readLease(into detail: inout ComponentDetail, timeout: Duration) async {
-        guard let row = try? await connection.query(
-            """
-            SELECT validity_source, failsafe_since, array_to_string(failsafe_regions, ',') AS regions
-            FROM switchyard.fence WHERE id = 1 AND open AND open_until > now()
-            """, timeout: timeout).first else { return }
-        detail.lease_source = try? row["validity_source"].optional(String.self)
-        if detail.lease_source == "failsafe" {
-            detail.failsafe_since = try? row["failsafe_since"].optional(Date.self)
-            detail.failsafe_regions = (try? row["regions"].optional(String.self))??.split(separator: ",").map(String.init)
         }
     }
 }

@@ -98,14 +98,7 @@ final class ActiveLease: Sendable {
 
     private func open() async throws -> PostgresConnection {
         if let c = connection.withLock({ $0 }), await c.isOpen { return c }
-        let fresh = try await PostgresConnection.connect(dsn, timeout: .seconds(2), defaultTimeout: .seconds(2), name: "lease-\(region)")
-        // A renewal the leader counts must survive a crash of the control database, whatever its server-wide setting.
-        do {
-            try await fresh.query("SET synchronous_commit = on")
-        } catch {
-            await fresh.close()
-            throw error
-        }
+        let fresh = try await PostgresConnection.connectDurable(dsn, timeout: .seconds(2), name: "lease-\(region)")
         connection.withLock { $0 = fresh }
         return fresh
     }

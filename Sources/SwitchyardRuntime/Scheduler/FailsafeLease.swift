@@ -124,15 +124,7 @@ final class FailsafeLease: Sendable {
 
     private func open(_ target: Target) async throws -> PostgresConnection {
         if let c = connections.withLock({ $0[target.region] }), await c.isOpen { return c }
-        let fresh = try await PostgresConnection.connect(
-            target.dsn, timeout: timing.renewalTimeout, defaultTimeout: timing.renewalTimeout, name: "failsafe-\(target.region)")
-        // A confirmation must survive a crash of that database, whatever its server-wide setting says.
-        do {
-            try await fresh.query("SET synchronous_commit = on")
-        } catch {
-            await fresh.close()
-            throw error
-        }
+        let fresh = try await PostgresConnection.connectDurable(target.dsn, timeout: timing.renewalTimeout, name: "failsafe-\(target.region)")
         connections.withLock { $0[target.region] = fresh }
         return fresh
     }
@@ -186,4 +178,20 @@ final class ActingWindow: Sendable {
 
     /// True while open.
     var isOpen: Bool { until.withLock { $0 }.map { ContinuousClock.now < $0 } ?? false }
+}
+
+extension PostgresConnection {
+    /// A connection for lease writes: every commit on it waits for its WAL to be flushed
+    /// (`synchronous_commit = on`), whatever the server-wide setting, so a lease a holder counted on
+    /// survives a crash of that database.
+    static func connectDurable(_ dsn: String, timeout: Duration, name: String) async throws -> PostgresConnection {
+        let fresh = try await connect(dsn, timeout: timeout, defaultTimeout: timeout, name: name)
+        do {
+            try await fresh.query("SET synchronous_commit = on")
+        } catch {
+            await fresh.close()
+            throw error
+        }
+        return fresh
+    }
 }

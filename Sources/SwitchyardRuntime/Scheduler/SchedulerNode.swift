@@ -135,22 +135,19 @@ public final class SchedulerNode: Sendable {
         let renewals = leases.active.renewing(every: interval) { window.isOpen }
         let active = leases.active
         let failsafeRenewals = leases.failsafe.renewing(every: interval, acting: { window.isOpen }, answer: { active.lastAnswer })
-        defer { window.close() }
+        let outcome: Result<Void, Error>
         do {
             try await lead(lock, nodeSession: nodeSession, leases: leases)
+            outcome = .success(())
         } catch {
-            window.close()
-            renewals.cancel()
-            failsafeRenewals.cancel()
-            await renewals.value
-            await failsafeRenewals.value
-            throw error
+            outcome = .failure(error)
         }
         window.close()
         renewals.cancel()
         failsafeRenewals.cancel()
         await renewals.value
         await failsafeRenewals.value
+        try outcome.get()
     }
 
     /// Leads until the deadline lapses, the epoch is superseded, the session fails, or shutdown.
