@@ -13,7 +13,9 @@ public final class DevFixture: @unchecked Sendable {
     /// The generated configuration directory.
     public var config: String { state.configDirectory }
     private var daemons: [(name: String, pid: pid_t)] = []
-    private let lock = NSLock()
+    /// Airflow installs over the regions' databases (`airflow(_:dags:)`), stopped at teardown.
+    var airflowHomes: [AirflowHome] = []
+    let lock = NSLock()
 
     /// Brings up `regions` regions (and runs init with the first active), optionally replacing dags.yaml
     /// and patching controlplane.yaml lines.
@@ -121,6 +123,7 @@ public final class DevFixture: @unchecked Sendable {
             kill(pid, SIGCONT)
             await Processes.terminate(pid, signal: SIGKILL, timeout: .seconds(2))
         }
+        for home in lock.withLock({ airflowHomes }) { await home.stopAll() }
         _ = try? await DevDeployment.down(directory: state.directory, purge: true) { _ in }
     }
 }

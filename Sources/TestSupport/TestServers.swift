@@ -84,6 +84,7 @@ public actor TestServers {
     nonisolated(unsafe) private static var pidFiles: [(String, Int32)] = []
     nonisolated(unsafe) private static var daemonPIDs: [Int32] = []
     nonisolated(unsafe) private static var namespaces: [String] = []
+    nonisolated(unsafe) private static var airflowHomes: [String] = []
 
     /// Deletes this network namespace when the test process exits.
     public static func registerNamespace(_ name: String) {
@@ -96,6 +97,13 @@ public actor TestServers {
     public static func registerDaemon(_ pid: Int32) {
         lock.lock()
         daemonPIDs.append(pid)
+        lock.unlock()
+    }
+
+    /// Kills every process running from this Airflow home when the test process exits.
+    public static func registerAirflowHome(_ directory: String) {
+        lock.lock()
+        airflowHomes.append(directory)
         lock.unlock()
     }
 
@@ -129,6 +137,10 @@ public actor TestServers {
             kill(pid, SIGCONT)
             kill(pid, SIGKILL)
         }
+        lock.lock()
+        let homes = airflowHomes
+        lock.unlock()
+        for home in homes { AirflowHome.killAllSynchronously(home: home) }
         var pids: [Int32] = []
         for (file, signal) in files {
             guard let text = try? String(contentsOfFile: file, encoding: .utf8),
