@@ -13,11 +13,11 @@ for dir in /tmp/switchyard-test-*; do
         kill -CONT "$pid" 2>/dev/null
         kill -KILL "$pid" 2>/dev/null
     done
-    # Airflow processes (and their children) carry their AIRFLOW_HOME under the directory in their environment.
-    for env in /proc/[0-9]*/environ; do
-        pid=${env#/proc/}; pid=${pid%/environ}
+    # Airflow processes (and their children) run in their AIRFLOW_HOME under the directory.
+    for cwd in /proc/[0-9]*/cwd; do
+        pid=${cwd#/proc/}; pid=${pid%/cwd}
         [ "$pid" = "$$" ] && continue
-        if tr '\0' '\n' < "$env" 2>/dev/null | grep -q "^AIRFLOW_HOME=$dir/"; then kill -KILL "$pid" 2>/dev/null; fi
+        case "$(readlink "$cwd" 2>/dev/null)" in "$dir"/*airflow-*) kill -KILL "$pid" 2>/dev/null ;; esac
     done
     while IFS= read -r pidfile; do
         pid=$(head -1 "$pidfile" 2>/dev/null)

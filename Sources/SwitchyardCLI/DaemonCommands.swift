@@ -91,9 +91,13 @@ struct WorkerCommand: AsyncParsableCommand {
     func run() async throws {
         let context = try DaemonContext.make(config: global.config, region: region, label: "switchyard.worker")
         guard let stale = Duration.parse(staleAfter) else { throw OperationFailure(message: "--stale-after: not a duration", exitCode: 2) }
-        let worker = Worker(
+        guard let worker = Worker(
             configuration: context.configuration, region: context.region, workerId: workerId ?? defaultNodeId("worker", region: region),
             staleAfter: stale, shutdown: context.shutdown, logger: context.logger)
+        else {
+            throw OperationFailure(
+                message: "\(context.region.file): region \(region) has no redis section: workers take Switchyard's dispatched runs from Redis", exitCode: 2)
+        }
         await worker.run()
     }
 }

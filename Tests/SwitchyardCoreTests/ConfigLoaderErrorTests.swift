@@ -108,6 +108,18 @@ import Testing
             name: "http scheduler probe without url",
             files: ["us-east.yaml": ConfigFixture.region + "\nschedulers:\n  probe: http"],
             expected: "us-east.yaml:7: schedulers.url: required when probe is http"),
+        Case(
+            name: "no redis section while Switchyard dispatches runs",
+            files: ["us-east.yaml": "name: us-east\npriority: 1\ndatabase: { dsn: \"host=h\" }"],
+            expected: "us-east.yaml:1: redis: required while runs are dispatched through Redis"),
+        Case(
+            name: "dispatch asked for without a redis section",
+            files: ["us-east.yaml": "name: us-east\npriority: 1\ndatabase: { dsn: \"host=h\" }\nruns: { preset: airflow, dispatch: true }"],
+            expected: "us-east.yaml:4: runs.dispatch: Switchyard dispatches runs through Redis"),
+        Case(
+            name: "redis critical without a redis section",
+            files: ["us-east.yaml": "name: us-east\npriority: 1\ndatabase: { dsn: \"host=h\" }\nruns: { preset: airflow }\ncritical: [database, redis]"],
+            expected: "us-east.yaml:5: critical[1]: redis is critical, but the region has no redis section"),
     ]
 
     @Test(arguments: cases)
@@ -135,6 +147,16 @@ import Testing
         let fields = error.errors.map(\.field)
         #expect(fields == ["probes.interval", "probes.timeout", "name", "database", "redis", "priority"])
         #expect(error.description.split(separator: "\n").count == 6)
+    }
+
+    @Test func anAirflowRegionNeedsNoRedis() throws {
+        let fixture = try ConfigFixture([
+            "us-east.yaml": "name: us-east\npriority: 1\ndatabase: { dsn: \"host=h\" }\nschedulers: { probe: airflow }\nruns: { preset: airflow }"
+        ])
+        defer { fixture.remove() }
+        let region = try #require(try ConfigLoader.load(directory: fixture.directory, environment: [:]).region(named: "us-east"))
+        #expect(region.redis == nil && !region.runs.dispatch)
+        #expect(region.components == [.database, .schedulers] && region.critical == [.database, .schedulers])
     }
 
     @Test func secretsNeverAppearInErrors() throws {

@@ -34,7 +34,7 @@ import Testing
         #expect(usEast.routing.hooks[1].method == .PUT)
         #expect(usEast.routing.hooks[1].successStatuses == nil)
         #expect(usEast.routing.notify.first?.required == false)
-        guard case .url(let redis) = usEast.redis.connection else {
+        guard case .url(let redis)? = usEast.redis?.connection else {
             Issue.record("us-east should use a Redis URL")
             return
         }
@@ -43,7 +43,7 @@ import Testing
 
         let euWest = try #require(config.region(named: "eu-west"))
         #expect(euWest.schedulers.staleAfter == .seconds(5))
-        guard case .sentinel(let sentinel) = euWest.redis.connection else {
+        guard case .sentinel(let sentinel)? = euWest.redis?.connection else {
             Issue.record("eu-west should use Sentinel")
             return
         }

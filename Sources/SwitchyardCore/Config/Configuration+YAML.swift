@@ -78,24 +78,26 @@ extension Configuration {
 
     private func regionNode(_ region: RegionConfig) -> Node {
         var redis: [(String, Node)] = []
-        switch region.redis.connection {
-        case .url(let url): redis.append(("url", string(URLRedaction.redacted(url.text))))
-        case .sentinel(let sentinel):
-            var fields: [(String, Node)] = [
-                ("addresses", Node(sentinel.addresses.map { string($0.description) })),
-                ("master", string(sentinel.master)),
-            ]
-            if let env = sentinel.passwordEnv { fields.append(("password_env", string(env))) }
-            redis.append(("sentinel", map(fields)))
+        if let config = region.redis {
+            switch config.connection {
+            case .url(let url): redis.append(("url", string(URLRedaction.redacted(url.text))))
+            case .sentinel(let sentinel):
+                var fields: [(String, Node)] = [
+                    ("addresses", Node(sentinel.addresses.map { string($0.description) })),
+                    ("master", string(sentinel.master)),
+                ]
+                if let env = sentinel.passwordEnv { fields.append(("password_env", string(env))) }
+                redis.append(("sentinel", map(fields)))
+            }
+            redis.append(("stream", string(config.stream)))
         }
-        redis.append(("stream", string(region.redis.stream)))
         var schedulers: [(String, Node)] = [("probe", plain(region.schedulers.probe.rawValue))]
         if let url = region.schedulers.url { schedulers.append(("url", string(URLRedaction.redacted(url)))) }
         schedulers.append(("stale_after", duration(region.schedulers.staleAfter)))
         return map([
             ("name", string(region.name)), ("file", string(region.file)), ("priority", int(region.priority)),
             ("database", map([("dsn", string(ConnInfo.redacted(region.databaseDSN)))])),
-            ("redis", map(redis)),
+            ("redis", region.redis == nil ? plain("null") : map(redis)),
             ("schedulers", map(schedulers)),
             ("critical", Node(region.critical.map { plain($0.rawValue) })),
             ("runs", map([("preset", plain(region.runs.preset.rawValue)), ("table", string(region.runs.table)),

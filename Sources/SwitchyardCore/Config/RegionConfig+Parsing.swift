@@ -19,13 +19,22 @@ extension RegionConfig {
                 if let reason = ConnInfo.validate(text) { value.fail("invalid connection string: \(reason)") } else { dsn = text }
             }
         }
-        let redis = root.require("redis")?.mapping().flatMap(RedisConfig.read)
+        // Optional: a region whose runs Switchyard does not dispatch (Airflow with its LocalExecutor) needs no Redis.
+        let hasRedis = root.has("redis")
+        let redis = root.child("redis")?.mapping().flatMap(RedisConfig.read)
         let schedulers = readSchedulers(
             root.section("schedulers"), defaultStaleAfter: controlPlane?.probes.schedulerStaleAfter ?? .seconds(5))
-        let critical = readCritical(root)
+        let critical = readCritical(root, hasRedis: hasRedis)
         let runs = readRuns(root.section("runs"))
+        if !hasRedis, runs.dispatch {
+            if let value = root.child("runs")?.mapping()?.child("dispatch") {
+                value.fail("Switchyard dispatches runs through Redis: add a redis section, or set dispatch: false")
+            } else {
+                root.fail("redis", "required while runs are dispatched through Redis (runs.preset builtin); set runs.dispatch: false to run without")
+            }
+        }
         let routing = readRouting(root.section("routing"))
-        guard root.diagnostics.count == errorsBefore, let name, let priority, let dsn, let redis else { return nil }
+        guard root.diagnostics.count == errorsBefore, let name, let priority, let dsn, !hasRedis || redis != nil else { return nil }
         return RegionConfig(
             name: name, priority: priority, databaseDSN: dsn, redis: redis, schedulers: schedulers, critical: critical,
             runs: runs, routing: routing, file: root.diagnostics.file)
@@ -56,15 +65,17 @@ extension RegionConfig {
             probe: probe, url: url, staleAfter: section.duration("stale_after", default: staleDefault), leaderStaleAfter: defaultStaleAfter)
     }
 
-    private static func readCritical(_ root: MappingReader) -> [RegionComponent] {
-        guard let value = root.child("critical"), let list = value.sequence() else { return RegionComponent.allCases }
+    private static func readCritical(_ root: MappingReader, hasRedis: Bool) -> [RegionComponent] {
+        let configured = RegionComponent.allCases.filter { $0 != .redis || hasRedis }
+        guard let value = root.child("critical"), let list = value.sequence() else { return configured }
         guard !list.isEmpty else {
-            value.fail("must name at least one of: database, redis, schedulers")
-            return RegionComponent.allCases
+            value.fail("must name at least one of: \(configured.map(\.rawValue).joined(separator: ", "))")
+            return configured
         }
         var components: [RegionComponent] = []
         for item in list {
             guard let component = item.choice(RegionComponent.self) else { continue }
+            if component == .redis, !hasRedis { item.fail("redis is critical, but the region has no redis section") }
             if components.contains(component) { item.fail("\(component.rawValue) is listed twice") }
             components.append(component)
         }

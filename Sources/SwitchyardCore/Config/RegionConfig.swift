@@ -6,11 +6,12 @@ public struct RegionConfig: Sendable, Equatable {
     public var priority: Int
     /// The region database's libpq connection string.
     public var databaseDSN: String
-    /// The region's Redis.
-    public var redis: RedisConfig
+    /// The region's Redis (Switchyard's dispatch stream, or the Celery broker it probes); nil when the
+    /// region has none (Airflow with its LocalExecutor, `runs.dispatch: false`).
+    public var redis: RedisConfig?
     /// How the region's schedulers are probed.
     public var schedulers: SchedulersConfig
-    /// Components whose failure makes the region down (default: all three).
+    /// Components whose failure makes the region down (default: every configured one).
     public var critical: [RegionComponent]
     /// Which run table failover migrates.
     public var runs: RunsConfig
@@ -21,7 +22,7 @@ public struct RegionConfig: Sendable, Equatable {
 
     /// Creates a region configuration.
     public init(
-        name: String, priority: Int, databaseDSN: String, redis: RedisConfig, schedulers: SchedulersConfig,
+        name: String, priority: Int, databaseDSN: String, redis: RedisConfig?, schedulers: SchedulersConfig,
         critical: [RegionComponent] = RegionComponent.allCases, runs: RunsConfig = .init(),
         routing: RoutingConfig = .init(), file: String = ""
     ) {
@@ -35,6 +36,9 @@ public struct RegionConfig: Sendable, Equatable {
         self.routing = routing
         self.file = file
     }
+
+    /// The components this region has: `redis` only with a `redis` section.
+    public var components: [RegionComponent] { RegionComponent.allCases.filter { $0 != .redis || redis != nil } }
 }
 
 /// The parts of a region whose health is probed.

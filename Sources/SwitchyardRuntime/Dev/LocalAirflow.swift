@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A real Apache Airflow, installed by `scripts/install-airflow.sh` (which `make test` runs) into a
 /// cached virtualenv outside the clone; the Airflow tests and `dev up --airflow` use it.
@@ -33,8 +34,9 @@ public enum AirflowInstall {
 
 /// One Airflow install over one metadata database: an `AIRFLOW_HOME` with its `airflow.cfg`, a DAGs
 /// folder and logs, and the Airflow processes started from it. Every process is started through
-/// `/usr/bin/env AIRFLOW_HOME=… airflow …` (no shell), so each one, and every child it forks, carries
-/// the home in its environment: `stopAll` finds and stops them all by it, and so does the exit handler.
+/// `/usr/bin/env -C <home> AIRFLOW_HOME=… airflow …` (no shell), so each one, and every child it forks,
+/// runs in the home: `stopAll` finds and stops them all by it, and so do the exit handler and
+/// `scripts/cleanup-test-servers.sh`.
 public final class AirflowHome: @unchecked Sendable {
     /// The `AIRFLOW_HOME` directory.
     public let directory: String
@@ -42,6 +44,8 @@ public final class AirflowHome: @unchecked Sendable {
     public let apiPort: Int
     /// The password file Airflow's libpq reads (`PGPASSFILE`): no password in a URL or a log.
     public let passfile: String
+    /// Processes this home started itself (it reaps them once stopped).
+    private let started = Mutex<[pid_t]>([])
 
     /// Writes `airflow.cfg` and the DAG files (`name.py` → source) for a database on `127.0.0.1:port`.
     public init(directory: String, port: Int, database: String, user: String, passfile: String, dags: [String: String]) throws {
@@ -87,7 +91,7 @@ public final class AirflowHome: @unchecked Sendable {
     public func command(_ arguments: [String]) -> [String] {
         // Airflow's tables live in `public`: a role named like Switchyard's schema would otherwise resolve
         // `"$user"` to the `switchyard` schema first (its own `dag_run` included).
-        ["/usr/bin/env", "AIRFLOW_HOME=\(directory)", "PGPASSFILE=\(passfile)", "PGOPTIONS=-csearch_path=public", AirflowInstall.airflow]
+        ["/usr/bin/env", "-C", directory, "AIRFLOW_HOME=\(directory)", "PGPASSFILE=\(passfile)", "PGOPTIONS=-csearch_path=public", AirflowInstall.airflow]
             + arguments
     }
 
@@ -107,6 +111,7 @@ public final class AirflowHome: @unchecked Sendable {
     public func start(_ name: String, _ arguments: [String]) throws -> pid_t {
         let line = command(arguments)
         let pid = try Daemon.spawn(line[0], Array(line.dropFirst()), log: directory + "/\(name).log", detach: true)
+        started.withLock { $0.append(pid) }
         return pid
     }
 
@@ -129,13 +134,19 @@ public final class AirflowHome: @unchecked Sendable {
     /// Every live process that runs from this home (the Airflow processes and their children).
     public var processes: [pid_t] { AirflowHome.processes(home: directory) }
 
-    /// PIDs whose environment names `AIRFLOW_HOME=<home>`.
+    /// PIDs that run from `home`: their working directory is in it (every process is started there and
+    /// its children inherit it), or their environment names it (`setproctitle`, which Airflow's servers
+    /// call, overwrites the environment as /proc shows it, never the working directory).
     public static func processes(home: String) -> [pid_t] {
         let entry = Array("AIRFLOW_HOME=\(home)".utf8)
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         return entries.compactMap { name -> pid_t? in
-            guard let pid = pid_t(name), pid != getpid(),
-                  let data = FileManager.default.contents(atPath: "/proc/\(name)/environ") else { return nil }
+            guard let pid = pid_t(name), pid != getpid() else { return nil }
+            if let cwd = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(name)/cwd"),
+               cwd == home || cwd.hasPrefix(home + "/") {
+                return pid
+            }
+            guard let data = FileManager.default.contents(atPath: "/proc/\(name)/environ") else { return nil }
             // NUL-separated entries: match a whole `AIRFLOW_HOME=<home>` entry.
             return data.split(separator: 0).contains { Array($0) == entry } ? pid : nil
         }
@@ -152,6 +163,7 @@ public final class AirflowHome: @unchecked Sendable {
             try? await Task.sleep(for: .milliseconds(100))
             if ContinuousClock.now > deadline + .seconds(10) { break }
         }
+        for pid in started.withLock({ $0 }) { var status: Int32 = 0; _ = waitpid(pid, &status, WNOHANG) }
     }
 
     /// Stops them synchronously (the exit handler's way).

@@ -77,17 +77,18 @@ public final class Agent: Sendable {
     func probeLoop(_ region: RegionConfig) async {
         let probes = configuration.controlPlane.probes
         let database = PostgresProbe(dsn: region.databaseDSN, region: region.name, schedulers: region.schedulers)
-        let redis = RedisProbe(config: region.redis, region: region.name)
+        let redis = region.redis.map { RedisProbe(config: $0, region: region.name) }
         let http = region.schedulers.probe == .http ? HTTPSchedulerProbe(url: region.schedulers.url ?? "") : nil
         let confirmInterval = max(probes.interval / 4, .milliseconds(50))
         while !shutdown.requested && !Task.isCancelled {
             let started = ContinuousClock.now
             let mustBePrimary = activeRegion.get() == region.name
             async let d = database.probe(timeout: probes.timeout, mustBePrimary: mustBePrimary)
-            async let r = redis.probe(timeout: probes.timeout)
+            async let r = redis?.probe(timeout: probes.timeout)
             async let h = http?.probe(timeout: probes.timeout)
             let (db, sched) = await d
-            let results = [("database", db), ("redis", await r), ("schedulers", await h ?? sched ?? .failed("no scheduler probe"))]
+            var results = [("database", db), ("schedulers", await h ?? sched ?? .failed("no scheduler probe"))]
+            if let redisResult = await r { results.insert(("redis", redisResult), at: 1) }
             let now = ContinuousClock.now
             let wall = Date()
             // The probes' own budget: a ping, a reconnect and a query, each with the probe timeout.

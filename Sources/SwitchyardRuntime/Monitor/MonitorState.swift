@@ -22,7 +22,7 @@ final class MonitorState: Sendable {
     init(regions: [RegionConfig], thresholds: ComponentHealth.Thresholds) {
         var components: [String: [String: Component]] = [:]
         for region in regions {
-            for name in RegionComponent.allCases.map(\.rawValue) {
+            for name in region.components.map(\.rawValue) {
                 components[region.name, default: [:]][name] = Component(health: ComponentHealth(thresholds: thresholds))
             }
         }

@@ -179,7 +179,7 @@ public final class SchedulerNode: Sendable {
         // The first renewal normally takes a millisecond on the connection opened while following: wait
         // for it (briefly) so a new leader acts on its first tick; a hung control database delays nothing.
         await lease.awaitFirstAttempt(within: min(election.heartbeatInterval, election.stepDownAfter / 4))
-        let dispatcher = RunDispatcher(region: region.name, stream: region.redis.stream)
+        let dispatcher = RunDispatcher(region: region.name, stream: region.redis?.stream ?? "")
         var redis: RedisConnection?
         var fenceRaised = false
         var scheduling = false
@@ -239,9 +239,10 @@ public final class SchedulerNode: Sendable {
             if !result.created.isEmpty { logger.info("created runs", metadata: ["runs": "\(result.created)"]) }
             // Redis: raise the fence once per leadership, then publish what the tick dispatched (not at all in a
             // region whose runs Airflow dispatches: its leader never touches Redis).
-            if region.runs.dispatch, !result.dispatches.isEmpty || !fenceRaised {
+            // (The configuration refuses `runs.dispatch` without a redis section.)
+            if region.runs.dispatch, let redisConfig = region.redis, !result.dispatches.isEmpty || !fenceRaised {
                 do {
-                    if redis == nil { redis = try await RedisConnector.connect(region.redis, name: "dispatch-\(region.name)") }
+                    if redis == nil { redis = try await RedisConnector.connect(redisConfig, name: "dispatch-\(region.name)") }
                     if let r = redis {
                         if !fenceRaised {
                             try await dispatcher.raiseFence(r, epoch: epoch)

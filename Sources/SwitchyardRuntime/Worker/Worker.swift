@@ -24,9 +24,14 @@ public final class Worker: Sendable {
     /// Its fence checks, its command's kill grace, and how long it trusts a fence it read.
     var timing: SafetyTiming { SafetyTiming(configuration.controlPlane) }
 
-    /// Creates a worker; `run()` does the work.
-    public init(configuration: Configuration, region: RegionConfig, workerId: String, staleAfter: Duration,
-                shutdown: ShutdownSignal, logger: Logger) {
+    /// Where its runs come from: the region's Redis stream.
+    let redisConfig: RedisConfig
+
+    /// Creates a worker; `run()` does the work. nil for a region without Redis (nothing is dispatched there).
+    public init?(configuration: Configuration, region: RegionConfig, workerId: String, staleAfter: Duration,
+                 shutdown: ShutdownSignal, logger: Logger) {
+        guard let redis = region.redis else { return nil }
+        self.redisConfig = redis
         self.configuration = configuration
         self.region = region
         self.workerId = workerId
@@ -38,7 +43,7 @@ public final class Worker: Sendable {
         self.logger = logger
     }
 
-    var dispatcher: RunDispatcher { RunDispatcher(region: region.name, stream: region.redis.stream) }
+    var dispatcher: RunDispatcher { RunDispatcher(region: region.name, stream: redisConfig.stream) }
 
     /// Consumes until shutdown; a run in progress finishes first.
     public func run() async {
@@ -46,7 +51,7 @@ public final class Worker: Sendable {
         let node = NodeSession(dsn: region.databaseDSN, nodeId: workerId, logger: logger)
         while !shutdown.requested {
             do {
-                let redis = try await RedisConnector.connect(region.redis, commandTimeout: .seconds(5), name: "worker-redis")
+                let redis = try await RedisConnector.connect(redisConfig, commandTimeout: .seconds(5), name: "worker-redis")
                 let db = try await PostgresConnection.connect(region.databaseDSN, timeout: .seconds(3), defaultTimeout: .seconds(10), name: "worker-db")
                 defer { Task { await redis.close(); await db.close() } }
                 try await ensureGroup(redis)
@@ -78,7 +83,7 @@ public final class Worker: Sendable {
     func ensureGroup(_ redis: RedisConnection) async throws {
         do {
             // From id 0: entries published before the group existed are still consumed.
-            try await redis.command(["XGROUP", "CREATE", region.redis.stream, Self.group, "0", "MKSTREAM"])
+            try await redis.command(["XGROUP", "CREATE", redisConfig.stream, Self.group, "0", "MKSTREAM"])
         } catch let error as RedisError where error.message.hasPrefix("BUSYGROUP") {}
     }
 
@@ -89,7 +94,7 @@ public final class Worker: Sendable {
 
     func read(_ redis: RedisConnection) async throws -> [Entry] {
         let reply = try await redis.command([
-            "XREADGROUP", "GROUP", Self.group, workerId, "COUNT", "1", "BLOCK", "1000", "STREAMS", region.redis.stream, ">",
+            "XREADGROUP", "GROUP", Self.group, workerId, "COUNT", "1", "BLOCK", "1000", "STREAMS", redisConfig.stream, ">",
         ])
         guard let streams = reply.array, let first = streams.first?.array, first.count == 2, let entries = first[1].array else { return [] }
         return entries.compactMap(Self.entry)
@@ -97,7 +102,7 @@ public final class Worker: Sendable {
 
     func reclaim(_ redis: RedisConnection) async throws -> [Entry] {
         let reply = try await redis.command([
-            "XAUTOCLAIM", region.redis.stream, Self.group, workerId, String(staleAfter.wholeMilliseconds), "0-0", "COUNT", "16",
+            "XAUTOCLAIM", redisConfig.stream, Self.group, workerId, String(staleAfter.wholeMilliseconds), "0-0", "COUNT", "16",
         ])
         guard let parts = reply.array, parts.count >= 2, let entries = parts[1].array else { return [] }
         return entries.compactMap(Self.entry)
@@ -138,6 +143,6 @@ public final class Worker: Sendable {
     }
 
     func ack(_ redis: RedisConnection, _ id: String) async throws {
-        try await redis.command(["XACK", region.redis.stream, Self.group, id])
+        try await redis.command(["XACK", redisConfig.stream, Self.group, id])
     }
 }
