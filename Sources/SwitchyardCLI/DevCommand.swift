@@ -24,6 +24,8 @@ struct DevCommand: AsyncParsableCommand {
         @Flag(help: "Run each region in a network namespace of its own (root), so drills can partition one.") var netns = false
         @Flag(help: "Run the control database as a primary plus a streaming replica, reached through a multi-host connection string (the control-database-failover drill promotes the replica).")
         var controlReplica = false
+        @Flag(help: "Run Apache Airflow 3 in every region (installed by scripts/install-airflow.sh): its tables in each region database, `airflow scheduler` under the leading scheduler node of the active region, LocalExecutor, no Redis.")
+        var airflow = false
 
         func run() async throws {
             let clock = ContinuousClock()
@@ -32,7 +34,7 @@ struct DevCommand: AsyncParsableCommand {
             // An existing deployment keeps whichever region is active (a drill or failover may have moved it).
             let existed = try DevState.load(directory: DevDeployment.absolute(directory.dir)) != nil
             do {
-                state = try await DevDeployment.up(directory: directory.dir, regions: regions, netns: netns, controlReplica: controlReplica) {
+                state = try await DevDeployment.up(directory: directory.dir, regions: regions, netns: netns, controlReplica: controlReplica, airflow: airflow) {
                     Output.progress($0)
                 }
             } catch let error as DevError {

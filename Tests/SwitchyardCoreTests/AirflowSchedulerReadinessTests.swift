@@ -17,10 +17,22 @@ struct AirflowSchedulerReadinessTests {
         (1, nil, nil, false, false, true),         // a standby running Airflow everywhere
         (0, nil, nil, false, false, false),        // a standby with nothing
         (0, 9.0, nil, false, false, false),        // a standby whose leader's heartbeat is stale
+        (1, 9.0, 500.0, true, true, false),        // active, its Switchyard leader gone: the guard stopped Airflow, whatever the job row says
+        (1, 0.4, 500.0, true, true, true),         // active, leader and Airflow both fine
     ] as [(Int, Double?, Double?, Bool, Bool, Bool)])
     func readiness(alive: Int, leaderAge: Double?, fenceAge: Double?, fenceOpen: Bool, active: Bool, ready: Bool) {
         let reading = R(aliveJobs: alive, jobAge: alive > 0 ? 4 : nil, leaderAge: leaderAge, fenceAge: fenceAge, fenceOpen: fenceOpen)
         let problem = AirflowSchedulerReadiness.problem(reading, active: active, staleAfter: .seconds(30), leaderStaleAfter: .seconds(5))
+        #expect((problem == nil) == ready, "\(String(describing: problem))")
+    }
+
+    /// After a hand-off the new leader waits out the old command's grace, then Airflow registers within its
+    /// threshold: the active region is not down meanwhile (a false failover), but is once that window passed.
+    @Test(arguments: [(5.0, true), (40.0, true), (60.0, false)])
+    func aNewLeaderStartingAirflowIsNotDown(tenure: Double, ready: Bool) {
+        let reading = R(aliveJobs: 0, jobAge: nil, leaderAge: 0.3, fenceAge: 900, fenceOpen: true, leaderTenure: tenure)
+        let problem = AirflowSchedulerReadiness.problem(reading, active: true, staleAfter: .seconds(30), leaderStaleAfter: .seconds(5),
+                                                        startWindow: .seconds(12))
         #expect((problem == nil) == ready, "\(String(describing: problem))")
     }
 

@@ -231,6 +231,39 @@ struct AirflowTests {
     }
 }
 
+extension AirflowTests {
+    /// `runbooks/drills/airflow-kill-schedulers.yaml` on a two-region `dev up --airflow --daemons`: the active
+    /// region's scheduler hosts die, the region fails over, and the Airflow runs in flight finish in the target.
+    @Test func theAirflowDrillFinishesTheRunsInFlightInTheTarget() async throws {
+        try await DeploymentSlots.shared.withSlot {
+            let dir = try await TestServers.shared.scratchDirectory("airflow-drill")
+            func register() {
+                guard let state = try? DevState.load(directory: dir) else { return }
+                TestServers.registerDeployment(state)
+                for daemon in state.daemons { TestServers.registerDaemon(daemon.pid) }
+                for airflow in (state.airflow ?? [:]).values { TestServers.registerAirflowHome(airflow.home) }
+            }
+            do {
+                let up = try await SwitchyardBinary.run(["dev", "up", "--regions", "2", "--airflow", "--daemons", "--dir", dir])
+                register()
+                try #require(up.status == 0, "\(up.output)\(up.errors)")
+                let run = try await SwitchyardBinary.run(["drill", drillsDirectory + "/airflow-kill-schedulers.yaml", "--dir", dir, "--json"])
+                register()
+                let report = try JSONDecoder().decode(DrillReport.self, from: Data(run.output.utf8))
+                print("airflow drill: detect \(report.detect_ms ?? -1) ms, RTO \(report.rto_ms ?? -1) ms, first task in the target "
+                    + "\(report.first_execution_ms ?? -1) ms, \(report.runs_finished_in_target ?? -1) of \(report.runs_in_flight) runs finished there")
+                #expect(run.status == 0 && report.passed, "\(report.expectations.filter { !$0.held }) \(run.errors.suffix(3000))")
+                #expect(report.runs_in_flight == 4 && report.runs_finished_in_target == 4 && report.runs_lost == 0 && report.runs_twice == 0)
+                #expect(report.failover?.runs_moved == 4, "\(String(describing: report.failover))")
+            } catch {
+                _ = try? await SwitchyardBinary.run(["dev", "down", "--dir", dir, "--purge"])
+                throw error
+            }
+            _ = try? await SwitchyardBinary.run(["dev", "down", "--dir", dir, "--purge"])
+        }
+    }
+}
+
 /// Timestamped samples of the running schedulers.
 final class SampleLog: @unchecked Sendable {
     struct Entry { var at: ContinuousClock.Instant; var pids: [pid_t] }

@@ -102,6 +102,8 @@ public enum DrillMetric: String, Sendable, Equatable, CaseIterable, Codable {
     case runsStartedDuringFault = "runs_started_during_fault"
     /// Fault → the first execution that started in the region a failover activated.
     case firstExecutionMs = "first_execution_ms"
+    /// Workload runs that succeeded in the region active after the fault.
+    case runsFinishedInTarget = "runs_finished_in_target"
 
     /// True for durations in milliseconds (bounds may be written as `10s`).
     public var isDuration: Bool { rawValue.hasSuffix("_ms") }

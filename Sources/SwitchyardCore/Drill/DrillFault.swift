@@ -11,6 +11,9 @@ public enum PartitionScope: String, Sendable, Equatable, CaseIterable {
 public enum DrillFault: Sendable, Equatable {
     /// SIGKILL the active region's scheduler leader.
     case killSchedulerLeader
+    /// SIGKILL every scheduler node of the active region (its scheduler hosts die): nothing can lead it,
+    /// so it fails over (with Airflow: its guards stop `airflow scheduler`, whose job stops heartbeating).
+    case killSchedulers
     /// SIGSTOP the active region's scheduler leader; SIGCONT after `duration`.
     case freezeSchedulerLeader(duration: Duration)
     /// Fast shutdown of the active region's Postgres (a clean stop).
@@ -58,6 +61,7 @@ public enum DrillFault: Sendable, Equatable {
     public var kind: Kind {
         switch self {
         case .killSchedulerLeader: .killSchedulerLeader
+        case .killSchedulers: .killSchedulers
         case .freezeSchedulerLeader: .freezeSchedulerLeader
         case .stopDatabase: .stopDatabase
         case .killDatabase: .killDatabase
@@ -78,6 +82,7 @@ public enum DrillFault: Sendable, Equatable {
     /// Fault kinds as written in scenario files.
     public enum Kind: String, Sendable, Equatable, CaseIterable {
         case killSchedulerLeader = "kill_scheduler_leader"
+        case killSchedulers = "kill_schedulers"
         case freezeSchedulerLeader = "freeze_scheduler_leader"
         case stopDatabase = "stop_database"
         case killDatabase = "kill_database"
@@ -115,6 +120,7 @@ public enum DrillFault: Sendable, Equatable {
         public var defaultFault: DrillFault {
             switch self {
             case .killSchedulerLeader: .killSchedulerLeader
+            case .killSchedulers: .killSchedulers
             case .freezeSchedulerLeader: .freezeSchedulerLeader(duration: .seconds(5))
             case .stopDatabase: .stopDatabase
             case .killDatabase: .killDatabase

@@ -32,6 +32,8 @@ public struct DrillReport: Codable, Sendable, Equatable {
     public var runs_started_during_fault: Int?
     /// Fault → the first execution that started in the region a failover activated.
     public var first_execution_ms: Double?
+    /// Workload runs that succeeded in the region active after the fault (where they were moved to).
+    public var runs_finished_in_target: Int?
     /// The failover the fault caused, if any.
     public var failover: FailoverSummary?
     /// The region active before the fault, and after the drill.
@@ -134,6 +136,7 @@ public struct DrillReport: Codable, Sendable, Equatable {
         case .commandsStopped: Double(commands_stopped)
         case .runsStartedDuringFault: runs_started_during_fault.map(Double.init)
         case .firstExecutionMs: first_execution_ms
+        case .runsFinishedInTarget: runs_finished_in_target.map(Double.init)
         }
     }
 
@@ -162,6 +165,8 @@ public struct DrillReport: Codable, Sendable, Equatable {
         report.unrecovered = ran.reduce(0) { $0 + $1.unrecovered }
         report.commands_stopped = ran.reduce(0) { $0 + $1.commands_stopped }
         report.first_execution_ms = ran.compactMap(\.first_execution_ms).max()
+        let finished = ran.compactMap(\.runs_finished_in_target)
+        report.runs_finished_in_target = finished.isEmpty ? nil : finished.reduce(0, +)
         report.rto_ms = rtos.last
         report.detect_ms = detects.last
         report.fence_ms = ran.compactMap(\.fence_ms).max()

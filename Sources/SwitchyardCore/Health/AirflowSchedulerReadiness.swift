@@ -17,25 +17,39 @@ public enum AirflowSchedulerReadiness {
         /// Seconds since the region's fence last changed (its activation), and whether it is open.
         public var fenceAge: Double?
         public var fenceOpen: Bool
+        /// Seconds since the current Switchyard leader took over (nil: no leader row).
+        public var leaderTenure: Double?
 
-        public init(aliveJobs: Int, jobAge: Double?, leaderAge: Double?, fenceAge: Double?, fenceOpen: Bool) {
+        public init(aliveJobs: Int, jobAge: Double?, leaderAge: Double?, fenceAge: Double?, fenceOpen: Bool, leaderTenure: Double? = nil) {
             self.aliveJobs = aliveJobs
             self.jobAge = jobAge
             self.leaderAge = leaderAge
             self.fenceAge = fenceAge
             self.fenceOpen = fenceOpen
+            self.leaderTenure = leaderTenure
         }
     }
 
     /// nil when ready; else why not (positive evidence: the rows say so).
-    public static func problem(_ r: Reading, active: Bool, staleAfter: Duration, leaderStaleAfter: Duration) -> String? {
+    ///
+    /// - Parameter startWindow: how long a new leader may wait before it starts `airflow scheduler` after a
+    ///   hand-off (`step_down_after + exec_grace + 250 ms`); Airflow's own threshold is added on top.
+    public static func problem(_ r: Reading, active: Bool, staleAfter: Duration, leaderStaleAfter: Duration,
+                               startWindow: Duration = .zero) -> String? {
         let threshold = staleAfter.secondsDouble
         let leaderFresh = r.leaderAge.map { $0 <= leaderStaleAfter.secondsDouble } ?? false
+        // The active region's Switchyard leader is gone: its guards have stopped `airflow scheduler` (SIGTERM,
+        // SIGKILL after exec_grace), although a killed scheduler's job row looks alive for up to stale_after.
+        if active, let age = r.leaderAge, age > leaderStaleAfter.secondsDouble {
+            return "the Switchyard scheduler leader's heartbeat is \(Int(age)) s old (stale after \(leaderStaleAfter)): nothing leads the region, so no airflow scheduler runs there"
+        }
         if r.aliveJobs > 0 { return nil }
         let noJob = "no running SchedulerJob with a heartbeat in the last \(staleAfter)"
         if active {
-            // Just activated: its leader is starting `airflow scheduler`, which registers within Airflow's threshold.
+            // Just activated, or a new leader after a hand-off: it is starting `airflow scheduler`, which
+            // registers within Airflow's threshold.
             if leaderFresh, r.fenceOpen, let age = r.fenceAge, age <= threshold { return nil }
+            if leaderFresh, r.fenceOpen, let tenure = r.leaderTenure, tenure <= threshold + startWindow.secondsDouble { return nil }
             return noJob
         }
         if leaderFresh { return nil }

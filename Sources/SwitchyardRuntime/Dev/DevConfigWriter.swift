@@ -34,7 +34,7 @@ enum DevConfigWriter {
               keepalives_interval: 1s
               keepalives_count: 2
               tcp_user_timeout: 3s
-              exec_grace: 500ms
+              exec_grace: \(state.airflow == nil ? "500ms" : "5s")
             failover:
               auto: true
               quorum: majority
@@ -53,22 +53,40 @@ enum DevConfigWriter {
             """
         try controlplane.write(toFile: dir + "/controlplane.yaml", atomically: true, encoding: .utf8)
         for (index, name) in state.regions.enumerated() {
-            guard let pg = state.postgres[name], let redis = state.redis[name] else { continue }
-            let region = """
-                # Region \(name) of the local deployment.
-                name: \(name)
-                priority: \(100 - index * 10)
-                database:
-                  dsn: "\(pg.conninfo(passfile: state.passfile))"
-                redis:
-                  url: "\(redis.url)"
-                schedulers:
-                  probe: heartbeat
-                critical: [database, redis, schedulers]
-                runs:
-                  preset: builtin
+            guard let pg = state.postgres[name] else { continue }
+            let region: String
+            if let redis = state.redis[name] {
+                region = """
+                    # Region \(name) of the local deployment.
+                    name: \(name)
+                    priority: \(100 - index * 10)
+                    database:
+                      dsn: "\(pg.conninfo(passfile: state.passfile))"
+                    redis:
+                      url: "\(redis.url)"
+                    schedulers:
+                      probe: heartbeat
+                    critical: [database, redis, schedulers]
+                    runs:
+                      preset: builtin
 
-                """
+                    """
+            } else {
+                // `dev up --airflow`: Airflow 3 with its LocalExecutor; the leader runs `airflow scheduler`.
+                region = """
+                    # Region \(name) of the local deployment, running Apache Airflow (AIRFLOW_HOME \(state.airflow?[name]?.home ?? "-")).
+                    name: \(name)
+                    priority: \(100 - index * 10)
+                    database:
+                      dsn: "\(pg.conninfo(passfile: state.passfile))"
+                    schedulers:
+                      probe: airflow
+                    critical: [database, schedulers]
+                    runs:
+                      preset: airflow
+
+                    """
+            }
             try region.write(toFile: dir + "/\(name).yaml", atomically: true, encoding: .utf8)
         }
         let dags = """

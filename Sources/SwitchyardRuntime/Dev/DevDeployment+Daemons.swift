@@ -11,14 +11,26 @@ extension DevDeployment {
         let logs = directory + "/logs"
         try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
         var wanted: [(kind: String, region: String, name: String, arguments: [String], port: Int?)] = []
+        var programs: [String: [String]] = [:]  // daemons that are not `switchyard` (Airflow's): name → command line
         for region in state.regions {
+            // An Airflow region: its scheduler nodes run `airflow scheduler` while they lead the active region,
+            // LocalExecutor runs the tasks (no Switchyard workers), and its execution API serves them.
+            let airflow = state.airflow?[region]?.home(passfile: state.passfile)
+            let exec = airflow.map { ["--exec", $0.exec(["scheduler", "--skip-serve-logs"])] } ?? []
             for i in 1...max(1, schedulers) {
                 let name = "\(region)-scheduler-\(i)"
-                wanted.append(("scheduler", region, name, ["scheduler", "--region", region, "--node-id", name, "--config", state.configDirectory], nil))
+                wanted.append(("scheduler", region, name, ["scheduler", "--region", region, "--node-id", name, "--config", state.configDirectory] + exec, nil))
             }
-            for i in 1...max(1, workers) {
-                let worker = "\(region)-worker-\(i)"
-                wanted.append(("worker", region, worker, ["worker", "--region", region, "--worker-id", worker, "--config", state.configDirectory], nil))
+            if let airflow {
+                let name = "\(region)-airflow-api"
+                wanted.append(("airflow-api", region, name, [], airflow.apiPort))
+                programs[name] = airflow.command(
+                    ["api-server", "--apps", "execution", "--host", "127.0.0.1", "--port", String(airflow.apiPort), "--workers", "1"])
+            } else {
+                for i in 1...max(1, workers) {
+                    let worker = "\(region)-worker-\(i)"
+                    wanted.append(("worker", region, worker, ["worker", "--region", region, "--worker-id", worker, "--config", state.configDirectory], nil))
+                }
             }
             // A running agent keeps its port; one that died (perhaps because another process took its port
             // before it could listen) is restarted on a fresh one.
@@ -39,8 +51,9 @@ extension DevDeployment {
             }
             let logFile = logs + "/\(daemon.kind)-\(daemon.name).log"
             // In a partitionable deployment each daemon runs in its region's namespace (the router in the hub's).
-            let (program, arguments) = state.network?.command(in: daemon.kind == "router" ? nil : daemon.region, binary, daemon.arguments)
+            var (program, arguments) = state.network?.command(in: daemon.kind == "router" ? nil : daemon.region, binary, daemon.arguments)
                 ?? (binary, daemon.arguments)
+            if let line = programs[daemon.name], let first = line.first { (program, arguments) = (first, Array(line.dropFirst())) }
             let pid = try Daemon.spawn(program, arguments, log: logFile, detach: true)
             log("started \(daemon.kind) \(daemon.name) (pid \(pid))")
             records.append(DaemonRecord(kind: daemon.kind, region: daemon.region, name: daemon.name, pid: pid, port: daemon.port, logFile: logFile))

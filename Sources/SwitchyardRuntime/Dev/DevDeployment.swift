@@ -18,10 +18,14 @@ public enum DevDeployment {
     @discardableResult
     /// With `netns`, every region runs in a network namespace of its own (see `DevNetwork`), so a
     /// drill can partition one region from the others.
+    /// With `airflow`, every region runs Apache Airflow 3 (`scripts/install-airflow.sh`) over its database
+    /// instead of Switchyard's own runs and workers: no Redis, LocalExecutor, one execution API per region.
     public static func up(directory rawDirectory: String, regions count: Int, netns: Bool = false, controlReplica: Bool = false,
-                          log: @Sendable (String) -> Void) async throws -> DevState
+                          airflow: Bool = false, log: @Sendable (String) -> Void) async throws -> DevState
     {
         if netns && controlReplica { throw DevError("--control-replica is not available with --netns") }
+        if netns && airflow { throw DevError("--airflow is not available with --netns") }
+        if airflow && !AirflowInstall.available { throw DevError(AirflowInstall.skipReason) }
         guard (1...regionNames.count).contains(count) else {
             throw DevError("--regions must be between 1 and \(regionNames.count)")
         }
@@ -35,6 +39,9 @@ public enum DevDeployment {
                 throw DevError("\(directory) holds a loopback deployment; start the partitionable one (--netns) in another --dir")
             }
             try await state.network?.create()  // after a reboot the namespaces are gone
+            if airflow && state.airflow == nil {
+                log("the deployment in \(directory) does not run Airflow; keeping it as it is (start a new one with --airflow in another --dir)")
+            }
             if controlReplica && state.controlReplica == nil {
                 log("the deployment in \(directory) has no control replica; keeping it as it is (start a new one with --control-replica)")
             }
@@ -67,6 +74,7 @@ public enum DevDeployment {
         for name in names {
             postgres[name] = LocalPostgres(directory: clusterRoot + "/" + name, port: try port(),
                                            namespace: network?.namespace(of: name), address: network?.address(of: name))
+            if airflow { continue }  // LocalExecutor: nothing goes through Redis
             redis[name] = LocalRedis(directory: directory + "/redis/" + name, port: try port(),
                                      namespace: network?.namespace(of: name), address: network?.address(of: name))
         }
@@ -80,7 +88,7 @@ public enum DevDeployment {
             toFile: state.passfile, atomically: true, encoding: .utf8)
         chmod(state.passfile, 0o600)
 
-        log("creating \(names.count + 1) Postgres clusters and \(names.count) Redis servers in \(directory)")
+        log("creating \(names.count + 1) Postgres clusters and \(redis.count) Redis servers in \(directory)")
         let clusters = [("control", control)] + names.compactMap { n in postgres[n].map { (n, $0) } }
         let started = try await withThrowingTaskGroup(of: (String, LocalPostgres?, LocalRedis?).self) { group in
             for (name, cluster) in clusters {
@@ -92,7 +100,7 @@ public enum DevDeployment {
                 }
             }
             for name in names {
-                let server = redis[name]!
+                guard let server = redis[name] else { continue }
                 group.addTask { (name, nil, try await server.startMovingPortIfTaken()) }
             }
             var results: [(String, LocalPostgres?, LocalRedis?)] = []
@@ -111,11 +119,38 @@ public enum DevDeployment {
             state.controlReplica = replica
         }
         try state.save()
+        if airflow { try await setUpAirflow(&state, log: log) }
         try DevConfigWriter.write(state: state)
         state.daemons = []
         try state.save()
         log("generated configuration in \(state.configDirectory)")
         return state
+    }
+
+    /// An Airflow install per region over the region's database: `airflow.cfg`, the drill DAG, Airflow's
+    /// tables (`airflow db migrate`) and the serialized DAG, the regions in parallel.
+    static func setUpAirflow(_ state: inout DevState, log: @Sendable (String) -> Void) async throws {
+        log("installing Airflow \(AirflowInstall.version)'s tables in every region database (airflow db migrate) and serializing the drill DAG")
+        var homes: [AirflowHome] = []
+        var records: [String: DevAirflow] = [:]
+        for name in state.regions {
+            guard let pg = state.postgres[name] else { continue }
+            let home = try AirflowHome(
+                directory: state.directory + "/airflow/" + name, port: pg.port, database: LocalPostgres.database, user: LocalPostgres.user,
+                passfile: state.passfile, dags: ["switchyard_drill": AirflowHome.drillDAG])
+            homes.append(home)
+            records[name] = DevAirflow(home: home.directory, apiPort: home.apiPort)
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for home in homes {
+                group.addTask {
+                    try await home.migrateDatabase()
+                    try await home.reserializeDAGs()
+                }
+            }
+            try await group.waitForAll()
+        }
+        state.airflow = records
     }
 
     /// Restarts every server of an existing deployment that is not answering.
@@ -172,6 +207,14 @@ public enum DevDeployment {
         }
         state.daemons = []
         try state.save()
+        // What the daemons' guards and Airflow left (LocalExecutor's task processes, say): SIGTERM, then SIGKILL.
+        for (region, airflow) in (state.airflow ?? [:]).sorted(by: { $0.key < $1.key }) {
+            let home = airflow.home(passfile: state.passfile)
+            let left = home.processes
+            guard !left.isEmpty else { continue }
+            await home.stopAll(grace: .seconds(10))
+            stopped.append("\(left.count) Airflow process(es) of \(region)")
+        }
         await withTaskGroup(of: String?.self) { group in
             for (name, cluster) in [("control", state.control)] + (state.controlReplica.map { [("control replica", $0)] } ?? [])
                 + state.regions.compactMap({ n in state.postgres[n].map { (n, $0) } }) {

@@ -22,6 +22,8 @@ public struct DevState: Codable, Sendable {
     public var daemons: [DaemonRecord] = []
     /// When the deployment was created.
     public var createdAt: Date
+    /// `dev up --airflow`: each region's Airflow install (its metadata tables in the region database).
+    public var airflow: [String: DevAirflow]?
     /// The routing stand-in's port, once `dev up --daemons` enabled it (see `DevRouter`).
     public var routerPort: Int?
     /// The namespaces of a partitionable deployment (`dev up --netns`); nil when every process
@@ -79,6 +81,17 @@ public struct DevState: Codable, Sendable {
     public var passfile: String { directory + "/pgpass" }
     /// The generated configuration directory.
     public var configDirectory: String { directory + "/regions" }
+}
+
+/// One region's Airflow install in a `dev up --airflow` deployment.
+public struct DevAirflow: Codable, Sendable, Equatable {
+    /// Its `AIRFLOW_HOME`.
+    public var home: String
+    /// Its execution API's port (`airflow api-server --apps execution`).
+    public var apiPort: Int
+
+    /// The install, to run `airflow` commands from.
+    public func home(passfile: String) -> AirflowHome { AirflowHome(existing: home, apiPort: apiPort, passfile: passfile) }
 }
 
 /// A daemon process of the deployment.

@@ -52,6 +52,17 @@ public final class AirflowHome: @unchecked Sendable {
         self.directory = directory
         self.passfile = passfile
         apiPort = try Ports.freeLoopbackPort()
+        try writeConfiguration(port: port, database: database, user: user, dags: dags)
+    }
+
+    /// An existing home (`dev up --airflow` made it; `airflow.cfg` names `apiPort`).
+    public init(existing directory: String, apiPort: Int, passfile: String) {
+        self.directory = directory
+        self.apiPort = apiPort
+        self.passfile = passfile
+    }
+
+    private func writeConfiguration(port: Int, database: String, user: String, dags: [String: String]) throws {
         let fm = FileManager.default
         try fm.createDirectory(atPath: directory + "/dags", withIntermediateDirectories: true)
         try fm.createDirectory(atPath: directory + "/logs", withIntermediateDirectories: true)
@@ -86,6 +97,24 @@ public final class AirflowHome: @unchecked Sendable {
             try source.write(toFile: directory + "/dags/\(name).py", atomically: true, encoding: .utf8)
         }
     }
+
+    /// The local deployment's DAG for drills: one Python task of 8 s, long enough to be in flight across a failover.
+    public static let drillDAG = """
+        from datetime import datetime
+        from airflow.sdk import dag, task
+
+        @dag(dag_id="switchyard_drill", schedule=None, start_date=datetime(2024, 1, 1), catchup=False, max_active_runs=64)
+        def switchyard_drill():
+            @task
+            def work():
+                import time
+                time.sleep(8)
+                return "done"
+            work()
+
+        switchyard_drill()
+
+        """
 
     /// The command line that runs `airflow ARGS…` from this home, without a shell.
     public func command(_ arguments: [String]) -> [String] {

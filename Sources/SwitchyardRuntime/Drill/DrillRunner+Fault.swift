@@ -14,6 +14,11 @@ extension DrillRunner {
             let (node, pid) = try await schedulerLeader(active)
             kill(pid, SIGKILL)
             timeline.add(t0, t0, "SIGKILL scheduler leader \(node) (pid \(pid))")
+        case .killSchedulers:
+            let nodes = try target.dev().daemons.filter { $0.kind == "scheduler" && $0.region == active && Processes.isAlive($0.pid) }
+            guard !nodes.isEmpty else { throw DrillError("\(active) has no running scheduler node this deployment started") }
+            for node in nodes { kill(node.pid, SIGKILL) }
+            timeline.add(t0, t0, "SIGKILL every scheduler node of \(active): \(nodes.map { "\($0.name) (pid \($0.pid))" }.joined(separator: ", "))")
         case .freezeSchedulerLeader(let duration):
             let (node, pid) = try await schedulerLeader(active)
             pending.withLock { $0.frozen.append(pid) }

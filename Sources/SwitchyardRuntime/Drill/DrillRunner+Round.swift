@@ -49,17 +49,24 @@ extension DrillRunner {
                 progress("restored the stopped components")
             }
             let activeAfter = try await target.cluster(control).active ?? active
-            let accounting = try await accountRuns(runIds, finishIn: activeAfter, t0: t0, timeline: &timeline)
-            report.runs_lost = accounting.lost
-            report.runs_twice = accounting.twice
-            report.runs_overlapping = accounting.overlapping
+            var firstAirflowTask: Date?
+            if runsAirflow(active) {
+                let accounting = try await accountAirflowRuns(runIds, finishIn: activeAfter, t0: t0, timeline: &timeline)
+                (report.runs_lost, report.runs_twice, report.runs_overlapping) = (accounting.lost, accounting.twice, accounting.overlapping)
+                report.runs_finished_in_target = accounting.finishedInTarget
+                firstAirflowTask = accounting.firstInTarget
+            } else {
+                let accounting = try await accountRuns(runIds, finishIn: activeAfter, t0: t0, timeline: &timeline)
+                (report.runs_lost, report.runs_twice, report.runs_overlapping) = (accounting.lost, accounting.twice, accounting.overlapping)
+            }
+            let accounting = (lost: report.runs_lost, twice: report.runs_twice)
             progress("runs: \(runIds.count) started, \(inFlight) in flight at the fault, \(accounting.lost) lost, \(accounting.twice) executed twice")
             let stoppedAfter = await stoppedCommands()
             report.commands_stopped = stoppedAfter.reduce(0) { sum, entry in sum + max(0, entry.value - (stoppedBefore[entry.key] ?? entry.value)) }
             if let duration = fault.duration {
                 report.runs_started_during_fault = await executionsStarted(in: active, from: t0, to: t0.addingTimeInterval(duration.secondsDouble))
             }
-            if let to = observed.summary?.to, to != active, let first = await firstExecution(in: to, after: t0) {
+            if let to = observed.summary?.to, to != active, let first = await firstExecution(in: to, after: t0) ?? firstAirflowTask {
                 report.first_execution_ms = (first.timeIntervalSince(t0) * 10_000).rounded() / 10
                 timeline.add(first, t0, "first execution started in \(to)")
             }

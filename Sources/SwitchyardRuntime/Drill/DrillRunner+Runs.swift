@@ -7,6 +7,7 @@ extension DrillRunner {
     /// and the shadow copies hold them, so they are in flight when the fault hits.
     func startWorkload(active: String) async throws -> [String] {
         guard let workload = scenario.preconditions.workload, workload.runs > 0 else { return [] }
+        if runsAirflow(active) { return try await startAirflowWorkload(active: active, dag: workload.dag, runs: workload.runs) }
         guard let db = await target.region(active) else { throw DrillError("precondition: \(active)'s database does not answer") }
         return try await db.closeAfter {
             guard try await db.query("SELECT 1 FROM switchyard.dags WHERE dag_id = $1", [.text(workload.dag)]).first != nil else {
@@ -45,6 +46,7 @@ extension DrillRunner {
 
     /// Workload runs not finished yet.
     func countUnfinished(_ region: String, runIds: [String]) async throws -> Int {
+        if runsAirflow(region) { return try await countUnfinishedAirflow(region, runIds: runIds) }
         guard !runIds.isEmpty, let db = await target.region(region) else { return 0 }
         return try await db.closeAfter {
             return try await db.query(

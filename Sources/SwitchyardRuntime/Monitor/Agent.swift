@@ -76,7 +76,9 @@ public final class Agent: Sendable {
     /// confirmed (or refuted) quickly.
     func probeLoop(_ region: RegionConfig) async {
         let probes = configuration.controlPlane.probes
-        let database = PostgresProbe(dsn: region.databaseDSN, region: region.name, schedulers: region.schedulers)
+        let timing = SafetyTiming(configuration.controlPlane)
+        let database = PostgresProbe(dsn: region.databaseDSN, region: region.name, schedulers: region.schedulers,
+                                     execStartWindow: timing.stepDownAfter + timing.execGrace + timing.guardSlack)
         let redis = region.redis.map { RedisProbe(config: $0, region: region.name) }
         let http = region.schedulers.probe == .http ? HTTPSchedulerProbe(url: region.schedulers.url ?? "") : nil
         let confirmInterval = max(probes.interval / 4, .milliseconds(50))

@@ -15,10 +15,14 @@ actor PostgresProbe {
     let connection: PostgresConnection
     let schedulers: SchedulersConfig
 
-    init(dsn: String, region: String, schedulers: SchedulersConfig) {
+    /// How long a new leader may wait before it starts an `--exec` command after a hand-off (Airflow probe).
+    let execStartWindow: Duration
+
+    init(dsn: String, region: String, schedulers: SchedulersConfig, execStartWindow: Duration = .zero) {
         connection = .unconnected(
             ConnInfo.appending(dsn, [("application_name", "switchyard-probe")]), name: "probe-pg-\(region)")
         self.schedulers = schedulers
+        self.execStartWindow = execStartWindow
     }
 
     /// The database result, and the schedulers result unless schedulers are probed over HTTP.
@@ -63,7 +67,9 @@ actor PostgresProbe {
                     SELECT pg_is_in_recovery() AS r,
                            CASE WHEN pg_is_in_recovery()
                                 THEN coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8, 0) END AS lag,
-                           l.epoch, l.leader_node, extract(epoch FROM now() - l.heartbeat_at)::float8 AS leader_age,
+                           l.epoch, l.leader_node,
+                           CASE WHEN l.leader_node IS NOT NULL THEN extract(epoch FROM now() - l.heartbeat_at)::float8 END AS leader_age,
+                           extract(epoch FROM now() - l.since)::float8 AS leader_tenure,
                            extract(epoch FROM now() - f.updated_at)::float8 AS fence_age, coalesce(f.open, false) AS fence_open,
                            (SELECT extract(epoch FROM now() - max(latest_heartbeat))::float8 FROM job
                              WHERE job_type = 'SchedulerJob' AND state = 'running') AS age,
@@ -112,9 +118,9 @@ actor PostgresProbe {
                 let reading = AirflowSchedulerReadiness.Reading(
                     aliveJobs: detail.nodes ?? 0, jobAge: detail.leader_heartbeat_age_seconds,
                     leaderAge: try row["leader_age"].optional(Double.self), fenceAge: try row["fence_age"].optional(Double.self),
-                    fenceOpen: try row["fence_open"].optional(Bool.self) ?? false)
+                    fenceOpen: try row["fence_open"].optional(Bool.self) ?? false, leaderTenure: try row["leader_tenure"].optional(Double.self))
                 if let problem = AirflowSchedulerReadiness.problem(reading, active: mustBePrimary, staleAfter: schedulers.staleAfter,
-                                                                    leaderStaleAfter: schedulers.leaderStaleAfter) {
+                                                                    leaderStaleAfter: schedulers.leaderStaleAfter, startWindow: execStartWindow) {
                     schedulersResult = .failed(problem, evidence: .positive, latency: latency, detail)
                 } else {
                     schedulersResult = .ok(latency, detail)
