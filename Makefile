@@ -3,7 +3,7 @@ SWIFT ?= swift
 BIN := .build/debug/switchyard
 DEV_DIR ?= .switchyard/dev
 
-.PHONY: deps build test demo demo-down release bench clean
+.PHONY: deps build test demo demo-down demo-airflow demo-airflow-down release bench clean
 
 deps:
 	@scripts/install-deps.sh
@@ -48,6 +48,21 @@ demo: build
 
 demo-down:
 	$(BIN) dev down --dir $(DEV_DIR)
+
+# The same for Apache Airflow 3 (installed into a cached virtualenv first): two regions running Airflow, then
+# a drill that kills every scheduler host of the active one and reports its Airflow runs finished in the other.
+AIRFLOW_DIR ?= .switchyard/airflow
+demo-airflow: build
+	@scripts/install-airflow.sh
+	$(BIN) dev up --regions 2 --airflow --daemons --dir $(AIRFLOW_DIR)
+	@echo ""
+	@echo "== drill: every scheduler host of the active Airflow region dies (runbooks/drills/airflow-kill-schedulers.yaml)"
+	$(BIN) drill runbooks/drills/airflow-kill-schedulers.yaml --dir $(AIRFLOW_DIR) --report $(AIRFLOW_DIR)/drill-report.md
+	@echo "report: $(AIRFLOW_DIR)/drill-report.md; the deployment is still running."
+	@echo "stop it with: $(BIN) dev down --dir $(AIRFLOW_DIR)   (or make demo-airflow-down)"
+
+demo-airflow-down:
+	$(BIN) dev down --dir $(AIRFLOW_DIR)
 
 clean:
 	rm -rf .build
