@@ -75,7 +75,7 @@ struct SchedulerCommand: AsyncParsableCommand {
         let context = try DaemonContext.make(config: global.config, region: region, label: "switchyard.scheduler")
         let node = SchedulerNode(
             configuration: context.configuration, region: context.region, nodeId: nodeId ?? defaultNodeId("scheduler", region: region),
-            exec: argv, shutdown: context.shutdown, logger: context.logger)
+            exec: argv, execThroughShell: execShell, shutdown: context.shutdown, logger: context.logger)
         await node.run()
     }
 }
@@ -109,12 +109,13 @@ struct ExecGuardCommand: ParsableCommand {
     @Option var graceMs: Int64 = 1000
     @Option var leaseMs: Int64 = 2000
     @Option var validMs: Int64?
+    @Flag var termMain = false
     @Argument(parsing: .captureForPassthrough) var command: [String] = []
 
     func run() throws {
         let arguments = command.first == "--" ? Array(command.dropFirst()) : command
         signal(SIGPIPE, SIG_IGN)
         throw ExitCode(ExecGuard.run(command: arguments, grace: .milliseconds(graceMs), initialLease: .milliseconds(leaseMs),
-                                     initialValidity: validMs.map { .milliseconds($0) }))
+                                     initialValidity: validMs.map { .milliseconds($0) }, termMainOnly: termMain))
     }
 }

@@ -6,7 +6,11 @@ import Foundation
 /// guard still runs. The node feeds the guard its remaining leadership time on stdin (`lease MS`);
 /// when that time runs out, when the node says `stop`, or when stdin reaches EOF (the node died),
 /// the guard sends SIGTERM to the child's process group, then SIGKILL after the grace period —
-/// all before the server can free the node's lock and let another node win.
+/// all before the server can free the node's lock and let another node win. With `termMainOnly`
+/// (a leader's `--exec` without a shell) SIGTERM goes to the command itself, as Kubernetes and
+/// systemd's `KillMode=mixed` do: a program such as `airflow scheduler` stops its own children in
+/// order (signalled too, LocalExecutor's workers died under it and it hung until SIGKILL). Whatever
+/// of its group is left when it exits, or when the grace ends, gets SIGKILL.
 ///
 /// A worker's guard also holds a validity (`--valid-ms`, renewed by `valid MS` lines): the worker
 /// renews it each time it confirms its region's fence. A worker that is frozen (SIGSTOP, a paused VM)
@@ -14,7 +18,11 @@ import Foundation
 /// validity runs out — the bound the failover's dispatch hold counts on.
 public enum ExecGuard {
     /// Runs the guard until the child has exited; returns the exit code to use.
-    public static func run(command: [String], grace: Duration, initialLease: Duration, initialValidity: Duration? = nil) -> Int32 {
+    public static func run(command: [String], grace: Duration, initialLease: Duration, initialValidity: Duration? = nil,
+                           termMainOnly: Bool = false) -> Int32 {
+        func terminate(_ child: pid_t, grace: Duration, reason: String) -> Int32 {
+            ExecGuard.terminate(child, grace: grace, reason: reason, termMainOnly: termMainOnly)
+        }
         guard let program = command.first else { return 2 }
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
@@ -44,7 +52,10 @@ public enum ExecGuard {
         var buffer = [UInt8](repeating: 0, count: 512)
         while true {
             var status: Int32 = 0
-            if waitpid(child, &status, WNOHANG) == child { return exitCode(status) }
+            if waitpid(child, &status, WNOHANG) == child {
+                kill(-child, SIGKILL)  // what it left of its group runs on no lease
+                return exitCode(status)
+            }
             let now = ContinuousClock.now
             if now >= deadline {
                 _ = terminate(child, grace: grace, reason: "lease expired")
@@ -80,9 +91,9 @@ public enum ExecGuard {
     /// Exit code when the validity its worker renews ran out.
     public static let unconfirmedExitCode: Int32 = 125
 
-    static func terminate(_ child: pid_t, grace: Duration, reason: String) -> Int32 {
+    static func terminate(_ child: pid_t, grace: Duration, reason: String, termMainOnly: Bool) -> Int32 {
         FileHandle.standardError.write(Data("exec-guard: stopping the command (\(reason))\n".utf8))
-        kill(-child, SIGTERM)
+        kill(termMainOnly ? child : -child, SIGTERM)
         let deadline = ContinuousClock.now + grace
         var status: Int32 = 0
         while ContinuousClock.now < deadline {

@@ -13,9 +13,13 @@ actor ExecSupervisor {
     private var notBefore: ContinuousClock.Instant?
     private var announcedWait = false
 
-    init(command: [String], grace: Duration, logger: Logger) {
+    /// SIGTERM to the command itself rather than its process group (see `ExecGuard`).
+    let termMainOnly: Bool
+
+    init(command: [String], grace: Duration, termMainOnly: Bool = true, logger: Logger) {
         self.command = command
         self.grace = grace
+        self.termMainOnly = termMainOnly
         self.logger = logger
     }
 
@@ -76,8 +80,8 @@ actor ExecSupervisor {
         let executable = SelfExecutable.path
         do {
             let process = try ChildProcess.spawn(
-                executable, ["exec-guard", "--grace-ms", String(grace.wholeMilliseconds), "--lease-ms", String(lease.wholeMilliseconds), "--"]
-                    + command, environment: ProcessInfo.processInfo.environment)
+                executable, ["exec-guard", "--grace-ms", String(grace.wholeMilliseconds), "--lease-ms", String(lease.wholeMilliseconds)]
+                    + (termMainOnly ? ["--term-main"] : []) + ["--"] + command, environment: ProcessInfo.processInfo.environment)
             guardProcess = process
             logger.notice("exec command started", metadata: ["command": "\(command.joined(separator: " "))", "guard": "\(process.pid)"])
         } catch {

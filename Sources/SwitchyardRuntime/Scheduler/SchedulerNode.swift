@@ -24,7 +24,9 @@ public final class SchedulerNode: Sendable {
     let redispatchAfter: Duration = .seconds(10)
 
     /// Creates a node; `run()` does the work.
-    public init(configuration: Configuration, region: RegionConfig, nodeId: String, exec: [[String]],
+    /// - Parameter execThroughShell: the commands are `/bin/sh -c` lines: SIGTERM goes to the shell's whole
+    ///   process group (otherwise to the command itself, then SIGKILL to what is left of its group).
+    public init(configuration: Configuration, region: RegionConfig, nodeId: String, exec: [[String]], execThroughShell: Bool = false,
                 shutdown: ShutdownSignal, logger: Logger) {
         self.configuration = configuration
         self.region = region
@@ -35,7 +37,7 @@ public final class SchedulerNode: Sendable {
         logger[metadataKey: "switchyard.node"] = .string(nodeId)
         self.logger = logger
         self.execs = exec.map {
-            ExecSupervisor(command: $0, grace: configuration.controlPlane.election.execGrace, logger: logger)
+            ExecSupervisor(command: $0, grace: configuration.controlPlane.election.execGrace, termMainOnly: !execThroughShell, logger: logger)
         }
     }
 
