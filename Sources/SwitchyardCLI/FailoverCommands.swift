@@ -22,7 +22,7 @@ struct FailoverCommand: AsyncParsableCommand {
             return
         }
         guard !to.isEmpty else { throw OperationFailure(message: "--to REGION is required", exitCode: 2) }
-        try await runFailover(config: global.config, kind: force ? "forced" : "failover", to: to, reason: reason, json: json, force: force)
+        try await runFailover(config: global.config, kind: force ? .forced : .failover, to: to, reason: reason, json: json)
     }
 }
 
@@ -54,43 +54,25 @@ struct SwitchoverCommand: AsyncParsableCommand {
     @Flag(help: "Print the report as JSON.") var json = false
 
     func run() async throws {
-        try await runFailover(config: global.config, kind: "switchover", to: to, reason: reason, json: json, force: false)
+        try await runFailover(config: global.config, kind: .switchover, to: to, reason: reason, json: json)
     }
 }
 
-func runFailover(config: String, kind: String, to target: String, reason: String, json: Bool, force: Bool) async throws {
+/// Admits the request (`OperatorRequests`: the same checks as the API's), then runs it here when no
+/// agent leads failovers, or queues it for the leader and follows it.
+func runFailover(config: String, kind: OperatorRequests.Kind, to target: String, reason: String, json: Bool) async throws {
     let configuration = try ConfigLoader.load(directory: config)
     Logging.bootstrapOnce(level: configuration.controlPlane.logging.level)
-    guard configuration.region(named: target) != nil else {
-        throw OperationFailure(message: "no region named \(target) (have \(configuration.regions.map(\.name).joined(separator: ", ")))", exitCode: 1)
-    }
+    let requests = OperatorRequests(configuration: configuration)
     return try await PostgresConnection.with(configuration.controlPlane.control.dsn, timeout: .seconds(5)) { control in
-        let input = try await DecisionInputReader.read(control, configuration: configuration)
-        if let running = try await control.query("SELECT id FROM switchyard.failovers WHERE state = 'running'").first?["id"].optional(Int.self) {
-            throw OperationFailure(message: "failover \(running) is in progress")
-        }
-        // The target must be healthy: a majority of live observers see it healthy (when any observe),
-        // and its database must answer (its fence is opened there).
-        let observations = input.regions.first { $0.name == target }?.observations.filter(\.live) ?? []
-        if !observations.isEmpty, observations.filter({ $0.health == .healthy }).count * 2 <= observations.count {
-            throw OperationFailure(message: "\(target) is not healthy in the observers' view: \(observations.map { "\($0.observer) sees \($0.health.rawValue)" }.joined(separator: ", "))")
-        }
         do {
-            let db = try await PostgresConnection.connect(configuration.region(named: target)!.databaseDSN, timeout: .seconds(3))
-            await db.close()
-        } catch {
-            throw OperationFailure(message: "\(target)'s database does not answer: \(error)")
-        }
-        if kind == "failover" {
-            switch FailoverDecision.decide(input) {
-            case .failover(let chosen, _) where chosen == target: break
-            case .failover(let chosen, let why): throw OperationFailure(message: "the decision picks \(chosen), not \(target) (\(why)); use --force")
-            case .stay(let why), .blocked(let why): throw OperationFailure(message: "the decision says no: \(why); use --force to fail over anyway")
-            }
+            try await requests.admit(control, kind: kind, to: target)
+        } catch let refusal as OperatorRequests.Refusal {
+            throw OperationFailure(message: refusal.description, exitCode: 1)
         }
         guard try await FailoverLock.acquire(control, wait: .seconds(1)) else {
             // An agent leads failovers: hand it the request and follow it.
-            let report = try await requestFromLeader(control, kind: kind, to: target, reason: reason,
+            let report = try await requestFromLeader(control, requests: requests, kind: kind, to: target, reason: reason,
                                                      timeout: configuration.controlPlane.failover.switchoverQuiesceTimeout + .seconds(120))
             try printReport(report, json: json)
             return
@@ -103,7 +85,7 @@ func runFailover(config: String, kind: String, to target: String, reason: String
             if let resumed = try await executor.resume(control) {
                 Output.progress("finished the interrupted failover \(resumed.id) first")
             }
-            let id = try await executor.begin(control, kind: kind, to: target, reason: reason)
+            let id = try await executor.begin(control, kind: kind.rawValue, to: target, reason: reason)
             report = try await executor.run(control, id: id)
             try? await FailoverLock.release(control)
         } catch let refusal as FailoverExecutor.Refusal {
@@ -131,12 +113,10 @@ func printReport(_ report: FailoverExecutor.Report, json: Bool) throws {
 }
 
 /// Queues a request for the failover leader and waits for its failover to finish.
-func requestFromLeader(_ control: PostgresConnection, kind: String, to target: String, reason: String, timeout: Duration) async throws
-    -> FailoverExecutor.Report
+func requestFromLeader(_ control: PostgresConnection, requests: OperatorRequests, kind: OperatorRequests.Kind, to target: String,
+                       reason: String, timeout: Duration) async throws -> FailoverExecutor.Report
 {
-    let id = try await control.query(
-        "INSERT INTO switchyard.failover_requests (kind, to_region, reason) VALUES ($1, $2, $3) RETURNING id",
-        [.text(kind == "failover" ? "forced" : kind), .text(target), .text(reason)]).first?["id"].require(Int.self) ?? 0
+    let id = try await requests.enqueue(control, kind: kind, to: target, reason: reason)
     Output.progress("request \(id) queued for the failover leader")
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {

@@ -25,17 +25,8 @@ struct ResumeCommand: AsyncParsableCommand {
 func setPaused(_ paused: Bool, config: String, reason: String) async throws {
     let configuration = try ConfigLoader.load(directory: config)
     return try await PostgresConnection.with(configuration.controlPlane.control.dsn, timeout: .seconds(5)) { control in
-        let changed = try await control.transaction { c in
-            let changed = try await c.query(
-                "UPDATE switchyard.cluster_state SET paused = $1, updated_at = now() WHERE id = 1 AND paused <> $1", [.bool(paused)]
-            ).affectedRows
-            if changed > 0 {
-                try await c.query("INSERT INTO switchyard.events (kind, message) VALUES ($1, $2)",
-                                  [.text(paused ? "paused" : "resumed"), .text("automatic failover \(paused ? "paused" : "resumed"): \(reason)")])
-            }
-            return changed
-        }
-        print(changed > 0 ? "automatic failover \(paused ? "paused" : "resumed")" : "automatic failover was already \(paused ? "paused" : "running")")
+        let changed = try await OperatorRequests(configuration: configuration).setPaused(control, paused, reason: reason)
+        print(changed ? "automatic failover \(paused ? "paused" : "resumed")" : "automatic failover was already \(paused ? "paused" : "running")")
     }
 }
 

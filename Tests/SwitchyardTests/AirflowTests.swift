@@ -135,10 +135,15 @@ struct AirflowTests {
                                          [.text(node)]).rows.count) == 1
                 }
             }
-            /// True once the `n`th SchedulerJob is registered and running (the previous ones may still be stopping).
+            /// True once the `n`th SchedulerJob runs and has heartbeat since it registered (the previous ones may
+            /// still be stopping). Airflow inserts its job row before it installs its signal handlers: a SIGTERM
+            /// in between kills it outright, leaving the row `running`, so a hand-off is tested on a started one.
             func nthRunning(_ n: Int) async -> Bool {
                 let jobs = (try? await schedulerJobs(db)) ?? []
-                return jobs.count == n && jobs.last?.state == "running"
+                guard jobs.count == n, jobs.last?.state == "running", let id = jobs.last?.id else { return false }
+                let beat = try? await db.query(
+                    "SELECT latest_heartbeat > start_date + interval '1 second' AS beat FROM public.job WHERE id = $1", [.int(id)]).first?["beat"].bool
+                return beat == true
             }
 
             try f.start("a", ["scheduler", "--region", "us-east", "--node-id", "a"] + exec)

@@ -131,4 +131,63 @@ struct AutomaticFailoverTests {
             #expect(!f.log("agent-us-east").contains(token))
         }
     }
+
+    /// The API admits a request exactly as the CLI does (`OperatorRequests`): the target must not be active,
+    /// must be healthy for the observers, and an unforced failover needs the decision's agreement. Pause is
+    /// idempotent through both doors: one event, whatever the repeats.
+    @Test func theAPIAndTheCLIAdmitRequestsByOneRule() async throws {
+        try await DevFixture.with(regions: 2, dags: fastDAGs) { f in
+            let token = "api-token-\(UInt32.random(in: 0...UInt32.max))"
+            setenv("SWITCHYARD_API_TOKEN", token, 1)
+            defer { unsetenv("SWITCHYARD_API_TOKEN") }
+            try f.start("s-us-east", ["scheduler", "--region", "us-east", "--node-id", "s-us-east"])
+            let url = try await f.startAgent("us-east")
+            let client = HTTPClient()
+            func post(_ path: String, _ body: String) async throws -> HTTPResponse {
+                try await client.send(HTTPRequest(method: "POST", url: url + path, headers: [
+                    HTTPHeader("Content-Type", "application/json"), HTTPHeader("Authorization", "Bearer " + token),
+                ], body: Array(body.utf8)))
+            }
+            let control = try await f.connectControl()
+            func requests() async throws -> Int {
+                try await control.query("SELECT count(*) AS n FROM switchyard.failover_requests").first?["n"].require(Int.self) ?? -1
+            }
+
+            // Pause twice through the API and once through the CLI: one change, one event.
+            #expect(try await post("/pause", "{}").bodyText.contains("\"changed\":true"))
+            #expect(try await post("/pause", "{}").bodyText.contains("\"changed\":false"))
+            let cliPause = try await SwitchyardBinary.run(["pause", "--config", f.config])
+            #expect(cliPause.output.contains("already paused"), "\(cliPause.output)")
+            let events = try await control.query("SELECT count(*) AS n FROM switchyard.events WHERE kind = 'paused'").first?["n"].int
+            #expect(events == 1)
+            #expect(try await post("/resume", "{}").bodyText.contains("\"changed\":true"))
+
+            // The active region is no target; eu-west, which no scheduler leads, is not healthy.
+            let active = try await post("/switchover", "{\"to\":\"us-east\"}")
+            #expect(active.status == 409 && active.bodyText.contains("already_active"), "\(active.bodyText)")
+            // (Once the observer's view of eu-west is in the control database: a forced request is admitted on
+            // the target's health alone.)
+            let observed = await f.waitUntil(timeout: .seconds(20)) {
+                (try? await control.query("SELECT 1 FROM switchyard.observations WHERE region = 'eu-west' AND state <> 'healthy'").rows.isEmpty) == false
+            }
+            try #require(observed != nil)
+            let unhealthy = try await post("/failover", "{\"to\":\"eu-west\",\"force\":true}")
+            #expect(unhealthy.status == 409 && unhealthy.bodyText.contains("target_unhealthy"), "\(unhealthy.bodyText)")
+            let cliUnhealthy = try await SwitchyardBinary.run(["switchover", "--config", f.config, "--to", "eu-west"])
+            #expect(cliUnhealthy.status == 1 && cliUnhealthy.errors.contains("not healthy in the observers' view"), "\(cliUnhealthy.errors)")
+
+            // eu-west healthy: an unforced failover still needs the decision (us-east is not down), by both doors.
+            try f.start("s-eu-west", ["scheduler", "--region", "eu-west", "--node-id", "s-eu-west"])
+            let refused = await f.waitUntil(timeout: .seconds(30)) {
+                let r = try? await post("/failover", "{\"to\":\"eu-west\"}")
+                return r?.status == 409 && r?.bodyText.contains("decision_refuses") == true
+            }
+            #expect(refused != nil)
+            let cli = try await SwitchyardBinary.run(["failover", "--config", f.config, "--to", "eu-west"])
+            #expect(cli.status == 1 && cli.errors.contains("the decision says no"), "\(cli.errors)")
+            #expect(try await requests() == 0)  // nothing refused was queued
+            let cluster = try await control.query("SELECT active_region, epoch FROM switchyard.cluster_state").first
+            #expect(cluster?["active_region"].string == "us-east" && cluster?["epoch"].int == 1)
+        }
+    }
 }

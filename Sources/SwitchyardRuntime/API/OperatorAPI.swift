@@ -5,7 +5,8 @@ import Postgres
 import SwitchyardCore
 
 /// `POST /switchover`, `/failover`, `/pause`, `/resume`: authenticated with a bearer token from the
-/// environment (compared in constant time). Requests are queued for the failover leader.
+/// environment (compared in constant time). Requests pass the same admission checks as the CLI's
+/// (`OperatorRequests`) and are queued for the failover leader.
 struct OperatorAPI: Sendable {
     let configuration: Configuration
     let token: String?
@@ -14,6 +15,8 @@ struct OperatorAPI: Sendable {
     struct Body: Decodable {
         var to: String?
         var reason: String?
+        /// `/failover` only: fail over even when the decision would not (the target's health is still checked).
+        var force: Bool?
     }
 
     func register(on router: Router<BasicRequestContext>) {
@@ -43,22 +46,22 @@ struct OperatorAPI: Sendable {
         }
         let reason = body.reason ?? "requested through the API"
         if await !control.isOpen { try await control.reconnect(timeout: .seconds(3)) }
+        let requests = OperatorRequests(configuration: configuration)
         switch action {
         case "pause", "resume":
-            try await control.query("UPDATE switchyard.cluster_state SET paused = $1, updated_at = now() WHERE id = 1", [.bool(action == "pause")])
-            try await control.query("INSERT INTO switchyard.events (kind, message) VALUES ($1, $2)",
-                                    [.text(action == "pause" ? "paused" : "resumed"), .text("automatic failover \(action)d: \(reason)")])
-            return StatusServer.json(ByteBuffer(string: "{\"paused\":\(action == "pause")}"))
+            let changed = try await requests.setPaused(control, action == "pause", reason: reason)
+            return StatusServer.json(ByteBuffer(string: "{\"paused\":\(action == "pause"),\"changed\":\(changed)}"))
         default:
             guard let target = body.to, configuration.region(named: target) != nil else {
                 throw APIError(status: .badRequest, code: "unknown_region", message: "\"to\" must name a configured region")
             }
-            if let running = try await control.query("SELECT id FROM switchyard.failovers WHERE state = 'running'").first?["id"].optional(Int.self) {
-                throw APIError(status: .conflict, code: "failover_in_progress", message: "failover \(running) is in progress", failoverId: running)
+            let kind: OperatorRequests.Kind = action == "switchover" ? .switchover : (body.force == true ? .forced : .failover)
+            do {
+                try await requests.admit(control, kind: kind, to: target)
+            } catch let refusal as OperatorRequests.Refusal {
+                throw APIError(status: .conflict, code: refusal.code, message: refusal.description, failoverId: refusal.failoverId)
             }
-            let id = try await control.query(
-                "INSERT INTO switchyard.failover_requests (kind, to_region, reason) VALUES ($1, $2, $3) RETURNING id",
-                [.text(action == "failover" ? "forced" : "switchover"), .text(target), .text(reason)]).first?["id"].require(Int.self) ?? 0
+            let id = try await requests.enqueue(control, kind: kind, to: target, reason: reason)
             return StatusServer.json(ByteBuffer(string: "{\"request_id\":\(id)}"), status: .accepted)
         }
     }
