@@ -139,15 +139,23 @@ extension Agent {
         for request in pending where stillLeading() {
             let id: Int = try request["id"].require()
             try await control.query("UPDATE switchyard.failover_requests SET picked_at = now() WHERE id = $1", [.int(id)])
+            let target: String = try request["to_region"].require()
+            let failoverId: Int
             do {
-                let failoverId = try await executor.begin(
-                    control, kind: try request["kind"].require(), to: try request["to_region"].require(), reason: try request["reason"].require(),
-                    requestId: id)
+                // Admitted when queued (`OperatorRequests`); the target's health is read afresh as it begins.
+                failoverId = try await executor.begin(
+                    control, kind: try request["kind"].require(), to: target, reason: try request["reason"].require(),
+                    requestId: id, confirm: OperatorRequests(configuration: configuration).pickupConfirmation(target: target))
                 try await control.query("UPDATE switchyard.failover_requests SET failover_id = $2 WHERE id = $1", [.int(id), .int(failoverId)])
-                _ = try await executor.run(control, id: failoverId)
             } catch let refusal as FailoverExecutor.Refusal {
                 try await control.query("UPDATE switchyard.failover_requests SET error = $2 WHERE id = $1", [.int(id), .text(refusal.description)])
+                continue
+            } catch {
+                // Whoever follows the request (the CLI) learns why instead of waiting out its timeout.
+                _ = try? await control.query("UPDATE switchyard.failover_requests SET error = $2 WHERE id = $1", [.int(id), .text("\(error)")])
+                throw error
             }
+            _ = try await executor.run(control, id: failoverId)
         }
     }
 }

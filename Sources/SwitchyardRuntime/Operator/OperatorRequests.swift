@@ -76,10 +76,7 @@ public struct OperatorRequests: Sendable {
         }
         let input = try await DecisionInputReader.read(control, configuration: configuration)
         if input.activeRegion == target { throw Refusal.alreadyActive(target) }
-        let observations = input.regions.first { $0.name == target }?.observations.filter(\.live) ?? []
-        if !observations.isEmpty, observations.filter({ $0.health == .healthy }).count * 2 <= observations.count {
-            throw Refusal.targetUnhealthy(target, views: observations.map { "\($0.observer) sees \($0.health.rawValue)" }.joined(separator: ", "))
-        }
+        if let unhealthy = Self.unhealthyTarget(input, target) { throw unhealthy }
         do {
             let db = try await PostgresConnection.connect(region.databaseDSN, timeout: .seconds(3))
             await db.close()
@@ -91,6 +88,24 @@ public struct OperatorRequests: Sendable {
         case .failover(let chosen, _) where chosen == target: return
         case .failover(let chosen, let why): throw Refusal.decisionPicksAnother(chosen: chosen, target: target, why: why)
         case .stay(let why), .blocked(let why): throw Refusal.decisionSaysNo(why: why)
+        }
+    }
+
+    /// A majority of the live observers that observe `target` must see it healthy (when any observe it).
+    static func unhealthyTarget(_ input: FailoverDecision.Input, _ target: String) -> Refusal? {
+        let observations = input.regions.first { $0.name == target }?.observations.filter(\.live) ?? []
+        guard !observations.isEmpty, observations.filter({ $0.health == .healthy }).count * 2 <= observations.count else { return nil }
+        return .targetUnhealthy(target, views: observations.map { "\($0.observer) sees \($0.health.rawValue)" }.joined(separator: ", "))
+    }
+
+    /// The check the failover leader makes when it picks a queued request up, inside the transaction that
+    /// begins it: the observers' views may have changed since the request was admitted, so a fresh read
+    /// must still see the target healthy. Returns the refusal's reason, or nil.
+    public func pickupConfirmation(target: String) -> @Sendable (PostgresConnection) async throws -> String? {
+        let configuration = self.configuration
+        return { c in
+            let input = try await DecisionInputReader.read(c, configuration: configuration)
+            return Self.unhealthyTarget(input, target).map { "refused when picked up: \($0.description)" }
         }
     }
 

@@ -52,9 +52,22 @@ actor ExecSupervisor {
         }
     }
 
-    /// Stops the command and waits for the guard to finish.
+    /// Stops the command and waits for the guard to finish, without holding a thread meanwhile (the guard
+    /// stops its command within the grace: SIGTERM, then SIGKILL).
     func stop(reason: String) async {
-        stopNow(reason: reason)
+        guard let process = guardProcess else { return }
+        process.send("stop")
+        let bound = ContinuousClock.now + grace + .seconds(5)
+        while process.poll() == nil {
+            if ContinuousClock.now > bound {
+                var status: Int32 = 0
+                waitpid(process.pid, &status, 0)  // the guard is past its own SIGKILL: it exits at once
+                break
+            }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        logger.notice("exec command stopped", metadata: ["reason": "\(reason)"])
+        guardProcess = nil
     }
 
     /// True while no command of this node runs (nothing started, or it was stopped and reaped).

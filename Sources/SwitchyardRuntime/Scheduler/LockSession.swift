@@ -78,6 +78,12 @@ public struct LockSession: Sendable {
     }
 
     /// The NOTIFY channel on which leadership changes of `region` are announced.
+    /// Keeps the session (and so the lock) from `idle_session_timeout` while the leader hands off: it
+    /// waits for its `--exec` command to stop, which may take the command's whole grace.
+    public func keepAlive() async throws {
+        try await connection.query("SELECT 1", timeout: .seconds(1))
+    }
+
     public static func channel(_ region: String) -> String { "switchyard_leader_" + region.replacingOccurrences(of: "-", with: "_") }
 
     /// Closes the session; the server frees the lock at once.

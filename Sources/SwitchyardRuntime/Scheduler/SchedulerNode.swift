@@ -279,11 +279,26 @@ public final class SchedulerNode: Sendable {
         }
         // Voluntary hand-off: stop the child first (it gets its full grace), record that it has exited, then
         // unlock so a follower wins at once and starts its own command without waiting.
-        var stopped = !execs.isEmpty
-        for exec in execs {
-            await exec.stop(reason: "shutdown")
-            if await !exec.idle { stopped = false }
+        // The lock is held meanwhile (its session kept from idle_session_timeout): the command may take its
+        // whole grace, and no other node may start its own before this one has exited.
+        let keepAlive = execs.isEmpty ? nil : Task { [lock, election] in
+            while !Task.isCancelled {
+                try? await lock.keepAlive()
+                try? await Task.sleep(for: min(election.heartbeatInterval, election.idleSessionTimeout / 3))
+            }
         }
+        var stopped = !execs.isEmpty
+        await withTaskGroup(of: Bool.self) { group in
+            for exec in execs {
+                group.addTask {
+                    await exec.stop(reason: "shutdown")
+                    return await exec.idle
+                }
+            }
+            for await idle in group where !idle { stopped = false }
+        }
+        keepAlive?.cancel()
+        _ = await keepAlive?.value
         do {
             try await lock.release(node: nodeId, execStoppedAt: stopped ? epoch : nil)
             logger.notice("released leadership")
