@@ -25,7 +25,7 @@ let package = Package(
 
         // One thin Swift module per C library; each owns every pointer and handle of its library.
         .target(name: "Postgres", dependencies: ["CLibPQ", "SwitchyardCore"]),
-        .target(name: "Redis", dependencies: ["CHiredis", "SwitchyardCore"]),
+        .target(name: "Redis", dependencies: ["CHiredis", "SwitchyardCore", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "HTTP", dependencies: ["CCurl", "SwitchyardCore"]),
 
         // The domain: configuration model, validation, pure state machines. No I/O beyond reading files.

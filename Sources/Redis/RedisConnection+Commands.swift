@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import SwitchyardCore
 
@@ -113,6 +114,6 @@ public struct RedisScript: Sendable {
     /// Wraps a script, computing its SHA1.
     public init(_ source: String) {
         self.source = source
-        self.sha1 = SHA1.hex(Array(source.utf8))
+        self.sha1 = Insecure.SHA1.hash(data: Array(source.utf8)).map { String(format: "%02x", $0) }.joined()
     }
 }

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Postgres
 import Redis
@@ -338,6 +339,6 @@ public enum DevDeployment {
 
 enum SHA1Key {
     static func of(_ text: String) -> String {
-        String(SHA1.hex(Array(text.utf8)).prefix(12))
+        String(Insecure.SHA1.hash(data: Array(text.utf8)).map { String(format: "%02x", $0) }.joined().prefix(12))
     }
 }
