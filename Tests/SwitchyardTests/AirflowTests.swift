@@ -6,22 +6,7 @@ import Testing
 import TestSupport
 
 /// One DAG with one Python task of a few seconds: long enough to be in flight, short enough for a test.
-let airflowTestDAG = """
-    from datetime import datetime
-    from airflow.sdk import dag, task
-
-    @dag(dag_id="switchyard_e2e", schedule=None, start_date=datetime(2024, 1, 1), catchup=False, max_active_runs=16)
-    def switchyard_e2e():
-        @task
-        def work():
-            import time
-            time.sleep(2)
-            return "done"
-        work()
-
-    switchyard_e2e()
-
-    """
+let airflowTestDAG = AirflowHome.sleepingDAG(id: "switchyard_e2e", seconds: 2)
 
 /// End-to-end against a pip-installed Apache Airflow 3.3.2 (`scripts/install-airflow.sh`, run by `make
 /// test`): skipped, with the reason, when it could not be installed.

@@ -98,23 +98,28 @@ public final class AirflowHome: @unchecked Sendable {
         }
     }
 
-    /// The local deployment's DAG for drills: one Python task of 8 s, long enough to be in flight across a failover.
-    public static let drillDAG = """
+    /// A DAG of one Python task that sleeps `seconds`, triggered by hand (no schedule).
+    public static func sleepingDAG(id: String, seconds: Int) -> String {
+        """
         from datetime import datetime
         from airflow.sdk import dag, task
 
-        @dag(dag_id="switchyard_drill", schedule=None, start_date=datetime(2024, 1, 1), catchup=False, max_active_runs=64)
-        def switchyard_drill():
+        @dag(dag_id="\(id)", schedule=None, start_date=datetime(2024, 1, 1), catchup=False, max_active_runs=64)
+        def \(id)():
             @task
             def work():
                 import time
-                time.sleep(8)
+                time.sleep(\(seconds))
                 return "done"
             work()
 
-        switchyard_drill()
+        \(id)()
 
         """
+    }
+
+    /// The local deployment's DAG for drills: one task of 8 s, long enough to be in flight across a failover.
+    public static let drillDAG = sleepingDAG(id: "switchyard_drill", seconds: 8)
 
     /// The command line that runs `airflow ARGS…` from this home, without a shell.
     public func command(_ arguments: [String]) -> [String] {

@@ -30,10 +30,10 @@ actor ExecSupervisor {
     }
 
     /// Called every leader tick.
-    func update(shouldRun: Bool, leaseRemaining: Duration) {
+    func update(shouldRun: Bool, leaseRemaining: Duration) async {
         reapIfExited()
         if !shouldRun {
-            stopNow(reason: "not leading the active region")
+            await stop(reason: "not leading the active region")
             return
         }
         if let guardProcess {
@@ -72,15 +72,6 @@ actor ExecSupervisor {
 
     /// True while no command of this node runs (nothing started, or it was stopped and reaped).
     var idle: Bool { guardProcess == nil }
-
-    private func stopNow(reason: String) {
-        guard let process = guardProcess else { return }
-        process.send("stop")
-        var status: Int32 = 0
-        waitpid(process.pid, &status, 0)  // bounded: the guard kills its child within the grace period
-        logger.notice("exec command stopped", metadata: ["reason": "\(reason)"])
-        guardProcess = nil
-    }
 
     private func reapIfExited() {
         guard let process = guardProcess, let status = process.poll() else { return }
