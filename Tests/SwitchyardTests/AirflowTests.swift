@@ -242,7 +242,10 @@ extension AirflowTests {
                 try #require(up.status == 0, "\(up.output)\(up.errors)")
                 let run = try await SwitchyardBinary.run(["drill", drillsDirectory + "/airflow-kill-schedulers.yaml", "--dir", dir, "--json"])
                 register()
-                let report = try JSONDecoder().decode(DrillReport.self, from: Data(run.output.utf8))
+                guard let report = try? JSONDecoder().decode(DrillReport.self, from: Data(run.output.utf8)) else {
+                    Issue.record("the drill printed no report (exit \(run.status)): \(run.errors.suffix(4000))")
+                    throw DevError("no drill report")
+                }
                 print("airflow drill: detect \(report.detect_ms ?? -1) ms, RTO \(report.rto_ms ?? -1) ms, first task in the target "
                     + "\(report.first_execution_ms ?? -1) ms, \(report.runs_finished_in_target ?? -1) of \(report.runs_in_flight) runs finished there")
                 #expect(run.status == 0 && report.passed, "\(report.expectations.filter { !$0.held }) \(run.errors.suffix(3000))")
