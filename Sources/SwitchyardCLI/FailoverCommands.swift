@@ -40,7 +40,7 @@ func resumeFailover(config: String, json: Bool) async throws {
             return
         }
         if json { try Output.json(report) } else { print("failover \(report.id) \(report.state)") }
-        if report.state != "completed" { throw ExitCode(1) }
+        if report.state != .completed { throw ExitCode(1) }
     }
 }
 
@@ -85,7 +85,7 @@ func runFailover(config: String, kind: OperatorRequests.Kind, to target: String,
             if let resumed = try await executor.resume(control) {
                 Output.progress("finished the interrupted failover \(resumed.id) first")
             }
-            let id = try await executor.begin(control, kind: kind.rawValue, to: target, reason: reason)
+            let id = try await executor.begin(control, kind: kind, to: target, reason: reason)
             report = try await executor.run(control, id: id)
             try? await FailoverLock.release(control)
         } catch let refusal as FailoverExecutor.Refusal {
@@ -103,13 +103,13 @@ func printReport(_ report: FailoverExecutor.Report, json: Bool) throws {
     if json {
         try Output.json(report)
     } else {
-        print("\(report.kind) \(report.id): \(report.from_region ?? "none") -> \(report.to_region) \(report.state) at epoch \(report.epoch); "
+        print("\(report.kind.rawValue) \(report.id): \(report.from_region ?? "none") -> \(report.to_region) \(report.state.rawValue) at epoch \(report.epoch); "
             + "\(report.runs_moved) runs moved (\(report.runs_source))")
         for hook in report.hooks {
             print("  hook \(hook.name): \(hook.succeeded ? "ok" : "FAILED") after \(hook.attempts.count) attempt(s)")
         }
     }
-    if report.state != "completed" { throw ExitCode(1) }
+    if report.state != .completed { throw ExitCode(1) }
 }
 
 /// Queues a request for the failover leader and waits for its failover to finish.
@@ -120,15 +120,11 @@ func requestFromLeader(_ control: PostgresConnection, requests: OperatorRequests
     Output.progress("request \(id) queued for the failover leader")
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
-        let row = try await control.query(
-            """
-            SELECT r.picked_at IS NOT NULL AS picked, r.error, r.failover_id, f.state
-            FROM switchyard.failover_requests r LEFT JOIN switchyard.failovers f ON f.id = r.failover_id WHERE r.id = $1
-            """, [.int(id)]).first
-        if let error = try row?["error"].optional(String.self), try row?["failover_id"].optional(Int.self) == nil {
+        let request = try await ControlStore.request(control, id: id)
+        if let error = request?.error, request?.failover_id == nil {
             throw OperationFailure(message: error)
         }
-        if let failoverId = try row?["failover_id"].optional(Int.self), let state = try row?["state"].optional(String.self), state != "running" {
+        if let failoverId = request?.failover_id, let state = request?.failover_state, state != .running {
             return try await FailoverExecutor.report(control, id: failoverId)
         }
         try await Task.sleep(for: .milliseconds(100))

@@ -37,65 +37,40 @@ struct HistoryCommand: AsyncParsableCommand {
     @Option(help: "How many, newest first.") var limit = 20
     @Flag(help: "Print JSON.") var json = false
 
-    struct Entry: Codable {
-        var id: Int
-        var kind: String
-        var from_region: String?
-        var to_region: String
-        var reason: String
-        var state: String
-        var step: String
-        var epoch: Int?
-        var runs_moved: Int?
-        var runs_source: String?
-        var error: String?
-        var started_at: Date
-        var finished_at: Date?
-        var steps: [Step]
-    }
+    /// A journal row with its steps: the `--json` output's entries.
+    struct Entry: Encodable {
+        var failover: FailoverRecord
+        var steps: [StepRecord]
 
-    struct Step: Codable {
-        var step: String
-        var started_at: Date
-        var finished_at: Date?
-        var duration_ms: Double?
-        var result: String?
+        enum CodingKeys: String, CodingKey { case steps }
+
+        func encode(to encoder: any Encoder) throws {
+            try failover.encode(to: encoder)
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(steps, forKey: .steps)
+        }
     }
 
     func run() async throws {
         let configuration = try ConfigLoader.load(directory: global.config)
         return try await PostgresConnection.with(configuration.controlPlane.control.dsn, timeout: .seconds(5)) { control in
             var entries: [Entry] = []
-            for row in try await control.query(
-                """
-                SELECT id, kind, from_region, to_region, reason, state, step, epoch, runs_moved, runs_source, error, started_at, finished_at
-                FROM switchyard.failovers ORDER BY id DESC LIMIT $1
-                """, [.int(limit)]).rows {
-                let id: Int = try row["id"].require()
-                let steps = try await control.query(
-                    """
-                    SELECT step, started_at, finished_at, extract(epoch FROM finished_at - started_at)::float8 * 1000 AS ms, result::text AS result
-                    FROM switchyard.failover_steps WHERE failover_id = $1 ORDER BY started_at
-                    """, [.int(id)]).rows.map {
-                        Step(step: try $0["step"].require(), started_at: try $0["started_at"].require(), finished_at: try $0["finished_at"].optional(),
-                             duration_ms: try $0["ms"].optional(), result: try $0["result"].optional())
-                    }
-                entries.append(Entry(
-                    id: id, kind: try row["kind"].require(), from_region: try row["from_region"].optional(), to_region: try row["to_region"].require(),
-                    reason: try row["reason"].require(), state: try row["state"].require(), step: try row["step"].require(),
-                    epoch: try row["epoch"].optional(), runs_moved: try row["runs_moved"].optional(), runs_source: try row["runs_source"].optional(),
-                    error: try row["error"].optional(), started_at: try row["started_at"].require(), finished_at: try row["finished_at"].optional(),
-                    steps: steps))
+            for failover in try await ControlStore.recentFailovers(control, limit: limit) {
+                entries.append(Entry(failover: failover, steps: try await ControlStore.steps(control, failover: failover.id)))
             }
             if json {
                 try Output.json(["failovers": entries])
                 return
             }
             if entries.isEmpty { print("no failovers yet") }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = .sortedKeys
             for e in entries {
-                print("#\(e.id) \(e.kind) \(e.from_region ?? "-") -> \(e.to_region) \(e.state) (\(e.reason)) started \(e.started_at)")
+                let f = e.failover
+                print("#\(f.id) \(f.kind.rawValue) \(f.from_region ?? "-") -> \(f.to_region) \(f.state.rawValue) (\(f.reason)) started \(f.started_at)")
                 for s in e.steps {
-                    print("    \(pad(s.step, 10)) \(s.duration_ms.map { String(format: "%8.1f ms", $0) } ?? "  running")  \(s.result ?? "")")
+                    let result = s.result.flatMap { try? encoder.encode($0) }.map { String(decoding: $0, as: UTF8.self) } ?? ""
+                    print("    \(pad(s.step.rawValue, 10)) \(s.duration_ms.map { String(format: "%8.1f ms", $0) } ?? "  running")  \(result)")
                 }
             }
         }

@@ -39,9 +39,7 @@ struct StatusCommand: AsyncParsableCommand {
     func agentURL(_ configuration: Configuration) async throws -> String {
         if let agent { return agent.hasSuffix("/") ? String(agent.dropLast()) : agent }
         let url = try? await PostgresConnection.with(configuration.controlPlane.control.dsn, timeout: .seconds(2)) { control in
-            try await control.query(
-                "SELECT api_url FROM switchyard.agents WHERE api_url IS NOT NULL AND last_seen > now() - interval '10 seconds' ORDER BY last_seen DESC LIMIT 1"
-            ).first?["api_url"].optional(String.self)
+            try await ControlStore.freshestAgentURL(control)
         }
         if let url = url ?? nil { return url }
         return "http://\(configuration.controlPlane.api.listenHost):\(configuration.controlPlane.api.listenPort)"

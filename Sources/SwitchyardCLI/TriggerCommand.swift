@@ -34,7 +34,7 @@ struct TriggerCommand: AsyncParsableCommand {
             target = region
         } else {
             let active = try await PostgresConnection.with(configuration.controlPlane.control.dsn, timeout: .seconds(3)) { control in
-                try await control.query("SELECT active_region FROM switchyard.cluster_state WHERE id = 1").first?["active_region"].optional(String.self)
+                try await ControlStore.activeRegion(control)
             }
             guard let active else {
                 throw OperationFailure(message: "no region is active (a failover may be in progress); pass --region")

@@ -45,14 +45,11 @@ extension DevFixture {
     public func waitSteady(_ control: PostgresConnection, observers: Int, steadyFor: Duration = .seconds(2),
                            timeout: Duration = .seconds(30)) async -> Bool {
         await waitUntil(timeout: timeout) {
-            let row = try? await control.query(
-                """
-                SELECT count(DISTINCT o.observer) AS n,
-                       coalesce(bool_and(o.state = 'healthy' AND o.up_since < now() - make_interval(secs => $1)), false) AS steady
-                FROM switchyard.observations o JOIN switchyard.agents a USING (observer)
-                WHERE a.last_seen > now() - interval '3 seconds'
-                """, [.double(steadyFor.secondsDouble)]).first
-            return row?["n"].int == observers && row?["steady"].bool == true
+            guard let seen = try? await ControlStore.observations(control, liveWithin: .seconds(3), seenWithin: .seconds(3)),
+                  !seen.isEmpty else { return false }
+            let steadySince = Date().addingTimeInterval(-steadyFor.secondsDouble)
+            return Set(seen.map(\.observer)).count == observers
+                && seen.allSatisfy { $0.state == .healthy && ($0.upSince.map { $0 < steadySince } ?? true) }
         } != nil
     }
 }

@@ -124,7 +124,7 @@ struct DecisionInputTests {
                     ('b', 'eu-west', 'database', 'healthy', now() - interval '1 hour', '{}', NULL, now() - interval '1 hour');
                 """)
             do {
-                _ = try await executor.begin(control, kind: "failover", to: "eu-west", reason: "stale view", confirm: confirm)
+                _ = try await executor.begin(control, kind: .failover, to: "eu-west", reason: "stale view", confirm: confirm)
                 Issue.record("a failover began on a view the fresh read does not confirm")
             } catch let refusal as FailoverExecutor.Refusal {
                 #expect(refusal.description.contains("not confirmed on a fresh read"), "\(refusal)")
@@ -137,7 +137,7 @@ struct DecisionInputTests {
                 UPDATE switchyard.observations SET state = 'down', since = now() - interval '5 seconds', evidence = 'positive', up_since = NULL
                 WHERE region = 'us-east';
                 """)
-            let id = try await executor.begin(control, kind: "failover", to: "eu-west", reason: "confirmed", confirm: confirm)
+            let id = try await executor.begin(control, kind: .failover, to: "eu-west", reason: "confirmed", confirm: confirm)
             #expect(id > 0)
             #expect(try await cluster().1 == before.1 + 1)
             await control.close()

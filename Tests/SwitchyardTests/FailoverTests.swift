@@ -67,7 +67,7 @@ struct FailoverTests {
             let run = try await failover(f, ["failover", "--to", "eu-west", "--force", "--reason", "test", "--json"])
             #expect(run.status == 0, "\(run.output)\n\(run.errors)")
             let report = try JSONDecoder().decode(FailoverExecutor.Report.self, from: Data(run.output.utf8))
-            #expect(report.state == "completed")
+            #expect(report.state == .completed)
             // What was active in us-east when it was fenced: its rows stay as they were from then on (its
             // scheduler is idle and its worker records nothing for the command it stopped).
             let active = try await east.query(
@@ -179,7 +179,7 @@ struct FailoverTests {
             let run = try await failover(f, ["switchover", "--to", "eu-west", "--json"])
             #expect(run.status == 0, "\(run.errors)")
             let report = try JSONDecoder().decode(FailoverExecutor.Report.self, from: Data(run.output.utf8))
-            #expect(report.kind == "switchover" && report.state == "completed")
+            #expect(report.kind == .switchover && report.state == .completed)
             // The running command finished in us-east; nothing ran twice.
             #expect(try await count(east, "SELECT count(*) AS n FROM switchyard.dag_run WHERE dag_id = 'slow' AND state = 'success'") == 1)
             #expect(try await count(west, "SELECT count(*) AS n FROM switchyard.dag_run WHERE dag_id = 'slow'") == 0)
@@ -215,7 +215,7 @@ struct FailoverOutcomeTests {
             let run = try await SwitchyardBinary.run(["failover", "--to", "eu-west", "--force", "--config", f.config, "--json"])
             #expect(run.status == 1)
             let report = try JSONDecoder().decode(FailoverExecutor.Report.self, from: Data(run.output.utf8))
-            #expect(report.state == "completed_with_errors")
+            #expect(report.state == .completed_with_errors)
             #expect(report.hooks.first?.attempts.map(\.status) == [503, 503])
             let control = try await f.connectControl()
             #expect(try await control.query("SELECT error FROM switchyard.failovers").first?["error"].string == "required hooks failed: lb")

@@ -14,6 +14,21 @@ public struct HookValues: Sendable, Equatable {
         self.failoverId = failoverId
     }
 
+    /// The body a hook without a template sends: `{"region", "previous_region", "epoch", "failover_id"}`
+    /// (`previous_region` is "" when there was none, as the template gives it).
+    public var defaultBody: [UInt8] {
+        struct Body: Encodable {
+            var region: String
+            var previous_region: String
+            var epoch: Int
+            var failover_id: Int
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let body = Body(region: region, previous_region: previousRegion ?? "", epoch: epoch, failover_id: failoverId)
+        return Array((try? encoder.encode(body)) ?? Data("{}".utf8))
+    }
+
     /// Fills `{{region}}`, `{{previous_region}}`, `{{epoch}}` and `{{failover_id}}` in a template.
     /// Values are JSON-string-escaped (the templates are JSON bodies).
     public func render(_ template: String) -> String {

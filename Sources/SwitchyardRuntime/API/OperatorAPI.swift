@@ -50,7 +50,7 @@ struct OperatorAPI: Sendable {
         switch action {
         case "pause", "resume":
             let changed = try await requests.setPaused(control, action == "pause", reason: reason)
-            return StatusServer.json(ByteBuffer(string: "{\"paused\":\(action == "pause"),\"changed\":\(changed)}"))
+            return StatusServer.json(encoding: ["paused": action == "pause", "changed": changed])
         default:
             guard let target = body.to, configuration.region(named: target) != nil else {
                 throw APIError(status: .badRequest, code: "unknown_region", message: "\"to\" must name a configured region")
@@ -62,7 +62,7 @@ struct OperatorAPI: Sendable {
                 throw APIError(status: .conflict, code: refusal.code, message: refusal.description, failoverId: refusal.failoverId)
             }
             let id = try await requests.enqueue(control, kind: kind, to: target, reason: reason)
-            return StatusServer.json(ByteBuffer(string: "{\"request_id\":\(id)}"), status: .accepted)
+            return StatusServer.json(encoding: ["request_id": id], status: .accepted)
         }
     }
 

@@ -25,7 +25,8 @@ public final class SnapshotStore: Sendable {
     }
 
     struct State: Sendable {
-        var status: ByteBuffer = ByteBuffer(string: "{\"error\":{\"code\":\"starting\",\"message\":\"no snapshot yet\"}}")
+        var status: ByteBuffer = ByteBuffer(
+            bytes: (try? JSONEncoder().encode(StatusServer.ErrorBody(code: "starting", message: "no snapshot yet"))) ?? Data())
         var document: StatusDocument?
         var activeAndHealthy: [String: Bool] = [:]
         var events: [Event] = []

@@ -16,19 +16,17 @@ public enum StatusServer {
             let (body, ready) = store.statusBody
             return json(body, status: ready ? .ok : .serviceUnavailable)
         }
-        router.get("/healthz") { _, _ in json(ByteBuffer(string: "{\"status\":\"ok\"}")) }
+        router.get("/healthz") { _, _ in json(encoding: ["status": "ok"]) }
         router.get("/readyz") { _, _ in
             let (ready, reason) = store.readiness
-            let body = "{\"ready\":\(ready),\"reason\":\(quoted(reason))}"
-            return json(ByteBuffer(string: body), status: ready ? .ok : .serviceUnavailable)
+            return json(encoding: Readiness(ready: ready, reason: reason), status: ready ? .ok : .serviceUnavailable)
         }
         let active: @Sendable (Request, BasicRequestContext) async throws -> Response = { _, context in
             let name = context.parameters.get("name") ?? ""
             guard let answer = store.activeAndHealthy(name) else {
                 throw APIError(status: .notFound, code: "unknown_region", message: "no region named \(name)")
             }
-            let body = "{\"region\":\(quoted(name)),\"active_and_healthy\":\(answer)}"
-            return json(ByteBuffer(string: body), status: answer ? .ok : .serviceUnavailable)
+            return json(encoding: ActiveAnswer(region: name, active_and_healthy: answer), status: answer ? .ok : .serviceUnavailable)
         }
         router.get("/regions/:name/active", use: active)
         router.head("/regions/:name/active", use: active)
@@ -65,9 +63,37 @@ public enum StatusServer {
         Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: body))
     }
 
-    static func quoted(_ text: String) -> String {
-        let data = (try? JSONEncoder().encode(text)) ?? Data("\"\"".utf8)
-        return String(decoding: data, as: UTF8.self)
+    /// A JSON response with `value` encoded as its body.
+    static func json(encoding value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return json(ByteBuffer(bytes: (try? encoder.encode(value)) ?? Data("{}".utf8)), status: status)
+    }
+
+    /// `/readyz`'s body.
+    struct Readiness: Encodable {
+        var ready: Bool
+        var reason: String
+    }
+
+    /// `/regions/{name}/active`'s body.
+    struct ActiveAnswer: Encodable {
+        var region: String
+        var active_and_healthy: Bool
+    }
+
+    /// Every error's body: `{"error": {"code", "message", "failover_id"?}}`.
+    struct ErrorBody: Encodable {
+        struct Detail: Encodable {
+            var code: String
+            var message: String
+            var failover_id: Int?
+        }
+        var error: Detail
+
+        init(code: String, message: String, failoverId: Int? = nil) {
+            error = Detail(code: code, message: message, failover_id: failoverId)
+        }
     }
 
     /// Runs the server until the task is cancelled; `onRunning` receives the bound port.
@@ -98,11 +124,8 @@ struct JSONErrorMiddleware: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let error as APIError {
-            if let id = error.failoverId {
-                let body = "{\"error\":{\"code\":\(StatusServer.quoted(error.code)),\"message\":\(StatusServer.quoted(error.message)),\"failover_id\":\(id)}}"
-                return StatusServer.json(ByteBuffer(string: body), status: error.status)
-            }
-            return Self.body(error.status, error.code, error.message)
+            return StatusServer.json(encoding: StatusServer.ErrorBody(code: error.code, message: error.message, failoverId: error.failoverId),
+                                     status: error.status)
         } catch let error as HTTPError {
             let code = error.status == .notFound ? "not_found" : error.status == .methodNotAllowed ? "method_not_allowed" : "bad_request"
             let message = error.status == .notFound ? "no such endpoint: \(request.method) \(request.uri.path)" : (error.body ?? "\(error.status)")
@@ -113,7 +136,6 @@ struct JSONErrorMiddleware: RouterMiddleware {
     }
 
     static func body(_ status: HTTPResponse.Status, _ code: String, _ message: String) -> Response {
-        let body = "{\"error\":{\"code\":\(StatusServer.quoted(code)),\"message\":\(StatusServer.quoted(message))}}"
-        return StatusServer.json(ByteBuffer(string: body), status: status)
+        StatusServer.json(encoding: StatusServer.ErrorBody(code: code, message: message), status: status)
     }
 }

@@ -94,20 +94,19 @@ public enum DetectBench {
             try await FailoverBench.waitAllHealthy(control, regions: state.regions)
         }
         func lastFailoverId() async throws -> Int {
-            try await control.query("SELECT coalesce(max(id), 0) AS id FROM switchyard.failovers").first?["id"].require(Int.self) ?? 0
+            try await ControlStore.latestFailoverId(control)
         }
         func active() async throws -> String {
-            try await control.query("SELECT active_region FROM switchyard.cluster_state").first?["active_region"].optional(String.self) ?? ""
+            try await ControlStore.activeRegion(control) ?? ""
         }
         /// Waits for the failover after `lastId` to begin and finish; returns fault-to-begin in ms.
         func awaitFailover(after lastId: Int, faultAt: Date, trial: String) async throws -> Double {
             let deadline = ContinuousClock.now + .seconds(60)
             var began: Double?
             while ContinuousClock.now < deadline {
-                if let row = try await control.query(
-                    "SELECT started_at, state FROM switchyard.failovers WHERE id > $1 ORDER BY id LIMIT 1", [.int(lastId)]).first {
-                    if began == nil { began = try row["started_at"].require(Date.self).timeIntervalSince(faultAt) * 1000 }
-                    if try row["state"].require(String.self) != "running" { return began ?? 0 }
+                if let failover = try await ControlStore.failovers(control, after: lastId).first {
+                    if began == nil { began = failover.started_at.timeIntervalSince(faultAt) * 1000 }
+                    if failover.state != .running { return began ?? 0 }
                 }
                 try await Task.sleep(for: .milliseconds(5))
             }
@@ -160,12 +159,11 @@ public enum DetectBench {
             let done = try await Brownout.run(kind, duration: duration, target: target, seed: &generator)
             // A decision made on what the episode did can come after it: watch a settle time too.
             try await Task.sleep(for: settle + .seconds(1))
-            let begun = try await control.query(
-                "SELECT id, reason FROM switchyard.failovers WHERE id > $1 ORDER BY id", [.int(lastId)]).rows
+            let begun = try await ControlStore.failovers(control, after: lastId)
             byKind[kind.rawValue, default: 0] += 1
             if !begun.isEmpty {
                 falseFailovers += begun.count
-                reasons += try begun.map { "episode \(episode) (\(kind.rawValue)): \(try $0["reason"].require(String.self))" }
+                reasons += begun.map { "episode \(episode) (\(kind.rawValue)): \($0.reason)" }
                 progress("episode \(episode) \(kind.rawValue) \(Int(done.duration_ms)) ms: FALSE FAILOVER \(reasons.last ?? "")")
             } else {
                 progress("episode \(episode) \(kind.rawValue) \(Int(done.duration_ms)) ms: no failover")
@@ -179,6 +177,6 @@ public enum DetectBench {
 
     /// Probes the agents did not count because they overlapped their own lag, all agents together.
     static func inconclusiveProbes(_ control: PostgresConnection) async throws -> Int {
-        try await control.query("SELECT coalesce(sum(inconclusive), 0)::bigint AS n FROM switchyard.observations").first?["n"].require(Int.self) ?? 0
+        try await ControlStore.inconclusiveProbes(control)
     }
 }

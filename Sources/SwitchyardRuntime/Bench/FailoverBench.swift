@@ -84,7 +84,7 @@ public enum FailoverBench {
         var inFlight = 0, lost = 0, twice = 0
         for trial in 1...trials {
             try await waitAllHealthy(control, regions: state.regions)
-            let active = try await control.query("SELECT active_region FROM switchyard.cluster_state").first?["active_region"].require(String.self) ?? ""
+            let active = try await ControlStore.activeRegion(control) ?? ""
             let source = try await db(active)
             var runIds: [String] = []
             for i in 0..<5 {
@@ -93,38 +93,34 @@ public enum FailoverBench {
             try await Task.sleep(for: .milliseconds(2500))  // dispatched, some executing, shadow synced
             await source.close()
             inFlight += runIds.count
-            let lastId = try await control.query("SELECT coalesce(max(id), 0) AS id FROM switchyard.failovers").first?["id"].require(Int.self) ?? 0
+            let lastId = try await ControlStore.latestFailoverId(control)
             let hooksBefore = receiver.arrivals.count
             let killed = Date()
             if let pid = state.postgres[active]!.pid { kill(pid, SIGQUIT) }  // immediate shutdown: a crash
             var failoverId: Int?
             let deadline = ContinuousClock.now + .seconds(60)
             while ContinuousClock.now < deadline {
-                if let row = try await control.query(
-                    "SELECT id, started_at, state FROM switchyard.failovers WHERE id > $1 ORDER BY id LIMIT 1", [.int(lastId)]).first {
-                    if failoverId == nil { detect.append(try row["started_at"].require(Date.self).timeIntervalSince(killed) * 1000) }
-                    failoverId = try row["id"].require(Int.self)
-                    if try row["state"].require(String.self) != "running" { break }
+                if let failover = try await ControlStore.failovers(control, after: lastId).first {
+                    if failoverId == nil { detect.append(failover.started_at.timeIntervalSince(killed) * 1000) }
+                    failoverId = failover.id
+                    if failover.state != .running { break }
                 }
                 try await Task.sleep(for: .milliseconds(5))
             }
             guard let id = failoverId else { throw DevError("trial \(trial): no failover within 60 s") }
-            let steps = try await control.query(
-                "SELECT step, extract(epoch FROM finished_at - started_at)::float8 * 1000 AS ms FROM switchyard.failover_steps WHERE failover_id = $1",
-                [.int(id)]).rows
-            for s in steps {
-                let ms = try s["ms"].optional(Double.self) ?? 0
-                switch try s["step"].require(String.self) {
-                case "fence": fence.append(ms)
-                case "migrate": migrate.append(ms)
-                case "activate": activate.append(ms)
-                case "route": route.append(ms)
+            for s in try await ControlStore.steps(control, failover: id) {
+                let ms = s.duration_ms ?? 0
+                switch s.step {
+                case .fence: fence.append(ms)
+                case .migrate: migrate.append(ms)
+                case .activate: activate.append(ms)
+                case .route: route.append(ms)
                 default: break
                 }
             }
             guard let acked = receiver.arrivals.dropFirst(hooksBefore).first else { throw DevError("trial \(trial): the hook was not called") }
             total.append(acked.timeIntervalSince(killed) * 1000)
-            let target = try await control.query("SELECT to_region FROM switchyard.failovers WHERE id = $1", [.int(id)]).first?["to_region"].require(String.self) ?? ""
+            let target = try await ControlStore.failover(control, id: id)?.to_region ?? ""
             progress("trial \(trial): \(active) -> \(target), total \(Int(total.last ?? 0)) ms")
             // Every in-flight run must finish in the target, executed there once.
             let targetDB = try await db(target)

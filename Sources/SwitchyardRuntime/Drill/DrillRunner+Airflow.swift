@@ -23,7 +23,7 @@ extension DrillRunner {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for runId in runIds[batch..<min(batch + 2, runIds.count)] {
                     group.addTask {
-                        let outcome = try await home.run(["dags", "trigger", dag, "--run-id", runId, "--conf", "{\"drill\": \"\(self.scenario.name)\"}"],
+                        let outcome = try await home.run(["dags", "trigger", dag, "--run-id", runId, "--conf", self.runConf],
                                                          timeout: 120)
                         guard outcome.status == 0 else {
                             throw DrillError("precondition: airflow dags trigger \(dag) failed in \(active): \(outcome.output.suffix(600))")

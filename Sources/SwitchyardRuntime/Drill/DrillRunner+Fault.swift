@@ -193,7 +193,7 @@ extension DrillRunner {
             // A failover still running (the fault's) finishes first.
             let deadline = ContinuousClock.now + .seconds(60)
             while ContinuousClock.now < deadline,
-                  (try? await control.query("SELECT 1 FROM switchyard.failovers WHERE state = 'running'").rows.isEmpty) == false {
+                  (try? await ControlStore.runningFailoverId(control)) != nil {
                 try? await Task.sleep(for: .milliseconds(200))
             }
             guard let active = try? await target.cluster(control).active, active != original else { return }

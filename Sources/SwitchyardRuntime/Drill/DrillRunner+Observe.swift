@@ -65,42 +65,38 @@ extension DrillRunner {
                 try await Task.sleep(for: .milliseconds(100))
                 continue
             }
-            let rows: [PostgresRow]
+            let rows: [FailoverRecord]
             if fault.kind.hitsControlDatabase {
                 // Back from the fault: the drill's own session may be gone; retry until the database answers.
                 if await !control.isOpen { try? await control.reconnect(timeout: .seconds(2)) }
-                guard let answered = try? await failoverRows(control, after: baseFailover) else {
+                guard let answered = try? await ControlStore.failovers(control, after: baseFailover) else {
                     await control.close()
                     try await Task.sleep(for: .milliseconds(200))
                     continue
                 }
                 rows = answered
             } else {
-                rows = try await failoverRows(control, after: baseFailover)
+                rows = try await ControlStore.failovers(control, after: baseFailover)
             }
             observed.failovers = rows.count
             if let row = rows.first {
-                let id = try row["id"].require(Int.self)
+                let id = row.id
                 if failoverId == nil {
                     failoverId = id
-                    let started: Date = try row["started_at"].require()
-                    observed.detect = ms(started)
-                    let line = "failover \(id) began: \(row["kind"].string ?? "?") \(row["from_region"].string ?? "-") -> \(row["to_region"].string ?? "?") (\(row["reason"].string ?? ""))"
-                    timeline.add(started, t0, line)
+                    observed.detect = ms(row.started_at)
+                    let line = "failover \(id) began: \(row.kind.rawValue) \(row.from_region ?? "-") -> \(row.to_region) (\(row.reason))"
+                    timeline.add(row.started_at, t0, line)
                     progress(line)
                 }
-                let steps = try await control.query(
-                    "SELECT step, finished_at, result::text AS result FROM switchyard.failover_steps WHERE failover_id = $1 AND finished_at IS NOT NULL",
-                    [.int(id)]).rows
-                for step in steps {
-                    guard let name = step["step"].string, let at: Date = try step["finished_at"].optional(), !journaled.contains(name) else { continue }
-                    journaled.insert(name)
-                    timeline.add(at, t0, "step \(name) finished")
-                    switch name {
-                    case "fence": observed.fence = ms(at)
-                    case "activate": observed.activate = ms(at)
-                    case "route":
-                        let hooks = Self.hookOutcomes(step["result"].string)
+                for step in try await ControlStore.steps(control, failover: id, finishedOnly: true) {
+                    guard let at = step.finished_at, !journaled.contains(step.step.rawValue) else { continue }
+                    journaled.insert(step.step.rawValue)
+                    timeline.add(at, t0, "step \(step.step.rawValue) finished")
+                    switch step.result {
+                    case .fence: observed.fence = ms(at)
+                    case .activate: observed.activate = ms(at)
+                    case .route(let route):
+                        let hooks = route.hooks.map(\.succeeded)
                         observed.hookFailures = hooks.filter { !$0 }.count
                         if hooks.isEmpty { observed.rto = observed.activate } else if hooks.allSatisfy({ $0 }) { observed.rto = ms(at) }
                         progress("routing hooks: \(hooks.filter { $0 }.count) acknowledged, \(observed.hookFailures) failed")
@@ -108,22 +104,19 @@ extension DrillRunner {
                     }
                 }
                 if case .killFailoverLeader(let step) = fault, !killedLeader,
-                   let current = row["step"].string.flatMap(FailoverStep.init(rawValue:)), current >= step,
-                   let leader = row["leader"].string {
+                   case let current = row.step, current >= step, let leader = row.leader {
                     killedLeader = true
                     if let pid = try killFailoverLeader(leader) {
                         timeline.add(Date(), t0, "SIGKILL failover leader \(leader) (pid \(pid)) at step \(current.rawValue)")
                         progress("killed the failover leader \(leader) at step \(current.rawValue)")
                     }
                 }
-                let state = row["state"].string ?? "running"
-                observed.summary = .init(id: id, kind: row["kind"].string ?? "?", from: row["from_region"].string, to: row["to_region"].string ?? "?",
-                                         state: state, runs_moved: try row["runs_moved"].optional(), runs_source: row["runs_source"].string)
-                if state != "running" {
+                observed.summary = row.drillSummary
+                if row.state != .running {
                     if !finished {
                         finished = true
-                        timeline.add(try row["finished_at"].optional() ?? Date(), t0, "failover \(id) \(state)")
-                        progress("failover \(id) \(state): \(observed.summary?.from ?? "-") -> \(observed.summary?.to ?? "?")")
+                        timeline.add(row.finished_at ?? Date(), t0, "failover \(id) \(row.state.rawValue)")
+                        progress("failover \(id) \(row.state.rawValue): \(row.from_region ?? "-") -> \(row.to_region)")
                     }
                     if observed.rto == nil && observed.hookFailures == 0 { observed.rto = observed.activate }
                     if resumeAt == nil { break }
@@ -155,24 +148,5 @@ extension DrillRunner {
         }
         if resumeAt != nil { await endTimedFault() }
         return observed
-    }
-
-    /// The failovers journaled after `id`.
-    func failoverRows(_ control: PostgresConnection, after id: Int) async throws -> [PostgresRow] {
-        try await control.query(
-            """
-            SELECT id, kind, from_region, to_region, state, step, leader, started_at, finished_at, runs_moved, runs_source, reason
-            FROM switchyard.failovers WHERE id > $1 ORDER BY id
-            """, [.int(id)]).rows
-    }
-
-    /// Whether each routing hook succeeded, from the route step's journaled result.
-    static func hookOutcomes(_ json: String?) -> [Bool] {
-        struct Route: Decodable {
-            struct Hook: Decodable { var succeeded: Bool }
-            var hooks: [Hook]
-        }
-        guard let json, let route = try? JSONDecoder().decode(Route.self, from: Data(json.utf8)) else { return [] }
-        return route.hooks.map(\.succeeded)
     }
 }

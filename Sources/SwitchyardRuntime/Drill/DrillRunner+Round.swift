@@ -20,7 +20,7 @@ extension DrillRunner {
             let runIds = try await startWorkload(active: active)
 
             // Baselines, then the fault.
-            let baseFailover = try await control.query("SELECT coalesce(max(id), 0) AS id FROM switchyard.failovers").first?["id"].require(Int.self) ?? 0
+            let baseFailover = try await ControlStore.latestFailoverId(control)
             let baseEpoch = try await leadershipEpoch(active)
             let inFlight = try await countUnfinished(active, runIds: runIds)
             report.runs_in_flight = inFlight
@@ -100,15 +100,8 @@ extension DrillRunner {
         let cooldown = target.configuration.controlPlane.failover.cooldown
         var announced = false
         while true {
-            let row = try await control.query(
-                """
-                SELECT bool_or(state = 'running') AS running,
-                       extract(epoch FROM now() - max(started_at))::float8 AS since
-                FROM switchyard.failovers
-                """).first
-            let running = row?["running"].bool ?? false
-            let since = try row?["since"].optional(Double.self)
-            let inCooldown = fault.kind.expectsFailover && fault.kind != .switchover && since.map { $0 < cooldown.secondsDouble + 0.5 } ?? false
+            let (running, since) = try await ControlStore.failoverActivity(control)
+            let inCooldown = fault.kind.expectsFailover && fault.kind != .switchover && since.map { $0 < cooldown + .milliseconds(500) } ?? false
             if !running && !inCooldown { break }
             if !announced {
                 progress(running ? "waiting for the running failover to finish" : "waiting out the failover cooldown (\(cooldown))")
@@ -120,8 +113,7 @@ extension DrillRunner {
         // The policy's hourly cap would refuse the failover the fault calls for: say so instead of timing out.
         let cap = target.configuration.controlPlane.failover.maxFailoversPerHour
         if fault.kind.expectsFailover && fault.kind != .switchover {
-            let lastHour = try await control.query(
-                "SELECT count(*) AS n FROM switchyard.failovers WHERE started_at > now() - interval '1 hour'").first?["n"].require(Int.self) ?? 0
+            let lastHour = try await ControlStore.failoversStarted(control, within: .seconds(3600))
             if lastHour >= cap {
                 throw DrillError("precondition: \(lastHour) failovers in the last hour reach failover.max_failovers_per_hour (\(cap)); the agents would refuse to fail over")
             }

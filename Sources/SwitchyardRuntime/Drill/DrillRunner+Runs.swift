@@ -13,10 +13,11 @@ extension DrillRunner {
             guard try await db.query("SELECT 1 FROM switchyard.dags WHERE dag_id = $1", [.text(workload.dag)]).first != nil else {
                 throw DrillError("precondition: the workload DAG \"\(workload.dag)\" is not defined in \(active) (add it to dags.yaml and run init)")
             }
+            let runConf = self.runConf
             var runIds: [String] = []
             let now = Date()
             for i in 0..<workload.runs {
-                runIds.append(try await RegionStore.trigger(db, dagId: workload.dag, conf: "{\"drill\": \"\(scenario.name)\"}",
+                runIds.append(try await RegionStore.trigger(db, dagId: workload.dag, conf: runConf,
                                                            at: now.addingTimeInterval(Double(i) / 1000)))
             }
             // Dispatched (running) and at least one executing: workers take one run at a time, so the rest
@@ -144,5 +145,10 @@ extension DrillRunner {
             }
         }
         return ActingOverlap.findings(intervals)
+    }
+
+    /// The `conf` every run a drill triggers carries: `{"drill": "<scenario>"}`.
+    var runConf: String {
+        String(decoding: (try? JSONEncoder().encode(["drill": scenario.name])) ?? Data("{}".utf8), as: UTF8.self)
     }
 }

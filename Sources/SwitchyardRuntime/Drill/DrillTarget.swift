@@ -59,8 +59,8 @@ public struct DrillTarget: Sendable {
 
     /// The active region and the cluster epoch.
     func cluster(_ control: PostgresConnection) async throws -> (active: String?, epoch: Int) {
-        let row = try await control.query("SELECT active_region, epoch FROM switchyard.cluster_state WHERE id = 1").first
-        return (try row?["active_region"].optional(String.self), try row?["epoch"].optional(Int.self) ?? 0)
+        let cluster = try await ControlStore.cluster(control)
+        return (cluster.activeRegion, cluster.epoch)
     }
 
     /// Live observers (agents seen within three probe intervals, at least 2 s) and the components

@@ -9,51 +9,19 @@ public enum DecisionInputReader {
     public static func read(_ control: PostgresConnection, configuration: Configuration) async throws -> FailoverDecision.Input {
         let failover = configuration.controlPlane.failover
         let liveWithin = max(configuration.controlPlane.probes.interval * 3, .seconds(2))
-        let cluster = try await control.query(
-            "SELECT active_region, paused, now() AS now FROM switchyard.cluster_state WHERE id = 1").first
-        let now: Date = try cluster?["now"].require() ?? Date()
-        let rows = try await control.query(
-            """
-            SELECT o.observer, o.region, o.component, o.state, o.since, o.evidence, o.up_since,
-                   coalesce(a.last_seen > now() - make_interval(secs => $1), false) AS live
-            FROM switchyard.observations o JOIN switchyard.agents a USING (observer)
-            WHERE a.last_seen > now() - interval '1 day'
-            """, [.double(liveWithin.secondsDouble)]).rows
+        let cluster = try await ControlStore.cluster(control)
         var views: [String: [String: (live: Bool, components: [String: (HealthState, Date, Evidence?, Date?)])]] = [:]
-        for row in rows {
-            let observer: String = try row["observer"].require()
-            let region: String = try row["region"].require()
-            let live: Bool = try row["live"].require()
-            let component: String = try row["component"].require()
-            let state = HealthState(rawValue: try row["state"].require()) ?? .unknown
-            let since: Date = try row["since"].require()
-            let evidence = try row["evidence"].optional(String.self).flatMap(Evidence.init(rawValue:))
-            let upSince = try row["up_since"].optional(Date.self)
-            var view = views[region]?[observer] ?? (live, [:])
-            view.components[component] = (state, since, evidence, upSince)
-            views[region, default: [:]][observer] = view
-        }
-        // Observers in self-declared lag: they cast no down vote and choose no target.
+        // Observers in self-declared lag cast no down vote and choose no target.
         var lagging: [String: String] = [:]
-        for row in try await control.query(
-            """
-            SELECT observer, coalesce(lag_reason, 'lagging') AS reason FROM switchyard.agents
-            WHERE lagging AND last_seen > now() - make_interval(secs => $1)
-            """, [.double(liveWithin.secondsDouble)]).rows {
-            lagging[try row["observer"].require()] = try row["reason"].require()
+        for o in try await ControlStore.observations(control, liveWithin: liveWithin, seenWithin: .seconds(86_400)) {
+            var view = views[o.region]?[o.observer] ?? (o.live, [:])
+            view.components[o.component] = (o.state, o.since, o.evidence, o.upSince)
+            views[o.region, default: [:]][o.observer] = view
+            if o.live, let reason = o.lagReason { lagging[o.observer] = reason }
         }
         // Replication lag of each region's database, as its freshest live observer reports it.
-        let lags = try await control.query(
-            """
-            SELECT o.region, min((o.detail ->> 'replication_lag_seconds')::float8) AS lag
-            FROM switchyard.observations o JOIN switchyard.agents a USING (observer)
-            WHERE o.component = 'database' AND a.last_seen > now() - make_interval(secs => $1)
-            GROUP BY o.region
-            """, [.double(liveWithin.secondsDouble)]).rows
-        var lagByRegion: [String: Double] = [:]
-        for row in lags { if let lag = try row["lag"].optional(Double.self) { lagByRegion[try row["region"].require()] = lag } }
-        let known = try await control.query(
-            "SELECT count(*) AS n FROM switchyard.agents WHERE last_seen > now() - interval '1 day'").first?["n"].require(Int.self) ?? 0
+        let lagByRegion = try await ControlStore.replicationLags(control, liveWithin: liveWithin)
+        let known = try await ControlStore.observerCount(control, seenWithin: .seconds(86_400))
         let regions = configuration.regions.map { region -> FailoverDecision.Region in
             let critical = region.critical.map(\.rawValue)
             let observations = (views[region.name] ?? [:]).sorted { $0.key < $1.key }.map { observer, view -> FailoverDecision.Observation in
@@ -72,13 +40,11 @@ public enum DecisionInputReader {
             }
             return .init(name: region.name, priority: region.priority, replicationLag: lagByRegion[region.name], observations: observations)
         }
-        let recent = try await control.query(
-            "SELECT started_at FROM switchyard.failovers WHERE started_at > now() - interval '1 hour' OR id = (SELECT max(id) FROM switchyard.failovers)"
-        ).rows.map { try $0["started_at"].require(Date.self) }
-        return .init(now: now, activeRegion: try cluster?["active_region"].optional(), regions: regions, knownObservers: known,
+        let recent = try await ControlStore.recentFailoverStarts(control)
+        return .init(now: cluster.now, activeRegion: cluster.activeRegion, regions: regions, knownObservers: known,
                      quorum: failover.quorum, failureGrace: failover.failureGrace, cooldown: failover.cooldown,
                      maxFailoversPerHour: failover.maxFailoversPerHour, recentFailovers: recent,
-                     paused: try cluster?["paused"].require() ?? false, automatic: failover.auto,
+                     paused: cluster.paused, automatic: failover.auto,
                      evidenceGrace: min(failover.evidenceGrace, failover.failureGrace), laggingObservers: lagging)
     }
 

@@ -3,15 +3,15 @@ import Postgres
 import SwitchyardCore
 
 extension FailoverExecutor {
-    /// Performs one step; returns its journal result (JSON). Every step is safe to run twice.
-    func perform(_ step: FailoverStep, _ context: inout Context, control: PostgresConnection) async throws -> String {
+    /// Performs one step; returns its journal result. Every step is safe to run twice.
+    func perform(_ step: FailoverStep, _ context: inout Context, control: PostgresConnection) async throws -> StepResult {
         switch step {
-        case .begin: return "{}"
-        case .fence: return try await fence(context, control: control)
-        case .migrate: return try await migrate(context, control: control)
-        case .activate: return try await activate(context, control: control)
-        case .route: return await route(context)
-        case .complete: return try await complete(context, control: control)
+        case .begin: return .begin(.init(epoch: context.epoch, from: context.from, to: context.to))
+        case .fence: return .fence(try await fence(context, control: control))
+        case .migrate: return .migrate(try await migrate(context, control: control))
+        case .activate: return .activate(try await activate(context, control: control))
+        case .route: return .route(await route(context))
+        case .complete: return .complete(try await complete(context, control: control))
         }
     }
 
@@ -20,25 +20,12 @@ extension FailoverExecutor {
         return try await PostgresConnection.connect(config.databaseDSN, timeout: timeout, defaultTimeout: timeout + .seconds(5))
     }
 
-    /// What the fence step did (its journal result).
-    struct FenceResult: Codable {
-        var fenced: Bool?
-        var skipped: String?
-        var executions_still_running: Int?
-        /// How long the step waited for leases to end: the old region's when it could not fence it, or a
-        /// failsafe lease of any region it did not fence. Set whenever it waited: the target then holds.
-        var lease_waited_ms: Int?
-        /// Why it could not fence it.
-        var reason: String?
-        var failsafe: FailsafeRevocation?
-    }
-
     /// Closes the old region's fence with the new epoch in its own database (its leader stops scheduling
     /// and its workers stop claiming and kill what they run), and waits, bounded, for its executions to
     /// stop. Meanwhile revokes failsafe leases in enough region databases that no region can act on one
     /// from now on. When the old database cannot be reached, waits until both its active-region lease and
     /// any failsafe lease it still held have ended.
-    func fence(_ context: Context, control: PostgresConnection) async throws -> String {
+    func fence(_ context: Context, control: PostgresConnection) async throws -> FenceResult {
         let timing = SafetyTiming(configuration.controlPlane)
         let clock = ContinuousClock()
         let started = clock.now
@@ -69,12 +56,7 @@ extension FailoverExecutor {
         if let from = context.from, fencedRegion == nil {
             // The old region's active-region lease in the control database.
             while true {
-                let expired = try await control.query(
-                    """
-                    SELECT coalesce(region IS DISTINCT FROM $1 OR expires_at IS NULL OR expires_at < now(), true) AS expired
-                    FROM switchyard.active_lease WHERE id = 1
-                    """, [.text(from)]).first?["expired"].require(Bool.self) ?? true
-                if expired { break }
+                if try await ControlStore.activeLeaseEnded(control, region: from) { break }
                 if clock.now >= limit { throw Refusal(description: "\(from)'s active-region lease did not expire; not activating \(context.to)") }
                 try await Task.sleep(for: .milliseconds(50))
             }
@@ -89,7 +71,7 @@ extension FailoverExecutor {
         if (fencedRegion == nil && context.from != nil) || failsafeEnds != nil {
             result.lease_waited_ms = Int((clock.now - started).wholeMilliseconds)
         }
-        return String(decoding: try JSONEncoder().encode(result), as: UTF8.self)
+        return result
     }
 
     /// Writes the fence into the old region's database and waits, bounded, for its executions to stop:
@@ -100,7 +82,7 @@ extension FailoverExecutor {
         let failover = configuration.controlPlane.failover
         let clock = ContinuousClock()
         let started = clock.now
-        let drain = context.kind == "switchover"
+        let drain = context.kind == .switchover
         let reason = "\(context.kind) \(context.id) to \(context.to)"
         let old = try await borrowOrConnect(from, budget: failover.fenceTimeout) { c, timeout in
             // Durable whatever the server-wide synchronous_commit says: a fence lost in a crash would reopen the region.
@@ -170,10 +152,7 @@ extension FailoverExecutor {
 
     /// True when the fence step could not reach the old region's database and waited out its leases.
     func oldRegionUnfenced(_ context: Context, control: PostgresConnection) async throws -> Bool {
-        let result = try await control.query(
-            "SELECT result::text AS r FROM switchyard.failover_steps WHERE failover_id = $1 AND step = 'fence'", [.int(context.id)]
-        ).first?["r"].optional(String.self)
-        return result.flatMap { try? JSONDecoder().decode(FenceResult.self, from: Data($0.utf8)) }?.fenced == false
+        try await ControlStore.fenceResult(control, failover: context.id).0?.fenced == false
     }
 
     /// How long a region activated without fencing the old one holds its dispatches (and its leader-gated
@@ -183,18 +162,12 @@ extension FailoverExecutor {
     /// stopped (their workers may not see the fence), they stop at the latest when the validity last
     /// pushed there ends, a lease TTL after the fence: the hold counts that in too.
     func dispatchHold(_ context: Context, control: PostgresConnection) async throws -> Duration? {
-        let row = try await control.query(
-            """
-            SELECT result::text AS r, extract(epoch FROM now() - finished_at)::float8 * 1000 AS since_ms
-            FROM switchyard.failover_steps WHERE failover_id = $1 AND step = 'fence'
-            """, [.int(context.id)]).first
+        let (journaled, since) = try await ControlStore.fenceResult(control, failover: context.id)
         let timing = SafetyTiming(configuration.controlPlane)
         // No readable fence result: hold as long as anything could need (fail closed).
-        guard let text = try row?["r"].optional(String.self),
-              let fence = try? JSONDecoder().decode(FenceResult.self, from: Data(text.utf8)) else { return timing.stopBound + timing.leaseTTL }
-        let since = Duration.milliseconds(Int64(max(0, try row?["since_ms"].optional(Double.self) ?? 0)))
+        guard let fence = journaled else { return timing.stopBound + timing.leaseTTL }
         if fence.fenced == false || fence.lease_waited_ms != nil { return timing.dispatchHold(sinceLeasesEnded: since) }
-        if fence.fenced == true, context.kind != "switchover", (fence.executions_still_running ?? 0) > 0 {
+        if fence.fenced == true, context.kind != .switchover, (fence.executions_still_running ?? 0) > 0 {
             return timing.dispatchHold(sinceLeasesEnded: since) + timing.leaseTTL
         }
         return nil
@@ -202,9 +175,9 @@ extension FailoverExecutor {
 
     /// Copies the old region's active runs to the target as queued: from its database when reachable,
     /// else from the target's shadow copy.
-    func migrate(_ context: Context, control: PostgresConnection) async throws -> String {
+    func migrate(_ context: Context, control: PostgresConnection) async throws -> MigrateResult {
         guard let from = context.from, let source = configuration.region(named: from), let target = configuration.region(named: context.to)
-        else { return "{\"skipped\":\"no previous active region\"}" }
+        else { return .skipped("no previous active region") }
         let targetDB = try await connect(context.to, timeout: configuration.controlPlane.failover.fenceTimeout)
         return try await targetDB.closeAfter {
             // The fence step could not reach the old database: try it briefly (a healed partition gives fresher
@@ -221,24 +194,21 @@ extension FailoverExecutor {
                 target: targetDB, targetTable: target.runs.table, preset: target.runs.preset, dryRun: false,
                 supersede: "superseded: moved away by an earlier failover; failover \(context.id) copied \(from)'s active runs")
             migrated = true
-            try await control.query(
-                "UPDATE switchyard.failovers SET runs_moved = coalesce(runs_moved, 0) + $2, runs_source = $3 WHERE id = $1",
-                [.int(context.id), .int(report.copied), .text(report.source)])
+            try await ControlStore.addRunsMoved(control, failover: context.id, count: report.copied, source: report.source)
             if !report.paused_in_target.isEmpty {
-                try await control.query(
-                    "INSERT INTO switchyard.events (kind, region, message) VALUES ('warning', $1, $2)",
-                    [.text(context.to), .text("failover \(context.id): runs of DAGs paused in \(context.to) wait there until unpaused: "
-                        + report.paused_in_target.joined(separator: ", "))])
+                try await ControlStore.recordEvent(
+                    control, kind: "warning", region: context.to,
+                    message: "failover \(context.id): runs of DAGs paused in \(context.to) wait there until unpaused: "
+                        + report.paused_in_target.joined(separator: ", "))
             }
-            let encoded = String(decoding: try JSONEncoder().encode(report), as: UTF8.self)
-            return encoded
+            return .migrated(report)
         }
     }
 
     /// Opens the target's fence with the new epoch, then makes it the active region. When the fence step
     /// could not fence the old region in its own database, the target holds its dispatches until the old
     /// region's commands must have stopped (`dispatchHold`).
-    func activate(_ context: Context, control: PostgresConnection) async throws -> String {
+    func activate(_ context: Context, control: PostgresConnection) async throws -> ActivateResult {
         let target = try await connect(context.to, timeout: configuration.controlPlane.failover.fenceTimeout)
         return try await target.closeAfter {
             let hold = try await dispatchHold(context, control: control)
@@ -248,18 +218,15 @@ extension FailoverExecutor {
                     hold_until = CASE WHEN $3::float8 IS NULL THEN NULL ELSE now() + make_interval(secs => $3::float8) END
                 WHERE id = 1 AND cluster_epoch <= $1
                 """, [.int(context.epoch), .text("failover \(context.id)"), hold.map { .double($0.secondsDouble) } ?? .null])
-            let updated = try await control.query(
-                "UPDATE switchyard.cluster_state SET active_region = $1, updated_at = now() WHERE id = 1 AND epoch = $2",
-                [.text(context.to), .int(context.epoch)]).affectedRows
-            guard updated == 1 else { throw Refusal(description: "the cluster epoch moved past \(context.epoch): another failover superseded this one") }
-            try await control.query("INSERT INTO switchyard.events (kind, region, message) VALUES ('activated', $1, $2)",
-                                    [.text(context.to), .text("\(context.to) active at epoch \(context.epoch) (failover \(context.id))")])
-            return "{\"active\":\(json(context.to)),\"epoch\":\(context.epoch)" + (hold.map { ",\"dispatch_hold_ms\":\($0.wholeMilliseconds)" } ?? "") + "}"
+            guard try await ControlStore.activate(control, region: context.to, epoch: context.epoch, failover: context.id) else {
+                throw Refusal(description: "the cluster epoch moved past \(context.epoch): another failover superseded this one")
+            }
+            return ActivateResult(active: context.to, epoch: context.epoch, dispatch_hold_ms: hold?.wholeMilliseconds)
         }
     }
 
     /// Calls the target region's routing hooks.
-    func route(_ context: Context) async -> String {
+    func route(_ context: Context) async -> RouteResult {
         let hooks = configuration.region(named: context.to)?.routing.hooks ?? []
         let values = HookValues(region: context.to, previousRegion: context.from, epoch: context.epoch, failoverId: context.id)
         var results: [HookCaller.Result] = []
@@ -268,32 +235,22 @@ extension FailoverExecutor {
             for await result in group { results.append(result) }
         }
         results.sort { $0.name < $1.name }
-        return String(decoding: (try? JSONEncoder().encode(RouteResult(hooks: results))) ?? Data("{}".utf8), as: UTF8.self)
+        return RouteResult(hooks: results)
     }
 
     /// Closes the journal: `completed`, or `completed_with_errors` naming the required hooks that failed;
     /// then calls the notification hooks.
-    func complete(_ context: Context, control: PostgresConnection) async throws -> String {
-        let routed = try await control.query(
-            "SELECT result::text AS r FROM switchyard.failover_steps WHERE failover_id = $1 AND step = 'route'", [.int(context.id)]
-        ).first?["r"].optional(String.self)
-        let hooks = routed.flatMap { try? JSONDecoder().decode(RouteResult.self, from: Data($0.utf8)) }?.hooks ?? []
+    func complete(_ context: Context, control: PostgresConnection) async throws -> CompleteResult {
+        let hooks = try await ControlStore.routedHooks(control, failover: context.id)
         let failed = hooks.filter { $0.required && !$0.succeeded }.map(\.name)
-        let state = failed.isEmpty ? "completed" : "completed_with_errors"
+        let state: FailoverState = failed.isEmpty ? .completed : .completed_with_errors
         let error = failed.isEmpty ? nil : "required hooks failed: \(failed.joined(separator: ", "))"
-        try await control.transaction { c in
-            try await c.query(
-                "UPDATE switchyard.failovers SET state = $2, step = 'complete', error = $3, finished_at = now() WHERE id = $1 AND state = 'running'",
-                [.int(context.id), .text(state), .optional(error)])
-            try await c.query("UPDATE switchyard.failover_requests SET error = $2::text WHERE failover_id = $1 AND $2::text IS NOT NULL",
-                              [.int(context.id), .optional(error)])
-            try await c.query("INSERT INTO switchyard.events (kind, region, message) VALUES ('failover', $1, $2)",
-                              [.text(context.to), .text("\(context.kind) \(context.id) \(state): \(context.from ?? "none") -> \(context.to)" + (error.map { "; \($0)" } ?? ""))])
-        }
+        try await ControlStore.completeFailover(control, id: context.id, kind: context.kind, from: context.from, to: context.to,
+                                                state: state, error: error)
         let notify = configuration.region(named: context.to)?.routing.notify ?? []
         let values = HookValues(region: context.to, previousRegion: context.from, epoch: context.epoch, failoverId: context.id)
         var notified: [HookCaller.Result] = []
         for hook in notify { notified.append(await HookCaller.call(hook, values: values)) }
-        return "{\"state\":\(json(state)),\"notified\":\(String(decoding: (try? JSONEncoder().encode(notified)) ?? Data("[]".utf8), as: UTF8.self))}"
+        return CompleteResult(state: state, notified: notified)
     }
 }

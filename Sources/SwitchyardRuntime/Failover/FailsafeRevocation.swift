@@ -4,7 +4,7 @@ import Synchronization
 import SwitchyardCore
 
 /// What a failover's revocation of failsafe leases found (journaled in the fence step's result).
-struct FailsafeRevocation: Codable, Sendable {
+public struct FailsafeRevocation: Codable, Sendable {
     /// An unexpired lease read where it was revoked.
     struct Lease: Sendable {
         var holder: String

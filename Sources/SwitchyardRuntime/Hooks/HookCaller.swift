@@ -49,7 +49,7 @@ public enum HookCaller {
             }
             secret = value
         }
-        let body = Array(values.render(hook.body ?? "{\"region\":\"{{region}}\",\"previous_region\":\"{{previous_region}}\",\"epoch\":{{epoch}},\"failover_id\":{{failover_id}}}").utf8)
+        let body = hook.body.map { Array(values.render($0).utf8) } ?? values.defaultBody
         for attempt in 1...(hook.retries + 1) {
             if attempt > 1 {
                 try? await Task.sleep(for: RetrySchedule.delay(beforeAttempt: attempt, backoff: hook.backoff, maxBackoff: hook.maxBackoff, jitter: jitter()))

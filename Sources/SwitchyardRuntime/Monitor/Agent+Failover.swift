@@ -20,8 +20,7 @@ extension Agent {
                 logger.notice("leading failovers")
                 let control = try await PostgresConnection.connect(configuration.controlPlane.control.dsn, timeout: .seconds(3), defaultTimeout: .seconds(30))
                 defer { Task { await control.close() } }
-                try await control.query("INSERT INTO switchyard.events (kind, message) VALUES ('failover-leader', $1)",
-                                        [.text("\(observer) leads failovers")])
+                try await ControlStore.recordEvent(control, kind: "failover-leader", message: "\(observer) leads failovers")
                 // Region connections kept open by the shadow sync and borrowed by failovers (see WarmConnections).
                 let warm = WarmConnections()
                 let executor = FailoverExecutor(configuration: configuration, leader: observer, logger: logger, warm: warm)
@@ -59,7 +58,7 @@ extension Agent {
                             // The quorum is confirmed on a fresh read inside the transaction that begins the
                             // failover: an observer that wrote the region healthy since the read above wins.
                             let id = try await executor.begin(
-                                control, kind: "failover", to: target, reason: reason,
+                                control, kind: .failover, to: target, reason: reason,
                                 confirm: DecisionInputReader.confirmation(target: target, configuration: configuration))
                             let report = try await executor.run(control, id: id)
                             logger.notice("failover finished", metadata: ["failover": "\(id)", "state": "\(report.state)"])
@@ -107,11 +106,9 @@ extension Agent {
                     c = try await PostgresConnection.connect(configuration.controlPlane.control.dsn, timeout: .seconds(2), defaultTimeout: .seconds(3))
                     control = c
                 }
-                let active = try await c.query(
-                    """
-                    SELECT active_region FROM switchyard.cluster_state
-                    WHERE id = 1 AND NOT EXISTS (SELECT 1 FROM switchyard.failovers WHERE state = 'running')
-                    """).first?["active_region"].optional(String.self)
+                // None while a failover runs: it reads the shadow copies.
+                let running = try await ControlStore.runningFailoverId(c) != nil
+                let active = running ? nil : try await ControlStore.activeRegion(c)
                 if let active, let activeConfig = configuration.region(named: active), !Task.isCancelled {
                     // The pool's connections are this loop's while it syncs; a failover borrows them in between.
                     connections = warm.takeAll()
@@ -134,25 +131,21 @@ extension Agent {
 
     /// Runs operators' queued failover and switchover requests, oldest first.
     func serveRequests(_ control: PostgresConnection, executor: FailoverExecutor, stillLeading: () -> Bool) async throws {
-        let pending = try await control.query(
-            "SELECT id, kind, to_region, reason FROM switchyard.failover_requests WHERE picked_at IS NULL ORDER BY id").rows
-        for request in pending where stillLeading() {
-            let id: Int = try request["id"].require()
-            try await control.query("UPDATE switchyard.failover_requests SET picked_at = now() WHERE id = $1", [.int(id)])
-            let target: String = try request["to_region"].require()
+        for request in try await ControlStore.pendingRequests(control) where stillLeading() {
+            try await ControlStore.pickRequest(control, id: request.id)
             let failoverId: Int
             do {
                 // Admitted when queued (`OperatorRequests`); the target's health is read afresh as it begins.
                 failoverId = try await executor.begin(
-                    control, kind: try request["kind"].require(), to: target, reason: try request["reason"].require(),
-                    requestId: id, confirm: OperatorRequests(configuration: configuration).pickupConfirmation(target: target))
-                try await control.query("UPDATE switchyard.failover_requests SET failover_id = $2 WHERE id = $1", [.int(id), .int(failoverId)])
+                    control, kind: request.kind, to: request.to_region, reason: request.reason, requestId: request.id,
+                    confirm: OperatorRequests(configuration: configuration).pickupConfirmation(target: request.to_region))
+                try await ControlStore.linkRequest(control, id: request.id, failover: failoverId)
             } catch let refusal as FailoverExecutor.Refusal {
-                try await control.query("UPDATE switchyard.failover_requests SET error = $2 WHERE id = $1", [.int(id), .text(refusal.description)])
+                try await ControlStore.failRequest(control, id: request.id, refusal.description)
                 continue
             } catch {
                 // Whoever follows the request (the CLI) learns why instead of waiting out its timeout.
-                _ = try? await control.query("UPDATE switchyard.failover_requests SET error = $2 WHERE id = $1", [.int(id), .text("\(error)")])
+                try? await ControlStore.failRequest(control, id: request.id, "\(error)")
                 throw error
             }
             _ = try await executor.run(control, id: failoverId)

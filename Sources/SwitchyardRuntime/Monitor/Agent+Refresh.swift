@@ -94,116 +94,51 @@ extension Agent {
 
     func write(_ c: PostgresConnection, local: [String: [String: MonitorState.Component]], transitions: [MonitorState.Transition],
                apiURL: String?) async throws {
-        var regions: [PostgresValue] = [], components: [PostgresValue] = [], states: [PostgresValue] = []
-        var since: [PostgresValue] = [], latency: [PostgresValue] = [], errors: [PostgresValue] = [], details: [PostgresValue] = []
-        var evidence: [PostgresValue] = [], inconclusive: [PostgresValue] = [], upSince: [PostgresValue] = []
+        var observations: [ObservationWrite] = []
         for (region, byName) in local {
             for (name, component) in byName {
-                upSince.append(.optional(component.health.upSince))
-                evidence.append(.optional(component.health.evidence?.rawValue))
-                inconclusive.append(.int(component.health.inconclusiveProbes))
-                regions.append(.text(region))
-                components.append(.text(name))
-                states.append(.text(component.health.state.rawValue))
-                since.append(.date(component.health.since))
-                latency.append(component.health.latency.map { .double($0.secondsDouble * 1000) } ?? .null)
-                errors.append(component.health.state == .healthy ? .null : .optional(component.health.lastError))
-                details.append((try? JSONEncoder().encode(component.detail)).map { .json(String(decoding: $0, as: UTF8.self)) } ?? .null)
+                let health = component.health
+                observations.append(ObservationWrite(
+                    region: region, component: name, state: health.state, since: health.since,
+                    latencyMs: health.latency.map { $0.secondsDouble * 1000 }, lastError: health.state == .healthy ? nil : health.lastError,
+                    detail: try? JSONEncoder().encode(component.detail), evidence: health.evidence,
+                    inconclusive: health.inconclusiveProbes, upSince: health.upSince))
             }
         }
-        let parameters: [PostgresValue] = [
-            .text(observer), .array(regions), .array(components), .array(states), .array(since), .array(latency), .array(errors),
-            .array(details), .array(evidence), .array(inconclusive), .array(upSince),
-        ]
         let lag = selfHealth.lagging()
-        try await c.transaction { c in
-            try await c.query(
-                """
-                INSERT INTO switchyard.observations (observer, region, component, state, since, latency_ms, last_error, detail, evidence,
-                                                     inconclusive, up_since, observed_at)
-                SELECT $1, r, comp, s, si, l, e, d, ev, inc, up, now()
-                FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::float8[], $7::text[], $8::jsonb[], $9::text[],
-                            $10::int8[], $11::timestamptz[])
-                    AS t(r, comp, s, si, l, e, d, ev, inc, up)
-                ON CONFLICT (observer, region, component) DO UPDATE SET state = excluded.state, since = excluded.since,
-                    latency_ms = excluded.latency_ms, last_error = excluded.last_error, detail = excluded.detail,
-                    evidence = excluded.evidence, inconclusive = excluded.inconclusive, up_since = excluded.up_since, observed_at = now()
-                """,
-                parameters)
-            try await c.query(
-                """
-                INSERT INTO switchyard.agents (observer, host, pid, api_url, last_seen, lagging, lag_reason, lag_ms)
-                VALUES ($1, $2, $3, $4, now(), $5, $6, $7)
-                ON CONFLICT (observer) DO UPDATE SET host = excluded.host, pid = excluded.pid, api_url = excluded.api_url, last_seen = now(),
-                    lagging = excluded.lagging, lag_reason = excluded.lag_reason, lag_ms = excluded.lag_ms
-                """, [.text(self.observer), .text(ProcessInfo.processInfo.hostName), .int(Int(getpid())), .optional(apiURL),
-                       .bool(lag != nil), .optional(lag?.reason), lag.map { .double($0.lag.secondsDouble * 1000) } ?? .null])
-            for t in transitions {
-                let message = "\(self.observer) sees \(t.region) \(t.component) \(t.to.rawValue)" + (t.to == .healthy ? "" : (t.error.map { ": \($0)" } ?? ""))
-                try await c.query(
-                    "INSERT INTO switchyard.events (kind, region, message, detail) VALUES ('health', $1, $2, $3::jsonb)",
-                    [.text(t.region), .text(message),
-                     .json("{\"observer\":\(StatusServer.quoted(self.observer)),\"component\":\(StatusServer.quoted(t.component)),\"state\":\"\(t.to.rawValue)\"}")])
-            }
+        let events = transitions.map { t in
+            HealthEvent(observer: observer, region: t.region, component: t.component, state: t.to,
+                        message: "\(observer) sees \(t.region) \(t.component) \(t.to.rawValue)"
+                            + (t.to == .healthy ? "" : (t.error.map { ": \($0)" } ?? "")))
         }
+        try await ControlStore.writeObservations(
+            c, agent: AgentWrite(observer: observer, apiURL: apiURL, lag: lag.map { ($0.reason, $0.lag.secondsDouble * 1000) }),
+            observations: observations, transitions: events)
     }
 
     func read(_ c: PostgresConnection, sinceEvent: Int) async throws -> ControlView {
         var view = ControlView()
         let liveWithin = max(configuration.controlPlane.probes.interval * 3, .seconds(2))
-        if let row = try await c.query("SELECT active_region, epoch, paused FROM switchyard.cluster_state WHERE id = 1").first {
-            view.activeRegion = try row["active_region"].optional(String.self)
-            view.epoch = try row["epoch"].require(Int.self)
-            view.paused = try row["paused"].require(Bool.self)
+        let cluster = try await ControlStore.cluster(c)
+        view.activeRegion = cluster.activeRegion
+        view.epoch = cluster.epoch
+        view.paused = cluster.paused
+        if let lease = try await ControlStore.activeLease(c) {
+            view.lease = .init(region: lease.region, holder: lease.holder, epoch: lease.epoch, expires_at: lease.expiresAt, fresh: lease.fresh)
         }
-        if let row = try await c.query(
-            "SELECT region, holder, epoch, expires_at, coalesce(expires_at > now(), false) AS fresh FROM switchyard.active_lease WHERE id = 1").first {
-            view.lease = .init(region: try row["region"].optional(), holder: try row["holder"].optional(), epoch: try row["epoch"].require(),
-                               expires_at: try row["expires_at"].optional(), fresh: try row["fresh"].require())
-        }
-        let failovers = try await c.query(
-            """
-            (SELECT id, kind, from_region, to_region, reason, state, step, started_at, finished_at FROM switchyard.failovers
-             ORDER BY id DESC LIMIT 1)
-            UNION
-            (SELECT id, kind, from_region, to_region, reason, state, step, started_at, finished_at FROM switchyard.failovers
-             WHERE state = 'running')
-            """).rows.map { row in
-                StatusDocument.FailoverSummary(
-                    id: try row["id"].require(), kind: try row["kind"].require(), from_region: try row["from_region"].optional(),
-                    to_region: try row["to_region"].require(), reason: try row["reason"].require(), state: try row["state"].require(),
-                    step: try row["step"].require(), started_at: try row["started_at"].require(), finished_at: try row["finished_at"].optional())
+        let failovers = try await ControlStore.latestAndRunningFailovers(c)
+        view.lastFailover = failovers.latest?.summary
+        view.running = failovers.running?.summary
+        for o in try await ControlStore.observations(c, liveWithin: liveWithin) {
+            var entry = view.observations[o.observer] ?? (o.live, o.lastSeen, [:])
+            entry.regions[o.region, default: [:]][o.component] = o.state
+            view.observations[o.observer] = entry
+            if let evidence = o.evidence {
+                view.evidence[o.observer, default: [:]][o.region, default: [:]][o.component] = evidence
             }
-        view.lastFailover = failovers.max { $0.id < $1.id }
-        view.running = failovers.first { $0.state == "running" }
-        let rows = try await c.query(
-            """
-            SELECT o.observer, o.region, o.component, o.state, o.evidence, a.last_seen, coalesce(a.lagging, false) AS lagging, a.lag_reason,
-                   coalesce(a.last_seen > now() - make_interval(secs => $1), false) AS live
-            FROM switchyard.observations o LEFT JOIN switchyard.agents a USING (observer)
-            """, [.double(liveWithin.secondsDouble)]).rows
-        for row in rows {
-            let observer: String = try row["observer"].require()
-            let live = try row["live"].require(Bool.self)
-            let lastSeen = try row["last_seen"].optional(Date.self) ?? Date.distantPast
-            let region: String = try row["region"].require()
-            let component: String = try row["component"].require()
-            var entry = view.observations[observer] ?? (live, lastSeen, [:])
-            entry.regions[region, default: [:]][component] = HealthState(rawValue: try row["state"].require(String.self)) ?? .unknown
-            view.observations[observer] = entry
-            if let evidence = try row["evidence"].optional(String.self).flatMap(Evidence.init(rawValue:)) {
-                view.evidence[observer, default: [:]][region, default: [:]][component] = evidence
-            }
-            if live, try row["lagging"].require(Bool.self) {
-                view.lagging[observer] = try row["lag_reason"].optional(String.self) ?? "lagging"
-            }
+            if o.live, let reason = o.lagReason { view.lagging[o.observer] = reason }
         }
-        view.events = try await c.query(
-            "SELECT id, at, kind, region, message FROM switchyard.events WHERE id > $1 ORDER BY id LIMIT 500", [.int(sinceEvent)]
-        ).rows.map { row in
-            SnapshotStore.Event(id: try row["id"].require(), at: try row["at"].require(), kind: try row["kind"].require(),
-                                region: try row["region"].optional(), message: try row["message"].require())
-        }
+        view.events = try await ControlStore.events(c, after: sinceEvent)
         return view
     }
 

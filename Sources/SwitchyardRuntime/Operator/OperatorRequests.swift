@@ -7,20 +7,9 @@ import SwitchyardCore
 /// one way to queue a request for the failover leader, one way to pause. The CLI and the API only
 /// parse, call this, and print or answer.
 public struct OperatorRequests: Sendable {
-    /// What the operator asks for.
-    public enum Kind: String, Sendable, Equatable {
-        /// A failover the decision must agree with (the target is the one it would choose).
-        case failover
-        /// A failover the decision need not agree with (`--force`, `"force": true`); the target's own
-        /// health is still checked.
-        case forced
-        /// A planned switchover: the old region drains instead of being killed.
-        case switchover
-
-        /// The kind a queued request carries (the failover leader runs both failover kinds as `forced`:
-        /// the decision was checked when the request was admitted).
-        var queued: String { self == .switchover ? "switchover" : "forced" }
-    }
+    /// What the operator asks for: a `failover` the decision must agree with, a `forced` one it need
+    /// not (the target's own health is still checked), or a planned `switchover`.
+    public typealias Kind = FailoverKind
 
     /// Why a request is refused; nothing was changed. `code` is the API's error code (409 unless noted).
     public enum Refusal: Error, CustomStringConvertible, Sendable, Equatable {
@@ -71,7 +60,7 @@ public struct OperatorRequests: Sendable {
         guard let region = configuration.region(named: target) else {
             throw Refusal.unknownRegion(target, known: configuration.regions.map(\.name))
         }
-        if let running = try await control.query("SELECT id FROM switchyard.failovers WHERE state = 'running'").first?["id"].optional(Int.self) {
+        if let running = try await ControlStore.runningFailoverId(control) {
             throw Refusal.failoverInProgress(id: running)
         }
         let input = try await DecisionInputReader.read(control, configuration: configuration)
@@ -109,26 +98,15 @@ public struct OperatorRequests: Sendable {
         }
     }
 
-    /// Queues an admitted request for the failover leader; returns its id.
+    /// Queues an admitted request for the failover leader; returns its id. It keeps its kind: the
+    /// decision was checked when it was admitted, and its target's health is checked again at pickup.
     public func enqueue(_ control: PostgresConnection, kind: Kind, to target: String, reason: String) async throws -> Int {
-        try await control.query(
-            "INSERT INTO switchyard.failover_requests (kind, to_region, reason) VALUES ($1, $2, $3) RETURNING id",
-            [.text(kind.queued), .text(target), .text(reason)]
-        ).first?["id"].require(Int.self) ?? 0
+        try await ControlStore.enqueueRequest(control, kind: kind, to: target, reason: reason)
     }
 
     /// Pauses (or resumes) automatic failover; records an event only when it changed. Returns whether it did.
     @discardableResult
     public func setPaused(_ control: PostgresConnection, _ paused: Bool, reason: String) async throws -> Bool {
-        try await control.transaction { c in
-            let changed = try await c.query(
-                "UPDATE switchyard.cluster_state SET paused = $1, updated_at = now() WHERE id = 1 AND paused <> $1", [.bool(paused)]
-            ).affectedRows
-            if changed > 0 {
-                try await c.query("INSERT INTO switchyard.events (kind, message) VALUES ($1, $2)",
-                                  [.text(paused ? "paused" : "resumed"), .text("automatic failover \(paused ? "paused" : "resumed"): \(reason)")])
-            }
-            return changed > 0
-        }
+        try await ControlStore.setPaused(control, paused, reason: reason)
     }
 }

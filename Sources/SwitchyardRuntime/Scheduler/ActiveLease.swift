@@ -107,17 +107,8 @@ final class ActiveLease: Sendable {
         let sent = ContinuousClock.now
         do {
             let c = try await open()
-            let row = try await c.query(
-                """
-                UPDATE switchyard.active_lease l
-                SET region = $1, epoch = cs.epoch, holder = $2, renewed_at = now(),
-                    expires_at = now() + make_interval(secs => $3)
-                FROM switchyard.cluster_state cs
-                WHERE l.id = 1 AND cs.id = 1 AND cs.active_region = $1
-                RETURNING cs.epoch
-                """, [.text(region), .text(holder), .double(ttl.secondsDouble)]
-            ).first
-            if let epoch = try row?["epoch"].require(Int.self) {
+            let held = try await ControlStore.renewActiveLease(c, region: region, holder: holder, ttl: ttl)
+            if let epoch = held {
                 state.withLock { $0 = (sent + ttl, epoch) }
                 answer.withLock { $0 = .active(clusterEpoch: epoch) }
             } else {

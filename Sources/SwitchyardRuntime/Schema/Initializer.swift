@@ -72,14 +72,7 @@ public enum Initializer {
         let control = try await PostgresConnection.connect(controlDSN, defaultTimeout: .seconds(30), name: "init-control")
         return try await control.closeAfter {
             applied["control"] = try await Migrator.migrate(control, kind: .control)
-            for region in regions {
-                try await control.query(
-                    """
-                    INSERT INTO switchyard.regions (name, priority) VALUES ($1, $2)
-                    ON CONFLICT (name) DO UPDATE SET priority = excluded.priority
-                    WHERE switchyard.regions.priority IS DISTINCT FROM excluded.priority
-                    """, [.text(region.name), .int(region.priority)])
-            }
+            try await ControlStore.registerRegions(control, regions)
             var connections: [String: PostgresConnection] = [:]
             defer { for c in connections.values { Task { await c.close() } } }
             for region in regions {
@@ -133,9 +126,9 @@ public enum Initializer {
 
     static func setActive(_ control: PostgresConnection, active: String?) async throws -> (String?, Int) {
         try await control.transaction { c in
-            let row = try await c.query("SELECT active_region, epoch FROM switchyard.cluster_state WHERE id = 1 FOR UPDATE").first
-            let current = try row?["active_region"].optional(String.self)
-            let epoch = try row?["epoch"].require(Int.self) ?? 0
+            let cluster = try await ControlStore.lockCluster(c)
+            let current = cluster.activeRegion
+            let epoch = cluster.epoch
             guard let active else { return (current, epoch) }
             if current == active { return (current, epoch) }
             if let current {
@@ -144,12 +137,7 @@ public enum Initializer {
             if epoch > 0 {
                 throw Refusal(description: "no region is active (epoch \(epoch), a failover may be in progress); use `switchyard failover --to \(active) --force`")
             }
-            try await c.query(
-                "UPDATE switchyard.cluster_state SET active_region = $1, epoch = 1, updated_at = now() WHERE id = 1",
-                [.text(active)])
-            try await c.query(
-                "INSERT INTO switchyard.events (kind, region, message) VALUES ('activated', $1, $2)",
-                [.text(active), .text("init set \(active) active at epoch 1")])
+            try await ControlStore.setInitialActive(c, active)
             return (active, 1)
         }
     }

@@ -96,5 +96,6 @@ public enum ControlSchema {
                 """),
         v2,
         v3,
+        v4,
     ]
 }

@@ -1,0 +1,113 @@
+import Foundation
+import Postgres
+import SwitchyardCore
+
+extension ControlStore {
+    // MARK: Observers
+
+    /// Writes one observer's interval in one transaction: its view of every component, its own row
+    /// (liveness, API address, self-declared lag) and its health transitions as events.
+    static func writeObservations(_ c: PostgresConnection, agent: AgentWrite, observations: [ObservationWrite],
+                                  transitions: [HealthEvent]) async throws {
+        var regions: [PostgresValue] = [], components: [PostgresValue] = [], states: [PostgresValue] = []
+        var since: [PostgresValue] = [], latency: [PostgresValue] = [], errors: [PostgresValue] = [], details: [PostgresValue] = []
+        var evidence: [PostgresValue] = [], inconclusive: [PostgresValue] = [], upSince: [PostgresValue] = []
+        for o in observations {
+            regions.append(.text(o.region))
+            components.append(.text(o.component))
+            states.append(.text(o.state.rawValue))
+            since.append(.date(o.since))
+            latency.append(o.latencyMs.map(PostgresValue.double) ?? .null)
+            errors.append(.optional(o.lastError))
+            details.append(o.detail.map { .json(String(decoding: $0, as: UTF8.self)) } ?? .null)
+            evidence.append(.optional(o.evidence?.rawValue))
+            inconclusive.append(.int(o.inconclusive))
+            upSince.append(.optional(o.upSince))
+        }
+        let parameters: [PostgresValue] = [
+            .text(agent.observer), .array(regions), .array(components), .array(states), .array(since), .array(latency),
+            .array(errors), .array(details), .array(evidence), .array(inconclusive), .array(upSince),
+        ]
+        try await c.transaction { c in
+            try await c.query(
+                """
+                INSERT INTO switchyard.observations (observer, region, component, state, since, latency_ms, last_error, detail, evidence,
+                                                     inconclusive, up_since, observed_at)
+                SELECT $1, r, comp, s, si, l, e, d, ev, inc, up, now()
+                FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::float8[], $7::text[], $8::jsonb[], $9::text[],
+                            $10::int8[], $11::timestamptz[])
+                    AS t(r, comp, s, si, l, e, d, ev, inc, up)
+                ON CONFLICT (observer, region, component) DO UPDATE SET state = excluded.state, since = excluded.since,
+                    latency_ms = excluded.latency_ms, last_error = excluded.last_error, detail = excluded.detail,
+                    evidence = excluded.evidence, inconclusive = excluded.inconclusive, up_since = excluded.up_since, observed_at = now()
+                """, parameters)
+            try await c.query(
+                """
+                INSERT INTO switchyard.agents (observer, host, pid, api_url, last_seen, lagging, lag_reason, lag_ms)
+                VALUES ($1, $2, $3, $4, now(), $5, $6, $7)
+                ON CONFLICT (observer) DO UPDATE SET host = excluded.host, pid = excluded.pid, api_url = excluded.api_url, last_seen = now(),
+                    lagging = excluded.lagging, lag_reason = excluded.lag_reason, lag_ms = excluded.lag_ms
+                """, [.text(agent.observer), .text(ProcessInfo.processInfo.hostName), .int(Int(getpid())), .optional(agent.apiURL),
+                       .bool(agent.lag != nil), .optional(agent.lag?.reason), agent.lag.map { .double($0.ms) } ?? .null])
+            for t in transitions {
+                try await ControlStore.recordEvent(c, kind: "health", region: t.region, message: t.message, detail: t)
+            }
+        }
+    }
+
+    /// Every observation of every observer, with its liveness (written within `liveWithin`) and lag.
+    /// With `seenWithin`, only observers that wrote within it; without, also observations whose
+    /// observer has no row (they count as not live).
+    public static func observations(_ c: PostgresConnection, liveWithin: Duration, seenWithin: Duration? = nil) async throws -> [ObservationRecord] {
+        try await c.query(
+            """
+            SELECT o.observer, o.region, o.component, o.state, o.since, o.evidence, o.up_since, a.last_seen,
+                   CASE WHEN coalesce(a.lagging, false) THEN coalesce(a.lag_reason, 'lagging') END AS lag_reason,
+                   coalesce(a.last_seen > now() - make_interval(secs => $1), false) AS live
+            FROM switchyard.observations o LEFT JOIN switchyard.agents a USING (observer)
+            WHERE $2::float8 IS NULL OR a.last_seen > now() - make_interval(secs => $2::float8)
+            """, [.double(liveWithin.secondsDouble), seenWithin.map { .double($0.secondsDouble) } ?? .null]
+        ).rows.map { row in
+            ObservationRecord(
+                observer: try row["observer"].require(), region: try row["region"].require(), component: try row["component"].require(),
+                state: HealthState(rawValue: try row["state"].require()) ?? .unknown, since: try row["since"].require(),
+                evidence: try row["evidence"].optional(String.self).flatMap(Evidence.init(rawValue:)), upSince: try row["up_since"].optional(),
+                live: try row["live"].require(), lastSeen: try row["last_seen"].optional() ?? .distantPast,
+                lagReason: try row["lag_reason"].optional())
+        }
+    }
+
+    /// The replication lag of each region's database, as its freshest live observer reports it.
+    static func replicationLags(_ c: PostgresConnection, liveWithin: Duration) async throws -> [String: Double] {
+        var lags: [String: Double] = [:]
+        for row in try await c.query(
+            """
+            SELECT o.region, min((o.detail ->> 'replication_lag_seconds')::float8) AS lag
+            FROM switchyard.observations o JOIN switchyard.agents a USING (observer)
+            WHERE o.component = 'database' AND a.last_seen > now() - make_interval(secs => $1)
+            GROUP BY o.region
+            """, [.double(liveWithin.secondsDouble)]).rows {
+            if let lag = try row["lag"].optional(Double.self) { lags[try row["region"].require()] = lag }
+        }
+        return lags
+    }
+
+    /// How many observers wrote within `within`.
+    static func observerCount(_ c: PostgresConnection, seenWithin within: Duration) async throws -> Int {
+        try await c.query(
+            "SELECT count(*) AS n FROM switchyard.agents WHERE last_seen > now() - make_interval(secs => $1)", [.double(within.secondsDouble)]
+        ).first?["n"].require(Int.self) ?? 0
+    }
+
+    /// The API address of the observer that wrote last, if it wrote within 10 s.
+    public static func freshestAgentURL(_ c: PostgresConnection) async throws -> String? {
+        try await c.query(
+            "SELECT api_url FROM switchyard.agents WHERE api_url IS NOT NULL AND last_seen > now() - interval '10 seconds' ORDER BY last_seen DESC LIMIT 1"
+        ).first?["api_url"].optional(String.self)
+    }
+
+    /// Probes the observers did not count because they overlapped their own lag, all observers together.
+    static func inconclusiveProbes(_ c: PostgresConnection) async throws -> Int {
+        try await c.query("SELECT coalesce(sum(inconclusive), 0)::bigint AS n FROM switchyard.observations").first?["n"].require(Int.self) ?? 0
+    }
+}
