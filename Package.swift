@@ -23,10 +23,12 @@ let package = Package(
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CMalloc"),
 
+        // The dedicated OS threads that blocking C calls run on (a serial executor per connection).
+        .target(name: "Threading"),
         // One thin Swift module per C library; each owns every pointer and handle of its library.
-        .target(name: "Postgres", dependencies: ["CLibPQ", "SwitchyardCore"]),
-        .target(name: "Redis", dependencies: ["CHiredis", "SwitchyardCore", .product(name: "Crypto", package: "swift-crypto")]),
-        .target(name: "HTTP", dependencies: ["CCurl", "SwitchyardCore"]),
+        .target(name: "Postgres", dependencies: ["CLibPQ", "Threading"]),
+        .target(name: "Redis", dependencies: ["CHiredis", "Threading", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "HTTP", dependencies: ["CCurl", "Threading"]),
 
         // The domain: configuration model, validation, pure state machines. No I/O beyond reading files.
         .target(
@@ -37,7 +39,7 @@ let package = Package(
         .target(
             name: "SwitchyardRuntime",
             dependencies: [
-                "SwitchyardCore", "Postgres", "Redis", "HTTP", "CMalloc",
+                "SwitchyardCore", "Postgres", "Redis", "HTTP", "CMalloc", "Threading",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -48,7 +50,7 @@ let package = Package(
         .executableTarget(
             name: "SwitchyardCLI",
             dependencies: [
-                "SwitchyardCore", "SwitchyardRuntime", "Postgres", "HTTP", "CMalloc",
+                "SwitchyardCore", "SwitchyardRuntime", "Postgres", "HTTP", "CMalloc", "Threading",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),

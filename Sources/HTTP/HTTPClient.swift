@@ -1,4 +1,4 @@
-import SwitchyardCore
+import Threading
 
 /// An HTTP/1.1 client on libcurl for routing and notification hooks.
 ///

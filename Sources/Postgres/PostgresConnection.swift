@@ -1,6 +1,6 @@
 import CLibPQ
 import Foundation
-import SwitchyardCore
+import Threading
 
 /// One libpq connection, driven through libpq's non-blocking API on a dedicated thread.
 ///

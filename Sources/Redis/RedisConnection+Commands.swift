@@ -1,6 +1,6 @@
 import Crypto
 import Foundation
-import SwitchyardCore
+import Threading
 
 extension RedisConnection {
     /// `PING`; returns the round-trip time.

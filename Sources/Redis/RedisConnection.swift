@@ -1,6 +1,6 @@
 import CHiredis
 import Foundation
-import SwitchyardCore
+import Threading
 
 /// One hiredis connection on a dedicated thread, with a connect timeout and a per-command timeout.
 ///

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SwitchyardCore
+import Threading
 
 /// Runs the root command and turns every error into a message and an exit code.
 enum Entry {

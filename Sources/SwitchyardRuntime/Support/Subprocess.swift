@@ -1,5 +1,6 @@
 import Foundation
 import SwitchyardCore
+import Threading
 
 /// Runs a helper program (initdb, pg_ctl, redis-server) to completion and captures its output.
 public enum Subprocess {
