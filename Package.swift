@@ -47,25 +47,35 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // The lab: local deployments (dev), drills and benchmarks. The daemons never depend on it.
+        .target(
+            name: "SwitchyardLab",
+            dependencies: [
+                "SwitchyardCore", "SwitchyardRuntime", "Postgres", "Redis", "HTTP", "Threading",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         .executableTarget(
             name: "SwitchyardCLI",
             dependencies: [
-                "SwitchyardCore", "SwitchyardRuntime", "Postgres", "HTTP", "CMalloc", "Threading",
+                "SwitchyardCore", "SwitchyardRuntime", "SwitchyardLab", "Postgres", "HTTP", "CMalloc", "Threading",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // Real servers for tests: local Postgres clusters and Redis servers on loopback.
-        .target(name: "TestSupport", dependencies: ["SwitchyardRuntime", "Postgres", "Redis", "HTTP", "SwitchyardCore"]),
+        .target(name: "TestSupport", dependencies: ["SwitchyardRuntime", "SwitchyardLab", "Postgres", "Redis", "HTTP", "SwitchyardCore"]),
 
         .testTarget(name: "SwitchyardCoreTests", dependencies: ["SwitchyardCore"]),
-        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
-        .testTarget(name: "RedisTests", dependencies: ["Redis", "TestSupport"]),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "SwitchyardLab", "TestSupport"]),
+        .testTarget(name: "RedisTests", dependencies: ["Redis", "SwitchyardLab", "TestSupport"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "TestSupport"]),
         .testTarget(
             name: "SwitchyardTests",
-            dependencies: ["SwitchyardRuntime", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
+            dependencies: ["SwitchyardRuntime", "SwitchyardLab", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
     ],
     swiftLanguageModes: [.v6]
 )

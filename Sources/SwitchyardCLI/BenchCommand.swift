@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Postgres
 import SwitchyardCore
+import SwitchyardLab
 import SwitchyardRuntime
 
 /// `switchyard bench …`: benchmarks that print JSON with their figures.

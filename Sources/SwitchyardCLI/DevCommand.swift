@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SwitchyardCore
+import SwitchyardLab
 import SwitchyardRuntime
 
 /// `switchyard dev up|down|status`: a real local multi-region deployment on loopback.

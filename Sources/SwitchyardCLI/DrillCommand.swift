@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import SwitchyardCore
+import SwitchyardLab
 import SwitchyardRuntime
 
 /// `switchyard drill FILE`: rehearse a failure on a deployment, measured and restored.

@@ -2,6 +2,7 @@ import Foundation
 import HTTP
 import Postgres
 import SwitchyardCore
+import SwitchyardLab
 import SwitchyardRuntime
 
 extension DevFixture {

@@ -1,4 +1,5 @@
 import Foundation
+import SwitchyardLab
 import SwitchyardRuntime
 
 extension DevFixture {

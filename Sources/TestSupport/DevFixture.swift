@@ -2,6 +2,7 @@ import Foundation
 import Postgres
 import Redis
 import SwitchyardCore
+import SwitchyardLab
 import SwitchyardRuntime
 
 /// A real local deployment for a test, with helpers to start daemons through the binary, watch

@@ -1,3 +1,4 @@
+import SwitchyardLab
 import SwitchyardRuntime
 
 /// Tests call the never-answering listener by this name.

@@ -1,6 +1,7 @@
 import Foundation
 import Postgres
 import Redis
+import SwitchyardLab
 import SwitchyardRuntime
 
 /// Real Postgres and Redis servers on loopback for tests: one shared pair per test process for tests

@@ -1,8 +1,9 @@
 import Foundation
 import Postgres
+import SwitchyardLab
 import SwitchyardRuntime
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Postgres client against a real server")
 struct PostgresClientTests {

@@ -1,8 +1,9 @@
 import Foundation
 import Redis
+import SwitchyardLab
 import SwitchyardRuntime
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Redis client against a real server")
 struct RedisClientTests {

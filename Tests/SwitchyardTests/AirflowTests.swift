@@ -1,9 +1,10 @@
 import Foundation
 import Postgres
 import SwitchyardCore
+import SwitchyardLab
 import SwitchyardRuntime
-import Testing
 import TestSupport
+import Testing
 
 /// One DAG with one Python task of a few seconds: long enough to be in flight, short enough for a test.
 let airflowTestDAG = AirflowHome.sleepingDAG(id: "switchyard_e2e", seconds: 2)

@@ -1,8 +1,9 @@
 import Foundation
 import Postgres
+import SwitchyardLab
 import SwitchyardRuntime
-import Testing
 import TestSupport
+import Testing
 
 struct DevStatusJSON: Decodable {
     struct Server: Decodable {

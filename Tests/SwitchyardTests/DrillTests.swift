@@ -1,9 +1,10 @@
 import Foundation
 import Postgres
 import SwitchyardCore
+import SwitchyardLab
 import SwitchyardRuntime
-import Testing
 import TestSupport
+import Testing
 
 /// One local deployment with every daemon (`dev up --daemons`), shared by the drill tests, which run
 /// one after another: each drill restores the deployment for the next. It holds one of the test

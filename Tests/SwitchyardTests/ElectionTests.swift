@@ -2,9 +2,10 @@ import Foundation
 import Postgres
 import Redis
 import SwitchyardCore
+import SwitchyardLab
 import SwitchyardRuntime
-import Testing
 import TestSupport
+import Testing
 
 /// Fast schedules so a few seconds show scheduling behaviour.
 let fastDAGs = """

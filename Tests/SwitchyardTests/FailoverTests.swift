@@ -2,9 +2,10 @@ import Crypto
 import Foundation
 import Postgres
 import SwitchyardCore
+import SwitchyardLab
 import SwitchyardRuntime
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Failover executor through the binary, real regions and processes", .serialized)
 struct FailoverTests {

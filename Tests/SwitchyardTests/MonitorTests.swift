@@ -2,9 +2,10 @@ import Foundation
 import HTTP
 import Postgres
 import SwitchyardCore
+import SwitchyardLab
 import SwitchyardRuntime
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Health monitor and status API with real servers", .serialized)
 struct MonitorTests {

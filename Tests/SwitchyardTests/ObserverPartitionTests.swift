@@ -1,8 +1,9 @@
 import Foundation
 import Postgres
+import SwitchyardLab
 import SwitchyardRuntime
-import Testing
 import TestSupport
+import Testing
 
 @Suite(
     "An observer partitioned from the active region (namespaces + nftables)", .serialized,

@@ -1,8 +1,9 @@
 import Foundation
 import Postgres
+import SwitchyardLab
 import SwitchyardRuntime
-import Testing
 import TestSupport
+import Testing
 
 @Suite(
     "Scheduler leader cut off by a network partition (namespaces + nftables)", .serialized,

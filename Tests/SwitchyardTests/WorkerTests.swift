@@ -2,9 +2,10 @@ import Foundation
 import Postgres
 import Redis
 import SwitchyardCore
+import SwitchyardLab
 import SwitchyardRuntime
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Workers with real processes", .serialized)
 struct WorkerTests {

@@ -89,7 +89,7 @@ public enum ConfigLoader {
     }
 
     /// Reads and composes one YAML file into its root mapping; syntax errors become `ConfigError`s.
-    static func readDocument(path: String, environment: [String: String]) -> (MappingReader?, Diagnostics) {
+    package static func readDocument(path: String, environment: [String: String]) -> (MappingReader?, Diagnostics) {
         let diagnostics = Diagnostics(file: path, environment: environment)
         guard let data = FileManager.default.contents(atPath: path) else {
             diagnostics.report(line: 0, field: "file", "cannot be read")

@@ -1,25 +1,25 @@
 import Yams
 
 /// One YAML value with the field path that leads to it; typed accessors report problems and return nil.
-struct ValueNode {
-    let node: Node
-    let field: String
-    let diagnostics: Diagnostics
+package struct ValueNode {
+    package let node: Node
+    package let field: String
+    package let diagnostics: Diagnostics
     /// The line of the key this value belongs to; errors about a whole section point there.
-    var keyLine: Int? = nil
+    package var keyLine: Int? = nil
 
     /// The line of a scalar value, or of the key that introduces a mapping or list.
-    var line: Int {
+    package var line: Int {
         if case .scalar = node { return node.mark?.line ?? keyLine ?? 1 }
         return keyLine ?? node.mark?.line ?? 1
     }
 
-    func fail(_ reason: String) {
+    package func fail(_ reason: String) {
         diagnostics.report(line: line, field: field, reason)
     }
 
     /// A plain `null`, `~` or empty scalar.
-    var isNull: Bool {
+    package var isNull: Bool {
         guard case .scalar(let scalar) = node, scalar.style == .plain else { return false }
         return ["", "~", "null", "Null", "NULL"].contains(scalar.string)
     }
@@ -34,7 +34,7 @@ struct ValueNode {
     }
 
     /// The scalar as a string after `${VAR}` expansion.
-    func string() -> String? {
+    package func string() -> String? {
         guard case .scalar(let scalar) = node else {
             fail("expected a string, found \(kind)")
             return nil
@@ -48,7 +48,7 @@ struct ValueNode {
     }
 
     /// A non-empty string.
-    func nonEmptyString() -> String? {
+    package func nonEmptyString() -> String? {
         guard let text = string() else { return nil }
         guard !text.isEmpty else {
             fail("must not be empty")
@@ -57,7 +57,7 @@ struct ValueNode {
         return text
     }
 
-    func int(min: Int = Int.min, max: Int = Int.max) -> Int? {
+    package func int(min: Int = Int.min, max: Int = Int.max) -> Int? {
         guard let text = string() else { return nil }
         guard let value = Int(text) else {
             fail("expected an integer, found \"\(text.prefix(40))\"")
@@ -74,7 +74,7 @@ struct ValueNode {
         return value
     }
 
-    func bool() -> Bool? {
+    package func bool() -> Bool? {
         guard let text = string() else { return nil }
         switch text.lowercased() {
         case "true", "yes", "on": return true
@@ -85,7 +85,7 @@ struct ValueNode {
         }
     }
 
-    func duration(allowZero: Bool = false) -> Duration? {
+    package func duration(allowZero: Bool = false) -> Duration? {
         guard let text = string() else { return nil }
         guard let duration = Duration.parse(text) else {
             fail("invalid duration \"\(text.prefix(40))\" (write a number with a unit: 500ms, 3s, 2m, 1h, 1m30s)")
@@ -98,7 +98,7 @@ struct ValueNode {
         return duration
     }
 
-    func choice<T: RawRepresentable & CaseIterable>(_ type: T.Type) -> T? where T.RawValue == String {
+    package func choice<T: RawRepresentable & CaseIterable>(_ type: T.Type) -> T? where T.RawValue == String {
         guard let text = string() else { return nil }
         guard let value = T(rawValue: text) else {
             let allowed = T.allCases.map(\.rawValue).joined(separator: ", ")
@@ -109,7 +109,7 @@ struct ValueNode {
     }
 
     /// The value as a mapping; `null` counts as an empty mapping.
-    func mapping() -> MappingReader? {
+    package func mapping() -> MappingReader? {
         if isNull { return MappingReader(emptyAt: line, field: field, diagnostics: diagnostics) }
         guard case .mapping(let mapping) = node else {
             fail("expected a mapping, found \(kind)")
@@ -119,7 +119,7 @@ struct ValueNode {
     }
 
     /// The value as a list; `null` counts as an empty list.
-    func sequence() -> [ValueNode]? {
+    package func sequence() -> [ValueNode]? {
         if isNull { return [] }
         guard case .sequence(let sequence) = node else {
             fail("expected a list, found \(kind)")

@@ -129,12 +129,12 @@ public enum FailoverDecision {
                 return false
             }
             let downFor = input.now.timeIntervalSince(since)
-            if o.evidence == .positive { return downFor >= input.evidenceGrace.asSeconds }
+            if o.evidence == .positive { return downFor >= input.evidenceGrace.secondsDouble }
             if let silent = correlated[o.observer] {
                 discounted.append("\(o.observer) finds \(silent) of \(input.regions.count) regions silent")
                 return false
             }
-            return downFor >= input.failureGrace.asSeconds
+            return downFor >= input.failureGrace.secondsDouble
         }
         guard votes.count >= needed else {
             let down = active.observations.filter { $0.live && $0.health == .down }.count
@@ -146,14 +146,14 @@ public enum FailoverDecision {
         let reason = "\(activeName) down for \(votes.count) of \(input.knownObservers) observers (\(votes.map(\.observer).sorted().joined(separator: ", "))) on \(evidence)"
         if !input.automatic { return .blocked("\(reason); automatic failover is off") }
         if input.paused { return .blocked("\(reason); failover is paused") }
-        if let last = input.recentFailovers.max(), input.now.timeIntervalSince(last) < input.cooldown.asSeconds {
+        if let last = input.recentFailovers.max(), input.now.timeIntervalSince(last) < input.cooldown.secondsDouble {
             return .blocked("\(reason); inside the cooldown of \(input.cooldown) after the last failover")
         }
         let lastHour = input.recentFailovers.filter { input.now.timeIntervalSince($0) < 3600 }.count
         if lastHour >= input.maxFailoversPerHour {
             return .blocked("\(reason); \(lastHour) failovers in the last hour (max \(input.maxFailoversPerHour))")
         }
-        let stableSince = input.now.addingTimeInterval(-input.failureGrace.asSeconds)
+        let stableSince = input.now.addingTimeInterval(-input.failureGrace.secondsDouble)
         let candidates = input.regions.filter { region in
             guard region.name != activeName else { return false }
             let live = region.observations.filter { $0.live && input.laggingObservers[$0.observer] == nil }
@@ -193,8 +193,4 @@ public enum FailoverDecision {
         if lagA != lagB { return lagA < lagB }
         return a.name < b.name
     }
-}
-
-extension Duration {
-    var asSeconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

@@ -64,8 +64,3 @@ public struct ObserverSelfHealth: Sendable {
         return last.end - last.start
     }
 }
-
-extension Duration {
-    /// Seconds as a Double.
-    public var secondsDouble: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-}

@@ -72,11 +72,6 @@ public struct FailoverRecord: Codable, Sendable, Equatable {
               step: step.rawValue, started_at: started_at, finished_at: finished_at)
     }
 
-    /// The journal row as a drill report shows it.
-    public var drillSummary: DrillReport.FailoverSummary {
-        .init(id: id, kind: kind.rawValue, from: from_region, to: to_region, state: state.rawValue, runs_moved: runs_moved,
-              runs_source: runs_source)
-    }
 }
 
 /// One step of a journaled failover (`switchyard.failover_steps`), with its typed result.

@@ -107,7 +107,7 @@ extension ControlStore {
     }
 
     /// Probes the observers did not count because they overlapped their own lag, all observers together.
-    static func inconclusiveProbes(_ c: PostgresConnection) async throws -> Int {
+    public static func inconclusiveProbes(_ c: PostgresConnection) async throws -> Int {
         try await c.query("SELECT coalesce(sum(inconclusive), 0)::bigint AS n FROM switchyard.observations").first?["n"].require(Int.self) ?? 0
     }
 }

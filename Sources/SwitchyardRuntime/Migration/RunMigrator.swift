@@ -57,7 +57,7 @@ public enum RunMigrator {
         let clock = ContinuousClock()
         let started = clock.now
         let targetColumns = try await columns(target, table: targetTable)
-        guard !targetColumns.isEmpty else { throw DevError("\(to): no table \(targetTable)") }
+        guard !targetColumns.isEmpty else { throw MigrationError("\(to): no table \(targetTable)") }
         let sourceColumns: [String]
         let sourceConnection: PostgresConnection
         let selectFrom: String
@@ -65,7 +65,7 @@ public enum RunMigrator {
         case .table(let connection, let table):
             sourceConnection = connection
             sourceColumns = try await columns(connection, table: table).map(\.name)
-            guard !sourceColumns.isEmpty else { throw DevError("\(from): no table \(table)") }
+            guard !sourceColumns.isEmpty else { throw MigrationError("\(from): no table \(table)") }
             selectFrom = "\(table) WHERE state IN ('queued', 'running')"
         case .shadow(let region):
             sourceConnection = target
@@ -76,7 +76,7 @@ public enum RunMigrator {
             sourceColumns.contains(name) && !neverCopied.contains(name) && name != "source_region" && name != "synced_at"
         }
         guard copied.contains("dag_id"), copied.contains("run_id") else {
-            throw DevError("run tables must both have dag_id and run_id")
+            throw MigrationError("run tables must both have dag_id and run_id")
         }
         let columnList = copied.map(PostgresConnection.quoteIdentifier).joined(separator: ", ")
         let data = try await sourceConnection.copyOut("COPY (SELECT \(columnList) FROM \(selectFrom) ORDER BY dag_id, run_id) TO STDOUT")
@@ -224,4 +224,11 @@ extension RunMigrator.Source {
         case .shadow: "shadow"
         }
     }
+}
+
+/// A migration that cannot run (the run tables do not match); nothing was copied.
+public struct MigrationError: Error, CustomStringConvertible {
+    /// What is wrong.
+    public var description: String
+    init(_ description: String) { self.description = description }
 }

@@ -1,0 +1,227 @@
+import Foundation
+import SwitchyardCore
+import SwitchyardRuntime
+import Synchronization
+
+/// A real Apache Airflow, installed by `scripts/install-airflow.sh` (which `make test` runs) into a
+/// cached virtualenv outside the clone; the Airflow tests and `dev up --airflow` use it.
+public enum AirflowInstall {
+    /// The Airflow version the tests run against.
+    public static let version = "3.3.2"
+
+    /// The virtualenv: `$SWITCHYARD_AIRFLOW_VENV`, else `~/.cache/switchyard/airflow-3.3.2` (as the script).
+    public static var venv: String {
+        let env = ProcessInfo.processInfo.environment
+        if let venv = env["SWITCHYARD_AIRFLOW_VENV"], !venv.isEmpty { return venv }
+        let cache = env["SWITCHYARD_CACHE"] ?? ((env["XDG_CACHE_HOME"] ?? (NSHomeDirectory() + "/.cache")) + "/switchyard")
+        return cache + "/airflow-\(version)"
+    }
+
+    /// The `airflow` program.
+    public static var airflow: String { venv + "/bin/airflow" }
+
+    /// True once the install finished (the script's marker) and the program is there.
+    public static var available: Bool {
+        FileManager.default.fileExists(atPath: venv + "/.switchyard-installed") && FileManager.default.isExecutableFile(atPath: airflow)
+    }
+
+    /// Why the Airflow tests are skipped: the install's own failure, or that it never ran.
+    public static var skipReason: String {
+        if let failed = try? String(contentsOfFile: venv + ".failed", encoding: .utf8) {
+            return "Apache Airflow \(version) could not be installed: \(failed.trimmingCharacters(in: .whitespacesAndNewlines))"
+        }
+        return "Apache Airflow \(version) is not installed in \(venv): run scripts/install-airflow.sh (make test does)"
+    }
+}
+
+/// One Airflow install over one metadata database: an `AIRFLOW_HOME` with its `airflow.cfg`, a DAGs
+/// folder and logs, and the Airflow processes started from it. Every process is started through
+/// `/usr/bin/env -C <home> AIRFLOW_HOME=… airflow …` (no shell), so each one, and every child it forks,
+/// runs in the home: `stopAll` finds and stops them all by it, and so do the exit handler and
+/// `scripts/cleanup-test-servers.sh`.
+public final class AirflowHome: @unchecked Sendable {
+    /// The `AIRFLOW_HOME` directory.
+    public let directory: String
+    /// The port of this install's execution API (`airflow api-server --apps execution`), which LocalExecutor's tasks call.
+    public let apiPort: Int
+    /// The password file Airflow's libpq reads (`PGPASSFILE`): no password in a URL or a log.
+    public let passfile: String
+    /// Processes this home started itself (it reaps them once stopped).
+    private let started = Mutex<[pid_t]>([])
+
+    /// Writes `airflow.cfg` and the DAG files (`name.py` → source) for a database on `127.0.0.1:port`.
+    public init(directory: String, port: Int, database: String, user: String, passfile: String, dags: [String: String]) throws {
+        self.directory = directory
+        self.passfile = passfile
+        apiPort = try Ports.freeLoopbackPort()
+        try writeConfiguration(port: port, database: database, user: user, dags: dags)
+    }
+
+    /// An existing home (`dev up --airflow` made it; `airflow.cfg` names `apiPort`).
+    public init(existing directory: String, apiPort: Int, passfile: String) {
+        self.directory = directory
+        self.apiPort = apiPort
+        self.passfile = passfile
+    }
+
+    private func writeConfiguration(port: Int, database: String, user: String, dags: [String: String]) throws {
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: directory + "/dags", withIntermediateDirectories: true)
+        try fm.createDirectory(atPath: directory + "/logs", withIntermediateDirectories: true)
+        let secret = (0..<4).map { _ in String(UInt64.random(in: 0...UInt64.max), radix: 16) }.joined()
+        try """
+            [core]
+            dags_folder = \(directory)/dags
+            executor = LocalExecutor
+            load_examples = False
+            dags_are_paused_at_creation = False
+            parallelism = 8
+            execution_api_server_url = http://127.0.0.1:\(apiPort)/execution/
+
+            [database]
+            sql_alchemy_conn = postgresql+psycopg2://\(user)@127.0.0.1:\(port)/\(database)
+
+            [logging]
+            base_log_folder = \(directory)/logs
+
+            [api]
+            host = 127.0.0.1
+            port = \(apiPort)
+
+            [api_auth]
+            jwt_secret = \(secret)
+
+            [scheduler]
+            enable_health_check = False
+
+            """.write(toFile: directory + "/airflow.cfg", atomically: true, encoding: .utf8)
+        for (name, source) in dags {
+            try source.write(toFile: directory + "/dags/\(name).py", atomically: true, encoding: .utf8)
+        }
+    }
+
+    /// A DAG of one Python task that sleeps `seconds`, triggered by hand (no schedule).
+    public static func sleepingDAG(id: String, seconds: Int) -> String {
+        """
+        from datetime import datetime
+        from airflow.sdk import dag, task
+
+        @dag(dag_id="\(id)", schedule=None, start_date=datetime(2024, 1, 1), catchup=False, max_active_runs=64)
+        def \(id)():
+            @task
+            def work():
+                import time
+                time.sleep(\(seconds))
+                return "done"
+            work()
+
+        \(id)()
+
+        """
+    }
+
+    /// The local deployment's DAG for drills: one task of 8 s, long enough to be in flight across a failover.
+    public static let drillDAG = sleepingDAG(id: "switchyard_drill", seconds: 8)
+
+    /// The command line that runs `airflow ARGS…` from this home, without a shell.
+    public func command(_ arguments: [String]) -> [String] {
+        // Airflow's tables live in `public`: a role named like Switchyard's schema would otherwise resolve
+        // `"$user"` to the `switchyard` schema first (its own `dag_run` included).
+        ["/usr/bin/env", "-C", directory, "AIRFLOW_HOME=\(directory)", "PGPASSFILE=\(passfile)", "PGOPTIONS=-csearch_path=public", AirflowInstall.airflow]
+            + arguments
+    }
+
+    /// The same as one `--exec` string (no path here contains a space).
+    public func exec(_ arguments: [String]) -> String { command(arguments).joined(separator: " ") }
+
+    /// Runs `airflow ARGS…` to completion, killed after `timeout`.
+    @discardableResult
+    public func run(_ arguments: [String], timeout: Int = 180) async throws -> Subprocess.Outcome {
+        let line = command(arguments)
+        return try await Subprocess.run("/usr/bin/timeout", ["-k", "5", String(timeout)] + line, check: false)
+    }
+
+    /// Starts `airflow ARGS…` in the background with its output in `<home>/NAME.log`; its own session,
+    /// so a Ctrl-C of the test run reaches it only through the exit handler.
+    @discardableResult
+    public func start(_ name: String, _ arguments: [String]) throws -> pid_t {
+        let line = command(arguments)
+        let pid = try Daemon.spawn(line[0], Array(line.dropFirst()), log: directory + "/\(name).log", detach: true)
+        started.withLock { $0.append(pid) }
+        return pid
+    }
+
+    /// The output of a process started with `start`.
+    public func log(_ name: String) -> String {
+        (try? String(contentsOfFile: directory + "/\(name).log", encoding: .utf8)) ?? ""
+    }
+
+    /// Starts the execution API that LocalExecutor's task processes report to, and waits until it answers.
+    public func startExecutionAPI() async throws {
+        try start("api-server", ["api-server", "--apps", "execution", "--host", "127.0.0.1", "--port", String(apiPort), "--workers", "1"])
+        let deadline = ContinuousClock.now + .seconds(120)
+        while ContinuousClock.now < deadline {
+            if Ports.isListening(apiPort) { return }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        throw DevError("airflow api-server did not listen on 127.0.0.1:\(apiPort) within 120 s: \(log("api-server").suffix(1500))")
+    }
+
+    /// Every live process that runs from this home (the Airflow processes and their children).
+    public var processes: [pid_t] { AirflowHome.processes(home: directory) }
+
+    /// PIDs that run from `home`: their working directory is in it (every process is started there and
+    /// its children inherit it), or their environment names it (`setproctitle`, which Airflow's servers
+    /// call, overwrites the environment as /proc shows it, never the working directory).
+    public static func processes(home: String) -> [pid_t] {
+        let entry = Array("AIRFLOW_HOME=\(home)".utf8)
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { name -> pid_t? in
+            guard let pid = pid_t(name), pid != getpid() else { return nil }
+            if let cwd = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(name)/cwd"),
+               cwd == home || cwd.hasPrefix(home + "/") {
+                return pid
+            }
+            guard let data = FileManager.default.contents(atPath: "/proc/\(name)/environ") else { return nil }
+            // NUL-separated entries: match a whole `AIRFLOW_HOME=<home>` entry.
+            return data.split(separator: 0).contains { Array($0) == entry } ? pid : nil
+        }
+    }
+
+    /// Stops every process of this home: SIGTERM (Airflow's graceful stop), then SIGKILL after `grace`.
+    /// Awaited: returns once none is left.
+    public func stopAll(grace: Duration = .seconds(20)) async {
+        for pid in processes { kill(pid, SIGCONT); kill(pid, SIGTERM) }
+        let deadline = ContinuousClock.now + grace
+        while ContinuousClock.now < deadline, !processes.isEmpty { try? await Task.sleep(for: .milliseconds(100)) }
+        while case let left = processes, !left.isEmpty {
+            for pid in left { kill(pid, SIGKILL) }
+            try? await Task.sleep(for: .milliseconds(100))
+            if ContinuousClock.now > deadline + .seconds(10) { break }
+        }
+        for pid in started.withLock({ $0 }) { var status: Int32 = 0; _ = waitpid(pid, &status, WNOHANG) }
+    }
+
+    /// Stops them synchronously (the exit handler's way).
+    public static func killAllSynchronously(home: String) {
+        for pid in processes(home: home) { kill(pid, SIGCONT); kill(pid, SIGKILL) }
+    }
+}
+
+extension AirflowHome {
+    /// `airflow db migrate`: Airflow's tables in the metadata database (beside the `switchyard` schema).
+    public func migrateDatabase() async throws {
+        let outcome = try await run(["db", "migrate"], timeout: 300)
+        guard outcome.status == 0 else {
+            throw DevError("airflow db migrate failed (\(outcome.status)): \(outcome.output.suffix(1500))")
+        }
+    }
+
+    /// `airflow dags reserialize`: the DAG files' serialized versions in the database, without a dag-processor.
+    public func reserializeDAGs() async throws {
+        let outcome = try await run(["dags", "reserialize"], timeout: 300)
+        guard outcome.status == 0 else {
+            throw DevError("airflow dags reserialize failed (\(outcome.status)): \(outcome.output.suffix(1500))")
+        }
+    }
+}

@@ -1,0 +1,131 @@
+import Foundation
+import Postgres
+import SwitchyardCore
+import SwitchyardRuntime
+
+/// The workload and its accounting in a region running Apache Airflow (`runs.preset: airflow`): runs
+/// are Airflow's `dag_run` rows, triggered through the local deployment's Airflow (`dev up --airflow`),
+/// executed by Airflow, and accounted from Airflow's `dag_run` and `task_instance` in every region.
+extension DrillRunner {
+    /// True when the region's runs are Airflow's.
+    func runsAirflow(_ region: String) -> Bool { target.configuration.region(named: region)?.runs.preset == .airflow }
+
+    /// Triggers the workload's runs with `airflow dags trigger` in the active region and waits until each
+    /// is running with its task executing, so all of them are in flight when the fault hits.
+    func startAirflowWorkload(active: String, dag: String, runs: Int) async throws -> [String] {
+        guard let state = try? target.dev(), let record = state.airflow?[active] else {
+            throw DrillError("precondition: an Airflow region's workload is triggered through the local deployment's Airflow (switchyard dev up --airflow)")
+        }
+        let home = record.home(passfile: state.passfile)
+        let stamp = Int(Date().timeIntervalSince1970)
+        let runIds = (0..<runs).map { "drill__\(scenario.name)__\(stamp)_\($0)" }
+        // Two at a time: each `airflow` command is a Python start-up of a few seconds of CPU.
+        for batch in stride(from: 0, to: runIds.count, by: 2) {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for runId in runIds[batch..<min(batch + 2, runIds.count)] {
+                    group.addTask {
+                        let outcome = try await home.run(["dags", "trigger", dag, "--run-id", runId, "--conf", self.runConf],
+                                                         timeout: 120)
+                        guard outcome.status == 0 else {
+                            throw DrillError("precondition: airflow dags trigger \(dag) failed in \(active): \(outcome.output.suffix(600))")
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+        guard let db = await target.region(active) else { throw DrillError("precondition: \(active)'s database does not answer") }
+        return try await db.closeAfter {
+            let deadline = ContinuousClock.now + .seconds(120)
+            var running = 0, executing = 0
+            while ContinuousClock.now < deadline {
+                let row = try await db.query(
+                    """
+                    SELECT (SELECT count(*) FROM public.dag_run WHERE run_id = ANY($1::text[]) AND state = 'running') AS running,
+                           (SELECT count(*) FROM public.task_instance WHERE run_id = ANY($1::text[]) AND state = 'running') AS executing
+                    """, [.array(runIds.map { .text($0) })]).first
+                running = row?["running"].int ?? 0
+                executing = row?["executing"].int ?? 0
+                if running == runIds.count && executing == runIds.count { break }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            guard running == runIds.count && executing > 0 else {
+                throw DrillError("precondition: \(running) of \(runIds.count) Airflow runs running and \(executing) tasks executing in \(active) after 120 s")
+            }
+            progress("workload: \(runIds.count) Airflow runs of \(dag) in flight in \(active), \(executing) tasks executing")
+            return runIds
+        }
+    }
+
+    /// Airflow runs not finished yet in `region`.
+    func countUnfinishedAirflow(_ region: String, runIds: [String]) async throws -> Int {
+        guard !runIds.isEmpty, let db = await target.region(region) else { return 0 }
+        return try await db.closeAfter {
+            try await db.query(
+                "SELECT count(*) AS n FROM public.dag_run WHERE run_id = ANY($1::text[]) AND state IN ('queued', 'running')",
+                [.array(runIds.map { .text($0) })]).first?["n"].require(Int.self) ?? 0
+        }
+    }
+
+    /// Waits (bounded by the scenario's timeout, at least 120 s: Airflow starts tasks in seconds) until every
+    /// run succeeded somewhere. Lost: never succeeded; twice: succeeded in two regions; overlapping: a task
+    /// of one run executing in two regions at once (`task_instance` intervals); finished in the target:
+    /// succeeded in `target`. Also when the first task started in `target` after `t0`.
+    func accountAirflowRuns(_ runIds: [String], finishIn target: String, t0: Date, timeline: inout Timeline) async throws
+        -> (lost: Int, twice: Int, overlapping: Int, finishedInTarget: Int, firstInTarget: Date?)
+    {
+        guard !runIds.isEmpty else { return (0, 0, 0, 0, nil) }
+        let ids: PostgresValue = .array(runIds.map { .text($0) })
+        let regions = self.target.configuration.regions.map(\.name)
+        var succeeded: [String: Set<String>] = [:]
+        let deadline = ContinuousClock.now + max(scenario.timeout, .seconds(120))
+        while ContinuousClock.now < deadline {
+            try Task.checkCancellation()
+            for name in regions {
+                guard let db = await self.target.region(name, timeout: .seconds(1)) else { continue }
+                let done = (try? await db.closeAfter {
+                    try await db.query("SELECT run_id FROM public.dag_run WHERE run_id = ANY($1::text[]) AND state = 'success'", [ids])
+                        .rows.compactMap { $0["run_id"].string }
+                }) ?? []
+                succeeded[name] = Set(done)
+            }
+            if succeeded.values.reduce(Set<String>(), { $0.union($1) }).count == runIds.count { break }
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        let anywhere = succeeded.values.reduce(Set<String>()) { $0.union($1) }
+        let finished = succeeded[target]?.count ?? 0
+        timeline.add(Date(), t0, "\(anywhere.count) of \(runIds.count) Airflow runs succeeded, \(finished) of them in \(target) (active now)")
+        var twice = 0
+        for run in runIds where regions.filter({ succeeded[$0]?.contains(run) == true }).count > 1 { twice += 1 }
+
+        // Task executions per region: [start, end] (a task whose end was never recorded ends at its row's last update).
+        var intervals: [(region: String, run: String, from: Date, to: Date)] = []
+        var firstInTarget: Date?
+        for name in regions {
+            guard let db = await self.target.region(name) else {
+                progress("\(name)'s database does not answer: its task executions are not counted")
+                continue
+            }
+            let rows = try await db.closeAfter {
+                try await db.query(
+                    """
+                    SELECT run_id, start_date, coalesce(end_date, updated_at, now()) AS end_at
+                    FROM public.task_instance WHERE run_id = ANY($1::text[]) AND start_date IS NOT NULL
+                    """, [ids]).rows
+            }
+            for row in rows {
+                guard let run = row["run_id"].string, let from: Date = try row["start_date"].optional(),
+                      let to: Date = try row["end_at"].optional() else { continue }
+                intervals.append((name, run, from, to))
+                if name == target, from > t0 { firstInTarget = min(firstInTarget ?? from, from) }
+            }
+        }
+        var overlapping = Set<String>()
+        for (i, a) in intervals.enumerated() {
+            for b in intervals[(i + 1)...] where a.run == b.run && a.region != b.region && a.from < b.to && b.from < a.to {
+                overlapping.insert(a.run)
+            }
+        }
+        return (runIds.count - anywhere.count, twice, overlapping.count, finished, firstInTarget)
+    }
+}

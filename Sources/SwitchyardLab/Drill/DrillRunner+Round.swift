@@ -1,0 +1,199 @@
+import Foundation
+import Postgres
+import SwitchyardCore
+import SwitchyardRuntime
+
+extension DrillRunner {
+    /// One fault from preconditions to report.
+    func round(fault: DrillFault, restore: DrillScenario.Restore) async throws -> DrillReport {
+        var report = DrillReport(scenario: scenario.name, fault: fault.kind.rawValue)
+        if case .partition = fault, (try? target.dev().network) == nil {
+            let reason = DrillPartition.skippedReason
+            report.skipped = reason
+            progress("skipped: \(reason)")
+            return report
+        }
+        let control = try await target.control()
+        return try await control.closeAfter {
+            let active = try await preconditions(control, fault: fault)
+            report.active_before = active
+            pending.withLock { $0.activeBefore = $0.activeBefore ?? active }
+            let runIds = try await startWorkload(active: active)
+
+            // Baselines, then the fault.
+            let baseFailover = try await ControlStore.latestFailoverId(control)
+            let baseEpoch = try await leadershipEpoch(active)
+            let inFlight = try await countUnfinished(active, runIds: runIds)
+            report.runs_in_flight = inFlight
+            let stoppedBefore = await stoppedCommands()
+            var timeline = Timeline()
+            let t0 = Date()
+            try await inject(fault, active: active, control: control, timeline: &timeline, t0: t0)
+            progress("fault injected: \(fault.kind.rawValue) in \(active) with \(inFlight) runs in flight")
+
+            let observed = try await observe(fault, active: active, control: control, baseFailover: baseFailover, baseEpoch: baseEpoch,
+                                             t0: t0, timeline: &timeline)
+            report.failovers = observed.failovers
+            report.failover = observed.summary
+            report.detect_ms = observed.detect
+            report.fence_ms = observed.fence
+            report.activate_ms = observed.activate
+            report.rto_ms = observed.rto
+            report.hook_failures = observed.hookFailures
+            if let detect = observed.detect { progress("detected after \(Int(detect)) ms") }
+            if let rto = observed.rto { progress("recovered (RTO) after \(Int(rto)) ms") }
+
+            // Bring back what the fault broke, then account for the runs.
+            if restore != .none {
+                await restoreComponents()
+                timeline.add(Date(), t0, "restored the stopped components")
+                progress("restored the stopped components")
+            }
+            let activeAfter = try await target.cluster(control).active ?? active
+            var firstAirflowTask: Date?
+            if runsAirflow(active) {
+                let accounting = try await accountAirflowRuns(runIds, finishIn: activeAfter, t0: t0, timeline: &timeline)
+                (report.runs_lost, report.runs_twice, report.runs_overlapping) = (accounting.lost, accounting.twice, accounting.overlapping)
+                report.runs_finished_in_target = accounting.finishedInTarget
+                firstAirflowTask = accounting.firstInTarget
+            } else {
+                let accounting = try await accountRuns(runIds, finishIn: activeAfter, t0: t0, timeline: &timeline)
+                (report.runs_lost, report.runs_twice, report.runs_overlapping) = (accounting.lost, accounting.twice, accounting.overlapping)
+            }
+            let accounting = (lost: report.runs_lost, twice: report.runs_twice)
+            progress("runs: \(runIds.count) started, \(inFlight) in flight at the fault, \(accounting.lost) lost, \(accounting.twice) executed twice")
+            let stoppedAfter = await stoppedCommands()
+            report.commands_stopped = stoppedAfter.reduce(0) { sum, entry in sum + max(0, entry.value - (stoppedBefore[entry.key] ?? entry.value)) }
+            if let duration = fault.duration {
+                report.runs_started_during_fault = await executionsStarted(in: active, from: t0, to: t0.addingTimeInterval(duration.secondsDouble))
+            }
+            if let to = observed.summary?.to, to != active, let first = await firstExecution(in: to, after: t0) ?? firstAirflowTask {
+                report.first_execution_ms = (first.timeIntervalSince(t0) * 10_000).rounded() / 10
+                timeline.add(first, t0, "first execution started in \(to)")
+            }
+            let overlaps = try await actingOverlaps(since: t0.addingTimeInterval(-30))
+            report.dual_leader = overlaps.map(\.description)
+            report.dual_leader_ms = (overlaps.reduce(0) { $0 + $1.milliseconds } * 10).rounded() / 10
+            if !overlaps.isEmpty { progress("DUAL LEADERS: \(report.dual_leader.joined(separator: "; "))") }
+
+            if restore == .failback, activeAfter != active {
+                await failback()
+                timeline.add(Date(), t0, "failed back to \(active)")
+            }
+            if restore != .none {
+                let healthy = await waitHealthy(control, within: scenario.preconditions.wait)
+                report.unrecovered = healthy ? 0 : 1
+                timeline.add(Date(), t0, healthy ? "every region healthy again" : "NOT every region healthy again")
+            }
+            report.active_after = try await target.cluster(control).active
+            report.timeline = timeline.entries.sorted { $0.at_ms < $1.at_ms }
+            pending.withLock { $0 = DrillRunner.PendingRestore(activeBefore: $0.activeBefore) }  // a campaign fails back to the first active region
+            return report
+        }
+    }
+
+    /// Waits for every precondition; returns the active region. Throws before any fault when one does
+    /// not hold within the scenario's wait.
+    func preconditions(_ control: PostgresConnection, fault: DrillFault) async throws -> String {
+        let wait = scenario.preconditions.wait
+        let deadline = ContinuousClock.now + wait
+        // No failover running, and (for faults that should fail over) none inside the cooldown.
+        let cooldown = target.configuration.controlPlane.failover.cooldown
+        var announced = false
+        while true {
+            let (running, since) = try await ControlStore.failoverActivity(control)
+            let inCooldown = fault.kind.expectsFailover && fault.kind != .switchover && since.map { $0 < cooldown + .milliseconds(500) } ?? false
+            if !running && !inCooldown { break }
+            if !announced {
+                progress(running ? "waiting for the running failover to finish" : "waiting out the failover cooldown (\(cooldown))")
+                announced = true
+            }
+            guard ContinuousClock.now < deadline + cooldown else { throw DrillError("precondition: a failover is still running after \(wait)") }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        // The policy's hourly cap would refuse the failover the fault calls for: say so instead of timing out.
+        let cap = target.configuration.controlPlane.failover.maxFailoversPerHour
+        if fault.kind.expectsFailover && fault.kind != .switchover {
+            let lastHour = try await ControlStore.failoversStarted(control, within: .seconds(3600))
+            if lastHour >= cap {
+                throw DrillError("precondition: \(lastHour) failovers in the last hour reach failover.max_failovers_per_hour (\(cap)); the agents would refuse to fail over")
+            }
+        }
+        if scenario.preconditions.allHealthy {
+            guard await waitHealthy(control, within: wait) else {
+                let health = try await target.health(control)
+                throw DrillError("precondition: not every region is healthy after \(wait): "
+                    + (health.observers == 0 ? "no live observer" : health.unhealthy.prefix(6).joined(separator: "; ")))
+            }
+        }
+        guard let active = try await target.cluster(control).active else { throw DrillError("precondition: no region is active") }
+        if let wanted = scenario.preconditions.activeRegion, wanted != active {
+            throw DrillError("precondition: \(wanted) should be active, but \(active) is")
+        }
+        return active
+    }
+
+    /// True once every live observer sees every component healthy (every region's agent, for the
+    /// local deployment), within `within`.
+    func waitHealthy(_ control: PostgresConnection, within: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + within
+        let observersWanted = target.devDirectory == nil ? 1 : target.configuration.regions.count
+        while ContinuousClock.now < deadline {
+            if let health = try? await target.health(control), health.observers >= observersWanted, health.unhealthy.isEmpty {
+                return true
+            }
+            try? await Task.sleep(for: .milliseconds(200))
+        }
+        return false
+    }
+
+    /// The current leadership epoch of a region (0 when its database does not answer).
+    func leadershipEpoch(_ region: String) async throws -> Int {
+        guard let db = await target.region(region) else { return 0 }
+        return try await db.closeAfter {
+            return try await db.query("SELECT epoch FROM switchyard.leadership WHERE id = 1").first?["epoch"].require(Int.self) ?? 0
+        }
+    }
+}
+
+extension DrillRunner {
+    /// Executions stopped so far (fenced, unconfirmed or abandoned), per region whose database answers.
+    func stoppedCommands() async -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for region in target.configuration.regions.map(\.name) {
+            guard let db = await target.region(region) else { continue }
+            counts[region] = try? await db.closeAfter {
+                try await db.query("SELECT count(*) AS n FROM switchyard.executions WHERE outcome IN ('fenced', 'unconfirmed', 'abandoned')")
+                    .first?["n"].require(Int.self) ?? 0
+            }
+        }
+        return counts
+    }
+
+    /// Executions that started in `region` between two instants (nil when its database does not answer).
+    func executionsStarted(in region: String, from: Date, to: Date) async -> Int? {
+        guard let db = await target.region(region) else { return nil }
+        return try? await db.closeAfter {
+            try await db.query("SELECT count(*) AS n FROM switchyard.executions WHERE started_at >= $1 AND started_at <= $2",
+                               [.date(from), .date(to)]).first?["n"].require(Int.self) ?? 0
+        }
+    }
+
+    /// When the first execution after `after` started in `region`.
+    func firstExecution(in region: String, after: Date) async -> Date? {
+        guard let db = await target.region(region) else { return nil }
+        return (try? await db.closeAfter {
+            try await db.query("SELECT min(started_at) AS t FROM switchyard.executions WHERE started_at >= $1", [.date(after)])
+                .first?["t"].optional(Date.self)
+        }) ?? nil
+    }
+}
+
+/// Timeline entries in milliseconds from the fault.
+struct Timeline {
+    var entries: [DrillReport.TimelineEntry] = []
+
+    mutating func add(_ at: Date, _ t0: Date, _ event: String) {
+        entries.append(.init(at_ms: at.timeIntervalSince(t0) * 1000, event: event))
+    }
+}

@@ -1,0 +1,100 @@
+import Foundation
+import Postgres
+import SwitchyardCore
+import SwitchyardRuntime
+import Synchronization
+
+/// Runs a drill scenario against a deployment: preconditions, workload, fault, measurements from the
+/// journals (failover steps, acting terms, executions), restore, report. A campaign runs many
+/// randomized faults in a row and reports totals. Interrupted (Ctrl-C), it restores the deployment
+/// before it returns.
+public final class DrillRunner: Sendable {
+    let scenario: DrillScenario
+    let target: DrillTarget
+    let restore: DrillScenario.Restore
+    let progressLine: @Sendable (String) -> Void
+    /// What the current fault left that restoring must undo (read by the interrupt path too).
+    let pending = Mutex(PendingRestore())
+    let started = ContinuousClock.now
+
+    /// What restoring must undo.
+    struct PendingRestore: Sendable {
+        var frozen: [Int32] = []
+        var brownout: Brownout.Running?
+        var partitioned: String?
+        var routerChanged = false
+        var controlStopped = false
+        var promoteControlReplica = false
+        var activeBefore: String?
+    }
+
+    /// Creates a runner; `restore` overrides the scenario's (from `--no-restore`).
+    public init(scenario: DrillScenario, target: DrillTarget, restore: DrillScenario.Restore? = nil,
+                progress: @escaping @Sendable (String) -> Void) {
+        self.scenario = scenario
+        self.target = target
+        self.restore = restore ?? scenario.restore
+        self.progressLine = progress
+    }
+
+    func progress(_ text: String) {
+        let elapsed = (ContinuousClock.now - started).secondsDouble
+        progressLine(String(format: "[%6.1fs] ", elapsed) + text)
+    }
+
+    /// Runs the scenario (or its campaign) and returns the report with its expectations checked.
+    public func run() async throws -> DrillReport {
+        do {
+            var report: DrillReport
+            if let campaign = scenario.campaign {
+                report = try await runCampaign(campaign)
+            } else {
+                report = try await round(fault: scenario.fault, restore: restore)
+            }
+            report.evaluate(scenario.expectations)
+            return report
+        } catch {
+            let interrupted = error is CancellationError || Task.isCancelled
+            progress(interrupted ? "interrupted: restoring the deployment" : "drill failed (\(error)): restoring the deployment")
+            if restore != .none {
+                // Detached: the restore must run to the end even though this task was cancelled.
+                await Task.detached { [self] in await self.restoreAll(failback: self.restore == .failback) }.value
+            }
+            throw error
+        }
+    }
+
+    /// A campaign: every fault restarts what it broke before the next; the failback comes at the end.
+    func runCampaign(_ campaign: DrillScenario.Campaign) async throws -> DrillReport {
+        let faults = CampaignPlan.faults(campaign)
+        progress("campaign of \(faults.count) faults (seed \(campaign.seed)): \(Dictionary(faults.map { ($0.kind.rawValue, 1) }, uniquingKeysWith: +).sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))")
+        var rounds: [DrillReport] = []
+        for (index, fault) in faults.enumerated() {
+            progress("fault \(index + 1)/\(faults.count): \(fault.kind.rawValue)")
+            var report = try await round(fault: fault, restore: restore == .none ? .none : .restart)
+            report.evaluate(Self.roundExpectations(fault))
+            progress("fault \(index + 1)/\(faults.count): \(report.passed ? "held" : "BROKEN: " + report.expectations.filter { !$0.held }.map(\.explanation).joined(separator: "; "))"
+                + (report.rto_ms.map { ", RTO \(Int($0)) ms" } ?? ""))
+            rounds.append(report)
+        }
+        if restore == .failback { await failback() }
+        var report = DrillReport.campaign(scenario: scenario.name, rounds: rounds)
+        report.active_after = try? await activeRegion()
+        return report
+    }
+
+    /// What every campaign fault must show: nothing lost or doubled, one leader, recovered, and a
+    /// failover exactly when the fault calls for one.
+    static func roundExpectations(_ fault: DrillFault) -> [DrillExpectation] {
+        [DrillExpectation(.failovers, .equal, fault.kind.expectsFailover ? 1 : 0), DrillExpectation(.runsLost, .equal, 0),
+         DrillExpectation(.runsTwice, .equal, 0), DrillExpectation(.runsOverlapping, .equal, 0),
+         DrillExpectation(.dualLeaderMs, .equal, 0), DrillExpectation(.unrecovered, .equal, 0)]
+    }
+
+    func activeRegion() async throws -> String? {
+        let control = try await target.control()
+        return try await control.closeAfter {
+            return try await target.cluster(control).active
+        }
+    }
+}

@@ -1,0 +1,145 @@
+import SwitchyardCore
+import SwitchyardRuntime
+
+/// What a partition cuts the active region off from.
+public enum PartitionScope: String, Sendable, Equatable, CaseIterable {
+    /// Every other region and the control database.
+    case everything = "all"
+    /// The control database only: the region still reaches the other regions and they reach it.
+    case controlDatabase = "control"
+}
+
+/// A fault a drill injects. Every kind but `shell` and `switchover` signals processes of the local
+/// deployment, so a configured (production) deployment allows only those two.
+public enum DrillFault: Sendable, Equatable {
+    /// SIGKILL the active region's scheduler leader.
+    case killSchedulerLeader
+    /// SIGKILL every scheduler node of the active region (its scheduler hosts die): nothing can lead it,
+    /// so it fails over (with Airflow: its guards stop `airflow scheduler`, whose job stops heartbeating).
+    case killSchedulers
+    /// SIGSTOP the active region's scheduler leader; SIGCONT after `duration`.
+    case freezeSchedulerLeader(duration: Duration)
+    /// Fast shutdown of the active region's Postgres (a clean stop).
+    case stopDatabase
+    /// Immediate shutdown of the active region's Postgres (SIGQUIT to the postmaster: a crash).
+    case killDatabase
+    /// SIGSTOP the active region's postmaster (new connections hang); SIGCONT after `duration`.
+    case hangDatabase(duration: Duration)
+    /// Stop the active region's Redis.
+    case stopRedis
+    /// Cut the active region off (network namespaces + nftables; root only) from everything beyond its
+    /// own database and Redis (`.everything`), or from the control database only (`.controlDatabase`).
+    case partition(duration: Duration, from: PartitionScope = .everything)
+    /// Kill the active database, then SIGKILL the failover leader when the failover reaches `step`.
+    case killFailoverLeader(step: FailoverStep)
+    /// Make the routing hook endpoint answer 500 (`hang: false`) or never answer, then kill the active
+    /// database so a failover calls it.
+    case failingHook(hang: Bool)
+    /// Run a shell command (a configured deployment's own fault injection).
+    case shell(command: String)
+    /// A planned switchover to `to` (nil: the best healthy standby); the safe drill for production.
+    case switchover(to: String?)
+    /// Fast shutdown of the control database for `duration`, then start it again: the active region keeps
+    /// running on its failsafe lease; no failover may follow and no command may stop.
+    case stopControlDatabase(duration: Duration)
+    /// SIGSTOP the control database's postmaster and backends for `duration` (a hung control database).
+    case hangControlDatabase(duration: Duration)
+    /// Crash the control database's primary (SIGQUIT) and promote its streaming replica `after` later, as
+    /// an HA Postgres fails over (needs `dev up --control-replica`).
+    case controlDatabaseFailover(after: Duration)
+    /// A brown-out that harms no region (agents frozen, a connection storm, CPU hogs, or all) for
+    /// `duration`: no failover may follow.
+    case brownout(kind: BrownoutKind, duration: Duration)
+
+    /// How long a timed fault lasts (nil for one that is injected once).
+    public var duration: Duration? {
+        switch self {
+        case .freezeSchedulerLeader(let d), .hangDatabase(let d), .partition(let d, _), .brownout(_, let d),
+             .stopControlDatabase(let d), .hangControlDatabase(let d), .controlDatabaseFailover(let d): d
+        default: nil
+        }
+    }
+
+    /// The name used in scenario files and reports.
+    public var kind: Kind {
+        switch self {
+        case .killSchedulerLeader: .killSchedulerLeader
+        case .killSchedulers: .killSchedulers
+        case .freezeSchedulerLeader: .freezeSchedulerLeader
+        case .stopDatabase: .stopDatabase
+        case .killDatabase: .killDatabase
+        case .hangDatabase: .hangDatabase
+        case .stopRedis: .stopRedis
+        case .partition: .partition
+        case .killFailoverLeader: .killFailoverLeader
+        case .failingHook(let hang): hang ? .hangingHook : .failingHook
+        case .shell: .shell
+        case .switchover: .switchover
+        case .brownout: .brownout
+        case .stopControlDatabase: .stopControlDatabase
+        case .hangControlDatabase: .hangControlDatabase
+        case .controlDatabaseFailover: .controlDatabaseFailover
+        }
+    }
+
+    /// Fault kinds as written in scenario files.
+    public enum Kind: String, Sendable, Equatable, CaseIterable {
+        case killSchedulerLeader = "kill_scheduler_leader"
+        case killSchedulers = "kill_schedulers"
+        case freezeSchedulerLeader = "freeze_scheduler_leader"
+        case stopDatabase = "stop_database"
+        case killDatabase = "kill_database"
+        case hangDatabase = "hang_database"
+        case stopRedis = "stop_redis"
+        case partition
+        case killFailoverLeader = "kill_failover_leader"
+        case failingHook = "failing_hook"
+        case hangingHook = "hanging_hook"
+        case shell
+        case switchover
+        case brownout
+        case stopControlDatabase = "stop_control_database"
+        case hangControlDatabase = "hang_control_database"
+        case controlDatabaseFailover = "control_database_failover"
+
+        /// True when the fault signals processes of the local deployment.
+        public var needsLocalDeployment: Bool { self != .shell && self != .switchover }
+
+        /// True when the fault takes the control database away (the drill cannot read it meanwhile).
+        public var hitsControlDatabase: Bool {
+            self == .stopControlDatabase || self == .hangControlDatabase || self == .controlDatabaseFailover
+        }
+
+        /// True when the fault should end in a failover of the active region.
+        public var expectsFailover: Bool {
+            switch self {
+            case .killSchedulerLeader, .freezeSchedulerLeader, .shell, .brownout, .stopControlDatabase, .hangControlDatabase,
+                 .controlDatabaseFailover: false
+            default: true
+            }
+        }
+
+        /// The fault with its default parameters (used by campaigns, which list kinds only).
+        public var defaultFault: DrillFault {
+            switch self {
+            case .killSchedulerLeader: .killSchedulerLeader
+            case .killSchedulers: .killSchedulers
+            case .freezeSchedulerLeader: .freezeSchedulerLeader(duration: .seconds(5))
+            case .stopDatabase: .stopDatabase
+            case .killDatabase: .killDatabase
+            case .hangDatabase: .hangDatabase(duration: .seconds(8))
+            case .stopRedis: .stopRedis
+            case .partition: .partition(duration: .seconds(8))
+            case .killFailoverLeader: .killFailoverLeader(step: .fence)
+            case .failingHook: .failingHook(hang: false)
+            case .hangingHook: .failingHook(hang: true)
+            case .shell: .shell(command: "true")
+            case .switchover: .switchover(to: nil)
+            case .brownout: .brownout(kind: .combined, duration: .seconds(4))
+            case .stopControlDatabase: .stopControlDatabase(duration: .seconds(60))
+            case .hangControlDatabase: .hangControlDatabase(duration: .seconds(60))
+            case .controlDatabaseFailover: .controlDatabaseFailover(after: .seconds(10))
+            }
+        }
+    }
+}
