@@ -30,11 +30,12 @@ struct AgentCommand: AsyncParsableCommand {
             host = String(listen[..<colon])
             port = p
         }
-        let agent = Agent(configuration: configuration, observer: observer, host: host, port: port,
-                          shutdown: ShutdownSignal.installed(), logger: Logger(label: "switchyard.agent"),
+        let shutdown = ShutdownSignal()
+        let logger = Logger(label: "switchyard.agent")
+        let agent = Agent(configuration: configuration, observer: observer, host: host, port: port, shutdown: shutdown, logger: logger,
                           registry: PrometheusCollectorRegistry())
         do {
-            try await agent.run()
+            try await DaemonService(shutdown: shutdown) { try await agent.run() }.runUntilShutdown(logger: logger)
         } catch {
             throw OperationFailure(message: "agent stopped: \(error)")
         }

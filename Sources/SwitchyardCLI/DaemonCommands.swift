@@ -4,7 +4,8 @@ import Logging
 import SwitchyardCore
 import SwitchyardRuntime
 
-/// Shared daemon start-up: load the configuration, find the region, set up logging and signals.
+/// Shared daemon start-up: load the configuration, find the region, set up logging. Each daemon then
+/// runs as a `DaemonService`, whose service group turns SIGTERM and SIGINT into its shutdown signal.
 struct DaemonContext {
     let configuration: Configuration
     let region: RegionConfig
@@ -21,7 +22,7 @@ struct DaemonContext {
         Logging.bootstrapOnce(level: configuration.controlPlane.logging.level)
         signal(SIGPIPE, SIG_IGN)  // a dead exec-guard must not kill the node through its pipe
         return DaemonContext(
-            configuration: configuration, region: region, logger: Logger(label: label), shutdown: ShutdownSignal.installed())
+            configuration: configuration, region: region, logger: Logger(label: label), shutdown: ShutdownSignal())
     }
 }
 
@@ -76,7 +77,7 @@ struct SchedulerCommand: AsyncParsableCommand {
         let node = SchedulerNode(
             configuration: context.configuration, region: context.region, nodeId: nodeId ?? defaultNodeId("scheduler", region: region),
             exec: argv, execThroughShell: execShell, shutdown: context.shutdown, logger: context.logger)
-        await node.run()
+        try await DaemonService(shutdown: context.shutdown) { await node.run() }.runUntilShutdown(logger: context.logger)
     }
 }
 
@@ -98,7 +99,7 @@ struct WorkerCommand: AsyncParsableCommand {
             throw OperationFailure(
                 message: "\(context.region.file): region \(region) has no redis section: workers take Switchyard's dispatched runs from Redis", exitCode: 2)
         }
-        await worker.run()
+        try await DaemonService(shutdown: context.shutdown) { await worker.run() }.runUntilShutdown(logger: context.logger)
     }
 }
 

@@ -1,48 +1,70 @@
-import Dispatch
-import Foundation
 import Synchronization
 
-/// SIGTERM/SIGINT as a flag, for graceful shutdown of the daemons. Loops check `requested` and
-/// sleep through `sleep(_:)`, which returns early (within 20 ms) once shutdown is requested.
+/// A daemon's request to wind down. `DaemonService` raises it when its `ServiceGroup` shuts down
+/// gracefully (SIGTERM, SIGINT); tests raise it by hand. Loops check `requested` and pause through
+/// `sleep(_:)`, which returns as soon as it is raised: no polling.
 public final class ShutdownSignal: Sendable {
-    private let flag = Atomic<Bool>(false)
-    // Signal sources must stay alive for the life of the process.
-    nonisolated(unsafe) private static var sources: [DispatchSourceSignal] = []
+    private struct State {
+        var requested = false
+        var nextWaiter = 0
+        var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
+        /// Waiters cancelled before they registered: they must not wait.
+        var cancelled: Set<Int> = []
+    }
 
-    /// A signal not yet wired to any OS signal (tests trigger it by hand).
+    private let state = Mutex(State())
+
+    /// A signal not yet raised.
     public init() {}
 
-    /// Installs handlers for SIGTERM and SIGINT. Call once, from the main task.
-    public static func installed() -> ShutdownSignal {
-        let shutdown = ShutdownSignal()
-        for number in [SIGTERM, SIGINT] {
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { shutdown.trigger() }
-            source.resume()
-            sources.append(source)
-        }
-        return shutdown
-    }
-
     /// True once shutdown was requested.
-    public var requested: Bool { flag.load(ordering: .acquiring) }
+    public var requested: Bool { state.withLock { $0.requested } }
 
-    /// Requests shutdown.
-    public func trigger() { flag.store(true, ordering: .releasing) }
-
-    /// Sleeps for `duration`, or less once shutdown is requested.
-    public func sleep(_ duration: Duration) async {
-        let deadline = ContinuousClock.now + duration
-        while !requested {
-            let left = deadline - ContinuousClock.now
-            if left <= .zero { return }
-            try? await Task.sleep(for: min(left, .milliseconds(20)))
+    /// Requests shutdown: every `wait()` and `sleep(_:)` returns.
+    public func trigger() {
+        let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+            s.requested = true
+            defer { s.waiters = [:] }
+            return Array(s.waiters.values)
         }
+        for waiter in waiters { waiter.resume() }
     }
 
-    /// Returns once shutdown is requested.
+    /// Returns once shutdown is requested, or when the calling task is cancelled.
     public func wait() async {
-        while !requested { try? await Task.sleep(for: .milliseconds(20)) }
+        let id = state.withLock { s -> Int in
+            s.nextWaiter += 1
+            return s.nextWaiter
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let now = state.withLock { s -> Bool in
+                    if s.requested || s.cancelled.remove(id) != nil { return true }
+                    s.waiters[id] = continuation
+                    return false
+                }
+                if now { continuation.resume() }
+            }
+        } onCancel: {
+            let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+                if let waiter = s.waiters.removeValue(forKey: id) { return waiter }
+                s.cancelled.insert(id)
+                return nil
+            }
+            waiter?.resume()
+        }
+        // A waiter resumed by the trigger or registered after its cancellation leaves nothing behind.
+        _ = state.withLock { $0.cancelled.remove(id) }
+    }
+
+    /// Sleeps for `duration`, or less once shutdown is requested (or the task is cancelled).
+    public func sleep(_ duration: Duration) async {
+        guard !requested, duration > .zero else { return }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await Task.sleep(for: duration) }
+            group.addTask { await self.wait() }
+            await group.next()
+            group.cancelAll()
+        }
     }
 }
