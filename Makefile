@@ -3,7 +3,7 @@ SWIFT ?= swift
 BIN := .build/debug/switchyard
 DEV_DIR ?= .switchyard/dev
 
-.PHONY: deps build test demo demo-down demo-airflow demo-airflow-down release bench clean
+.PHONY: deps build test lint format demo demo-down demo-airflow demo-airflow-down release bench clean
 
 deps:
 	@scripts/install-deps.sh
@@ -21,6 +21,17 @@ release: deps
 # Benchmarks of the interface contract, on the release binary; figures go to BENCHMARKS.md.
 bench: release
 	.build/release/switchyard bench takeover --trials 100 --freeze-trials 10
+
+# Style: swift-format (in the Swift toolchain) with the committed .swift-format; CI fails on any finding.
+# `make format` rewrites the tree the same way.
+SWIFT_FORMAT ?= swift-format
+LINTED := Sources Tests Package.swift
+
+lint:
+	$(SWIFT_FORMAT) lint --strict --recursive $(LINTED)
+
+format:
+	$(SWIFT_FORMAT) format --in-place --recursive $(LINTED)
 
 # Every test: pure, integration against real Postgres/Redis/HTTP servers the harness starts on loopback,
 # and end-to-end through the switchyard binary. Servers left by a crashed run are cleaned up afterwards.

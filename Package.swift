@@ -28,7 +28,8 @@ let package = Package(
         .target(name: "Threading"),
         // One thin Swift module per C library; each owns every pointer and handle of its library.
         .target(name: "Postgres", dependencies: ["CLibPQ", "Threading"]),
-        .target(name: "Redis", dependencies: ["CHiredis", "Threading", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(
+            name: "Redis", dependencies: ["CHiredis", "Threading", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "HTTP", dependencies: ["CCurl", "Threading"]),
 
         // The domain: configuration model, validation, pure state machines. No I/O beyond reading files.
@@ -69,7 +70,9 @@ let package = Package(
             ]
         ),
         // Real servers for tests: local Postgres clusters and Redis servers on loopback.
-        .target(name: "TestSupport", dependencies: ["SwitchyardRuntime", "SwitchyardLab", "Postgres", "Redis", "HTTP", "SwitchyardCore"]),
+        .target(
+            name: "TestSupport",
+            dependencies: ["SwitchyardRuntime", "SwitchyardLab", "Postgres", "Redis", "HTTP", "SwitchyardCore"]),
 
         .testTarget(name: "SwitchyardCoreTests", dependencies: ["SwitchyardCore"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "SwitchyardLab", "TestSupport"]),

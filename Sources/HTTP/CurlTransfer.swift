@@ -83,24 +83,30 @@ struct CurlTransfer {
         configureTLS(&options)
 
         options.set(CURLOPT_WRITEDATA, pointer: context)
-        options.set(CURLOPT_WRITEFUNCTION, function: { data, size, count, userdata in
-            let sink = Unmanaged<ResponseSink>.fromOpaque(userdata!).takeUnretainedValue()
-            let length = size * count
-            return sink.appendBody(UnsafeRawBufferPointer(start: data, count: length)) ? length : 0
-        })
+        options.set(
+            CURLOPT_WRITEFUNCTION,
+            function: { data, size, count, userdata in
+                let sink = Unmanaged<ResponseSink>.fromOpaque(userdata!).takeUnretainedValue()
+                let length = size * count
+                return sink.appendBody(UnsafeRawBufferPointer(start: data, count: length)) ? length : 0
+            })
         options.set(CURLOPT_HEADERDATA, pointer: context)
-        options.set(CURLOPT_HEADERFUNCTION, function: { data, size, count, userdata in
-            let sink = Unmanaged<ResponseSink>.fromOpaque(userdata!).takeUnretainedValue()
-            let length = size * count
-            sink.appendHeaderLine(UnsafeRawBufferPointer(start: data, count: length))
-            return length
-        })
+        options.set(
+            CURLOPT_HEADERFUNCTION,
+            function: { data, size, count, userdata in
+                let sink = Unmanaged<ResponseSink>.fromOpaque(userdata!).takeUnretainedValue()
+                let length = size * count
+                sink.appendHeaderLine(UnsafeRawBufferPointer(start: data, count: length))
+                return length
+            })
         options.set(CURLOPT_NOPROGRESS, 0)
         options.set(CURLOPT_XFERINFODATA, pointer: context)
-        options.set(CURLOPT_XFERINFOFUNCTION, progress: { userdata, _, _, _, _ in
-            let sink = Unmanaged<ResponseSink>.fromOpaque(userdata!).takeUnretainedValue()
-            return sink.cancellation.isRaised ? 1 : 0
-        })
+        options.set(
+            CURLOPT_XFERINFOFUNCTION,
+            progress: { userdata, _, _, _, _ in
+                let sink = Unmanaged<ResponseSink>.fromOpaque(userdata!).takeUnretainedValue()
+                return sink.cancellation.isRaised ? 1 : 0
+            })
     }
 
     private func configureMethodAndBody(_ options: inout OptionSetter) {
@@ -118,7 +124,8 @@ struct CurlTransfer {
                     options.set(CURLOPT_COPYPOSTFIELDS, string: "")
                 } else {
                     request.body.withUnsafeBufferPointer { bytes in
-                        options.set(CURLOPT_COPYPOSTFIELDS, pointer: UnsafeMutableRawPointer(mutating: bytes.baseAddress!))
+                        options.set(
+                            CURLOPT_COPYPOSTFIELDS, pointer: UnsafeMutableRawPointer(mutating: bytes.baseAddress!))
                     }
                 }
             }
@@ -156,6 +163,8 @@ struct CurlTransfer {
     }
 
     func error(_ kind: HTTPError.Kind, code: UInt32 = 0, message: String) -> HTTPError {
-        HTTPError(kind: kind, curlCode: Int32(truncatingIfNeeded: code), method: request.method, url: request.url, message: message)
+        HTTPError(
+            kind: kind, curlCode: Int32(truncatingIfNeeded: code), method: request.method, url: request.url,
+            message: message)
     }
 }

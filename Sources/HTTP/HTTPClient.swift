@@ -19,7 +19,8 @@ public final class HTTPClient: Sendable {
     /// Cancelling the task aborts the transfer within about a second (libcurl's progress interval).
     public func send(_ request: HTTPRequest) async throws(HTTPError) -> HTTPResponse {
         let cancellation = CancellationFlag()
-        let transfer = CurlTransfer(request: request, maxResponseBodyBytes: maxResponseBodyBytes, cancellation: cancellation)
+        let transfer = CurlTransfer(
+            request: request, maxResponseBodyBytes: maxResponseBodyBytes, cancellation: cancellation)
         let result: Result<HTTPResponse, HTTPError>
         do {
             result = try await withTaskCancellationHandler {
@@ -38,7 +39,8 @@ public final class HTTPClient: Sendable {
     ///
     /// For code that already runs on a thread it owns; never call it from a task.
     public func sendBlocking(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
-        let transfer = CurlTransfer(request: request, maxResponseBodyBytes: maxResponseBodyBytes, cancellation: CancellationFlag())
+        let transfer = CurlTransfer(
+            request: request, maxResponseBodyBytes: maxResponseBodyBytes, cancellation: CancellationFlag())
         return try transfer.perform().get()
     }
 }

@@ -29,7 +29,8 @@ public struct TLSOptions: Sendable, Hashable {
     public var verify: Bool
 
     /// Makes TLS options; the defaults verify the peer against the system store.
-    public init(caFile: String? = nil, clientCertificate: String? = nil, clientKey: String? = nil, verify: Bool = true) {
+    public init(caFile: String? = nil, clientCertificate: String? = nil, clientKey: String? = nil, verify: Bool = true)
+    {
         self.caFile = caFile
         self.clientCertificate = clientCertificate
         self.clientKey = clientKey

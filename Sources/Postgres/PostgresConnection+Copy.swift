@@ -23,7 +23,8 @@ extension PostgresConnection {
         guard let start = try nextResult(operation, deadline: deadline) else { throw failure(operation) }
         let startStatus = PQresultStatus(start)
         if startStatus != PGRES_COPY_IN {
-            let error = startStatus == PGRES_FATAL_ERROR
+            let error =
+                startStatus == PGRES_FATAL_ERROR
                 ? resultError(operation, start)
                 : PostgresError(code: .other, operation: operation, message: "statement is not COPY FROM STDIN")
             PQclear(start)
@@ -88,7 +89,8 @@ extension PostgresConnection {
         try flush(operation, deadline: deadline)
         guard let start = try nextResult(operation, deadline: deadline) else { throw failure(operation) }
         if PQresultStatus(start) != PGRES_COPY_OUT {
-            let error = PQresultStatus(start) == PGRES_FATAL_ERROR
+            let error =
+                PQresultStatus(start) == PGRES_FATAL_ERROR
                 ? resultError(operation, start)
                 : PostgresError(code: .other, operation: operation, message: "statement is not COPY TO STDOUT")
             PQclear(start)

@@ -26,8 +26,10 @@ extension PostgresConnection {
             if state == CONNECTION_BAD || status == PGRES_POLLING_FAILED {
                 // A failure after the server answered (authentication, unknown database) still proves it is up.
                 let message = PQerrorMessage(conn).map { String(cString: $0) } ?? ""
-                let answered = message.contains("authentication") || message.contains("does not exist")
-                    || message.contains("password") || message.contains("too many clients") || message.contains("starting up")
+                let answered =
+                    message.contains("authentication") || message.contains("does not exist")
+                    || message.contains("password") || message.contains("too many clients")
+                    || message.contains("starting up")
                 return answered ? .accepting : .unreachable(scrub(message))
             }
             if status == PGRES_POLLING_OK { return .accepting }
@@ -38,7 +40,8 @@ extension PostgresConnection {
             }
             let fd = PQsocket(conn)
             guard fd >= 0 else { return .unreachable("no socket") }
-            var descriptor = pollfd(fd: fd, events: Int16(status == PGRES_POLLING_READING ? POLLIN : POLLOUT), revents: 0)
+            var descriptor = pollfd(
+                fd: fd, events: Int16(status == PGRES_POLLING_READING ? POLLIN : POLLOUT), revents: 0)
             let remaining = deadline - ContinuousClock.now
             if remaining <= .zero { return .noResponse }
             let (seconds, attoseconds) = remaining.components

@@ -75,7 +75,8 @@ extension PostgresConnection {
             case PGRES_COPY_IN, PGRES_COPY_OUT, PGRES_COPY_BOTH:
                 // A COPY through query(): end it so the connection stays usable, and say what to use.
                 if PQresultStatus(result) == PGRES_COPY_IN { PQputCopyEnd(conn, "use copyIn") }
-                firstError = firstError
+                firstError =
+                    firstError
                     ?? PostgresError(code: .other, operation: operation, message: "COPY needs copyIn or copyOut")
             default:
                 firstError = firstError ?? resultError(operation, result)

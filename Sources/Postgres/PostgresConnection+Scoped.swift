@@ -10,7 +10,9 @@ extension PostgresConnection {
     }
 
     /// Runs `body`, then closes this connection, awaited, whether `body` returns or throws.
-    public func closeAfter<T>(isolation: isolated (any Actor)? = #isolation, _ body: () async throws -> T) async throws -> T {
+    public func closeAfter<T>(isolation: isolated (any Actor)? = #isolation, _ body: () async throws -> T) async throws
+        -> T
+    {
         do {
             let result = try await body()
             await close()

@@ -103,11 +103,13 @@ public actor PostgresConnection {
                 throw PostgresError(code: .connectionFailed, operation: "connect", message: message)
             }
             if status == PGRES_POLLING_OK { break }
-            let ready = waitSocket(read: status == PGRES_POLLING_READING, write: status == PGRES_POLLING_WRITING,
-                                   deadline: deadline)
+            let ready = waitSocket(
+                read: status == PGRES_POLLING_READING, write: status == PGRES_POLLING_WRITING,
+                deadline: deadline)
             if !ready {
                 close()
-                throw PostgresError(code: .timeout, operation: "connect", message: "no answer before the connect deadline")
+                throw PostgresError(
+                    code: .timeout, operation: "connect", message: "no answer before the connect deadline")
             }
             status = PQconnectPoll(conn)
         }
@@ -134,7 +136,9 @@ public actor PostgresConnection {
                 let key = String(cString: keyword)
                 let text = String(cString: value)
                 if key == "password" || key == "sslpassword", !text.isEmpty { secrets.append(text) }
-                if key == "connect_timeout", let seconds = Int(text), seconds > 0 { timeout = .seconds(max(seconds, 2)) }
+                if key == "connect_timeout", let seconds = Int(text), seconds > 0 {
+                    timeout = .seconds(max(seconds, 2))
+                }
             }
             option += 1
         }

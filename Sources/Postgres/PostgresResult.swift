@@ -32,7 +32,9 @@ public struct PostgresRow: Sendable {
 
     /// The cell named `name`; a missing column reads as NULL with a decoding error on `require`.
     public subscript(name: String) -> PostgresCell {
-        guard let index = columns.firstIndex(of: name) else { return PostgresCell(column: name, text: nil, missing: true) }
+        guard let index = columns.firstIndex(of: name) else {
+            return PostgresCell(column: name, text: nil, missing: true)
+        }
         return self[index]
     }
 }

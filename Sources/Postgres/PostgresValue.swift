@@ -67,7 +67,8 @@ extension PostgresValue {
     public static func array(_ elements: [PostgresValue]) -> PostgresValue {
         let items = elements.map { element -> String in
             guard let text = element.textEncoding else { return "NULL" }
-            return "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+            return "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+                + "\""
         }
         return .text("{" + items.joined(separator: ",") + "}")
     }

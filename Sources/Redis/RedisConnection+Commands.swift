@@ -68,7 +68,7 @@ extension RedisConnection {
     {
         do {
             return try evalSHA(script.sha1, keys: keys, arguments: arguments)
-        } catch where error.code == .server && error.message.hasPrefix("NOSCRIPT") {
+        } catch  where error.code == .server && error.message.hasPrefix("NOSCRIPT") {
             return try eval(script.source, keys: keys, arguments: arguments)
         }
     }
@@ -95,7 +95,8 @@ extension RedisConnection {
                 if let master = try await connection.sentinelMaster(masterName) {
                     return .tcp(host: master.host, port: master.port)
                 }
-                lastError = RedisError(code: .unexpectedReply, operation: "SENTINEL", message: "unknown master \(masterName)")
+                lastError = RedisError(
+                    code: .unexpectedReply, operation: "SENTINEL", message: "unknown master \(masterName)")
             } catch {
                 lastError = error
             }

@@ -83,7 +83,8 @@ public actor RedisConnection {
             throw RedisError(code: code, operation: "connect", message: "\(endpoint.displayAddress): \(message)")
         }
         context = opened
-        if case .tcp = endpoint.address { _ = redisEnableKeepAlive(opened) }  // fails, and poisons the context, on unix sockets
+        // Fails, and poisons the context, on unix sockets
+        if case .tcp = endpoint.address { _ = redisEnableKeepAlive(opened) }
         _ = redisSetTimeout(opened, Self.timeval(commandTimeout))
         do {
             if let password = endpoint.password {
@@ -92,7 +93,9 @@ public actor RedisConnection {
                 auth.append(password)
                 _ = try run(auth.map { Array($0.utf8) }, operation: "AUTH")
             }
-            if endpoint.database != 0 { _ = try run(["SELECT", String(endpoint.database)].map { Array($0.utf8) }, operation: "SELECT") }
+            if endpoint.database != 0 {
+                _ = try run(["SELECT", String(endpoint.database)].map { Array($0.utf8) }, operation: "SELECT")
+            }
         } catch {
             close()
             throw RedisError(code: .connectionFailed, operation: "connect", message: error.message)
@@ -119,7 +122,9 @@ public actor RedisConnection {
     }
 
     private func run(_ arguments: [[UInt8]], operation: String) throws(RedisError) -> RedisReply {
-        guard let context else { throw RedisError(code: .closed, operation: operation, message: "connection is closed") }
+        guard let context else {
+            throw RedisError(code: .closed, operation: operation, message: "connection is closed")
+        }
         let lengths = arguments.map(\.count)
         // Copy every argument into one buffer so the argv pointers stay valid for the call.
         var storage = [UInt8]()
@@ -156,7 +161,8 @@ public actor RedisConnection {
     private func ioFailure(_ operation: String, context: UnsafeMutablePointer<redisContext>) -> RedisError {
         let err = sy_redis_err(context)
         let message = String(cString: sy_redis_errstr(context))
-        let timedOut = err == REDIS_ERR_IO && (message.contains("temporarily unavailable") || message.contains("timed out"))
+        let timedOut =
+            err == REDIS_ERR_IO && (message.contains("temporarily unavailable") || message.contains("timed out"))
         let code: RedisError.Code = timedOut ? .timeout : .connectionLost
         return RedisError(code: code, operation: operation, message: "\(endpoint.displayAddress): \(message)")
     }
@@ -170,9 +176,10 @@ public actor RedisConnection {
         case REDIS_REPLY_NIL: return .null
         case REDIS_REPLY_STRING:
             guard let str = r.str else { return .bulk([]) }
-            return .bulk(str.withMemoryRebound(to: UInt8.self, capacity: r.len) {
-                Array(UnsafeBufferPointer(start: $0, count: r.len))
-            })
+            return .bulk(
+                str.withMemoryRebound(to: UInt8.self, capacity: r.len) {
+                    Array(UnsafeBufferPointer(start: $0, count: r.len))
+                })
         case REDIS_REPLY_ARRAY:
             guard let elements = r.element else { return .array([]) }
             return .array((0..<r.elements).map { i in elements[i].map(convert) ?? .null })

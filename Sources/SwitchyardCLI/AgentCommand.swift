@@ -9,10 +9,12 @@ import SwitchyardRuntime
 /// `switchyard agent --observer NAME [--listen HOST:PORT]`.
 struct AgentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "agent", abstract: "Run an agent: probe every region from this vantage point and serve the status API.")
+        commandName: "agent",
+        abstract: "Run an agent: probe every region from this vantage point and serve the status API.")
     @OptionGroup var global: GlobalOptions
     @Option(help: "This observer's name (usually the region it runs in).") var observer: String
-    @Option(help: "Listen address HOST:PORT (default: api.listen from controlplane.yaml; port 0 picks a free one).") var listen: String?
+    @Option(help: "Listen address HOST:PORT (default: api.listen from controlplane.yaml; port 0 picks a free one).")
+    var listen: String?
 
     func run() async throws {
         let configuration = try ConfigLoader.load(directory: global.config)
@@ -24,7 +26,9 @@ struct AgentCommand: AsyncParsableCommand {
         var host = configuration.controlPlane.api.listenHost
         var port = configuration.controlPlane.api.listenPort
         if let listen {
-            guard let colon = listen.lastIndex(of: ":"), let p = Int(listen[listen.index(after: colon)...]), (0...65535).contains(p) else {
+            guard let colon = listen.lastIndex(of: ":"), let p = Int(listen[listen.index(after: colon)...]),
+                (0...65535).contains(p)
+            else {
                 throw OperationFailure(message: "--listen must be HOST:PORT", exitCode: 2)
             }
             host = String(listen[..<colon])
@@ -32,8 +36,10 @@ struct AgentCommand: AsyncParsableCommand {
         }
         let shutdown = ShutdownSignal()
         let logger = Logger(label: "switchyard.agent")
-        let agent = Agent(configuration: configuration, observer: observer, host: host, port: port, shutdown: shutdown, logger: logger,
-                          registry: PrometheusCollectorRegistry())
+        let agent = Agent(
+            configuration: configuration, observer: observer, host: host, port: port, shutdown: shutdown,
+            logger: logger,
+            registry: PrometheusCollectorRegistry())
         do {
             try await DaemonService(shutdown: shutdown) { try await agent.run() }.runUntilShutdown(logger: logger)
         } catch {

@@ -8,7 +8,8 @@ import SwitchyardRuntime
 /// `switchyard bench …`: benchmarks that print JSON with their figures.
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Measure Switchyard's figures; prints JSON.", subcommands: [Takeover.self, Failover.self, Detect.self, Exits.self, Status.self, Migrate.self, Query.self])
+        commandName: "bench", abstract: "Measure Switchyard's figures; prints JSON.",
+        subcommands: [Takeover.self, Failover.self, Detect.self, Exits.self, Status.self, Migrate.self, Query.self])
 
     /// Round trip of one parameterized query over libpq, through our client and its dedicated thread.
     struct Query: AsyncParsableCommand {
@@ -42,9 +43,10 @@ struct BenchCommand: AsyncParsableCommand {
             let total = clock.now - start
             let summary = LatencySummary(samples)
             let seconds = Double(total.components.seconds) + Double(total.components.attoseconds) / 1e18
-            try Output.json(Report(
-                queries: count, p50_ms: summary.p50_ms, p99_ms: summary.p99_ms, max_ms: summary.max_ms,
-                queries_per_second: (Double(count) / seconds).rounded()))
+            try Output.json(
+                Report(
+                    queries: count, p50_ms: summary.p50_ms, p99_ms: summary.p99_ms, max_ms: summary.max_ms,
+                    queries_per_second: (Double(count) / seconds).rounded()))
         }
     }
 }
@@ -74,7 +76,9 @@ extension BenchCommand {
     /// Status API throughput against nginx, detection time, and an agent's cost at 200 regions.
     struct Status: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Load /status with wrk (vs nginx serving the same bytes); kill-to-down time; agent CPU/RSS at 200 regions.")
+            abstract:
+                "Load /status with wrk (vs nginx serving the same bytes); kill-to-down time; agent CPU/RSS at 200 regions."
+        )
         @Option(help: "Simulated unreachable regions besides the three local ones.") var extraRegions = 50
         @Option(help: "wrk connections.") var connections = 64
         @Option(help: "Seconds of load per server.") var seconds = 10
@@ -85,8 +89,10 @@ extension BenchCommand {
             signal(SIGPIPE, SIG_IGN)
             let binary = SelfExecutable.path
             let report = try await StatusBench.run(
-                binary: binary, directory: DevDeployment.absolute(dir), extraRegions: extraRegions, connections: connections,
-                seconds: seconds) { Output.progress($0) }
+                binary: binary, directory: DevDeployment.absolute(dir), extraRegions: extraRegions,
+                connections: connections,
+                seconds: seconds
+            ) { Output.progress($0) }
             try Output.json(report)
         }
     }
@@ -95,7 +101,8 @@ extension BenchCommand {
 extension BenchCommand {
     /// Active-run migration throughput between two local region databases.
     struct Migrate: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Migrate N active runs between two local region databases.")
+        static let configuration = CommandConfiguration(
+            abstract: "Migrate N active runs between two local region databases.")
         @Option(help: "Active runs to migrate.") var runs = 100_000
         @Option(help: "Deployment directory (created and removed).") var dir = "/tmp/switchyard-bench-migrate"
         @Flag(help: "Print JSON (the default).") var json = false
@@ -110,7 +117,9 @@ extension BenchCommand {
     /// Kill the active region's Postgres; time detection, each step and the total to the hook's acknowledgement.
     struct Failover: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Kill the active region's Postgres N times; detect, fence, migrate, activate, route and total, runs lost and twice.")
+            abstract:
+                "Kill the active region's Postgres N times; detect, fence, migrate, activate, route and total, runs lost and twice."
+        )
         @Option(help: "Failovers to measure.") var trials = 3
         @Option(help: "Deployment directory (created and removed).") var dir = "/tmp/switchyard-bench-failover"
         @Flag(help: "Print JSON (the default).") var json = false
@@ -118,7 +127,9 @@ extension BenchCommand {
         func run() async throws {
             signal(SIGPIPE, SIG_IGN)
             let binary = SelfExecutable.path
-            let report = try await FailoverBench.run(binary: binary, directory: DevDeployment.absolute(dir), trials: trials) { Output.progress($0) }
+            let report = try await FailoverBench.run(
+                binary: binary, directory: DevDeployment.absolute(dir), trials: trials
+            ) { Output.progress($0) }
             try Output.json(report)
         }
     }
@@ -128,21 +139,29 @@ extension BenchCommand {
     /// Detection on evidence (a crash) and on silence (a hang), and brown-outs that must cause no failover.
     struct Detect: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Crash and hang the active Postgres (fault to begin); brown-out episodes that harm no region; false failovers.")
+            abstract:
+                "Crash and hang the active Postgres (fault to begin); brown-out episodes that harm no region; false failovers."
+        )
         @Option(help: "Crash trials (SIGQUIT the active postmaster).") var trials = 5
         @Option(help: "Hang trials (SIGSTOP the active postmaster).") var hangTrials = 5
-        @Option(help: "Brown-out episodes (agents frozen, connection/fork storm, CPU hogs, combined, in turn).") var episodes = 50
+        @Option(help: "Brown-out episodes (agents frozen, connection/fork storm, CPU hogs, combined, in turn).")
+        var episodes = 50
         @Option(help: "Seed of the episodes' durations and frozen agents.") var seed: UInt64 = 1
         @Option(help: "Deployment directory (created and removed).") var dir = "/tmp/switchyard-bench-detect"
-        @Option(help: ArgumentHelp("Run the schedulers and agents with this build instead (compare an older detector).", visibility: .hidden))
+        @Option(
+            help: ArgumentHelp(
+                "Run the schedulers and agents with this build instead (compare an older detector).",
+                visibility: .hidden))
         var daemonBinary: String?
         @Flag(help: "Print JSON (the default).") var json = false
 
         func run() async throws {
             signal(SIGPIPE, SIG_IGN)
             let report = try await DetectBench.run(
-                binary: SelfExecutable.path, daemonBinary: daemonBinary, directory: DevDeployment.absolute(dir), trials: trials, hangTrials: hangTrials,
-                episodes: episodes, seed: seed) { Output.progress($0) }
+                binary: SelfExecutable.path, daemonBinary: daemonBinary, directory: DevDeployment.absolute(dir),
+                trials: trials, hangTrials: hangTrials,
+                episodes: episodes, seed: seed
+            ) { Output.progress($0) }
             try Output.json(report)
         }
     }
@@ -152,14 +171,18 @@ extension BenchCommand {
     /// Short commands run back to back, idle and loaded: abnormal exits and truncated JSON.
     struct Exits: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Run each short command N times, idle then under load; count abnormal exits (signal, 134, 139) and truncated JSON.")
+            abstract:
+                "Run each short command N times, idle then under load; count abnormal exits (signal, 134, 139) and truncated JSON."
+        )
         @Option(help: "Runs of each command per phase.") var runs = 200
         @Option(help: "Deployment directory (created and removed).") var dir = "/tmp/switchyard-bench-exits"
         @Flag(help: "Print JSON (the default).") var json = false
 
         func run() async throws {
             signal(SIGPIPE, SIG_IGN)
-            let report = try await ExitBench.run(binary: SelfExecutable.path, directory: DevDeployment.absolute(dir), runs: runs) {
+            let report = try await ExitBench.run(
+                binary: SelfExecutable.path, directory: DevDeployment.absolute(dir), runs: runs
+            ) {
                 Output.progress($0)
             }
             try Output.json(report)

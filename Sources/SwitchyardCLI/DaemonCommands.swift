@@ -16,7 +16,8 @@ struct DaemonContext {
         let configuration = try ConfigLoader.load(directory: config)
         guard let region = configuration.region(named: name) else {
             throw OperationFailure(
-                message: "--region \(name): no such region (have \(configuration.regions.map(\.name).joined(separator: ", ")))",
+                message:
+                    "--region \(name): no such region (have \(configuration.regions.map(\.name).joined(separator: ", ")))",
                 exitCode: 2)
         }
         Logging.bootstrapOnce(level: configuration.controlPlane.logging.level)
@@ -51,13 +52,20 @@ func defaultNodeId(_ kind: String, region: String) -> String {
 /// `switchyard scheduler --region R [--node-id ID] [--exec CMD]`.
 struct SchedulerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "scheduler", abstract: "Run a scheduler node: elect a region leader, schedule while leading the active region.")
+        commandName: "scheduler",
+        abstract: "Run a scheduler node: elect a region leader, schedule while leading the active region.")
     @OptionGroup var global: GlobalOptions
     @Option(help: "Region this node belongs to.") var region: String
     @Option(help: "Node id (default: scheduler-REGION-HOST-PID).") var nodeId: String?
-    @Option(help: "Run this command only while leading the active region (e.g. \"airflow scheduler\"). It is split into words and run without a shell, so it receives SIGTERM itself and gets election.exec_grace to stop. Repeat for several singletons (a Celery beat too): all run under the same leadership.")
+    @Option(
+        help:
+            "Run this command only while leading the active region (e.g. \"airflow scheduler\"). It is split into words and run without a shell, so it receives SIGTERM itself and gets election.exec_grace to stop. Repeat for several singletons (a Celery beat too): all run under the same leadership."
+    )
     var exec: [String] = []
-    @Flag(help: "Run the --exec command through /bin/sh -c (for pipes, redirections, variables); the shell should `exec` the program so it receives SIGTERM.")
+    @Flag(
+        help:
+            "Run the --exec command through /bin/sh -c (for pipes, redirections, variables); the shell should `exec` the program so it receives SIGTERM."
+    )
     var execShell = false
 
     func run() async throws {
@@ -75,15 +83,18 @@ struct SchedulerCommand: AsyncParsableCommand {
         }
         let context = try DaemonContext.make(config: global.config, region: region, label: "switchyard.scheduler")
         let node = SchedulerNode(
-            configuration: context.configuration, region: context.region, nodeId: nodeId ?? defaultNodeId("scheduler", region: region),
+            configuration: context.configuration, region: context.region,
+            nodeId: nodeId ?? defaultNodeId("scheduler", region: region),
             exec: argv, execThroughShell: execShell, shutdown: context.shutdown, logger: context.logger)
-        try await DaemonService(shutdown: context.shutdown) { await node.run() }.runUntilShutdown(logger: context.logger)
+        try await DaemonService(shutdown: context.shutdown) { await node.run() }.runUntilShutdown(
+            logger: context.logger)
     }
 }
 
 /// `switchyard worker --region R`.
 struct WorkerCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "worker", abstract: "Run a worker: consume dispatched runs and execute them.")
+    static let configuration = CommandConfiguration(
+        commandName: "worker", abstract: "Run a worker: consume dispatched runs and execute them.")
     @OptionGroup var global: GlobalOptions
     @Option(help: "Region this worker serves.") var region: String
     @Option(help: "Worker id (default: worker-REGION-HOST-PID).") var workerId: String?
@@ -91,22 +102,30 @@ struct WorkerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let context = try DaemonContext.make(config: global.config, region: region, label: "switchyard.worker")
-        guard let stale = Duration.parse(staleAfter) else { throw OperationFailure(message: "--stale-after: not a duration", exitCode: 2) }
-        guard let worker = Worker(
-            configuration: context.configuration, region: context.region, workerId: workerId ?? defaultNodeId("worker", region: region),
-            staleAfter: stale, shutdown: context.shutdown, logger: context.logger)
+        guard let stale = Duration.parse(staleAfter) else {
+            throw OperationFailure(message: "--stale-after: not a duration", exitCode: 2)
+        }
+        guard
+            let worker = Worker(
+                configuration: context.configuration, region: context.region,
+                workerId: workerId ?? defaultNodeId("worker", region: region),
+                staleAfter: stale, shutdown: context.shutdown, logger: context.logger)
         else {
             throw OperationFailure(
-                message: "\(context.region.file): region \(region) has no redis section: workers take Switchyard's dispatched runs from Redis", exitCode: 2)
+                message:
+                    "\(context.region.file): region \(region) has no redis section: workers take Switchyard's dispatched runs from Redis",
+                exitCode: 2)
         }
-        try await DaemonService(shutdown: context.shutdown) { await worker.run() }.runUntilShutdown(logger: context.logger)
+        try await DaemonService(shutdown: context.shutdown) { await worker.run() }.runUntilShutdown(
+            logger: context.logger)
     }
 }
 
 /// `switchyard exec-guard`: internal; runs a leader-gated or worker command under a lease.
 struct ExecGuardCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "exec-guard", abstract: "Internal: run a command until its lease on stdin runs out.", shouldDisplay: false)
+        commandName: "exec-guard", abstract: "Internal: run a command until its lease on stdin runs out.",
+        shouldDisplay: false)
     @Option var graceMs: Int64 = 1000
     @Option var leaseMs: Int64 = 2000
     @Option var validMs: Int64?
@@ -116,7 +135,9 @@ struct ExecGuardCommand: ParsableCommand {
     func run() throws {
         let arguments = command.first == "--" ? Array(command.dropFirst()) : command
         signal(SIGPIPE, SIG_IGN)
-        throw ExitCode(ExecGuard.run(command: arguments, grace: .milliseconds(graceMs), initialLease: .milliseconds(leaseMs),
-                                     initialValidity: validMs.map { .milliseconds($0) }, termMainOnly: termMain))
+        throw ExitCode(
+            ExecGuard.run(
+                command: arguments, grace: .milliseconds(graceMs), initialLease: .milliseconds(leaseMs),
+                initialValidity: validMs.map { .milliseconds($0) }, termMainOnly: termMain))
     }
 }

@@ -22,10 +22,17 @@ struct DevCommand: AsyncParsableCommand {
         @OptionGroup var directory: DirectoryOption
         @Option(help: "Number of regions (1-9).") var regions: Int = 3
         @Flag(help: "Also start two scheduler nodes, a worker and an agent per region.") var daemons = false
-        @Flag(help: "Run each region in a network namespace of its own (root), so drills can partition one.") var netns = false
-        @Flag(help: "Run the control database as a primary plus a streaming replica, reached through a multi-host connection string (the control-database-failover drill promotes the replica).")
+        @Flag(help: "Run each region in a network namespace of its own (root), so drills can partition one.")
+        var netns = false
+        @Flag(
+            help:
+                "Run the control database as a primary plus a streaming replica, reached through a multi-host connection string (the control-database-failover drill promotes the replica)."
+        )
         var controlReplica = false
-        @Flag(help: "Run Apache Airflow 3 in every region (installed by scripts/install-airflow.sh): its tables in each region database, `airflow scheduler` under the leading scheduler node of the active region, LocalExecutor, no Redis.")
+        @Flag(
+            help:
+                "Run Apache Airflow 3 in every region (installed by scripts/install-airflow.sh): its tables in each region database, `airflow scheduler` under the leading scheduler node of the active region, LocalExecutor, no Redis."
+        )
         var airflow = false
 
         func run() async throws {
@@ -35,7 +42,10 @@ struct DevCommand: AsyncParsableCommand {
             // An existing deployment keeps whichever region is active (a drill or failover may have moved it).
             let existed = try DevState.load(directory: DevDeployment.absolute(directory.dir)) != nil
             do {
-                state = try await DevDeployment.up(directory: directory.dir, regions: regions, netns: netns, controlReplica: controlReplica, airflow: airflow) {
+                state = try await DevDeployment.up(
+                    directory: directory.dir, regions: regions, netns: netns, controlReplica: controlReplica,
+                    airflow: airflow
+                ) {
                     Output.progress($0)
                 }
             } catch let error as DevError {
@@ -49,19 +59,26 @@ struct DevCommand: AsyncParsableCommand {
             if daemons {
                 let binary = SelfExecutable.path
                 try DevDeployment.enableRouter(directory: state.directory)
-                current = try DevDeployment.startDaemons(directory: state.directory, binary: binary) { Output.progress($0) }
+                current = try DevDeployment.startDaemons(directory: state.directory, binary: binary) {
+                    Output.progress($0)
+                }
             }
             var rows = try await DevDeployment.status(directory: state.directory)
             let waitUntil = ContinuousClock.now + .seconds(30)
             var restarts = 0
-            while rows.contains(where: { !$0.answering }), ContinuousClock.now < waitUntil {  // agents take a moment to listen
+            // Agents take a moment to listen
+            while rows.contains(where: { !$0.answering }), ContinuousClock.now < waitUntil {
                 try await Task.sleep(for: .milliseconds(200))
                 rows = try await DevDeployment.status(directory: state.directory)
                 // A daemon that died while starting (its port taken meanwhile, a loaded machine) is started again.
-                if daemons, restarts < 3, rows.contains(where: { $0.pid == nil && $0.kind != "postgres" && $0.kind != "redis" }) {
+                if daemons, restarts < 3,
+                    rows.contains(where: { $0.pid == nil && $0.kind != "postgres" && $0.kind != "redis" })
+                {
                     restarts += 1
                     Output.progress("restarting daemons that exited while starting")
-                    current = try DevDeployment.startDaemons(directory: state.directory, binary: SelfExecutable.path) { Output.progress($0) }
+                    current = try DevDeployment.startDaemons(directory: state.directory, binary: SelfExecutable.path) {
+                        Output.progress($0)
+                    }
                 }
             }
             DevCommand.printRegions(rows, state: current, active: report.activeRegion)
@@ -69,22 +86,33 @@ struct DevCommand: AsyncParsableCommand {
                 print("")
                 if let network = current.network {
                     // Its address exists only inside the namespaces.
-                    print("dashboard (inside the network): ip netns exec \(network.hub) curl http://\(network.address(of: agent.region)):\(port)/status")
+                    print(
+                        "dashboard (inside the network): ip netns exec \(network.hub) curl http://\(network.address(of: agent.region)):\(port)/status"
+                    )
                 } else {
-                    print("dashboard: http://127.0.0.1:\(port)/   (status: switchyard status --config \(state.configDirectory))")
+                    print(
+                        "dashboard: http://127.0.0.1:\(port)/   (status: switchyard status --config \(state.configDirectory))"
+                    )
                 }
             }
             if let network = current.network {
-                print("network namespaces: \(network.hub) (control, router), "
-                    + current.regions.compactMap { r in network.namespaces[r].map { "\($0) (\(r) \(network.address(of: r)))" } }.joined(separator: ", "))
+                print(
+                    "network namespaces: \(network.hub) (control, router), "
+                        + current.regions.compactMap { r in
+                            network.namespaces[r].map { "\($0) (\(r) \(network.address(of: r)))" }
+                        }.joined(separator: ", "))
             }
             print("")
-            print("up in \(String(format: "%.1f", Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)) s; configuration: --config \(state.configDirectory)")
+            print(
+                "up in \(String(format: "%.1f", Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)) s; configuration: --config \(state.configDirectory)"
+            )
             print("stop it with: switchyard dev down --dir \(directory.dir)")
             let silent = rows.filter { !$0.answering }
             if !silent.isEmpty {
-                let names = silent.map { "\($0.kind) \($0.region)" + ($0.port.map { " :\($0)" } ?? "") }.joined(separator: ", ")
-                throw OperationFailure(message: "not answering: \(names); see `switchyard dev status --dir \(directory.dir)`")
+                let names = silent.map { "\($0.kind) \($0.region)" + ($0.port.map { " :\($0)" } ?? "") }.joined(
+                    separator: ", ")
+                throw OperationFailure(
+                    message: "not answering: \(names); see `switchyard dev status --dir \(directory.dir)`")
             }
         }
     }
@@ -100,7 +128,8 @@ struct DevCommand: AsyncParsableCommand {
             guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]) else {
                 throw OperationFailure(message: "--listen must be HOST:PORT", exitCode: 2)
             }
-            try await DevRouter.serve(directory: DevDeployment.absolute(directory.dir), host: String(listen[..<colon]), port: port)
+            try await DevRouter.serve(
+                directory: DevDeployment.absolute(directory.dir), host: String(listen[..<colon]), port: port)
         }
     }
 
@@ -122,7 +151,8 @@ struct DevCommand: AsyncParsableCommand {
 
     /// Lists every server with its port, PID and whether it answers.
     struct Status: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show each server's port, PID and whether it answers.")
+        static let configuration = CommandConfiguration(
+            abstract: "Show each server's port, PID and whether it answers.")
         @OptionGroup var directory: DirectoryOption
         @Flag(help: "Print JSON: {\"servers\": [{kind, region, port, pid, answering}]}.") var json = false
 
@@ -138,13 +168,16 @@ struct DevCommand: AsyncParsableCommand {
             }
             print(pad("KIND", 10) + pad("REGION", 12) + pad("PORT", 8) + pad("PID", 9) + "ANSWERING")
             for row in rows {
-                print(pad(row.kind, 10) + pad(row.region, 12) + pad(row.port.map(String.init) ?? "-", 8)
-                    + pad(row.pid.map(String.init) ?? "-", 9) + (row.answering ? "yes" : "NO"))
+                print(
+                    pad(row.kind, 10) + pad(row.region, 12) + pad(row.port.map(String.init) ?? "-", 8)
+                        + pad(row.pid.map(String.init) ?? "-", 9) + (row.answering ? "yes" : "NO"))
             }
             if let agent = rows.first(where: { $0.kind == "agent" && $0.answering }), let port = agent.port {
                 print("")
                 if let network = try DevState.load(directory: DevDeployment.absolute(directory.dir))?.network {
-                    print("dashboard (inside the network): ip netns exec \(network.hub) curl http://\(network.address(of: agent.region)):\(port)/status")
+                    print(
+                        "dashboard (inside the network): ip netns exec \(network.hub) curl http://\(network.address(of: agent.region)):\(port)/status"
+                    )
                 } else {
                     print("dashboard: http://127.0.0.1:\(port)/")
                 }
@@ -169,8 +202,9 @@ struct DevCommand: AsyncParsableCommand {
                 guard let s else { return "-" }
                 return "\(s.port.map(String.init) ?? "-") \(s.answering ? "up" : "DOWN")"
             }
-            print(pad(region, 12) + pad(role, 9) + pad(cell(pg), 18) + pad(region == "control" ? "-" : cell(redis), 18)
-                + (healthy ? "healthy" : "UNHEALTHY"))
+            print(
+                pad(region, 12) + pad(role, 9) + pad(cell(pg), 18) + pad(region == "control" ? "-" : cell(redis), 18)
+                    + (healthy ? "healthy" : "UNHEALTHY"))
         }
     }
 }

@@ -44,25 +44,38 @@ struct DrillCommand: AsyncParsableCommand {
         // brings up a partitionable one beside it (when root) and takes it down afterwards (unless it was
         // already there, or --no-restore). All of it inside the task Ctrl-C cancels.
         let needsLab: Bool
-        if case .partition = scenario.fault, scenario.campaign == nil, target.devDirectory != nil, !target.isPartitionable,
-           DrillPartition.unavailableReason == nil { needsLab = true } else { needsLab = false }
+        if case .partition = scenario.fault, scenario.campaign == nil, target.devDirectory != nil,
+            !target.isPartitionable,
+            DrillPartition.unavailableReason == nil
+        {
+            needsLab = true
+        } else {
+            needsLab = false
+        }
         let restore: DrillScenario.Restore? = noRestore ? DrillScenario.Restore.none : nil
         let keepLab = noRestore
-        let description = "drill \(scenario.name): \(scenario.description.isEmpty ? scenario.fault.kind.rawValue : scenario.description)"
+        let description =
+            "drill \(scenario.name): \(scenario.description.isEmpty ? scenario.fault.kind.rawValue : scenario.description)"
         let task = Task {
             guard needsLab else {
                 Output.progress(description)
-                return try await DrillRunner(scenario: scenario, target: target, restore: restore) { Output.progress($0) }.run()
+                return try await DrillRunner(scenario: scenario, target: target, restore: restore) {
+                    Output.progress($0)
+                }.run()
             }
             let lab = try await DrillPartition.lab(beside: target) { Output.progress($0) }
             Output.progress(description)
             do {
-                let report = try await DrillRunner(scenario: scenario, target: lab.target, restore: restore) { Output.progress($0) }.run()
+                let report = try await DrillRunner(scenario: scenario, target: lab.target, restore: restore) {
+                    Output.progress($0)
+                }.run()
                 if lab.created && !keepLab { await DrillPartition.tearDown(lab.target) { Output.progress($0) } }
                 return report
             } catch {
                 // Detached: the teardown must finish even though this task may have been cancelled.
-                if lab.created && !keepLab { await Task.detached { await DrillPartition.tearDown(lab.target) { Output.progress($0) } }.value }
+                if lab.created && !keepLab {
+                    await Task.detached { await DrillPartition.tearDown(lab.target) { Output.progress($0) } }.value
+                }
                 throw error
             }
         }
@@ -81,14 +94,17 @@ struct DrillCommand: AsyncParsableCommand {
         switch result {
         case .success(let value): drillReport = value
         case .failure(let error as DrillError): throw OperationFailure(message: error.description)
-        case .failure(is CancellationError): throw OperationFailure(message: "drill interrupted; the deployment was restored")
+        case .failure(is CancellationError):
+            throw OperationFailure(message: "drill interrupted; the deployment was restored")
         case .failure(let error):
             if task.isCancelled { throw OperationFailure(message: "drill interrupted; the deployment was restored") }
             throw error
         }
         if let report { try drillReport.markdown.write(toFile: report, atomically: true, encoding: .utf8) }
         if json { try Output.json(drillReport) } else { print(drillReport.markdown) }
-        for broken in drillReport.expectations where !broken.held { Output.error("expectation broken: \(broken.explanation)") }
+        for broken in drillReport.expectations where !broken.held {
+            Output.error("expectation broken: \(broken.explanation)")
+        }
         if let skipped = drillReport.skipped { Output.error("drill skipped: \(skipped)") }
         if !drillReport.passed { throw ExitCode(1) }
     }
@@ -98,7 +114,8 @@ struct DrillCommand: AsyncParsableCommand {
 /// it. The runbook test uses it to prove every command the runbooks show is one we accept.
 struct ParseCheckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "parse-check", abstract: "Internal: check that a switchyard command line parses.", shouldDisplay: false)
+        commandName: "parse-check", abstract: "Internal: check that a switchyard command line parses.",
+        shouldDisplay: false)
     @Argument(parsing: .captureForPassthrough) var arguments: [String] = []
 
     func run() throws {

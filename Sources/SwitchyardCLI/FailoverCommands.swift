@@ -22,7 +22,8 @@ struct FailoverCommand: AsyncParsableCommand {
             return
         }
         guard !to.isEmpty else { throw OperationFailure(message: "--to REGION is required", exitCode: 2) }
-        try await runFailover(config: global.config, kind: force ? .forced : .failover, to: to, reason: reason, json: json)
+        try await runFailover(
+            config: global.config, kind: force ? .forced : .failover, to: to, reason: reason, json: json)
     }
 }
 
@@ -31,10 +32,13 @@ func resumeFailover(config: String, json: Bool) async throws {
     Logging.bootstrapOnce(level: configuration.controlPlane.logging.level)
     return try await PostgresConnection.with(configuration.controlPlane.control.dsn, timeout: .seconds(5)) { control in
         guard try await FailoverLock.acquire(control, wait: .seconds(3)) else {
-            throw OperationFailure(message: "the failover lock is held: the failover leader resumes interrupted failovers itself")
+            throw OperationFailure(
+                message: "the failover lock is held: the failover leader resumes interrupted failovers itself")
         }
-        let executor = FailoverExecutor(configuration: configuration, leader: "cli-\(ProcessInfo.processInfo.hostName)-\(getpid())",
-                                        logger: Logger(label: "switchyard.failover")) { Output.progress($0) }
+        let executor = FailoverExecutor(
+            configuration: configuration, leader: "cli-\(ProcessInfo.processInfo.hostName)-\(getpid())",
+            logger: Logger(label: "switchyard.failover")
+        ) { Output.progress($0) }
         guard let report = try await executor.resume(control) else {
             print("no failover is in progress")
             return
@@ -47,7 +51,8 @@ func resumeFailover(config: String, json: Bool) async throws {
 /// Planned switchover: drain the old region (nothing new starts, running commands finish), final copy, promote.
 struct SwitchoverCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "switchover", abstract: "Planned switchover: drain the active region, copy its runs, promote the target.")
+        commandName: "switchover",
+        abstract: "Planned switchover: drain the active region, copy its runs, promote the target.")
     @OptionGroup var global: GlobalOptions
     @Option(help: "Target region.") var to: String
     @Option(help: "Why (journaled).") var reason: String = "planned switchover"
@@ -60,7 +65,9 @@ struct SwitchoverCommand: AsyncParsableCommand {
 
 /// Admits the request (`OperatorRequests`: the same checks as the API's), then runs it here when no
 /// agent leads failovers, or queues it for the leader and follows it.
-func runFailover(config: String, kind: OperatorRequests.Kind, to target: String, reason: String, json: Bool) async throws {
+func runFailover(config: String, kind: OperatorRequests.Kind, to target: String, reason: String, json: Bool)
+    async throws
+{
     let configuration = try ConfigLoader.load(directory: config)
     Logging.bootstrapOnce(level: configuration.controlPlane.logging.level)
     let requests = OperatorRequests(configuration: configuration)
@@ -72,16 +79,19 @@ func runFailover(config: String, kind: OperatorRequests.Kind, to target: String,
         }
         guard try await FailoverLock.acquire(control, wait: .seconds(1)) else {
             // An agent leads failovers: hand it the request and follow it.
-            let report = try await requestFromLeader(control, requests: requests, kind: kind, to: target, reason: reason,
-                                                     timeout: configuration.controlPlane.failover.switchoverQuiesceTimeout + .seconds(120))
+            let report = try await requestFromLeader(
+                control, requests: requests, kind: kind, to: target, reason: reason,
+                timeout: configuration.controlPlane.failover.switchoverQuiesceTimeout + .seconds(120))
             try printReport(report, json: json)
             return
         }
         // The lock is given back before the session closes (closing it would too), awaited either way.
         let report: FailoverExecutor.Report
         do {
-            let executor = FailoverExecutor(configuration: configuration, leader: "cli-\(ProcessInfo.processInfo.hostName)-\(getpid())",
-                                            logger: Logger(label: "switchyard.failover")) { Output.progress($0) }
+            let executor = FailoverExecutor(
+                configuration: configuration, leader: "cli-\(ProcessInfo.processInfo.hostName)-\(getpid())",
+                logger: Logger(label: "switchyard.failover")
+            ) { Output.progress($0) }
             if let resumed = try await executor.resume(control) {
                 Output.progress("finished the interrupted failover \(resumed.id) first")
             }
@@ -103,8 +113,9 @@ func printReport(_ report: FailoverExecutor.Report, json: Bool) throws {
     if json {
         try Output.json(report)
     } else {
-        print("\(report.kind.rawValue) \(report.id): \(report.from_region ?? "none") -> \(report.to_region) \(report.state.rawValue) at epoch \(report.epoch); "
-            + "\(report.runs_moved) runs moved (\(report.runs_source))")
+        print(
+            "\(report.kind.rawValue) \(report.id): \(report.from_region ?? "none") -> \(report.to_region) \(report.state.rawValue) at epoch \(report.epoch); "
+                + "\(report.runs_moved) runs moved (\(report.runs_source))")
         for hook in report.hooks {
             print("  hook \(hook.name): \(hook.succeeded ? "ok" : "FAILED") after \(hook.attempts.count) attempt(s)")
         }
@@ -113,9 +124,10 @@ func printReport(_ report: FailoverExecutor.Report, json: Bool) throws {
 }
 
 /// Queues a request for the failover leader and waits for its failover to finish.
-func requestFromLeader(_ control: PostgresConnection, requests: OperatorRequests, kind: OperatorRequests.Kind, to target: String,
-                       reason: String, timeout: Duration) async throws -> FailoverExecutor.Report
-{
+func requestFromLeader(
+    _ control: PostgresConnection, requests: OperatorRequests, kind: OperatorRequests.Kind, to target: String,
+    reason: String, timeout: Duration
+) async throws -> FailoverExecutor.Report {
     let id = try await requests.enqueue(control, kind: kind, to: target, reason: reason)
     Output.progress("request \(id) queued for the failover leader")
     let deadline = ContinuousClock.now + timeout

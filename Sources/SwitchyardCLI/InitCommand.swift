@@ -34,8 +34,9 @@ struct InitCommand: AsyncParsableCommand {
                 controlDSN: configuration.controlPlane.control.dsn,
                 regions: configuration.regions.map { .init(name: $0.name, priority: $0.priority, dsn: $0.databaseDSN) },
                 dags: configuration.dags.map {
-                    .init(id: $0.id, schedule: $0.schedule == .manual ? nil : $0.schedule.configText, command: $0.command,
-                          maxActiveRuns: $0.maxActiveRuns, timeout: $0.timeout, paused: $0.paused)
+                    .init(
+                        id: $0.id, schedule: $0.schedule == .manual ? nil : $0.schedule.configText, command: $0.command,
+                        maxActiveRuns: $0.maxActiveRuns, timeout: $0.timeout, paused: $0.paused)
                 },
                 active: active)
         } catch let refusal as Initializer.Refusal {

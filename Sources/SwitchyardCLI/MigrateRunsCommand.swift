@@ -7,14 +7,17 @@ import SwitchyardRuntime
 /// `switchyard migrate-runs --from A --to B [--dry-run] [--json] [--from-shadow]`.
 struct MigrateRunsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "migrate-runs", abstract: "Copy the active runs of one region into another as queued (idempotent).")
+        commandName: "migrate-runs", abstract: "Copy the active runs of one region into another as queued (idempotent)."
+    )
     @OptionGroup var global: GlobalOptions
     @Option(help: "Source region.") var from: String
     @Option(help: "Target region.") var to: String
     @Flag(help: "Count what would be copied; change nothing.") var dryRun = false
-    @Flag(help: "Read the target's shadow copy of the source's runs instead of the source database.") var fromShadow = false
+    @Flag(help: "Read the target's shadow copy of the source's runs instead of the source database.") var fromShadow =
+        false
     @Flag(help: "Print the report as JSON.") var json = false
-    @Flag(help: "Unpause the copied runs' DAGs that are paused in the target (their runs would wait there).") var unpause = false
+    @Flag(help: "Unpause the copied runs' DAGs that are paused in the target (their runs would wait there).")
+    var unpause = false
 
     func run() async throws {
         let configuration = try ConfigLoader.load(directory: global.config)
@@ -27,23 +30,26 @@ struct MigrateRunsCommand: AsyncParsableCommand {
         if !fromShadow { sourceDB = try await PostgresConnection.connect(source.databaseDSN, timeout: .seconds(5)) }
         let report = try await RunMigrator.migrate(
             from: from, to: to, source: sourceDB.map { .table($0, table: source.runs.table) } ?? .shadow(region: from),
-            target: targetDB, targetTable: target.runs.table, preset: target.runs.preset, dryRun: dryRun, unpause: unpause)
+            target: targetDB, targetTable: target.runs.table, preset: target.runs.preset, dryRun: dryRun,
+            unpause: unpause)
         await targetDB.close()
         await sourceDB?.close()
         if json {
             try Output.json(report)
             return
         }
-        print("\(dryRun ? "would copy" : "copied") \(report.copied) of \(report.found) active runs from \(from) (\(report.source)) to \(to); "
-            + "\(report.already_present) already there; \(String(format: "%.0f", report.duration_ms)) ms")
+        print(
+            "\(dryRun ? "would copy" : "copied") \(report.copied) of \(report.found) active runs from \(from) (\(report.source)) to \(to); "
+                + "\(report.already_present) already there; \(String(format: "%.0f", report.duration_ms)) ms")
         if !report.orphaned.isEmpty {
             print("orphaned (no such DAG in \(to)): " + report.orphaned.joined(separator: ", "))
         }
         if !report.unpaused.isEmpty {
             print("unpaused in \(to): " + report.unpaused.joined(separator: ", "))
         } else if !report.paused_in_target.isEmpty {
-            print("paused in \(to), so their runs wait there (unpause them, or run again with --unpause): "
-                + report.paused_in_target.joined(separator: ", "))
+            print(
+                "paused in \(to), so their runs wait there (unpause them, or run again with --unpause): "
+                    + report.paused_in_target.joined(separator: ", "))
         }
     }
 }

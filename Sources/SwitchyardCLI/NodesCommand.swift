@@ -7,7 +7,8 @@ import SwitchyardRuntime
 /// `switchyard nodes --region R [--json]`: who leads a region, with which epoch, since when, and
 /// every node's last heartbeat.
 struct NodesCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "nodes", abstract: "Show a region's leader, epoch and nodes.")
+    static let configuration = CommandConfiguration(
+        commandName: "nodes", abstract: "Show a region's leader, epoch and nodes.")
     @OptionGroup var global: GlobalOptions
     @Option(help: "Region.") var region: String
     @Flag(help: "Print JSON.") var json = false
@@ -23,11 +24,15 @@ struct NodesCommand: AsyncParsableCommand {
                 try Output.json(status)
                 return
             }
-            print("region \(region): leader \(status.leader ?? "none") epoch \(status.epoch) since \(status.since.map { "\($0)" } ?? "-")")
+            print(
+                "region \(region): leader \(status.leader ?? "none") epoch \(status.epoch) since \(status.since.map { "\($0)" } ?? "-")"
+            )
             print(pad("NODE", 44) + pad("KIND", 10) + pad("ROLE", 9) + pad("EPOCH", 7) + "HEARTBEAT AGE")
             for node in status.nodes {
-                print(pad(node.node_id, 44) + pad(node.kind, 10) + pad(node.role, 9) + pad(node.epoch.map(String.init) ?? "-", 7)
-                    + String(format: "%.1fs", node.heartbeat_age_seconds))
+                print(
+                    pad(node.node_id, 44) + pad(node.kind, 10) + pad(node.role, 9)
+                        + pad(node.epoch.map(String.init) ?? "-", 7)
+                        + String(format: "%.1fs", node.heartbeat_age_seconds))
             }
         }
     }

@@ -25,14 +25,19 @@ struct ResumeCommand: AsyncParsableCommand {
 func setPaused(_ paused: Bool, config: String, reason: String) async throws {
     let configuration = try ConfigLoader.load(directory: config)
     return try await PostgresConnection.with(configuration.controlPlane.control.dsn, timeout: .seconds(5)) { control in
-        let changed = try await OperatorRequests(configuration: configuration).setPaused(control, paused, reason: reason)
-        print(changed ? "automatic failover \(paused ? "paused" : "resumed")" : "automatic failover was already \(paused ? "paused" : "running")")
+        let changed = try await OperatorRequests(configuration: configuration).setPaused(
+            control, paused, reason: reason)
+        print(
+            changed
+                ? "automatic failover \(paused ? "paused" : "resumed")"
+                : "automatic failover was already \(paused ? "paused" : "running")")
     }
 }
 
 /// `switchyard history [--json] [--limit N]`: past failovers and switchovers with their step timings.
 struct HistoryCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "history", abstract: "Show past failovers with step timings.")
+    static let configuration = CommandConfiguration(
+        commandName: "history", abstract: "Show past failovers with step timings.")
     @OptionGroup var global: GlobalOptions
     @Option(help: "How many, newest first.") var limit = 20
     @Flag(help: "Print JSON.") var json = false
@@ -53,10 +58,12 @@ struct HistoryCommand: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try ConfigLoader.load(directory: global.config)
-        return try await PostgresConnection.with(configuration.controlPlane.control.dsn, timeout: .seconds(5)) { control in
+        return try await PostgresConnection.with(configuration.controlPlane.control.dsn, timeout: .seconds(5)) {
+            control in
             var entries: [Entry] = []
             for failover in try await ControlStore.recentFailovers(control, limit: limit) {
-                entries.append(Entry(failover: failover, steps: try await ControlStore.steps(control, failover: failover.id)))
+                entries.append(
+                    Entry(failover: failover, steps: try await ControlStore.steps(control, failover: failover.id)))
             }
             if json {
                 try Output.json(["failovers": entries])
@@ -67,10 +74,15 @@ struct HistoryCommand: AsyncParsableCommand {
             encoder.outputFormatting = .sortedKeys
             for e in entries {
                 let f = e.failover
-                print("#\(f.id) \(f.kind.rawValue) \(f.from_region ?? "-") -> \(f.to_region) \(f.state.rawValue) (\(f.reason)) started \(f.started_at)")
+                print(
+                    "#\(f.id) \(f.kind.rawValue) \(f.from_region ?? "-") -> \(f.to_region) \(f.state.rawValue) (\(f.reason)) started \(f.started_at)"
+                )
                 for s in e.steps {
-                    let result = s.result.flatMap { try? encoder.encode($0) }.map { String(decoding: $0, as: UTF8.self) } ?? ""
-                    print("    \(pad(s.step.rawValue, 10)) \(s.duration_ms.map { String(format: "%8.1f ms", $0) } ?? "  running")  \(result)")
+                    let result =
+                        s.result.flatMap { try? encoder.encode($0) }.map { String(decoding: $0, as: UTF8.self) } ?? ""
+                    print(
+                        "    \(pad(s.step.rawValue, 10)) \(s.duration_ms.map { String(format: "%8.1f ms", $0) } ?? "  running")  \(result)"
+                    )
                 }
             }
         }

@@ -7,9 +7,11 @@ import SwitchyardRuntime
 
 /// `switchyard status [--json] [--watch] [--agent URL]`: the same picture as `GET /status`.
 struct StatusCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "status", abstract: "Show every region's health, leaders and the active region.")
+    static let configuration = CommandConfiguration(
+        commandName: "status", abstract: "Show every region's health, leaders and the active region.")
     @OptionGroup var global: GlobalOptions
-    @Option(help: "Agent base URL (default: a live agent from the control database, else api.listen).") var agent: String?
+    @Option(help: "Agent base URL (default: a live agent from the control database, else api.listen).") var agent:
+        String?
     @Flag(help: "Print the /status JSON.") var json = false
     @Flag(help: "Refresh every second until interrupted.") var watch = false
 
@@ -20,11 +22,14 @@ struct StatusCommand: AsyncParsableCommand {
         repeat {
             let response: HTTPResponse
             do {
-                response = try await client.send(HTTPRequest(url: base + "/status", timeout: .seconds(3), connectTimeout: .seconds(1)))
+                response = try await client.send(
+                    HTTPRequest(url: base + "/status", timeout: .seconds(3), connectTimeout: .seconds(1)))
             } catch {
                 throw OperationFailure(message: "no answer from the agent at \(base): \(error)")
             }
-            guard response.status == 200 else { throw OperationFailure(message: "agent at \(base) answered \(response.status)") }
+            guard response.status == 200 else {
+                throw OperationFailure(message: "agent at \(base) answered \(response.status)")
+            }
             if json {
                 print(response.bodyText)
             } else {
@@ -38,7 +43,8 @@ struct StatusCommand: AsyncParsableCommand {
 
     func agentURL(_ configuration: Configuration) async throws -> String {
         if let agent { return agent.hasSuffix("/") ? String(agent.dropLast()) : agent }
-        let url = try? await PostgresConnection.with(configuration.controlPlane.control.dsn, timeout: .seconds(2)) { control in
+        let url = try? await PostgresConnection.with(configuration.controlPlane.control.dsn, timeout: .seconds(2)) {
+            control in
             try await ControlStore.freshestAgentURL(control)
         }
         if let url = url ?? nil { return url }
@@ -51,12 +57,13 @@ enum StatusTable {
     static func render(_ s: StatusDocument, colour: Bool) -> String {
         func paint(_ state: HealthState) -> String {
             guard colour else { return state.rawValue }
-            let code = switch state {
-            case .healthy: "32"
-            case .suspect: "33"
-            case .down: "31"
-            case .unknown: "90"
-            }
+            let code =
+                switch state {
+                case .healthy: "32"
+                case .suspect: "33"
+                case .down: "31"
+                case .unknown: "90"
+                }
             return "\u{1B}[\(code)m\(state.rawValue)\u{1B}[0m"
         }
         func cell(_ state: HealthState, _ text: String, _ width: Int) -> String {
@@ -64,13 +71,18 @@ enum StatusTable {
             return colour ? padded.replacingOccurrences(of: state.rawValue, with: paint(state)) : padded
         }
         var lines: [String] = []
-        var header = "active region: \(s.active_region ?? "NONE")   epoch: \(s.epoch)   paused: \(s.paused ? "yes" : "no")   observer: \(s.observer)"
+        var header =
+            "active region: \(s.active_region ?? "NONE")   epoch: \(s.epoch)   paused: \(s.paused ? "yes" : "no")   observer: \(s.observer)"
         if !s.control_db_reachable { header += "   (control database unreachable from this observer)" }
         lines.append(header)
-        if let f = s.failover_in_progress { lines.append("failover \(f.id) in progress: \(f.from_region ?? "?") -> \(f.to_region), step \(f.step)") }
+        if let f = s.failover_in_progress {
+            lines.append("failover \(f.id) in progress: \(f.from_region ?? "?") -> \(f.to_region), step \(f.step)")
+        }
         lines.append("")
-        lines.append(pad("REGION", 12) + pad("ROLE", 9) + pad("PRI", 5) + pad("HEALTH", 9) + pad("DATABASE", 19) + pad("REDIS", 19)
-            + pad("SCHEDULERS", 16) + pad("LEADER (EPOCH)", 26) + "DOWN/LIVE")
+        lines.append(
+            pad("REGION", 12) + pad("ROLE", 9) + pad("PRI", 5) + pad("HEALTH", 9) + pad("DATABASE", 19)
+                + pad("REDIS", 19)
+                + pad("SCHEDULERS", 16) + pad("LEADER (EPOCH)", 26) + "DOWN/LIVE")
         for r in s.regions {
             func component(_ name: String) -> (HealthState, String) {
                 guard let c = r.components[name] else { return (.unknown, "-") }
@@ -81,17 +93,22 @@ enum StatusTable {
             let (redisState, redis) = component("redis")
             let (schedState, sched) = component("schedulers")
             let leader = r.scheduler_leader.map { "\($0) (\(r.scheduler_epoch ?? 0))" } ?? "none"
-            lines.append(pad(r.name, 12) + pad(r.role, 9) + pad(String(r.priority), 5) + cell(r.health, r.health.rawValue, 9)
-                + cell(dbState, db, 19) + cell(redisState, redis, 19) + cell(schedState, sched, 16) + pad(String(leader.prefix(25)), 26)
-                + "\(r.observers_seeing_down)/\(r.live_observers)")
+            lines.append(
+                pad(r.name, 12) + pad(r.role, 9) + pad(String(r.priority), 5) + cell(r.health, r.health.rawValue, 9)
+                    + cell(dbState, db, 19) + cell(redisState, redis, 19) + cell(schedState, sched, 16)
+                    + pad(String(leader.prefix(25)), 26)
+                    + "\(r.observers_seeing_down)/\(r.live_observers)")
         }
         let errors = s.regions.flatMap { r in
-            r.components.sorted { $0.key < $1.key }.compactMap { name, c in c.last_error.map { "  \(r.name) \(name): \($0)" } }
+            r.components.sorted { $0.key < $1.key }.compactMap { name, c in
+                c.last_error.map { "  \(r.name) \(name): \($0)" }
+            }
         }
         if !errors.isEmpty { lines.append(""); lines.append("last errors:"); lines += errors }
         if let f = s.last_failover {
             lines.append("")
-            lines.append("last failover: #\(f.id) \(f.kind) \(f.from_region ?? "?") -> \(f.to_region) \(f.state) (\(f.reason))")
+            lines.append(
+                "last failover: #\(f.id) \(f.kind) \(f.from_region ?? "?") -> \(f.to_region) \(f.state) (\(f.reason))")
         }
         return lines.joined(separator: "\n")
     }

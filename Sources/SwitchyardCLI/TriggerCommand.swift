@@ -6,7 +6,8 @@ import SwitchyardRuntime
 
 /// `switchyard trigger DAG [--conf JSON] [--region R]`: queue a manual run in the active region.
 struct TriggerCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "trigger", abstract: "Queue a manual run of a DAG in the active region.")
+    static let configuration = CommandConfiguration(
+        commandName: "trigger", abstract: "Queue a manual run of a DAG in the active region.")
     @OptionGroup var global: GlobalOptions
     @Argument(help: "DAG id.") var dag: String
     @Option(help: "Run configuration, a JSON object.") var conf: String?
@@ -33,7 +34,8 @@ struct TriggerCommand: AsyncParsableCommand {
         if let region {
             target = region
         } else {
-            let active = try await PostgresConnection.with(configuration.controlPlane.control.dsn, timeout: .seconds(3)) { control in
+            let active = try await PostgresConnection.with(configuration.controlPlane.control.dsn, timeout: .seconds(3))
+            { control in
                 try await ControlStore.activeRegion(control)
             }
             guard let active else {
@@ -46,7 +48,11 @@ struct TriggerCommand: AsyncParsableCommand {
         }
         return try await PostgresConnection.with(regionConfig.databaseDSN, timeout: .seconds(3)) { db in
             let runId = try await RegionStore.trigger(db, dagId: dag, conf: conf)
-            if json { try Output.json(Report(region: target, dag_id: dag, run_id: runId)) } else { print("queued \(dag)/\(runId) in \(target)") }
+            if json {
+                try Output.json(Report(region: target, dag_id: dag, run_id: runId))
+            } else {
+                print("queued \(dag)/\(runId) in \(target)")
+            }
         }
     }
 }

@@ -15,7 +15,8 @@ extension DevFixture {
         let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline {
             if let line = log(name).split(separator: "\n").first(where: { $0.contains("status API listening") }),
-               let range = line.range(of: "url=http://") {
+                let range = line.range(of: "url=http://")
+            {
                 let url = String("http://" + line[range.upperBound...].split(separator: " ")[0])
                 // Ready once the first snapshot is served.
                 while ContinuousClock.now < deadline {
@@ -30,7 +31,8 @@ extension DevFixture {
 
     /// GETs a path from an agent.
     public func get(_ base: String, _ path: String, method: String = "GET") async throws -> HTTPResponse {
-        try await HTTPClient().send(HTTPRequest(method: method, url: base + path, timeout: .seconds(5), connectTimeout: .seconds(1)))
+        try await HTTPClient().send(
+            HTTPRequest(method: method, url: base + path, timeout: .seconds(5), connectTimeout: .seconds(1)))
     }
 
     /// The agent's /status, decoded.
@@ -43,11 +45,16 @@ extension DevFixture {
     /// for `steadyFor` (a standby must have been up for `failure_grace` to be chosen as a target): a
     /// test that faults a region right after its agents start would otherwise see a failover pass over
     /// a standby the agents have known for only a second.
-    public func waitSteady(_ control: PostgresConnection, observers: Int, steadyFor: Duration = .seconds(2),
-                           timeout: Duration = .seconds(30)) async -> Bool {
+    public func waitSteady(
+        _ control: PostgresConnection, observers: Int, steadyFor: Duration = .seconds(2),
+        timeout: Duration = .seconds(30)
+    ) async -> Bool {
         await waitUntil(timeout: timeout) {
-            guard let seen = try? await ControlStore.observations(control, liveWithin: .seconds(3), seenWithin: .seconds(3)),
-                  !seen.isEmpty else { return false }
+            guard
+                let seen = try? await ControlStore.observations(
+                    control, liveWithin: .seconds(3), seenWithin: .seconds(3)),
+                !seen.isEmpty
+            else { return false }
             let steadySince = Date().addingTimeInterval(-steadyFor.secondsDouble)
             return Set(seen.map(\.observer)).count == observers
                 && seen.allSatisfy { $0.state == .healthy && ($0.upSince.map { $0 < steadySince } ?? true) }

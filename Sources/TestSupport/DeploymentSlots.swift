@@ -7,7 +7,8 @@ import Foundation
 public actor DeploymentSlots {
     /// The per-process bound (`SWITCHYARD_TEST_DEPLOYMENTS`, default 3).
     public static let shared = DeploymentSlots(
-        limit: ProcessInfo.processInfo.environment["SWITCHYARD_TEST_DEPLOYMENTS"].flatMap(Int.init).map { max(1, $0) } ?? 3)
+        limit: ProcessInfo.processInfo.environment["SWITCHYARD_TEST_DEPLOYMENTS"].flatMap(Int.init).map { max(1, $0) }
+            ?? 3)
 
     /// Deployments allowed at once.
     public let limit: Int

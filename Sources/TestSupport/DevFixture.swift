@@ -20,7 +20,9 @@ public final class DevFixture: @unchecked Sendable {
 
     /// Brings up `regions` regions (and runs init with the first active), optionally replacing dags.yaml
     /// and patching controlplane.yaml lines.
-    public static func up(regions: Int, dags: String? = nil, controlplane replacements: [String: String] = [:]) async throws -> DevFixture {
+    public static func up(regions: Int, dags: String? = nil, controlplane replacements: [String: String] = [:])
+        async throws -> DevFixture
+    {
         let dir = try await TestServers.shared.scratchDirectory("fixture")
         let state: DevState
         do {
@@ -38,7 +40,9 @@ public final class DevFixture: @unchecked Sendable {
             for (old, new) in replacements { text = text.replacingOccurrences(of: old, with: new) }
             try text.write(toFile: path, atomically: true, encoding: .utf8)
         }
-        let initRun = try await SwitchyardBinary.run(["init", "--config", state.configDirectory, "--active", state.regions[0]])
+        let initRun = try await SwitchyardBinary.run([
+            "init", "--config", state.configDirectory, "--active", state.regions[0],
+        ])
         guard initRun.status == 0 else { throw DevError("init failed: \(initRun.errors)") }
         return DevFixture(state: state)
     }
@@ -70,7 +74,8 @@ public final class DevFixture: @unchecked Sendable {
     public func start(_ name: String, _ arguments: [String], config: String? = nil) throws -> pid_t {
         let logs = state.directory + "/logs"
         try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
-        let pid = try Daemon.spawn(SwitchyardBinary.path, arguments + ["--config", config ?? self.config], log: logs + "/\(name).log")
+        let pid = try Daemon.spawn(
+            SwitchyardBinary.path, arguments + ["--config", config ?? self.config], log: logs + "/\(name).log")
         lock.withLock { daemons.append((name, pid)) }
         TestServers.registerDaemon(pid)
         return pid
@@ -128,4 +133,3 @@ public final class DevFixture: @unchecked Sendable {
         _ = try? await DevDeployment.down(directory: state.directory, purge: true) { _ in }
     }
 }
-

@@ -177,7 +177,8 @@ extension LoopbackHTTPServer {
 
         private static func find(_ pattern: [UInt8], in bytes: [UInt8]) -> Int? {
             guard bytes.count >= pattern.count else { return nil }
-            for start in 0...(bytes.count - pattern.count) where bytes[start..<start + pattern.count].elementsEqual(pattern) {
+            for start in 0...(bytes.count - pattern.count)
+            where bytes[start..<start + pattern.count].elementsEqual(pattern) {
                 return start
             }
             return nil

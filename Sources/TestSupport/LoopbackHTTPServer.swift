@@ -195,7 +195,9 @@ public final class LoopbackHTTPServer: Sendable {
         var reader = RequestReader(connection: connection) { [self] in waitReadable(connection) }
         guard let request = reader.read() else {
             if reader.malformed {
-                sendAll(Self.encode(status: 400, headers: [], body: Array("bad request\n".utf8), head: false), on: connection)
+                sendAll(
+                    Self.encode(status: 400, headers: [], body: Array("bad request\n".utf8), head: false),
+                    on: connection)
             }
             return
         }
@@ -206,7 +208,9 @@ public final class LoopbackHTTPServer: Sendable {
     private func perform(_ reply: Reply, on connection: Int32, for request: RecordedRequest) {
         switch reply {
         case .response(let status, let headers, let body):
-            sendAll(Self.encode(status: status, headers: headers, body: body, head: request.method == "HEAD"), on: connection)
+            sendAll(
+                Self.encode(status: status, headers: headers, body: body, head: request.method == "HEAD"),
+                on: connection)
         case .delay(let duration, let next):
             if sleepUnlessStopped(duration) { perform(next, on: connection, for: request) }
         case .garbage(let bytes):
@@ -240,7 +244,9 @@ public final class LoopbackHTTPServer: Sendable {
             let left = deadline - ContinuousClock.now
             if left <= .zero { return true }
             var wake = pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)
-            let milliseconds = max(1, Int32(clamping: left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000))
+            let milliseconds = max(
+                1, Int32(clamping: left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000)
+            )
             let ready = poll(&wake, 1, milliseconds)
             if ready > 0 { return false }
         }
@@ -249,7 +255,9 @@ public final class LoopbackHTTPServer: Sendable {
     private func sendAll(_ bytes: [UInt8], on connection: Int32) {
         var offset = 0
         while offset < bytes.count {
-            let sent = bytes[offset...].withUnsafeBytes { Glibc.send(connection, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            let sent = bytes[offset...].withUnsafeBytes {
+                Glibc.send(connection, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
+            }
             if sent < 0 && errno == EINTR { continue }
             if sent <= 0 { return }
             offset += sent

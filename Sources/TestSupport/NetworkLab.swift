@@ -47,7 +47,8 @@ public final class NetworkLab: Sendable {
 
     /// Drops every packet between the client namespace and the server.
     public func partition() async throws {
-        let rules: String = "add table inet sylab; "
+        let rules: String =
+            "add table inet sylab; "
             + "add chain inet sylab out { type filter hook output priority 0; policy accept; }; "
             + "add chain inet sylab in { type filter hook input priority 0; policy accept; }; "
             + "add rule inet sylab out ip daddr \(Self.serverAddress) drop; "
@@ -58,7 +59,8 @@ public final class NetworkLab: Sendable {
     /// Drops the client namespace's TCP traffic to these server ports only (a partial partition).
     public func partition(ports: [Int]) async throws {
         let list = ports.map(String.init).joined(separator: ", ")
-        let rules: String = "add table inet sylab; "
+        let rules: String =
+            "add table inet sylab; "
             + "add chain inet sylab out { type filter hook output priority 0; policy accept; }; "
             + "add rule inet sylab out ip daddr \(Self.serverAddress) tcp dport { \(list) } drop"
         try await Subprocess.run("/usr/sbin/ip", ["netns", "exec", client, "/usr/sbin/nft", rules])

@@ -69,7 +69,8 @@ public actor TestServers {
     /// A private Redis server, optionally with a password.
     public func newRedis(password: String? = nil, extraArguments: [String] = []) async throws -> LocalRedis {
         counter += 1
-        let server = LocalRedis(directory: "\(root)/redis\(counter)", port: try Ports.freeLoopbackPort(), password: password)
+        let server = LocalRedis(
+            directory: "\(root)/redis\(counter)", port: try Ports.freeLoopbackPort(), password: password)
         Self.register(pidFile: server.directory + "/redis.pid", signal: SIGTERM)
         return try await server.startMovingPortIfTaken(extraArguments: extraArguments)
     }
@@ -116,7 +117,9 @@ public actor TestServers {
     /// Stops a dev deployment's servers when the test process exits.
     public static func registerDeployment(_ state: DevState) {
         register(pidFile: state.control.dataDirectory + "/postmaster.pid", signal: SIGINT)
-        if let replica = state.controlReplica { register(pidFile: replica.dataDirectory + "/postmaster.pid", signal: SIGINT) }
+        if let replica = state.controlReplica {
+            register(pidFile: replica.dataDirectory + "/postmaster.pid", signal: SIGINT)
+        }
         for pg in state.postgres.values { register(pidFile: pg.dataDirectory + "/postmaster.pid", signal: SIGINT) }
         for r in state.redis.values { register(pidFile: r.directory + "/redis.pid", signal: SIGTERM) }
     }

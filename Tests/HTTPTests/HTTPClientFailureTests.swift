@@ -1,6 +1,6 @@
 import HTTP
-import Testing
 import TestSupport
+import Testing
 
 #if canImport(Glibc)
     import Glibc
@@ -46,7 +46,8 @@ struct HTTPClientFailureTests {
         defer { server.stop() }
 
         let (error, elapsed) = try await failure(
-            of: HTTPRequest(method: "POST", url: server.baseURL + "/hang", body: [1, 2, 3], timeout: .milliseconds(300))
+            of: HTTPRequest(
+                method: "POST", url: server.baseURL + "/hang", body: [1, 2, 3], timeout: .milliseconds(300))
         )
 
         #expect(error.kind == .timeout)

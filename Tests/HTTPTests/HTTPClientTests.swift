@@ -1,6 +1,6 @@
 import HTTP
-import Testing
 import TestSupport
+import Testing
 
 @Suite("HTTPClient against a loopback server")
 struct HTTPClientTests {
@@ -66,7 +66,8 @@ struct HTTPClientTests {
         let server = try LoopbackHTTPServer { _ in .status(204) }
         defer { server.stop() }
 
-        let response = try await client.send(HTTPRequest(method: method, url: server.baseURL + "/x", body: Array("payload".utf8)))
+        let response = try await client.send(
+            HTTPRequest(method: method, url: server.baseURL + "/x", body: Array("payload".utf8)))
 
         #expect(response.status == 204)
         let request = try #require(server.requests.first)
@@ -103,7 +104,8 @@ struct HTTPClientTests {
         let server = try LoopbackHTTPServer { _ in .ok("active") }
         defer { server.stop() }
 
-        let response = try await client.send(HTTPRequest(method: "HEAD", url: server.baseURL + "/regions/us-east/active"))
+        let response = try await client.send(
+            HTTPRequest(method: "HEAD", url: server.baseURL + "/regions/us-east/active"))
 
         #expect(response.status == 200)
         #expect(response.body.isEmpty)
@@ -148,11 +150,15 @@ struct HTTPClientTests {
     }
 
     @Test func oversizedBodyFailsAsTooLarge() async throws {
-        let server = try LoopbackHTTPServer { _ in .response(status: 200, headers: [], body: Array(repeating: 65, count: 4096)) }
+        let server = try LoopbackHTTPServer { _ in
+            .response(status: 200, headers: [], body: Array(repeating: 65, count: 4096))
+        }
         defer { server.stop() }
         let small = HTTPClient(maxResponseBodyBytes: 1024)
 
-        let error = await #expect(throws: HTTPError.self) { try await small.send(HTTPRequest(url: server.baseURL + "/big")) }
+        let error = await #expect(throws: HTTPError.self) {
+            try await small.send(HTTPRequest(url: server.baseURL + "/big"))
+        }
 
         #expect(error?.kind == .responseTooLarge)
     }

@@ -14,7 +14,8 @@ struct PostgresClientTests {
         let clock = ContinuousClock()
         let start = clock.now
         let error = await #expect(throws: PostgresError.self) {
-            _ = try await PostgresConnection.connect("host=127.0.0.1 port=\(port) user=x password=hunter2 connect_timeout=2")
+            _ = try await PostgresConnection.connect(
+                "host=127.0.0.1 port=\(port) user=x password=hunter2 connect_timeout=2")
         }
         withExtendedLifetime(refusing) {}
         #expect(clock.now - start < .seconds(2))
@@ -37,7 +38,8 @@ struct PostgresClientTests {
         let clock = ContinuousClock()
         let start = clock.now
         let error = await #expect(throws: PostgresError.self) {
-            _ = try await PostgresConnection.connect("host=127.0.0.1 port=\(silent.port) user=x", timeout: .milliseconds(300))
+            _ = try await PostgresConnection.connect(
+                "host=127.0.0.1 port=\(silent.port) user=x", timeout: .milliseconds(300))
         }
         let elapsed = clock.now - start
         #expect(error?.code == .timeout)
@@ -64,8 +66,10 @@ struct PostgresClientTests {
                 SELECT $1::bigint AS i, $2::bigint AS neg, $3::boolean AS b, $4::float8 AS d, $5::text AS t,
                        $6::text AS n, $7::timestamptz AS ts, $8::jsonb AS j, $9::bytea AS bytes, $10::boolean AS f
                 """,
-                [.int(Int.max), .int(-42), .bool(true), .double(3.25), .text("héllo 🚂 'quoted' \\ \"x\""), .null,
-                 .date(when), .json("{\"a\": [1, 2]}"), .bytes([0, 1, 254, 255]), .bool(false)]
+                [
+                    .int(Int.max), .int(-42), .bool(true), .double(3.25), .text("héllo 🚂 'quoted' \\ \"x\""), .null,
+                    .date(when), .json("{\"a\": [1, 2]}"), .bytes([0, 1, 254, 255]), .bool(false),
+                ]
             ).first)
         #expect(try row["i"].require(Int.self) == Int.max)
         #expect(try row["neg"].require(Int.self) == -42)
@@ -86,7 +90,8 @@ struct PostgresClientTests {
     @Test func timestampsWithOffsetsDecode() async throws {
         let c = try await TestServers.shared.postgres().connect()
         try await c.query("SET TimeZone = 'Asia/Kolkata'")
-        let row = try #require(try await c.query("SELECT '2024-01-01 00:00:00+00'::timestamptz AS t, '2024-02-29'::date AS d").first)
+        let row = try #require(
+            try await c.query("SELECT '2024-01-01 00:00:00+00'::timestamptz AS t, '2024-02-29'::date AS d").first)
         #expect(try row["t"].require(Date.self) == Date(timeIntervalSince1970: 1_704_067_200))
         #expect(try row["d"].require(Date.self) == Date(timeIntervalSince1970: 1_709_164_800))
     }
@@ -99,7 +104,8 @@ struct PostgresClientTests {
         for i in 0..<100_000 { text += "\(i)\trow \(i)\t\(i % 7 == 0 ? "\\N" : "ünïcode \(i)")\n" }
         let copied = try await c.copyIn("COPY copy_test (id, name, note) FROM STDIN", data: Array(text.utf8))
         #expect(copied == 100_000)
-        let counts = try #require(try await c.query("SELECT count(*) AS n, count(note) AS notes, sum(id) AS s FROM copy_test").first)
+        let counts = try #require(
+            try await c.query("SELECT count(*) AS n, count(note) AS notes, sum(id) AS s FROM copy_test").first)
         #expect(try counts["n"].require(Int.self) == 100_000)
         #expect(try counts["notes"].require(Int.self) == 100_000 - 14_286)
         let out = try await c.copyOut("COPY (SELECT id, name, note FROM copy_test ORDER BY id) TO STDOUT")
@@ -205,7 +211,8 @@ struct PostgresClientTests {
 
     @Test func multiStatementScripts() async throws {
         let c = try await TestServers.shared.postgres().connect()
-        let results = try await c.simpleQuery("CREATE TEMP TABLE s (v int); INSERT INTO s VALUES (1), (2); SELECT sum(v) AS t FROM s")
+        let results = try await c.simpleQuery(
+            "CREATE TEMP TABLE s (v int); INSERT INTO s VALUES (1), (2); SELECT sum(v) AS t FROM s")
         #expect(results.count == 3)
         #expect(try results.last?.first?["t"].require(Int.self) == 3)
     }
@@ -226,27 +233,36 @@ struct PostgresClientTests {
         #expect(malformed?.code == .invalidConnectionString)
         #expect(malformed?.description.contains(wrong) == false)
         let uri = await #expect(throws: PostgresError.self) {
-            _ = try await PostgresConnection.connect("postgresql://switchyard:\(wrong)@127.0.0.1:\(server.cluster.port)/nosuchdb")
+            _ = try await PostgresConnection.connect(
+                "postgresql://switchyard:\(wrong)@127.0.0.1:\(server.cluster.port)/nosuchdb")
         }
         #expect(uri?.description.contains(wrong) == false)
         // The server echoes nothing secret in SQL errors, and the client adds nothing either.
         let c = try await server.connect()
-        let sql = await #expect(throws: PostgresError.self) { try await c.query("SELECT '\(TestServers.password)'::int") }
+        let sql = await #expect(throws: PostgresError.self) {
+            try await c.query("SELECT '\(TestServers.password)'::int")
+        }
         #expect(sql?.description.contains(TestServers.password) == false)
     }
 
     @Test func conninfoAndURIArePassedThroughUntouched() async throws {
         let server = try await TestServers.shared.postgres()
-        let options = "options='-c statement_timeout=1234' keepalives=1 keepalives_idle=2 tcp_user_timeout=3000 application_name=sy-test"
+        let options =
+            "options='-c statement_timeout=1234' keepalives=1 keepalives_idle=2 tcp_user_timeout=3000 application_name=sy-test"
         let c = try await server.connect(extra: options)
-        let row = try #require(try await c.query("SELECT current_setting('statement_timeout') AS st, current_setting('application_name') AS app").first)
+        let row = try #require(
+            try await c.query(
+                "SELECT current_setting('statement_timeout') AS st, current_setting('application_name') AS app"
+            ).first)
         #expect(row["st"].string == "1234ms")
         #expect(row["app"].string == "sy-test")
         let multi = try await PostgresConnection.connect(
-            "host=127.0.0.1,127.0.0.1 port=\(try Ports.freeLoopbackPortForTests()),\(server.cluster.port) dbname=switchyard user=switchyard password=\(TestServers.password) target_session_attrs=read-write")
+            "host=127.0.0.1,127.0.0.1 port=\(try Ports.freeLoopbackPortForTests()),\(server.cluster.port) dbname=switchyard user=switchyard password=\(TestServers.password) target_session_attrs=read-write"
+        )
         #expect(try await multi.query("SELECT 1 AS one").first?["one"].require(Int.self) == 1)
         let uri = try await PostgresConnection.connect(
-            "postgresql://switchyard:\(TestServers.password)@127.0.0.1:\(server.cluster.port)/switchyard?application_name=sy-uri")
+            "postgresql://switchyard:\(TestServers.password)@127.0.0.1:\(server.cluster.port)/switchyard?application_name=sy-uri"
+        )
         #expect(try await uri.query("SELECT current_setting('application_name') AS a").first?["a"].string == "sy-uri")
     }
 }

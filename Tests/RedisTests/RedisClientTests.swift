@@ -21,7 +21,11 @@ struct RedisClientTests {
         try await r.command(binary: [Array("SET".utf8), Array((key + ":bin").utf8), binary])
         #expect(try await r.command(binary: [Array("GET".utf8), Array((key + ":bin").utf8)]) == .bulk(binary))
         let nested = try await r.eval("return {1, {2, 'x', {}}, redis.status_reply('FINE'), false}")
-        #expect(nested == .array([.integer(1), .array([.integer(2), .bulk(Array("x".utf8)), .array([])]), .status("FINE"), .null]))
+        #expect(
+            nested
+                == .array([
+                    .integer(1), .array([.integer(2), .bulk(Array("x".utf8)), .array([])]), .status("FINE"), .null,
+                ]))
         let error = await #expect(throws: RedisError.self) { try await r.command(["LPUSH", key, "x"]) }
         #expect(error?.code == .server)
         #expect(error?.message.hasPrefix("WRONGTYPE") == true)
@@ -56,7 +60,8 @@ struct RedisClientTests {
 
     @Test func stoppedServerGivesAConnectionErrorQuickly() async throws {
         let server = try await TestServers.shared.newRedis()
-        let r = try await RedisConnection.connect(url: server.url, timeout: .milliseconds(500), commandTimeout: .milliseconds(500))
+        let r = try await RedisConnection.connect(
+            url: server.url, timeout: .milliseconds(500), commandTimeout: .milliseconds(500))
         await server.stop()
         let lost = await #expect(throws: RedisError.self) { try await r.command(["PING"]) }
         #expect(lost?.closesConnection == true)
@@ -71,7 +76,8 @@ struct RedisClientTests {
 
     @Test func frozenServerTimesOutWithinTheCommandTimeout() async throws {
         let server = try await TestServers.shared.newRedis()
-        let r = try await RedisConnection.connect(url: server.url, timeout: .milliseconds(500), commandTimeout: .milliseconds(300))
+        let r = try await RedisConnection.connect(
+            url: server.url, timeout: .milliseconds(500), commandTimeout: .milliseconds(300))
         let pid = try #require(server.pid)
         kill(pid, SIGSTOP)
         defer { kill(pid, SIGCONT) }
@@ -83,7 +89,8 @@ struct RedisClientTests {
         #expect(elapsed >= .milliseconds(250) && elapsed < .seconds(2))
         #expect(await r.isOpen == false)
         let connectError = await #expect(throws: RedisError.self) {
-            let c = try await RedisConnection.connect(url: server.url, timeout: .milliseconds(300), commandTimeout: .milliseconds(300))
+            let c = try await RedisConnection.connect(
+                url: server.url, timeout: .milliseconds(300), commandTimeout: .milliseconds(300))
             try await c.command(["PING"])
         }
         #expect(connectError?.code == .timeout)
@@ -112,7 +119,9 @@ struct RedisClientTests {
     @Test func unixSocket() async throws {
         let dir = try await TestServers.shared.scratchDirectory("redis-unix")
         let socket = dir + "/redis.sock"
-        let server = try await TestServers.shared.newRedis(extraArguments: ["--unixsocket", socket, "--unixsocketperm", "700"])
+        let server = try await TestServers.shared.newRedis(extraArguments: [
+            "--unixsocket", socket, "--unixsocketperm", "700",
+        ])
         _ = server
         let r = try await RedisConnection.connect(url: "unix://\(socket)")
         #expect(try await r.command(["PING"]) == .status("PONG"))
@@ -152,8 +161,10 @@ struct RedisClientTests {
         while !Ports.isListening(port), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
         let dead = try Ports.freeLoopbackPort()
         let address = try await RedisConnection.lookupMaster(
-            sentinels: [RedisEndpoint(address: .tcp(host: "127.0.0.1", port: dead)),
-                        RedisEndpoint(address: .tcp(host: "127.0.0.1", port: port))],
+            sentinels: [
+                RedisEndpoint(address: .tcp(host: "127.0.0.1", port: dead)),
+                RedisEndpoint(address: .tcp(host: "127.0.0.1", port: port)),
+            ],
             masterName: "sy-master")
         #expect(address == .tcp(host: "127.0.0.1", port: master.port))
         let unknown = await #expect(throws: RedisError.self) {
@@ -166,6 +177,8 @@ struct RedisClientTests {
 
 extension LocalRedis {
     func pidFromFile(_ path: String) -> Int32? {
-        (try? String(contentsOfFile: path, encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        (try? String(contentsOfFile: path, encoding: .utf8)).flatMap {
+            Int32($0.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
     }
 }

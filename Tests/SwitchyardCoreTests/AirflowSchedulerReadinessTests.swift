@@ -6,23 +6,28 @@ import Testing
 struct AirflowSchedulerReadinessTests {
     typealias R = AirflowSchedulerReadiness.Reading
 
-    @Test(arguments: [
-        // alive jobs, leader age, fence age, fence open, active → ready?
-        (1, nil, nil, false, true, true),          // the active region's Airflow scheduler heartbeats
-        (0, 0.4, 500.0, true, true, false),        // active, leader fine, but no Airflow scheduler for long: down
-        (0, 0.4, 3.0, true, true, true),           // active, just activated: its leader is starting the command
-        (0, nil, 3.0, true, true, false),          // just activated but nothing leads it
-        (0, 0.4, 3.0, false, true, false),         // the fence is closed (fenced away): not starting
-        (0, 0.4, nil, false, false, true),         // a standby whose Switchyard leader is ready
-        (1, nil, nil, false, false, true),         // a standby running Airflow everywhere
-        (0, nil, nil, false, false, false),        // a standby with nothing
-        (0, 9.0, nil, false, false, false),        // a standby whose leader's heartbeat is stale
-        (1, 9.0, 500.0, true, true, false),        // active, its Switchyard leader gone: the guard stopped Airflow, whatever the job row says
-        (1, 0.4, 500.0, true, true, true),         // active, leader and Airflow both fine
-    ] as [(Int, Double?, Double?, Bool, Bool, Bool)])
+    @Test(
+        arguments: [
+            // alive jobs, leader age, fence age, fence open, active → ready?
+            (1, nil, nil, false, true, true),  // the active region's Airflow scheduler heartbeats
+            (0, 0.4, 500.0, true, true, false),  // active, leader fine, but no Airflow scheduler for long: down
+            (0, 0.4, 3.0, true, true, true),  // active, just activated: its leader is starting the command
+            (0, nil, 3.0, true, true, false),  // just activated but nothing leads it
+            (0, 0.4, 3.0, false, true, false),  // the fence is closed (fenced away): not starting
+            (0, 0.4, nil, false, false, true),  // a standby whose Switchyard leader is ready
+            (1, nil, nil, false, false, true),  // a standby running Airflow everywhere
+            (0, nil, nil, false, false, false),  // a standby with nothing
+            (0, 9.0, nil, false, false, false),  // a standby whose leader's heartbeat is stale
+            // Active, its Switchyard leader gone: the guard stopped Airflow, whatever the job row says
+            (1, 9.0, 500.0, true, true, false),
+            (1, 0.4, 500.0, true, true, true),  // active, leader and Airflow both fine
+        ] as [(Int, Double?, Double?, Bool, Bool, Bool)])
     func readiness(alive: Int, leaderAge: Double?, fenceAge: Double?, fenceOpen: Bool, active: Bool, ready: Bool) {
-        let reading = R(aliveJobs: alive, jobAge: alive > 0 ? 4 : nil, leaderAge: leaderAge, fenceAge: fenceAge, fenceOpen: fenceOpen)
-        let problem = AirflowSchedulerReadiness.problem(reading, active: active, staleAfter: .seconds(30), leaderStaleAfter: .seconds(5))
+        let reading = R(
+            aliveJobs: alive, jobAge: alive > 0 ? 4 : nil, leaderAge: leaderAge, fenceAge: fenceAge,
+            fenceOpen: fenceOpen)
+        let problem = AirflowSchedulerReadiness.problem(
+            reading, active: active, staleAfter: .seconds(30), leaderStaleAfter: .seconds(5))
         #expect((problem == nil) == ready, "\(String(describing: problem))")
     }
 
@@ -31,8 +36,9 @@ struct AirflowSchedulerReadinessTests {
     @Test(arguments: [(5.0, true), (40.0, true), (60.0, false)])
     func aNewLeaderStartingAirflowIsNotDown(tenure: Double, ready: Bool) {
         let reading = R(aliveJobs: 0, jobAge: nil, leaderAge: 0.3, fenceAge: 900, fenceOpen: true, leaderTenure: tenure)
-        let problem = AirflowSchedulerReadiness.problem(reading, active: true, staleAfter: .seconds(30), leaderStaleAfter: .seconds(5),
-                                                        startWindow: .seconds(12))
+        let problem = AirflowSchedulerReadiness.problem(
+            reading, active: true, staleAfter: .seconds(30), leaderStaleAfter: .seconds(5),
+            startWindow: .seconds(12))
         #expect((problem == nil) == ready, "\(String(describing: problem))")
     }
 
@@ -41,7 +47,9 @@ struct AirflowSchedulerReadinessTests {
         let region = try #require(try ConfigLoader.load(directory: fixture.directory).regions.first)
         #expect(region.schedulers.staleAfter == .seconds(30))
         #expect(region.schedulers.leaderStaleAfter == ProbeConfig().schedulerStaleAfter)
-        let set = try ConfigFixture(["us-east.yaml": ConfigFixture.region + "\nschedulers:\n  probe: airflow\n  stale_after: 45s\n"])
+        let set = try ConfigFixture([
+            "us-east.yaml": ConfigFixture.region + "\nschedulers:\n  probe: airflow\n  stale_after: 45s\n"
+        ])
         #expect(try ConfigLoader.load(directory: set.directory).regions.first?.schedulers.staleAfter == .seconds(45))
     }
 }

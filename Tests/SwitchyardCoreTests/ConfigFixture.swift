@@ -19,7 +19,8 @@ struct ConfigFixture {
 
     /// Writes the base files plus `files` (a nil value deletes a base file) into a fresh directory.
     init(_ files: [String: String?]) throws {
-        directory = FileManager.default.temporaryDirectory
+        directory =
+            FileManager.default.temporaryDirectory
             .appendingPathComponent("switchyard-config-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var all: [String: String?] = ["controlplane.yaml": Self.controlPlane, "us-east.yaml": Self.region]

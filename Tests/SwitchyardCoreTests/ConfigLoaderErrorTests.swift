@@ -45,7 +45,9 @@ import Testing
         Case(
             name: "bad DSN",
             files: ["us-east.yaml": ConfigFixture.region.replacingOccurrences(of: "dbname=app", with: "dbnme=app")],
-            expected: "us-east.yaml:4: database.dsn: invalid connection string: unknown keyword #2 (did you mean \"dbname\"?)"),
+            expected:
+                "us-east.yaml:4: database.dsn: invalid connection string: unknown keyword #2 (did you mean \"dbname\"?)"
+        ),
         Case(
             name: "bad Redis URL",
             files: ["us-east.yaml": ConfigFixture.region.replacingOccurrences(of: "redis://127", with: "http://127")],
@@ -78,7 +80,9 @@ import Testing
             expected: "dags.yaml:4: dags[1].id: duplicate DAG id \"a\""),
         Case(
             name: "unset environment variable",
-            files: ["us-east.yaml": ConfigFixture.region.replacingOccurrences(of: "dbname=app", with: "password=${NOPE}")],
+            files: [
+                "us-east.yaml": ConfigFixture.region.replacingOccurrences(of: "dbname=app", with: "password=${NOPE}")
+            ],
             expected: "us-east.yaml:4: database.dsn: environment variable NOPE is not set"),
         Case(
             name: "YAML syntax error",
@@ -87,15 +91,25 @@ import Testing
         Case(
             name: "election timing rule",
             files: ["controlplane.yaml": ConfigFixture.controlPlane + "\nelection:\n  step_down_after: 3s"],
-            expected: "controlplane.yaml:4: election.step_down_after: election.step_down_after (3s) must be shorter than election.idle_session_timeout"),
+            expected:
+                "controlplane.yaml:4: election.step_down_after: election.step_down_after (3s) must be shorter than election.idle_session_timeout"
+        ),
         Case(
             name: "lease renewal rule",
-            files: ["controlplane.yaml": ConfigFixture.controlPlane + "\nfailover:\n  lease_ttl: 3s\n  lease_renew_interval: 2s"],
+            files: [
+                "controlplane.yaml": ConfigFixture.controlPlane
+                    + "\nfailover:\n  lease_ttl: 3s\n  lease_renew_interval: 2s"
+            ],
             expected: "controlplane.yaml:5: failover.lease_renew_interval: twice"),
         Case(
             name: "safety chain: workers would stop commands between two renewals",
-            files: ["controlplane.yaml": ConfigFixture.controlPlane + "\nfailover:\n  lease_ttl: 2s\n  lease_renew_interval: 1s"],
-            expected: "controlplane.yaml:4: failover.lease_ttl: failover.lease_ttl (2s) must exceed failover.lease_renew_interval"),
+            files: [
+                "controlplane.yaml": ConfigFixture.controlPlane
+                    + "\nfailover:\n  lease_ttl: 2s\n  lease_renew_interval: 1s"
+            ],
+            expected:
+                "controlplane.yaml:4: failover.lease_ttl: failover.lease_ttl (2s) must exceed failover.lease_renew_interval"
+        ),
         Case(
             name: "missing control section",
             files: ["controlplane.yaml": "api: { listen: \"127.0.0.1:0\" }"],
@@ -114,11 +128,17 @@ import Testing
             expected: "us-east.yaml:1: redis: required while runs are dispatched through Redis"),
         Case(
             name: "dispatch asked for without a redis section",
-            files: ["us-east.yaml": "name: us-east\npriority: 1\ndatabase: { dsn: \"host=h\" }\nruns: { preset: airflow, dispatch: true }"],
+            files: [
+                "us-east.yaml":
+                    "name: us-east\npriority: 1\ndatabase: { dsn: \"host=h\" }\nruns: { preset: airflow, dispatch: true }"
+            ],
             expected: "us-east.yaml:4: runs.dispatch: Switchyard dispatches runs through Redis"),
         Case(
             name: "redis critical without a redis section",
-            files: ["us-east.yaml": "name: us-east\npriority: 1\ndatabase: { dsn: \"host=h\" }\nruns: { preset: airflow }\ncritical: [database, redis]"],
+            files: [
+                "us-east.yaml":
+                    "name: us-east\npriority: 1\ndatabase: { dsn: \"host=h\" }\nruns: { preset: airflow }\ncritical: [database, redis]"
+            ],
             expected: "us-east.yaml:5: critical[1]: redis is critical, but the region has no redis section"),
     ]
 
@@ -129,7 +149,8 @@ import Testing
         let error = try #require(throws: ConfigErrors.self) {
             try ConfigLoader.load(directory: fixture.directory, environment: testCase.environment)
         }
-        let expected = "\(fixture.directory)/" + testCase.expected.replacingOccurrences(of: "DIR", with: fixture.directory)
+        let expected =
+            "\(fixture.directory)/" + testCase.expected.replacingOccurrences(of: "DIR", with: fixture.directory)
         #expect(
             error.errors.contains { $0.description.hasPrefix(expected) },
             "expected a line starting with \(expected), got:\n\(error.description)")
@@ -151,10 +172,12 @@ import Testing
 
     @Test func anAirflowRegionNeedsNoRedis() throws {
         let fixture = try ConfigFixture([
-            "us-east.yaml": "name: us-east\npriority: 1\ndatabase: { dsn: \"host=h\" }\nschedulers: { probe: airflow }\nruns: { preset: airflow }"
+            "us-east.yaml":
+                "name: us-east\npriority: 1\ndatabase: { dsn: \"host=h\" }\nschedulers: { probe: airflow }\nruns: { preset: airflow }"
         ])
         defer { fixture.remove() }
-        let region = try #require(try ConfigLoader.load(directory: fixture.directory, environment: [:]).region(named: "us-east"))
+        let region = try #require(
+            try ConfigLoader.load(directory: fixture.directory, environment: [:]).region(named: "us-east"))
         #expect(region.redis == nil && !region.runs.dispatch)
         #expect(region.components == [.database, .schedulers] && region.critical == [.database, .schedulers])
     }

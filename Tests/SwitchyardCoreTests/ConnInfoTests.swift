@@ -53,7 +53,8 @@ import Testing
 
     @Test func parsesKeywordForm() throws {
         let pairs = try #require(
-            ConnInfo.parse("host=a,b target_session_attrs=read-write options='-c statement_timeout=5s' password='a b\\'c'"))
+            ConnInfo.parse(
+                "host=a,b target_session_attrs=read-write options='-c statement_timeout=5s' password='a b\\'c'"))
         #expect(pairs.map(\.key) == ["host", "target_session_attrs", "options", "password"])
         #expect(pairs.map(\.value) == ["a,b", "read-write", "-c statement_timeout=5s", "a b'c"])
     }

@@ -30,7 +30,9 @@ import Testing
     }
 
     @Test func errorNamesTheField() {
-        #expect(throws: CronParseError(reason: "minute: 61 is outside 0-59")) { try CronSchedule(parsing: "61 * * * *") }
+        #expect(throws: CronParseError(reason: "minute: 61 is outside 0-59")) {
+            try CronSchedule(parsing: "61 * * * *")
+        }
     }
 
     @Test func macrosEqualTheirExpansions() throws {

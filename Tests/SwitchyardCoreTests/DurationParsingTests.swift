@@ -12,7 +12,9 @@ import Testing
         #expect(Duration.parse(text) == expected)
     }
 
-    @Test(arguments: ["", "3", "-1s", "1.5.s", "s", "3 s", "1s1m", "1s1s", "3sec", "1.s", ".5s", "99999999999999999999h"])
+    @Test(arguments: [
+        "", "3", "-1s", "1.5.s", "s", "3 s", "1s1m", "1s1s", "3sec", "1.s", ".5s", "99999999999999999999h",
+    ])
     func rejectsInvalidDurations(text: String) {
         #expect(Duration.parse(text) == nil)
     }

@@ -35,10 +35,12 @@ struct SchedulePlannerTests {
 
     @Test func dueSlotCreatesOneRunAndAdvances() {
         let slot = Date(timeIntervalSince1970: 1_700_000_010)
-        let plan = SchedulePlanner.plan(schedule: .every(.seconds(10)), nextRunAfter: slot, now: slot.addingTimeInterval(3))
+        let plan = SchedulePlanner.plan(
+            schedule: .every(.seconds(10)), nextRunAfter: slot, now: slot.addingTimeInterval(3))
         #expect(plan.due == slot)
         #expect(plan.next == Date(timeIntervalSince1970: 1_700_000_020))
-        let early = SchedulePlanner.plan(schedule: .every(.seconds(10)), nextRunAfter: slot, now: slot.addingTimeInterval(-1))
+        let early = SchedulePlanner.plan(
+            schedule: .every(.seconds(10)), nextRunAfter: slot, now: slot.addingTimeInterval(-1))
         #expect(early.due == nil && early.next == slot)
     }
 
@@ -58,21 +60,28 @@ struct SchedulePlannerTests {
     }
 
     @Test func manualDAGsNeverRun() {
-        #expect(SchedulePlanner.plan(schedule: .manual, nextRunAfter: t0, now: t0.addingTimeInterval(99)) == .init(due: nil, next: nil))
+        #expect(
+            SchedulePlanner.plan(schedule: .manual, nextRunAfter: t0, now: t0.addingTimeInterval(99))
+                == .init(due: nil, next: nil))
     }
 
     @Test func runIdsAreAFunctionOfTheSlot() {
         #expect(SchedulePlanner.runId(for: t0) == "scheduled__2023-11-14T22:13:20+00:00")
         #expect(SchedulePlanner.runId(for: t0) == SchedulePlanner.runId(for: t0.addingTimeInterval(0.4)))
-        #expect(SchedulePlanner.manualRunId(at: t0.addingTimeInterval(0.25)) == "manual__2023-11-14T22:13:20.250000+00:00")
+        #expect(
+            SchedulePlanner.manualRunId(at: t0.addingTimeInterval(0.25)) == "manual__2023-11-14T22:13:20.250000+00:00")
     }
 
     @Test func dispatchMessagesRoundTripAndRejectForeignEntries() {
         let m = DispatchMessage(region: "us-east", epoch: 7, dagId: "etl", runId: "scheduled__x", dispatchId: "d1")
         #expect(DispatchMessage(fields: Dictionary(uniqueKeysWithValues: m.fields)) == m)
         #expect(DispatchMessage(fields: ["hello": "world"]) == nil)
-        #expect(DispatchMessage(fields: ["region": "r", "epoch": "x", "dag_id": "a", "run_id": "b", "dispatch_id": "c"]) == nil)
-        #expect(DispatchMessage(fields: ["region": "r", "epoch": "0", "dag_id": "a", "run_id": "b", "dispatch_id": "c"]) == nil)
+        #expect(
+            DispatchMessage(fields: ["region": "r", "epoch": "x", "dag_id": "a", "run_id": "b", "dispatch_id": "c"])
+                == nil)
+        #expect(
+            DispatchMessage(fields: ["region": "r", "epoch": "0", "dag_id": "a", "run_id": "b", "dispatch_id": "c"])
+                == nil)
     }
 
     @Test func conninfoAppendingKeepsTheOperatorsStringAndAddsOurs() {
@@ -80,6 +89,7 @@ struct SchedulePlannerTests {
         #expect(kv == "host=a dbname=x keepalives_idle='2' application_name='sy o\\'k'")
         let uri = ConnInfo.appending("postgresql://u@h/db?sslmode=prefer", [("keepalives", "1")])
         #expect(uri == "postgresql://u@h/db?sslmode=prefer&keepalives=1")
-        #expect(ConnInfo.appending("postgres://h/db", [("connect_timeout", "2")]) == "postgres://h/db?connect_timeout=2")
+        #expect(
+            ConnInfo.appending("postgres://h/db", [("connect_timeout", "2")]) == "postgres://h/db?connect_timeout=2")
     }
 }

@@ -4,7 +4,8 @@ import Testing
 
 @Suite("Component hysteresis")
 struct ComponentHealthTests {
-    let thresholds = ComponentHealth.Thresholds(failuresToSuspect: 1, failuresToDown: 3, downAfter: .seconds(10), successesToRecover: 2)
+    let thresholds = ComponentHealth.Thresholds(
+        failuresToSuspect: 1, failuresToDown: 3, downAfter: .seconds(10), successesToRecover: 2)
     let t0 = ContinuousClock.now
     let wall = Date(timeIntervalSince1970: 1_700_000_000)
 
@@ -12,14 +13,23 @@ struct ComponentHealthTests {
         var h = ComponentHealth(thresholds: thresholds, now: wall)
         #expect(h.state == .unknown)
         #expect(h.record(success: true, latency: .milliseconds(1), at: t0, wallClock: wall) == .healthy)
-        #expect(h.record(success: false, latency: nil, error: "refused", evidence: .positive, at: t0 + .seconds(1), wallClock: wall) == .suspect)
+        #expect(
+            h.record(
+                success: false, latency: nil, error: "refused", evidence: .positive, at: t0 + .seconds(1),
+                wallClock: wall) == .suspect)
         #expect(h.evidence == .positive)
-        #expect(h.record(success: false, latency: nil, error: "refused", evidence: .positive, at: t0 + .seconds(2), wallClock: wall.addingTimeInterval(2)) == .down)
+        #expect(
+            h.record(
+                success: false, latency: nil, error: "refused", evidence: .positive, at: t0 + .seconds(2),
+                wallClock: wall.addingTimeInterval(2)) == .down)
         #expect(h.since == wall.addingTimeInterval(2))
         #expect(h.lastError == "refused")
         #expect(h.evidence == .positive)
         // A silent failure after positive evidence keeps it down, for the positive reason.
-        #expect(h.record(success: false, latency: nil, error: "timeout", evidence: .silence, at: t0 + .seconds(3), wallClock: wall) == nil)
+        #expect(
+            h.record(
+                success: false, latency: nil, error: "timeout", evidence: .silence, at: t0 + .seconds(3),
+                wallClock: wall) == nil)
         #expect(h.evidence == .positive)
         // One success is not enough to come back; two are.
         #expect(h.record(success: true, latency: .milliseconds(1), at: t0 + .seconds(4), wallClock: wall) == nil)
@@ -33,11 +43,14 @@ struct ComponentHealthTests {
         h.record(success: true, latency: nil, at: t0, wallClock: wall)
         // Many silent failures inside down_after: suspect, never down.
         for i in 1...9 {
-            h.record(success: false, latency: nil, error: "timeout", evidence: .silence, at: t0 + .seconds(i), wallClock: wall)
+            h.record(
+                success: false, latency: nil, error: "timeout", evidence: .silence, at: t0 + .seconds(i),
+                wallClock: wall)
             #expect(h.state == .suspect)
             #expect(h.evidence == .silence)
         }
-        #expect(h.record(success: false, latency: nil, evidence: .silence, at: t0 + .seconds(11), wallClock: wall) == .down)
+        #expect(
+            h.record(success: false, latency: nil, evidence: .silence, at: t0 + .seconds(11), wallClock: wall) == .down)
         #expect(h.evidence == .silence)
         // Positive evidence met later while down makes it the reason.
         h.record(success: false, latency: nil, evidence: .positive, at: t0 + .seconds(12), wallClock: wall)
@@ -50,9 +63,11 @@ struct ComponentHealthTests {
         h.record(success: true, latency: nil, at: t0, wallClock: wall)
         h.record(success: false, latency: nil, evidence: .positive, at: t0 + .seconds(1), wallClock: wall)
         h.record(success: false, latency: nil, evidence: .silence, at: t0 + .seconds(2), wallClock: wall)
-        #expect(h.record(success: false, latency: nil, evidence: .positive, at: t0 + .seconds(3), wallClock: wall) == nil)
+        #expect(
+            h.record(success: false, latency: nil, evidence: .positive, at: t0 + .seconds(3), wallClock: wall) == nil)
         #expect(h.state == .suspect)
-        #expect(h.record(success: false, latency: nil, evidence: .positive, at: t0 + .seconds(4), wallClock: wall) == .down)
+        #expect(
+            h.record(success: false, latency: nil, evidence: .positive, at: t0 + .seconds(4), wallClock: wall) == .down)
     }
 
     @Test func upSinceSurvivesAPassingSuspectButNotADown() {
@@ -60,13 +75,19 @@ struct ComponentHealthTests {
         h.record(success: true, latency: nil, at: t0, wallClock: wall)
         #expect(h.upSince == wall)
         // A slow probe (silence) makes it suspect for a moment: still up since the start.
-        h.record(success: false, latency: nil, evidence: .silence, at: t0 + .seconds(1), wallClock: wall.addingTimeInterval(1))
+        h.record(
+            success: false, latency: nil, evidence: .silence, at: t0 + .seconds(1),
+            wallClock: wall.addingTimeInterval(1))
         h.record(success: true, latency: nil, at: t0 + .seconds(2), wallClock: wall.addingTimeInterval(2))
         h.record(success: true, latency: nil, at: t0 + .seconds(3), wallClock: wall.addingTimeInterval(3))
         #expect(h.state == .healthy && h.upSince == wall)
         // Down, then back: up only since it came back.
-        h.record(success: false, latency: nil, evidence: .positive, at: t0 + .seconds(4), wallClock: wall.addingTimeInterval(4))
-        h.record(success: false, latency: nil, evidence: .positive, at: t0 + .seconds(5), wallClock: wall.addingTimeInterval(5))
+        h.record(
+            success: false, latency: nil, evidence: .positive, at: t0 + .seconds(4),
+            wallClock: wall.addingTimeInterval(4))
+        h.record(
+            success: false, latency: nil, evidence: .positive, at: t0 + .seconds(5),
+            wallClock: wall.addingTimeInterval(5))
         #expect(h.state == .down && h.upSince == nil)
         h.record(success: true, latency: nil, at: t0 + .seconds(6), wallClock: wall.addingTimeInterval(6))
         h.record(success: true, latency: nil, at: t0 + .seconds(7), wallClock: wall.addingTimeInterval(7))
@@ -74,7 +95,9 @@ struct ComponentHealthTests {
     }
 
     @Test func failingLongEnoughIsDownEvenWithFewProbes() {
-        var h = ComponentHealth(thresholds: .init(failuresToSuspect: 1, failuresToDown: 100, downAfter: .seconds(3), successesToRecover: 1), now: wall)
+        var h = ComponentHealth(
+            thresholds: .init(failuresToSuspect: 1, failuresToDown: 100, downAfter: .seconds(3), successesToRecover: 1),
+            now: wall)
         h.record(success: true, latency: nil, at: t0, wallClock: wall)
         #expect(h.record(success: false, latency: nil, at: t0 + .seconds(1), wallClock: wall) == .suspect)
         #expect(h.record(success: false, latency: nil, at: t0 + .milliseconds(3999), wallClock: wall) == nil)
@@ -91,7 +114,8 @@ struct ComponentHealthTests {
         h.record(success: false, latency: nil, evidence: .positive, at: t0 + .seconds(1), wallClock: wall)
         h.recordInconclusive()
         // The inconclusive probe neither broke nor extended the run of refusals.
-        #expect(h.record(success: false, latency: nil, evidence: .positive, at: t0 + .seconds(2), wallClock: wall) == .down)
+        #expect(
+            h.record(success: false, latency: nil, evidence: .positive, at: t0 + .seconds(2), wallClock: wall) == .down)
     }
 
     @Test func aFlappingComponentDoesNotBounceToHealthy() {

@@ -6,14 +6,18 @@ import Testing
 struct HookTemplateTests {
     @Test func placeholdersAreFilledAndEscaped() {
         let values = HookValues(region: "eu-west", previousRegion: "us-\"east\"", epoch: 7, failoverId: 42)
-        let body = values.render("{\"region\":\"{{region}}\",\"previous\":\"{{previous_region}}\",\"epoch\":{{epoch}},\"id\":{{failover_id}}}")
+        let body = values.render(
+            "{\"region\":\"{{region}}\",\"previous\":\"{{previous_region}}\",\"epoch\":{{epoch}},\"id\":{{failover_id}}}"
+        )
         #expect(body == "{\"region\":\"eu-west\",\"previous\":\"us-\\\"east\\\"\",\"epoch\":7,\"id\":42}")
-        #expect(HookValues(region: "a", previousRegion: nil, epoch: 1, failoverId: 2).render("{{previous_region}}") == "")
+        #expect(
+            HookValues(region: "a", previousRegion: nil, epoch: 1, failoverId: 2).render("{{previous_region}}") == "")
     }
 
     @Test func backoffDoublesIsCappedAndJittered() {
         let d = { (attempt: Int, jitter: Double) in
-            RetrySchedule.delay(beforeAttempt: attempt, backoff: .milliseconds(200), maxBackoff: .seconds(1), jitter: jitter)
+            RetrySchedule.delay(
+                beforeAttempt: attempt, backoff: .milliseconds(200), maxBackoff: .seconds(1), jitter: jitter)
         }
         #expect(d(1, 1) == .zero)
         #expect(d(2, 1) == .milliseconds(200))

@@ -15,19 +15,21 @@ struct SafetyTimingTests {
         #expect(revoke <= regions)
     }
 
-    @Test(arguments: [
-        // lease left, since sent, pushed validity (ms; nil: nothing left)
-        (3000, 0, 2750), (3000, 100, 2650), (260, 0, 10), (250, 0, nil), (100, 200, nil),
-    ] as [(Int, Int, Int?)])
+    @Test(
+        arguments: [
+            // lease left, since sent, pushed validity (ms; nil: nothing left)
+            (3000, 0, 2750), (3000, 100, 2650), (260, 0, 10), (250, 0, nil), (100, 200, nil),
+        ] as [(Int, Int, Int?)])
     func fenceValidityEndsBeforeTheLease(left: Int, since: Int, pushed: Int?) {
         let validity = defaults.fenceValidity(leaseLeft: .milliseconds(left), sinceSent: .milliseconds(since))
         #expect(validity == pushed.map { .milliseconds($0) })
     }
 
-    @Test(arguments: [
-        // validity left in the read (ms; nil: none), trusted for (ms) with lease_ttl 3s
-        (2750, 2750), (900, 900), (0, 0), (-40, 0), (60_000, 3000), (nil, 1500),
-    ] as [(Int?, Int)])
+    @Test(
+        arguments: [
+            // validity left in the read (ms; nil: none), trusted for (ms) with lease_ttl 3s
+            (2750, 2750), (900, 900), (0, 0), (-40, 0), (60_000, 3000), (nil, 1500),
+        ] as [(Int?, Int)])
     func aWorkerTrustsAReadUntilItsValidityEndsAndNoLongerThanTheCap(validity: Int?, trusted: Int) {
         #expect(defaults.workerTrust(validityLeft: validity.map { .milliseconds($0) }) == .milliseconds(trusted))
     }
@@ -43,11 +45,12 @@ struct SafetyTimingTests {
         #expect(timing.dispatchHold(sinceLeasesEnded: .milliseconds(since)) == .milliseconds(hold))
     }
 
-    @Test(arguments: [
-        // lease ttl, renew interval, tick (ms), problem field or nil
-        (3000, 500, 500, nil), (10_000, 1000, 500, nil), (2000, 1000, 500, "lease_ttl"), (2600, 500, 500, nil),
-        (2500, 500, 500, "lease_ttl"), (300, 100, 100, "lease_ttl"),
-    ] as [(Int, Int, Int, String?)])
+    @Test(
+        arguments: [
+            // lease ttl, renew interval, tick (ms), problem field or nil
+            (3000, 500, 500, nil), (10_000, 1000, 500, nil), (2000, 1000, 500, "lease_ttl"), (2600, 500, 500, nil),
+            (2500, 500, 500, "lease_ttl"), (300, 100, 100, "lease_ttl"),
+        ] as [(Int, Int, Int, String?)])
     func impossibleCombinationsAreProblems(ttl: Int, renew: Int, tick: Int, field: String?) {
         var election = ElectionConfig()
         election.heartbeatInterval = .milliseconds(tick)

@@ -21,7 +21,8 @@ import Testing
     @Test func shippedDirectoryLoads() throws {
         let config = try ConfigLoader.load(directory: Self.regionsDirectory, environment: Self.environment)
         #expect(config.regions.map(\.name) == ["us-east", "eu-west", "ap-south"])
-        #expect(config.dags.map(\.id) == ["etl_hourly", "heartbeat_check", "nightly_report", "weekday_sync", "backfill"])
+        #expect(
+            config.dags.map(\.id) == ["etl_hourly", "heartbeat_check", "nightly_report", "weekday_sync", "backfill"])
         #expect(config.controlPlane.election == ElectionConfig())
         #expect(config.controlPlane.failover == FailoverConfig())
         #expect(config.controlPlane.probes == ProbeConfig())
@@ -47,7 +48,8 @@ import Testing
             Issue.record("eu-west should use Sentinel")
             return
         }
-        #expect(sentinel.addresses == [HostPort(host: "127.0.0.1", port: 26392), HostPort(host: "127.0.0.1", port: 26393)])
+        #expect(
+            sentinel.addresses == [HostPort(host: "127.0.0.1", port: 26392), HostPort(host: "127.0.0.1", port: 26393)])
 
         let apSouth = try #require(config.region(named: "ap-south"))
         #expect(apSouth.runs == RunsConfig(preset: .airflow, table: "public.dag_run"))

@@ -11,8 +11,9 @@ let airflowTestDAG = AirflowHome.sleepingDAG(id: "switchyard_e2e", seconds: 2)
 
 /// End-to-end against a pip-installed Apache Airflow 3.3.2 (`scripts/install-airflow.sh`, run by `make
 /// test`): skipped, with the reason, when it could not be installed.
-@Suite("against a real Apache Airflow 3.3.2", .serialized,
-       .enabled(if: AirflowInstall.available, Comment(rawValue: AirflowInstall.skipReason)))
+@Suite(
+    "against a real Apache Airflow 3.3.2", .serialized,
+    .enabled(if: AirflowInstall.available, Comment(rawValue: AirflowInstall.skipReason)))
 struct AirflowTests {
     /// Airflow needs about a second to stop on SIGTERM on an idle machine, and over 8 s with the whole suite
     /// running on 2 cores: give it a grace it never runs out of (the runbook suggests 30 s).
@@ -39,7 +40,8 @@ struct AirflowTests {
             guard let close = stat.lastIndex(of: ")") else { return false }
             let fields = stat[stat.index(after: close)...].split(separator: " ")
             guard fields.count > 1, let parent = pid_t(fields[1]) else { return false }
-            let cmdline = (Processes.readProcFile("/proc/\(pid)/cmdline") ?? "").replacingOccurrences(of: "\0", with: " ")
+            let cmdline = (Processes.readProcFile("/proc/\(pid)/cmdline") ?? "").replacingOccurrences(
+                of: "\0", with: " ")
             return !all.contains(parent) && cmdline.contains("airflow scheduler")
         }.sorted()
     }
@@ -57,13 +59,19 @@ struct AirflowTests {
         try await DevFixture.with(regions: 1, dags: fastDAGs, controlplane: Self.controlplane) { f in
             let airflow = try await f.airflow("us-east", dags: [:])
             try useAirflow(f, ["us-east"])
-            try f.start("a", ["scheduler", "--region", "us-east", "--node-id", "a",
-                              "--exec", airflow.exec(["scheduler", "--skip-serve-logs"])])
+            try f.start(
+                "a",
+                [
+                    "scheduler", "--region", "us-east", "--node-id", "a",
+                    "--exec", airflow.exec(["scheduler", "--skip-serve-logs"]),
+                ])
             let url = try await f.startAgent("us-east")
             func probe() async -> StatusDocument.Component? {
                 try? await f.status(url).regions.first { $0.name == "us-east" }?.components["schedulers"]
             }
-            func probeSaysAlive(_ c: StatusDocument.Component?) -> Bool { c?.state == .healthy && (c?.detail.nodes ?? 0) > 0 }
+            func probeSaysAlive(_ c: StatusDocument.Component?) -> Bool {
+                c?.state == .healthy && (c?.detail.nodes ?? 0) > 0
+            }
             func jobsCheck() async throws -> Bool {
                 try await airflow.run(["jobs", "check", "--job-type", "SchedulerJob"], timeout: 90).status == 0
             }
@@ -79,7 +87,11 @@ struct AirflowTests {
                 let check = try await jobsCheck()
                 let after = await probe()
                 guard before == probeSaysAlive(after) else { continue }
-                if before && check { agreeing += 1 } else { disagreeing.append("probe \(before), jobs check \(check): \(String(describing: after))") }
+                if before && check {
+                    agreeing += 1
+                } else {
+                    disagreeing.append("probe \(before), jobs check \(check): \(String(describing: after))")
+                }
             }
             #expect(disagreeing.isEmpty, "\(disagreeing) \(f.log("a").suffix(6000))")
             #expect(agreeing >= 3)
@@ -93,7 +105,8 @@ struct AirflowTests {
             #expect(noSchedulers != nil)
             #expect(try await jobsCheck() == false)
             let stillDown = await probe()
-            #expect(stillDown?.state == .down && (stillDown?.detail.nodes ?? 0) == 0, "\(String(describing: stillDown))")
+            #expect(
+                stillDown?.state == .down && (stillDown?.detail.nodes ?? 0) == 0, "\(String(describing: stillDown))")
             let jobs = try await schedulerJobs(try await f.connect("us-east"))
             #expect(jobs.count == 1 && jobs.allSatisfy { $0.state == "success" }, "graceful stop: \(jobs)")
         }
@@ -117,8 +130,10 @@ struct AirflowTests {
             defer { sampler.cancel() }
             func follows(_ node: String) async -> Duration? {
                 await f.waitUntil(timeout: .seconds(30)) {
-                    (try? await db.query("SELECT 1 FROM switchyard.nodes WHERE node_id = $1 AND role = 'follower' AND last_heartbeat > now() - interval '2 seconds'",
-                                         [.text(node)]).rows.count) == 1
+                    (try? await db.query(
+                        "SELECT 1 FROM switchyard.nodes WHERE node_id = $1 AND role = 'follower' AND last_heartbeat > now() - interval '2 seconds'",
+                        [.text(node)]
+                    ).rows.count) == 1
                 }
             }
             /// True once the `n`th SchedulerJob runs and has heartbeat since it registered (the previous ones may
@@ -128,7 +143,9 @@ struct AirflowTests {
                 let jobs = (try? await schedulerJobs(db)) ?? []
                 guard jobs.count == n, jobs.last?.state == "running", let id = jobs.last?.id else { return false }
                 let beat = try? await db.query(
-                    "SELECT latest_heartbeat > start_date + interval '1 second' AS beat FROM public.job WHERE id = $1", [.int(id)]).first?["beat"].bool
+                    "SELECT latest_heartbeat > start_date + interval '1 second' AS beat FROM public.job WHERE id = $1",
+                    [.int(id)]
+                ).first?["beat"].bool
                 return beat == true
             }
 
@@ -165,16 +182,24 @@ struct AirflowTests {
             // The gap of each hand-off: from the last sample with the old scheduler to the first with the new one.
             var gaps: [Double] = []
             for (old, new) in zip(order, order.dropFirst()) {
-                if let last = all.last(where: { $0.pids.contains(old) })?.at, let next = all.first(where: { $0.pids.contains(new) })?.at {
+                if let last = all.last(where: { $0.pids.contains(old) })?.at,
+                    let next = all.first(where: { $0.pids.contains(new) })?.at
+                {
                     gaps.append((next - last).secondsDouble)
                 }
             }
-            print("airflow hand-off: SIGTERM gap \(gaps.first ?? -1) s, SIGKILL gap \(gaps.dropFirst().first ?? -1) s, overlap samples \(overlapping.count) of \(all.count)")
+            print(
+                "airflow hand-off: SIGTERM gap \(gaps.first ?? -1) s, SIGKILL gap \(gaps.dropFirst().first ?? -1) s, overlap samples \(overlapping.count) of \(all.count)"
+            )
             #expect(gaps.count == 2 && gaps[0] < 5, "the SIGTERM hand-off does not wait out the grace: \(gaps)")
             // Both stopped schedulers shut down gracefully: Airflow marked their jobs `success`.
             let jobs = try await schedulerJobs(db)
-            #expect(jobs.count == 3 && jobs.prefix(2).allSatisfy { $0.state == "success" } && jobs.last?.state == "running", "\(jobs)")
-            #expect(f.log("c").contains("waits until the previous leader's command can no longer be running"), "\(f.log("c").suffix(2000))")
+            #expect(
+                jobs.count == 3 && jobs.prefix(2).allSatisfy { $0.state == "success" } && jobs.last?.state == "running",
+                "\(jobs)")
+            #expect(
+                f.log("c").contains("waits until the previous leader's command can no longer be running"),
+                "\(f.log("c").suffix(2000))")
         }
     }
 
@@ -192,35 +217,44 @@ struct AirflowTests {
                 try #require(trigger.status == 0, "\(trigger.output.suffix(1500))")
             }
             let sourceDB = try await f.connect("us-east"), targetDB = try await f.connect("eu-west")
-            let queued = try await sourceDB.query("SELECT run_id FROM public.dag_run WHERE dag_id = 'switchyard_e2e'").rows.map { try $0["run_id"].require(String.self) }
+            let queued = try await sourceDB.query("SELECT run_id FROM public.dag_run WHERE dag_id = 'switchyard_e2e'")
+                .rows.map { try $0["run_id"].require(String.self) }
             try #require(queued.count == 3)
 
-            let migrate = try await SwitchyardBinary.run(["migrate-runs", "--config", f.config, "--from", "us-east", "--to", "eu-west"])
+            let migrate = try await SwitchyardBinary.run([
+                "migrate-runs", "--config", f.config, "--from", "us-east", "--to", "eu-west",
+            ])
             try #require(migrate.status == 0, "\(migrate.output)\(migrate.errors)")
             #expect(migrate.output.contains("copied 3 of 3"), "\(migrate.output)")
 
             try await target.startExecutionAPI()
             try target.start("scheduler", ["scheduler", "--skip-serve-logs"])
             func states() async -> [String: String] {
-                let rows = (try? await targetDB.query(
-                    "SELECT run_id, state::text AS state FROM public.dag_run WHERE dag_id = 'switchyard_e2e' AND run_id = ANY(string_to_array($1, ','))",
-                    [.text(queued.joined(separator: ","))]))?.rows ?? []
-                return Dictionary(uniqueKeysWithValues: rows.compactMap { row in
-                    guard let id = row["run_id"].string, let state = row["state"].string else { return nil }
-                    return (id, state)
-                })
+                let rows =
+                    (try? await targetDB.query(
+                        "SELECT run_id, state::text AS state FROM public.dag_run WHERE dag_id = 'switchyard_e2e' AND run_id = ANY(string_to_array($1, ','))",
+                        [.text(queued.joined(separator: ","))]))?.rows ?? []
+                return Dictionary(
+                    uniqueKeysWithValues: rows.compactMap { row in
+                        guard let id = row["run_id"].string, let state = row["state"].string else { return nil }
+                        return (id, state)
+                    })
             }
             let done = await f.waitUntil(timeout: .seconds(240)) {
                 let s = await states()
                 return s.count == 3 && s.values.allSatisfy { $0 == "success" || $0 == "failed" }
             }
             let final = await states()
-            #expect(done != nil && final.count == 3 && final.values.allSatisfy { $0 == "success" },
-                    "\(final) \(target.log("scheduler").suffix(3000))")
+            #expect(
+                done != nil && final.count == 3 && final.values.allSatisfy { $0 == "success" },
+                "\(final) \(target.log("scheduler").suffix(3000))")
             let tasks = try await targetDB.query(
                 "SELECT count(*) FILTER (WHERE state = 'success') AS ok, count(*) AS n FROM public.task_instance WHERE dag_id = 'switchyard_e2e' AND run_id = ANY(string_to_array($1, ','))",
-                [.text(queued.joined(separator: ","))]).first
-            #expect(tasks?["ok"].int == 3 && tasks?["n"].int == 3, "task instances: \(String(describing: tasks?["ok"].int)) of \(String(describing: tasks?["n"].int))")
+                [.text(queued.joined(separator: ","))]
+            ).first
+            #expect(
+                tasks?["ok"].int == 3 && tasks?["n"].int == 3,
+                "task instances: \(String(describing: tasks?["ok"].int)) of \(String(describing: tasks?["n"].int))")
         }
     }
 }
@@ -238,19 +272,29 @@ extension AirflowTests {
                 for airflow in (state.airflow ?? [:]).values { TestServers.registerAirflowHome(airflow.home) }
             }
             do {
-                let up = try await SwitchyardBinary.run(["dev", "up", "--regions", "2", "--airflow", "--daemons", "--dir", dir])
+                let up = try await SwitchyardBinary.run([
+                    "dev", "up", "--regions", "2", "--airflow", "--daemons", "--dir", dir,
+                ])
                 register()
                 try #require(up.status == 0, "\(up.output)\(up.errors)")
-                let run = try await SwitchyardBinary.run(["drill", drillsDirectory + "/airflow-kill-schedulers.yaml", "--dir", dir, "--json"])
+                let run = try await SwitchyardBinary.run([
+                    "drill", drillsDirectory + "/airflow-kill-schedulers.yaml", "--dir", dir, "--json",
+                ])
                 register()
                 guard let report = try? JSONDecoder().decode(DrillReport.self, from: Data(run.output.utf8)) else {
                     Issue.record("the drill printed no report (exit \(run.status)): \(run.errors.suffix(4000))")
                     throw DevError("no drill report")
                 }
-                print("airflow drill: detect \(report.detect_ms ?? -1) ms, RTO \(report.rto_ms ?? -1) ms, first task in the target "
-                    + "\(report.first_execution_ms ?? -1) ms, \(report.runs_finished_in_target ?? -1) of \(report.runs_in_flight) runs finished there")
-                #expect(run.status == 0 && report.passed, "\(report.expectations.filter { !$0.held }) \(run.errors.suffix(3000))")
-                #expect(report.runs_in_flight == 4 && report.runs_finished_in_target == 4 && report.runs_lost == 0 && report.runs_twice == 0)
+                print(
+                    "airflow drill: detect \(report.detect_ms ?? -1) ms, RTO \(report.rto_ms ?? -1) ms, first task in the target "
+                        + "\(report.first_execution_ms ?? -1) ms, \(report.runs_finished_in_target ?? -1) of \(report.runs_in_flight) runs finished there"
+                )
+                #expect(
+                    run.status == 0 && report.passed,
+                    "\(report.expectations.filter { !$0.held }) \(run.errors.suffix(3000))")
+                #expect(
+                    report.runs_in_flight == 4 && report.runs_finished_in_target == 4 && report.runs_lost == 0
+                        && report.runs_twice == 0)
                 #expect(report.failover?.runs_moved == 4, "\(String(describing: report.failover))")
             } catch {
                 _ = try? await SwitchyardBinary.run(["dev", "down", "--dir", dir, "--purge"])
@@ -266,6 +310,8 @@ final class SampleLog: @unchecked Sendable {
     struct Entry { var at: ContinuousClock.Instant; var pids: [pid_t] }
     private let lock = NSLock()
     private var stored: [Entry] = []
-    func append(_ at: ContinuousClock.Instant, _ pids: [pid_t]) { lock.withLock { stored.append(Entry(at: at, pids: pids)) } }
+    func append(_ at: ContinuousClock.Instant, _ pids: [pid_t]) {
+        lock.withLock { stored.append(Entry(at: at, pids: pids)) }
+    }
     var entries: [Entry] { lock.withLock { stored } }
 }

@@ -3,8 +3,8 @@ import HTTP
 import Postgres
 import SwitchyardCore
 import SwitchyardRuntime
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Automatic failover by the agents' quorum, real three-region deployment", .serialized)
 struct AutomaticFailoverTests {
@@ -16,9 +16,12 @@ struct AutomaticFailoverTests {
         let server = try LoopbackHTTPServer { _ in .status(200) }
         defer { server.stop() }
         // Manual DAGs only, so the set of active runs holds still while the test looks at it.
-        try await DevFixture.with(regions: 3, dags: "dags:\n  - id: slow\n    command: \"sleep 10\"\n    timeout: 1m\n") { f in
+        try await DevFixture.with(regions: 3, dags: "dags:\n  - id: slow\n    command: \"sleep 10\"\n    timeout: 1m\n")
+        { f in
             let path = f.config + "/eu-west.yaml"
-            try (try String(contentsOfFile: path, encoding: .utf8) + "routing:\n  hooks:\n    - name: dns\n      url: \"\(server.baseURL)/dns\"\n")
+            try
+                (try String(contentsOfFile: path, encoding: .utf8)
+                + "routing:\n  hooks:\n    - name: dns\n      url: \"\(server.baseURL)/dns\"\n")
                 .write(toFile: path, atomically: true, encoding: .utf8)
             for region in f.state.regions {
                 try f.start("s-\(region)", ["scheduler", "--region", region, "--node-id", "s-\(region)"])
@@ -27,71 +30,100 @@ struct AutomaticFailoverTests {
             var urls: [String: String] = [:]
             for region in f.state.regions { urls[region] = try await f.startAgent(region) }
             let control = try await f.connectControl()
-            try #require(await f.waitUntil(timeout: .seconds(20)) {
-                let s = try await f.status(urls["eu-west"]!)
-                return s.regions.allSatisfy { $0.health == .healthy && $0.live_observers == 3 }
-            } != nil)
-            try #require(await f.waitUntil(timeout: .seconds(10)) {
-                try await count(control, "SELECT count(*) AS n FROM switchyard.events WHERE kind = 'failover-leader'") >= 1
-            } != nil)
+            try #require(
+                await f.waitUntil(timeout: .seconds(20)) {
+                    let s = try await f.status(urls["eu-west"]!)
+                    return s.regions.allSatisfy { $0.health == .healthy && $0.live_observers == 3 }
+                } != nil)
+            try #require(
+                await f.waitUntil(timeout: .seconds(10)) {
+                    try await count(
+                        control, "SELECT count(*) AS n FROM switchyard.events WHERE kind = 'failover-leader'") >= 1
+                } != nil)
 
             // Pause first: the failure must not cause a failover.
             #expect(try await SwitchyardBinary.run(["pause", "--config", f.config]).status == 0)
             let east = try await f.connect("us-east")
-            for _ in 0..<3 { #expect(try await SwitchyardBinary.run(["trigger", "slow", "--config", f.config]).status == 0) }
-            try #require(await f.waitUntil(timeout: .seconds(10)) {
-                try await count(east, "SELECT count(*) AS n FROM switchyard.executions WHERE finished_at IS NULL") == 1
-            } != nil)
-            let active = try await east.query("SELECT run_id FROM switchyard.dag_run WHERE state IN ('queued', 'running') ORDER BY run_id")
-                .rows.map { try $0["run_id"].require(String.self) }
+            for _ in 0..<3 {
+                #expect(try await SwitchyardBinary.run(["trigger", "slow", "--config", f.config]).status == 0)
+            }
+            try #require(
+                await f.waitUntil(timeout: .seconds(10)) {
+                    try await count(east, "SELECT count(*) AS n FROM switchyard.executions WHERE finished_at IS NULL")
+                        == 1
+                } != nil)
+            let active = try await east.query(
+                "SELECT run_id FROM switchyard.dag_run WHERE state IN ('queued', 'running') ORDER BY run_id"
+            )
+            .rows.map { try $0["run_id"].require(String.self) }
             let west = try await f.connect("eu-west")
             // One shadow sync (every shadow_interval; later on a loaded machine).
             let shadowed = await f.waitUntil(timeout: .seconds(10)) {
-                (try? await count(west, "SELECT count(*) AS n FROM switchyard.shadow_dag_run WHERE source_region = 'us-east'")) == active.count
+                (try? await count(
+                    west, "SELECT count(*) AS n FROM switchyard.shadow_dag_run WHERE source_region = 'us-east'"))
+                    == active.count
             }
             #expect(shadowed != nil)
             await east.close()
             let killedAt = ContinuousClock.now
             await f.state.postgres["us-east"]!.stop()
-            try #require(await f.waitUntil(timeout: .seconds(10)) {
-                (try? await f.status(urls["eu-west"]!).regions.first { $0.name == "us-east" }?.observers_seeing_down) == 3
-            } != nil)
+            try #require(
+                await f.waitUntil(timeout: .seconds(10)) {
+                    (try? await f.status(urls["eu-west"]!).regions.first { $0.name == "us-east" }?.observers_seeing_down)
+                        == 3
+                } != nil)
             try await Task.sleep(for: .seconds(3))  // well past failure_grace
             #expect(try await count(control, "SELECT count(*) AS n FROM switchyard.failovers") == 0)
 
             // Resume: the leader fails over to the highest-priority healthy standby.
             #expect(try await SwitchyardBinary.run(["resume", "--config", f.config]).status == 0)
             let done = await f.waitUntil(timeout: .seconds(30)) {
-                (try? await control.query("SELECT state FROM switchyard.failovers").first?["state"].string) == "completed"
+                (try? await control.query("SELECT state FROM switchyard.failovers").first?["state"].string)
+                    == "completed"
             }
             #expect(done != nil)
             print("automatic failover finished \(ContinuousClock.now - killedAt) after the kill (including the pause)")
-            let failover = try #require(try await control.query("SELECT id, to_region, runs_source, runs_moved, kind FROM switchyard.failovers").first)
+            let failover = try #require(
+                try await control.query("SELECT id, to_region, runs_source, runs_moved, kind FROM switchyard.failovers")
+                    .first)
             #expect(failover["to_region"].string == "eu-west")
             #expect(failover["kind"].string == "failover")
             #expect(failover["runs_source"].string == "shadow")
             #expect(failover["runs_moved"].int == active.count)
             #expect(try await count(control, "SELECT count(*) AS n FROM switchyard.failovers") == 1)
-            #expect(try await control.query("SELECT active_region FROM switchyard.cluster_state").first?["active_region"].string == "eu-west")
+            #expect(
+                try await control.query("SELECT active_region FROM switchyard.cluster_state").first?["active_region"]
+                    .string == "eu-west")
             #expect(server.requests.count == 1)
             // Every active run finishes in eu-west, each executed there once.
             let finished = await f.waitUntil(timeout: .seconds(60)) {
-                (try? await count(west, "SELECT count(*) AS n FROM switchyard.dag_run WHERE run_id = ANY($1::text[]) AND state = 'success'",
-                                  [.array(active.map { .text($0) })])) == active.count
+                (try? await count(
+                    west,
+                    "SELECT count(*) AS n FROM switchyard.dag_run WHERE run_id = ANY($1::text[]) AND state = 'success'",
+                    [.array(active.map { .text($0) })])) == active.count
             }
             #expect(finished != nil)
-            #expect(try await count(west, "SELECT count(*) AS n FROM (SELECT run_id FROM switchyard.executions GROUP BY run_id HAVING count(*) > 1) x") == 0)
+            #expect(
+                try await count(
+                    west,
+                    "SELECT count(*) AS n FROM (SELECT run_id FROM switchyard.executions GROUP BY run_id HAVING count(*) > 1) x"
+                ) == 0)
             // The us-east worker stopped the command it was running once it could no longer confirm its fence.
             #expect(f.log("w-us-east").contains("stopped a run"), "\(f.log("w-us-east"))")
 
             // The failover leader dies: another agent leads within a second or so.
-            let before = try await count(control, "SELECT count(*) AS n FROM switchyard.events WHERE kind = 'failover-leader'")
-            let leaderEvent = try await control.query("SELECT message FROM switchyard.events WHERE kind = 'failover-leader' ORDER BY id DESC LIMIT 1")
+            let before = try await count(
+                control, "SELECT count(*) AS n FROM switchyard.events WHERE kind = 'failover-leader'")
+            let leaderEvent =
+                try await control.query(
+                    "SELECT message FROM switchyard.events WHERE kind = 'failover-leader' ORDER BY id DESC LIMIT 1"
+                )
                 .first?["message"].string ?? ""
             let leader = String(leaderEvent.split(separator: " ").first ?? "")
             kill(try #require(f.pid("agent-\(leader)")), SIGKILL)
             let takeover = await f.waitUntil(timeout: .seconds(5)) {
-                (try? await count(control, "SELECT count(*) AS n FROM switchyard.events WHERE kind = 'failover-leader'")) == before + 1
+                (try? await count(control, "SELECT count(*) AS n FROM switchyard.events WHERE kind = 'failover-leader'"))
+                    == before + 1
             }
             #expect(takeover != nil)
             print("failover leadership moved after \(takeover.map { "\($0)" } ?? "never")")
@@ -112,7 +144,8 @@ struct AutomaticFailoverTests {
             func post(_ path: String, token: String?, body: String) async throws -> HTTPResponse {
                 var headers = [HTTPHeader("Content-Type", "application/json")]
                 if let token { headers.append(HTTPHeader("Authorization", "Bearer " + token)) }
-                return try await client.send(HTTPRequest(method: "POST", url: url + path, headers: headers, body: Array(body.utf8)))
+                return try await client.send(
+                    HTTPRequest(method: "POST", url: url + path, headers: headers, body: Array(body.utf8)))
             }
             #expect(try await post("/pause", token: nil, body: "{}").status == 401)
             #expect(try await post("/pause", token: "wrong", body: "{}").status == 401)
@@ -124,7 +157,9 @@ struct AutomaticFailoverTests {
             #expect(try await post("/switchover", token: token, body: "{\"to\":\"atlantis\"}").status == 400)
             #expect(try await post("/switchover", token: token, body: "not json").status == 400)
             let control = try await f.connectControl()
-            try await control.query("INSERT INTO switchyard.failovers (kind, from_region, to_region, reason) VALUES ('forced', 'us-east', 'eu-west', 'held')")
+            try await control.query(
+                "INSERT INTO switchyard.failovers (kind, from_region, to_region, reason) VALUES ('forced', 'us-east', 'eu-west', 'held')"
+            )
             let conflict = try await post("/failover", token: token, body: "{\"to\":\"eu-west\"}")
             #expect(conflict.status == 409)
             #expect(conflict.bodyText.contains("\"failover_id\":"))
@@ -144,13 +179,18 @@ struct AutomaticFailoverTests {
             let url = try await f.startAgent("us-east")
             let client = HTTPClient()
             func post(_ path: String, _ body: String) async throws -> HTTPResponse {
-                try await client.send(HTTPRequest(method: "POST", url: url + path, headers: [
-                    HTTPHeader("Content-Type", "application/json"), HTTPHeader("Authorization", "Bearer " + token),
-                ], body: Array(body.utf8)))
+                try await client.send(
+                    HTTPRequest(
+                        method: "POST", url: url + path,
+                        headers: [
+                            HTTPHeader("Content-Type", "application/json"),
+                            HTTPHeader("Authorization", "Bearer " + token),
+                        ], body: Array(body.utf8)))
             }
             let control = try await f.connectControl()
             func requests() async throws -> Int {
-                try await control.query("SELECT count(*) AS n FROM switchyard.failover_requests").first?["n"].require(Int.self) ?? -1
+                try await control.query("SELECT count(*) AS n FROM switchyard.failover_requests").first?["n"].require(
+                    Int.self) ?? -1
             }
 
             // Pause twice through the API and once through the CLI: one change, one event.
@@ -158,7 +198,8 @@ struct AutomaticFailoverTests {
             #expect(try await post("/pause", "{}").bodyText.contains("\"changed\":false"))
             let cliPause = try await SwitchyardBinary.run(["pause", "--config", f.config])
             #expect(cliPause.output.contains("already paused"), "\(cliPause.output)")
-            let events = try await control.query("SELECT count(*) AS n FROM switchyard.events WHERE kind = 'paused'").first?["n"].int
+            let events = try await control.query("SELECT count(*) AS n FROM switchyard.events WHERE kind = 'paused'")
+                .first?["n"].int
             #expect(events == 1)
             #expect(try await post("/resume", "{}").bodyText.contains("\"changed\":true"))
 
@@ -168,13 +209,17 @@ struct AutomaticFailoverTests {
             // (Once the observer's view of eu-west is in the control database: a forced request is admitted on
             // the target's health alone.)
             let observed = await f.waitUntil(timeout: .seconds(20)) {
-                (try? await control.query("SELECT 1 FROM switchyard.observations WHERE region = 'eu-west' AND state <> 'healthy'").rows.isEmpty) == false
+                (try? await control.query(
+                    "SELECT 1 FROM switchyard.observations WHERE region = 'eu-west' AND state <> 'healthy'"
+                ).rows.isEmpty) == false
             }
             try #require(observed != nil)
             let unhealthy = try await post("/failover", "{\"to\":\"eu-west\",\"force\":true}")
             #expect(unhealthy.status == 409 && unhealthy.bodyText.contains("target_unhealthy"), "\(unhealthy.bodyText)")
             let cliUnhealthy = try await SwitchyardBinary.run(["switchover", "--config", f.config, "--to", "eu-west"])
-            #expect(cliUnhealthy.status == 1 && cliUnhealthy.errors.contains("not healthy in the observers' view"), "\(cliUnhealthy.errors)")
+            #expect(
+                cliUnhealthy.status == 1 && cliUnhealthy.errors.contains("not healthy in the observers' view"),
+                "\(cliUnhealthy.errors)")
 
             // eu-west healthy: an unforced failover still needs the decision (us-east is not down), by both doors.
             try f.start("s-eu-west", ["scheduler", "--region", "eu-west", "--node-id", "s-eu-west"])

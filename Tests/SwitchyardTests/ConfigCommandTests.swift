@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite("switchyard config and usage errors, through the binary")
 struct ConfigCommandTests {
@@ -33,9 +33,11 @@ struct ConfigCommandTests {
             "one.yaml": Self.region("one", extra: "colour: blue\n"),
             "two.yaml": Self.region("two").replacingOccurrences(of: "priority: 10", with: "priority: high"),
         ])
-        let run = try await SwitchyardBinary.run(["config", "check", "--config", dir], environment: [
-            "SY_TEST_CONTROL_PW": "a", "SY_TEST_REGION_PW": "b", "SY_TEST_REDIS_PW": "c",
-        ])
+        let run = try await SwitchyardBinary.run(
+            ["config", "check", "--config", dir],
+            environment: [
+                "SY_TEST_CONTROL_PW": "a", "SY_TEST_REGION_PW": "b", "SY_TEST_REDIS_PW": "c",
+            ])
         #expect(run.status == 2)
         #expect(run.errors.contains("\(dir)/one.yaml:7: colour:"), "\(run.errors)")
         #expect(run.errors.contains("\(dir)/two.yaml:2: priority:"), "\(run.errors)")
@@ -43,9 +45,11 @@ struct ConfigCommandTests {
 
     @Test func missingEnvironmentVariableIsAConfigError() async throws {
         let dir = try await writeConfig(["controlplane.yaml": Self.controlplane, "one.yaml": Self.region("one")])
-        let run = try await SwitchyardBinary.run(["config", "check", "--config", dir], environment: [
-            "SY_TEST_REGION_PW": "b", "SY_TEST_REDIS_PW": "c",
-        ])
+        let run = try await SwitchyardBinary.run(
+            ["config", "check", "--config", dir],
+            environment: [
+                "SY_TEST_REGION_PW": "b", "SY_TEST_REDIS_PW": "c",
+            ])
         #expect(run.status == 2)
         #expect(run.errors.contains("controlplane.yaml:2: control.dsn:"), "\(run.errors)")
         #expect(run.errors.contains("SY_TEST_CONTROL_PW"))
@@ -53,7 +57,10 @@ struct ConfigCommandTests {
 
     @Test func configShowRedactsEverySecret() async throws {
         let dir = try await writeConfig(["controlplane.yaml": Self.controlplane, "one.yaml": Self.region("one")])
-        let secrets = ["SY_TEST_CONTROL_PW": "ctl-Secret-91", "SY_TEST_REGION_PW": "region-Secret-92", "SY_TEST_REDIS_PW": "redis-Secret-93"]
+        let secrets = [
+            "SY_TEST_CONTROL_PW": "ctl-Secret-91", "SY_TEST_REGION_PW": "region-Secret-92",
+            "SY_TEST_REDIS_PW": "redis-Secret-93",
+        ]
         let run = try await SwitchyardBinary.run(["config", "show", "--config", dir], environment: secrets)
         #expect(run.status == 0, "\(run.errors)")
         #expect(run.output.contains("name: one"))

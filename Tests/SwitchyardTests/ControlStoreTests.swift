@@ -1,18 +1,21 @@
 import Foundation
 import Postgres
 import SwitchyardCore
-@testable import SwitchyardRuntime
-import Testing
 import TestSupport
+import Testing
+
+@testable import SwitchyardRuntime
 
 /// `ControlStore` owns the control database's statements; these check its records against a real
 /// control database and its step results against their journal JSON.
 @Suite("The control store")
 struct ControlStoreTests {
     @Test func everyStepResultReadsBackAsWhatWasJournaled() throws {
-        let hook = HookCaller.Result(name: "dns", url: "http://127.0.0.1:1/hook", required: true, succeeded: true, attempts: [])
-        let report = RunMigrator.Report(from: "us-east", to: "eu-west", source: "table", dry_run: false, found: 3, copied: 3,
-                                        already_present: 0, orphaned: [], columns: ["run_id"], duration_ms: 12.5)
+        let hook = HookCaller.Result(
+            name: "dns", url: "http://127.0.0.1:1/hook", required: true, succeeded: true, attempts: [])
+        let report = RunMigrator.Report(
+            from: "us-east", to: "eu-west", source: "table", dry_run: false, found: 3, copied: 3,
+            already_present: 0, orphaned: [], columns: ["run_id"], duration_ms: 12.5)
         let results: [StepResult] = [
             .begin(.init(epoch: 7, from: "us-east", to: "eu-west")),
             .fence(.init(fenced: false, lease_waited_ms: 1500, reason: "connection refused")),
@@ -44,18 +47,22 @@ struct ControlStoreTests {
             #expect(before.activeRegion == "us-east")
             let (id, epoch) = try await control.transaction { c in
                 _ = try await ControlStore.lockCluster(c)
-                return try await ControlStore.beginFailover(c, kind: .switchover, from: "us-east", to: "eu-west", reason: "test",
-                                                            leader: "tester", requestId: nil)
+                return try await ControlStore.beginFailover(
+                    c, kind: .switchover, from: "us-east", to: "eu-west", reason: "test",
+                    leader: "tester", requestId: nil)
             }
             #expect(epoch == before.epoch + 1)
             #expect(try await ControlStore.runningFailoverId(control) == id)
             #expect(try await ControlStore.activeRegion(control) == nil)
             try await ControlStore.startStep(control, id: id, step: .fence)
-            try await ControlStore.finishStep(control, id: id, result: .fence(.init(fenced: true, executions_still_running: 0)))
+            try await ControlStore.finishStep(
+                control, id: id, result: .fence(.init(fenced: true, executions_still_running: 0)))
 
             let record = try #require(try await ControlStore.failover(control, id: id))
             #expect(record.kind == .switchover && record.state == .running && record.step == .migrate)
-            #expect(record.from_region == "us-east" && record.to_region == "eu-west" && record.epoch == epoch && record.leader == "tester")
+            #expect(
+                record.from_region == "us-east" && record.to_region == "eu-west" && record.epoch == epoch
+                    && record.leader == "tester")
             let steps = try await ControlStore.steps(control, failover: id)
             #expect(steps.map(\.step) == [.begin, .fence])
             guard case .begin(let begin) = steps.first?.result else {
@@ -67,8 +74,9 @@ struct ControlStoreTests {
 
             #expect(try await ControlStore.activate(control, region: "eu-west", epoch: epoch, failover: id))
             #expect(try await !ControlStore.activate(control, region: "eu-west", epoch: epoch - 1, failover: id))
-            try await ControlStore.completeFailover(control, id: id, kind: .switchover, from: "us-east", to: "eu-west",
-                                                    state: .completed, error: nil)
+            try await ControlStore.completeFailover(
+                control, id: id, kind: .switchover, from: "us-east", to: "eu-west",
+                state: .completed, error: nil)
             let done = try #require(try await ControlStore.failover(control, id: id))
             #expect(done.state == .completed && done.finished_at != nil)
             #expect(try await ControlStore.runningFailoverId(control) == nil)
@@ -91,7 +99,8 @@ struct ControlStoreTests {
         try await DevFixture.with(regions: 2, dags: "dags: []\n") { f in
             let control = try await f.connectControl()
             for kind in FailoverKind.allCases {
-                let id = try await ControlStore.enqueueRequest(control, kind: kind, to: "eu-west", reason: "test \(kind)")
+                let id = try await ControlStore.enqueueRequest(
+                    control, kind: kind, to: "eu-west", reason: "test \(kind)")
                 let request = try #require(try await ControlStore.request(control, id: id))
                 #expect(request.kind == kind && !request.picked && request.failover_id == nil)
             }

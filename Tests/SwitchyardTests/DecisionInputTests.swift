@@ -3,8 +3,8 @@ import Logging
 import Postgres
 import SwitchyardCore
 import SwitchyardRuntime
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Decision input read from the control database")
 struct DecisionInputTests {
@@ -75,7 +75,8 @@ struct DecisionInputTests {
             let east = try #require(input.regions.first { $0.name == "us-east" })
             #expect(east.observations.first { $0.observer == "a" }?.evidence == .positive)
             #expect(east.observations.first { $0.observer == "c" }?.evidence == .silence)
-            let westA = try #require(input.regions.first { $0.name == "eu-west" }?.observations.first { $0.observer == "a" })
+            let westA = try #require(
+                input.regions.first { $0.name == "eu-west" }?.observations.first { $0.observer == "a" })
             #expect(westA.health == .healthy)
             let healthyFor = input.now.timeIntervalSince(try #require(westA.upSince))
             #expect(healthyFor < 1)
@@ -107,8 +108,12 @@ struct DecisionInputTests {
             let confirm = DecisionInputReader.confirmation(target: "eu-west", configuration: configuration)
             func cluster() async throws -> (String?, Int, Int) {
                 let row = try await control.query(
-                    "SELECT active_region, epoch, (SELECT count(*) FROM switchyard.failovers) AS n FROM switchyard.cluster_state").first
-                return (try row?["active_region"].optional(String.self), try row?["epoch"].require(Int.self) ?? -1, try row?["n"].require(Int.self) ?? -1)
+                    "SELECT active_region, epoch, (SELECT count(*) FROM switchyard.failovers) AS n FROM switchyard.cluster_state"
+                ).first
+                return (
+                    try row?["active_region"].optional(String.self), try row?["epoch"].require(Int.self) ?? -1,
+                    try row?["n"].require(Int.self) ?? -1
+                )
             }
             let before = try await cluster()
             // The views a decision was made on are gone by the time the transaction reads them: two
@@ -124,7 +129,8 @@ struct DecisionInputTests {
                     ('b', 'eu-west', 'database', 'healthy', now() - interval '1 hour', '{}', NULL, now() - interval '1 hour');
                 """)
             do {
-                _ = try await executor.begin(control, kind: .failover, to: "eu-west", reason: "stale view", confirm: confirm)
+                _ = try await executor.begin(
+                    control, kind: .failover, to: "eu-west", reason: "stale view", confirm: confirm)
                 Issue.record("a failover began on a view the fresh read does not confirm")
             } catch let refusal as FailoverExecutor.Refusal {
                 #expect(refusal.description.contains("not confirmed on a fresh read"), "\(refusal)")
@@ -137,7 +143,8 @@ struct DecisionInputTests {
                 UPDATE switchyard.observations SET state = 'down', since = now() - interval '5 seconds', evidence = 'positive', up_since = NULL
                 WHERE region = 'us-east';
                 """)
-            let id = try await executor.begin(control, kind: .failover, to: "eu-west", reason: "confirmed", confirm: confirm)
+            let id = try await executor.begin(
+                control, kind: .failover, to: "eu-west", reason: "confirmed", confirm: confirm)
             #expect(id > 0)
             #expect(try await cluster().1 == before.1 + 1)
             await control.close()

@@ -37,7 +37,9 @@ struct DevDeploymentTests {
             let again = try await SwitchyardBinary.run(["dev", "up", "--regions", "2", "--dir", dir])
             #expect(again.status == 0)
             let servers2 = try JSONDecoder().decode(
-                DevStatusJSON.self, from: Data(try await SwitchyardBinary.run(["dev", "status", "--dir", dir, "--json"]).output.utf8)).servers
+                DevStatusJSON.self,
+                from: Data(try await SwitchyardBinary.run(["dev", "status", "--dir", dir, "--json"]).output.utf8)
+            ).servers
             #expect(servers2.map(\.pid) == servers.map(\.pid))
 
             // init twice: everything up to date, the active region unchanged.
@@ -58,20 +60,27 @@ struct DevDeploymentTests {
 
             // The schemas are there with Airflow's column names, and fences follow the active region.
             let state = try #require(try DevState.load(directory: dir))
-            let usEast = try await PostgresConnection.connect(try #require(state.postgres["us-east"]).conninfo(passfile: state.passfile))
+            let usEast = try await PostgresConnection.connect(
+                try #require(state.postgres["us-east"]).conninfo(passfile: state.passfile))
             let columns = try await usEast.query(
                 "SELECT column_name FROM information_schema.columns WHERE table_schema = 'switchyard' AND table_name = 'dag_run'"
             ).rows.map { try $0["column_name"].require(String.self) }
-            for airflowColumn in ["dag_id", "run_id", "run_type", "state", "logical_date", "run_after", "queued_at",
-                                  "start_date", "end_date", "conf", "data_interval_start", "data_interval_end"] {
+            for airflowColumn in [
+                "dag_id", "run_id", "run_type", "state", "logical_date", "run_after", "queued_at",
+                "start_date", "end_date", "conf", "data_interval_start", "data_interval_end",
+            ] {
                 #expect(columns.contains(airflowColumn), "dag_run lacks \(airflowColumn)")
             }
             let fence = try #require(try await usEast.query("SELECT cluster_epoch, open FROM switchyard.fence").first)
             #expect(try fence["cluster_epoch"].require(Int.self) == 1)
             #expect(try fence["open"].require(Bool.self) == true)
-            let euWest = try await PostgresConnection.connect(try #require(state.postgres["eu-west"]).conninfo(passfile: state.passfile))
-            #expect(try await euWest.query("SELECT open FROM switchyard.fence").first?["open"].require(Bool.self) == false)
-            #expect(try await euWest.query("SELECT count(*) AS n FROM switchyard.dags").first?["n"].require(Int.self) == 5)  // the demo DAGs and the drill DAGs
+            let euWest = try await PostgresConnection.connect(
+                try #require(state.postgres["eu-west"]).conninfo(passfile: state.passfile))
+            #expect(
+                try await euWest.query("SELECT open FROM switchyard.fence").first?["open"].require(Bool.self) == false)
+            // The demo DAGs and the drill DAGs
+            #expect(
+                try await euWest.query("SELECT count(*) AS n FROM switchyard.dags").first?["n"].require(Int.self) == 5)
             await usEast.close()
             await euWest.close()
 
@@ -79,10 +88,14 @@ struct DevDeploymentTests {
             let down = try await SwitchyardBinary.run(["dev", "down", "--dir", dir])
             #expect(down.status == 0, "\(down.errors)")
             for server in servers {
-                if let pid = server.pid { #expect(!Processes.isAlive(pid), "\(server.kind) \(server.region) still alive") }
+                if let pid = server.pid {
+                    #expect(!Processes.isAlive(pid), "\(server.kind) \(server.region) still alive")
+                }
             }
             let after = try JSONDecoder().decode(
-                DevStatusJSON.self, from: Data(try await SwitchyardBinary.run(["dev", "status", "--dir", dir, "--json"]).output.utf8)).servers
+                DevStatusJSON.self,
+                from: Data(try await SwitchyardBinary.run(["dev", "status", "--dir", dir, "--json"]).output.utf8)
+            ).servers
             #expect(after.allSatisfy { !$0.answering && $0.pid == nil })
 
             // up again restarts the same deployment on the same ports, data intact.
@@ -116,15 +129,22 @@ struct DevDaemonsTests {
             // A second up keeps the same daemons.
             let again = try await SwitchyardBinary.run(["dev", "up", "--regions", "2", "--daemons", "--dir", dir])
             #expect(again.status == 0)
-            let servers2 = try JSONDecoder().decode(DevStatusJSON.self, from: Data(try await SwitchyardBinary.run(["dev", "status", "--dir", dir, "--json"]).output.utf8)).servers
+            let servers2 = try JSONDecoder().decode(
+                DevStatusJSON.self,
+                from: Data(try await SwitchyardBinary.run(["dev", "status", "--dir", dir, "--json"]).output.utf8)
+            ).servers
             #expect(servers2.map(\.pid) == servers.map(\.pid))
             // The agents see a healthy deployment with leaders.
             let agent = try #require(servers.first { $0.kind == "agent" })
-            let healthy = try await SwitchyardBinary.run(["status", "--config", dir + "/regions", "--agent", "http://127.0.0.1:\(agent.port ?? 0)"])
+            let healthy = try await SwitchyardBinary.run([
+                "status", "--config", dir + "/regions", "--agent", "http://127.0.0.1:\(agent.port ?? 0)",
+            ])
             #expect(healthy.status == 0)
             let down = try await SwitchyardBinary.run(["dev", "down", "--dir", dir, "--purge"])
             #expect(down.status == 0, "\(down.errors)")
-            for server in servers { if let pid = server.pid { #expect(!Processes.isAlive(pid), "\(server.kind) \(server.region) survived") } }
+            for server in servers {
+                if let pid = server.pid { #expect(!Processes.isAlive(pid), "\(server.kind) \(server.region) survived") }
+            }
         }
     }
 }

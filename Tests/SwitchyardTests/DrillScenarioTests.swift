@@ -12,7 +12,8 @@ struct DrillScenarioTests {
     }
 
     @Test func readsAFullScenario() throws {
-        let path = try write("""
+        let path = try write(
+            """
             scenario: kill-db
             description: crash the active database
             deployment: { kind: dev, directory: /tmp/dev }
@@ -35,54 +36,72 @@ struct DrillScenarioTests {
         #expect(s.preconditions.activeRegion == "r1" && s.preconditions.workload == .init(runs: 4, dag: "drill"))
         #expect(s.fault == .hangDatabase(duration: .seconds(3)))
         #expect(s.restore == .restart && s.timeout == .seconds(45))
-        #expect(s.expectations == [
-            DrillExpectation(.failovers, .equal, 1), DrillExpectation(.detectMs, .atMost, 6000),
-            DrillExpectation(.rtoMs, .below, 10000), DrillExpectation(.runsLost, .equal, 0),
-        ])
+        #expect(
+            s.expectations == [
+                DrillExpectation(.failovers, .equal, 1), DrillExpectation(.detectMs, .atMost, 6000),
+                DrillExpectation(.rtoMs, .below, 10000), DrillExpectation(.runsLost, .equal, 0),
+            ])
     }
 
     @Test func readsABrownoutThatMustCauseNoFailover() throws {
-        let path = try write("""
+        let path = try write(
+            """
             scenario: brownout
             fault: { kind: brownout, brownout: freeze_agents, duration: 3s }
             """)
         let s = try DrillScenarioLoader.load(path: path)
         #expect(s.fault == .brownout(kind: .freezeAgents, duration: .seconds(3)))
         #expect(!s.fault.kind.expectsFailover && s.fault.kind.needsLocalDeployment)
-        let bad = try write("""
+        let bad = try write(
+            """
             scenario: brownout
             fault: { kind: brownout, brownout: earthquake }
             """)
         #expect(throws: ConfigErrors.self) { try DrillScenarioLoader.load(path: bad) }
         // The shipped scenario: all at once, and it expects no failover.
         let shipped = try DrillScenarioLoader.load(
-            path: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            path: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent()
                 .appendingPathComponent("runbooks/drills/brownout.yaml").path)
         #expect(shipped.fault == .brownout(kind: .combined, duration: .seconds(4)))
         #expect(shipped.expectations.contains(DrillExpectation(.failovers, .equal, 0)))
     }
 
     @Test func readsControlDatabaseFaultsAndTheirFigures() throws {
-        let stop = try DrillScenarioLoader.load(path: try write("""
-            scenario: s
-            fault: { kind: stop_control_database, duration: 30s }
-            expect: { commands_stopped: 0, runs_started_during_fault: ">= 5", first_execution_ms: "<= 6s" }
-            """))
+        let stop = try DrillScenarioLoader.load(
+            path: try write(
+                """
+                scenario: s
+                fault: { kind: stop_control_database, duration: 30s }
+                expect: { commands_stopped: 0, runs_started_during_fault: ">= 5", first_execution_ms: "<= 6s" }
+                """))
         #expect(stop.fault == .stopControlDatabase(duration: .seconds(30)) && stop.fault.duration == .seconds(30))
-        #expect(!stop.fault.kind.expectsFailover && stop.fault.kind.hitsControlDatabase && stop.fault.kind.needsLocalDeployment)
+        #expect(
+            !stop.fault.kind.expectsFailover && stop.fault.kind.hitsControlDatabase
+                && stop.fault.kind.needsLocalDeployment)
         #expect(stop.expectations.contains(DrillExpectation(.commandsStopped, .equal, 0)))
         #expect(stop.expectations.contains(DrillExpectation(.runsStartedDuringFault, .atLeast, 5)))
         #expect(stop.expectations.contains(DrillExpectation(.firstExecutionMs, .atMost, 6000)))
         let hang = try DrillScenarioLoader.load(path: try write("scenario: h\nfault: hang_control_database\n"))
         #expect(hang.fault == .hangControlDatabase(duration: .seconds(60)))
-        let failover = try DrillScenarioLoader.load(path: try write("scenario: f\nfault: { kind: control_database_failover, after: 3s }\n"))
-        #expect(failover.fault == .controlDatabaseFailover(after: .seconds(3)) && failover.fault.kind.hitsControlDatabase)
+        let failover = try DrillScenarioLoader.load(
+            path: try write("scenario: f\nfault: { kind: control_database_failover, after: 3s }\n"))
+        #expect(
+            failover.fault == .controlDatabaseFailover(after: .seconds(3)) && failover.fault.kind.hitsControlDatabase)
         #expect(!failover.fault.kind.expectsFailover)
-        let partition = try DrillScenarioLoader.load(path: try write("scenario: p\nfault: { kind: partition, from: control, duration: 20s }\n"))
+        let partition = try DrillScenarioLoader.load(
+            path: try write("scenario: p\nfault: { kind: partition, from: control, duration: 20s }\n"))
         #expect(partition.fault == .partition(duration: .seconds(20), from: .controlDatabase))
-        #expect(try DrillScenarioLoader.load(path: try write("scenario: p\nfault: partition\n")).fault == .partition(duration: .seconds(8)))
-        #expect(throws: ConfigErrors.self) { try DrillScenarioLoader.load(path: try write("scenario: p\nfault: { kind: partition, from: moon }\n")) }
-        #expect(throws: ConfigErrors.self) { try DrillScenarioLoader.load(path: try write("scenario: p\nfault: { kind: stop_database, from: control }\n")) }
+        #expect(
+            try DrillScenarioLoader.load(path: try write("scenario: p\nfault: partition\n")).fault
+                == .partition(duration: .seconds(8)))
+        #expect(throws: ConfigErrors.self) {
+            try DrillScenarioLoader.load(path: try write("scenario: p\nfault: { kind: partition, from: moon }\n"))
+        }
+        #expect(throws: ConfigErrors.self) {
+            try DrillScenarioLoader.load(
+                path: try write("scenario: p\nfault: { kind: stop_database, from: control }\n"))
+        }
         // A report measures them; a metric not measured breaks its expectation.
         var report = DrillReport(scenario: "s", fault: "stop_control_database")
         report.commands_stopped = 2
@@ -92,7 +111,8 @@ struct DrillScenarioTests {
     }
 
     @Test func malformedScenariosNameFileLineAndField() throws {
-        let path = try write("""
+        let path = try write(
+            """
             scenario: broken
             fault:
               kind: kill_the_world
@@ -111,7 +131,8 @@ struct DrillScenarioTests {
     }
 
     @Test func aConfiguredDeploymentAllowsOnlyShellAndSwitchover() throws {
-        let path = try write("""
+        let path = try write(
+            """
             scenario: prod
             deployment: configured
             fault: kill_database
@@ -119,13 +140,16 @@ struct DrillScenarioTests {
         #expect {
             try DrillScenarioLoader.load(path: path)
         } throws: { "\($0)".contains("\(path):3: fault: kill_database signals processes of the local deployment") }
-        let ok = try write("scenario: prod\ndeployment: { kind: configured, config: /etc/switchyard }\nfault: { kind: switchover, to: r2 }\n")
+        let ok = try write(
+            "scenario: prod\ndeployment: { kind: configured, config: /etc/switchyard }\nfault: { kind: switchover, to: r2 }\n"
+        )
         let s = try DrillScenarioLoader.load(path: ok)
         #expect(s.fault == .switchover(to: "r2") && s.deployment == .configured(config: "/etc/switchyard"))
     }
 
     @Test func campaignsAreSeededAndReplayable() throws {
-        let path = try write("""
+        let path = try write(
+            """
             scenario: campaign
             campaign:
               count: 20
@@ -186,6 +210,8 @@ struct DrillScenarioTests {
         #expect(report.totals?.rto_median_ms == 3000 && report.rto_ms == 4000)
         #expect(!report.passed && report.expectations.map(\.held) == [false, true])
         let md = report.markdown
-        #expect(md.contains("**FAILED**") && md.contains("| runs_lost | == 0 | 1 | **no** (by 1) |") && md.contains("## Rounds"))
+        #expect(
+            md.contains("**FAILED**") && md.contains("| runs_lost | == 0 | 1 | **no** (by 1) |")
+                && md.contains("## Rounds"))
     }
 }

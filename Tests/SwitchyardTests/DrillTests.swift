@@ -47,7 +47,9 @@ actor DrillDeployment {
             holdsSlot = true
         }
         let dir = try await TestServers.shared.scratchDirectory("drills")
-        var up = try await SwitchyardBinary.run(["dev", "up", "--regions", "3", "--daemons", "--control-replica", "--dir", dir])
+        var up = try await SwitchyardBinary.run([
+            "dev", "up", "--regions", "3", "--daemons", "--control-replica", "--dir", dir,
+        ])
         if up.status != 0 {
             // Once more on the same directory (it restarts only what is down) before giving up.
             up = try await SwitchyardBinary.run(["dev", "up", "--regions", "3", "--daemons", "--dir", dir])
@@ -77,7 +79,8 @@ let drillsDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent(
 /// the Airflow ones, `airflow-*.yaml`, need `dev up --airflow` and run in `AirflowTests`).
 let shippedLocalScenarios: [String] = {
     let names = (try? FileManager.default.contentsOfDirectory(atPath: drillsDirectory)) ?? []
-    return names.filter { $0.hasSuffix(".yaml") && $0 != "campaign.yaml" && !$0.hasPrefix("airflow-") }.sorted().filter { name in
+    return names.filter { $0.hasSuffix(".yaml") && $0 != "campaign.yaml" && !$0.hasPrefix("airflow-") }.sorted().filter
+    { name in
         (try? DrillScenarioLoader.load(path: drillsDirectory + "/" + name))?.deployment.isLocal ?? true
     }
 }()
@@ -92,7 +95,9 @@ struct DrillTests {
             let report = try JSONDecoder().decode(DrillReport.self, from: Data(run.output.utf8))
             if let skipped = report.skipped {
                 // Only a partition is ever skipped, and only where namespaces and nftables cannot be had (not root).
-                #expect(name.hasPrefix("partition-") && DrillPartition.unavailableReason != nil, "\(name) skipped: \(skipped)")
+                #expect(
+                    name.hasPrefix("partition-") && DrillPartition.unavailableReason != nil,
+                    "\(name) skipped: \(skipped)")
                 return
             }
             if name == "hang-active-database.yaml" {
@@ -111,7 +116,9 @@ struct DrillTests {
                 #expect(!namespaces.contains(layout.hub), "the partition lab's namespaces were left behind")
                 #expect(run.errors.contains("partitionable"), "\(run.errors.suffix(2000))")
             }
-            let broken = report.expectations.filter { !$0.held }.map { "\($0.name) \($0.measured.map { "\($0)" } ?? "unmeasured") \($0.bound)" }
+            let broken = report.expectations.filter { !$0.held }.map {
+                "\($0.name) \($0.measured.map { "\($0)" } ?? "unmeasured") \($0.bound)"
+            }
             #expect(run.status == 0 && report.passed, "\(name): \(broken)\n\(run.errors.suffix(3000))")
             #expect(report.runs_lost == 0 && report.dual_leader_ms == 0)
             #expect(report.active_after == report.active_before, "\(name) should leave the original region active")
@@ -123,14 +130,14 @@ struct DrillTests {
         try await DrillDeployment.shared.use { dir in
             let file = dir + "/impossible.yaml"
             try """
-                scenario: impossible
-                fault: kill_scheduler_leader
-                restore: restart
-                timeout: 30s
-                expect:
-                  failovers: 0
-                  rto_ms: "<= 0.001"
-                """.write(toFile: file, atomically: true, encoding: .utf8)
+            scenario: impossible
+            fault: kill_scheduler_leader
+            restore: restart
+            timeout: 30s
+            expect:
+              failovers: 0
+              rto_ms: "<= 0.001"
+            """.write(toFile: file, atomically: true, encoding: .utf8)
             let run = try await SwitchyardBinary.run(["drill", file, "--dir", dir, "--json"])
             try await DrillDeployment.shared.registerDaemons()
             #expect(run.status == 1)
@@ -148,16 +155,17 @@ struct DrillTests {
     @Test func aMalformedScenarioIsRejectedBeforeAnyFault() async throws {
         try await DrillDeployment.shared.use { dir in
             let state = try #require(try DevState.load(directory: dir))
-            let region = try await PostgresConnection.connect(state.postgres[state.regions[0]]!.conninfo(passfile: state.passfile))
+            let region = try await PostgresConnection.connect(
+                state.postgres[state.regions[0]]!.conninfo(passfile: state.passfile))
             let epoch = try await region.query("SELECT epoch FROM switchyard.leadership").first?["epoch"].int
             let file = dir + "/malformed.yaml"
             try """
-                scenario: malformed
-                fault:
-                  kind: kill_scheduler_leader
-                  duration: 5s
-                restore: sometimes
-                """.write(toFile: file, atomically: true, encoding: .utf8)
+            scenario: malformed
+            fault:
+              kind: kill_scheduler_leader
+              duration: 5s
+            restore: sometimes
+            """.write(toFile: file, atomically: true, encoding: .utf8)
             let run = try await SwitchyardBinary.run(["drill", file, "--dir", dir])
             #expect(run.status == 2)
             #expect(run.errors.contains("\(file):4: fault.duration: unknown key"), "\(run.errors)")
@@ -172,12 +180,16 @@ struct DrillTests {
     @Test func ctrlCRestoresTheDeployment() async throws {
         try await DrillDeployment.shared.use { dir in
             let log = dir + "/interrupted-drill.log"
-            let child = try Daemon.spawn(SwitchyardBinary.path, ["drill", drillsDirectory + "/stop-active-database.yaml", "--dir", dir], log: log)
+            let child = try Daemon.spawn(
+                SwitchyardBinary.path, ["drill", drillsDirectory + "/stop-active-database.yaml", "--dir", dir], log: log
+            )
             TestServers.registerDaemon(child)
             let clock = ContinuousClock()
             let start = clock.now
             while clock.now - start < .seconds(90) {
-                if let text = try? String(contentsOfFile: log, encoding: .utf8), text.contains("fault injected") { break }
+                if let text = try? String(contentsOfFile: log, encoding: .utf8), text.contains("fault injected") {
+                    break
+                }
                 try await Task.sleep(for: .milliseconds(50))
             }
             let state = try #require(try DevState.load(directory: dir))
@@ -193,13 +205,17 @@ struct DrillTests {
             try await DrillDeployment.shared.registerDaemons()
             let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
             #expect(exited && (status >> 8) & 0xff == 1, "\(text.suffix(2000))")
-            #expect(text.contains("interrupted: restoring the deployment") && text.contains("drill interrupted; the deployment was restored"))
+            #expect(
+                text.contains("interrupted: restoring the deployment")
+                    && text.contains("drill interrupted; the deployment was restored"))
             // Restored: every server answers again and the original region is active.
             let servers = try await DevDeployment.status(directory: dir)
             let silent = servers.filter { !$0.answering }.map { "\($0.kind) \($0.region)" }
             #expect(silent.isEmpty, "\(silent)")
             let control = try await PostgresConnection.connect(state.controlConninfo)
-            #expect(try await control.query("SELECT active_region FROM switchyard.cluster_state").first?["active_region"].string == active)
+            #expect(
+                try await control.query("SELECT active_region FROM switchyard.cluster_state").first?["active_region"]
+                    .string == active)
             await control.close()
         }
     }

@@ -1,7 +1,7 @@
 import Foundation
 import SwitchyardRuntime
-import Testing
 import TestSupport
+import Testing
 
 @Suite("scheduler --exec runs its command exactly while leading", .serialized)
 struct ExecTests {
@@ -37,7 +37,8 @@ struct ExecTests {
     @Test func commandFollowsLeadershipThroughFreezeHandOffAndKill() async throws {
         try await DevFixture.with(regions: 1, dags: fastDAGs) { f in
             let file = f.state.directory + "/exec-events"
-            let command = "echo \"start $$ $(date +%s.%N)\" >> \(file); trap 'echo \"stop $$ $(date +%s.%N)\" >> \(file); exit 0' TERM; while :; do sleep 0.05; done"
+            let command =
+                "echo \"start $$ $(date +%s.%N)\" >> \(file); trap 'echo \"stop $$ $(date +%s.%N)\" >> \(file); exit 0' TERM; while :; do sleep 0.05; done"
             try f.start("a", ["scheduler", "--region", "us-east", "--node-id", "a", "--exec-shell", "--exec", command])
             func starts() -> Int { events(file).filter { $0.kind == "start" }.count }
             try #require(await f.waitUntil(timeout: .seconds(10)) { starts() == 1 } != nil)
@@ -74,15 +75,16 @@ struct ExecTests {
         let events = f.state.directory + "/slow-events"
         let script = f.state.directory + "/slow.sh"
         try """
-            echo "start $$ $(date +%s.%N)" >> \(events)
-            trap 'echo "stopping $$ $(date +%s.%N)" >> \(events); sleep \(stopTakes); echo "stop $$ $(date +%s.%N)" >> \(events); exit 0' TERM
-            while :; do sleep 0.05; done
-            """.write(toFile: script, atomically: true, encoding: .utf8)
+        echo "start $$ $(date +%s.%N)" >> \(events)
+        trap 'echo "stopping $$ $(date +%s.%N)" >> \(events); sleep \(stopTakes); echo "stop $$ $(date +%s.%N)" >> \(events); exit 0' TERM
+        while :; do sleep 0.05; done
+        """.write(toFile: script, atomically: true, encoding: .utf8)
         return (script, events)
     }
 
     @Test func aSuccessorNeverStartsItsCommandWhileThePredecessorsIsStillStopping() async throws {
-        try await DevFixture.with(regions: 1, dags: fastDAGs, controlplane: ["exec_grace: 500ms": "exec_grace: 3s"]) { f in
+        try await DevFixture.with(regions: 1, dags: fastDAGs, controlplane: ["exec_grace: 500ms": "exec_grace: 3s"]) {
+            f in
             let (script, file) = try slowStopper(f)
             // No shell in between: `/bin/sh script` is run as two words, and the guard signals its process group.
             let exec = ["--exec", "/bin/sh \(script)"]
@@ -127,11 +129,14 @@ struct ExecTests {
     /// keeps its lock session alive meanwhile, records the stop, and the follower starts at once instead of
     /// waiting out step_down_after + exec_grace (as on a loaded machine, where Airflow took over 8 s to stop).
     @Test func aSIGTERMHandOffOfACommandSlowerThanTheIdleTimeoutWaitsNothingMore() async throws {
-        try await DevFixture.with(regions: 1, dags: fastDAGs, controlplane: ["exec_grace: 500ms": "exec_grace: 10s"]) { f in
+        try await DevFixture.with(regions: 1, dags: fastDAGs, controlplane: ["exec_grace: 500ms": "exec_grace: 10s"]) {
+            f in
             let (script, file) = try slowStopper(f, stopTakes: "4.5")
             let exec = ["--exec", "/bin/sh \(script)"]
             try f.start("a", ["scheduler", "--region", "us-east", "--node-id", "a"] + exec)
-            let first = await f.waitUntil(timeout: .seconds(15)) { self.events(file).filter { $0.kind == "start" }.count == 1 }
+            let first = await f.waitUntil(timeout: .seconds(15)) {
+                self.events(file).filter { $0.kind == "start" }.count == 1
+            }
             try #require(first != nil)
             try f.start("b", ["scheduler", "--region", "us-east", "--node-id", "b"] + exec)
             let following = await f.waitUntil(timeout: .seconds(15)) { f.log("b").contains("scheduler node starting") }
@@ -139,7 +144,9 @@ struct ExecTests {
             try await Task.sleep(for: .seconds(1))  // b contends (a follower); nothing is asserted here
             let a = try #require(f.pid("a"))
             kill(a, SIGTERM)
-            let second = await f.waitUntil(timeout: .seconds(30)) { self.events(file).filter { $0.kind == "start" }.count == 2 }
+            let second = await f.waitUntil(timeout: .seconds(30)) {
+                self.events(file).filter { $0.kind == "start" }.count == 2
+            }
             try #require(second != nil)
             let all = events(file)
             let stops = all.filter { $0.kind == "stop" }
@@ -156,18 +163,25 @@ struct ExecTests {
 
     @Test func theShippedTimingsAcceptExecAndAShellOnlyCommandIsRefused() async throws {
         // exec_grace 1 s with step_down_after 2 s and idle_session_timeout 3 s, as regions/controlplane.yaml has.
-        try await DevFixture.with(regions: 1, dags: fastDAGs, controlplane: ["exec_grace: 500ms": "exec_grace: 1s"]) { f in
-            let refused = try await SwitchyardBinary.run(["scheduler", "--config", f.config, "--region", "us-east", "--exec", "sleep 100; echo"])
+        try await DevFixture.with(regions: 1, dags: fastDAGs, controlplane: ["exec_grace: 500ms": "exec_grace: 1s"]) {
+            f in
+            let refused = try await SwitchyardBinary.run([
+                "scheduler", "--config", f.config, "--region", "us-east", "--exec", "sleep 100; echo",
+            ])
             #expect(refused.status == 2 && refused.errors.contains("--exec-shell"), "\(refused.errors)")
             // Two singletons under one leadership (an `airflow scheduler` and a Celery beat, say).
-            try f.start("a", ["scheduler", "--region", "us-east", "--node-id", "a", "--exec", "sleep 97.5", "--exec", "sleep 96.5"])
+            try f.start(
+                "a",
+                ["scheduler", "--region", "us-east", "--node-id", "a", "--exec", "sleep 97.5", "--exec", "sleep 96.5"])
             let started = await f.waitUntil(timeout: .seconds(15)) {
                 f.log("a").components(separatedBy: "exec command started").count == 3
             }
             #expect(started != nil, "\(f.log("a").suffix(2000))")
             // A SIGTERM hand-off stops both.
             kill(try #require(f.pid("a")), SIGTERM)
-            let stopped = await f.waitUntil(timeout: .seconds(15)) { f.log("a").components(separatedBy: "exec command stopped").count == 3 }
+            let stopped = await f.waitUntil(timeout: .seconds(15)) {
+                f.log("a").components(separatedBy: "exec command stopped").count == 3
+            }
             #expect(stopped != nil, "\(f.log("a").suffix(2000))")
         }
     }

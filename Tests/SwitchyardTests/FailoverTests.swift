@@ -14,7 +14,8 @@ struct FailoverTests {
     /// A two-region deployment whose eu-west and us-east route through hooks on `server`.
     func withFixture<T>(server: LoopbackHTTPServer, _ body: (DevFixture) async throws -> T) async throws -> T {
         // Manual DAGs only, so the set of active runs holds still while a test looks at it.
-        try await DevFixture.with(regions: 2, dags: "dags:\n  - id: slow\n    command: \"sleep 4\"\n    timeout: 1m\n") { f in
+        try await DevFixture.with(regions: 2, dags: "dags:\n  - id: slow\n    command: \"sleep 4\"\n    timeout: 1m\n")
+        { f in
             try patchHooks(f, server: server)
             return try await body(f)
         }
@@ -35,11 +36,13 @@ struct FailoverTests {
                       max_backoff: 200ms
 
                 """
-            try (try String(contentsOfFile: path, encoding: .utf8) + hooks).write(toFile: path, atomically: true, encoding: .utf8)
+            try (try String(contentsOfFile: path, encoding: .utf8) + hooks).write(
+                toFile: path, atomically: true, encoding: .utf8)
         }
     }
 
-    func failover(_ f: DevFixture, _ arguments: [String], stopAfter: String? = nil) async throws -> SwitchyardBinary.Run {
+    func failover(_ f: DevFixture, _ arguments: [String], stopAfter: String? = nil) async throws -> SwitchyardBinary.Run
+    {
         var environment = ["SY_TEST_HOOK_SECRET": Self.secret]
         if let stopAfter { environment["SWITCHYARD_TEST_STOP_AFTER_STEP"] = stopAfter }
         return try await SwitchyardBinary.run(arguments + ["--config", f.config], environment: environment)
@@ -50,7 +53,8 @@ struct FailoverTests {
     }
 
     @Test func forcedFailoverMovesEveryActiveRunOnceFencesTheOldRegionAndCallsSignedHooks() async throws {
-        let server = try LoopbackHTTPServer(handler: LoopbackHTTPServer.sequence([.status(500), .status(500), .status(200)]))
+        let server = try LoopbackHTTPServer(
+            handler: LoopbackHTTPServer.sequence([.status(500), .status(500), .status(200)]))
         defer { server.stop() }
         try await withFixture(server: server) { f in
             for region in ["us-east", "eu-west"] {
@@ -59,11 +63,15 @@ struct FailoverTests {
             }
             let east = try await f.connect("us-east")
             let west = try await f.connect("eu-west")
-            for _ in 0..<4 { #expect(try await SwitchyardBinary.run(["trigger", "slow", "--config", f.config]).status == 0) }
+            for _ in 0..<4 {
+                #expect(try await SwitchyardBinary.run(["trigger", "slow", "--config", f.config]).status == 0)
+            }
             // One run executing in us-east, the others running-but-unclaimed or queued.
-            try #require(await f.waitUntil(timeout: .seconds(10)) {
-                try await count(east, "SELECT count(*) AS n FROM switchyard.executions WHERE finished_at IS NULL") == 1
-            } != nil)
+            try #require(
+                await f.waitUntil(timeout: .seconds(10)) {
+                    try await count(east, "SELECT count(*) AS n FROM switchyard.executions WHERE finished_at IS NULL")
+                        == 1
+                } != nil)
 
             let run = try await failover(f, ["failover", "--to", "eu-west", "--force", "--reason", "test", "--json"])
             #expect(run.status == 0, "\(run.output)\n\(run.errors)")
@@ -72,7 +80,8 @@ struct FailoverTests {
             // What was active in us-east when it was fenced: its rows stay as they were from then on (its
             // scheduler is idle and its worker records nothing for the command it stopped).
             let active = try await east.query(
-                "SELECT dag_id, run_id FROM switchyard.dag_run WHERE state IN ('queued', 'running') ORDER BY run_id").rows.map { try $0["run_id"].require(String.self) }
+                "SELECT dag_id, run_id FROM switchyard.dag_run WHERE state IN ('queued', 'running') ORDER BY run_id"
+            ).rows.map { try $0["run_id"].require(String.self) }
             #expect(active.count >= 2)
             #expect(report.runs_moved == active.count)
             #expect(report.runs_source == "table")
@@ -83,35 +92,57 @@ struct FailoverTests {
             #expect(fence["open"].bool == false && fence["cluster_epoch"].int == report.epoch)
             #expect(try await west.query("SELECT open FROM switchyard.fence").first?["open"].bool == true)
             let control = try await f.connectControl()
-            #expect(try await control.query("SELECT active_region FROM switchyard.cluster_state").first?["active_region"].string == "eu-west")
+            #expect(
+                try await control.query("SELECT active_region FROM switchyard.cluster_state").first?["active_region"]
+                    .string == "eu-west")
             // The journal has each step once.
-            let steps = try await control.query("SELECT step FROM switchyard.failover_steps WHERE failover_id = $1 ORDER BY started_at", [.int(report.id)])
-                .rows.map { try $0["step"].require(String.self) }
+            let steps = try await control.query(
+                "SELECT step FROM switchyard.failover_steps WHERE failover_id = $1 ORDER BY started_at",
+                [.int(report.id)]
+            )
+            .rows.map { try $0["step"].require(String.self) }
             #expect(steps == ["begin", "fence", "migrate", "activate", "route", "complete"])
 
             // Every moved run finishes in eu-west, executed there once; the one that was executing in us-east
             // was stopped there before eu-west could start it.
             let done = await f.waitUntil(timeout: .seconds(40)) {
-                (try? await count(west, "SELECT count(*) AS n FROM switchyard.dag_run WHERE state = 'success'")) == active.count
+                (try? await count(west, "SELECT count(*) AS n FROM switchyard.dag_run WHERE state = 'success'"))
+                    == active.count
             }
             #expect(done != nil)
-            #expect(try await count(west, "SELECT count(*) AS n FROM (SELECT run_id FROM switchyard.executions GROUP BY run_id HAVING count(*) > 1) x") == 0)
-            let stoppedEast = try await east.query("SELECT run_id, finished_at FROM switchyard.executions WHERE outcome = 'fenced'").rows
+            #expect(
+                try await count(
+                    west,
+                    "SELECT count(*) AS n FROM (SELECT run_id FROM switchyard.executions GROUP BY run_id HAVING count(*) > 1) x"
+                ) == 0)
+            let stoppedEast = try await east.query(
+                "SELECT run_id, finished_at FROM switchyard.executions WHERE outcome = 'fenced'"
+            ).rows
             #expect(stoppedEast.count <= 1)  // the one executing at the fence, unless it had just finished
             for row in stoppedEast {
                 let runId: String = try row["run_id"].require()
                 let stoppedAt: Date = try row["finished_at"].require()
-                let startedWest = try await west.query("SELECT min(started_at) AS t FROM switchyard.executions WHERE run_id = $1", [.text(runId)])
-                    .first?["t"].optional(Date.self)
+                let startedWest = try await west.query(
+                    "SELECT min(started_at) AS t FROM switchyard.executions WHERE run_id = $1", [.text(runId)]
+                )
+                .first?["t"].optional(Date.self)
                 #expect(startedWest.map { $0 >= stoppedAt } ?? false, "\(runId) ran in two regions at once")
             }
-            #expect(try await count(east, "SELECT count(*) AS n FROM switchyard.dag_run WHERE created_epoch IS NOT NULL AND queued_at > now() - interval '1 second'") == 0)
+            #expect(
+                try await count(
+                    east,
+                    "SELECT count(*) AS n FROM switchyard.dag_run WHERE created_epoch IS NOT NULL AND queued_at > now() - interval '1 second'"
+                ) == 0)
 
             // The hook calls were signed with the secret.
             for request in server.requests {
                 let timestamp = try #require(request.header(HookCaller.timestampHeader))
-                let mac = HMAC<SHA256>.authenticationCode(for: Array((timestamp + "." + request.bodyText).utf8), using: SymmetricKey(data: Array(Self.secret.utf8)))
-                #expect(request.header(HookCaller.signatureHeader) == "sha256=" + mac.map { String(format: "%02x", $0) }.joined())
+                let mac = HMAC<SHA256>.authenticationCode(
+                    for: Array((timestamp + "." + request.bodyText).utf8),
+                    using: SymmetricKey(data: Array(Self.secret.utf8)))
+                #expect(
+                    request.header(HookCaller.signatureHeader) == "sha256="
+                        + mac.map { String(format: "%02x", $0) }.joined())
                 #expect(request.bodyText.contains("\"region\":\"eu-west\""))
             }
             #expect(!run.output.contains(Self.secret) && !run.errors.contains(Self.secret))
@@ -121,14 +152,23 @@ struct FailoverTests {
             // Failback: us-east's stale copies of the moved runs (finished in eu-west since) are superseded,
             // never executed again.
             let moved = PostgresValue.array(active.map { .text($0) })
-            let executionsBefore = try await count(east, "SELECT count(*) AS n FROM switchyard.executions WHERE run_id = ANY($1::text[])", [moved])
+            let executionsBefore = try await count(
+                east, "SELECT count(*) AS n FROM switchyard.executions WHERE run_id = ANY($1::text[])", [moved])
             let back = try await failover(f, ["failover", "--to", "us-east", "--force", "--json"])
             #expect(back.status == 0, "\(back.errors)")
             try await Task.sleep(for: .seconds(3))
-            #expect(try await count(east, "SELECT count(*) AS n FROM switchyard.dag_run WHERE run_id = ANY($1::text[]) AND state IN ('queued', 'running')",
-                                    [.array(active.map { .text($0) })]) == 0)
-            #expect(try await count(east, "SELECT count(*) AS n FROM switchyard.dag_run WHERE note LIKE 'superseded%'") == active.count)
-            #expect(try await count(east, "SELECT count(*) AS n FROM switchyard.executions WHERE run_id = ANY($1::text[])", [moved]) == executionsBefore)
+            #expect(
+                try await count(
+                    east,
+                    "SELECT count(*) AS n FROM switchyard.dag_run WHERE run_id = ANY($1::text[]) AND state IN ('queued', 'running')",
+                    [.array(active.map { .text($0) })]) == 0)
+            #expect(
+                try await count(east, "SELECT count(*) AS n FROM switchyard.dag_run WHERE note LIKE 'superseded%'")
+                    == active.count)
+            #expect(
+                try await count(
+                    east, "SELECT count(*) AS n FROM switchyard.executions WHERE run_id = ANY($1::text[])", [moved])
+                    == executionsBefore)
         }
     }
 
@@ -140,21 +180,36 @@ struct FailoverTests {
             var from = "us-east", to = "eu-west"
             for step in ["begin", "fence", "migrate", "activate", "route"] {
                 let source = try await f.connect(from)
-                try await source.query("INSERT INTO switchyard.dag_run (dag_id, run_id, state) VALUES ('slow', $1, 'queued')", [.text("before-\(step)")])
+                try await source.query(
+                    "INSERT INTO switchyard.dag_run (dag_id, run_id, state) VALUES ('slow', $1, 'queued')",
+                    [.text("before-\(step)")])
                 let interrupted = try await failover(f, ["failover", "--to", to, "--force"], stopAfter: step)
                 #expect(interrupted.status == 99, "stop after \(step): \(interrupted.errors)")
-                let running = try await control.query("SELECT id FROM switchyard.failovers WHERE state = 'running'").first?["id"].int
+                let running = try await control.query("SELECT id FROM switchyard.failovers WHERE state = 'running'")
+                    .first?["id"].int
                 let id = try #require(running, "no running failover after stopping at \(step)")
                 let busy = try await failover(f, ["failover", "--to", to, "--force"])
                 #expect(busy.status == 1 && busy.errors.contains("failover \(id) is in progress"))
                 let resumed = try await failover(f, ["failover", "--resume"])
                 #expect(resumed.status == 0, "resume after \(step): \(resumed.errors)")
-                let steps = try await control.query("SELECT step, finished_at IS NOT NULL AS done FROM switchyard.failover_steps WHERE failover_id = $1", [.int(id)]).rows
+                let steps = try await control.query(
+                    "SELECT step, finished_at IS NOT NULL AS done FROM switchyard.failover_steps WHERE failover_id = $1",
+                    [.int(id)]
+                ).rows
                 #expect(steps.count == 6 && steps.allSatisfy { $0["done"].bool == true }, "journal after \(step)")
-                #expect(try await control.query("SELECT state FROM switchyard.failovers WHERE id = $1", [.int(id)]).first?["state"].string == "completed")
+                #expect(
+                    try await control.query("SELECT state FROM switchyard.failovers WHERE id = $1", [.int(id)]).first?[
+                        "state"
+                    ].string == "completed")
                 let target = try await f.connect(to)
-                #expect(try await count(target, "SELECT count(*) AS n FROM switchyard.dag_run WHERE run_id = $1", [.text("before-\(step)")]) == 1)
-                #expect(try await control.query("SELECT active_region FROM switchyard.cluster_state").first?["active_region"].string == to)
+                #expect(
+                    try await count(
+                        target, "SELECT count(*) AS n FROM switchyard.dag_run WHERE run_id = $1",
+                        [.text("before-\(step)")]) == 1)
+                #expect(
+                    try await control.query("SELECT active_region FROM switchyard.cluster_state").first?[
+                        "active_region"
+                    ].string == to)
                 swap(&from, &to)
             }
         }
@@ -174,17 +229,23 @@ struct FailoverTests {
             let unknown = try await failover(f, ["switchover", "--to", "atlantis"])
             #expect(unknown.status == 1 && unknown.errors.contains("no region named atlantis"))
             #expect(try await SwitchyardBinary.run(["trigger", "slow", "--config", f.config]).status == 0)
-            try #require(await f.waitUntil(timeout: .seconds(10)) {
-                try await count(east, "SELECT count(*) AS n FROM switchyard.executions WHERE finished_at IS NULL") == 1
-            } != nil)
+            try #require(
+                await f.waitUntil(timeout: .seconds(10)) {
+                    try await count(east, "SELECT count(*) AS n FROM switchyard.executions WHERE finished_at IS NULL")
+                        == 1
+                } != nil)
             let run = try await failover(f, ["switchover", "--to", "eu-west", "--json"])
             #expect(run.status == 0, "\(run.errors)")
             let report = try JSONDecoder().decode(FailoverExecutor.Report.self, from: Data(run.output.utf8))
             #expect(report.kind == .switchover && report.state == .completed)
             // The running command finished in us-east; nothing ran twice.
-            #expect(try await count(east, "SELECT count(*) AS n FROM switchyard.dag_run WHERE dag_id = 'slow' AND state = 'success'") == 1)
+            #expect(
+                try await count(
+                    east, "SELECT count(*) AS n FROM switchyard.dag_run WHERE dag_id = 'slow' AND state = 'success'")
+                    == 1)
             #expect(try await count(west, "SELECT count(*) AS n FROM switchyard.dag_run WHERE dag_id = 'slow'") == 0)
-            #expect(try await count(east, "SELECT count(*) AS n FROM switchyard.executions WHERE outcome = 'fenced'") == 0)
+            #expect(
+                try await count(east, "SELECT count(*) AS n FROM switchyard.executions WHERE outcome = 'fenced'") == 0)
             // us-east was drained; switched back to, it is open again and its drain flag is gone (a
             // flag left behind once excused its workers from ever checking the fence validity).
             #expect(try await east.query("SELECT drain FROM switchyard.fence").first?["drain"].bool == true)
@@ -198,7 +259,10 @@ struct FailoverTests {
             await f.state.postgres["eu-west"]!.stop()
             let refused = try await failover(f, ["switchover", "--to", "eu-west"])
             #expect(refused.status == 1 && refused.errors.contains("eu-west's database does not answer"))
-            #expect(try await control.query("SELECT epoch, active_region FROM switchyard.cluster_state").first.map { ($0["epoch"].int, $0["active_region"].string) }! == (epoch, "us-east"))
+            #expect(
+                try await control.query("SELECT epoch, active_region FROM switchyard.cluster_state").first.map {
+                    ($0["epoch"].int, $0["active_region"].string)
+                }! == (epoch, "us-east"))
         }
     }
 }
@@ -210,18 +274,25 @@ struct FailoverOutcomeTests {
         defer { server.stop() }
         try await DevFixture.with(regions: 2, dags: "dags:\n  - id: slow\n    command: \"sleep 4\"\n") { f in
             let path = f.config + "/eu-west.yaml"
-            try (try String(contentsOfFile: path, encoding: .utf8)
-                 + "routing:\n  hooks:\n    - name: lb\n      url: \"\(server.baseURL)/lb\"\n      retries: 1\n      backoff: 10ms\n      max_backoff: 10ms\n")
+            try
+                (try String(contentsOfFile: path, encoding: .utf8)
+                + "routing:\n  hooks:\n    - name: lb\n      url: \"\(server.baseURL)/lb\"\n      retries: 1\n      backoff: 10ms\n      max_backoff: 10ms\n")
                 .write(toFile: path, atomically: true, encoding: .utf8)
-            let run = try await SwitchyardBinary.run(["failover", "--to", "eu-west", "--force", "--config", f.config, "--json"])
+            let run = try await SwitchyardBinary.run([
+                "failover", "--to", "eu-west", "--force", "--config", f.config, "--json",
+            ])
             #expect(run.status == 1)
             let report = try JSONDecoder().decode(FailoverExecutor.Report.self, from: Data(run.output.utf8))
             #expect(report.state == .completed_with_errors)
             #expect(report.hooks.first?.attempts.map(\.status) == [503, 503])
             let control = try await f.connectControl()
-            #expect(try await control.query("SELECT error FROM switchyard.failovers").first?["error"].string == "required hooks failed: lb")
+            #expect(
+                try await control.query("SELECT error FROM switchyard.failovers").first?["error"].string
+                    == "required hooks failed: lb")
             // The failover itself happened: the target is active.
-            #expect(try await control.query("SELECT active_region FROM switchyard.cluster_state").first?["active_region"].string == "eu-west")
+            #expect(
+                try await control.query("SELECT active_region FROM switchyard.cluster_state").first?["active_region"]
+                    .string == "eu-west")
         }
     }
 
@@ -230,42 +301,57 @@ struct FailoverOutcomeTests {
         // live worker's abandoned execution is not running, so a later failover must not wait for it.
         try await DevFixture.with(regions: 2, dags: "dags:\n  - id: slow\n    command: \"sleep 4\"\n") { f in
             let east = try await f.connect("us-east")
-            try await east.query("INSERT INTO switchyard.nodes (node_id, host, pid, role) VALUES ('w1', 'here', 1, 'follower')")
-            try await east.query("INSERT INTO switchyard.executions (dag_id, run_id, attempt, epoch, worker, outcome) VALUES ('slow', 'r1', 1, 1, 'w1', 'abandoned')")
-            let run = try await SwitchyardBinary.run(["failover", "--to", "eu-west", "--force", "--config", f.config, "--json"])
+            try await east.query(
+                "INSERT INTO switchyard.nodes (node_id, host, pid, role) VALUES ('w1', 'here', 1, 'follower')")
+            try await east.query(
+                "INSERT INTO switchyard.executions (dag_id, run_id, attempt, epoch, worker, outcome) VALUES ('slow', 'r1', 1, 1, 'w1', 'abandoned')"
+            )
+            let run = try await SwitchyardBinary.run([
+                "failover", "--to", "eu-west", "--force", "--config", f.config, "--json",
+            ])
             #expect(run.status == 0, "\(run.errors)")
             let control = try await f.connectControl()
-            let fence = try await control.query("SELECT result::text AS r FROM switchyard.failover_steps WHERE step = 'fence'").first?["r"].string
+            let fence = try await control.query(
+                "SELECT result::text AS r FROM switchyard.failover_steps WHERE step = 'fence'"
+            ).first?["r"].string
             #expect(fence?.contains("\"executions_still_running\": 0") == true, "\(fence ?? "no fence step")")
         }
     }
 
     @Test func stoppedRedisOfTheActiveRegionFailsOverOnceAndTheCooldownHolds() async throws {
         try await DevFixture.with(
-            regions: 3, dags: "dags:\n  - id: slow\n    command: \"sleep 4\"\n", controlplane: ["  cooldown: 5s": "  cooldown: 30s"]) { f in
+            regions: 3, dags: "dags:\n  - id: slow\n    command: \"sleep 4\"\n",
+            controlplane: ["  cooldown: 5s": "  cooldown: 30s"]
+        ) { f in
             for region in f.state.regions {
                 try f.start("s-\(region)", ["scheduler", "--region", region, "--node-id", "s-\(region)"])
             }
             var url = ""
             for region in f.state.regions { url = try await f.startAgent(region) }
             let control = try await f.connectControl()
-            try #require(await f.waitUntil(timeout: .seconds(20)) {
-                try await f.status(url).regions.allSatisfy { $0.health == .healthy && $0.live_observers == 3 }
-            } != nil)
+            try #require(
+                await f.waitUntil(timeout: .seconds(20)) {
+                    try await f.status(url).regions.allSatisfy { $0.health == .healthy && $0.live_observers == 3 }
+                } != nil)
             try #require(await f.waitSteady(control, observers: 3))
             await f.state.redis["us-east"]!.stop()
             let first = await f.waitUntil(timeout: .seconds(20)) {
-                (try? await control.query("SELECT state, to_region FROM switchyard.failovers").first?["state"].string) == "completed"
+                (try? await control.query("SELECT state, to_region FROM switchyard.failovers").first?["state"].string)
+                    == "completed"
             }
             #expect(first != nil)
-            #expect(try await control.query("SELECT to_region FROM switchyard.failovers").first?["to_region"].string == "eu-west")
+            #expect(
+                try await control.query("SELECT to_region FROM switchyard.failovers").first?["to_region"].string
+                    == "eu-west")
             // Inside the cooldown (30 s here), the new active region failing too causes no second failover.
             await f.state.redis["eu-west"]!.stop()
-            try #require(await f.waitUntil(timeout: .seconds(10)) {
-                (try? await f.status(url).regions.first { $0.name == "eu-west" }?.observers_seeing_down) == 3
-            } != nil)
+            try #require(
+                await f.waitUntil(timeout: .seconds(10)) {
+                    (try? await f.status(url).regions.first { $0.name == "eu-west" }?.observers_seeing_down) == 3
+                } != nil)
             let refused = await f.waitUntil(timeout: .seconds(15)) {
-                f.log("agent-us-east").contains("cooldown") || f.log("agent-eu-west").contains("cooldown") || f.log("agent-ap-south").contains("cooldown")
+                f.log("agent-us-east").contains("cooldown") || f.log("agent-eu-west").contains("cooldown")
+                    || f.log("agent-ap-south").contains("cooldown")
             }
             #expect(refused != nil)
             #expect(try await control.query("SELECT count(*) AS n FROM switchyard.failovers").first?["n"].int == 1)
@@ -278,27 +364,35 @@ struct FailoverTriggerTests {
     @Test func killedSchedulerLeadersFailOver() async throws {
         try await DevFixture.with(regions: 2, dags: "dags:\n  - id: slow\n    command: \"sleep 4\"\n") { f in
             for region in f.state.regions {
-                for i in 1...2 { try f.start("s\(i)-\(region)", ["scheduler", "--region", region, "--node-id", "s\(i)-\(region)"]) }
+                for i in 1...2 {
+                    try f.start("s\(i)-\(region)", ["scheduler", "--region", region, "--node-id", "s\(i)-\(region)"])
+                }
             }
             var url = ""
             for region in f.state.regions { url = try await f.startAgent(region) }
             let control = try await f.connectControl()
-            try #require(await f.waitUntil(timeout: .seconds(20)) {
-                try await f.status(url).regions.allSatisfy { $0.health == .healthy && $0.live_observers == 2 }
-            } != nil)
+            try #require(
+                await f.waitUntil(timeout: .seconds(20)) {
+                    try await f.status(url).regions.allSatisfy { $0.health == .healthy && $0.live_observers == 2 }
+                } != nil)
             try #require(await f.waitSteady(control, observers: 2))
             for i in 1...2 { kill(try #require(f.pid("s\(i)-us-east")), SIGKILL) }
             let done = await f.waitUntil(timeout: .seconds(25)) {
-                (try? await control.query("SELECT state FROM switchyard.failovers").first?["state"].string) == "completed"
+                (try? await control.query("SELECT state FROM switchyard.failovers").first?["state"].string)
+                    == "completed"
             }
             #expect(done != nil)
-            #expect(try await control.query("SELECT to_region, reason FROM switchyard.failovers").first?["to_region"].string == "eu-west")
+            #expect(
+                try await control.query("SELECT to_region, reason FROM switchyard.failovers").first?["to_region"].string
+                    == "eu-west")
         }
     }
 
     @Test func oneObserverCutOffFromTheActiveRegionDoesNotFailItOver() async throws {
         try await DevFixture.with(regions: 3, dags: "dags:\n  - id: slow\n    command: \"sleep 4\"\n") { f in
-            for region in f.state.regions { try f.start("s-\(region)", ["scheduler", "--region", region, "--node-id", "s-\(region)"]) }
+            for region in f.state.regions {
+                try f.start("s-\(region)", ["scheduler", "--region", region, "--node-id", "s-\(region)"])
+            }
             // ap-south's observer is cut off from us-east: its view of us-east points at loopback ports where
             // nothing answers (the same view a partition gives it), while it still reaches the control database.
             let cut = f.state.directory + "/cut-regions"
@@ -308,19 +402,23 @@ struct FailoverTriggerTests {
             defer { silent.close() }
             let text = try String(contentsOfFile: east, encoding: .utf8)
                 .replacingOccurrences(of: "port=\(f.state.postgres["us-east"]!.port)", with: "port=\(silent.port)")
-                .replacingOccurrences(of: "127.0.0.1:\(f.state.redis["us-east"]!.port)", with: "127.0.0.1:\(silent.port)")
+                .replacingOccurrences(
+                    of: "127.0.0.1:\(f.state.redis["us-east"]!.port)", with: "127.0.0.1:\(silent.port)")
             try text.write(toFile: east, atomically: true, encoding: .utf8)
             let url = try await f.startAgent("us-east")
             _ = try await f.startAgent("eu-west")
             _ = try await f.startAgent("ap-south", config: cut)
             let control = try await f.connectControl()
-            try #require(await f.waitUntil(timeout: .seconds(20)) {
-                let east = try await f.status(url).regions.first { $0.name == "us-east" }
-                return east?.live_observers == 3 && east?.observers_seeing_down == 1
-            } != nil)
+            try #require(
+                await f.waitUntil(timeout: .seconds(20)) {
+                    let east = try await f.status(url).regions.first { $0.name == "us-east" }
+                    return east?.live_observers == 3 && east?.observers_seeing_down == 1
+                } != nil)
             try await Task.sleep(for: .seconds(4))  // far past failure_grace
             #expect(try await control.query("SELECT count(*) AS n FROM switchyard.failovers").first?["n"].int == 0)
-            #expect(try await control.query("SELECT active_region FROM switchyard.cluster_state").first?["active_region"].string == "us-east")
+            #expect(
+                try await control.query("SELECT active_region FROM switchyard.cluster_state").first?["active_region"]
+                    .string == "us-east")
         }
     }
 }

@@ -30,7 +30,9 @@ struct LifecycleTests {
         let shutdown = ShutdownSignal()
         #expect(!shutdown.requested)
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.returns(within: .seconds(30), "an hour's sleep") { await shutdown.sleep(.seconds(3600)) } }
+            group.addTask {
+                await self.returns(within: .seconds(30), "an hour's sleep") { await shutdown.sleep(.seconds(3600)) }
+            }
             group.addTask { await self.returns(within: .seconds(30), "wait") { await shutdown.wait() } }
             // Raised from another task once both are waiting (or before: they then return at once).
             group.addTask {
@@ -55,7 +57,9 @@ struct LifecycleTests {
         await returns(within: .seconds(30), "a 50 ms sleep") { await shutdown.sleep(.milliseconds(50)) }
         #expect(!shutdown.requested)
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.returns(within: .seconds(30), "a wait after a cancelled one") { await shutdown.wait() } }
+            group.addTask {
+                await self.returns(within: .seconds(30), "a wait after a cancelled one") { await shutdown.wait() }
+            }
             group.addTask {
                 try? await Task.sleep(for: .milliseconds(100))
                 shutdown.trigger()
@@ -75,10 +79,13 @@ struct LifecycleTests {
             await shutdown.wait()
             stage.withLock { $0 = "stopped gracefully" }
         }
-        let group = ServiceGroup(configuration: .init(services: [.init(service: service)], logger: Logger(label: "test")))
+        let group = ServiceGroup(
+            configuration: .init(services: [.init(service: service)], logger: Logger(label: "test")))
         let running = Task { try await group.run() }
         let deadline = ContinuousClock.now + .seconds(30)
-        while stage.withLock({ $0 }) != "running" && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        while stage.withLock({ $0 }) != "running" && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
         try #require(stage.withLock { $0 } == "running")
         await group.triggerGracefulShutdown()
         await returns(within: .seconds(30), "the service group") { _ = try? await running.value }

@@ -2,8 +2,8 @@ import Foundation
 import Postgres
 import SwitchyardCore
 import SwitchyardRuntime
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Active-run migration between region databases", .serialized)
 struct MigrationTests {
@@ -26,22 +26,30 @@ struct MigrationTests {
                     "INSERT INTO switchyard.dag_run (dag_id, run_id, state, conf, worker, dispatch_id) VALUES ('slow', $1, $2, '{\"k\": 1}', 'w', 'd')",
                     [.text(run), .text(state)])
             }
-            try await east.query("INSERT INTO switchyard.dag_run (dag_id, run_id, state) VALUES ('gone_dag', 'r5', 'queued')")
+            try await east.query(
+                "INSERT INTO switchyard.dag_run (dag_id, run_id, state) VALUES ('gone_dag', 'r5', 'queued')")
 
-            let dry = try await SwitchyardBinary.run(["migrate-runs", "--config", f.config, "--from", "us-east", "--to", "eu-west", "--dry-run", "--json"])
+            let dry = try await SwitchyardBinary.run([
+                "migrate-runs", "--config", f.config, "--from", "us-east", "--to", "eu-west", "--dry-run", "--json",
+            ])
             #expect(dry.status == 0, "\(dry.errors)")
             let dryReport = try JSONDecoder().decode(Report.self, from: Data(dry.output.utf8))
             #expect(dryReport.found == 3 && dryReport.copied == 3 && dryReport.dry_run)
-            #expect(try await west.query("SELECT count(*) AS n FROM switchyard.dag_run").first?["n"].require(Int.self) == 0)
+            #expect(
+                try await west.query("SELECT count(*) AS n FROM switchyard.dag_run").first?["n"].require(Int.self) == 0)
 
             // The target has the DAG paused (Airflow pauses new DAGs by default): its runs would wait silently.
             try await west.query("UPDATE switchyard.dags SET is_paused = true WHERE dag_id = 'slow'")
-            let run = try await SwitchyardBinary.run(["migrate-runs", "--config", f.config, "--from", "us-east", "--to", "eu-west", "--json"])
+            let run = try await SwitchyardBinary.run([
+                "migrate-runs", "--config", f.config, "--from", "us-east", "--to", "eu-west", "--json",
+            ])
             let report = try JSONDecoder().decode(Report.self, from: Data(run.output.utf8))
             #expect(report.copied == 3)
             #expect(report.orphaned == ["gone_dag/r5"])
             #expect(report.paused_in_target == ["slow"] && report.unpaused.isEmpty)
-            let rows = try await west.query("SELECT run_id, state, worker, dispatch_id, conf::text AS conf, migrated_from FROM switchyard.dag_run ORDER BY run_id").rows
+            let rows = try await west.query(
+                "SELECT run_id, state, worker, dispatch_id, conf::text AS conf, migrated_from FROM switchyard.dag_run ORDER BY run_id"
+            ).rows
             #expect(try rows.map { try $0["run_id"].require(String.self) } == ["r1", "r2", "r5"])
             for row in rows {
                 #expect(row["state"].string == "queued")
@@ -50,12 +58,17 @@ struct MigrationTests {
             }
             #expect(rows.first?["conf"].string == "{\"k\": 1}")
 
-            let again = try await SwitchyardBinary.run(["migrate-runs", "--config", f.config, "--from", "us-east", "--to", "eu-west", "--json", "--unpause"])
+            let again = try await SwitchyardBinary.run([
+                "migrate-runs", "--config", f.config, "--from", "us-east", "--to", "eu-west", "--json", "--unpause",
+            ])
             let second = try JSONDecoder().decode(Report.self, from: Data(again.output.utf8))
             #expect(second.copied == 0 && second.already_present == 3)
             #expect(second.unpaused == ["slow"])
-            #expect(try await west.query("SELECT is_paused FROM switchyard.dags WHERE dag_id = 'slow'").first?["is_paused"].bool == false)
-            #expect(try await west.query("SELECT count(*) AS n FROM switchyard.dag_run").first?["n"].require(Int.self) == 3)
+            #expect(
+                try await west.query("SELECT is_paused FROM switchyard.dags WHERE dag_id = 'slow'").first?["is_paused"]
+                    .bool == false)
+            #expect(
+                try await west.query("SELECT count(*) AS n FROM switchyard.dag_run").first?["n"].require(Int.self) == 3)
         }
     }
 
@@ -103,14 +116,17 @@ struct MigrationTests {
             INSERT INTO dag_run (dag_id, run_id, run_type, run_after, state) VALUES ('etl', 'target_only', 'manual', now(), 'success');
             """)
         let report = try await RunMigrator.migrate(
-            from: "a", to: "b", source: .table(src, table: "public.dag_run"), target: dst, targetTable: "public.dag_run",
+            from: "a", to: "b", source: .table(src, table: "public.dag_run"), target: dst,
+            targetTable: "public.dag_run",
             preset: .airflow, dryRun: false)
         #expect(report.found == 3 && report.copied == 3)
         #expect(report.orphaned == ["report/manual__1"])
         #expect(!report.columns.contains("id"))
         let rows = try await dst.query(
-            "SELECT run_id, state, backfill_id, created_dag_version_id::text AS v, clear_number, id FROM dag_run WHERE run_id <> 'target_only' ORDER BY run_id").rows
-        #expect(try rows.map { try $0["run_id"].require(String.self) } == ["manual__1", "scheduled__1", "scheduled__2"])
+            "SELECT run_id, state, backfill_id, created_dag_version_id::text AS v, clear_number, id FROM dag_run WHERE run_id <> 'target_only' ORDER BY run_id"
+        ).rows
+        #expect(
+            try rows.map { try $0["run_id"].require(String.self) } == ["manual__1", "scheduled__1", "scheduled__2"])
         for row in rows {
             #expect(row["state"].string == "queued")
             #expect(row["backfill_id"].isNull)
@@ -120,7 +136,8 @@ struct MigrationTests {
         #expect(rows[1]["clear_number"].int == 2)
         #expect(Set(try rows.map { try $0["id"].require(Int.self) }).count == 3)
         let again = try await RunMigrator.migrate(
-            from: "a", to: "b", source: .table(src, table: "public.dag_run"), target: dst, targetTable: "public.dag_run",
+            from: "a", to: "b", source: .table(src, table: "public.dag_run"), target: dst,
+            targetTable: "public.dag_run",
             preset: .airflow, dryRun: false)
         #expect(again.copied == 0)
     }

@@ -15,11 +15,14 @@ struct MonitorTests {
 
     @Test func stoppedPostgresGoesSuspectThenDownAndRecovers() async throws {
         try await DevFixture.with(regions: 2, dags: fastDAGs) { f in
-            for r in ["us-east", "eu-west"] { try f.start("s-\(r)", ["scheduler", "--region", r, "--node-id", "s-\(r)"]) }
+            for r in ["us-east", "eu-west"] {
+                try f.start("s-\(r)", ["scheduler", "--region", r, "--node-id", "s-\(r)"])
+            }
             let url = try await f.startAgent("us-east")
-            try #require(await f.waitUntil(timeout: .seconds(15)) {
-                try await f.status(url).regions.allSatisfy { $0.health == .healthy }
-            } != nil)
+            try #require(
+                await f.waitUntil(timeout: .seconds(15)) {
+                    try await f.status(url).regions.allSatisfy { $0.health == .healthy }
+                } != nil)
             // Dev timings: interval 500ms, timeout 400ms, failures_to_down 3, down_after 1.5s.
             let cluster = try #require(f.state.postgres["eu-west"])
             await cluster.stop()
@@ -48,12 +51,16 @@ struct MonitorTests {
             // probe that rides on it, in this observer's own view and as the control database records it.
             #expect(west.components["database"]?.evidence == .positive)
             let recorded = await f.waitUntil(timeout: .seconds(5)) {
-                (try? await f.status(url).regions.first { $0.name == "eu-west" }?.observers.first { $0.observer == "us-east" }?.evidence) == .positive
+                (try? await f.status(url).regions.first { $0.name == "eu-west" }?.observers.first {
+                    $0.observer == "us-east"
+                }?.evidence) == .positive
             }
             #expect(recorded != nil)
             #expect(status.regions.first { $0.name == "us-east" }?.health == .healthy)
             try await cluster.start()
-            let recovered = await f.waitUntil(timeout: .seconds(10)) { (try? await component(f, url, "eu-west", "database")) == .healthy }
+            let recovered = await f.waitUntil(timeout: .seconds(10)) {
+                (try? await component(f, url, "eu-west", "database")) == .healthy
+            }
             #expect(recovered != nil)
             // The transitions are events.
             #expect(try await f.get(url, "/events?since=0").bodyText.contains("us-east sees eu-west database down"))
@@ -64,35 +71,51 @@ struct MonitorTests {
         try await DevFixture.with(regions: 1, dags: fastDAGs) { f in
             try f.start("leader", ["scheduler", "--region", "us-east", "--node-id", "leader"])
             let url = try await f.startAgent("us-east")
-            try #require(await f.waitUntil(timeout: .seconds(15)) { try await f.status(url).regions[0].health == .healthy } != nil)
+            try #require(
+                await f.waitUntil(timeout: .seconds(15)) { try await f.status(url).regions[0].health == .healthy }
+                    != nil)
             #expect(try await f.status(url).regions[0].scheduler_leader == "leader")
             await f.state.redis["us-east"]!.stop()
-            #expect(await f.waitUntil(timeout: .seconds(8)) { (try? await component(f, url, "us-east", "redis")) == .down } != nil)
+            #expect(
+                await f.waitUntil(timeout: .seconds(8)) { (try? await component(f, url, "us-east", "redis")) == .down }
+                    != nil)
             #expect(try await f.status(url).regions[0].components["redis"]?.evidence == .positive)  // refused
             kill(try #require(f.pid("leader")), SIGKILL)
             // No leader heartbeat for scheduler_stale_after (5 s in dev), then the failure hysteresis.
-            let down = await f.waitUntil(timeout: .seconds(20)) { (try? await component(f, url, "us-east", "schedulers")) == .down }
+            let down = await f.waitUntil(timeout: .seconds(20)) {
+                (try? await component(f, url, "us-east", "schedulers")) == .down
+            }
             #expect(down != nil)
-            #expect(try await f.status(url).regions[0].components["schedulers"]?.last_error?.contains("heartbeat") == true)
+            #expect(
+                try await f.status(url).regions[0].components["schedulers"]?.last_error?.contains("heartbeat") == true)
             // The leader's row is there and its heartbeat is old: positive evidence.
             #expect(try await f.status(url).regions[0].components["schedulers"]?.evidence == .positive)
             try await f.state.redis["us-east"]!.start()
-            #expect(await f.waitUntil(timeout: .seconds(8)) { (try? await component(f, url, "us-east", "redis")) == .healthy } != nil)
+            #expect(
+                await f.waitUntil(timeout: .seconds(8)) {
+                    (try? await component(f, url, "us-east", "redis")) == .healthy
+                } != nil)
         }
     }
 
     @Test func hungPostgresDoesNotSlowTheOtherRegionsOrTheAPI() async throws {
         try await DevFixture.with(regions: 2, dags: fastDAGs) { f in
             let url = try await f.startAgent("us-east")
-            try #require(await f.waitUntil(timeout: .seconds(15)) {
-                try await f.status(url).regions.allSatisfy { $0.components["database"]?.state == .healthy }
-            } != nil)
+            try #require(
+                await f.waitUntil(timeout: .seconds(15)) {
+                    try await f.status(url).regions.allSatisfy { $0.components["database"]?.state == .healthy }
+                } != nil)
             let postmaster = try #require(f.state.postgres["eu-west"]?.pid)
             kill(postmaster, SIGSTOP)
             defer { kill(postmaster, SIGCONT) }
-            #expect(await f.waitUntil(timeout: .seconds(8)) { (try? await component(f, url, "eu-west", "database")) == .down } != nil)
+            #expect(
+                await f.waitUntil(timeout: .seconds(8)) {
+                    (try? await component(f, url, "eu-west", "database")) == .down
+                } != nil)
             // A hung postmaster answers nothing: silence, which needs down_after to be down.
-            #expect(try await f.status(url).regions.first { $0.name == "eu-west" }?.components["database"]?.evidence == .silence)
+            #expect(
+                try await f.status(url).regions.first { $0.name == "eu-west" }?.components["database"]?.evidence
+                    == .silence)
             // While eu-west hangs: every /status answers fast, the snapshot keeps refreshing, and us-east stays healthy.
             var worst = Duration.zero
             var generated: Set<Date> = []
@@ -130,19 +153,27 @@ struct MonitorTests {
             let text = try String(contentsOfFile: westFile, encoding: .utf8)
                 .replacingOccurrences(of: "port=\(f.state.postgres["eu-west"]!.port)", with: "port=\(dead)")
             try text.write(toFile: westFile, atomically: true, encoding: .utf8)
-            for r in ["us-east", "eu-west"] { try f.start("s-\(r)", ["scheduler", "--region", r, "--node-id", "s-\(r)"]) }
+            for r in ["us-east", "eu-west"] {
+                try f.start("s-\(r)", ["scheduler", "--region", r, "--node-id", "s-\(r)"])
+            }
             let url = try await f.startAgent("us-east")
             _ = try await f.startAgent("cut-off", config: blind)
             let reported = await f.waitUntil(timeout: .seconds(15)) {
-                guard let west = try? await f.status(url).regions.first(where: { $0.name == "eu-west" }) else { return false }
-                let views = Dictionary(west.observers.map { ($0.observer, $0.components["database"]) }, uniquingKeysWith: { a, _ in a })
-                return views["us-east"] == .healthy && views["cut-off"] == .down && west.live_observers == 2 && west.observers_seeing_down == 1
+                guard let west = try? await f.status(url).regions.first(where: { $0.name == "eu-west" }) else {
+                    return false
+                }
+                let views = Dictionary(
+                    west.observers.map { ($0.observer, $0.components["database"]) }, uniquingKeysWith: { a, _ in a })
+                return views["us-east"] == .healthy && views["cut-off"] == .down && west.live_observers == 2
+                    && west.observers_seeing_down == 1
             }
             #expect(reported != nil)
             // us-east is seen healthy by both (bounded: an agent that starts before the schedulers have
             // elected sees "no scheduler leader", positive evidence, until they have).
             let eastHealthy = await f.waitUntil(timeout: .seconds(15)) {
-                guard let east = try? await f.status(url).regions.first(where: { $0.name == "us-east" }) else { return false }
+                guard let east = try? await f.status(url).regions.first(where: { $0.name == "us-east" }) else {
+                    return false
+                }
                 return east.live_observers == 2 && east.observers_seeing_down == 0
             }
             #expect(eastHealthy != nil)
@@ -151,15 +182,23 @@ struct MonitorTests {
 
     @Test func loadBalancerEndpointFollowsTheActiveRegion() async throws {
         try await DevFixture.with(regions: 2, dags: fastDAGs) { f in
-            for r in ["us-east", "eu-west"] { try f.start("s-\(r)", ["scheduler", "--region", r, "--node-id", "s-\(r)"]) }
+            for r in ["us-east", "eu-west"] {
+                try f.start("s-\(r)", ["scheduler", "--region", r, "--node-id", "s-\(r)"])
+            }
             let url = try await f.startAgent("us-east")
-            try #require(await f.waitUntil(timeout: .seconds(15)) { try await f.get(url, "/regions/us-east/active").status == 200 } != nil)
+            try #require(
+                await f.waitUntil(timeout: .seconds(15)) {
+                    try await f.get(url, "/regions/us-east/active").status == 200
+                } != nil)
             #expect(try await f.get(url, "/regions/eu-west/active").status == 503)
             #expect(try await f.get(url, "/regions/eu-west/active", method: "HEAD").status == 503)
             #expect(try await f.get(url, "/regions/atlantis/active").status == 404)
             let control = try await f.connectControl()
             try await control.query("UPDATE switchyard.cluster_state SET active_region = 'eu-west', epoch = epoch + 1")
-            #expect(await f.waitUntil(timeout: .seconds(5)) { (try? await f.get(url, "/regions/eu-west/active").status) == 200 } != nil)
+            #expect(
+                await f.waitUntil(timeout: .seconds(5)) {
+                    (try? await f.get(url, "/regions/eu-west/active").status) == 200
+                } != nil)
             #expect(try await f.get(url, "/regions/us-east/active").status == 503)
             #expect(try await f.get(url, "/regions/eu-west/active", method: "HEAD").status == 200)
             let status = try await f.status(url)
@@ -174,26 +213,37 @@ struct MonitorTests {
 
     @Test func noPasswordInStatusEventsOrMetricsAndErrorsAreJSON() async throws {
         try await DevFixture.with(regions: 2, dags: fastDAGs) { f in
-            let password = try #require(try String(contentsOfFile: f.state.passfile, encoding: .utf8).split(separator: ":").last)
-                .trimmingCharacters(in: .whitespacesAndNewlines)
+            let password = try #require(
+                try String(contentsOfFile: f.state.passfile, encoding: .utf8).split(separator: ":").last
+            )
+            .trimmingCharacters(in: .whitespacesAndNewlines)
             // A configuration with passwords inline; eu-west's is wrong, so its probe fails with an authentication error.
             let inline = f.state.directory + "/inline-regions"
             try FileManager.default.copyItem(atPath: f.config, toPath: inline)
             for file in ["controlplane.yaml", "us-east.yaml", "eu-west.yaml"] {
                 let path = inline + "/" + file
                 let secret = file == "eu-west.yaml" ? "Wrong-\(password)" : password
-                let text = try String(contentsOfFile: path, encoding: .utf8).replacingOccurrences(of: "passfile=\(f.state.passfile)", with: "password=\(secret)")
+                let text = try String(contentsOfFile: path, encoding: .utf8).replacingOccurrences(
+                    of: "passfile=\(f.state.passfile)", with: "password=\(secret)")
                 try text.write(toFile: path, atomically: true, encoding: .utf8)
             }
             let url = try await f.startAgent("us-east", config: inline)
-            try #require(await f.waitUntil(timeout: .seconds(15)) { (try? await component(f, url, "eu-west", "database")) == .down } != nil)
+            try #require(
+                await f.waitUntil(timeout: .seconds(15)) {
+                    (try? await component(f, url, "eu-west", "database")) == .down
+                } != nil)
             let status = try await f.get(url, "/status").bodyText
             #expect(status.contains("password authentication failed"))
-            for body in [status, try await f.get(url, "/events?since=0").bodyText, try await f.get(url, "/metrics").bodyText, f.log("agent-us-east")] {
+            for body in [
+                status, try await f.get(url, "/events?since=0").bodyText, try await f.get(url, "/metrics").bodyText,
+                f.log("agent-us-east"),
+            ] {
                 #expect(!body.contains(password), "a password leaked")
             }
-            for (path, method, code) in [("/nowhere", "GET", 404), ("/events?since=-1", "GET", 400), ("/events?limit=0", "GET", 400),
-                                         ("/regions/x/active", "GET", 404), ("/status", "DELETE", 404)] {
+            for (path, method, code) in [
+                ("/nowhere", "GET", 404), ("/events?since=-1", "GET", 400), ("/events?limit=0", "GET", 400),
+                ("/regions/x/active", "GET", 404), ("/status", "DELETE", 404),
+            ] {
                 let response = try await f.get(url, path, method: method)
                 #expect(response.status == code, "\(method) \(path)")
                 #expect(response.header("content-type") == "application/json")
@@ -210,7 +260,8 @@ struct MonitorTests {
     @Test func statusCommandPrintsTheTableAndTheJSON() async throws {
         try await DevFixture.with(regions: 2, dags: fastDAGs) { f in
             let url = try await f.startAgent("us-east")
-            try #require(await f.waitUntil(timeout: .seconds(15)) { try await f.status(url).control_db_reachable } != nil)
+            try #require(
+                await f.waitUntil(timeout: .seconds(15)) { try await f.status(url).control_db_reachable } != nil)
             try await Task.sleep(for: .seconds(1))
             let table = try await SwitchyardBinary.run(["status", "--config", f.config])
             #expect(table.status == 0, "\(table.errors)")
@@ -219,7 +270,9 @@ struct MonitorTests {
             let json = try await SwitchyardBinary.run(["status", "--config", f.config, "--json"])
             let document = try StatusDocument.decoder().decode(StatusDocument.self, from: Data(json.output.utf8))
             #expect(document.regions.map(\.name) == ["us-east", "eu-west"])
-            let none = try await SwitchyardBinary.run(["status", "--config", f.config, "--agent", "http://127.0.0.1:\(try Ports.freeLoopbackPort())"])
+            let none = try await SwitchyardBinary.run([
+                "status", "--config", f.config, "--agent", "http://127.0.0.1:\(try Ports.freeLoopbackPort())",
+            ])
             #expect(none.status == 1)
         }
     }

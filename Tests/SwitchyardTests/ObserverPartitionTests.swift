@@ -32,17 +32,22 @@ struct ObserverPartitionTests {
                 let port = 6379 + index
                 let redisDir = dir + "/redis-\(name)"
                 try FileManager.default.createDirectory(atPath: redisDir, withIntermediateDirectories: true)
-                try await Subprocess.run("/usr/bin/redis-server", [
-                    "--port", String(port), "--bind", "\(address) 127.0.0.1", "--daemonize", "yes", "--pidfile", redisDir + "/redis.pid",
-                    "--dir", redisDir, "--save", "", "--protected-mode", "no", "--logfile", redisDir + "/redis.log",
-                ], namespace: lab.server)
+                try await Subprocess.run(
+                    "/usr/bin/redis-server",
+                    [
+                        "--port", String(port), "--bind", "\(address) 127.0.0.1", "--daemonize", "yes", "--pidfile",
+                        redisDir + "/redis.pid",
+                        "--dir", redisDir, "--save", "", "--protected-mode", "no", "--logfile", redisDir + "/redis.log",
+                    ], namespace: lab.server)
                 redisPorts[name] = port
                 redisPIDFiles.append(redisDir + "/redis.pid")
             }
             defer {
                 for pid in pids { kill(pid, SIGKILL) }
                 for file in redisPIDFiles {
-                    if let text = try? String(contentsOfFile: file, encoding: .utf8), let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+                    if let text = try? String(contentsOfFile: file, encoding: .utf8),
+                        let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
+                    {
                         kill(pid, SIGTERM)
                     }
                 }
@@ -56,48 +61,63 @@ struct ObserverPartitionTests {
                 "host=\(address) port=\(clusters[name]!.port) dbname=switchyard user=switchyard passfile=\(passfile) connect_timeout=2"
             }
             try """
-                control:
-                  dsn: "\(dsn("control"))"
-                probes: { interval: 500ms, timeout: 400ms, failures_to_down: 3, down_after: 1500ms, scheduler_stale_after: 3s }
-                failover: { failure_grace: 1500ms, cooldown: 0s, lease_ttl: 3s, lease_renew_interval: 500ms }
+            control:
+              dsn: "\(dsn("control"))"
+            probes: { interval: 500ms, timeout: 400ms, failures_to_down: 3, down_after: 1500ms, scheduler_stale_after: 3s }
+            failover: { failure_grace: 1500ms, cooldown: 0s, lease_ttl: 3s, lease_renew_interval: 500ms }
 
-                """.write(toFile: config + "/controlplane.yaml", atomically: true, encoding: .utf8)
+            """.write(toFile: config + "/controlplane.yaml", atomically: true, encoding: .utf8)
             for (name, priority) in [("us-east", 100), ("eu-west", 90)] {
                 try """
-                    name: \(name)
-                    priority: \(priority)
-                    database:
-                      dsn: "\(dsn(name))"
-                    redis:
-                      url: "redis://\(address):\(redisPorts[name]!)/0"
+                name: \(name)
+                priority: \(priority)
+                database:
+                  dsn: "\(dsn(name))"
+                redis:
+                  url: "redis://\(address):\(redisPorts[name]!)/0"
 
-                    """.write(toFile: config + "/\(name).yaml", atomically: true, encoding: .utf8)
+                """.write(toFile: config + "/\(name).yaml", atomically: true, encoding: .utf8)
             }
-            try "dags:\n  - id: slow\n    command: \"sleep 4\"\n".write(toFile: config + "/dags.yaml", atomically: true, encoding: .utf8)
+            try "dags:\n  - id: slow\n    command: \"sleep 4\"\n".write(
+                toFile: config + "/dags.yaml", atomically: true, encoding: .utf8)
             let initRun = try await Subprocess.run(
-                "/usr/sbin/ip", ["netns", "exec", lab.server, SwitchyardBinary.path, "init", "--config", config, "--active", "us-east"], check: false)
+                "/usr/sbin/ip",
+                [
+                    "netns", "exec", lab.server, SwitchyardBinary.path, "init", "--config", config, "--active",
+                    "us-east",
+                ], check: false)
             try #require(initRun.status == 0, "\(initRun.output)")
             func spawn(_ name: String, in namespace: String, _ arguments: [String]) throws {
-                let pid = try Daemon.spawn("/usr/sbin/ip", ["netns", "exec", namespace, SwitchyardBinary.path] + arguments + ["--config", config],
-                                           log: dir + "/\(name).log")
+                let pid = try Daemon.spawn(
+                    "/usr/sbin/ip",
+                    ["netns", "exec", namespace, SwitchyardBinary.path] + arguments + ["--config", config],
+                    log: dir + "/\(name).log")
                 pids.append(pid)
                 TestServers.registerDaemon(pid)
             }
-            for region in ["us-east", "eu-west"] { try spawn("s-\(region)", in: lab.server, ["scheduler", "--region", region]) }
+            for region in ["us-east", "eu-west"] {
+                try spawn("s-\(region)", in: lab.server, ["scheduler", "--region", region])
+            }
             try spawn("agent-a", in: lab.server, ["agent", "--observer", "a", "--listen", "127.0.0.1:0"])
             try spawn("agent-b", in: lab.server, ["agent", "--observer", "b", "--listen", "127.0.0.1:0"])
             try spawn("agent-c", in: lab.client, ["agent", "--observer", "c", "--listen", "127.0.0.1:0"])
             let control = try await PostgresConnection.connect(
-                clusters["control"]!.setupConninfo.replacingOccurrences(of: "dbname=postgres", with: "dbname=switchyard"))
+                clusters["control"]!.setupConninfo.replacingOccurrences(
+                    of: "dbname=postgres", with: "dbname=switchyard"))
             func states(_ region: String) async throws -> [String: String] {
                 let rows = try await control.query(
                     """
                     SELECT observer, bool_or(state = 'down') AS down, bool_and(state = 'healthy') AS healthy
                     FROM switchyard.observations WHERE region = $1 GROUP BY observer
-                    """, [.text(region)]).rows
-                return Dictionary(uniqueKeysWithValues: try rows.map {
-                    (try $0["observer"].require(String.self), $0["down"].bool == true ? "down" : ($0["healthy"].bool == true ? "healthy" : "other"))
-                })
+                    """, [.text(region)]
+                ).rows
+                return Dictionary(
+                    uniqueKeysWithValues: try rows.map {
+                        (
+                            try $0["observer"].require(String.self),
+                            $0["down"].bool == true ? "down" : ($0["healthy"].bool == true ? "healthy" : "other")
+                        )
+                    })
             }
             let clock = ContinuousClock()
             var start = clock.now
@@ -119,7 +139,9 @@ struct ObserverPartitionTests {
             #expect(during["c"] == "down" && during["a"] != "down" && during["b"] != "down", "\(during)")
             try await Task.sleep(for: .seconds(4))  // far past failure_grace
             #expect(try await control.query("SELECT count(*) AS n FROM switchyard.failovers").first?["n"].int == 0)
-            #expect(try await control.query("SELECT active_region FROM switchyard.cluster_state").first?["active_region"].string == "us-east")
+            #expect(
+                try await control.query("SELECT active_region FROM switchyard.cluster_state").first?["active_region"]
+                    .string == "us-east")
             await control.close()
             for pid in pids { kill(pid, SIGKILL) }
             for cluster in clusters.values { await cluster.stop() }

@@ -2,8 +2,8 @@ import Foundation
 import Postgres
 import SwitchyardCore
 import SwitchyardRuntime
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Observer self-health with real agents", .serialized)
 struct ObserverSelfHealthTests {
@@ -11,9 +11,10 @@ struct ObserverSelfHealthTests {
         try await DevFixture.with(regions: 2, dags: fastDAGs) { f in
             for r in f.state.regions { try f.start("s-\(r)", ["scheduler", "--region", r, "--node-id", "s-\(r)"]) }
             let url = try await f.startAgent("us-east")
-            try #require(await f.waitUntil(timeout: .seconds(20)) {
-                try await f.status(url).regions.allSatisfy { $0.health == .healthy }
-            } != nil)
+            try #require(
+                await f.waitUntil(timeout: .seconds(20)) {
+                    try await f.status(url).regions.allSatisfy { $0.health == .healthy }
+                } != nil)
             let control = try await f.connectControl()
             let frozenAt = try await control.query("SELECT now() AS t").first?["t"].require(Date.self) ?? Date()
             // The agent is stopped mid-probe for 2.5 s: every deadline it had passes while it cannot run.
@@ -34,14 +35,16 @@ struct ObserverSelfHealthTests {
             // (a probe in flight is inconclusive) charged no region with a down.
             let observed = await f.waitUntil(timeout: .seconds(20)) {
                 let row = try? await control.query(
-                    "SELECT min(observed_at) AS t FROM switchyard.observations WHERE observer = 'us-east'").first
+                    "SELECT min(observed_at) AS t FROM switchyard.observations WHERE observer = 'us-east'"
+                ).first
                 guard let t = try? row?["t"].optional(Date.self) else { return false }
                 return t > resumedAt.addingTimeInterval(2)
             }
             #expect(observed != nil)
             let downs = try await control.query(
                 "SELECT message FROM switchyard.events WHERE kind = 'health' AND at >= $1 AND message LIKE 'us-east sees % down%'",
-                [.date(frozenAt)]).rows.map { $0["message"].string ?? "" }
+                [.date(frozenAt)]
+            ).rows.map { $0["message"].string ?? "" }
             #expect(downs.isEmpty, "\(downs)")
             await control.close()
         }

@@ -41,47 +41,57 @@ struct PartitionTests {
             chmod(passfile, 0o600)
             let config = dir + "/regions"
             try FileManager.default.createDirectory(atPath: config, withIntermediateDirectories: true)
-            let dsn = "host=\(NetworkLab.serverAddress) port=5432 user=switchyard passfile=\(passfile) connect_timeout=2"
+            let dsn =
+                "host=\(NetworkLab.serverAddress) port=5432 user=switchyard passfile=\(passfile) connect_timeout=2"
             try """
-                control:
-                  dsn: "\(dsn) dbname=control"
-                election:
-                  idle_session_timeout: 3s
-                  heartbeat_interval: 500ms
-                  step_down_after: 2s
-                  statement_timeout: 2s
-                  lock_wait: 1s
-                  keepalives_idle: 2s
-                  keepalives_interval: 1s
-                  keepalives_count: 2
-                  tcp_user_timeout: 3s
-                failover:
-                  lease_ttl: 3s
-                  lease_renew_interval: 500ms
+            control:
+              dsn: "\(dsn) dbname=control"
+            election:
+              idle_session_timeout: 3s
+              heartbeat_interval: 500ms
+              step_down_after: 2s
+              statement_timeout: 2s
+              lock_wait: 1s
+              keepalives_idle: 2s
+              keepalives_interval: 1s
+              keepalives_count: 2
+              tcp_user_timeout: 3s
+            failover:
+              lease_ttl: 3s
+              lease_renew_interval: 500ms
 
-                """.write(toFile: config + "/controlplane.yaml", atomically: true, encoding: .utf8)
+            """.write(toFile: config + "/controlplane.yaml", atomically: true, encoding: .utf8)
             try """
-                name: us-east
-                priority: 100
-                database:
-                  dsn: "\(dsn) dbname=switchyard"
-                redis:
-                  url: "unix://\(redisDir)/redis.sock"
+            name: us-east
+            priority: 100
+            database:
+              dsn: "\(dsn) dbname=switchyard"
+            redis:
+              url: "unix://\(redisDir)/redis.sock"
 
-                """.write(toFile: config + "/us-east.yaml", atomically: true, encoding: .utf8)
+            """.write(toFile: config + "/us-east.yaml", atomically: true, encoding: .utf8)
             try fastDAGs.write(toFile: config + "/dags.yaml", atomically: true, encoding: .utf8)
             let initRun = try await Subprocess.run(
-                "/usr/sbin/ip", ["netns", "exec", lab.server, SwitchyardBinary.path, "init", "--config", config, "--active", "us-east"], check: false)
+                "/usr/sbin/ip",
+                [
+                    "netns", "exec", lab.server, SwitchyardBinary.path, "init", "--config", config, "--active",
+                    "us-east",
+                ], check: false)
             try #require(initRun.status == 0, "\(initRun.output)")
 
             func startNode(_ name: String, in namespace: String) throws {
-                let pid = try Daemon.spawn("/usr/sbin/ip", ["netns", "exec", namespace, SwitchyardBinary.path, "scheduler",
-                                                            "--config", config, "--region", "us-east", "--node-id", name],
-                                           log: dir + "/\(name).log")
+                let pid = try Daemon.spawn(
+                    "/usr/sbin/ip",
+                    [
+                        "netns", "exec", namespace, SwitchyardBinary.path, "scheduler",
+                        "--config", config, "--region", "us-east", "--node-id", name,
+                    ],
+                    log: dir + "/\(name).log")
                 pids.append(pid)
                 TestServers.registerDaemon(pid)
             }
-            let db = try await PostgresConnection.connect(cluster.setupConninfo.replacingOccurrences(of: "dbname=postgres", with: "dbname=switchyard"))
+            let db = try await PostgresConnection.connect(
+                cluster.setupConninfo.replacingOccurrences(of: "dbname=postgres", with: "dbname=switchyard"))
             func leadership() async throws -> (Int, String?) {
                 let row = try await db.query("SELECT epoch, leader_node FROM switchyard.leadership").first
                 return (try row?["epoch"].require(Int.self) ?? 0, try row?["leader_node"].optional(String.self))
@@ -95,7 +105,9 @@ struct PartitionTests {
                 return nil
             }
             try startNode("far", in: lab.client)
-            try #require(try await waitFor(.seconds(15)) { try await leadership().1 == "far" } != nil, "the client-side node never led")
+            try #require(
+                try await waitFor(.seconds(15)) { try await leadership().1 == "far" } != nil,
+                "the client-side node never led")
             try startNode("near", in: lab.server)
             try await Task.sleep(for: .seconds(1))
             let (epoch, _) = try await leadership()
@@ -110,10 +122,13 @@ struct PartitionTests {
             // The cut-off leader wrote nothing after the partition under its old epoch.
             let late = try await db.query(
                 "SELECT count(*) AS n FROM switchyard.dag_run WHERE created_epoch = $1 AND queued_at > $2",
-                [.int(epoch), .date(cutAt.addingTimeInterval(0.1))]).first?["n"].require(Int.self)
+                [.int(epoch), .date(cutAt.addingTimeInterval(0.1))]
+            ).first?["n"].require(Int.self)
             #expect(late == 0)
             func farLog() -> String { (try? String(contentsOfFile: dir + "/far.log", encoding: .utf8)) ?? "" }
-            let noticed = try await waitFor(.seconds(10)) { farLog().contains("stepping down") || farLog().contains("lock session failed") }
+            let noticed = try await waitFor(.seconds(10)) {
+                farLog().contains("stepping down") || farLog().contains("lock session failed")
+            }
             #expect(noticed != nil, "\(farLog())")
 
             try await lab.heal()

@@ -1,11 +1,12 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// Every `switchyard …` command shown in a runbook (or the README) is one the CLI accepts.
 @Suite("Runbook commands parse")
 struct RunbookTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
 
     /// Command lines inside fenced code blocks whose program is `switchyard` (any path to it).
     static func commands(in file: String) -> [(line: Int, arguments: [String])] {
@@ -17,7 +18,9 @@ struct RunbookTests {
             if line.hasPrefix("```") { inBlock.toggle(); continue }
             guard inBlock else { continue }
             let words = shellWords(line.components(separatedBy: " | ")[0].components(separatedBy: " > ")[0])
-            guard let program = words.first, program == "switchyard" || program.hasSuffix("/switchyard") else { continue }
+            guard let program = words.first, program == "switchyard" || program.hasSuffix("/switchyard") else {
+                continue
+            }
             found.append((index + 1, Array(words.dropFirst())))
         }
         return found
@@ -48,12 +51,17 @@ struct RunbookTests {
     static var files: [String] {
         let runbooks = root.appendingPathComponent("runbooks").path
         let names = (try? FileManager.default.contentsOfDirectory(atPath: runbooks)) ?? []
-        return names.filter { $0.hasSuffix(".md") }.sorted().map { runbooks + "/" + $0 } + [root.appendingPathComponent("README.md").path]
+        return names.filter { $0.hasSuffix(".md") }.sorted().map { runbooks + "/" + $0 } + [
+            root.appendingPathComponent("README.md").path
+        ]
     }
 
     @Test func everyRunbookTheIssueListsExists() {
         let names = Set(Self.files.map { URL(fileURLWithPath: $0).lastPathComponent })
-        for wanted in ["failover.md", "switchover.md", "failback.md", "drills.md", "split-brain.md", "regions.md", "secrets.md", "postgres-upgrade.md"] {
+        for wanted in [
+            "failover.md", "switchover.md", "failback.md", "drills.md", "split-brain.md", "regions.md", "secrets.md",
+            "postgres-upgrade.md",
+        ] {
             #expect(names.contains(wanted), "runbooks/\(wanted) is missing")
         }
     }
@@ -66,13 +74,18 @@ struct RunbookTests {
         }
         for command in commands {
             let run = try await SwitchyardBinary.run(["parse-check"] + command.arguments)
-            #expect(run.status == 0, "\(file):\(command.line): switchyard \(command.arguments.joined(separator: " ")): \(run.errors)")
+            #expect(
+                run.status == 0,
+                "\(file):\(command.line): switchyard \(command.arguments.joined(separator: " ")): \(run.errors)")
         }
     }
 
     @Test func theCheckRejectsACommandThatDoesNotParse() async throws {
         #expect(try await SwitchyardBinary.run(["parse-check", "switchover", "--too", "eu-west"]).status == 2)
         #expect(try await SwitchyardBinary.run(["parse-check", "frobnicate"]).status == 2)
-        #expect(Self.shellWords("switchyard pause --reason \"network maintenance\" # why") == ["switchyard", "pause", "--reason", "network maintenance"])
+        #expect(
+            Self.shellWords("switchyard pause --reason \"network maintenance\" # why") == [
+                "switchyard", "pause", "--reason", "network maintenance",
+            ])
     }
 }

@@ -2,8 +2,8 @@ import Foundation
 import Postgres
 import SwitchyardCore
 import SwitchyardRuntime
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Scheduler probes over Airflow's job table and over HTTP", .serialized)
 struct SchedulerProbeKindsTests {
@@ -15,25 +15,33 @@ struct SchedulerProbeKindsTests {
                 """
                 CREATE TABLE job (id serial PRIMARY KEY, job_type text, state text, latest_heartbeat timestamptz)
                 """)
-            try await east.query("INSERT INTO job (job_type, state, latest_heartbeat) VALUES ('SchedulerJob', 'running', now())")
+            try await east.query(
+                "INSERT INTO job (job_type, state, latest_heartbeat) VALUES ('SchedulerJob', 'running', now())")
             // eu-west's schedulers answer on an HTTP health URL: 200 until the test flips it to 503.
             let healthy = SharedFlag(true)
-            let server = try LoopbackHTTPServer { _ in healthy.value ? .status(200, body: "ok") : .status(503, body: "no") }
+            let server = try LoopbackHTTPServer { _ in
+                healthy.value ? .status(200, body: "ok") : .status(503, body: "no")
+            }
             defer { server.stop() }
-            for (file, replacement) in [("us-east.yaml", "probe: airflow\n  stale_after: 10s"), ("eu-west.yaml", "probe: http\n  url: \"\(server.baseURL)/health\"")] {
+            for (file, replacement) in [
+                ("us-east.yaml", "probe: airflow\n  stale_after: 10s"),
+                ("eu-west.yaml", "probe: http\n  url: \"\(server.baseURL)/health\""),
+            ] {
                 let path = f.config + "/" + file
-                let text = try String(contentsOfFile: path, encoding: .utf8).replacingOccurrences(of: "probe: heartbeat", with: replacement)
+                let text = try String(contentsOfFile: path, encoding: .utf8).replacingOccurrences(
+                    of: "probe: heartbeat", with: replacement)
                 try text.write(toFile: path, atomically: true, encoding: .utf8)
             }
             let url = try await f.startAgent("us-east")
             func schedulers(_ region: String) async -> StatusDocument.Component? {
                 try? await f.status(url).regions.first { $0.name == region }?.components["schedulers"]
             }
-            try #require(await f.waitUntil(timeout: .seconds(10)) {
-                let a = await schedulers("us-east")?.state
-                let b = await schedulers("eu-west")?.state
-                return a == .healthy && b == .healthy
-            } != nil)
+            try #require(
+                await f.waitUntil(timeout: .seconds(10)) {
+                    let a = await schedulers("us-east")?.state
+                    let b = await schedulers("eu-west")?.state
+                    return a == .healthy && b == .healthy
+                } != nil)
             #expect(await schedulers("us-east")?.detail.nodes == 1)
             #expect(await schedulers("eu-west")?.detail.http_status == 200)
             // The Airflow scheduler's heartbeat goes stale; the health URL starts failing.
@@ -58,13 +66,16 @@ extension SchedulerProbeKindsTests {
             // Both regions run "Airflow" (a job table); only the active one's leader would run `airflow scheduler`.
             for region in ["us-east", "eu-west"] {
                 let db = try await f.connect(region)
-                try await db.query("CREATE TABLE job (id serial PRIMARY KEY, job_type text, state text, latest_heartbeat timestamptz)")
+                try await db.query(
+                    "CREATE TABLE job (id serial PRIMARY KEY, job_type text, state text, latest_heartbeat timestamptz)")
                 let path = f.config + "/" + region + ".yaml"
-                let text = try String(contentsOfFile: path, encoding: .utf8).replacingOccurrences(of: "probe: heartbeat", with: "probe: airflow")
+                let text = try String(contentsOfFile: path, encoding: .utf8).replacingOccurrences(
+                    of: "probe: heartbeat", with: "probe: airflow")
                 try text.write(toFile: path, atomically: true, encoding: .utf8)
             }
             let east = try await f.connect("us-east")
-            try await east.query("INSERT INTO job (job_type, state, latest_heartbeat) VALUES ('SchedulerJob', 'running', now())")
+            try await east.query(
+                "INSERT INTO job (job_type, state, latest_heartbeat) VALUES ('SchedulerJob', 'running', now())")
             // eu-west, a standby, has no Airflow scheduler: ready only while its Switchyard scheduler leads it.
             try f.start("w", ["scheduler", "--region", "eu-west", "--node-id", "w"])
             let url = try await f.startAgent("us-east")

@@ -1,7 +1,7 @@
 import Foundation
 import SwitchyardCore
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Short commands exit cleanly, back to back", .serialized)
 struct ShortCommandExitTests {
@@ -13,7 +13,10 @@ struct ShortCommandExitTests {
             try f.start("s-us-east", ["scheduler", "--region", "us-east", "--node-id", "s-us-east"])
             let url = try await f.startAgent("us-east")
             let commands: [(String, [String], Bool)] = [
-                ("migrate-runs", ["migrate-runs", "--from", "us-east", "--to", "eu-west", "--dry-run", "--json"], true),
+                (
+                    "migrate-runs", ["migrate-runs", "--from", "us-east", "--to", "eu-west", "--dry-run", "--json"],
+                    true
+                ),
                 ("status", ["status", "--json", "--agent", url], true),
                 ("history", ["history", "--json"], true),
                 ("config show", ["config", "show"], false),
@@ -26,7 +29,9 @@ struct ShortCommandExitTests {
                     let run = try await SwitchyardBinary.run(arguments + ["--config", f.config])
                     if run.status != 0 { abnormal.append("exit \(run.status): \(run.errors.suffix(300))") }
                     if json, run.status == 0,
-                       (try? JSONSerialization.jsonObject(with: Data(run.output.utf8), options: [.fragmentsAllowed])) == nil {
+                        (try? JSONSerialization.jsonObject(with: Data(run.output.utf8), options: [.fragmentsAllowed]))
+                            == nil
+                    {
                         truncated += 1
                     }
                 }

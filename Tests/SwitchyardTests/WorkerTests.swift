@@ -9,11 +9,19 @@ import Testing
 
 @Suite("Workers with real processes", .serialized)
 struct WorkerTests {
-    func runState(_ db: PostgresConnection, _ dag: String) async throws -> (state: String, worker: String?, attempt: Int, note: String?)? {
-        guard let row = try await db.query(
-            "SELECT state, worker, attempt, note FROM switchyard.dag_run WHERE dag_id = $1 ORDER BY id DESC LIMIT 1", [.text(dag)]).first
+    func runState(_ db: PostgresConnection, _ dag: String) async throws -> (
+        state: String, worker: String?, attempt: Int, note: String?
+    )? {
+        guard
+            let row = try await db.query(
+                "SELECT state, worker, attempt, note FROM switchyard.dag_run WHERE dag_id = $1 ORDER BY id DESC LIMIT 1",
+                [.text(dag)]
+            ).first
         else { return nil }
-        return (try row["state"].require(), try row["worker"].optional(), try row["attempt"].require(), try row["note"].optional())
+        return (
+            try row["state"].require(), try row["worker"].optional(), try row["attempt"].require(),
+            try row["note"].optional()
+        )
     }
 
     @Test func workerKilledMidRunLeavesNoRunStuck() async throws {
@@ -23,7 +31,9 @@ struct WorkerTests {
             let db = try await f.connect("us-east")
             let trigger = try await SwitchyardBinary.run(["trigger", "orphan_check", "--config", f.config, "--json"])
             #expect(trigger.status == 0, "\(trigger.errors)")
-            try #require(await f.waitUntil(timeout: .seconds(10)) { try await runState(db, "orphan_check")?.worker == "w1" } != nil)
+            try #require(
+                await f.waitUntil(timeout: .seconds(10)) { try await runState(db, "orphan_check")?.worker == "w1" }
+                    != nil)
             let started = await f.waitUntil(timeout: .seconds(5)) { pgrepCount("sleep 4.25") >= 1 }
             #expect(started != nil)
             kill(try #require(f.pid("w1")), SIGKILL)
@@ -31,12 +41,16 @@ struct WorkerTests {
             let orphanGone = await f.waitUntil(timeout: .seconds(3)) { pgrepCount("sleep 4.25") == 0 }
             try #require(orphanGone != nil, "orphaned command still running")
             try f.start("w2", ["worker", "--region", "us-east", "--worker-id", "w2", "--stale-after", "2s"])
-            let done = try await f.waitUntil(timeout: .seconds(20)) { try await runState(db, "orphan_check")?.state == "success" }
+            let done = try await f.waitUntil(timeout: .seconds(20)) {
+                try await runState(db, "orphan_check")?.state == "success"
+            }
             #expect(done != nil)
             let final = try #require(try await runState(db, "orphan_check"))
             #expect(final.worker == "w2")
             #expect(final.attempt == 2)
-            let executions = try await db.query("SELECT worker FROM switchyard.executions WHERE dag_id = 'orphan_check' ORDER BY id").rows.map { try $0["worker"].require(String.self) }
+            let executions = try await db.query(
+                "SELECT worker FROM switchyard.executions WHERE dag_id = 'orphan_check' ORDER BY id"
+            ).rows.map { try $0["worker"].require(String.self) }
             #expect(executions == ["w1", "w2"])
         }
     }
@@ -44,28 +58,37 @@ struct WorkerTests {
     @Test func badRunsFailWithAReasonAndForeignMessagesAreAcknowledged() async throws {
         // This run's too_long command is unique to it, so a process count cannot see another test's.
         let sleeper = "sleep 30.\(UInt32.random(in: 100_000...999_999))"
-        try await DevFixture.with(regions: 1, dags: fastDAGs.replacingOccurrences(of: "command: \"sleep 30\"", with: "command: \"\(sleeper)\"")) { f in
+        try await DevFixture.with(
+            regions: 1,
+            dags: fastDAGs.replacingOccurrences(of: "command: \"sleep 30\"", with: "command: \"\(sleeper)\"")
+        ) { f in
             try f.start("leader", ["scheduler", "--region", "us-east", "--node-id", "leader"])
             try f.start("w1", ["worker", "--region", "us-east", "--worker-id", "w1"])
             let redis = try await f.redis("us-east")
             try await redis.command(["XADD", "switchyard:runs", "*", "hello", "world"])
-            try await redis.command(["XADD", "switchyard:runs", "*", "region", "elsewhere", "epoch", "1", "dag_id", "a", "run_id", "b", "dispatch_id", "c"])
+            try await redis.command([
+                "XADD", "switchyard:runs", "*", "region", "elsewhere", "epoch", "1", "dag_id", "a", "run_id", "b",
+                "dispatch_id", "c",
+            ])
             for dag in ["missing_command", "too_long"] {
                 #expect(try await SwitchyardBinary.run(["trigger", dag, "--config", f.config]).status == 0)
             }
             let db = try await f.connect("us-east")
-            try #require(await f.waitUntil(timeout: .seconds(15)) {
-                let a = try await runState(db, "missing_command")?.state
-                let b = try await runState(db, "too_long")?.state
-                return a == "failed" && b == "failed"
-            } != nil)
+            try #require(
+                await f.waitUntil(timeout: .seconds(15)) {
+                    let a = try await runState(db, "missing_command")?.state
+                    let b = try await runState(db, "too_long")?.state
+                    return a == "failed" && b == "failed"
+                } != nil)
             #expect(try await runState(db, "missing_command")?.note == "command not found (exit 127)")
             #expect(try await runState(db, "too_long")?.note?.hasPrefix("timed out") == true)
             #expect(f.log("w1").contains("not a dispatch of this region"))
             // Everything was acknowledged: nothing stays pending in the group.
-            try #require(await f.waitUntil(timeout: .seconds(5)) {
-                try await redis.command(["XPENDING", "switchyard:runs", "switchyard-workers"]).array?.first?.int == 0
-            } != nil)
+            try #require(
+                await f.waitUntil(timeout: .seconds(5)) {
+                    try await redis.command(["XPENDING", "switchyard:runs", "switchyard-workers"]).array?.first?.int
+                        == 0
+                } != nil)
             #expect(Processes.isAlive(try #require(f.pid("w1"))))
             // The timed-out command is gone (its group got SIGTERM, then SIGKILL; on a loaded machine the
             // kernel may take a moment to finish it after the guard returned).
@@ -94,12 +117,16 @@ struct WorkerTests {
     func processes(_ pattern: String) -> [String] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         return entries.compactMap(Int32.init).compactMap { pid in
-            guard let cmd = Processes.readProcFile("/proc/\(pid)/cmdline")?.replacingOccurrences(of: "\0", with: " "), cmd.hasPrefix(pattern),
-                  let stat = Processes.readProcFile("/proc/\(pid)/stat") else { return nil }
+            guard let cmd = Processes.readProcFile("/proc/\(pid)/cmdline")?.replacingOccurrences(of: "\0", with: " "),
+                cmd.hasPrefix(pattern),
+                let stat = Processes.readProcFile("/proc/\(pid)/stat")
+            else { return nil }
             let fields = stat.split(separator: " ")
             let ppid = fields.count > 4 ? String(fields[3]) : "?"
-            let parent = Processes.readProcFile("/proc/\(ppid)/cmdline")?.replacingOccurrences(of: "\0", with: " ") ?? "?"
-            return "pid \(pid) ppid \(ppid) pgid \(fields.count > 4 ? String(fields[4]) : "?") state \(fields.count > 2 ? String(fields[2]) : "?") parent [\(parent)]"
+            let parent =
+                Processes.readProcFile("/proc/\(ppid)/cmdline")?.replacingOccurrences(of: "\0", with: " ") ?? "?"
+            return
+                "pid \(pid) ppid \(ppid) pgid \(fields.count > 4 ? String(fields[4]) : "?") state \(fields.count > 2 ? String(fields[2]) : "?") parent [\(parent)]"
         }
     }
 
@@ -119,28 +146,44 @@ struct StaleDispatchTests {
             let db = try await f.connect("us-east")
             let redis = try await f.redis("us-east")
             // A run dispatched by some leader, and a region fence raised since by a newer one.
-            try await db.query("INSERT INTO switchyard.dag_run (dag_id, run_id, state, dispatch_id, dispatch_epoch) VALUES ('missing_command', 'r1', 'running', 'd1', 3)")
+            try await db.query(
+                "INSERT INTO switchyard.dag_run (dag_id, run_id, state, dispatch_id, dispatch_epoch) VALUES ('missing_command', 'r1', 'running', 'd1', 3)"
+            )
             let dispatcher = RunDispatcher(region: "us-east", stream: "switchyard:runs")
             try await dispatcher.raiseFence(redis, epoch: 5)
-            try await redis.command(["XADD", "switchyard:runs", "*", "region", "us-east", "epoch", "3", "dag_id", "missing_command", "run_id", "r1", "dispatch_id", "d1"])
+            try await redis.command([
+                "XADD", "switchyard:runs", "*", "region", "us-east", "epoch", "3", "dag_id", "missing_command",
+                "run_id", "r1", "dispatch_id", "d1",
+            ])
             try f.start("w1", ["worker", "--region", "us-east", "--worker-id", "w1"])
-            let dropped = await f.waitUntil(timeout: .seconds(10)) { f.log("w1").contains("dropping a dispatch from a stale epoch") }
+            let dropped = await f.waitUntil(timeout: .seconds(10)) {
+                f.log("w1").contains("dropping a dispatch from a stale epoch")
+            }
             #expect(dropped != nil)
             try await Task.sleep(for: .milliseconds(500))
-            #expect(try await db.query("SELECT worker FROM switchyard.dag_run WHERE run_id = 'r1'").first?["worker"].isNull == true)
+            #expect(
+                try await db.query("SELECT worker FROM switchyard.dag_run WHERE run_id = 'r1'").first?["worker"].isNull
+                    == true)
             #expect(try await db.query("SELECT count(*) AS n FROM switchyard.executions").first?["n"].int == 0)
             // The current leader's dispatch of the same run (at the fence's epoch) is claimed and run.
-            try await redis.command(["XADD", "switchyard:runs", "*", "region", "us-east", "epoch", "5", "dag_id", "missing_command", "run_id", "r1", "dispatch_id", "d1"])
+            try await redis.command([
+                "XADD", "switchyard:runs", "*", "region", "us-east", "epoch", "5", "dag_id", "missing_command",
+                "run_id", "r1", "dispatch_id", "d1",
+            ])
             let ran = await f.waitUntil(timeout: .seconds(10)) {
-                (try? await db.query("SELECT state FROM switchyard.dag_run WHERE run_id = 'r1'").first?["state"].string) == "failed"
+                (try? await db.query("SELECT state FROM switchyard.dag_run WHERE run_id = 'r1'").first?["state"].string)
+                    == "failed"
             }
             #expect(ran != nil)
-            #expect(try await db.query("SELECT count(*) AS n FROM switchyard.executions WHERE epoch = 5").first?["n"].int == 1)
+            #expect(
+                try await db.query("SELECT count(*) AS n FROM switchyard.executions WHERE epoch = 5").first?["n"].int
+                    == 1)
             // The worker acknowledges the entry right after recording the outcome: wait for that, then check.
             _ = await f.waitUntil(timeout: .seconds(10)) {
                 (try? await redis.command(["XPENDING", "switchyard:runs", "switchyard-workers"]).array?.first?.int) == 0
             }
-            let pending = try await redis.command(["XPENDING", "switchyard:runs", "switchyard-workers"]).array?.first?.int
+            let pending = try await redis.command(["XPENDING", "switchyard:runs", "switchyard-workers"]).array?.first?
+                .int
             #expect(pending == 0)
         }
     }
@@ -149,20 +192,28 @@ struct StaleDispatchTests {
         // A region cut off from the control database keeps its own database and Redis: its fence stays
         // open, but nobody pushes its validity any more. Its workers must stop what they run by themselves,
         // since the failover that could not reach the region dispatches the same runs elsewhere.
-        try await DevFixture.with(regions: 1, dags: "dags:\n  - id: long\n    command: \"sleep 25.5\"\n    timeout: 1m\n") { f in
+        try await DevFixture.with(
+            regions: 1, dags: "dags:\n  - id: long\n    command: \"sleep 25.5\"\n    timeout: 1m\n"
+        ) { f in
             let db = try await f.connect("us-east")
             let redis = try await f.redis("us-east")
             // The drain flag an earlier switchover away from this region left behind must not excuse an
             // open fence whose validity lapsed (it once did: the region's workers then never stopped).
             try await db.query("UPDATE switchyard.fence SET open_until = now() + interval '1 minute', drain = true")
-            try await db.query("INSERT INTO switchyard.dag_run (dag_id, run_id, state, dispatch_id, dispatch_epoch) VALUES ('long', 'r1', 'running', 'd1', 1)")
-            try await redis.command(["XADD", "switchyard:runs", "*", "region", "us-east", "epoch", "1", "dag_id", "long", "run_id", "r1", "dispatch_id", "d1"])
+            try await db.query(
+                "INSERT INTO switchyard.dag_run (dag_id, run_id, state, dispatch_id, dispatch_epoch) VALUES ('long', 'r1', 'running', 'd1', 1)"
+            )
+            try await redis.command([
+                "XADD", "switchyard:runs", "*", "region", "us-east", "epoch", "1", "dag_id", "long", "run_id", "r1",
+                "dispatch_id", "d1",
+            ])
             try f.start("w1", ["worker", "--region", "us-east", "--worker-id", "w1"])
             let started = await f.waitUntil(timeout: .seconds(10)) { WorkerTests().pgrepCount("sleep 25.5") == 1 }
             try #require(started != nil)
             try await db.query("UPDATE switchyard.fence SET open_until = now() - interval '1 second'")
             let stopped = await f.waitUntil(timeout: .seconds(10)) {
-                (try? await db.query("SELECT outcome FROM switchyard.executions WHERE run_id = 'r1'").first?["outcome"].string) == "fenced"
+                (try? await db.query("SELECT outcome FROM switchyard.executions WHERE run_id = 'r1'").first?["outcome"]
+                    .string) == "fenced"
             }
             #expect(stopped != nil, "the command outlived its fence validity")
             let gone = await f.waitUntil(timeout: .seconds(5)) { WorkerTests().pgrepCount("sleep 25.5") == 0 }
@@ -179,15 +230,23 @@ struct StaleDispatchTests {
         // The worker's connection is cut (its backends terminated) while a command runs with a valid fence:
         // the worker reconnects and confirms the fence again. It used to fail every later check on the
         // closed connection and kill the command half a lease TTL later.
-        try await DevFixture.with(regions: 1, dags: "dags:\n  - id: four\n    command: \"sleep 4.5\"\n    timeout: 1m\n") { f in
+        try await DevFixture.with(
+            regions: 1, dags: "dags:\n  - id: four\n    command: \"sleep 4.5\"\n    timeout: 1m\n"
+        ) { f in
             let db = try await f.connect("us-east")
             let redis = try await f.redis("us-east")
             try await db.query("UPDATE switchyard.fence SET open_until = now() + interval '1 minute'")
-            try await db.query("INSERT INTO switchyard.dag_run (dag_id, run_id, state, dispatch_id, dispatch_epoch) VALUES ('four', 'r1', 'running', 'd1', 1)")
-            try await redis.command(["XADD", "switchyard:runs", "*", "region", "us-east", "epoch", "1", "dag_id", "four", "run_id", "r1", "dispatch_id", "d1"])
+            try await db.query(
+                "INSERT INTO switchyard.dag_run (dag_id, run_id, state, dispatch_id, dispatch_epoch) VALUES ('four', 'r1', 'running', 'd1', 1)"
+            )
+            try await redis.command([
+                "XADD", "switchyard:runs", "*", "region", "us-east", "epoch", "1", "dag_id", "four", "run_id", "r1",
+                "dispatch_id", "d1",
+            ])
             try f.start("w1", ["worker", "--region", "us-east", "--worker-id", "w1"])
             let started = await f.waitUntil(timeout: .seconds(10)) {
-                (try? await db.query("SELECT count(*) AS n FROM switchyard.executions WHERE run_id = 'r1'").first?["n"].int) == 1
+                (try? await db.query("SELECT count(*) AS n FROM switchyard.executions WHERE run_id = 'r1'").first?["n"]
+                    .int) == 1
             }
             try #require(started != nil)
             let mine = await db.backendPID
@@ -195,10 +254,13 @@ struct StaleDispatchTests {
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> $1 AND backend_type = 'client backend'",
                 [.int(Int(mine))])
             let finished = await f.waitUntil(timeout: .seconds(20)) {
-                (try? await db.query("SELECT outcome FROM switchyard.executions WHERE run_id = 'r1'").first?["outcome"].string) != nil
+                (try? await db.query("SELECT outcome FROM switchyard.executions WHERE run_id = 'r1'").first?["outcome"]
+                    .string) != nil
             }
             #expect(finished != nil)
-            let outcome = try await db.query("SELECT outcome FROM switchyard.executions WHERE run_id = 'r1'").first?["outcome"].string
+            let outcome = try await db.query("SELECT outcome FROM switchyard.executions WHERE run_id = 'r1'").first?[
+                "outcome"
+            ].string
             #expect(outcome == "success", "\(f.log("w1").suffix(2000))")
         }
     }
@@ -207,12 +269,19 @@ struct StaleDispatchTests {
         // A frozen worker (SIGSTOP, a paused VM) keeps its guard's stdin open and confirms nothing: the
         // guard stops the command by itself when the validity the worker renews runs out, or the run
         // would go on here while the region that took over runs it too.
-        try await DevFixture.with(regions: 1, dags: "dags:\n  - id: frozen\n    command: \"sleep 27.25\"\n    timeout: 1m\n") { f in
+        try await DevFixture.with(
+            regions: 1, dags: "dags:\n  - id: frozen\n    command: \"sleep 27.25\"\n    timeout: 1m\n"
+        ) { f in
             let db = try await f.connect("us-east")
             let redis = try await f.redis("us-east")
             try await db.query("UPDATE switchyard.fence SET open_until = now() + interval '1 minute'")
-            try await db.query("INSERT INTO switchyard.dag_run (dag_id, run_id, state, dispatch_id, dispatch_epoch) VALUES ('frozen', 'r1', 'running', 'd1', 1)")
-            try await redis.command(["XADD", "switchyard:runs", "*", "region", "us-east", "epoch", "1", "dag_id", "frozen", "run_id", "r1", "dispatch_id", "d1"])
+            try await db.query(
+                "INSERT INTO switchyard.dag_run (dag_id, run_id, state, dispatch_id, dispatch_epoch) VALUES ('frozen', 'r1', 'running', 'd1', 1)"
+            )
+            try await redis.command([
+                "XADD", "switchyard:runs", "*", "region", "us-east", "epoch", "1", "dag_id", "frozen", "run_id", "r1",
+                "dispatch_id", "d1",
+            ])
             let worker = try f.start("w1", ["worker", "--region", "us-east", "--worker-id", "w1"])
             let started = await f.waitUntil(timeout: .seconds(10)) { WorkerTests().pgrepCount("sleep 27.25") == 1 }
             try #require(started != nil)
@@ -227,7 +296,9 @@ struct StaleDispatchTests {
                     "SELECT count(*) AS n FROM switchyard.executions WHERE run_id = 'r1' AND outcome IN ('fenced', 'abandoned')"
                 ).first?["n"].int) == 1
             }
-            let executions = try await db.query("SELECT outcome, finished_at::text AS note FROM switchyard.executions WHERE run_id = 'r1'").rows
+            let executions = try await db.query(
+                "SELECT outcome, finished_at::text AS note FROM switchyard.executions WHERE run_id = 'r1'"
+            ).rows
                 .map { "\($0["outcome"].string ?? "-"): \($0["note"].string ?? "")" }
             #expect(recorded != nil, "\(executions) \(f.log("w1").suffix(2000))")
         }
@@ -240,17 +311,28 @@ struct StaleDispatchTests {
             // The fence is open, but the last leased tick was long ago (as after the region's database
             // died in a failover and came back): its workers must not claim their old runs again.
             try await db.query("UPDATE switchyard.fence SET open_until = now() - interval '10 seconds'")
-            try await db.query("INSERT INTO switchyard.dag_run (dag_id, run_id, state, dispatch_id, dispatch_epoch) VALUES ('missing_command', 'r1', 'running', 'd1', 1)")
-            try await redis.command(["XADD", "switchyard:runs", "*", "region", "us-east", "epoch", "1", "dag_id", "missing_command", "run_id", "r1", "dispatch_id", "d1"])
+            try await db.query(
+                "INSERT INTO switchyard.dag_run (dag_id, run_id, state, dispatch_id, dispatch_epoch) VALUES ('missing_command', 'r1', 'running', 'd1', 1)"
+            )
+            try await redis.command([
+                "XADD", "switchyard:runs", "*", "region", "us-east", "epoch", "1", "dag_id", "missing_command",
+                "run_id", "r1", "dispatch_id", "d1",
+            ])
             try f.start("w1", ["worker", "--region", "us-east", "--worker-id", "w1"])
             try await Task.sleep(for: .seconds(2))
-            #expect(try await db.query("SELECT worker FROM switchyard.dag_run WHERE run_id = 'r1'").first?["worker"].isNull == true)
+            #expect(
+                try await db.query("SELECT worker FROM switchyard.dag_run WHERE run_id = 'r1'").first?["worker"].isNull
+                    == true)
             #expect(try await db.query("SELECT count(*) AS n FROM switchyard.executions").first?["n"].int == 0)
             // A leased tick pushes the validity forward: the same dispatch is claimed and run.
             try await db.query("UPDATE switchyard.fence SET open_until = now() + interval '1 minute'")
-            try await redis.command(["XADD", "switchyard:runs", "*", "region", "us-east", "epoch", "1", "dag_id", "missing_command", "run_id", "r1", "dispatch_id", "d1"])
+            try await redis.command([
+                "XADD", "switchyard:runs", "*", "region", "us-east", "epoch", "1", "dag_id", "missing_command",
+                "run_id", "r1", "dispatch_id", "d1",
+            ])
             let ran = await f.waitUntil(timeout: .seconds(10)) {
-                (try? await db.query("SELECT state FROM switchyard.dag_run WHERE run_id = 'r1'").first?["state"].string) == "failed"
+                (try? await db.query("SELECT state FROM switchyard.dag_run WHERE run_id = 'r1'").first?["state"].string)
+                    == "failed"
             }
             #expect(ran != nil)
         }
@@ -261,20 +343,31 @@ struct StaleDispatchTests {
             let db = try await f.connect("us-east")
             // As after the region's database died under a running command: claimed by w1, executing
             // nowhere, the stop never recorded.
-            try await db.query("INSERT INTO switchyard.dag_run (dag_id, run_id, state, dispatch_id, dispatch_epoch, worker) VALUES ('slow', 'r1', 'running', 'd1', 1, 'w1')")
-            try await db.query("INSERT INTO switchyard.executions (dag_id, run_id, attempt, epoch, worker) VALUES ('slow', 'r1', 1, 1, 'w1')")
+            try await db.query(
+                "INSERT INTO switchyard.dag_run (dag_id, run_id, state, dispatch_id, dispatch_epoch, worker) VALUES ('slow', 'r1', 'running', 'd1', 1, 'w1')"
+            )
+            try await db.query(
+                "INSERT INTO switchyard.executions (dag_id, run_id, attempt, epoch, worker) VALUES ('slow', 'r1', 1, 1, 'w1')"
+            )
             try f.start("w1", ["worker", "--region", "us-east", "--worker-id", "w1"])
             let released = await f.waitUntil(timeout: .seconds(10)) {
-                (try? await db.query("SELECT worker FROM switchyard.dag_run WHERE run_id = 'r1'").first?["worker"].isNull) == true
+                (try? await db.query("SELECT worker FROM switchyard.dag_run WHERE run_id = 'r1'").first?["worker"]
+                    .isNull) == true
             }
             #expect(released != nil, "\(f.log("w1"))")
-            let execution = try await db.query("SELECT outcome, finished_at FROM switchyard.executions WHERE run_id = 'r1'").first
+            let execution = try await db.query(
+                "SELECT outcome, finished_at FROM switchyard.executions WHERE run_id = 'r1'"
+            ).first
             #expect(execution?["outcome"].string == "abandoned" && execution?["finished_at"].isNull == true)
             // Another worker's claim is not touched.
-            try await db.query("INSERT INTO switchyard.dag_run (dag_id, run_id, state, dispatch_id, dispatch_epoch, worker) VALUES ('slow', 'r2', 'running', 'd2', 1, 'w2')")
+            try await db.query(
+                "INSERT INTO switchyard.dag_run (dag_id, run_id, state, dispatch_id, dispatch_epoch, worker) VALUES ('slow', 'r2', 'running', 'd2', 1, 'w2')"
+            )
             try f.start("w1b", ["worker", "--region", "us-east", "--worker-id", "w1"])
             try await Task.sleep(for: .seconds(2))
-            #expect(try await db.query("SELECT worker FROM switchyard.dag_run WHERE run_id = 'r2'").first?["worker"].string == "w2")
+            #expect(
+                try await db.query("SELECT worker FROM switchyard.dag_run WHERE run_id = 'r2'").first?["worker"].string
+                    == "w2")
         }
     }
 }

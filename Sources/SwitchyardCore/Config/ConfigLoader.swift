@@ -21,7 +21,8 @@ public enum ConfigLoader {
             names = try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
         } catch {
             throw ConfigErrors(errors: [
-                ConfigError(file: directory, line: 0, field: "directory", reason: "cannot read the configuration directory")
+                ConfigError(
+                    file: directory, line: 0, field: "directory", reason: "cannot read the configuration directory")
             ])
         }
 
@@ -66,7 +67,8 @@ public enum ConfigLoader {
             errors.append(
                 ConfigError(
                     file: controlPath, line: 1, field: "failover.quorum",
-                    reason: "quorum \(count) exceeds the number of regions (\(regions.count)), so it could never be met"))
+                    reason: "quorum \(count) exceeds the number of regions (\(regions.count)), so it could never be met"
+                ))
         }
 
         var dags: [DAGConfig] = []
@@ -112,10 +114,14 @@ public enum ConfigLoader {
         }
         guard let node else { return (MappingReader(emptyAt: 1, field: "", diagnostics: diagnostics), diagnostics) }
         guard case .mapping(let mapping) = node else {
-            diagnostics.report(line: node.mark?.line ?? 1, field: "document", "expected a mapping of keys at the top level")
+            diagnostics.report(
+                line: node.mark?.line ?? 1, field: "document", "expected a mapping of keys at the top level")
             return (nil, diagnostics)
         }
-        return (MappingReader(mapping: mapping, line: node.mark?.line ?? 1, field: "", diagnostics: diagnostics), diagnostics)
+        return (
+            MappingReader(mapping: mapping, line: node.mark?.line ?? 1, field: "", diagnostics: diagnostics),
+            diagnostics
+        )
     }
 
     private static func describe(_ error: YamlError) -> (line: Int, reason: String) {

@@ -100,11 +100,19 @@ extension Configuration {
             ("redis", region.redis == nil ? plain("null") : map(redis)),
             ("schedulers", map(schedulers)),
             ("critical", Node(region.critical.map { plain($0.rawValue) })),
-            ("runs", map([("preset", plain(region.runs.preset.rawValue)), ("table", string(region.runs.table)),
-                          ("dispatch", plain(region.runs.dispatch ? "true" : "false"))])),
+            (
+                "runs",
+                map([
+                    ("preset", plain(region.runs.preset.rawValue)), ("table", string(region.runs.table)),
+                    ("dispatch", plain(region.runs.dispatch ? "true" : "false")),
+                ])
+            ),
             (
                 "routing",
-                map([("hooks", Node(region.routing.hooks.map(hookNode))), ("notify", Node(region.routing.notify.map(hookNode)))])
+                map([
+                    ("hooks", Node(region.routing.hooks.map(hookNode))),
+                    ("notify", Node(region.routing.notify.map(hookNode))),
+                ])
             ),
         ])
     }

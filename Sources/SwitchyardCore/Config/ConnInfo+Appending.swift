@@ -6,12 +6,15 @@ extension ConnInfo {
     public static func appending(_ dsn: String, _ settings: [(key: String, value: String)]) -> String {
         if isURI(dsn) {
             let encoded = settings.map { key, value in
-                key + "=" + (value.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(CharacterSet(charactersIn: "&=+"))) ?? value)
+                key + "="
+                    + (value.addingPercentEncoding(
+                        withAllowedCharacters: .urlQueryAllowed.subtracting(CharacterSet(charactersIn: "&=+"))) ?? value)
             }.joined(separator: "&")
             return dsn + (dsn.contains("?") ? "&" : "?") + encoded
         }
         let quoted = settings.map { key, value in
-            key + "='" + value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'") + "'"
+            key + "='" + value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'")
+                + "'"
         }.joined(separator: " ")
         return dsn.trimmingCharacters(in: .whitespaces) + " " + quoted
     }

@@ -195,7 +195,9 @@ public enum ConnInfo {
     /// The hint names only the known keyword so that a mistyped secret is never repeated.
     static func suggestion(for word: String) -> String {
         guard word.count >= 3 else { return "" }
-        let best = keywords.map { ($0, editDistance(word.lowercased(), $0)) }.min { $0.1 < $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }
+        let best = keywords.map { ($0, editDistance(word.lowercased(), $0)) }.min {
+            $0.1 < $1.1 || ($0.1 == $1.1 && $0.0 < $1.0)
+        }
         guard let (keyword, distance) = best, distance <= 2 else { return " (not a libpq connection keyword)" }
         return " (did you mean \"\(keyword)\"?)"
     }

@@ -6,7 +6,11 @@ extension ControlPlaneConfig {
         if let control = root.require("control")?.mapping() {
             control.allow(["dsn"])
             if let value = control.require("dsn"), let text = value.nonEmptyString() {
-                if let reason = ConnInfo.validate(text) { value.fail("invalid connection string: \(reason)") } else { dsn = text }
+                if let reason = ConnInfo.validate(text) {
+                    value.fail("invalid connection string: \(reason)")
+                } else {
+                    dsn = text
+                }
             }
         }
         let electionSection = root.section("election")
@@ -38,7 +42,9 @@ extension ControlPlaneConfig {
             }
         }
         if let value = section.child("token_env"), let name = value.string() {
-            if EnvironmentExpansion.isVariableName(name) { api.tokenEnv = name } else {
+            if EnvironmentExpansion.isVariableName(name) {
+                api.tokenEnv = name
+            } else {
                 value.fail("expected an environment variable name such as SWITCHYARD_API_TOKEN")
             }
         }
@@ -67,7 +73,8 @@ extension ControlPlaneConfig {
                 "must not exceed probes.interval (\(probes.interval.configText)), found \(probes.timeout.configText)")
         }
         if probes.failuresToDown < probes.failuresToSuspect {
-            section.fail("failures_to_down", "must be at least probes.failures_to_suspect (\(probes.failuresToSuspect))")
+            section.fail(
+                "failures_to_down", "must be at least probes.failures_to_suspect (\(probes.failuresToSuspect))")
         }
         return probes
     }
@@ -112,7 +119,8 @@ extension ControlPlaneConfig {
         if stepDown >= election.tcpUserTimeout {
             section.fail(
                 "step_down_after",
-                "\(stepDownText) must be shorter than election.tcp_user_timeout (\(election.tcpUserTimeout.configText))")
+                "\(stepDownText) must be shorter than election.tcp_user_timeout (\(election.tcpUserTimeout.configText))"
+            )
         }
         let keepaliveBound = election.keepalivesIdle + election.keepalivesInterval * election.keepalivesCount
         if stepDown >= keepaliveBound {

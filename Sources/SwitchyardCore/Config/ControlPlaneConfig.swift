@@ -116,7 +116,8 @@ public struct ElectionConfig: Sendable, Equatable {
     /// Creates the section with defaults.
     public init(
         idleSessionTimeout: Duration = .seconds(3), heartbeatInterval: Duration = .milliseconds(500),
-        stepDownAfter: Duration = .seconds(2), statementTimeout: Duration = .seconds(2), lockWait: Duration = .seconds(1),
+        stepDownAfter: Duration = .seconds(2), statementTimeout: Duration = .seconds(2),
+        lockWait: Duration = .seconds(1),
         connectTimeout: Duration = .seconds(2), keepalivesIdle: Duration = .seconds(2),
         keepalivesInterval: Duration = .seconds(1), keepalivesCount: Int = 2, tcpUserTimeout: Duration = .seconds(3),
         execGrace: Duration = .seconds(1)

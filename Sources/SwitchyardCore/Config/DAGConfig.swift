@@ -52,7 +52,9 @@ public struct DAGConfig: Sendable, Equatable {
         let errorsBefore = dag.diagnostics.count
         var id: String?
         if let node = dag.require("id"), let text = node.string() {
-            if text.range(of: "^[A-Za-z0-9_.-]{1,250}$", options: .regularExpression) != nil { id = text } else {
+            if text.range(of: "^[A-Za-z0-9_.-]{1,250}$", options: .regularExpression) != nil {
+                id = text
+            } else {
                 node.fail("DAG ids match ^[A-Za-z0-9_.-]{1,250}$, found \"\(text.prefix(60))\"")
             }
         }

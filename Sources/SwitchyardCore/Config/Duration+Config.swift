@@ -48,7 +48,8 @@ extension Duration {
                 divisor *= 10
                 fractionNanos = fractionNanos * 10 + Int64(String(digit))!
             }
-            let fractionPart = divisor > 1 ? perUnit / divisor * fractionNanos + perUnit % divisor * fractionNanos / divisor : 0
+            let fractionPart =
+                divisor > 1 ? perUnit / divisor * fractionNanos + perUnit % divisor * fractionNanos / divisor : 0
             let (sum, sumOverflow) = total.addingReportingOverflow(scaled)
             guard !sumOverflow else { return nil }
             let (withFraction, fractionOverflow) = sum.addingReportingOverflow(fractionPart)

@@ -33,14 +33,18 @@ extension HookConfig {
         }
         var secretEnv: String?
         if let node = hook.child("secret_env"), let text = node.string() {
-            if EnvironmentExpansion.isVariableName(text) { secretEnv = text } else {
+            if EnvironmentExpansion.isVariableName(text) {
+                secretEnv = text
+            } else {
                 node.fail("expected the NAME of an environment variable holding the secret, not the secret itself")
             }
         }
         var statuses: [Int]?
         if let list = hook.child("success_statuses")?.sequence() {
             statuses = list.compactMap { $0.int(min: 100, max: 599) }
-            if list.isEmpty { hook.fail("success_statuses", "must list at least one status, or be omitted for any 2xx") }
+            if list.isEmpty {
+                hook.fail("success_statuses", "must list at least one status, or be omitted for any 2xx")
+            }
         }
         let defaults = HookConfig(name: "", url: "")
         let result = HookConfig(

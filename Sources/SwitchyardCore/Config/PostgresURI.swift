@@ -22,7 +22,9 @@ enum PostgresURI {
             } else {
                 user = userInfo
             }
-            guard let decodedUser = percentDecoded(user) else { return failure("invalid percent-encoding in user name") }
+            guard let decodedUser = percentDecoded(user) else {
+                return failure("invalid percent-encoding in user name")
+            }
             if !decodedUser.isEmpty { pairs.append(("user", decodedUser)) }
             if let password {
                 guard let decoded = percentDecoded(password) else {

@@ -34,7 +34,9 @@ extension RedisConfig {
             if list.isEmpty { value.fail("must list at least one sentinel address") }
             for item in list {
                 guard let text = item.string() else { continue }
-                if let address = HostPort.parse(text), address.port > 0 { addresses.append(address) } else {
+                if let address = HostPort.parse(text), address.port > 0 {
+                    addresses.append(address)
+                } else {
                     item.fail("expected host:port, found \"\(text.prefix(60))\"")
                 }
             }
@@ -42,7 +44,9 @@ extension RedisConfig {
         let master = section.requiredString("master")
         var passwordEnv: String?
         if let value = section.child("password_env"), let text = value.string() {
-            if EnvironmentExpansion.isVariableName(text) { passwordEnv = text } else {
+            if EnvironmentExpansion.isVariableName(text) {
+                passwordEnv = text
+            } else {
                 value.fail("expected the NAME of an environment variable holding the password")
             }
         }

@@ -78,7 +78,9 @@ public struct RedisURL: Sendable, Equatable {
                 }
                 rest = rest[..<mark]
             }
-            guard rest.hasPrefix("/"), rest.count > 1 else { return .failure("unix:// URL needs an absolute socket path") }
+            guard rest.hasPrefix("/"), rest.count > 1 else {
+                return .failure("unix:// URL needs an absolute socket path")
+            }
             url.endpoint = .unix(path: String(rest))
             return .success(url)
         }

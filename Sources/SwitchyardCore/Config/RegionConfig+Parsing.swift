@@ -7,7 +7,9 @@ extension RegionConfig {
         let errorsBefore = root.diagnostics.count
         var name: String?
         if let value = root.require("name"), let text = value.string() {
-            if isValidName(text) { name = text } else {
+            if isValidName(text) {
+                name = text
+            } else {
                 value.fail("region names match ^[a-z][a-z0-9-]{0,31}$, found \"\(text.prefix(40))\"")
             }
         }
@@ -16,7 +18,11 @@ extension RegionConfig {
         if let database = root.require("database")?.mapping() {
             database.allow(["dsn"])
             if let value = database.require("dsn"), let text = value.nonEmptyString() {
-                if let reason = ConnInfo.validate(text) { value.fail("invalid connection string: \(reason)") } else { dsn = text }
+                if let reason = ConnInfo.validate(text) {
+                    value.fail("invalid connection string: \(reason)")
+                } else {
+                    dsn = text
+                }
             }
         }
         // Optional: a region whose runs Switchyard does not dispatch (Airflow with its LocalExecutor) needs no Redis.
@@ -30,11 +36,16 @@ extension RegionConfig {
             if let value = root.child("runs")?.mapping()?.child("dispatch") {
                 value.fail("Switchyard dispatches runs through Redis: add a redis section, or set dispatch: false")
             } else {
-                root.fail("redis", "required while runs are dispatched through Redis (runs.preset builtin); set runs.dispatch: false to run without")
+                root.fail(
+                    "redis",
+                    "required while runs are dispatched through Redis (runs.preset builtin); set runs.dispatch: false to run without"
+                )
             }
         }
         let routing = readRouting(root.section("routing"))
-        guard root.diagnostics.count == errorsBefore, let name, let priority, let dsn, !hasRedis || redis != nil else { return nil }
+        guard root.diagnostics.count == errorsBefore, let name, let priority, let dsn, !hasRedis || redis != nil else {
+            return nil
+        }
         return RegionConfig(
             name: name, priority: priority, databaseDSN: dsn, redis: redis, schedulers: schedulers, critical: critical,
             runs: runs, routing: routing, file: root.diagnostics.file)
@@ -62,7 +73,8 @@ extension RegionConfig {
         // Airflow heartbeats every ~5-11 s and calls a scheduler alive for 30 s: its threshold, not ours.
         let staleDefault = probe == .airflow ? SchedulersConfig.airflowDefaultStaleAfter : defaultStaleAfter
         return SchedulersConfig(
-            probe: probe, url: url, staleAfter: section.duration("stale_after", default: staleDefault), leaderStaleAfter: defaultStaleAfter)
+            probe: probe, url: url, staleAfter: section.duration("stale_after", default: staleDefault),
+            leaderStaleAfter: defaultStaleAfter)
     }
 
     private static func readCritical(_ root: MappingReader, hasRedis: Bool) -> [RegionComponent] {

@@ -78,7 +78,10 @@ public struct SchedulersConfig: Sendable, Equatable {
     public static let airflowDefaultStaleAfter: Duration = .seconds(30)
 
     /// Creates the section.
-    public init(probe: Probe = .heartbeat, url: String? = nil, staleAfter: Duration = .seconds(5), leaderStaleAfter: Duration? = nil) {
+    public init(
+        probe: Probe = .heartbeat, url: String? = nil, staleAfter: Duration = .seconds(5),
+        leaderStaleAfter: Duration? = nil
+    ) {
         self.probe = probe
         self.url = url
         self.staleAfter = staleAfter

@@ -127,17 +127,21 @@ public struct SafetyTiming: Sendable, Equatable {
         // after its last renewal, pushed at the next tick, and read at the worker's next check.
         let chain = leaseRenewInterval + tickInterval + validityMargin + fenceCheckInterval + fenceQueryTimeout
         if chain >= leaseTTL {
-            problems.append(Problem(
-                section: "failover", field: "lease_ttl",
-                message: "failover.lease_ttl (\(leaseTTL.configText)) must exceed failover.lease_renew_interval + "
-                    + "election.heartbeat_interval + the validity margin and a worker's fence check "
-                    + "(\(chain.configText)): otherwise workers stop their commands between two renewals of a healthy lease"))
+            problems.append(
+                Problem(
+                    section: "failover", field: "lease_ttl",
+                    message: "failover.lease_ttl (\(leaseTTL.configText)) must exceed failover.lease_renew_interval + "
+                        + "election.heartbeat_interval + the validity margin and a worker's fence check "
+                        + "(\(chain.configText)): otherwise workers stop their commands between two renewals of a healthy lease"
+                ))
         }
         if renewalTimeout < .milliseconds(100) {
-            problems.append(Problem(
-                section: "failover", field: "lease_ttl",
-                message: "failover.lease_ttl (\(leaseTTL.configText)) leaves a lease renewal \(renewalTimeout.configText), "
-                    + "less than 100ms, to reach a database"))
+            problems.append(
+                Problem(
+                    section: "failover", field: "lease_ttl",
+                    message:
+                        "failover.lease_ttl (\(leaseTTL.configText)) leaves a lease renewal \(renewalTimeout.configText), "
+                        + "less than 100ms, to reach a database"))
         }
         return problems
     }

@@ -27,8 +27,10 @@ public enum FailoverDecision {
         /// down in this observer's view; nil when it is not healthy now.
         public var upSince: Date?
         /// Creates an observation.
-        public init(observer: String, live: Bool, health: HealthState, downSince: Date? = nil, evidence: Evidence? = nil,
-                    upSince: Date? = nil) {
+        public init(
+            observer: String, live: Bool, health: HealthState, downSince: Date? = nil, evidence: Evidence? = nil,
+            upSince: Date? = nil
+        ) {
             self.observer = observer
             self.live = live
             self.health = health
@@ -77,9 +79,11 @@ public enum FailoverDecision {
         /// Observers in self-declared lag, with why: they cast no down vote and choose no target.
         public var laggingObservers: [String: String]
         /// Creates an input.
-        public init(now: Date, activeRegion: String?, regions: [Region], knownObservers: Int, quorum: Quorum,
-                    failureGrace: Duration, cooldown: Duration, maxFailoversPerHour: Int, recentFailovers: [Date],
-                    paused: Bool, automatic: Bool, evidenceGrace: Duration? = nil, laggingObservers: [String: String] = [:]) {
+        public init(
+            now: Date, activeRegion: String?, regions: [Region], knownObservers: Int, quorum: Quorum,
+            failureGrace: Duration, cooldown: Duration, maxFailoversPerHour: Int, recentFailovers: [Date],
+            paused: Bool, automatic: Bool, evidenceGrace: Duration? = nil, laggingObservers: [String: String] = [:]
+        ) {
             self.evidenceGrace = evidenceGrace ?? failureGrace
             self.laggingObservers = laggingObservers
             self.now = now
@@ -116,7 +120,8 @@ public enum FailoverDecision {
 
     /// Decides.
     public static func decide(_ input: Input) -> Outcome {
-        guard let activeName = input.activeRegion, let active = input.regions.first(where: { $0.name == activeName }) else {
+        guard let activeName = input.activeRegion, let active = input.regions.first(where: { $0.name == activeName })
+        else {
             return .stay("no active region")
         }
         let needed = needed(input.quorum, knownObservers: input.knownObservers)
@@ -139,11 +144,16 @@ public enum FailoverDecision {
         guard votes.count >= needed else {
             let down = active.observations.filter { $0.live && $0.health == .down }.count
             let why = discounted.isEmpty ? "" : "; not counted: " + discounted.sorted().joined(separator: "; ")
-            return .stay("\(activeName): \(votes.count) of \(needed) needed observers see it down for \(input.evidenceGrace) on evidence or \(input.failureGrace) on silence (\(down) see it down now\(why))")
+            return .stay(
+                "\(activeName): \(votes.count) of \(needed) needed observers see it down for \(input.evidenceGrace) on evidence or \(input.failureGrace) on silence (\(down) see it down now\(why))"
+            )
         }
-        let evidence = votes.allSatisfy { $0.evidence == .positive } ? "positive evidence"
+        let evidence =
+            votes.allSatisfy { $0.evidence == .positive }
+            ? "positive evidence"
             : votes.allSatisfy { $0.evidence == .silence } ? "silence" : "evidence and silence"
-        let reason = "\(activeName) down for \(votes.count) of \(input.knownObservers) observers (\(votes.map(\.observer).sorted().joined(separator: ", "))) on \(evidence)"
+        let reason =
+            "\(activeName) down for \(votes.count) of \(input.knownObservers) observers (\(votes.map(\.observer).sorted().joined(separator: ", "))) on \(evidence)"
         if !input.automatic { return .blocked("\(reason); automatic failover is off") }
         if input.paused { return .blocked("\(reason); failover is paused") }
         if let last = input.recentFailovers.max(), input.now.timeIntervalSince(last) < input.cooldown.secondsDouble {
@@ -169,7 +179,9 @@ public enum FailoverDecision {
     /// The evidence behind a failing region in one observer's view: positive when any critical
     /// component at the region's worst state has positive evidence, else silence; nil when the region
     /// is healthy or unknown.
-    public static func regionEvidence(_ byComponent: [String: Evidence], states: [String: HealthState], critical: [String]) -> Evidence? {
+    public static func regionEvidence(
+        _ byComponent: [String: Evidence], states: [String: HealthState], critical: [String]
+    ) -> Evidence? {
         let health = ComponentHealth.region(states, critical: critical)
         guard health == .down || health == .suspect else { return nil }
         let worst = critical.filter { states[$0] == health }

@@ -42,12 +42,17 @@ public struct HookValues: Sendable, Equatable {
                 case "\r": out += "\\r"
                 case "\t": out += "\\t"
                 default:
-                    if scalar.value < 0x20 { out += String(format: "\\u%04x", scalar.value) } else { out.unicodeScalars.append(scalar) }
+                    if scalar.value < 0x20 {
+                        out += String(format: "\\u%04x", scalar.value)
+                    } else {
+                        out.unicodeScalars.append(scalar)
+                    }
                 }
             }
             return out
         }
-        return template
+        return
+            template
             .replacingOccurrences(of: "{{region}}", with: escaped(region))
             .replacingOccurrences(of: "{{previous_region}}", with: escaped(previousRegion ?? ""))
             .replacingOccurrences(of: "{{epoch}}", with: String(epoch))
@@ -59,7 +64,9 @@ public struct HookValues: Sendable, Equatable {
 public enum RetrySchedule {
     /// The pause before attempt `attempt` (2, 3, …): `backoff × 2^(attempt-2)` capped at `maxBackoff`,
     /// then scaled by `jitter` in [0.5, 1] so that many callers do not retry in step.
-    public static func delay(beforeAttempt attempt: Int, backoff: Duration, maxBackoff: Duration, jitter: Double) -> Duration {
+    public static func delay(beforeAttempt attempt: Int, backoff: Duration, maxBackoff: Duration, jitter: Double)
+        -> Duration
+    {
         guard attempt >= 2 else { return .zero }
         let exponent = min(attempt - 2, 30)
         var delay = backoff * (1 << exponent)

@@ -20,7 +20,10 @@ public enum AirflowSchedulerReadiness {
         /// Seconds since the current Switchyard leader took over (nil: no leader row).
         public var leaderTenure: Double?
 
-        public init(aliveJobs: Int, jobAge: Double?, leaderAge: Double?, fenceAge: Double?, fenceOpen: Bool, leaderTenure: Double? = nil) {
+        public init(
+            aliveJobs: Int, jobAge: Double?, leaderAge: Double?, fenceAge: Double?, fenceOpen: Bool,
+            leaderTenure: Double? = nil
+        ) {
             self.aliveJobs = aliveJobs
             self.jobAge = jobAge
             self.leaderAge = leaderAge
@@ -34,14 +37,17 @@ public enum AirflowSchedulerReadiness {
     ///
     /// - Parameter startWindow: how long a new leader may wait before it starts `airflow scheduler` after a
     ///   hand-off (`step_down_after + exec_grace + 250 ms`); Airflow's own threshold is added on top.
-    public static func problem(_ r: Reading, active: Bool, staleAfter: Duration, leaderStaleAfter: Duration,
-                               startWindow: Duration = .zero) -> String? {
+    public static func problem(
+        _ r: Reading, active: Bool, staleAfter: Duration, leaderStaleAfter: Duration,
+        startWindow: Duration = .zero
+    ) -> String? {
         let threshold = staleAfter.secondsDouble
         let leaderFresh = r.leaderAge.map { $0 <= leaderStaleAfter.secondsDouble } ?? false
         // The active region's Switchyard leader is gone: its guards have stopped `airflow scheduler` (SIGTERM,
         // SIGKILL after exec_grace), although a killed scheduler's job row looks alive for up to stale_after.
         if active, let age = r.leaderAge, age > leaderStaleAfter.secondsDouble {
-            return "the Switchyard scheduler leader's heartbeat is \(Int(age)) s old (stale after \(leaderStaleAfter)): nothing leads the region, so no airflow scheduler runs there"
+            return
+                "the Switchyard scheduler leader's heartbeat is \(Int(age)) s old (stale after \(leaderStaleAfter)): nothing leads the region, so no airflow scheduler runs there"
         }
         if r.aliveJobs > 0 { return nil }
         let noJob = "no running SchedulerJob with a heartbeat in the last \(staleAfter)"
@@ -49,7 +55,9 @@ public enum AirflowSchedulerReadiness {
             // Just activated, or a new leader after a hand-off: it is starting `airflow scheduler`, which
             // registers within Airflow's threshold.
             if leaderFresh, r.fenceOpen, let age = r.fenceAge, age <= threshold { return nil }
-            if leaderFresh, r.fenceOpen, let tenure = r.leaderTenure, tenure <= threshold + startWindow.secondsDouble { return nil }
+            if leaderFresh, r.fenceOpen, let tenure = r.leaderTenure, tenure <= threshold + startWindow.secondsDouble {
+                return nil
+            }
             return noJob
         }
         if leaderFresh { return nil }

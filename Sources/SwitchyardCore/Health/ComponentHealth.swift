@@ -17,8 +17,10 @@ public struct ComponentHealth: Sendable, Equatable {
         /// Consecutive failures with positive evidence that make a component down at once.
         public var evidenceFailuresToDown: Int
         /// Creates thresholds.
-        public init(failuresToSuspect: Int, failuresToDown: Int, downAfter: Duration, successesToRecover: Int,
-                    evidenceFailuresToDown: Int = 2) {
+        public init(
+            failuresToSuspect: Int, failuresToDown: Int, downAfter: Duration, successesToRecover: Int,
+            evidenceFailuresToDown: Int = 2
+        ) {
             self.failuresToSuspect = failuresToSuspect
             self.failuresToDown = failuresToDown
             self.downAfter = downAfter
@@ -83,7 +85,8 @@ public struct ComponentHealth: Sendable, Equatable {
             lastError = error
             let start = failingSince ?? instant
             failingSince = start
-            let silentLongEnough = instant - start >= thresholds.downAfter && consecutiveFailures >= min(thresholds.failuresToDown, 2)
+            let silentLongEnough =
+                instant - start >= thresholds.downAfter && consecutiveFailures >= min(thresholds.failuresToDown, 2)
             if positiveFailures >= thresholds.evidenceFailuresToDown {
                 state = .down
                 evidence = .positive

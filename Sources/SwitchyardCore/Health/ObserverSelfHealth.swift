@@ -31,16 +31,21 @@ public struct ObserverSelfHealth: Sendable {
     /// The thresholds for a probe configuration: lag is an overshoot of half the probe timeout (at
     /// least 100 ms); an observer declares it for two probe intervals (at least a second) after.
     public init(probes: ProbeConfig) {
-        self.init(threshold: max(probes.timeout / 2, .milliseconds(100)), holdoff: max(probes.interval * 2, .seconds(1)))
+        self.init(
+            threshold: max(probes.timeout / 2, .milliseconds(100)), holdoff: max(probes.interval * 2, .seconds(1)))
     }
 
     /// Records something that was budgeted `expected` and took `actual`, ending at `end`; returns true
     /// when it was lag.
     @discardableResult
-    public mutating func measured(_ what: String, expected: Duration, actual: Duration, endedAt end: ContinuousClock.Instant) -> Bool {
+    public mutating func measured(
+        _ what: String, expected: Duration, actual: Duration, endedAt end: ContinuousClock.Instant
+    ) -> Bool {
         guard actual - expected > threshold else { return false }
         let ms = { (d: Duration) in Int((d.secondsDouble * 1000).rounded()) }
-        windows.append(Window(start: end - actual, end: end, reason: "\(what) took \(ms(actual)) ms of a \(ms(expected)) ms budget"))
+        windows.append(
+            Window(
+                start: end - actual, end: end, reason: "\(what) took \(ms(actual)) ms of a \(ms(expected)) ms budget"))
         lagEvents += 1
         let horizon = end - .seconds(60)
         windows.removeAll { $0.end < horizon }

@@ -1,4 +1,5 @@
 import Foundation
+
 /// What one probe of one component found.
 public struct ProbeResult: Sendable, Equatable {
     /// Whether the component answered correctly within its deadline.

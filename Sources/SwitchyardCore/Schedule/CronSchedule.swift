@@ -30,7 +30,8 @@ public struct CronSchedule: Sendable, Equatable {
         Field(
             name: "month", range: 1...12,
             names: ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], nameBase: 1),
-        Field(name: "day of week", range: 0...7, names: ["sun", "mon", "tue", "wed", "thu", "fri", "sat"], nameBase: 0),
+        Field(
+            name: "day of week", range: 0...7, names: ["sun", "mon", "tue", "wed", "thu", "fri", "sat"], nameBase: 0),
     ]
 
     private static let macros = [
@@ -72,7 +73,9 @@ public struct CronSchedule: Sendable, Equatable {
         for item in text.split(separator: ",", omittingEmptySubsequences: false) {
             guard !item.isEmpty else { throw CronParseError(reason: "\(field.name): empty list item in \"\(text)\"") }
             let pieces = item.split(separator: "/", omittingEmptySubsequences: false)
-            guard pieces.count <= 2 else { throw CronParseError(reason: "\(field.name): malformed step in \"\(item)\"") }
+            guard pieces.count <= 2 else {
+                throw CronParseError(reason: "\(field.name): malformed step in \"\(item)\"")
+            }
             var step = 1
             if pieces.count == 2 {
                 guard let value = Int(pieces[1]), value > 0 else {

@@ -23,7 +23,10 @@ public struct DispatchMessage: Sendable, Equatable {
 
     /// Stream fields, in order.
     public var fields: [(String, String)] {
-        [("region", region), ("epoch", String(epoch)), ("dag_id", dagId), ("run_id", runId), ("dispatch_id", dispatchId)]
+        [
+            ("region", region), ("epoch", String(epoch)), ("dag_id", dagId), ("run_id", runId),
+            ("dispatch_id", dispatchId),
+        ]
     }
 
     /// Parses stream fields; nil when the entry is not a Switchyard dispatch.

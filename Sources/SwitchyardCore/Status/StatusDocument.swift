@@ -99,9 +99,11 @@ public struct StatusDocument: Codable, Sendable, Equatable {
         public var live_observers: Int
         public var observers_seeing_down: Int
         /// Creates a region entry.
-        public init(name: String, role: String, priority: Int, health: HealthState, critical: [String],
-                    components: [String: Component], scheduler_leader: String?, scheduler_epoch: Int?,
-                    observers: [ObserverView], live_observers: Int, observers_seeing_down: Int) {
+        public init(
+            name: String, role: String, priority: Int, health: HealthState, critical: [String],
+            components: [String: Component], scheduler_leader: String?, scheduler_epoch: Int?,
+            observers: [ObserverView], live_observers: Int, observers_seeing_down: Int
+        ) {
             self.name = name
             self.role = role
             self.priority = priority
@@ -127,8 +129,10 @@ public struct StatusDocument: Codable, Sendable, Equatable {
         /// shutting down, a stale heartbeat row), `silence` when nothing answered in time.
         public var evidence: Evidence?
         /// Creates a component entry.
-        public init(state: HealthState, latency_ms: Double?, since: Date, last_error: String?, detail: ComponentDetail,
-                    evidence: Evidence? = nil) {
+        public init(
+            state: HealthState, latency_ms: Double?, since: Date, last_error: String?, detail: ComponentDetail,
+            evidence: Evidence? = nil
+        ) {
             self.evidence = evidence
             self.state = state
             self.latency_ms = latency_ms
@@ -151,8 +155,10 @@ public struct StatusDocument: Codable, Sendable, Equatable {
         /// most regions silent at once (then the silence is its own problem). Nil when it counts.
         public var discounted: String?
         /// Creates an observer view.
-        public init(observer: String, health: HealthState, components: [String: HealthState], observed_at: Date, live: Bool,
-                    evidence: Evidence? = nil, discounted: String? = nil) {
+        public init(
+            observer: String, health: HealthState, components: [String: HealthState], observed_at: Date, live: Bool,
+            evidence: Evidence? = nil, discounted: String? = nil
+        ) {
             self.observer = observer
             self.health = health
             self.components = components
@@ -175,8 +181,10 @@ public struct StatusDocument: Codable, Sendable, Equatable {
         public var started_at: Date
         public var finished_at: Date?
         /// Creates a summary.
-        public init(id: Int, kind: String, from_region: String?, to_region: String, reason: String, state: String,
-                    step: String, started_at: Date, finished_at: Date?) {
+        public init(
+            id: Int, kind: String, from_region: String?, to_region: String, reason: String, state: String,
+            step: String, started_at: Date, finished_at: Date?
+        ) {
             self.id = id
             self.kind = kind
             self.from_region = from_region
@@ -190,9 +198,11 @@ public struct StatusDocument: Codable, Sendable, Equatable {
     }
 
     /// Creates a document.
-    public init(generated_at: Date, observer: String, control_db_reachable: Bool, active_region: String?, epoch: Int,
-                paused: Bool, failover_in_progress: FailoverSummary?, lease: Lease?, regions: [Region],
-                last_failover: FailoverSummary?, self_health: SelfHealth? = nil) {
+    public init(
+        generated_at: Date, observer: String, control_db_reachable: Bool, active_region: String?, epoch: Int,
+        paused: Bool, failover_in_progress: FailoverSummary?, lease: Lease?, regions: [Region],
+        last_failover: FailoverSummary?, self_health: SelfHealth? = nil
+    ) {
         self.self_health = self_health
         self.generated_at = generated_at
         self.observer = observer
@@ -209,7 +219,8 @@ public struct StatusDocument: Codable, Sendable, Equatable {
     /// The encoder the API and the CLI share (ISO dates with fractional seconds, sorted keys).
     public static func encoder(pretty: Bool = false) -> JSONEncoder {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
+        encoder.outputFormatting =
+            pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .custom { date, encoder in
             var container = encoder.singleValueContainer()
             try container.encode(isoMillis(date))
@@ -223,7 +234,8 @@ public struct StatusDocument: Codable, Sendable, Equatable {
         decoder.dateDecodingStrategy = .custom { decoder in
             let text = try decoder.singleValueContainer().decode(String.self)
             guard let date = parseIsoMillis(text) else {
-                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "bad date \(text)"))
+                throw DecodingError.dataCorrupted(
+                    .init(codingPath: decoder.codingPath, debugDescription: "bad date \(text)"))
             }
             return date
         }
@@ -239,7 +251,8 @@ public struct StatusDocument: Codable, Sendable, Equatable {
         func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
         let millis = ms % 1000
         let m = millis < 10 ? "00\(millis)" : millis < 100 ? "0\(millis)" : "\(millis)"
-        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(m)Z"
+        return
+            "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(m)Z"
     }
 
     static func parseIsoMillis(_ text: String) -> Date? {

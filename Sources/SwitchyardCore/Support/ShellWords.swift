@@ -48,7 +48,8 @@ public enum ShellWords {
             case "\\":
                 escaped = true
             case ";", "|", "&", "<", ">", "$", "`", "(", ")", "*", "?", "[", "{", "}", "~", "#":
-                throw Refusal(description: "\(ch) needs a shell: use --exec-shell to run the command through /bin/sh -c")
+                throw Refusal(
+                    description: "\(ch) needs a shell: use --exec-shell to run the command through /bin/sh -c")
             default:
                 current.append(ch)
                 inWord = true

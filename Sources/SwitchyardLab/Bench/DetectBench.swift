@@ -32,14 +32,18 @@ public enum DetectBench {
     /// - Parameter daemonBinary: another build to run the schedulers and agents with (to compare an
     ///   older detector on the same episodes); the configuration is written for this build, so keys
     ///   the other does not know are left out.
-    public static func run(binary: String, daemonBinary: String? = nil, directory: String, trials: Int, hangTrials: Int, episodes: Int,
-                           seed: UInt64, progress: @Sendable (String) -> Void) async throws -> Report {
+    public static func run(
+        binary: String, daemonBinary: String? = nil, directory: String, trials: Int, hangTrials: Int, episodes: Int,
+        seed: UInt64, progress: @Sendable (String) -> Void
+    ) async throws -> Report {
         let pids = SharedPIDs()
         let outcome: Result<Report, any Error>
         do {
-            outcome = .success(try await measure(binary: daemonBinary ?? binary, foreign: daemonBinary != nil, directory: directory,
-                                                 trials: trials, hangTrials: hangTrials,
-                                                 episodes: episodes, seed: seed, pids: pids, progress: progress))
+            outcome = .success(
+                try await measure(
+                    binary: daemonBinary ?? binary, foreign: daemonBinary != nil, directory: directory,
+                    trials: trials, hangTrials: hangTrials,
+                    episodes: episodes, seed: seed, pids: pids, progress: progress))
         } catch {
             outcome = .failure(error)
         }
@@ -47,8 +51,10 @@ public enum DetectBench {
         return try outcome.get()
     }
 
-    static func measure(binary: String, foreign: Bool, directory: String, trials: Int, hangTrials: Int, episodes: Int, seed: UInt64,
-                        pids: SharedPIDs, progress: @Sendable (String) -> Void) async throws -> Report {
+    static func measure(
+        binary: String, foreign: Bool, directory: String, trials: Int, hangTrials: Int, episodes: Int, seed: UInt64,
+        pids: SharedPIDs, progress: @Sendable (String) -> Void
+    ) async throws -> Report {
         let state = try await DevDeployment.up(directory: directory, regions: 3) { _ in }
         let config = state.configDirectory
         try "dags: []\n".write(toFile: config + "/dags.yaml", atomically: true, encoding: .utf8)
@@ -60,21 +66,29 @@ public enum DetectBench {
         let configuration = try ConfigLoader.load(directory: config)
         _ = try await Initializer.run(
             controlDSN: configuration.controlPlane.control.dsn,
-            regions: configuration.regions.map { .init(name: $0.name, priority: $0.priority, dsn: $0.databaseDSN) }, dags: [],
+            regions: configuration.regions.map { .init(name: $0.name, priority: $0.priority, dsn: $0.databaseDSN) },
+            dags: [],
             active: state.regions[0])
         let logs = directory + "/logs"
         try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
         var agents: [pid_t] = []
         for region in state.regions {
-            pids.add(try Daemon.spawn(binary, ["scheduler", "--config", config, "--region", region, "--node-id", "s-\(region)"], log: logs + "/s-\(region).log"))
-            let agent = try Daemon.spawn(binary, ["agent", "--config", config, "--observer", region, "--listen", "127.0.0.1:0"], log: logs + "/a-\(region).log")
+            pids.add(
+                try Daemon.spawn(
+                    binary, ["scheduler", "--config", config, "--region", region, "--node-id", "s-\(region)"],
+                    log: logs + "/s-\(region).log"))
+            let agent = try Daemon.spawn(
+                binary, ["agent", "--config", config, "--observer", region, "--listen", "127.0.0.1:0"],
+                log: logs + "/a-\(region).log")
             pids.add(agent)
             agents.append(agent)
         }
-        let control = try await PostgresConnection.connect(state.control.conninfo(passfile: state.passfile), timeout: .seconds(5))
+        let control = try await PostgresConnection.connect(
+            state.control.conninfo(passfile: state.passfile), timeout: .seconds(5))
         do {
-            let report = try await trialsAndEpisodes(control, state: state, configuration: configuration, agents: agents, trials: trials,
-                                                     hangTrials: hangTrials, episodes: episodes, seed: seed, progress: progress)
+            let report = try await trialsAndEpisodes(
+                control, state: state, configuration: configuration, agents: agents, trials: trials,
+                hangTrials: hangTrials, episodes: episodes, seed: seed, progress: progress)
             await control.close()
             return report
         } catch {
@@ -83,9 +97,11 @@ public enum DetectBench {
         }
     }
 
-    static func trialsAndEpisodes(_ control: PostgresConnection, state: DevState, configuration: Configuration, agents: [pid_t],
-                                  trials: Int, hangTrials: Int, episodes: Int, seed: UInt64,
-                                  progress: @Sendable (String) -> Void) async throws -> Report {
+    static func trialsAndEpisodes(
+        _ control: PostgresConnection, state: DevState, configuration: Configuration, agents: [pid_t],
+        trials: Int, hangTrials: Int, episodes: Int, seed: UInt64,
+        progress: @Sendable (String) -> Void
+    ) async throws -> Report {
         // Steady: every region healthy for every observer for longer than failure_grace (a standby must
         // have been healthy that long to be chosen).
         let settle = configuration.controlPlane.failover.failureGrace + .milliseconds(500)
@@ -165,15 +181,19 @@ public enum DetectBench {
             if !begun.isEmpty {
                 falseFailovers += begun.count
                 reasons += begun.map { "episode \(episode) (\(kind.rawValue)): \($0.reason)" }
-                progress("episode \(episode) \(kind.rawValue) \(Int(done.duration_ms)) ms: FALSE FAILOVER \(reasons.last ?? "")")
+                progress(
+                    "episode \(episode) \(kind.rawValue) \(Int(done.duration_ms)) ms: FALSE FAILOVER \(reasons.last ?? "")"
+                )
             } else {
                 progress("episode \(episode) \(kind.rawValue) \(Int(done.duration_ms)) ms: no failover")
             }
         }
         let lagAfter = try await inconclusiveProbes(control)
-        return Report(crash_trials: crash.count, crash_detect_ms: .init(crash), hang_trials: hang.count, hang_detect_ms: .init(hang),
-                      brownout_episodes: byKind.values.reduce(0, +), episodes_by_kind: byKind, false_failovers: falseFailovers,
-                      false_failover_reasons: reasons, inconclusive_probes: max(0, lagAfter - lagBefore), seed: seed)
+        return Report(
+            crash_trials: crash.count, crash_detect_ms: .init(crash), hang_trials: hang.count,
+            hang_detect_ms: .init(hang),
+            brownout_episodes: byKind.values.reduce(0, +), episodes_by_kind: byKind, false_failovers: falseFailovers,
+            false_failover_reasons: reasons, inconclusive_probes: max(0, lagAfter - lagBefore), seed: seed)
     }
 
     /// Probes the agents did not count because they overlapped their own lag, all agents together.

@@ -33,7 +33,11 @@ public enum ExitBench {
     /// The commands, each `(name, arguments, prints JSON)`.
     static func commands(config: String, regions: [String], agentURL: String) -> [(String, [String], Bool)] {
         [
-            ("migrate-runs", ["migrate-runs", "--from", regions[0], "--to", regions[1], "--dry-run", "--json", "--config", config], true),
+            (
+                "migrate-runs",
+                ["migrate-runs", "--from", regions[0], "--to", regions[1], "--dry-run", "--json", "--config", config],
+                true
+            ),
             ("status", ["status", "--json", "--agent", agentURL, "--config", config], true),
             ("history", ["history", "--json", "--config", config], true),
             ("config-show", ["config", "show", "--config", config], false),
@@ -43,11 +47,14 @@ public enum ExitBench {
     }
 
     /// Runs against a fresh deployment in `directory`, removed afterwards.
-    public static func run(binary: String, directory: String, runs: Int, progress: @Sendable (String) -> Void) async throws -> Report {
+    public static func run(binary: String, directory: String, runs: Int, progress: @Sendable (String) -> Void)
+        async throws -> Report
+    {
         let pids = SharedPIDs()
         let outcome: Result<Report, any Error>
         do {
-            outcome = .success(try await measure(binary: binary, directory: directory, runs: runs, pids: pids, progress: progress))
+            outcome = .success(
+                try await measure(binary: binary, directory: directory, runs: runs, pids: pids, progress: progress))
         } catch {
             outcome = .failure(error)
         }
@@ -55,23 +62,34 @@ public enum ExitBench {
         return try outcome.get()
     }
 
-    static func measure(binary: String, directory: String, runs: Int, pids: SharedPIDs, progress: @Sendable (String) -> Void) async throws -> Report {
+    static func measure(
+        binary: String, directory: String, runs: Int, pids: SharedPIDs, progress: @Sendable (String) -> Void
+    ) async throws -> Report {
         let state = try await DevDeployment.up(directory: directory, regions: 2) { _ in }
         let config = state.configDirectory
-        try "dags:\n  - id: exits\n    command: \"true\"\n".write(toFile: config + "/dags.yaml", atomically: true, encoding: .utf8)
-        let init_ = try await Subprocess.run(binary, ["init", "--config", config, "--active", state.regions[0]], check: false)
+        try "dags:\n  - id: exits\n    command: \"true\"\n".write(
+            toFile: config + "/dags.yaml", atomically: true, encoding: .utf8)
+        let init_ = try await Subprocess.run(
+            binary, ["init", "--config", config, "--active", state.regions[0]], check: false)
         guard init_.status == 0 else { throw DevError("init failed: \(init_.output)") }
         let logs = directory + "/logs"
         try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
         let agentLog = logs + "/agent.log"
-        pids.add(try Daemon.spawn(binary, ["agent", "--config", config, "--observer", state.regions[0], "--listen", "127.0.0.1:0"], log: agentLog))
-        pids.add(try Daemon.spawn(binary, ["scheduler", "--config", config, "--region", state.regions[0], "--node-id", "s1"], log: logs + "/s1.log"))
+        pids.add(
+            try Daemon.spawn(
+                binary, ["agent", "--config", config, "--observer", state.regions[0], "--listen", "127.0.0.1:0"],
+                log: agentLog))
+        pids.add(
+            try Daemon.spawn(
+                binary, ["scheduler", "--config", config, "--region", state.regions[0], "--node-id", "s1"],
+                log: logs + "/s1.log"))
         var agentURL: String?
         let deadline = ContinuousClock.now + .seconds(30)
         while agentURL == nil, ContinuousClock.now < deadline {
             let text = (try? String(contentsOfFile: agentLog, encoding: .utf8)) ?? ""
             if let line = text.split(separator: "\n").first(where: { $0.contains("status API listening") }),
-               let range = line.range(of: "url=http://") {
+                let range = line.range(of: "url=http://")
+            {
                 agentURL = "http://" + String(line[range.upperBound...].split(separator: " ")[0])
             }
             try await Task.sleep(for: .milliseconds(100))
@@ -83,7 +101,8 @@ public enum ExitBench {
             for (label, arguments, json) in commands {
                 var tally = Tally()
                 for _ in 0..<runs {
-                    let outcome = try await Subprocess.run(binary, arguments, check: false, standardErrorPath: "/dev/null")
+                    let outcome = try await Subprocess.run(
+                        binary, arguments, check: false, standardErrorPath: "/dev/null")
                     tally.runs += 1
                     let abnormal = outcome.status >= 128 || outcome.status == 134 || outcome.status == 139
                     if abnormal {
@@ -92,14 +111,18 @@ public enum ExitBench {
                         tally.failed += 1
                     }
                     if json, outcome.status == 0,
-                       (try? JSONSerialization.jsonObject(with: Data(outcome.output.utf8), options: [.fragmentsAllowed])) == nil {
+                        (try? JSONSerialization.jsonObject(
+                            with: Data(outcome.output.utf8), options: [.fragmentsAllowed])) == nil
+                    {
                         tally.truncated_json += 1
                     }
                     if (abnormal || outcome.status != 0) && tally.examples.count < 3 {
                         tally.examples.append("exit \(outcome.status): \(outcome.output.suffix(200))")
                     }
                 }
-                progress("\(name) \(label): \(tally.runs) runs, \(tally.abnormal) abnormal, \(tally.truncated_json) truncated JSON, \(tally.failed) failed")
+                progress(
+                    "\(name) \(label): \(tally.runs) runs, \(tally.abnormal) abnormal, \(tally.truncated_json) truncated JSON, \(tally.failed) failed"
+                )
                 tallies[label] = tally
             }
             return tallies
@@ -107,8 +130,9 @@ public enum ExitBench {
         let idle = try await phase("idle")
         // Loaded: CPU hogs and a connection storm against both regions for the whole phase.
         var seed = SplitMix64(seed: 1)
-        let target = Brownout.Target(agents: [], postgres: state.regions.compactMap { state.postgres[$0] },
-                                     redis: state.regions.compactMap { state.redis[$0] }, passfile: state.passfile)
+        let target = Brownout.Target(
+            agents: [], postgres: state.regions.compactMap { state.postgres[$0] },
+            redis: state.regions.compactMap { state.redis[$0] }, passfile: state.passfile)
         let load = try Brownout.start(.storm, duration: .seconds(3600), target: target, seed: &seed)
         let hogs = try Brownout.start(.cpu, duration: .seconds(3600), target: target, seed: &seed)
         let loaded: [String: Tally]
@@ -122,7 +146,8 @@ public enum ExitBench {
         Brownout.stop(load)
         Brownout.stop(hogs)
         let all = Array(idle.values) + Array(loaded.values)
-        return Report(runs_per_command: runs, idle: idle, loaded: loaded, abnormal_exits: all.map(\.abnormal).reduce(0, +),
-                      truncated_json: all.map(\.truncated_json).reduce(0, +), failed: all.map(\.failed).reduce(0, +))
+        return Report(
+            runs_per_command: runs, idle: idle, loaded: loaded, abnormal_exits: all.map(\.abnormal).reduce(0, +),
+            truncated_json: all.map(\.truncated_json).reduce(0, +), failed: all.map(\.failed).reduce(0, +))
     }
 }

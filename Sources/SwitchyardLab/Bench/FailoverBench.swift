@@ -34,12 +34,17 @@ public enum FailoverBench {
     }
 
     /// Runs `trials` failovers against a fresh deployment in `directory`, removed afterwards.
-    public static func run(binary: String, directory: String, trials: Int, progress: @Sendable (String) -> Void) async throws -> Report {
+    public static func run(binary: String, directory: String, trials: Int, progress: @Sendable (String) -> Void)
+        async throws -> Report
+    {
         let pids = SharedPIDs()
         let receiver = HookReceiver()
         let outcome: Result<Report, any Error>
         do {
-            outcome = .success(try await measure(binary: binary, directory: directory, trials: trials, pids: pids, receiver: receiver, progress: progress))
+            outcome = .success(
+                try await measure(
+                    binary: binary, directory: directory, trials: trials, pids: pids, receiver: receiver,
+                    progress: progress))
         } catch {
             outcome = .failure(error)
         }
@@ -48,8 +53,10 @@ public enum FailoverBench {
         return try outcome.get()
     }
 
-    static func measure(binary: String, directory: String, trials: Int, pids: SharedPIDs, receiver: HookReceiver,
-                        progress: @Sendable (String) -> Void) async throws -> Report {
+    static func measure(
+        binary: String, directory: String, trials: Int, pids: SharedPIDs, receiver: HookReceiver,
+        progress: @Sendable (String) -> Void
+    ) async throws -> Report {
         let state = try await DevDeployment.up(directory: directory, regions: 3) { _ in }
         let hookURL = try await receiver.start() + "/hook"
         let config = state.configDirectory
@@ -61,27 +68,45 @@ public enum FailoverBench {
         try plane.write(toFile: config + "/controlplane.yaml", atomically: true, encoding: .utf8)
         for region in state.regions {
             let path = config + "/\(region).yaml"
-            try (try String(contentsOfFile: path, encoding: .utf8) + "routing:\n  hooks:\n    - name: dns\n      url: \"\(hookURL)\"\n")
+            try
+                (try String(contentsOfFile: path, encoding: .utf8)
+                + "routing:\n  hooks:\n    - name: dns\n      url: \"\(hookURL)\"\n")
                 .write(toFile: path, atomically: true, encoding: .utf8)
         }
         let configuration = try ConfigLoader.load(directory: config)
         _ = try await Initializer.run(
             controlDSN: configuration.controlPlane.control.dsn,
             regions: configuration.regions.map { .init(name: $0.name, priority: $0.priority, dsn: $0.databaseDSN) },
-            dags: configuration.dags.map { .init(id: $0.id, schedule: nil, command: $0.command, maxActiveRuns: $0.maxActiveRuns, timeout: $0.timeout, paused: false) },
+            dags: configuration.dags.map {
+                .init(
+                    id: $0.id, schedule: nil, command: $0.command, maxActiveRuns: $0.maxActiveRuns, timeout: $0.timeout,
+                    paused: false)
+            },
             active: state.regions[0])
         let logs = directory + "/logs"
         try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
         for region in state.regions {
-            pids.add(try Daemon.spawn(binary, ["scheduler", "--config", config, "--region", region, "--node-id", "s-\(region)"], log: logs + "/s-\(region).log"))
-            pids.add(try Daemon.spawn(binary, ["worker", "--config", config, "--region", region, "--worker-id", "w-\(region)"], log: logs + "/w-\(region).log"))
-            pids.add(try Daemon.spawn(binary, ["agent", "--config", config, "--observer", region, "--listen", "127.0.0.1:0"], log: logs + "/a-\(region).log"))
+            pids.add(
+                try Daemon.spawn(
+                    binary, ["scheduler", "--config", config, "--region", region, "--node-id", "s-\(region)"],
+                    log: logs + "/s-\(region).log"))
+            pids.add(
+                try Daemon.spawn(
+                    binary, ["worker", "--config", config, "--region", region, "--worker-id", "w-\(region)"],
+                    log: logs + "/w-\(region).log"))
+            pids.add(
+                try Daemon.spawn(
+                    binary, ["agent", "--config", config, "--observer", region, "--listen", "127.0.0.1:0"],
+                    log: logs + "/a-\(region).log"))
         }
-        let control = try await PostgresConnection.connect(state.control.conninfo(passfile: state.passfile), timeout: .seconds(5))
+        let control = try await PostgresConnection.connect(
+            state.control.conninfo(passfile: state.passfile), timeout: .seconds(5))
         func db(_ region: String) async throws -> PostgresConnection {
-            try await PostgresConnection.connect(state.postgres[region]!.conninfo(passfile: state.passfile), timeout: .seconds(5))
+            try await PostgresConnection.connect(
+                state.postgres[region]!.conninfo(passfile: state.passfile), timeout: .seconds(5))
         }
-        var detect: [Double] = [], fence: [Double] = [], migrate: [Double] = [], activate: [Double] = [], route: [Double] = [], total: [Double] = []
+        var detect: [Double] = [], fence: [Double] = [], migrate: [Double] = [], activate: [Double] = [],
+            route: [Double] = [], total: [Double] = []
         var inFlight = 0, lost = 0, twice = 0
         for trial in 1...trials {
             try await waitAllHealthy(control, regions: state.regions)
@@ -89,7 +114,9 @@ public enum FailoverBench {
             let source = try await db(active)
             var runIds: [String] = []
             for i in 0..<5 {
-                runIds.append(try await RegionStore.trigger(source, dagId: "work", conf: nil, at: Date().addingTimeInterval(Double(i) / 1000)))
+                runIds.append(
+                    try await RegionStore.trigger(
+                        source, dagId: "work", conf: nil, at: Date().addingTimeInterval(Double(i) / 1000)))
             }
             try await Task.sleep(for: .milliseconds(2500))  // dispatched, some executing, shadow synced
             await source.close()
@@ -119,7 +146,9 @@ public enum FailoverBench {
                 default: break
                 }
             }
-            guard let acked = receiver.arrivals.dropFirst(hooksBefore).first else { throw DevError("trial \(trial): the hook was not called") }
+            guard let acked = receiver.arrivals.dropFirst(hooksBefore).first else {
+                throw DevError("trial \(trial): the hook was not called")
+            }
             total.append(acked.timeIntervalSince(killed) * 1000)
             let target = try await ControlStore.failover(control, id: id)?.to_region ?? ""
             progress("trial \(trial): \(active) -> \(target), total \(Int(total.last ?? 0)) ms")
@@ -128,35 +157,45 @@ public enum FailoverBench {
             let finishDeadline = ContinuousClock.now + .seconds(60)
             var done = 0
             while ContinuousClock.now < finishDeadline {
-                done = try await targetDB.query(
-                    "SELECT count(*) AS n FROM switchyard.dag_run WHERE run_id = ANY($1::text[]) AND state = 'success'",
-                    [.array(runIds.map { .text($0) })]).first?["n"].require(Int.self) ?? 0
+                done =
+                    try await targetDB.query(
+                        "SELECT count(*) AS n FROM switchyard.dag_run WHERE run_id = ANY($1::text[]) AND state = 'success'",
+                        [.array(runIds.map { .text($0) })]
+                    ).first?["n"].require(Int.self) ?? 0
                 if done == runIds.count { break }
                 try await Task.sleep(for: .milliseconds(200))
             }
             lost += runIds.count - done
             if done < runIds.count {
                 let states = try await targetDB.query(
-                    "SELECT run_id, state, worker, note FROM switchyard.dag_run WHERE run_id = ANY($1::text[])", [.array(runIds.map { .text($0) })]
-                ).rows.map { "\($0["run_id"].string ?? "?")=\($0["state"].string ?? "?")/\($0["worker"].string ?? "-")/\($0["note"].string ?? "")" }
+                    "SELECT run_id, state, worker, note FROM switchyard.dag_run WHERE run_id = ANY($1::text[])",
+                    [.array(runIds.map { .text($0) })]
+                ).rows.map {
+                    "\($0["run_id"].string ?? "?")=\($0["state"].string ?? "?")/\($0["worker"].string ?? "-")/\($0["note"].string ?? "")"
+                }
                 progress("trial \(trial): \(runIds.count - done) runs did not finish in \(target): \(states)")
             }
-            twice += try await targetDB.query(
-                "SELECT count(*) AS n FROM (SELECT run_id FROM switchyard.executions WHERE run_id = ANY($1::text[]) AND outcome = 'success' GROUP BY run_id HAVING count(*) > 1) x",
-                [.array(runIds.map { .text($0) })]).first?["n"].require(Int.self) ?? 0
+            twice +=
+                try await targetDB.query(
+                    "SELECT count(*) AS n FROM (SELECT run_id FROM switchyard.executions WHERE run_id = ANY($1::text[]) AND outcome = 'success' GROUP BY run_id HAVING count(*) > 1) x",
+                    [.array(runIds.map { .text($0) })]
+                ).first?["n"].require(Int.self) ?? 0
             await targetDB.close()
             // Bring the old region back as a standby and count runs that also succeeded there.
             try await state.postgres[active]!.start()
             let old = try await db(active)
-            twice += try await old.query(
-                "SELECT count(*) AS n FROM switchyard.executions WHERE run_id = ANY($1::text[]) AND outcome = 'success'",
-                [.array(runIds.map { .text($0) })]).first?["n"].require(Int.self) ?? 0
+            twice +=
+                try await old.query(
+                    "SELECT count(*) AS n FROM switchyard.executions WHERE run_id = ANY($1::text[]) AND outcome = 'success'",
+                    [.array(runIds.map { .text($0) })]
+                ).first?["n"].require(Int.self) ?? 0
             await old.close()
         }
         await control.close()
-        return Report(trials: trials, detect_ms: Figure(detect), fence_ms: Figure(fence), migrate_ms: Figure(migrate),
-                      activate_ms: Figure(activate), route_ms: Figure(route), total_ms: Figure(total),
-                      runs_in_flight: inFlight, runs_lost: lost, runs_twice: twice)
+        return Report(
+            trials: trials, detect_ms: Figure(detect), fence_ms: Figure(fence), migrate_ms: Figure(migrate),
+            activate_ms: Figure(activate), route_ms: Figure(route), total_ms: Figure(total),
+            runs_in_flight: inFlight, runs_lost: lost, runs_twice: twice)
     }
 
     static func waitAllHealthy(_ control: PostgresConnection, regions: [String]) async throws {

@@ -21,8 +21,9 @@ final class HookReceiver: Sendable {
         }
         var logger = Logger(label: "switchyard.bench.hooks")
         logger.logLevel = .error
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { channel in self.port.withLock { $0 = channel.localAddress?.port } }, logger: logger)
+        let app = Application(
+            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in self.port.withLock { $0 = channel.localAddress?.port } }, logger: logger)
         task.withLock { $0 = Task { try? await app.run() } }
         let deadline = ContinuousClock.now + .seconds(10)
         while ContinuousClock.now < deadline {

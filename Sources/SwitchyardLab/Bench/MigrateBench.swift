@@ -33,16 +33,21 @@ public enum MigrateBench {
                 }
                 await c.close()
             }
-            let source = try await PostgresConnection.connect(state.postgres[state.regions[0]]!.conninfo(passfile: state.passfile))
-            let target = try await PostgresConnection.connect(state.postgres[state.regions[1]]!.conninfo(passfile: state.passfile))
+            let source = try await PostgresConnection.connect(
+                state.postgres[state.regions[0]]!.conninfo(passfile: state.passfile))
+            let target = try await PostgresConnection.connect(
+                state.postgres[state.regions[1]]!.conninfo(passfile: state.passfile))
             let report = try await RunMigrator.migrate(
-                from: state.regions[0], to: state.regions[1], source: .table(source, table: "switchyard.dag_run"), target: target,
+                from: state.regions[0], to: state.regions[1], source: .table(source, table: "switchyard.dag_run"),
+                target: target,
                 targetTable: "switchyard.dag_run", preset: .builtin, dryRun: false)
             await source.close()
             await target.close()
-            outcome = .success(Report(runs: report.found, duration_ms: report.duration_ms,
-                                      runs_per_second: (Double(report.found) / max(report.duration_ms, 0.001) * 1000).rounded(),
-                                      copied: report.copied))
+            outcome = .success(
+                Report(
+                    runs: report.found, duration_ms: report.duration_ms,
+                    runs_per_second: (Double(report.found) / max(report.duration_ms, 0.001) * 1000).rounded(),
+                    copied: report.copied))
         } catch {
             outcome = .failure(error)
         }

@@ -26,13 +26,17 @@ public enum StatusBench {
     }
 
     /// Runs everything against a fresh local deployment in `directory`, removed afterwards even on failure.
-    public static func run(binary: String, directory: String, extraRegions: Int, connections: Int, seconds: Int,
-                           progress: @Sendable (String) -> Void) async throws -> Report {
+    public static func run(
+        binary: String, directory: String, extraRegions: Int, connections: Int, seconds: Int,
+        progress: @Sendable (String) -> Void
+    ) async throws -> Report {
         let pids = SharedPIDs()
         let outcome: Result<Report, any Error>
         do {
-            outcome = .success(try await measure(binary: binary, directory: directory, pids: pids, extraRegions: extraRegions,
-                                                 connections: connections, seconds: seconds, progress: progress))
+            outcome = .success(
+                try await measure(
+                    binary: binary, directory: directory, pids: pids, extraRegions: extraRegions,
+                    connections: connections, seconds: seconds, progress: progress))
         } catch {
             outcome = .failure(error)
         }
@@ -41,9 +45,12 @@ public enum StatusBench {
     }
 
     /// The measurements; daemons it starts are recorded in `pids`.
-    static func measure(binary: String, directory: String, pids: SharedPIDs, extraRegions: Int, connections: Int, seconds: Int,
-                           progress: @Sendable (String) -> Void) async throws -> Report {
-        guard let wrk = Subprocess.which("wrk"), let nginx = Subprocess.which("nginx", extraDirectories: ["/usr/sbin"]) else {
+    static func measure(
+        binary: String, directory: String, pids: SharedPIDs, extraRegions: Int, connections: Int, seconds: Int,
+        progress: @Sendable (String) -> Void
+    ) async throws -> Report {
+        guard let wrk = Subprocess.which("wrk"), let nginx = Subprocess.which("nginx", extraDirectories: ["/usr/sbin"])
+        else {
             throw DevError("bench status needs wrk and nginx (apt-get install wrk nginx-light)")
         }
         let state = try await DevDeployment.up(directory: directory, regions: 3) { _ in }
@@ -55,11 +62,15 @@ public enum StatusBench {
         let logs = directory + "/logs"
         try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
         for region in state.regions {
-            pids.add(try Daemon.spawn(binary, ["scheduler", "--config", state.configDirectory, "--region", region], log: logs + "/s-\(region).log"))
+            pids.add(
+                try Daemon.spawn(
+                    binary, ["scheduler", "--config", state.configDirectory, "--region", region],
+                    log: logs + "/s-\(region).log"))
         }
         let silent = try SilentPort()
         defer { silent.close() }
-        let loaded = try simulatedConfig(state.configDirectory, into: directory + "/bench-regions", extra: extraRegions, silentPort: silent.port)
+        let loaded = try simulatedConfig(
+            state.configDirectory, into: directory + "/bench-regions", extra: extraRegions, silentPort: silent.port)
         let (agent, url) = try await startAgent(binary, config: loaded, log: logs + "/agent.log")
         pids.add(agent)
         progress("agent probing \(3 + extraRegions) regions at \(url)")
@@ -86,7 +97,8 @@ public enum StatusBench {
         progress("wrk against /status (\(connections) connections, \(seconds) s)")
         let ours = try await load(wrk, url + "/status", connections: connections, seconds: seconds)
         progress("wrk against nginx (same bytes)")
-        let reference = try await load(wrk, "http://127.0.0.1:\(nginxPort)/status", connections: connections, seconds: seconds)
+        let reference = try await load(
+            wrk, "http://127.0.0.1:\(nginxPort)/status", connections: connections, seconds: seconds)
 
         // Detection: SIGKILL a standby's postmaster, poll /status until its database is down.
         let probes = configuration.controlPlane.probes
@@ -111,8 +123,9 @@ public enum StatusBench {
         kill(agent, SIGTERM)
 
         // 200 regions: CPU and RSS of one agent probing every second.
-        let big = try simulatedConfig(state.configDirectory, into: directory + "/regions-200", extra: 197, silentPort: silent.port,
-                                      interval: "1s", timeout: "800ms")
+        let big = try simulatedConfig(
+            state.configDirectory, into: directory + "/regions-200", extra: 197, silentPort: silent.port,
+            interval: "1s", timeout: "800ms")
         let (bigAgent, bigURL) = try await startAgent(binary, config: big, log: logs + "/agent-200.log")
         pids.add(bigAgent)
         try await waitHealthy(bigURL, regions: state.regions)
@@ -126,13 +139,18 @@ public enum StatusBench {
 
         return Report(
             rps: ours.rps, p99_ms: ours.p99, reference_rps: reference.rps, reference_p99_ms: reference.p99,
-            ratio: (ours.rps / max(reference.rps, 1) * 1000).rounded() / 1000, connections: connections, duration_s: seconds,
-            status_bytes: body.count, regions: 3 + extraRegions, kill_to_down_ms: (detect.secondsDouble * 10000).rounded() / 10,
-            kill_to_down_bound_ms: (Double(probes.failuresToDown) * probes.interval.secondsDouble * 1000 + 200).rounded(),
+            ratio: (ours.rps / max(reference.rps, 1) * 1000).rounded() / 1000, connections: connections,
+            duration_s: seconds,
+            status_bytes: body.count, regions: 3 + extraRegions,
+            kill_to_down_ms: (detect.secondsDouble * 10000).rounded() / 10,
+            kill_to_down_bound_ms: (Double(probes.failuresToDown) * probes.interval.secondsDouble * 1000 + 200)
+                .rounded(),
             agent_200_regions_cpu_percent: (cpu * 10).rounded() / 10, agent_200_regions_rss_mb: rss)
     }
 
-    static func load(_ wrk: String, _ url: String, connections: Int, seconds: Int) async throws -> (rps: Double, p99: Double) {
+    static func load(_ wrk: String, _ url: String, connections: Int, seconds: Int) async throws -> (
+        rps: Double, p99: Double
+    ) {
         let out = try await Subprocess.run(wrk, ["-t2", "-c\(connections)", "-d\(seconds)s", "--latency", url]).output
         var rps = 0.0, p99 = 0.0
         for line in out.split(separator: "\n") {
@@ -152,19 +170,24 @@ public enum StatusBench {
     }
 
     static func cpuSeconds(_ pid: pid_t) -> Double {
-        guard let stat = Processes.readProcFile("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { return 0 }
+        guard let stat = Processes.readProcFile("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else {
+            return 0
+        }
         let fields = stat[stat.index(after: close)...].split(separator: " ")
         guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
         return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
     static func startAgent(_ binary: String, config: String, log: String) async throws -> (pid_t, String) {
-        let pid = try Daemon.spawn(binary, ["agent", "--config", config, "--observer", "bench", "--listen", "127.0.0.1:0"], log: log)
+        let pid = try Daemon.spawn(
+            binary, ["agent", "--config", config, "--observer", "bench", "--listen", "127.0.0.1:0"], log: log)
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {
             let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
             if let range = text.range(of: "url=http://") {
-                return (pid, "http://" + text[range.upperBound...].split(whereSeparator: { $0 == " " || $0 == "\n" })[0])
+                return (
+                    pid, "http://" + text[range.upperBound...].split(whereSeparator: { $0 == " " || $0 == "\n" })[0]
+                )
             }
             try await Task.sleep(for: .milliseconds(50))
         }
@@ -175,8 +198,9 @@ public enum StatusBench {
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {
             if let s = try? await HTTPClient().send(HTTPRequest(url: url + "/status")),
-               let d = try? StatusDocument.decoder().decode(StatusDocument.self, from: Data(s.body)),
-               regions.allSatisfy({ name in d.regions.first { $0.name == name }?.health == .healthy }) {
+                let d = try? StatusDocument.decoder().decode(StatusDocument.self, from: Data(s.body)),
+                regions.allSatisfy({ name in d.regions.first { $0.name == name }?.health == .healthy })
+            {
                 return
             }
             try await Task.sleep(for: .milliseconds(100))
@@ -186,8 +210,10 @@ public enum StatusBench {
 
     /// Copies a configuration and adds `extra` regions on loopback ports where nothing useful answers:
     /// half refuse connections, half accept and never answer.
-    static func simulatedConfig(_ source: String, into target: String, extra: Int, silentPort: Int,
-                                interval: String? = nil, timeout: String? = nil) throws -> String {
+    static func simulatedConfig(
+        _ source: String, into target: String, extra: Int, silentPort: Int,
+        interval: String? = nil, timeout: String? = nil
+    ) throws -> String {
         try? FileManager.default.removeItem(atPath: target)
         try FileManager.default.copyItem(atPath: source, toPath: target)
         if let interval, let timeout {
@@ -214,4 +240,3 @@ public enum StatusBench {
         return target
     }
 }
-

@@ -17,13 +17,17 @@ public enum TakeoverBench {
     }
 
     /// Runs the benchmark against a fresh one-region deployment in `directory`, removed afterwards even on failure.
-    public static func run(binary: String, directory: String, killTrials: Int, freezeTrials: Int,
-                           progress: @Sendable (String) -> Void) async throws -> Report {
+    public static func run(
+        binary: String, directory: String, killTrials: Int, freezeTrials: Int,
+        progress: @Sendable (String) -> Void
+    ) async throws -> Report {
         let pids = SharedPIDs()
         let outcome: Result<Report, any Error>
         do {
-            outcome = .success(try await measure(binary: binary, directory: directory, pids: pids, killTrials: killTrials,
-                                                 freezeTrials: freezeTrials, progress: progress))
+            outcome = .success(
+                try await measure(
+                    binary: binary, directory: directory, pids: pids, killTrials: killTrials,
+                    freezeTrials: freezeTrials, progress: progress))
         } catch {
             outcome = .failure(error)
         }
@@ -32,8 +36,10 @@ public enum TakeoverBench {
     }
 
     /// The measurements; daemons it starts are recorded in `pids`.
-    static func measure(binary: String, directory: String, pids: SharedPIDs, killTrials: Int, freezeTrials: Int,
-                           progress: @Sendable (String) -> Void) async throws -> Report {
+    static func measure(
+        binary: String, directory: String, pids: SharedPIDs, killTrials: Int, freezeTrials: Int,
+        progress: @Sendable (String) -> Void
+    ) async throws -> Report {
         let state = try await DevDeployment.up(directory: directory, regions: 1) { _ in }
         let dags = """
             dags:
@@ -47,7 +53,9 @@ public enum TakeoverBench {
         _ = try await Initializer.run(
             controlDSN: configuration.controlPlane.control.dsn,
             regions: configuration.regions.map { .init(name: $0.name, priority: $0.priority, dsn: $0.databaseDSN) },
-            dags: [.init(id: "tick", schedule: "@every 1s", command: "true", maxActiveRuns: 1, timeout: nil, paused: false)],
+            dags: [
+                .init(id: "tick", schedule: "@every 1s", command: "true", maxActiveRuns: 1, timeout: nil, paused: false)
+            ],
             active: state.regions[0])
         let region = state.regions[0]
         let db = try await PostgresConnection.connect(state.postgres[region]!.conninfo(passfile: state.passfile))
@@ -57,8 +65,9 @@ public enum TakeoverBench {
         var generation = 0
         func start(_ name: String) throws {
             generation += 1
-            let pid = try Daemon.spawn(binary, ["scheduler", "--config", state.configDirectory, "--region", region, "--node-id", name],
-                                       log: logs + "/\(name)-\(generation).log")
+            let pid = try Daemon.spawn(
+                binary, ["scheduler", "--config", state.configDirectory, "--region", region, "--node-id", name],
+                log: logs + "/\(name)-\(generation).log")
             nodes[name] = pid
             pids.add(pid)
         }
@@ -86,7 +95,8 @@ public enum TakeoverBench {
             var elapsed: Duration?
             while clock.now - t0 < .seconds(30) {
                 let row = try await db.query(
-                    "SELECT epoch, heartbeat_at > since AS ticked, since FROM switchyard.leadership WHERE id = 1").first
+                    "SELECT epoch, heartbeat_at > since AS ticked, since FROM switchyard.leadership WHERE id = 1"
+                ).first
                 if try row?["epoch"].require(Int.self) ?? 0 > epoch, try row?["ticked"].require(Bool.self) == true {
                     elapsed = clock.now - t0
                     break
@@ -94,7 +104,8 @@ public enum TakeoverBench {
                 try await Task.sleep(for: .microseconds(200))
             }
             guard let elapsed else { throw DevError("no takeover within 30 s in trial \(trial + 1)") }
-            let since = try await db.query("SELECT since FROM switchyard.leadership WHERE id = 1").first?["since"].require(Date.self)
+            let since = try await db.query("SELECT since FROM switchyard.leadership WHERE id = 1").first?["since"]
+                .require(Date.self)
             if freeze {
                 freezeSamples.append(elapsed)
                 kill(pid, SIGCONT)
@@ -104,13 +115,17 @@ public enum TakeoverBench {
                 try start(leader)
             }
             // Any write under the old epoch after the new leader took over is a dual-leadership violation.
-            let late = try await db.query(
-                """
-                SELECT count(*) AS n FROM switchyard.dag_run
-                WHERE (created_epoch = $1 AND queued_at > $2) OR (dispatch_epoch = $1 AND updated_at > $2)
-                """, [.int(epoch), .optional(since)]).first?["n"].require(Int.self) ?? 0
+            let late =
+                try await db.query(
+                    """
+                    SELECT count(*) AS n FROM switchyard.dag_run
+                    WHERE (created_epoch = $1 AND queued_at > $2) OR (dispatch_epoch = $1 AND updated_at > $2)
+                    """, [.int(epoch), .optional(since)]
+                ).first?["n"].require(Int.self) ?? 0
             violations += late
-            if (trial + 1) % 10 == 0 || freeze { progress("trial \(trial + 1): \(freeze ? "freeze" : "kill") takeover \(elapsed)") }
+            if (trial + 1) % 10 == 0 || freeze {
+                progress("trial \(trial + 1): \(freeze ? "freeze" : "kill") takeover \(elapsed)")
+            }
         }
         await db.close()
         return Report(
@@ -128,9 +143,11 @@ public enum TakeoverBench {
                 SELECT l.epoch, l.leader_node, l.heartbeat_at > l.since AS ticked,
                        (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted) AS waiting
                 FROM switchyard.leadership l WHERE l.id = 1
-                """).first
+                """
+            ).first
             if let row, try row["ticked"].optional(Bool.self) == true, try row["waiting"].require(Int.self) >= 1,
-               let leader = try row["leader_node"].optional(String.self) {
+                let leader = try row["leader_node"].optional(String.self)
+            {
                 return (try row["epoch"].require(Int.self), leader)
             }
             try await Task.sleep(for: .milliseconds(20))
@@ -141,8 +158,9 @@ public enum TakeoverBench {
     /// Resident set size of a process in MiB, from /proc.
     public static func rss(_ pid: pid_t) -> Double {
         guard let status = Processes.readProcFile("/proc/\(pid)/status"),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-              let kb = Double(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+            let kb = Double(line.split(separator: " ").dropFirst().first ?? "")
+        else { return 0 }
         return (kb / 1024 * 10).rounded() / 10
     }
 }

@@ -28,9 +28,11 @@ public enum Brownout {
 
         /// The target of a dev deployment: its agents, region databases and Redis servers.
         public init(state: DevState, agents: [pid_t]? = nil) {
-            self.init(agents: agents ?? state.daemons.filter { $0.kind == "agent" }.map(\.pid),
-                      postgres: state.regions.compactMap { state.postgres[$0] }, redis: state.regions.compactMap { state.redis[$0] },
-                      passfile: state.passfile)
+            self.init(
+                agents: agents ?? state.daemons.filter { $0.kind == "agent" }.map(\.pid),
+                postgres: state.regions.compactMap { state.postgres[$0] },
+                redis: state.regions.compactMap { state.redis[$0] },
+                passfile: state.passfile)
         }
     }
 
@@ -53,13 +55,18 @@ public enum Brownout {
     }
 
     /// Starts an episode of `kind` meant to last `duration` (the storm's own tools stop by then too).
-    public static func start(_ kind: Kind, duration: Duration, target: Target, seed: inout SplitMix64) throws -> Running {
+    public static func start(_ kind: Kind, duration: Duration, target: Target, seed: inout SplitMix64) throws -> Running
+    {
         let scratch = NSTemporaryDirectory() + "switchyard-brownout-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
         var running = Running(kind: kind, frozen: [], load: [], scratch: scratch)
         do {
-            if kind == .storm || kind == .combined { running.load += try startStorm(target: target, duration: duration, scratch: scratch) }
-            if kind == .cpu || kind == .combined { running.load += try startHogs(count: max(2, ProcessInfo.processInfo.activeProcessorCount + 1)) }
+            if kind == .storm || kind == .combined {
+                running.load += try startStorm(target: target, duration: duration, scratch: scratch)
+            }
+            if kind == .cpu || kind == .combined {
+                running.load += try startHogs(count: max(2, ProcessInfo.processInfo.activeProcessorCount + 1))
+            }
         } catch {
             stop(running)
             throw error
@@ -84,13 +91,16 @@ public enum Brownout {
     }
 
     /// Runs one episode of `kind` for `duration`: starts it, sleeps, stops it (also when cancelled).
-    public static func run(_ kind: Kind, duration: Duration, target: Target, seed: inout SplitMix64) async throws -> Episode {
+    public static func run(_ kind: Kind, duration: Duration, target: Target, seed: inout SplitMix64) async throws
+        -> Episode
+    {
         let running = try start(kind, duration: duration, target: target, seed: &seed)
         let started = ContinuousClock.now
         try? await Task.sleep(for: duration)
         stop(running)
-        return Episode(kind: kind, duration_ms: ((ContinuousClock.now - started).secondsDouble * 1000).rounded(),
-                       frozen: running.frozen, load_processes: running.load.count)
+        return Episode(
+            kind: kind, duration_ms: ((ContinuousClock.now - started).secondsDouble * 1000).rounded(),
+            frozen: running.frozen, load_processes: running.load.count)
     }
 
     /// pgbench with a new connection per transaction against every region database, and
@@ -103,17 +113,27 @@ public enum Brownout {
         if let pgbench = Subprocess.which("pgbench", extraDirectories: ["/usr/lib/postgresql/15/bin"]) {
             for pg in target.postgres {
                 let host = pg.address ?? "127.0.0.1"
-                pids.append(try spawnQuiet(pgbench, ["-n", "-C", "-c", "12", "-j", "2", "-T", seconds, "-f", script,
-                                                    "-h", host, "-p", String(pg.port), "-U", LocalPostgres.user, LocalPostgres.database],
-                                           environment: ["PGPASSFILE": target.passfile]))
+                pids.append(
+                    try spawnQuiet(
+                        pgbench,
+                        [
+                            "-n", "-C", "-c", "12", "-j", "2", "-T", seconds, "-f", script,
+                            "-h", host, "-p", String(pg.port), "-U", LocalPostgres.user, LocalPostgres.database,
+                        ],
+                        environment: ["PGPASSFILE": target.passfile]))
             }
         }
         if let benchmark = Subprocess.which("redis-benchmark") {
             for redis in target.redis {
-                let arguments = ["-h", redis.address ?? "127.0.0.1", "-p", String(redis.port), "-c", "40", "-k", "0", "-n", "100000000",
-                                 "-t", "ping", "-q"]
+                let arguments = [
+                    "-h", redis.address ?? "127.0.0.1", "-p", String(redis.port), "-c", "40", "-k", "0", "-n",
+                    "100000000",
+                    "-t", "ping", "-q",
+                ]
                 // The password (if any) through the environment, never on a command line others can read.
-                pids.append(try spawnQuiet(benchmark, arguments, environment: redis.password.map { ["REDISCLI_AUTH": $0] } ?? [:]))
+                pids.append(
+                    try spawnQuiet(
+                        benchmark, arguments, environment: redis.password.map { ["REDISCLI_AUTH": $0] } ?? [:]))
             }
         }
         return pids

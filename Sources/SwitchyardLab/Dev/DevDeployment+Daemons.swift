@@ -6,10 +6,14 @@ extension DevDeployment {
     /// Starts (or restarts, when dead) the deployment's daemons: `schedulers` scheduler nodes, `workers`
     /// workers (each runs one command at a time) and an agent per region, the routing stand-in when enabled, each recorded by PID (and agents by port) in `deployment.json`.
     @discardableResult
-    public static func startDaemons(directory rawDirectory: String, binary: String, schedulers: Int = 2, workers: Int = 2,
-                                    log: @Sendable (String) -> Void) throws -> DevState {
+    public static func startDaemons(
+        directory rawDirectory: String, binary: String, schedulers: Int = 2, workers: Int = 2,
+        log: @Sendable (String) -> Void
+    ) throws -> DevState {
         let directory = absolute(rawDirectory)
-        guard var state = try DevState.load(directory: directory) else { throw DevError("no deployment in \(directory)") }
+        guard var state = try DevState.load(directory: directory) else {
+            throw DevError("no deployment in \(directory)")
+        }
         let logs = directory + "/logs"
         try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
         var wanted: [(kind: String, region: String, name: String, arguments: [String], port: Int?)] = []
@@ -21,44 +25,76 @@ extension DevDeployment {
             let exec = airflow.map { ["--exec", $0.exec(["scheduler", "--skip-serve-logs"])] } ?? []
             for i in 1...max(1, schedulers) {
                 let name = "\(region)-scheduler-\(i)"
-                wanted.append(("scheduler", region, name, ["scheduler", "--region", region, "--node-id", name, "--config", state.configDirectory] + exec, nil))
+                wanted.append(
+                    (
+                        "scheduler", region, name,
+                        ["scheduler", "--region", region, "--node-id", name, "--config", state.configDirectory] + exec,
+                        nil
+                    ))
             }
             if let airflow {
                 let name = "\(region)-airflow-api"
                 wanted.append(("airflow-api", region, name, [], airflow.apiPort))
                 programs[name] = airflow.command(
-                    ["api-server", "--apps", "execution", "--host", "127.0.0.1", "--port", String(airflow.apiPort), "--workers", "1"])
+                    [
+                        "api-server", "--apps", "execution", "--host", "127.0.0.1", "--port", String(airflow.apiPort),
+                        "--workers", "1",
+                    ])
             } else {
                 for i in 1...max(1, workers) {
                     let worker = "\(region)-worker-\(i)"
-                    wanted.append(("worker", region, worker, ["worker", "--region", region, "--worker-id", worker, "--config", state.configDirectory], nil))
+                    wanted.append(
+                        (
+                            "worker", region, worker,
+                            ["worker", "--region", region, "--worker-id", worker, "--config", state.configDirectory],
+                            nil
+                        ))
                 }
             }
             // A running agent keeps its port; one that died (perhaps because another process took its port
             // before it could listen) is restarted on a fresh one.
-            let existingPort = state.daemons.first { $0.kind == "agent" && $0.region == region && Processes.isAlive($0.pid) }?.port
+            let existingPort = state.daemons.first {
+                $0.kind == "agent" && $0.region == region && Processes.isAlive($0.pid)
+            }?.port
             let port = try existingPort ?? Ports.freeLoopbackPort()
             let host = state.network?.address(of: region) ?? "127.0.0.1"
-            wanted.append(("agent", region, region, ["agent", "--observer", region, "--listen", "\(host):\(port)", "--config", state.configDirectory], port))
+            wanted.append(
+                (
+                    "agent", region, region,
+                    ["agent", "--observer", region, "--listen", "\(host):\(port)", "--config", state.configDirectory],
+                    port
+                ))
         }
         if let port = state.routerPort {
             let host = state.network?.address(of: "control") ?? "127.0.0.1"
-            wanted.append(("router", "routing", "router", ["dev", "router", "--dir", directory, "--listen", "\(host):\(port)"], port))
+            wanted.append(
+                (
+                    "router", "routing", "router",
+                    ["dev", "router", "--dir", directory, "--listen", "\(host):\(port)"], port
+                ))
         }
         var records: [DaemonRecord] = []
         for daemon in wanted {
-            if let running = state.daemons.first(where: { $0.kind == daemon.kind && $0.name == daemon.name }), Processes.isAlive(running.pid) {
+            if let running = state.daemons.first(where: { $0.kind == daemon.kind && $0.name == daemon.name }),
+                Processes.isAlive(running.pid)
+            {
                 records.append(running)
                 continue
             }
             let logFile = logs + "/\(daemon.kind)-\(daemon.name).log"
             // In a partitionable deployment each daemon runs in its region's namespace (the router in the hub's).
-            var (program, arguments) = state.network?.command(in: daemon.kind == "router" ? nil : daemon.region, binary, daemon.arguments)
+            var (program, arguments) =
+                state.network?.command(in: daemon.kind == "router" ? nil : daemon.region, binary, daemon.arguments)
                 ?? (binary, daemon.arguments)
-            if let line = programs[daemon.name], let first = line.first { (program, arguments) = (first, Array(line.dropFirst())) }
+            if let line = programs[daemon.name], let first = line.first {
+                (program, arguments) = (first, Array(line.dropFirst()))
+            }
             let pid = try Daemon.spawn(program, arguments, log: logFile, detach: true)
             log("started \(daemon.kind) \(daemon.name) (pid \(pid))")
-            records.append(DaemonRecord(kind: daemon.kind, region: daemon.region, name: daemon.name, pid: pid, port: daemon.port, logFile: logFile))
+            records.append(
+                DaemonRecord(
+                    kind: daemon.kind, region: daemon.region, name: daemon.name, pid: pid, port: daemon.port,
+                    logFile: logFile))
         }
         state.daemons = records
         try state.save()
@@ -71,7 +107,9 @@ extension DevDeployment {
     @discardableResult
     public static func enableRouter(directory rawDirectory: String) throws -> DevState {
         let directory = absolute(rawDirectory)
-        guard var state = try DevState.load(directory: directory) else { throw DevError("no deployment in \(directory)") }
+        guard var state = try DevState.load(directory: directory) else {
+            throw DevError("no deployment in \(directory)")
+        }
         let port = try state.routerPort ?? Ports.freeLoopbackPort()
         state.routerPort = port
         try state.save()

@@ -22,9 +22,10 @@ public enum DevDeployment {
     /// drill can partition one region from the others.
     /// With `airflow`, every region runs Apache Airflow 3 (`scripts/install-airflow.sh`) over its database
     /// instead of Switchyard's own runs and workers: no Redis, LocalExecutor, one execution API per region.
-    public static func up(directory rawDirectory: String, regions count: Int, netns: Bool = false, controlReplica: Bool = false,
-                          airflow: Bool = false, log: @Sendable (String) -> Void) async throws -> DevState
-    {
+    public static func up(
+        directory rawDirectory: String, regions count: Int, netns: Bool = false, controlReplica: Bool = false,
+        airflow: Bool = false, log: @Sendable (String) -> Void
+    ) async throws -> DevState {
         if netns && controlReplica { throw DevError("--control-replica is not available with --netns") }
         if netns && airflow { throw DevError("--airflow is not available with --netns") }
         if airflow && !AirflowInstall.available { throw DevError(AirflowInstall.skipReason) }
@@ -38,14 +39,19 @@ public enum DevDeployment {
                 log("a \(state.regions.count)-region deployment already exists in \(directory); keeping it")
             }
             if netns && state.network == nil {
-                throw DevError("\(directory) holds a loopback deployment; start the partitionable one (--netns) in another --dir")
+                throw DevError(
+                    "\(directory) holds a loopback deployment; start the partitionable one (--netns) in another --dir")
             }
             try await state.network?.create()  // after a reboot the namespaces are gone
             if airflow && state.airflow == nil {
-                log("the deployment in \(directory) does not run Airflow; keeping it as it is (start a new one with --airflow in another --dir)")
+                log(
+                    "the deployment in \(directory) does not run Airflow; keeping it as it is (start a new one with --airflow in another --dir)"
+                )
             }
             if controlReplica && state.controlReplica == nil {
-                log("the deployment in \(directory) has no control replica; keeping it as it is (start a new one with --control-replica)")
+                log(
+                    "the deployment in \(directory) has no control replica; keeping it as it is (start a new one with --control-replica)"
+                )
             }
             try await restartStopped(&state, log: log)
             return state
@@ -53,7 +59,9 @@ public enum DevDeployment {
         let names = Array(regionNames.prefix(count))
         let network = netns ? DevNetwork.layout(directory: directory, regions: names) : nil
         if let network {
-            log("creating network namespaces \(network.hub) (control, router) and \(names.compactMap { network.namespaces[$0] }.joined(separator: ", "))")
+            log(
+                "creating network namespaces \(network.hub) (control, router) and \(names.compactMap { network.namespaces[$0] }.joined(separator: ", "))"
+            )
             do {
                 try await network.create()
             } catch {
@@ -71,14 +79,17 @@ public enum DevDeployment {
         }
         var postgres: [String: LocalPostgres] = [:]
         var redis: [String: LocalRedis] = [:]
-        let control = LocalPostgres(directory: clusterRoot + "/control", port: try port(),
-                                    namespace: network?.hub, address: network?.address(of: "control"))
+        let control = LocalPostgres(
+            directory: clusterRoot + "/control", port: try port(),
+            namespace: network?.hub, address: network?.address(of: "control"))
         for name in names {
-            postgres[name] = LocalPostgres(directory: clusterRoot + "/" + name, port: try port(),
-                                           namespace: network?.namespace(of: name), address: network?.address(of: name))
+            postgres[name] = LocalPostgres(
+                directory: clusterRoot + "/" + name, port: try port(),
+                namespace: network?.namespace(of: name), address: network?.address(of: name))
             if airflow { continue }  // LocalExecutor: nothing goes through Redis
-            redis[name] = LocalRedis(directory: directory + "/redis/" + name, port: try port(),
-                                     namespace: network?.namespace(of: name), address: network?.address(of: name))
+            redis[name] = LocalRedis(
+                directory: directory + "/redis/" + name, port: try port(),
+                namespace: network?.namespace(of: name), address: network?.address(of: name))
         }
         var state = DevState(
             directory: directory, regions: names, control: control, postgres: postgres, redis: redis,
@@ -132,13 +143,16 @@ public enum DevDeployment {
     /// An Airflow install per region over the region's database: `airflow.cfg`, the drill DAG, Airflow's
     /// tables (`airflow db migrate`) and the serialized DAG, the regions in parallel.
     static func setUpAirflow(_ state: inout DevState, log: @Sendable (String) -> Void) async throws {
-        log("installing Airflow \(AirflowInstall.version)'s tables in every region database (airflow db migrate) and serializing the drill DAG")
+        log(
+            "installing Airflow \(AirflowInstall.version)'s tables in every region database (airflow db migrate) and serializing the drill DAG"
+        )
         var homes: [AirflowHome] = []
         var records: [String: DevAirflow] = [:]
         for name in state.regions {
             guard let pg = state.postgres[name] else { continue }
             let home = try AirflowHome(
-                directory: state.directory + "/airflow/" + name, port: pg.port, database: LocalPostgres.database, user: LocalPostgres.user,
+                directory: state.directory + "/airflow/" + name, port: pg.port, database: LocalPostgres.database,
+                user: LocalPostgres.user,
                 passfile: state.passfile, dags: ["switchyard_drill": AirflowHome.drillDAG])
             homes.append(home)
             records[name] = DevAirflow(home: home.directory, apiPort: home.apiPort)
@@ -159,7 +173,8 @@ public enum DevDeployment {
     static func restartStopped(_ state: inout DevState, log: @Sendable (String) -> Void) async throws {
         try await reconcileControlPair(&state, log: log)
         let replica = state.controlReplica.map { [("control replica", $0)] } ?? []
-        let clusters = [("control", state.control)] + replica + state.regions.compactMap { n in state.postgres[n].map { (n, $0) } }
+        let clusters =
+            [("control", state.control)] + replica + state.regions.compactMap { n in state.postgres[n].map { (n, $0) } }
         for (name, cluster) in clusters where cluster.pid == nil {
             log("starting Postgres for \(name) on port \(cluster.port)")
             try await cluster.start()
@@ -182,7 +197,9 @@ public enum DevDeployment {
         var old = state.control
         if old.pid != nil { await old.stop() }
         if replica.pid == nil { try await replica.start() }
-        log("the control replica on port \(replica.port) is the primary now; rebuilding the old primary (port \(old.port)) as its replica")
+        log(
+            "the control replica on port \(replica.port) is the primary now; rebuilding the old primary (port \(old.port)) as its replica"
+        )
         try await old.createReplica(of: replica)
         old = try await old.startMovingPortIfTaken()
         state.control = replica
@@ -218,8 +235,10 @@ public enum DevDeployment {
             stopped.append("\(left.count) Airflow process(es) of \(region)")
         }
         await withTaskGroup(of: String?.self) { group in
-            for (name, cluster) in [("control", state.control)] + (state.controlReplica.map { [("control replica", $0)] } ?? [])
-                + state.regions.compactMap({ n in state.postgres[n].map { (n, $0) } }) {
+            for (name, cluster) in [("control", state.control)]
+                + (state.controlReplica.map { [("control replica", $0)] } ?? [])
+                + state.regions.compactMap({ n in state.postgres[n].map { (n, $0) } })
+            {
                 group.addTask {
                     guard let pid = cluster.pid else { return nil }
                     await cluster.stop()
@@ -237,11 +256,15 @@ public enum DevDeployment {
             for await item in group { if let item { stopped.append(item) } }
         }
         if let network = state.network { await network.destroy() }
-        let ports = state.network != nil ? []
-            : [state.control.port] + (state.controlReplica.map { [$0.port] } ?? []) + state.postgres.values.map(\.port) + state.redis.values.map(\.port)
+        let ports =
+            state.network != nil
+            ? []
+            : [state.control.port] + (state.controlReplica.map { [$0.port] } ?? []) + state.postgres.values.map(\.port)
+                + state.redis.values.map(\.port)
         let stillListening = ports.filter(Ports.isListening)
         if !stillListening.isEmpty {
-            throw DevError("ports still listening after down: \(stillListening.map(String.init).joined(separator: ", "))")
+            throw DevError(
+                "ports still listening after down: \(stillListening.map(String.init).joined(separator: ", "))")
         }
         if purge {
             try? FileManager.default.removeItem(atPath: state.control.directory)
@@ -259,7 +282,8 @@ public enum DevDeployment {
         guard let state = try DevState.load(directory: directory) else { return [] }
         let password = readPassword(state.passfile)
         var rows: [ServerStatus] = []
-        let clusters = [("control", state.control)] + state.regions.compactMap { n in state.postgres[n].map { (n, $0) } }
+        let clusters =
+            [("control", state.control)] + state.regions.compactMap { n in state.postgres[n].map { (n, $0) } }
         await withTaskGroup(of: (Int, ServerStatus).self) { group in
             for (index, (name, cluster)) in clusters.enumerated() {
                 group.addTask {
@@ -272,7 +296,10 @@ public enum DevDeployment {
                         answering = (try? await c.query("SELECT 1", timeout: .seconds(2))) != nil
                         await c.close()
                     }
-                    return (index, ServerStatus(kind: "postgres", region: name, port: cluster.port, pid: pid, answering: answering))
+                    return (
+                        index,
+                        ServerStatus(kind: "postgres", region: name, port: cluster.port, pid: pid, answering: answering)
+                    )
                 }
             }
             for (offset, name) in state.regions.enumerated() {
@@ -287,7 +314,10 @@ public enum DevDeployment {
                         answering = (try? await r.ping()) != nil
                         await r.close()
                     }
-                    return (100 + offset, ServerStatus(kind: "redis", region: name, port: server.port, pid: pid, answering: answering))
+                    return (
+                        100 + offset,
+                        ServerStatus(kind: "redis", region: name, port: server.port, pid: pid, answering: answering)
+                    )
                 }
             }
             var collected: [(Int, ServerStatus)] = []
@@ -296,8 +326,15 @@ public enum DevDeployment {
         }
         for daemon in state.daemons {
             let alive = Processes.isAlive(daemon.pid)
-            let answering = alive && (daemon.port.map { state.network == nil ? Ports.isListening($0) : Ports.isListening($0, inNamespaceOf: daemon.pid) } ?? true)
-            rows.append(ServerStatus(kind: daemon.kind, region: daemon.region, port: daemon.port, pid: alive ? daemon.pid : nil, answering: answering))
+            let answering =
+                alive
+                && (daemon.port.map {
+                    state.network == nil ? Ports.isListening($0) : Ports.isListening($0, inNamespaceOf: daemon.pid)
+                } ?? true)
+            rows.append(
+                ServerStatus(
+                    kind: daemon.kind, region: daemon.region, port: daemon.port, pid: alive ? daemon.pid : nil,
+                    answering: answering))
         }
         return rows
     }

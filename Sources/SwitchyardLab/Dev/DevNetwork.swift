@@ -68,27 +68,34 @@ public struct DevNetwork: Codable, Sendable, Equatable {
             }
         }
         if !Self.exists(hub) {
-            try await build(hub, [
-                ["netns", "add", hub],
-                ["-n", hub, "link", "set", "lo", "up"],
-                ["-n", hub, "link", "add", "sybr", "type", "bridge"],
-                ["-n", hub, "addr", "add", address(of: "control") + "/24", "dev", "sybr"],
-                ["-n", hub, "link", "set", "sybr", "up"],
-            ])
+            try await build(
+                hub,
+                [
+                    ["netns", "add", hub],
+                    ["-n", hub, "link", "set", "lo", "up"],
+                    ["-n", hub, "link", "add", "sybr", "type", "bridge"],
+                    ["-n", hub, "addr", "add", address(of: "control") + "/24", "dev", "sybr"],
+                    ["-n", hub, "link", "set", "sybr", "up"],
+                ])
         }
         for region in namespaces.keys.sorted() {
             let namespace = namespaces[region]!
             if Self.exists(namespace) { continue }
             let hubSide = "v-" + namespace.suffix(2)
-            try await build(namespace, [
-                ["netns", "add", namespace],
-                ["-n", namespace, "link", "set", "lo", "up"],
-                ["link", "add", "name", hubSide, "netns", hub, "type", "veth", "peer", "name", "eth0", "netns", namespace],
-                ["-n", hub, "link", "set", hubSide, "master", "sybr"],
-                ["-n", hub, "link", "set", hubSide, "up"],
-                ["-n", namespace, "addr", "add", address(of: region) + "/24", "dev", "eth0"],
-                ["-n", namespace, "link", "set", "eth0", "up"],
-            ])
+            try await build(
+                namespace,
+                [
+                    ["netns", "add", namespace],
+                    ["-n", namespace, "link", "set", "lo", "up"],
+                    [
+                        "link", "add", "name", hubSide, "netns", hub, "type", "veth", "peer", "name", "eth0", "netns",
+                        namespace,
+                    ],
+                    ["-n", hub, "link", "set", hubSide, "master", "sybr"],
+                    ["-n", hub, "link", "set", hubSide, "up"],
+                    ["-n", namespace, "addr", "add", address(of: region) + "/24", "dev", "eth0"],
+                    ["-n", namespace, "link", "set", "eth0", "up"],
+                ])
         }
     }
 
@@ -105,7 +112,8 @@ public struct DevNetwork: Codable, Sendable, Equatable {
     public func partition(_ region: String, onlyFrom address: String? = nil) async throws {
         guard let namespace = namespaces[region] else { throw DevError("no namespace for region \(region)") }
         let match = address.map { ("ip saddr \($0) ", "ip daddr \($0) ") } ?? ("", "")
-        let rules = "add table inet \(Self.table); "
+        let rules =
+            "add table inet \(Self.table); "
             + "add chain inet \(Self.table) in { type filter hook input priority 0; policy accept; }; "
             + "add chain inet \(Self.table) out { type filter hook output priority 0; policy accept; }; "
             + "add rule inet \(Self.table) in iifname \"eth0\" \(match.0)drop; "
@@ -116,7 +124,8 @@ public struct DevNetwork: Codable, Sendable, Equatable {
     /// Removes a region's partition, if any.
     public func heal(_ region: String) async {
         guard let namespace = namespaces[region] else { return }
-        _ = try? await Subprocess.run(Self.ip, ["netns", "exec", namespace, Self.nft, "delete table inet \(Self.table)"], check: false)
+        _ = try? await Subprocess.run(
+            Self.ip, ["netns", "exec", namespace, Self.nft, "delete table inet \(Self.table)"], check: false)
     }
 
     /// Heals every region.

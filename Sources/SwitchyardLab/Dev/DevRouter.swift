@@ -37,7 +37,8 @@ public enum DevRouter {
 
     /// The current mode (`ok` when unset).
     public static func mode(directory: String) -> Mode {
-        let text = (try? String(contentsOfFile: modePath(directory), encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        let text = (try? String(contentsOfFile: modePath(directory), encoding: .utf8))?.trimmingCharacters(
+            in: .whitespacesAndNewlines)
         return text.flatMap(Mode.init(rawValue:)) ?? .ok
     }
 
@@ -57,7 +58,9 @@ public enum DevRouter {
         router.post("/route") { request, _ in
             let body = String(buffer: try await request.body.collect(upTo: 64 * 1024))
             let mode = mode(directory: directory)
-            let line = (try? JSONEncoder().encode(Call(at: Date().timeIntervalSince1970, answered: mode.rawValue, body: body))) ?? Data()
+            let line =
+                (try? JSONEncoder().encode(Call(at: Date().timeIntervalSince1970, answered: mode.rawValue, body: body)))
+                ?? Data()
             journal.withLock { handle in
                 handle?.seekToEndOfFile()
                 handle?.write(line + Data("\n".utf8))
@@ -76,7 +79,8 @@ public enum DevRouter {
         }
         var logger = Logger(label: "switchyard.dev.router")
         logger.logLevel = .warning
-        let app = Application(router: router, configuration: .init(address: .hostname(host, port: port)), logger: logger)
+        let app = Application(
+            router: router, configuration: .init(address: .hostname(host, port: port)), logger: logger)
         try await app.runService()
     }
 }

@@ -35,7 +35,8 @@ public struct DevState: Codable, Sendable {
     /// so every client follows whichever of them is the primary.
     public var controlConninfo: String {
         guard let replica = controlReplica else { return control.conninfo(passfile: passfile) }
-        return "host=127.0.0.1,127.0.0.1 port=\(control.port),\(replica.port) dbname=\(LocalPostgres.database) user=\(LocalPostgres.user) "
+        return
+            "host=127.0.0.1,127.0.0.1 port=\(control.port),\(replica.port) dbname=\(LocalPostgres.database) user=\(LocalPostgres.user) "
             + "passfile=\(passfile) connect_timeout=2 target_session_attrs=read-write"
     }
 
@@ -67,7 +68,9 @@ public struct DevState: Codable, Sendable {
         var view = configuration
         view.controlPlane.control.dsn = control.hostConninfo(passfile: passfile)
         for index in view.regions.indices {
-            if let cluster = postgres[view.regions[index].name] { view.regions[index].databaseDSN = cluster.hostConninfo(passfile: passfile) }
+            if let cluster = postgres[view.regions[index].name] {
+                view.regions[index].databaseDSN = cluster.hostConninfo(passfile: passfile)
+            }
         }
         return view
     }
@@ -92,7 +95,9 @@ public struct DevAirflow: Codable, Sendable, Equatable {
     public var apiPort: Int
 
     /// The install, to run `airflow` commands from.
-    public func home(passfile: String) -> AirflowHome { AirflowHome(existing: home, apiPort: apiPort, passfile: passfile) }
+    public func home(passfile: String) -> AirflowHome {
+        AirflowHome(existing: home, apiPort: apiPort, passfile: passfile)
+    }
 }
 
 /// A daemon process of the deployment.

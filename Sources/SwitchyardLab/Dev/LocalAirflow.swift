@@ -13,7 +13,8 @@ public enum AirflowInstall {
     public static var venv: String {
         let env = ProcessInfo.processInfo.environment
         if let venv = env["SWITCHYARD_AIRFLOW_VENV"], !venv.isEmpty { return venv }
-        let cache = env["SWITCHYARD_CACHE"] ?? ((env["XDG_CACHE_HOME"] ?? (NSHomeDirectory() + "/.cache")) + "/switchyard")
+        let cache =
+            env["SWITCHYARD_CACHE"] ?? ((env["XDG_CACHE_HOME"] ?? (NSHomeDirectory() + "/.cache")) + "/switchyard")
         return cache + "/airflow-\(version)"
     }
 
@@ -22,13 +23,15 @@ public enum AirflowInstall {
 
     /// True once the install finished (the script's marker) and the program is there.
     public static var available: Bool {
-        FileManager.default.fileExists(atPath: venv + "/.switchyard-installed") && FileManager.default.isExecutableFile(atPath: airflow)
+        FileManager.default.fileExists(atPath: venv + "/.switchyard-installed")
+            && FileManager.default.isExecutableFile(atPath: airflow)
     }
 
     /// Why the Airflow tests are skipped: the install's own failure, or that it never ran.
     public static var skipReason: String {
         if let failed = try? String(contentsOfFile: venv + ".failed", encoding: .utf8) {
-            return "Apache Airflow \(version) could not be installed: \(failed.trimmingCharacters(in: .whitespacesAndNewlines))"
+            return
+                "Apache Airflow \(version) could not be installed: \(failed.trimmingCharacters(in: .whitespacesAndNewlines))"
         }
         return "Apache Airflow \(version) is not installed in \(venv): run scripts/install-airflow.sh (make test does)"
     }
@@ -50,7 +53,9 @@ public final class AirflowHome: @unchecked Sendable {
     private let started = Mutex<[pid_t]>([])
 
     /// Writes `airflow.cfg` and the DAG files (`name.py` → source) for a database on `127.0.0.1:port`.
-    public init(directory: String, port: Int, database: String, user: String, passfile: String, dags: [String: String]) throws {
+    public init(directory: String, port: Int, database: String, user: String, passfile: String, dags: [String: String])
+        throws
+    {
         self.directory = directory
         self.passfile = passfile
         apiPort = try Ports.freeLoopbackPort()
@@ -70,31 +75,31 @@ public final class AirflowHome: @unchecked Sendable {
         try fm.createDirectory(atPath: directory + "/logs", withIntermediateDirectories: true)
         let secret = (0..<4).map { _ in String(UInt64.random(in: 0...UInt64.max), radix: 16) }.joined()
         try """
-            [core]
-            dags_folder = \(directory)/dags
-            executor = LocalExecutor
-            load_examples = False
-            dags_are_paused_at_creation = False
-            parallelism = 8
-            execution_api_server_url = http://127.0.0.1:\(apiPort)/execution/
+        [core]
+        dags_folder = \(directory)/dags
+        executor = LocalExecutor
+        load_examples = False
+        dags_are_paused_at_creation = False
+        parallelism = 8
+        execution_api_server_url = http://127.0.0.1:\(apiPort)/execution/
 
-            [database]
-            sql_alchemy_conn = postgresql+psycopg2://\(user)@127.0.0.1:\(port)/\(database)
+        [database]
+        sql_alchemy_conn = postgresql+psycopg2://\(user)@127.0.0.1:\(port)/\(database)
 
-            [logging]
-            base_log_folder = \(directory)/logs
+        [logging]
+        base_log_folder = \(directory)/logs
 
-            [api]
-            host = 127.0.0.1
-            port = \(apiPort)
+        [api]
+        host = 127.0.0.1
+        port = \(apiPort)
 
-            [api_auth]
-            jwt_secret = \(secret)
+        [api_auth]
+        jwt_secret = \(secret)
 
-            [scheduler]
-            enable_health_check = False
+        [scheduler]
+        enable_health_check = False
 
-            """.write(toFile: directory + "/airflow.cfg", atomically: true, encoding: .utf8)
+        """.write(toFile: directory + "/airflow.cfg", atomically: true, encoding: .utf8)
         for (name, source) in dags {
             try source.write(toFile: directory + "/dags/\(name).py", atomically: true, encoding: .utf8)
         }
@@ -127,7 +132,10 @@ public final class AirflowHome: @unchecked Sendable {
     public func command(_ arguments: [String]) -> [String] {
         // Airflow's tables live in `public`: a role named like Switchyard's schema would otherwise resolve
         // `"$user"` to the `switchyard` schema first (its own `dag_run` included).
-        ["/usr/bin/env", "-C", directory, "AIRFLOW_HOME=\(directory)", "PGPASSFILE=\(passfile)", "PGOPTIONS=-csearch_path=public", AirflowInstall.airflow]
+        [
+            "/usr/bin/env", "-C", directory, "AIRFLOW_HOME=\(directory)", "PGPASSFILE=\(passfile)",
+            "PGOPTIONS=-csearch_path=public", AirflowInstall.airflow,
+        ]
             + arguments
     }
 
@@ -158,13 +166,16 @@ public final class AirflowHome: @unchecked Sendable {
 
     /// Starts the execution API that LocalExecutor's task processes report to, and waits until it answers.
     public func startExecutionAPI() async throws {
-        try start("api-server", ["api-server", "--apps", "execution", "--host", "127.0.0.1", "--port", String(apiPort), "--workers", "1"])
+        try start(
+            "api-server",
+            ["api-server", "--apps", "execution", "--host", "127.0.0.1", "--port", String(apiPort), "--workers", "1"])
         let deadline = ContinuousClock.now + .seconds(120)
         while ContinuousClock.now < deadline {
             if Ports.isListening(apiPort) { return }
             try await Task.sleep(for: .milliseconds(200))
         }
-        throw DevError("airflow api-server did not listen on 127.0.0.1:\(apiPort) within 120 s: \(log("api-server").suffix(1500))")
+        throw DevError(
+            "airflow api-server did not listen on 127.0.0.1:\(apiPort) within 120 s: \(log("api-server").suffix(1500))")
     }
 
     /// Every live process that runs from this home (the Airflow processes and their children).
@@ -179,7 +190,8 @@ public final class AirflowHome: @unchecked Sendable {
         return entries.compactMap { name -> pid_t? in
             guard let pid = pid_t(name), pid != getpid() else { return nil }
             if let cwd = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(name)/cwd"),
-               cwd == home || cwd.hasPrefix(home + "/") {
+                cwd == home || cwd.hasPrefix(home + "/")
+            {
                 return pid
             }
             guard let data = FileManager.default.contents(atPath: "/proc/\(name)/environ") else { return nil }

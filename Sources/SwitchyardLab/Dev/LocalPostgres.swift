@@ -115,9 +115,11 @@ public struct LocalPostgres: Sendable, Codable {
                 return cluster
             } catch {
                 let log = (try? String(contentsOfFile: cluster.logFile, encoding: .utf8)) ?? ""
-                guard attempt < attempts, log.contains("Address already in use") || log.contains("could not bind") else { throw error }
+                guard attempt < attempts, log.contains("Address already in use") || log.contains("could not bind")
+                else { throw error }
                 cluster.port = try Ports.freeLoopbackPort()
-                let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: cluster.dataDirectory + "/postgresql.conf"))
+                let handle = try FileHandle(
+                    forWritingTo: URL(fileURLWithPath: cluster.dataDirectory + "/postgresql.conf"))
                 try handle.seekToEnd()
                 try handle.write(contentsOf: Data("\nport = \(cluster.port)\n".utf8))
                 try handle.close()
@@ -154,7 +156,10 @@ public struct LocalPostgres: Sendable, Codable {
         if Subprocess.isRoot { try await Subprocess.run("/bin/chown", ["-R", "postgres:postgres", directory]) }
         try await Subprocess.run(
             bin + "/pg_basebackup",
-            ["-h", primary.socketDirectory, "-p", String(primary.port), "-U", Self.user, "-D", dataDirectory, "-X", "stream", "-R", "-c", "fast"],
+            [
+                "-h", primary.socketDirectory, "-p", String(primary.port), "-U", Self.user, "-D", dataDirectory, "-X",
+                "stream", "-R", "-c", "fast",
+            ],
             asUser: Subprocess.isRoot ? "postgres" : nil)
         let settings = "\n# Switchyard local replica\nport = \(port)\nunix_socket_directories = '\(socketDirectory)'\n"
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: dataDirectory + "/postgresql.conf"))
@@ -169,8 +174,9 @@ public struct LocalPostgres: Sendable, Codable {
     /// Promotes a standby to primary and waits until it accepts writes.
     public func promote() async throws {
         let bin = try PostgresTemplate.binaries()
-        try await Subprocess.run(bin + "/pg_ctl", ["-D", dataDirectory, "-w", "-t", "60", "-s", "promote"],
-                                 asUser: Subprocess.isRoot ? "postgres" : nil)
+        try await Subprocess.run(
+            bin + "/pg_ctl", ["-D", dataDirectory, "-w", "-t", "60", "-s", "promote"],
+            asUser: Subprocess.isRoot ? "postgres" : nil)
     }
 
     /// Sets the password of the superuser and creates the Switchyard database if missing.

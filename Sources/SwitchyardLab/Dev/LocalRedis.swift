@@ -17,7 +17,8 @@ public struct LocalRedis: Sendable, Codable {
     public var address: String?
 
     /// Describes a server; nothing happens until `start()`.
-    public init(directory: String, port: Int, password: String? = nil, namespace: String? = nil, address: String? = nil) {
+    public init(directory: String, port: Int, password: String? = nil, namespace: String? = nil, address: String? = nil)
+    {
         self.directory = directory
         self.port = port
         self.password = password
@@ -68,10 +69,16 @@ public struct LocalRedis: Sendable, Codable {
         let deadline = ContinuousClock.now + .seconds(10)
         while ContinuousClock.now < deadline {
             // Port 0: unix socket only; in a namespace the host sees only the socket.
-            if pid != nil, port == 0 || (namespace != nil ? FileManager.default.fileExists(atPath: socketPath) : Ports.isListening(port)) { return }
+            if pid != nil,
+                port == 0
+                    || (namespace != nil ? FileManager.default.fileExists(atPath: socketPath) : Ports.isListening(port))
+            {
+                return
+            }
             // Another process took the port between choosing and starting: the server has exited; say so now.
             if pid == nil, let log = try? Data(contentsOf: URL(fileURLWithPath: logFile)), log.count > logBefore,
-               String(decoding: log.dropFirst(logBefore), as: UTF8.self).contains("Address already in use") {
+                String(decoding: log.dropFirst(logBefore), as: UTF8.self).contains("Address already in use")
+            {
                 break
             }
             try await Task.sleep(for: .milliseconds(10))
@@ -88,7 +95,9 @@ public struct LocalRedis: Sendable, Codable {
                 return server
             } catch {
                 let log = (try? String(contentsOfFile: server.directory + "/redis.log", encoding: .utf8)) ?? ""
-                guard attempt < attempts, log.contains("Address already in use") || log.contains("bind") else { throw error }
+                guard attempt < attempts, log.contains("Address already in use") || log.contains("bind") else {
+                    throw error
+                }
                 server.port = try Ports.freeLoopbackPort()
             }
         }

@@ -38,8 +38,10 @@ public enum PostgresTemplate {
         if Subprocess.isRoot { try await Subprocess.run("/bin/chown", ["postgres:postgres", staging]) }
         try await Subprocess.run(
             bin + "/initdb",
-            ["-D", staging, "-U", LocalPostgres.user, "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync",
-             "--no-instructions"],
+            [
+                "-D", staging, "-U", LocalPostgres.user, "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync",
+                "--no-instructions",
+            ],
             asUser: Subprocess.isRoot ? "postgres" : nil)
         if rename(staging, target) != 0 {
             // Another process won the race: use its template.

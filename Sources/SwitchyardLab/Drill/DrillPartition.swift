@@ -26,20 +26,30 @@ public enum DrillPartition {
     /// `target`, through `switchyard dev up --netns --daemons`, and returns it as the drill's target;
     /// `created` is false when it was already there (then the drill leaves it up). A lab this call
     /// started is taken down again when it cannot be brought up whole.
-    public static func lab(beside target: DrillTarget, progress: @Sendable (String) -> Void) async throws -> (target: DrillTarget, created: Bool) {
+    public static func lab(beside target: DrillTarget, progress: @Sendable (String) -> Void) async throws -> (
+        target: DrillTarget, created: Bool
+    ) {
         guard let directory = target.devDirectory, let state = try DevState.load(directory: directory) else {
             throw DrillError("a partition lab needs a local deployment")
         }
         let lab = labDirectory(beside: directory)
         let existed = try DevState.load(directory: lab) != nil
-        progress("bringing up a partitionable \(state.regions.count)-region deployment (one network namespace per region) in \(lab)")
+        progress(
+            "bringing up a partitionable \(state.regions.count)-region deployment (one network namespace per region) in \(lab)"
+        )
         do {
             let outcome = try await Subprocess.run(
-                target.binary, ["dev", "up", "--netns", "--daemons", "--regions", String(state.regions.count), "--dir", lab], check: false)
+                target.binary,
+                ["dev", "up", "--netns", "--daemons", "--regions", String(state.regions.count), "--dir", lab],
+                check: false)
             guard outcome.status == 0 else {
-                throw DrillError("could not bring up the partitionable deployment in \(lab): \(outcome.output.suffix(600))")
+                throw DrillError(
+                    "could not bring up the partitionable deployment in \(lab): \(outcome.output.suffix(600))")
             }
-            return (try DrillTarget.resolve(.dev(directory: lab), directory: lab, config: nil, binary: target.binary), !existed)
+            return (
+                try DrillTarget.resolve(.dev(directory: lab), directory: lab, config: nil, binary: target.binary),
+                !existed
+            )
         } catch {
             if !existed { _ = try? await DevDeployment.down(directory: lab, purge: true) { _ in } }
             throw error

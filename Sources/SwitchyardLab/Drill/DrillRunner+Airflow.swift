@@ -14,7 +14,9 @@ extension DrillRunner {
     /// is running with its task executing, so all of them are in flight when the fault hits.
     func startAirflowWorkload(active: String, dag: String, runs: Int) async throws -> [String] {
         guard let state = try? target.dev(), let record = state.airflow?[active] else {
-            throw DrillError("precondition: an Airflow region's workload is triggered through the local deployment's Airflow (switchyard dev up --airflow)")
+            throw DrillError(
+                "precondition: an Airflow region's workload is triggered through the local deployment's Airflow (switchyard dev up --airflow)"
+            )
         }
         let home = record.home(passfile: state.passfile)
         let stamp = Int(Date().timeIntervalSince1970)
@@ -24,17 +26,22 @@ extension DrillRunner {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for runId in runIds[batch..<min(batch + 2, runIds.count)] {
                     group.addTask {
-                        let outcome = try await home.run(["dags", "trigger", dag, "--run-id", runId, "--conf", self.runConf],
-                                                         timeout: 120)
+                        let outcome = try await home.run(
+                            ["dags", "trigger", dag, "--run-id", runId, "--conf", self.runConf],
+                            timeout: 120)
                         guard outcome.status == 0 else {
-                            throw DrillError("precondition: airflow dags trigger \(dag) failed in \(active): \(outcome.output.suffix(600))")
+                            throw DrillError(
+                                "precondition: airflow dags trigger \(dag) failed in \(active): \(outcome.output.suffix(600))"
+                            )
                         }
                     }
                 }
                 try await group.waitForAll()
             }
         }
-        guard let db = await target.region(active) else { throw DrillError("precondition: \(active)'s database does not answer") }
+        guard let db = await target.region(active) else {
+            throw DrillError("precondition: \(active)'s database does not answer")
+        }
         return try await db.closeAfter {
             let deadline = ContinuousClock.now + .seconds(120)
             var running = 0, executing = 0
@@ -43,16 +50,20 @@ extension DrillRunner {
                     """
                     SELECT (SELECT count(*) FROM public.dag_run WHERE run_id = ANY($1::text[]) AND state = 'running') AS running,
                            (SELECT count(*) FROM public.task_instance WHERE run_id = ANY($1::text[]) AND state = 'running') AS executing
-                    """, [.array(runIds.map { .text($0) })]).first
+                    """, [.array(runIds.map { .text($0) })]
+                ).first
                 running = row?["running"].int ?? 0
                 executing = row?["executing"].int ?? 0
                 if running == runIds.count && executing == runIds.count { break }
                 try await Task.sleep(for: .milliseconds(200))
             }
             guard running == runIds.count && executing > 0 else {
-                throw DrillError("precondition: \(running) of \(runIds.count) Airflow runs running and \(executing) tasks executing in \(active) after 120 s")
+                throw DrillError(
+                    "precondition: \(running) of \(runIds.count) Airflow runs running and \(executing) tasks executing in \(active) after 120 s"
+                )
             }
-            progress("workload: \(runIds.count) Airflow runs of \(dag) in flight in \(active), \(executing) tasks executing")
+            progress(
+                "workload: \(runIds.count) Airflow runs of \(dag) in flight in \(active), \(executing) tasks executing")
             return runIds
         }
     }
@@ -63,7 +74,8 @@ extension DrillRunner {
         return try await db.closeAfter {
             try await db.query(
                 "SELECT count(*) AS n FROM public.dag_run WHERE run_id = ANY($1::text[]) AND state IN ('queued', 'running')",
-                [.array(runIds.map { .text($0) })]).first?["n"].require(Int.self) ?? 0
+                [.array(runIds.map { .text($0) })]
+            ).first?["n"].require(Int.self) ?? 0
         }
     }
 
@@ -71,7 +83,8 @@ extension DrillRunner {
     /// run succeeded somewhere. Lost: never succeeded; twice: succeeded in two regions; overlapping: a task
     /// of one run executing in two regions at once (`task_instance` intervals); finished in the target:
     /// succeeded in `target`. Also when the first task started in `target` after `t0`.
-    func accountAirflowRuns(_ runIds: [String], finishIn target: String, t0: Date, timeline: inout Timeline) async throws
+    func accountAirflowRuns(_ runIds: [String], finishIn target: String, t0: Date, timeline: inout Timeline)
+        async throws
         -> (lost: Int, twice: Int, overlapping: Int, finishedInTarget: Int, firstInTarget: Date?)
     {
         guard !runIds.isEmpty else { return (0, 0, 0, 0, nil) }
@@ -83,10 +96,14 @@ extension DrillRunner {
             try Task.checkCancellation()
             for name in regions {
                 guard let db = await self.target.region(name, timeout: .seconds(1)) else { continue }
-                let done = (try? await db.closeAfter {
-                    try await db.query("SELECT run_id FROM public.dag_run WHERE run_id = ANY($1::text[]) AND state = 'success'", [ids])
+                let done =
+                    (try? await db.closeAfter {
+                        try await db.query(
+                            "SELECT run_id FROM public.dag_run WHERE run_id = ANY($1::text[]) AND state = 'success'",
+                            [ids]
+                        )
                         .rows.compactMap { $0["run_id"].string }
-                }) ?? []
+                    }) ?? []
                 succeeded[name] = Set(done)
             }
             if succeeded.values.reduce(Set<String>(), { $0.union($1) }).count == runIds.count { break }
@@ -94,7 +111,10 @@ extension DrillRunner {
         }
         let anywhere = succeeded.values.reduce(Set<String>()) { $0.union($1) }
         let finished = succeeded[target]?.count ?? 0
-        timeline.add(Date(), t0, "\(anywhere.count) of \(runIds.count) Airflow runs succeeded, \(finished) of them in \(target) (active now)")
+        timeline.add(
+            Date(), t0,
+            "\(anywhere.count) of \(runIds.count) Airflow runs succeeded, \(finished) of them in \(target) (active now)"
+        )
         var twice = 0
         for run in runIds where regions.filter({ succeeded[$0]?.contains(run) == true }).count > 1 { twice += 1 }
 
@@ -111,18 +131,21 @@ extension DrillRunner {
                     """
                     SELECT run_id, start_date, coalesce(end_date, updated_at, now()) AS end_at
                     FROM public.task_instance WHERE run_id = ANY($1::text[]) AND start_date IS NOT NULL
-                    """, [ids]).rows
+                    """, [ids]
+                ).rows
             }
             for row in rows {
                 guard let run = row["run_id"].string, let from: Date = try row["start_date"].optional(),
-                      let to: Date = try row["end_at"].optional() else { continue }
+                    let to: Date = try row["end_at"].optional()
+                else { continue }
                 intervals.append((name, run, from, to))
                 if name == target, from > t0 { firstInTarget = min(firstInTarget ?? from, from) }
             }
         }
         var overlapping = Set<String>()
         for (i, a) in intervals.enumerated() {
-            for b in intervals[(i + 1)...] where a.run == b.run && a.region != b.region && a.from < b.to && b.from < a.to {
+            for b in intervals[(i + 1)...]
+            where a.run == b.run && a.region != b.region && a.from < b.to && b.from < a.to {
                 overlapping.insert(a.run)
             }
         }

@@ -5,9 +5,13 @@ import SwitchyardRuntime
 
 extension DrillRunner {
     /// Injects the fault into the active region.
-    func inject(_ fault: DrillFault, active: String, control: PostgresConnection, timeline: inout Timeline, t0: Date) async throws {
+    func inject(_ fault: DrillFault, active: String, control: PostgresConnection, timeline: inout Timeline, t0: Date)
+        async throws
+    {
         func postmaster() throws -> Int32 {
-            guard let pid = try target.dev().postgres[active]?.pid else { throw DrillError("\(active)'s Postgres is not running") }
+            guard let pid = try target.dev().postgres[active]?.pid else {
+                throw DrillError("\(active)'s Postgres is not running")
+            }
             return pid
         }
         switch fault {
@@ -16,10 +20,17 @@ extension DrillRunner {
             kill(pid, SIGKILL)
             timeline.add(t0, t0, "SIGKILL scheduler leader \(node) (pid \(pid))")
         case .killSchedulers:
-            let nodes = try target.dev().daemons.filter { $0.kind == "scheduler" && $0.region == active && Processes.isAlive($0.pid) }
-            guard !nodes.isEmpty else { throw DrillError("\(active) has no running scheduler node this deployment started") }
+            let nodes = try target.dev().daemons.filter {
+                $0.kind == "scheduler" && $0.region == active && Processes.isAlive($0.pid)
+            }
+            guard !nodes.isEmpty else {
+                throw DrillError("\(active) has no running scheduler node this deployment started")
+            }
             for node in nodes { kill(node.pid, SIGKILL) }
-            timeline.add(t0, t0, "SIGKILL every scheduler node of \(active): \(nodes.map { "\($0.name) (pid \($0.pid))" }.joined(separator: ", "))")
+            timeline.add(
+                t0, t0,
+                "SIGKILL every scheduler node of \(active): \(nodes.map { "\($0.name) (pid \($0.pid))" }.joined(separator: ", "))"
+            )
         case .freezeSchedulerLeader(let duration):
             let (node, pid) = try await schedulerLeader(active)
             pending.withLock { $0.frozen.append(pid) }
@@ -36,13 +47,16 @@ extension DrillRunner {
         case .failingHook(let hang):
             let state = try target.dev()
             guard state.routerPort != nil else {
-                throw DrillError("the local deployment has no routing hook endpoint: start it with `switchyard dev up --daemons`")
+                throw DrillError(
+                    "the local deployment has no routing hook endpoint: start it with `switchyard dev up --daemons`")
             }
             pending.withLock { $0.routerChanged = true }
             try DevRouter.setMode(hang ? .hang : .fail, directory: state.directory)
             let pid = try postmaster()
             kill(pid, SIGQUIT)
-            timeline.add(t0, t0, "routing endpoint set to \(hang ? "hang" : "answer 500"); SIGQUIT \(active)'s postmaster (pid \(pid))")
+            timeline.add(
+                t0, t0,
+                "routing endpoint set to \(hang ? "hang" : "answer 500"); SIGQUIT \(active)'s postmaster (pid \(pid))")
         case .hangDatabase(let duration):
             let pid = try postmaster()
             pending.withLock { $0.frozen.append(pid) }
@@ -57,42 +71,63 @@ extension DrillRunner {
             pending.withLock { $0.partitioned = active }
             if scope == .controlDatabase {
                 try await network.partition(active, onlyFrom: network.address(of: "control"))
-                timeline.add(t0, t0, "partitioned \(active) (\(network.namespace(of: active))) from the control database only (\(network.address(of: "control"))) for \(duration): nftables drops that traffic; the other regions still reach it")
+                timeline.add(
+                    t0, t0,
+                    "partitioned \(active) (\(network.namespace(of: active))) from the control database only (\(network.address(of: "control"))) for \(duration): nftables drops that traffic; the other regions still reach it"
+                )
             } else {
                 try await network.partition(active)
-                timeline.add(t0, t0, "partitioned \(active) (\(network.namespace(of: active)), \(network.address(of: active))) from every other region and the control database for \(duration): nftables drops its link")
+                timeline.add(
+                    t0, t0,
+                    "partitioned \(active) (\(network.namespace(of: active)), \(network.address(of: active))) from every other region and the control database for \(duration): nftables drops its link"
+                )
             }
         case .brownout(let kind, let duration):
             let state = try target.dev()
             var seed = SplitMix64(seed: UInt64(UInt32.random(in: 0...UInt32.max)))
-            let running = try Brownout.start(kind, duration: duration, target: Brownout.Target(state: state), seed: &seed)
+            let running = try Brownout.start(
+                kind, duration: duration, target: Brownout.Target(state: state), seed: &seed)
             pending.withLock { $0.brownout = running }
-            let frozen = running.frozen.map { pid in state.daemons.first { $0.pid == pid }.map { "\($0.name) (pid \(pid))" } ?? "pid \(pid)" }
-            timeline.add(t0, t0, "brown-out \(kind.rawValue) for \(duration), no region harmed: "
-                + (frozen.isEmpty ? "" : "SIGSTOP agents \(frozen.joined(separator: ", ")); ")
-                + "\(running.load.count) load processes (pgbench -C, redis-benchmark -k 0, CPU hogs)")
+            let frozen = running.frozen.map { pid in
+                state.daemons.first { $0.pid == pid }.map { "\($0.name) (pid \(pid))" } ?? "pid \(pid)"
+            }
+            timeline.add(
+                t0, t0,
+                "brown-out \(kind.rawValue) for \(duration), no region harmed: "
+                    + (frozen.isEmpty ? "" : "SIGSTOP agents \(frozen.joined(separator: ", ")); ")
+                    + "\(running.load.count) load processes (pgbench -C, redis-benchmark -k 0, CPU hogs)")
         case .stopControlDatabase(let duration):
             let state = try target.dev()
             pending.withLock { $0.controlStopped = true }
-            timeline.add(t0, t0, "stopping the control database (fast shutdown) for \(duration); every region keeps running")
+            timeline.add(
+                t0, t0, "stopping the control database (fast shutdown) for \(duration); every region keeps running")
             await state.control.stop()
         case .hangControlDatabase(let duration):
-            guard let pid = try target.dev().control.pid else { throw DrillError("the control database is not running") }
+            guard let pid = try target.dev().control.pid else {
+                throw DrillError("the control database is not running")
+            }
             // The postmaster and every backend: open sessions hang too, not only new connections.
             let frozen = [pid] + Processes.children(of: pid)
             pending.withLock { $0.frozen += frozen }
             for p in frozen { kill(p, SIGSTOP) }
-            timeline.add(t0, t0, "SIGSTOP the control database's postmaster (pid \(pid)) and \(frozen.count - 1) backends for \(duration)")
+            timeline.add(
+                t0, t0,
+                "SIGSTOP the control database's postmaster (pid \(pid)) and \(frozen.count - 1) backends for \(duration)"
+            )
         case .controlDatabaseFailover(let after):
             let state = try target.dev()
             guard let replica = state.controlReplica, replica.isStandby else {
-                throw DrillError("the local deployment has no control replica: start it with `switchyard dev up --daemons --control-replica`")
+                throw DrillError(
+                    "the local deployment has no control replica: start it with `switchyard dev up --daemons --control-replica`"
+                )
             }
             guard let pid = state.control.pid else { throw DrillError("the control database is not running") }
             pending.withLock { $0.promoteControlReplica = true }
             kill(pid, SIGQUIT)
-            timeline.add(t0, t0, "SIGQUIT the control database's primary (pid \(pid), port \(state.control.port)): a crash; "
-                + "its replica (port \(replica.port)) is promoted after \(after)")
+            timeline.add(
+                t0, t0,
+                "SIGQUIT the control database's primary (pid \(pid), port \(state.control.port)): a crash; "
+                    + "its replica (port \(replica.port)) is promoted after \(after)")
         case .shell(let command):
             let outcome = try await Subprocess.run("/bin/sh", ["-c", command], check: false)
             timeline.add(Date(), t0, "shell command exited \(outcome.status)")
@@ -102,12 +137,18 @@ extension DrillRunner {
             if let to {
                 chosen = to
             } else {
-                guard let best = target.configuration.regions.filter({ $0.name != active }).max(by: { $0.priority < $1.priority }) else {
+                guard
+                    let best = target.configuration.regions.filter({ $0.name != active }).max(by: {
+                        $0.priority < $1.priority
+                    })
+                else {
                     throw DrillError("no standby region to switch over to")
                 }
                 chosen = best.name
             }
-            let (program, arguments) = target.switchyard(["switchover", "--to", chosen, "--config", target.configDirectory, "--reason", "drill \(scenario.name)"])
+            let (program, arguments) = target.switchyard([
+                "switchover", "--to", chosen, "--config", target.configDirectory, "--reason", "drill \(scenario.name)",
+            ])
             Task.detached { _ = try? await Subprocess.run(program, arguments, check: false) }
             timeline.add(t0, t0, "planned switchover \(active) -> \(chosen) requested")
         }
@@ -118,9 +159,12 @@ extension DrillRunner {
     func schedulerLeader(_ region: String) async throws -> (String, Int32) {
         guard let db = await target.region(region) else { throw DrillError("\(region)'s database does not answer") }
         return try await db.closeAfter {
-            guard let node = try await db.query("SELECT leader_node FROM switchyard.leadership WHERE id = 1").first?["leader_node"].optional(String.self),
-                  let record = try target.dev().daemons.first(where: { $0.kind == "scheduler" && $0.name == node }),
-                  Processes.isAlive(record.pid)
+            guard
+                let node = try await db.query("SELECT leader_node FROM switchyard.leadership WHERE id = 1").first?[
+                    "leader_node"
+                ].optional(String.self),
+                let record = try target.dev().daemons.first(where: { $0.kind == "scheduler" && $0.name == node }),
+                Processes.isAlive(record.pid)
             else { throw DrillError("\(region) has no running scheduler leader this deployment started") }
             return (node, record.pid)
         }
@@ -128,7 +172,9 @@ extension DrillRunner {
 
     /// SIGKILL the agent leading the failover (`failovers.leader` is its observer name).
     func killFailoverLeader(_ observer: String) throws -> Int32? {
-        guard let record = try target.dev().daemons.first(where: { $0.kind == "agent" && $0.name == observer }), Processes.isAlive(record.pid) else {
+        guard let record = try target.dev().daemons.first(where: { $0.kind == "agent" && $0.name == observer }),
+            Processes.isAlive(record.pid)
+        else {
             return nil
         }
         kill(record.pid, SIGKILL)
@@ -139,7 +185,8 @@ extension DrillRunner {
     func endTimedFault() async {
         let (frozen, partitioned, brownout, controlStopped, promote) = pending.withLock { state in
             defer {
-                state.frozen = []; state.partitioned = nil; state.brownout = nil; state.controlStopped = false; state.promoteControlReplica = false
+                state.frozen = []; state.partitioned = nil; state.brownout = nil; state.controlStopped = false;
+                state.promoteControlReplica = false
             }
             return (state.frozen, state.partitioned, state.brownout, state.controlStopped, state.promoteControlReplica)
         }
@@ -188,18 +235,23 @@ extension DrillRunner {
 
     /// A planned switchover back to the region that was active before the drill, once it is healthy.
     func failback() async {
-        guard let original = pending.withLock({ $0.activeBefore }), let control = try? await target.control() else { return }
+        guard let original = pending.withLock({ $0.activeBefore }), let control = try? await target.control() else {
+            return
+        }
         _ = try? await control.closeAfter {
             _ = await waitHealthy(control, within: scenario.preconditions.wait)
             // A failover still running (the fault's) finishes first.
             let deadline = ContinuousClock.now + .seconds(60)
             while ContinuousClock.now < deadline,
-                  (try? await ControlStore.runningFailoverId(control)) != nil {
+                (try? await ControlStore.runningFailoverId(control)) != nil
+            {
                 try? await Task.sleep(for: .milliseconds(200))
             }
             guard let active = try? await target.cluster(control).active, active != original else { return }
             progress("failing back to \(original) with a planned switchover")
-            let (program, arguments) = target.switchyard(["switchover", "--to", original, "--config", target.configDirectory, "--reason", "drill failback"])
+            let (program, arguments) = target.switchyard([
+                "switchover", "--to", original, "--config", target.configDirectory, "--reason", "drill failback",
+            ])
             let outcome = try? await Subprocess.run(program, arguments, check: false)
             if outcome?.status == 0 {
                 progress("failed back to \(original)")

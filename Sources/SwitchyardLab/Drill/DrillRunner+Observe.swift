@@ -18,14 +18,16 @@ extension DrillRunner {
     /// Watches the control database's failover journal (and, for scheduler faults, the region's acting
     /// terms) until the fault has played out or the scenario's timeout; performs the fault's timed parts
     /// (resume, heal, killing the failover leader at its step).
-    func observe(_ fault: DrillFault, active: String, control: PostgresConnection, baseFailover: Int, baseEpoch: Int,
-                 t0: Date, timeline: inout Timeline) async throws -> Observed {
+    func observe(
+        _ fault: DrillFault, active: String, control: PostgresConnection, baseFailover: Int, baseEpoch: Int,
+        t0: Date, timeline: inout Timeline
+    ) async throws -> Observed {
         var observed = Observed()
         let deadline = ContinuousClock.now + scenario.timeout
         var resumeAt: Date?
         switch fault {
         case .freezeSchedulerLeader(let d), .hangDatabase(let d), .partition(let d, _), .brownout(_, let d),
-             .stopControlDatabase(let d), .hangControlDatabase(let d), .controlDatabaseFailover(let d):
+            .stopControlDatabase(let d), .hangControlDatabase(let d), .controlDatabaseFailover(let d):
             resumeAt = t0.addingTimeInterval(d.secondsDouble)
         default: break
         }
@@ -34,8 +36,9 @@ extension DrillRunner {
         var settledAt: Date?
         // So does an outage of the control database: nothing may fail over, during it or after.
         switch fault {
-        case .brownout(_, let d), .stopControlDatabase(let d), .hangControlDatabase(let d), .partition(let d, .controlDatabase),
-             .controlDatabaseFailover(let d):
+        case .brownout(_, let d), .stopControlDatabase(let d), .hangControlDatabase(let d),
+            .partition(let d, .controlDatabase),
+            .controlDatabaseFailover(let d):
             let grace = target.configuration.controlPlane.failover.failureGrace.secondsDouble
             settledAt = t0.addingTimeInterval(d.secondsDouble + grace + 3)
         default: break
@@ -54,9 +57,15 @@ extension DrillRunner {
             if let at = resumeAt, Date() >= at {
                 await endTimedFault()
                 let healed = fault.kind == .partition
-                let what = healed ? "partition healed" : fault.kind == .brownout ? "brown-out over: agents resumed, load stopped"
-                    : fault.kind == .stopControlDatabase ? "control database started again"
-                    : fault.kind == .controlDatabaseFailover ? "control replica promoted: the new primary" : "SIGCONT: resumed"
+                let what =
+                    healed
+                    ? "partition healed"
+                    : fault.kind == .brownout
+                        ? "brown-out over: agents resumed, load stopped"
+                        : fault.kind == .stopControlDatabase
+                            ? "control database started again"
+                            : fault.kind == .controlDatabaseFailover
+                                ? "control replica promoted: the new primary" : "SIGCONT: resumed"
                 timeline.add(Date(), t0, what)
                 progress(what)
                 resumeAt = nil
@@ -85,7 +94,8 @@ extension DrillRunner {
                 if failoverId == nil {
                     failoverId = id
                     observed.detect = ms(row.started_at)
-                    let line = "failover \(id) began: \(row.kind.rawValue) \(row.from_region ?? "-") -> \(row.to_region) (\(row.reason))"
+                    let line =
+                        "failover \(id) began: \(row.kind.rawValue) \(row.from_region ?? "-") -> \(row.to_region) (\(row.reason))"
                     timeline.add(row.started_at, t0, line)
                     progress(line)
                 }
@@ -99,16 +109,23 @@ extension DrillRunner {
                     case .route(let route):
                         let hooks = route.hooks.map(\.succeeded)
                         observed.hookFailures = hooks.filter { !$0 }.count
-                        if hooks.isEmpty { observed.rto = observed.activate } else if hooks.allSatisfy({ $0 }) { observed.rto = ms(at) }
-                        progress("routing hooks: \(hooks.filter { $0 }.count) acknowledged, \(observed.hookFailures) failed")
+                        if hooks.isEmpty {
+                            observed.rto = observed.activate
+                        } else if hooks.allSatisfy({ $0 }) {
+                            observed.rto = ms(at)
+                        }
+                        progress(
+                            "routing hooks: \(hooks.filter { $0 }.count) acknowledged, \(observed.hookFailures) failed")
                     default: break
                     }
                 }
                 if case .killFailoverLeader(let step) = fault, !killedLeader,
-                   case let current = row.step, current >= step, let leader = row.leader {
+                    case let current = row.step, current >= step, let leader = row.leader
+                {
                     killedLeader = true
                     if let pid = try killFailoverLeader(leader) {
-                        timeline.add(Date(), t0, "SIGKILL failover leader \(leader) (pid \(pid)) at step \(current.rawValue)")
+                        timeline.add(
+                            Date(), t0, "SIGKILL failover leader \(leader) (pid \(pid)) at step \(current.rawValue)")
                         progress("killed the failover leader \(leader) at step \(current.rawValue)")
                     }
                 }
@@ -129,12 +146,17 @@ extension DrillRunner {
                     SELECT t.epoch, t.node_id, t.first_acted_at, l.since, l.epoch = t.epoch AS current
                     FROM switchyard.acting_terms t, switchyard.leadership l
                     WHERE l.id = 1 AND t.epoch > $1 ORDER BY t.first_acted_at LIMIT 1
-                    """, [.int(baseEpoch)]).first
+                    """, [.int(baseEpoch)]
+                ).first
                 if let term, let acted: Date = try term["first_acted_at"].optional() {
                     let won: Date? = term["current"].bool == true ? try term["since"].optional() : nil
                     observed.detect = ms(won ?? acted)
                     observed.rto = ms(acted)
-                    if let won { timeline.add(won, t0, "\(term["node_id"].string ?? "?") won leadership (epoch \(term["epoch"].int ?? 0))") }
+                    if let won {
+                        timeline.add(
+                            won, t0, "\(term["node_id"].string ?? "?") won leadership (epoch \(term["epoch"].int ?? 0))"
+                        )
+                    }
                     timeline.add(acted, t0, "new leader \(term["node_id"].string ?? "?") acted (first fenced tick)")
                     progress("new leader \(term["node_id"].string ?? "?") acting after \(Int(observed.rto ?? 0)) ms")
                 }

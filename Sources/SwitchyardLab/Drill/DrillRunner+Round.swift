@@ -31,8 +31,9 @@ extension DrillRunner {
             try await inject(fault, active: active, control: control, timeline: &timeline, t0: t0)
             progress("fault injected: \(fault.kind.rawValue) in \(active) with \(inFlight) runs in flight")
 
-            let observed = try await observe(fault, active: active, control: control, baseFailover: baseFailover, baseEpoch: baseEpoch,
-                                             t0: t0, timeline: &timeline)
+            let observed = try await observe(
+                fault, active: active, control: control, baseFailover: baseFailover, baseEpoch: baseEpoch,
+                t0: t0, timeline: &timeline)
             report.failovers = observed.failovers
             report.failover = observed.summary
             report.detect_ms = observed.detect
@@ -52,22 +53,34 @@ extension DrillRunner {
             let activeAfter = try await target.cluster(control).active ?? active
             var firstAirflowTask: Date?
             if runsAirflow(active) {
-                let accounting = try await accountAirflowRuns(runIds, finishIn: activeAfter, t0: t0, timeline: &timeline)
-                (report.runs_lost, report.runs_twice, report.runs_overlapping) = (accounting.lost, accounting.twice, accounting.overlapping)
+                let accounting = try await accountAirflowRuns(
+                    runIds, finishIn: activeAfter, t0: t0, timeline: &timeline)
+                (report.runs_lost, report.runs_twice, report.runs_overlapping) = (
+                    accounting.lost, accounting.twice, accounting.overlapping
+                )
                 report.runs_finished_in_target = accounting.finishedInTarget
                 firstAirflowTask = accounting.firstInTarget
             } else {
                 let accounting = try await accountRuns(runIds, finishIn: activeAfter, t0: t0, timeline: &timeline)
-                (report.runs_lost, report.runs_twice, report.runs_overlapping) = (accounting.lost, accounting.twice, accounting.overlapping)
+                (report.runs_lost, report.runs_twice, report.runs_overlapping) = (
+                    accounting.lost, accounting.twice, accounting.overlapping
+                )
             }
             let accounting = (lost: report.runs_lost, twice: report.runs_twice)
-            progress("runs: \(runIds.count) started, \(inFlight) in flight at the fault, \(accounting.lost) lost, \(accounting.twice) executed twice")
+            progress(
+                "runs: \(runIds.count) started, \(inFlight) in flight at the fault, \(accounting.lost) lost, \(accounting.twice) executed twice"
+            )
             let stoppedAfter = await stoppedCommands()
-            report.commands_stopped = stoppedAfter.reduce(0) { sum, entry in sum + max(0, entry.value - (stoppedBefore[entry.key] ?? entry.value)) }
-            if let duration = fault.duration {
-                report.runs_started_during_fault = await executionsStarted(in: active, from: t0, to: t0.addingTimeInterval(duration.secondsDouble))
+            report.commands_stopped = stoppedAfter.reduce(0) { sum, entry in
+                sum + max(0, entry.value - (stoppedBefore[entry.key] ?? entry.value))
             }
-            if let to = observed.summary?.to, to != active, let first = await firstExecution(in: to, after: t0) ?? firstAirflowTask {
+            if let duration = fault.duration {
+                report.runs_started_during_fault = await executionsStarted(
+                    in: active, from: t0, to: t0.addingTimeInterval(duration.secondsDouble))
+            }
+            if let to = observed.summary?.to, to != active,
+                let first = await firstExecution(in: to, after: t0) ?? firstAirflowTask
+            {
                 report.first_execution_ms = (first.timeIntervalSince(t0) * 10_000).rounded() / 10
                 timeline.add(first, t0, "first execution started in \(to)")
             }
@@ -87,7 +100,8 @@ extension DrillRunner {
             }
             report.active_after = try await target.cluster(control).active
             report.timeline = timeline.entries.sorted { $0.at_ms < $1.at_ms }
-            pending.withLock { $0 = DrillRunner.PendingRestore(activeBefore: $0.activeBefore) }  // a campaign fails back to the first active region
+            // A campaign fails back to the first active region
+            pending.withLock { $0 = DrillRunner.PendingRestore(activeBefore: $0.activeBefore) }
             return report
         }
     }
@@ -102,13 +116,20 @@ extension DrillRunner {
         var announced = false
         while true {
             let (running, since) = try await ControlStore.failoverActivity(control)
-            let inCooldown = fault.kind.expectsFailover && fault.kind != .switchover && since.map { $0 < cooldown + .milliseconds(500) } ?? false
+            let inCooldown =
+                fault.kind.expectsFailover && fault.kind != .switchover
+                && since.map { $0 < cooldown + .milliseconds(500) } ?? false
             if !running && !inCooldown { break }
             if !announced {
-                progress(running ? "waiting for the running failover to finish" : "waiting out the failover cooldown (\(cooldown))")
+                progress(
+                    running
+                        ? "waiting for the running failover to finish"
+                        : "waiting out the failover cooldown (\(cooldown))")
                 announced = true
             }
-            guard ContinuousClock.now < deadline + cooldown else { throw DrillError("precondition: a failover is still running after \(wait)") }
+            guard ContinuousClock.now < deadline + cooldown else {
+                throw DrillError("precondition: a failover is still running after \(wait)")
+            }
             try await Task.sleep(for: .milliseconds(250))
         }
         // The policy's hourly cap would refuse the failover the fault calls for: say so instead of timing out.
@@ -116,17 +137,23 @@ extension DrillRunner {
         if fault.kind.expectsFailover && fault.kind != .switchover {
             let lastHour = try await ControlStore.failoversStarted(control, within: .seconds(3600))
             if lastHour >= cap {
-                throw DrillError("precondition: \(lastHour) failovers in the last hour reach failover.max_failovers_per_hour (\(cap)); the agents would refuse to fail over")
+                throw DrillError(
+                    "precondition: \(lastHour) failovers in the last hour reach failover.max_failovers_per_hour (\(cap)); the agents would refuse to fail over"
+                )
             }
         }
         if scenario.preconditions.allHealthy {
             guard await waitHealthy(control, within: wait) else {
                 let health = try await target.health(control)
-                throw DrillError("precondition: not every region is healthy after \(wait): "
-                    + (health.observers == 0 ? "no live observer" : health.unhealthy.prefix(6).joined(separator: "; ")))
+                throw DrillError(
+                    "precondition: not every region is healthy after \(wait): "
+                        + (health.observers == 0
+                            ? "no live observer" : health.unhealthy.prefix(6).joined(separator: "; ")))
             }
         }
-        guard let active = try await target.cluster(control).active else { throw DrillError("precondition: no region is active") }
+        guard let active = try await target.cluster(control).active else {
+            throw DrillError("precondition: no region is active")
+        }
         if let wanted = scenario.preconditions.activeRegion, wanted != active {
             throw DrillError("precondition: \(wanted) should be active, but \(active) is")
         }
@@ -139,7 +166,9 @@ extension DrillRunner {
         let deadline = ContinuousClock.now + within
         let observersWanted = target.devDirectory == nil ? 1 : target.configuration.regions.count
         while ContinuousClock.now < deadline {
-            if let health = try? await target.health(control), health.observers >= observersWanted, health.unhealthy.isEmpty {
+            if let health = try? await target.health(control), health.observers >= observersWanted,
+                health.unhealthy.isEmpty
+            {
                 return true
             }
             try? await Task.sleep(for: .milliseconds(200))
@@ -151,7 +180,8 @@ extension DrillRunner {
     func leadershipEpoch(_ region: String) async throws -> Int {
         guard let db = await target.region(region) else { return 0 }
         return try await db.closeAfter {
-            return try await db.query("SELECT epoch FROM switchyard.leadership WHERE id = 1").first?["epoch"].require(Int.self) ?? 0
+            return try await db.query("SELECT epoch FROM switchyard.leadership WHERE id = 1").first?["epoch"].require(
+                Int.self) ?? 0
         }
     }
 }
@@ -163,8 +193,10 @@ extension DrillRunner {
         for region in target.configuration.regions.map(\.name) {
             guard let db = await target.region(region) else { continue }
             counts[region] = try? await db.closeAfter {
-                try await db.query("SELECT count(*) AS n FROM switchyard.executions WHERE outcome IN ('fenced', 'unconfirmed', 'abandoned')")
-                    .first?["n"].require(Int.self) ?? 0
+                try await db.query(
+                    "SELECT count(*) AS n FROM switchyard.executions WHERE outcome IN ('fenced', 'unconfirmed', 'abandoned')"
+                )
+                .first?["n"].require(Int.self) ?? 0
             }
         }
         return counts
@@ -174,18 +206,23 @@ extension DrillRunner {
     func executionsStarted(in region: String, from: Date, to: Date) async -> Int? {
         guard let db = await target.region(region) else { return nil }
         return try? await db.closeAfter {
-            try await db.query("SELECT count(*) AS n FROM switchyard.executions WHERE started_at >= $1 AND started_at <= $2",
-                               [.date(from), .date(to)]).first?["n"].require(Int.self) ?? 0
+            try await db.query(
+                "SELECT count(*) AS n FROM switchyard.executions WHERE started_at >= $1 AND started_at <= $2",
+                [.date(from), .date(to)]
+            ).first?["n"].require(Int.self) ?? 0
         }
     }
 
     /// When the first execution after `after` started in `region`.
     func firstExecution(in region: String, after: Date) async -> Date? {
         guard let db = await target.region(region) else { return nil }
-        return (try? await db.closeAfter {
-            try await db.query("SELECT min(started_at) AS t FROM switchyard.executions WHERE started_at >= $1", [.date(after)])
+        return
+            (try? await db.closeAfter {
+                try await db.query(
+                    "SELECT min(started_at) AS t FROM switchyard.executions WHERE started_at >= $1", [.date(after)]
+                )
                 .first?["t"].optional(Date.self)
-        }) ?? nil
+            }) ?? nil
     }
 }
 

@@ -8,18 +8,29 @@ extension DrillRunner {
     /// and the shadow copies hold them, so they are in flight when the fault hits.
     func startWorkload(active: String) async throws -> [String] {
         guard let workload = scenario.preconditions.workload, workload.runs > 0 else { return [] }
-        if runsAirflow(active) { return try await startAirflowWorkload(active: active, dag: workload.dag, runs: workload.runs) }
-        guard let db = await target.region(active) else { throw DrillError("precondition: \(active)'s database does not answer") }
+        if runsAirflow(active) {
+            return try await startAirflowWorkload(active: active, dag: workload.dag, runs: workload.runs)
+        }
+        guard let db = await target.region(active) else {
+            throw DrillError("precondition: \(active)'s database does not answer")
+        }
         return try await db.closeAfter {
-            guard try await db.query("SELECT 1 FROM switchyard.dags WHERE dag_id = $1", [.text(workload.dag)]).first != nil else {
-                throw DrillError("precondition: the workload DAG \"\(workload.dag)\" is not defined in \(active) (add it to dags.yaml and run init)")
+            guard
+                try await db.query("SELECT 1 FROM switchyard.dags WHERE dag_id = $1", [.text(workload.dag)]).first
+                    != nil
+            else {
+                throw DrillError(
+                    "precondition: the workload DAG \"\(workload.dag)\" is not defined in \(active) (add it to dags.yaml and run init)"
+                )
             }
             let runConf = self.runConf
             var runIds: [String] = []
             let now = Date()
             for i in 0..<workload.runs {
-                runIds.append(try await RegionStore.trigger(db, dagId: workload.dag, conf: runConf,
-                                                           at: now.addingTimeInterval(Double(i) / 1000)))
+                runIds.append(
+                    try await RegionStore.trigger(
+                        db, dagId: workload.dag, conf: runConf,
+                        at: now.addingTimeInterval(Double(i) / 1000)))
             }
             // Dispatched (running) and at least one executing: workers take one run at a time, so the rest
             // wait in the stream, in flight all the same.
@@ -31,14 +42,17 @@ extension DrillRunner {
                     SELECT count(*) FILTER (WHERE state = 'running') AS dispatched,
                            count(*) FILTER (WHERE state = 'running' AND worker IS NOT NULL) AS executing
                     FROM switchyard.dag_run WHERE run_id = ANY($1::text[])
-                    """, [.array(runIds.map { .text($0) })]).first
+                    """, [.array(runIds.map { .text($0) })]
+                ).first
                 dispatched = row?["dispatched"].int ?? 0
                 executing = row?["executing"].int ?? 0
                 if dispatched == runIds.count && executing > 0 { break }
                 try await Task.sleep(for: .milliseconds(100))
             }
             guard dispatched == runIds.count && executing > 0 else {
-                throw DrillError("precondition: \(dispatched) of \(runIds.count) workload runs dispatched and \(executing) executing in \(active) after 30 s")
+                throw DrillError(
+                    "precondition: \(dispatched) of \(runIds.count) workload runs dispatched and \(executing) executing in \(active) after 30 s"
+                )
             }
             try await Task.sleep(for: target.configuration.controlPlane.failover.shadowInterval + .milliseconds(500))
             progress("workload: \(runIds.count) runs of \(workload.dag) in flight in \(active), \(executing) executing")
@@ -53,7 +67,8 @@ extension DrillRunner {
         return try await db.closeAfter {
             return try await db.query(
                 "SELECT count(*) AS n FROM switchyard.dag_run WHERE run_id = ANY($1::text[]) AND state IN ('queued', 'running')",
-                [.array(runIds.map { .text($0) })]).first?["n"].require(Int.self) ?? 0
+                [.array(runIds.map { .text($0) })]
+            ).first?["n"].require(Int.self) ?? 0
         }
     }
 
@@ -77,7 +92,9 @@ extension DrillRunner {
                 guard let db = connections[name] else { continue }
                 do {
                     for row in try await db.query(
-                        "SELECT run_id FROM switchyard.dag_run WHERE run_id = ANY($1::text[]) AND state = 'success'", [ids]).rows {
+                        "SELECT run_id FROM switchyard.dag_run WHERE run_id = ANY($1::text[]) AND state = 'success'",
+                        [ids]
+                    ).rows {
                         if let id = row["run_id"].string { done.insert(id) }
                     }
                 } catch {
@@ -90,7 +107,8 @@ extension DrillRunner {
             try await Task.sleep(for: .milliseconds(250))
         }
         for db in connections.values { await db.close() }
-        timeline.add(Date(), t0, "\(succeeded) of \(runIds.count) workload runs succeeded (active region now \(region))")
+        timeline.add(
+            Date(), t0, "\(succeeded) of \(runIds.count) workload runs succeeded (active region now \(region))")
         var successes: [String: Int] = [:]
         var intervals: [(region: String, run: String, from: Date, to: Date)] = []
         var stops: [(region: String, at: Date)] = []
@@ -102,7 +120,9 @@ extension DrillRunner {
             }
             let rows = try await db.closeAfter {
                 try await db.query(
-                    "SELECT run_id, outcome, started_at, finished_at FROM switchyard.executions WHERE run_id = ANY($1::text[])", [ids]).rows
+                    "SELECT run_id, outcome, started_at, finished_at FROM switchyard.executions WHERE run_id = ANY($1::text[])",
+                    [ids]
+                ).rows
             }
             for row in rows {
                 let run = try row["run_id"].require(String.self)
@@ -113,17 +133,24 @@ extension DrillRunner {
                     intervals.append((name, run, from, to))
                     if row["outcome"].string == "fenced" { stops.append((name, to)) }
                 }
-                if let from: Date = try row["started_at"].optional(), from > t0 { firstStarts[name] = min(firstStarts[name] ?? from, from) }
+                if let from: Date = try row["started_at"].optional(), from > t0 {
+                    firstStarts[name] = min(firstStarts[name] ?? from, from)
+                }
             }
         }
         // When the fault's region stopped its commands, and when executions started again elsewhere.
         for (name, stopped) in Dictionary(grouping: stops, by: \.region) {
-            timeline.add(stopped.map(\.at).max()!, t0, "\(name): workers stopped \(stopped.count) running command(s) (fenced or fence no longer confirmed)")
+            timeline.add(
+                stopped.map(\.at).max()!, t0,
+                "\(name): workers stopped \(stopped.count) running command(s) (fenced or fence no longer confirmed)")
         }
-        for (name, first) in firstStarts { timeline.add(first, t0, "\(name): first workload execution started after the fault") }
+        for (name, first) in firstStarts {
+            timeline.add(first, t0, "\(name): first workload execution started after the fault")
+        }
         var overlapping = Set<String>()
         for (i, a) in intervals.enumerated() {
-            for b in intervals[(i + 1)...] where a.run == b.run && a.region != b.region && a.from < b.to && b.from < a.to {
+            for b in intervals[(i + 1)...]
+            where a.run == b.run && a.region != b.region && a.from < b.to && b.from < a.to {
                 overlapping.insert(a.run)
             }
         }
@@ -138,10 +165,14 @@ extension DrillRunner {
             try await db.closeAfter {
                 for row in try await db.query(
                     "SELECT epoch, cluster_epoch, node_id, first_acted_at, last_acted_at FROM switchyard.acting_terms WHERE last_acted_at > $1",
-                    [.date(since)]).rows {
-                    intervals.append(ActingInterval(
-                        region: name, epoch: try row["epoch"].require(), clusterEpoch: try row["cluster_epoch"].require(),
-                        node: row["node_id"].string, from: try row["first_acted_at"].require(), to: try row["last_acted_at"].require()))
+                    [.date(since)]
+                ).rows {
+                    intervals.append(
+                        ActingInterval(
+                            region: name, epoch: try row["epoch"].require(),
+                            clusterEpoch: try row["cluster_epoch"].require(),
+                            node: row["node_id"].string, from: try row["first_acted_at"].require(),
+                            to: try row["last_acted_at"].require()))
                 }
             }
         }

@@ -29,8 +29,10 @@ public final class DrillRunner: Sendable {
     }
 
     /// Creates a runner; `restore` overrides the scenario's (from `--no-restore`).
-    public init(scenario: DrillScenario, target: DrillTarget, restore: DrillScenario.Restore? = nil,
-                progress: @escaping @Sendable (String) -> Void) {
+    public init(
+        scenario: DrillScenario, target: DrillTarget, restore: DrillScenario.Restore? = nil,
+        progress: @escaping @Sendable (String) -> Void
+    ) {
         self.scenario = scenario
         self.target = target
         self.restore = restore ?? scenario.restore
@@ -55,7 +57,9 @@ public final class DrillRunner: Sendable {
             return report
         } catch {
             let interrupted = error is CancellationError || Task.isCancelled
-            progress(interrupted ? "interrupted: restoring the deployment" : "drill failed (\(error)): restoring the deployment")
+            progress(
+                interrupted
+                    ? "interrupted: restoring the deployment" : "drill failed (\(error)): restoring the deployment")
             if restore != .none {
                 // Detached: the restore must run to the end even though this task was cancelled.
                 await Task.detached { [self] in await self.restoreAll(failback: self.restore == .failback) }.value
@@ -67,14 +71,17 @@ public final class DrillRunner: Sendable {
     /// A campaign: every fault restarts what it broke before the next; the failback comes at the end.
     func runCampaign(_ campaign: DrillScenario.Campaign) async throws -> DrillReport {
         let faults = CampaignPlan.faults(campaign)
-        progress("campaign of \(faults.count) faults (seed \(campaign.seed)): \(Dictionary(faults.map { ($0.kind.rawValue, 1) }, uniquingKeysWith: +).sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))")
+        progress(
+            "campaign of \(faults.count) faults (seed \(campaign.seed)): \(Dictionary(faults.map { ($0.kind.rawValue, 1) }, uniquingKeysWith: +).sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))"
+        )
         var rounds: [DrillReport] = []
         for (index, fault) in faults.enumerated() {
             progress("fault \(index + 1)/\(faults.count): \(fault.kind.rawValue)")
             var report = try await round(fault: fault, restore: restore == .none ? .none : .restart)
             report.evaluate(Self.roundExpectations(fault))
-            progress("fault \(index + 1)/\(faults.count): \(report.passed ? "held" : "BROKEN: " + report.expectations.filter { !$0.held }.map(\.explanation).joined(separator: "; "))"
-                + (report.rto_ms.map { ", RTO \(Int($0)) ms" } ?? ""))
+            progress(
+                "fault \(index + 1)/\(faults.count): \(report.passed ? "held" : "BROKEN: " + report.expectations.filter { !$0.held }.map(\.explanation).joined(separator: "; "))"
+                    + (report.rto_ms.map { ", RTO \(Int($0)) ms" } ?? ""))
             rounds.append(report)
         }
         if restore == .failback { await failback() }
@@ -86,9 +93,12 @@ public final class DrillRunner: Sendable {
     /// What every campaign fault must show: nothing lost or doubled, one leader, recovered, and a
     /// failover exactly when the fault calls for one.
     static func roundExpectations(_ fault: DrillFault) -> [DrillExpectation] {
-        [DrillExpectation(.failovers, .equal, fault.kind.expectsFailover ? 1 : 0), DrillExpectation(.runsLost, .equal, 0),
-         DrillExpectation(.runsTwice, .equal, 0), DrillExpectation(.runsOverlapping, .equal, 0),
-         DrillExpectation(.dualLeaderMs, .equal, 0), DrillExpectation(.unrecovered, .equal, 0)]
+        [
+            DrillExpectation(.failovers, .equal, fault.kind.expectsFailover ? 1 : 0),
+            DrillExpectation(.runsLost, .equal, 0),
+            DrillExpectation(.runsTwice, .equal, 0), DrillExpectation(.runsOverlapping, .equal, 0),
+            DrillExpectation(.dualLeaderMs, .equal, 0), DrillExpectation(.unrecovered, .equal, 0),
+        ]
     }
 
     func activeRegion() async throws -> String? {

@@ -17,18 +17,24 @@ public struct DrillTarget: Sendable {
     public var binary: String
 
     /// Resolves the scenario's deployment; `directory`/`config` (command-line options) win over the file.
-    public static func resolve(_ deployment: DrillScenario.Deployment, directory: String?, config: String?, binary: String) throws -> DrillTarget {
+    public static func resolve(
+        _ deployment: DrillScenario.Deployment, directory: String?, config: String?, binary: String
+    ) throws -> DrillTarget {
         switch deployment {
         case .dev(let fromFile):
             let dir = DevDeployment.absolute(directory ?? fromFile ?? ".switchyard/dev")
             guard let state = try DevState.load(directory: dir) else {
-                throw DrillError("no local deployment in \(dir): start one with `switchyard dev up --daemons --dir \(dir)`")
+                throw DrillError(
+                    "no local deployment in \(dir): start one with `switchyard dev up --daemons --dir \(dir)`")
             }
-            return DrillTarget(configuration: state.hostConfiguration(try ConfigLoader.load(directory: state.configDirectory)),
-                               configDirectory: state.configDirectory, devDirectory: dir, binary: binary)
+            return DrillTarget(
+                configuration: state.hostConfiguration(try ConfigLoader.load(directory: state.configDirectory)),
+                configDirectory: state.configDirectory, devDirectory: dir, binary: binary)
         case .configured(let fromFile):
             let dir = config ?? fromFile ?? "regions"
-            return DrillTarget(configuration: try ConfigLoader.load(directory: dir), configDirectory: dir, devDirectory: nil, binary: binary)
+            return DrillTarget(
+                configuration: try ConfigLoader.load(directory: dir), configDirectory: dir, devDirectory: nil,
+                binary: binary)
         }
     }
 
@@ -37,7 +43,9 @@ public struct DrillTarget: Sendable {
 
     /// The local deployment's current state.
     func dev() throws -> DevState {
-        guard let dir = devDirectory, let state = try DevState.load(directory: dir) else { throw DrillError("not a local deployment") }
+        guard let dir = devDirectory, let state = try DevState.load(directory: dir) else {
+            throw DrillError("not a local deployment")
+        }
         return state
     }
 
@@ -67,7 +75,8 @@ public struct DrillTarget: Sendable {
     /// Live observers (agents seen within three probe intervals, at least 2 s) and the components
     /// they do not see healthy.
     func health(_ control: PostgresConnection) async throws -> (observers: Int, unhealthy: [String]) {
-        try await DeploymentHealth.read(control, liveWithin: max(configuration.controlPlane.probes.interval.secondsDouble * 3, 2))
+        try await DeploymentHealth.read(
+            control, liveWithin: max(configuration.controlPlane.probes.interval.secondsDouble * 3, 2))
     }
 }
 

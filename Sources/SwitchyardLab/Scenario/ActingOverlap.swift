@@ -46,7 +46,8 @@ public enum ActingOverlap {
         public var description: String {
             let a = "\(first.region)#\(first.epoch)@\(first.clusterEpoch)"
             let b = "\(second.region)#\(second.epoch)@\(second.clusterEpoch)"
-            return "\(scope == "region" ? "two leaders in \(first.region)" : "two active regions"): \(a) and \(b) acted together for \(Int(milliseconds.rounded())) ms"
+            return
+                "\(scope == "region" ? "two leaders in \(first.region)" : "two active regions"): \(a) and \(b) acted together for \(Int(milliseconds.rounded())) ms"
         }
     }
 

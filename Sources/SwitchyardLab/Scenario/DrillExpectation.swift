@@ -32,8 +32,9 @@ public struct DrillExpectation: Sendable, Equatable {
     /// Checks `measured` (nil when the drill could not measure it, which never holds).
     public func check(_ measured: Double?) -> Outcome {
         guard let measured else {
-            return Outcome(name: metric.rawValue, bound: boundText, measured: nil, held: false, by: nil,
-                           explanation: "\(metric.rawValue) was not measured (bound \(boundText))")
+            return Outcome(
+                name: metric.rawValue, bound: boundText, measured: nil, held: false, by: nil,
+                explanation: "\(metric.rawValue) was not measured (bound \(boundText))")
         }
         let held: Bool
         switch comparison {
@@ -44,10 +45,12 @@ public struct DrillExpectation: Sendable, Equatable {
         case .equal: held = measured == bound
         }
         let by = held ? nil : abs(measured - bound)
-        let explanation = held
+        let explanation =
+            held
             ? "\(metric.rawValue) \(DrillExpectation.format(measured)) holds \(boundText)"
             : "\(metric.rawValue) \(DrillExpectation.format(measured)) breaks \(boundText) by \(DrillExpectation.format(by ?? 0))"
-        return Outcome(name: metric.rawValue, bound: boundText, measured: measured, held: held, by: by, explanation: explanation)
+        return Outcome(
+            name: metric.rawValue, bound: boundText, measured: measured, held: held, by: by, explanation: explanation)
     }
 
     /// An expectation checked against a measurement; keys as in the interface contract.

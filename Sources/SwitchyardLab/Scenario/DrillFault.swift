@@ -55,7 +55,8 @@ public enum DrillFault: Sendable, Equatable {
     public var duration: Duration? {
         switch self {
         case .freezeSchedulerLeader(let d), .hangDatabase(let d), .partition(let d, _), .brownout(_, let d),
-             .stopControlDatabase(let d), .hangControlDatabase(let d), .controlDatabaseFailover(let d): d
+            .stopControlDatabase(let d), .hangControlDatabase(let d), .controlDatabaseFailover(let d):
+            d
         default: nil
         }
     }
@@ -113,8 +114,10 @@ public enum DrillFault: Sendable, Equatable {
         /// True when the fault should end in a failover of the active region.
         public var expectsFailover: Bool {
             switch self {
-            case .killSchedulerLeader, .freezeSchedulerLeader, .shell, .brownout, .stopControlDatabase, .hangControlDatabase,
-                 .controlDatabaseFailover: false
+            case .killSchedulerLeader, .freezeSchedulerLeader, .shell, .brownout, .stopControlDatabase,
+                .hangControlDatabase,
+                .controlDatabaseFailover:
+                false
             default: true
             }
         }

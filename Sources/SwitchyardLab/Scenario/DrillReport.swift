@@ -79,7 +79,9 @@ public struct DrillReport: Codable, Sendable, Equatable {
         public var runs_moved: Int?
         public var runs_source: String?
 
-        public init(id: Int, kind: String, from: String?, to: String, state: String, runs_moved: Int?, runs_source: String?) {
+        public init(
+            id: Int, kind: String, from: String?, to: String, state: String, runs_moved: Int?, runs_source: String?
+        ) {
             self.id = id
             self.kind = kind
             self.from = from
@@ -180,7 +182,8 @@ public struct DrillReport: Codable, Sendable, Equatable {
             faults: rounds.count, skipped: rounds.count - ran.count, failovers: report.failovers,
             recovered: ran.count - report.unrecovered, rto_median_ms: median(rtos), rto_worst_ms: rtos.last,
             detect_median_ms: median(detects), runs_in_flight: report.runs_in_flight, runs_lost: report.runs_lost,
-            runs_twice: report.runs_twice, runs_overlapping: report.runs_overlapping, dual_leader_ms: report.dual_leader_ms,
+            runs_twice: report.runs_twice, runs_overlapping: report.runs_overlapping,
+            dual_leader_ms: report.dual_leader_ms,
             dual_leader_intervals: report.dual_leader.count,
             by_fault: Dictionary(rounds.map { ($0.fault, 1) }, uniquingKeysWith: +))
         return report

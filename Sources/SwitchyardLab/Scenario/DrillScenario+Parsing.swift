@@ -5,7 +5,9 @@ import SwitchyardRuntime
 /// Reads drill scenario files; every problem is reported with file, line and field (exit code 2),
 /// before the drill touches the deployment.
 public enum DrillScenarioLoader {
-    static let topKeys = ["scenario", "description", "deployment", "preconditions", "fault", "restore", "timeout", "expect", "campaign"]
+    static let topKeys = [
+        "scenario", "description", "deployment", "preconditions", "fault", "restore", "timeout", "expect", "campaign",
+    ]
 
     /// Loads and validates one scenario file.
     public static func load(
@@ -17,7 +19,9 @@ public enum DrillScenarioLoader {
         let errors = diagnostics.errors.enumerated()
             .sorted { ($0.element.line, $0.offset) < ($1.element.line, $1.offset) }.map(\.element)
         guard errors.isEmpty, let scenario else {
-            throw ConfigErrors(errors: errors.isEmpty ? [ConfigError(file: path, line: 1, field: "scenario", reason: "cannot be read")] : errors)
+            throw ConfigErrors(
+                errors: errors.isEmpty
+                    ? [ConfigError(file: path, line: 1, field: "scenario", reason: "cannot be read")] : errors)
         }
         return scenario
     }
@@ -40,9 +44,14 @@ public enum DrillScenarioLoader {
             root.fail("fault", "required key is missing (or give a campaign)")
         }
         if let fault, let deployment, !deployment.isLocal, fault.kind.needsLocalDeployment {
-            root.fail("fault", "\(fault.kind.rawValue) signals processes of the local deployment; a configured deployment allows shell or switchover")
+            root.fail(
+                "fault",
+                "\(fault.kind.rawValue) signals processes of the local deployment; a configured deployment allows shell or switchover"
+            )
         }
-        if let campaign, let deployment, !deployment.isLocal, campaign.faults.contains(where: { $0.kind.needsLocalDeployment }) {
+        if let campaign, let deployment, !deployment.isLocal,
+            campaign.faults.contains(where: { $0.kind.needsLocalDeployment })
+        {
             root.fail("campaign", "a campaign of local faults needs the local dev deployment")
         }
         let expectations = readExpectations(root.section("expect"))
@@ -90,7 +99,8 @@ public enum DrillScenarioLoader {
             workload = .init(runs: w.int("runs", default: 6, min: 0, max: 1000), dag: w.string("dag", default: "drill"))
         }
         return .init(
-            allHealthy: section.bool("all_healthy", default: true), activeRegion: section.optionalString("active_region"),
+            allHealthy: section.bool("all_healthy", default: true),
+            activeRegion: section.optionalString("active_region"),
             workload: workload, wait: section.duration("wait", default: .seconds(60)))
     }
 
@@ -109,10 +119,14 @@ public enum DrillScenarioLoader {
         case .freezeSchedulerLeader, .hangDatabase, .partition:
             allowed.append("duration")
             if kind == .partition { allowed.append("from") }
-            let duration = section.duration("duration", default: kind == .freezeSchedulerLeader ? .seconds(5) : .seconds(8))
-            fault = kind == .freezeSchedulerLeader ? .freezeSchedulerLeader(duration: duration)
-                : kind == .hangDatabase ? .hangDatabase(duration: duration)
-                : .partition(duration: duration, from: section.choice("from", default: PartitionScope.everything))
+            let duration = section.duration(
+                "duration", default: kind == .freezeSchedulerLeader ? .seconds(5) : .seconds(8))
+            fault =
+                kind == .freezeSchedulerLeader
+                ? .freezeSchedulerLeader(duration: duration)
+                : kind == .hangDatabase
+                    ? .hangDatabase(duration: duration)
+                    : .partition(duration: duration, from: section.choice("from", default: PartitionScope.everything))
         case .killFailoverLeader:
             allowed.append("step")
             let step = section.choice("step", default: FailoverStep.fence)
@@ -132,11 +146,14 @@ public enum DrillScenarioLoader {
         case .stopControlDatabase, .hangControlDatabase:
             allowed.append("duration")
             let duration = section.duration("duration", default: .seconds(60))
-            fault = kind == .stopControlDatabase ? .stopControlDatabase(duration: duration) : .hangControlDatabase(duration: duration)
+            fault =
+                kind == .stopControlDatabase
+                ? .stopControlDatabase(duration: duration) : .hangControlDatabase(duration: duration)
         case .brownout:
             allowed += ["brownout", "duration"]
-            fault = .brownout(kind: section.choice("brownout", default: BrownoutKind.combined),
-                              duration: section.duration("duration", default: .seconds(4)))
+            fault = .brownout(
+                kind: section.choice("brownout", default: BrownoutKind.combined),
+                duration: section.duration("duration", default: .seconds(4)))
         default:
             fault = kind.defaultFault
         }
@@ -172,7 +189,9 @@ public enum DrillScenarioLoader {
             if let expectation = parseBound(text, metric: metric) {
                 expectations.append(expectation)
             } else {
-                value.fail("expected a bound such as \"<= \(metric.isDuration ? "10s" : "0")\" or a number (operators: <=, <, >=, >, ==)")
+                value.fail(
+                    "expected a bound such as \"<= \(metric.isDuration ? "10s" : "0")\" or a number (operators: <=, <, >=, >, ==)"
+                )
             }
         }
         return expectations
@@ -182,7 +201,8 @@ public enum DrillScenarioLoader {
     public static func parseBound(_ text: String, metric: DrillMetric) -> DrillExpectation? {
         var rest = text.trimmingCharacters(in: .whitespaces)
         var comparison = DrillExpectation.Comparison.equal
-        for candidate in [DrillExpectation.Comparison.atMost, .atLeast, .equal, .below, .above] where rest.hasPrefix(candidate.rawValue) {
+        for candidate in [DrillExpectation.Comparison.atMost, .atLeast, .equal, .below, .above]
+        where rest.hasPrefix(candidate.rawValue) {
             comparison = candidate
             rest = String(rest.dropFirst(candidate.rawValue.count)).trimmingCharacters(in: .whitespaces)
             break

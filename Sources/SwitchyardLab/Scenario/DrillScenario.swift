@@ -66,7 +66,10 @@ public struct DrillScenario: Sendable, Equatable {
         public var wait: Duration
 
         /// Creates the preconditions.
-        public init(allHealthy: Bool = true, activeRegion: String? = nil, workload: Workload? = nil, wait: Duration = .seconds(60)) {
+        public init(
+            allHealthy: Bool = true, activeRegion: String? = nil, workload: Workload? = nil,
+            wait: Duration = .seconds(60)
+        ) {
             self.allHealthy = allHealthy
             self.activeRegion = activeRegion
             self.workload = workload

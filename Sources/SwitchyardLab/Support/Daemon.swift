@@ -7,7 +7,9 @@ public enum Daemon {
     /// Spawns `executable arguments…` with stdout/stderr appended to `log` and a clean signal mask.
     /// With `detach`, the daemon gets a session of its own, so a Ctrl-C in the terminal that started it
     /// (or the end of that terminal) does not reach it; `dev down` stops it by PID.
-    public static func spawn(_ executable: String, _ arguments: [String], log: String, detach: Bool = false) throws -> pid_t {
+    public static func spawn(_ executable: String, _ arguments: [String], log: String, detach: Bool = false) throws
+        -> pid_t
+    {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }

@@ -14,7 +14,8 @@ public struct LatencySummary: Codable, Sendable, Equatable {
 
     /// Summarizes samples; all zero when there are none.
     public init(_ samples: [Duration]) {
-        let ms = samples.map { Double($0.components.seconds) * 1000 + Double($0.components.attoseconds) / 1e15 }.sorted()
+        let ms = samples.map { Double($0.components.seconds) * 1000 + Double($0.components.attoseconds) / 1e15 }
+            .sorted()
         trials = ms.count
         func rank(_ q: Double) -> Double {
             guard !ms.isEmpty else { return 0 }

@@ -15,7 +15,8 @@ public enum Ports {
         // (a test run and the binaries it starts) rarely pick the same port.
         let slice = Int(getpid()) % 12
         for attempt in 0..<500 {
-            let candidate = attempt < 200 ? 20_000 + slice * 1_000 + Int.random(in: 0..<1_000) : Int.random(in: 20_000...32_000)
+            let candidate =
+                attempt < 200 ? 20_000 + slice * 1_000 + Int.random(in: 0..<1_000) : Int.random(in: 20_000...32_000)
             guard handedOut.withLock({ $0.insert(candidate).inserted }) else { continue }
             if canBind(candidate) { return candidate }
         }
@@ -30,7 +31,9 @@ public enum Ports {
         defer { Glibc.close(fd) }
         var address = loopback(port: port)
         return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         } == 0
     }
 
@@ -89,7 +92,9 @@ public enum Processes {
     public static func children(of pid: Int32) -> [Int32] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         return entries.compactMap(Int32.init).filter { child in
-            guard let stat = readProcFile("/proc/\(child)/stat"), let close = stat.lastIndex(of: ")") else { return false }
+            guard let stat = readProcFile("/proc/\(child)/stat"), let close = stat.lastIndex(of: ")") else {
+                return false
+            }
             let fields = stat[stat.index(after: close)...].split(separator: " ")
             return fields.count > 2 && Int32(fields[1]) == pid
         }

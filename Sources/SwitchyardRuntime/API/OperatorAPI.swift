@@ -27,10 +27,12 @@ struct OperatorAPI: Sendable {
 
     func handle(_ action: String, _ request: Request) async throws -> Response {
         guard let token else {
-            throw APIError(status: .serviceUnavailable, code: "operator_api_disabled",
-                           message: "set \(configuration.controlPlane.api.tokenEnv) to enable the operator endpoints")
+            throw APIError(
+                status: .serviceUnavailable, code: "operator_api_disabled",
+                message: "set \(configuration.controlPlane.api.tokenEnv) to enable the operator endpoints")
         }
-        let presented = request.headers[.authorization].flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil } ?? ""
+        let presented =
+            request.headers[.authorization].flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil } ?? ""
         guard Self.constantTimeEqual(presented, token) else {
             throw APIError(status: .unauthorized, code: "unauthorized", message: "a valid bearer token is required")
         }
@@ -40,7 +42,9 @@ struct OperatorAPI: Sendable {
             body = Body()
         } else {
             guard let decoded = try? JSONDecoder().decode(Body.self, from: Data(buffer.readableBytesView)) else {
-                throw APIError(status: .badRequest, code: "bad_body", message: "the body must be a JSON object like {\"to\": \"eu-west\"}")
+                throw APIError(
+                    status: .badRequest, code: "bad_body",
+                    message: "the body must be a JSON object like {\"to\": \"eu-west\"}")
             }
             body = decoded
         }
@@ -53,13 +57,16 @@ struct OperatorAPI: Sendable {
             return StatusServer.json(encoding: ["paused": action == "pause", "changed": changed])
         default:
             guard let target = body.to, configuration.region(named: target) != nil else {
-                throw APIError(status: .badRequest, code: "unknown_region", message: "\"to\" must name a configured region")
+                throw APIError(
+                    status: .badRequest, code: "unknown_region", message: "\"to\" must name a configured region")
             }
-            let kind: OperatorRequests.Kind = action == "switchover" ? .switchover : (body.force == true ? .forced : .failover)
+            let kind: OperatorRequests.Kind =
+                action == "switchover" ? .switchover : (body.force == true ? .forced : .failover)
             do {
                 try await requests.admit(control, kind: kind, to: target)
             } catch let refusal as OperatorRequests.Refusal {
-                throw APIError(status: .conflict, code: refusal.code, message: refusal.description, failoverId: refusal.failoverId)
+                throw APIError(
+                    status: .conflict, code: refusal.code, message: refusal.description, failoverId: refusal.failoverId)
             }
             let id = try await requests.enqueue(control, kind: kind, to: target, reason: reason)
             return StatusServer.json(encoding: ["request_id": id], status: .accepted)

@@ -1,7 +1,7 @@
 import Foundation
 import NIOCore
-import Synchronization
 import SwitchyardCore
+import Synchronization
 
 /// What the API serves, prepared by the agent's refresh loop: the encoded `/status` body, the
 /// per-region answers of the load-balancer endpoint, recent events, readiness. Requests only read
@@ -26,7 +26,8 @@ public final class SnapshotStore: Sendable {
 
     struct State: Sendable {
         var status: ByteBuffer = ByteBuffer(
-            bytes: (try? JSONEncoder().encode(StatusServer.ErrorBody(code: "starting", message: "no snapshot yet"))) ?? Data())
+            bytes: (try? JSONEncoder().encode(StatusServer.ErrorBody(code: "starting", message: "no snapshot yet")))
+                ?? Data())
         var document: StatusDocument?
         var activeAndHealthy: [String: Bool] = [:]
         var events: [Event] = []

@@ -26,26 +26,32 @@ public enum StatusServer {
             guard let answer = store.activeAndHealthy(name) else {
                 throw APIError(status: .notFound, code: "unknown_region", message: "no region named \(name)")
             }
-            return json(encoding: ActiveAnswer(region: name, active_and_healthy: answer), status: answer ? .ok : .serviceUnavailable)
+            return json(
+                encoding: ActiveAnswer(region: name, active_and_healthy: answer),
+                status: answer ? .ok : .serviceUnavailable)
         }
         router.get("/regions/:name/active", use: active)
         router.head("/regions/:name/active", use: active)
         router.get("/metrics") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: store.metricsBody))
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                body: .init(byteBuffer: store.metricsBody))
         }
         router.get("/events") { request, _ in
             let query = request.uri.queryParameters
             var since = 0
             if let text = query.get("since") {
                 guard let value = Int(text), value >= 0 else {
-                    throw APIError(status: .badRequest, code: "bad_parameter", message: "since must be a non-negative integer")
+                    throw APIError(
+                        status: .badRequest, code: "bad_parameter", message: "since must be a non-negative integer")
                 }
                 since = value
             }
             var limit = 200
             if let text = query.get("limit") {
                 guard let value = Int(text), (1...1000).contains(value) else {
-                    throw APIError(status: .badRequest, code: "bad_parameter", message: "limit must be between 1 and 1000")
+                    throw APIError(
+                        status: .badRequest, code: "bad_parameter", message: "limit must be between 1 and 1000")
                 }
                 limit = value
             }
@@ -54,7 +60,9 @@ public enum StatusServer {
             return json(ByteBuffer(bytes: body))
         }
         router.get("/") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: Dashboard.html)))
+            Response(
+                status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: Dashboard.html)))
         }
         return router
     }
@@ -97,8 +105,10 @@ public enum StatusServer {
     }
 
     /// Runs the server until the task is cancelled; `onRunning` receives the bound port.
-    static func run(store: SnapshotStore, operatorAPI: OperatorAPI?, host: String, port: Int, logger: Logger,
-                    onRunning: @escaping @Sendable (Int) async -> Void) async throws {
+    static func run(
+        store: SnapshotStore, operatorAPI: OperatorAPI?, host: String, port: Int, logger: Logger,
+        onRunning: @escaping @Sendable (Int) async -> Void
+    ) async throws {
         let app = Application(
             router: router(store: store, operatorAPI: operatorAPI),
             configuration: .init(address: .hostname(host, port: port), serverName: "switchyard", backlog: 1024),
@@ -120,15 +130,23 @@ struct APIError: Error {
 struct JSONErrorMiddleware: RouterMiddleware {
     typealias Context = BasicRequestContext
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
         do {
             return try await next(request, context)
         } catch let error as APIError {
-            return StatusServer.json(encoding: StatusServer.ErrorBody(code: error.code, message: error.message, failoverId: error.failoverId),
-                                     status: error.status)
+            return StatusServer.json(
+                encoding: StatusServer.ErrorBody(
+                    code: error.code, message: error.message, failoverId: error.failoverId),
+                status: error.status)
         } catch let error as HTTPError {
-            let code = error.status == .notFound ? "not_found" : error.status == .methodNotAllowed ? "method_not_allowed" : "bad_request"
-            let message = error.status == .notFound ? "no such endpoint: \(request.method) \(request.uri.path)" : (error.body ?? "\(error.status)")
+            let code =
+                error.status == .notFound
+                ? "not_found" : error.status == .methodNotAllowed ? "method_not_allowed" : "bad_request"
+            let message =
+                error.status == .notFound
+                ? "no such endpoint: \(request.method) \(request.uri.path)" : (error.body ?? "\(error.status)")
             return Self.body(error.status, code, message)
         } catch {
             return Self.body(.internalServerError, "internal", "internal error")

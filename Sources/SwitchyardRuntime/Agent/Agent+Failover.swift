@@ -13,17 +13,21 @@ extension Agent {
             var lock: LockSession?
             do {
                 let session = try await LockSession.open(
-                    dsn: configuration.controlPlane.control.dsn, region: FailoverLock.key, node: "agent-\(observer)", settings: election)
+                    dsn: configuration.controlPlane.control.dsn, region: FailoverLock.key, node: "agent-\(observer)",
+                    settings: election)
                 lock = session
                 while !shutdown.requested, !Task.isCancelled, try await !session.acquire() {}
                 guard !shutdown.requested && !Task.isCancelled else { break }
                 logger.notice("leading failovers")
-                let control = try await PostgresConnection.connect(configuration.controlPlane.control.dsn, timeout: .seconds(3), defaultTimeout: .seconds(30))
+                let control = try await PostgresConnection.connect(
+                    configuration.controlPlane.control.dsn, timeout: .seconds(3), defaultTimeout: .seconds(30))
                 defer { Task { await control.close() } }
-                try await ControlStore.recordEvent(control, kind: "failover-leader", message: "\(observer) leads failovers")
+                try await ControlStore.recordEvent(
+                    control, kind: "failover-leader", message: "\(observer) leads failovers")
                 // Region connections kept open by the shadow sync and borrowed by failovers (see WarmConnections).
                 let warm = WarmConnections()
-                let executor = FailoverExecutor(configuration: configuration, leader: observer, logger: logger, warm: warm)
+                let executor = FailoverExecutor(
+                    configuration: configuration, leader: observer, logger: logger, warm: warm)
                 // A failover can run longer than idle_session_timeout (it may wait out a lease, copy many
                 // runs): keep the lock session busy meanwhile, or the server would free the lock mid-failover.
                 let keepAlive = Task {
@@ -38,7 +42,9 @@ extension Agent {
                 let shadows = Task { await shadowLoop(warm) }
                 defer {
                     shadows.cancel()
-                    Task { await shadows.value; await warm.closeAll() }
+                    Task {
+                        await shadows.value; await warm.closeAll()
+                    }
                 }
                 var deadline = LeaderDeadline(stepDownAfter: election.stepDownAfter)
                 var lastOutcome = ""
@@ -47,9 +53,12 @@ extension Agent {
                     try await session.connection.query("SELECT 1")
                     deadline.confirm(sentAt: sent)
                     if let report = try await executor.resume(control) {
-                        logger.notice("finished interrupted failover", metadata: ["failover": "\(report.id)", "state": "\(report.state)"])
+                        logger.notice(
+                            "finished interrupted failover",
+                            metadata: ["failover": "\(report.id)", "state": "\(report.state)"])
                     }
-                    try await serveRequests(control, executor: executor, stillLeading: { deadline.allowsActing(at: .now) })
+                    try await serveRequests(
+                        control, executor: executor, stillLeading: { deadline.allowsActing(at: .now) })
                     let input = try await DecisionInputReader.read(control, configuration: configuration)
                     let outcome = FailoverDecision.decide(input)
                     if case .failover(let target, let reason) = outcome, deadline.allowsActing(at: .now) {
@@ -61,11 +70,14 @@ extension Agent {
                                 control, kind: .failover, to: target, reason: reason,
                                 confirm: DecisionInputReader.confirmation(target: target, configuration: configuration))
                             let report = try await executor.run(control, id: id)
-                            logger.notice("failover finished", metadata: ["failover": "\(id)", "state": "\(report.state)"])
+                            logger.notice(
+                                "failover finished", metadata: ["failover": "\(id)", "state": "\(report.state)"])
                         } catch let refusal as FailoverExecutor.Refusal {
-                            logger.warning("automatic failover not begun", metadata: ["reason": "\(refusal.description)"])
+                            logger.warning(
+                                "automatic failover not begun", metadata: ["reason": "\(refusal.description)"])
                         } catch {
-                            logger.error("failover failed; the journal keeps it for resumption", metadata: ["error": "\(error)"])
+                            logger.error(
+                                "failover failed; the journal keeps it for resumption", metadata: ["error": "\(error)"])
                         }
                     } else if "\(outcome)" != lastOutcome, case .blocked(let why) = outcome {
                         logger.warning("failover blocked", metadata: ["reason": "\(why)"])
@@ -77,9 +89,13 @@ extension Agent {
                     }
                     // While any live observer finds the active region failing, decide every 100 ms: the
                     // evidence path is only as fast as the leader looks at it.
-                    let watching = input.regions.first { $0.name == input.activeRegion }?.observations
+                    let watching =
+                        input.regions.first { $0.name == input.activeRegion }?.observations
                         .contains { $0.live && ($0.health == .down || $0.health == .suspect) } ?? false
-                    await shutdown.sleep(watching ? .milliseconds(100) : min(configuration.controlPlane.probes.interval, election.heartbeatInterval))
+                    await shutdown.sleep(
+                        watching
+                            ? .milliseconds(100)
+                            : min(configuration.controlPlane.probes.interval, election.heartbeatInterval))
                 }
             } catch {
                 logger.warning("failover leadership session failed; reconnecting", metadata: ["error": "\(error)"])
@@ -103,7 +119,8 @@ extension Agent {
                 if let open = control {
                     c = open
                 } else {
-                    c = try await PostgresConnection.connect(configuration.controlPlane.control.dsn, timeout: .seconds(2), defaultTimeout: .seconds(3))
+                    c = try await PostgresConnection.connect(
+                        configuration.controlPlane.control.dsn, timeout: .seconds(2), defaultTimeout: .seconds(3))
                     control = c
                 }
                 // None while a failover runs: it reads the shadow copies.
@@ -112,8 +129,9 @@ extension Agent {
                 if let active, let activeConfig = configuration.region(named: active), !Task.isCancelled {
                     // The pool's connections are this loop's while it syncs; a failover borrows them in between.
                     connections = warm.takeAll()
-                    _ = try await ShadowSync.sync(active: activeConfig, standbys: configuration.regions.filter { $0.name != active },
-                                                  connections: &connections)
+                    _ = try await ShadowSync.sync(
+                        active: activeConfig, standbys: configuration.regions.filter { $0.name != active },
+                        connections: &connections)
                 }
             } catch {
                 logger.debug("shadow sync failed", metadata: ["error": "\(error)"])
@@ -130,7 +148,8 @@ extension Agent {
     }
 
     /// Runs operators' queued failover and switchover requests, oldest first.
-    func serveRequests(_ control: PostgresConnection, executor: FailoverExecutor, stillLeading: () -> Bool) async throws {
+    func serveRequests(_ control: PostgresConnection, executor: FailoverExecutor, stillLeading: () -> Bool) async throws
+    {
         for request in try await ControlStore.pendingRequests(control) where stillLeading() {
             try await ControlStore.pickRequest(control, id: request.id)
             let failoverId: Int
@@ -138,7 +157,8 @@ extension Agent {
                 // Admitted when queued (`OperatorRequests`); the target's health is read afresh as it begins.
                 failoverId = try await executor.begin(
                     control, kind: request.kind, to: request.to_region, reason: request.reason, requestId: request.id,
-                    confirm: OperatorRequests(configuration: configuration).pickupConfirmation(target: request.to_region))
+                    confirm: OperatorRequests(configuration: configuration).pickupConfirmation(
+                        target: request.to_region))
                 try await ControlStore.linkRequest(control, id: request.id, failover: failoverId)
             } catch let refusal as FailoverExecutor.Refusal {
                 try await ControlStore.failRequest(control, id: request.id, refusal.description)

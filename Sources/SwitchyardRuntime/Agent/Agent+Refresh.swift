@@ -11,7 +11,8 @@ extension Agent {
     func refreshLoop(apiURL: @escaping @Sendable () -> String?) async {
         let interval = configuration.controlPlane.probes.interval
         let control = PostgresConnection.unconnected(
-            ConnInfo.appending(configuration.controlPlane.control.dsn, [("application_name", "switchyard-agent-\(observer)")]),
+            ConnInfo.appending(
+                configuration.controlPlane.control.dsn, [("application_name", "switchyard-agent-\(observer)")]),
             name: "agent-control")
         var lastEventId = 0
         let budget = configuration.controlPlane.probes.timeout
@@ -31,7 +32,8 @@ extension Agent {
                 view = try await read(control, sinceEvent: lastEventId)
                 // A slow control round trip is the observer's surroundings being slow too: lag.
                 let now = ContinuousClock.now
-                selfHealth.measured("the control database round trip", expected: budget, actual: now - sent, endedAt: now)
+                selfHealth.measured(
+                    "the control database round trip", expected: budget, actual: now - sent, endedAt: now)
                 view.reachable = true
                 lastEventId = view.events.last?.id ?? lastEventId
                 store.append(events: view.events)
@@ -56,19 +58,26 @@ extension Agent {
             document.control_db_unreachable_since = unreachableSince
             document.failsafe = failsafe(in: local, active: view.activeRegion)
             let ready = view.reachable && monitor.probing
-            store.publish(document, ready: ready,
-                          readyReason: !view.reachable ? "control database unreachable" : (!monitor.probing ? "probes not started" : "ok"))
-            metrics.recordCluster(regions: configuration.regions.map(\.name), active: view.activeRegion, epoch: view.epoch,
-                                  latestFailoverId: view.lastFailover?.id)
-            metrics.recordControl(reachable: view.reachable, failsafe: document.failsafe, regions: configuration.regions.map(\.name))
+            store.publish(
+                document, ready: ready,
+                readyReason: !view.reachable
+                    ? "control database unreachable" : (!monitor.probing ? "probes not started" : "ok"))
+            metrics.recordCluster(
+                regions: configuration.regions.map(\.name), active: view.activeRegion, epoch: view.epoch,
+                latestFailoverId: view.lastFailover?.id)
+            metrics.recordControl(
+                reachable: view.reachable, failsafe: document.failsafe, regions: configuration.regions.map(\.name))
             let lag = selfHealth.lagging()
-            metrics.recordSelfHealth(lagging: lag != nil, lag: lag?.lag, lagEvents: selfHealth.lagEvents,
-                                     inconclusiveProbes: document.self_health?.inconclusive_probes ?? 0)
+            metrics.recordSelfHealth(
+                lagging: lag != nil, lag: lag?.lag, lagEvents: selfHealth.lagEvents,
+                inconclusiveProbes: document.self_health?.inconclusive_probes ?? 0)
             store.setMetrics(metrics.emit())
             // Probe failures allocate and free connection buffers all the time; hand the pages back.
             _ = sy_malloc_trim()
             // A state change is written at once, not at the next interval: detection waits on it.
-            while !shutdown.requested, !Task.isCancelled, ContinuousClock.now - started < interval, !monitor.hasTransitions {
+            while !shutdown.requested, !Task.isCancelled, ContinuousClock.now - started < interval,
+                !monitor.hasTransitions
+            {
                 await shutdown.sleep(min(.milliseconds(20), interval - (ContinuousClock.now - started)))
             }
         }
@@ -92,27 +101,35 @@ extension Agent {
         var events: [SnapshotStore.Event] = []
     }
 
-    func write(_ c: PostgresConnection, local: [String: [String: MonitorState.Component]], transitions: [MonitorState.Transition],
-               apiURL: String?) async throws {
+    func write(
+        _ c: PostgresConnection, local: [String: [String: MonitorState.Component]],
+        transitions: [MonitorState.Transition],
+        apiURL: String?
+    ) async throws {
         var observations: [ObservationWrite] = []
         for (region, byName) in local {
             for (name, component) in byName {
                 let health = component.health
-                observations.append(ObservationWrite(
-                    region: region, component: name, state: health.state, since: health.since,
-                    latencyMs: health.latency.map { $0.secondsDouble * 1000 }, lastError: health.state == .healthy ? nil : health.lastError,
-                    detail: try? JSONEncoder().encode(component.detail), evidence: health.evidence,
-                    inconclusive: health.inconclusiveProbes, upSince: health.upSince))
+                observations.append(
+                    ObservationWrite(
+                        region: region, component: name, state: health.state, since: health.since,
+                        latencyMs: health.latency.map { $0.secondsDouble * 1000 },
+                        lastError: health.state == .healthy ? nil : health.lastError,
+                        detail: try? JSONEncoder().encode(component.detail), evidence: health.evidence,
+                        inconclusive: health.inconclusiveProbes, upSince: health.upSince))
             }
         }
         let lag = selfHealth.lagging()
         let events = transitions.map { t in
-            HealthEvent(observer: observer, region: t.region, component: t.component, state: t.to,
-                        message: "\(observer) sees \(t.region) \(t.component) \(t.to.rawValue)"
-                            + (t.to == .healthy ? "" : (t.error.map { ": \($0)" } ?? "")))
+            HealthEvent(
+                observer: observer, region: t.region, component: t.component, state: t.to,
+                message: "\(observer) sees \(t.region) \(t.component) \(t.to.rawValue)"
+                    + (t.to == .healthy ? "" : (t.error.map { ": \($0)" } ?? "")))
         }
         try await ControlStore.writeObservations(
-            c, agent: AgentWrite(observer: observer, apiURL: apiURL, lag: lag.map { ($0.reason, $0.lag.secondsDouble * 1000) }),
+            c,
+            agent: AgentWrite(
+                observer: observer, apiURL: apiURL, lag: lag.map { ($0.reason, $0.lag.secondsDouble * 1000) }),
             observations: observations, transitions: events)
     }
 
@@ -124,7 +141,9 @@ extension Agent {
         view.epoch = cluster.epoch
         view.paused = cluster.paused
         if let lease = try await ControlStore.activeLease(c) {
-            view.lease = .init(region: lease.region, holder: lease.holder, epoch: lease.epoch, expires_at: lease.expiresAt, fresh: lease.fresh)
+            view.lease = .init(
+                region: lease.region, holder: lease.holder, epoch: lease.epoch, expires_at: lease.expiresAt,
+                fresh: lease.fresh)
         }
         let failovers = try await ControlStore.latestAndRunningFailovers(c)
         view.lastFailover = failovers.latest?.summary
@@ -151,7 +170,9 @@ extension Agent {
                 guard let seen = entry.regions[region.name] else { continue }
                 let health = ComponentHealth.region(seen, critical: critical)
                 if (health == .down || health == .suspect),
-                   Self.evidence(of: view.evidence[name]?[region.name] ?? [:], states: seen, critical: critical) == .silence {
+                    Self.evidence(of: view.evidence[name]?[region.name] ?? [:], states: seen, critical: critical)
+                        == .silence
+                {
                     silentCount[name, default: 0] += 1
                 }
             }
@@ -161,57 +182,78 @@ extension Agent {
             let critical = region.critical.map(\.rawValue)
             var components: [String: StatusDocument.Component] = [:]
             for (name, c) in local[region.name] ?? [:] {
-                components[name] = .init(state: c.health.state, latency_ms: c.health.latency.map { ($0.secondsDouble * 1_000_000).rounded() / 1000 },
-                                         since: c.health.since, last_error: c.health.state == .healthy ? nil : c.health.lastError, detail: c.detail,
-                                         evidence: c.health.state == .healthy ? nil : c.health.evidence)
+                components[name] = .init(
+                    state: c.health.state,
+                    latency_ms: c.health.latency.map { ($0.secondsDouble * 1_000_000).rounded() / 1000 },
+                    since: c.health.since, last_error: c.health.state == .healthy ? nil : c.health.lastError,
+                    detail: c.detail,
+                    evidence: c.health.state == .healthy ? nil : c.health.evidence)
             }
             let health = ComponentHealth.region(components.mapValues(\.state), critical: critical)
             var observers: [StatusDocument.ObserverView] = []
             for (name, entry) in view.observations.sorted(by: { $0.key < $1.key }) {
                 guard let seen = entry.regions[region.name] else { continue }
                 let regionHealth = ComponentHealth.region(seen, critical: critical)
-                let evidence = Self.evidence(of: view.evidence[name]?[region.name] ?? [:], states: seen, critical: critical)
+                let evidence = Self.evidence(
+                    of: view.evidence[name]?[region.name] ?? [:], states: seen, critical: critical)
                 var discounted = view.lagging[name].map { "lagging: \($0)" }
                 if discounted == nil, evidence == .silence, let silent = silentRegions[name] {
                     discounted = "finds \(silent) of \(configuration.regions.count) regions silent at once"
                 }
-                observers.append(.init(observer: name, health: regionHealth, components: seen, observed_at: entry.observedAt, live: entry.live,
-                                       evidence: regionHealth == .healthy ? nil : evidence, discounted: discounted))
+                observers.append(
+                    .init(
+                        observer: name, health: regionHealth, components: seen, observed_at: entry.observedAt,
+                        live: entry.live,
+                        evidence: regionHealth == .healthy ? nil : evidence, discounted: discounted))
             }
             if !view.reachable {
                 // Without the control database this observer only knows its own view.
                 let own = local[region.name] ?? [:]
-                let evidence = Self.evidence(of: own.compactMapValues { $0.health.evidence }, states: components.mapValues(\.state),
-                                             critical: critical)
-                observers = [.init(observer: observer, health: health, components: components.mapValues(\.state), observed_at: Date(), live: true,
-                                   evidence: health == .healthy ? nil : evidence, discounted: selfHealth.lagging().map { "lagging: \($0.reason)" })]
+                let evidence = Self.evidence(
+                    of: own.compactMapValues { $0.health.evidence }, states: components.mapValues(\.state),
+                    critical: critical)
+                observers = [
+                    .init(
+                        observer: observer, health: health, components: components.mapValues(\.state),
+                        observed_at: Date(), live: true,
+                        evidence: health == .healthy ? nil : evidence,
+                        discounted: selfHealth.lagging().map { "lagging: \($0.reason)" })
+                ]
             }
             let live = observers.filter(\.live)
             let schedulers = local[region.name]?["schedulers"]?.detail
-            return .init(name: region.name, role: region.name == view.activeRegion ? "active" : "standby", priority: region.priority,
-                         health: health, critical: critical, components: components, scheduler_leader: schedulers?.leader,
-                         scheduler_epoch: schedulers?.epoch, observers: observers, live_observers: live.count,
-                         observers_seeing_down: live.filter { $0.health == .down }.count)
+            return .init(
+                name: region.name, role: region.name == view.activeRegion ? "active" : "standby",
+                priority: region.priority,
+                health: health, critical: critical, components: components, scheduler_leader: schedulers?.leader,
+                scheduler_epoch: schedulers?.epoch, observers: observers, live_observers: live.count,
+                observers_seeing_down: live.filter { $0.health == .down }.count)
         }
         let lag = selfHealth.lagging()
         let inconclusive = local.values.flatMap(\.values).map(\.health.inconclusiveProbes).reduce(0, +)
-        return StatusDocument(generated_at: Date(), observer: observer, control_db_reachable: view.reachable,
-                              active_region: view.activeRegion, epoch: view.epoch, paused: view.paused,
-                              failover_in_progress: view.running, lease: view.lease, regions: regions, last_failover: view.lastFailover,
-                              self_health: .init(lagging: lag != nil, reason: lag?.reason, lag_events: selfHealth.lagEvents,
-                                                 inconclusive_probes: inconclusive))
+        return StatusDocument(
+            generated_at: Date(), observer: observer, control_db_reachable: view.reachable,
+            active_region: view.activeRegion, epoch: view.epoch, paused: view.paused,
+            failover_in_progress: view.running, lease: view.lease, regions: regions, last_failover: view.lastFailover,
+            self_health: .init(
+                lagging: lag != nil, reason: lag?.reason, lag_events: selfHealth.lagEvents,
+                inconclusive_probes: inconclusive))
     }
 
     /// The active region acting on its failsafe lease, as this observer's probe of its database reads it.
     func failsafe(in local: [String: [String: MonitorState.Component]], active: String?) -> StatusDocument.Failsafe? {
         guard let active, let database = local[active]?["database"], database.health.state == .healthy,
-              database.detail.lease_source == "failsafe" else { return nil }
-        return .init(region: active, since: database.detail.failsafe_since, confirmed_by: database.detail.failsafe_regions ?? [])
+            database.detail.lease_source == "failsafe"
+        else { return nil }
+        return .init(
+            region: active, since: database.detail.failsafe_since, confirmed_by: database.detail.failsafe_regions ?? [])
     }
 
     /// The evidence behind a failing region: positive when any critical component at the region's
     /// worst state has positive evidence, else silence (nil when the region is not failing).
-    static func evidence(of byComponent: [String: Evidence], states: [String: HealthState], critical: [String]) -> Evidence? {
+    static func evidence(of byComponent: [String: Evidence], states: [String: HealthState], critical: [String])
+        -> Evidence?
+    {
         FailoverDecision.regionEvidence(byComponent, states: states, critical: critical)
     }
 }

@@ -3,8 +3,8 @@ import Logging
 import Metrics
 import Postgres
 import Prometheus
-import Synchronization
 import SwitchyardCore
+import Synchronization
 
 /// `switchyard agent --observer NAME`: probes every region from this vantage point, records what it
 /// sees in the control database, and serves the status API from an in-memory snapshot.
@@ -24,8 +24,10 @@ public final class Agent: Sendable {
     let activeRegion = SharedValue<String?>(nil)
 
     /// Creates an agent; `run()` does the work.
-    public init(configuration: Configuration, observer: String, host: String, port: Int, shutdown: ShutdownSignal,
-                logger: Logger, registry: PrometheusCollectorRegistry) {
+    public init(
+        configuration: Configuration, observer: String, host: String, port: Int, shutdown: ShutdownSignal,
+        logger: Logger, registry: PrometheusCollectorRegistry
+    ) {
         self.configuration = configuration
         self.observer = observer
         self.host = host
@@ -35,9 +37,11 @@ public final class Agent: Sendable {
         logger[metadataKey: "switchyard.observer"] = .string(observer)
         self.logger = logger
         let probes = configuration.controlPlane.probes
-        monitor = MonitorState(regions: configuration.regions, thresholds: .init(
-            failuresToSuspect: probes.failuresToSuspect, failuresToDown: probes.failuresToDown,
-            downAfter: probes.downAfter, successesToRecover: probes.successesToRecover))
+        monitor = MonitorState(
+            regions: configuration.regions,
+            thresholds: .init(
+                failuresToSuspect: probes.failuresToSuspect, failuresToDown: probes.failuresToDown,
+                downAfter: probes.downAfter, successesToRecover: probes.successesToRecover))
         metrics = AgentMetrics(registry: registry, observer: observer)
         selfHealth = SelfHealthMonitor(ObserverSelfHealth(probes: probes))
     }
@@ -48,10 +52,15 @@ public final class Agent: Sendable {
         let apiURL = SharedValue<String?>(nil)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
-                let token = ProcessInfo.processInfo.environment[self.configuration.controlPlane.api.tokenEnv].flatMap { $0.isEmpty ? nil : $0 }
-                let control = PostgresConnection.unconnected(self.configuration.controlPlane.control.dsn, defaultTimeout: .seconds(5), name: "agent-api")
+                let token = ProcessInfo.processInfo.environment[self.configuration.controlPlane.api.tokenEnv].flatMap {
+                    $0.isEmpty ? nil : $0
+                }
+                let control = PostgresConnection.unconnected(
+                    self.configuration.controlPlane.control.dsn, defaultTimeout: .seconds(5), name: "agent-api")
                 let operatorAPI = OperatorAPI(configuration: self.configuration, token: token, control: control)
-                try await StatusServer.run(store: self.store, operatorAPI: operatorAPI, host: self.host, port: self.port, logger: self.logger) { bound in
+                try await StatusServer.run(
+                    store: self.store, operatorAPI: operatorAPI, host: self.host, port: self.port, logger: self.logger
+                ) { bound in
                     apiURL.set("http://\(self.host):\(bound)")
                     self.logger.notice("status API listening", metadata: ["url": "http://\(self.host):\(bound)"])
                     await onListening(bound)
@@ -77,8 +86,9 @@ public final class Agent: Sendable {
     func probeLoop(_ region: RegionConfig) async {
         let probes = configuration.controlPlane.probes
         let timing = SafetyTiming(configuration.controlPlane)
-        let database = PostgresProbe(dsn: region.databaseDSN, region: region.name, schedulers: region.schedulers,
-                                     execStartWindow: timing.stepDownAfter + timing.execGrace + timing.guardSlack)
+        let database = PostgresProbe(
+            dsn: region.databaseDSN, region: region.name, schedulers: region.schedulers,
+            execStartWindow: timing.stepDownAfter + timing.execGrace + timing.guardSlack)
         let redis = region.redis.map { RedisProbe(config: $0, region: region.name) }
         let http = region.schedulers.probe == .http ? HTTPSchedulerProbe(url: region.schedulers.url ?? "") : nil
         let confirmInterval = max(probes.interval / 4, .milliseconds(50))
@@ -94,10 +104,13 @@ public final class Agent: Sendable {
             let now = ContinuousClock.now
             let wall = Date()
             // The probes' own budget: a ping, a reconnect and a query, each with the probe timeout.
-            selfHealth.measured("probe round of \(region.name)", expected: probes.timeout * 3, actual: now - started, endedAt: now)
+            selfHealth.measured(
+                "probe round of \(region.name)", expected: probes.timeout * 3, actual: now - started, endedAt: now)
             let inconclusive = selfHealth.taints(start: started, end: now)
             for (component, result) in results {
-                monitor.record(region: region.name, component: component, result: result, inconclusive: inconclusive, at: now, wallClock: wall)
+                monitor.record(
+                    region: region.name, component: component, result: result, inconclusive: inconclusive, at: now,
+                    wallClock: wall)
                 metrics.recordProbe(region: region.name, component: component, result: result)
             }
             let failing = results.contains { !$0.1.success }
@@ -116,8 +129,9 @@ public final class Agent: Sendable {
             try? await Task.sleep(for: tick)
             let now = ContinuousClock.now
             if selfHealth.measured("a \(tick) timer", expected: tick, actual: now - started, endedAt: now) {
-                logger.warning("observer lagging: its own timer overshot; probes in that window are inconclusive",
-                               metadata: ["lag_ms": "\(Int(((now - started) - tick).secondsDouble * 1000))"])
+                logger.warning(
+                    "observer lagging: its own timer overshot; probes in that window are inconclusive",
+                    metadata: ["lag_ms": "\(Int(((now - started) - tick).secondsDouble * 1000))"])
             }
         }
     }

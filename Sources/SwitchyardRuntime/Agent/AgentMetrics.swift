@@ -2,8 +2,8 @@ import CoreMetrics
 import Foundation
 import Metrics
 import Prometheus
-import Synchronization
 import SwitchyardCore
+import Synchronization
 
 /// The agent's metrics, through swift-metrics with a Prometheus factory bound to the agent's own
 /// registry (served at `/metrics`): probe latency histograms, component up gauges, the active-region
@@ -18,7 +18,8 @@ final class AgentMetrics: Sendable {
         self.registry = registry
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.defaultDurationHistogramBuckets = [
-            .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
+            .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25),
+            .milliseconds(50),
             .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2),
         ]
         self.factory = factory
@@ -29,14 +30,17 @@ final class AgentMetrics: Sendable {
         let dimensions = [("observer", observer), ("region", region), ("component", component)]
         Gauge(label: "switchyard_component_up", dimensions: dimensions, factory: factory).record(result.success ? 1 : 0)
         if let latency = result.latency {
-            Metrics.Timer(label: "switchyard_probe_latency_seconds", dimensions: dimensions, factory: factory).recordNanoseconds(
-                latency.wholeMilliseconds * 1_000_000 + Int64(latency.components.attoseconds / 1_000_000_000 % 1_000_000))
+            Metrics.Timer(label: "switchyard_probe_latency_seconds", dimensions: dimensions, factory: factory)
+                .recordNanoseconds(
+                    latency.wholeMilliseconds * 1_000_000
+                        + Int64(latency.components.attoseconds / 1_000_000_000 % 1_000_000))
         }
     }
 
     func recordCluster(regions: [String], active: String?, epoch: Int, latestFailoverId: Int?) {
         for region in regions {
-            Gauge(label: "switchyard_active_region", dimensions: [("region", region)], factory: factory).record(region == active ? 1 : 0)
+            Gauge(label: "switchyard_active_region", dimensions: [("region", region)], factory: factory).record(
+                region == active ? 1 : 0)
         }
         Gauge(label: "switchyard_epoch", factory: factory).record(epoch)
         let counter = Counter(label: "switchyard_failovers_total", factory: factory)
@@ -56,14 +60,17 @@ final class AgentMetrics: Sendable {
     func recordSelfHealth(lagging: Bool, lag: Duration?, lagEvents: Int, inconclusiveProbes: Int) {
         let dimensions = [("observer", observer)]
         Gauge(label: "switchyard_observer_lagging", dimensions: dimensions, factory: factory).record(lagging ? 1 : 0)
-        Gauge(label: "switchyard_observer_lag_seconds", dimensions: dimensions, factory: factory).record(lag?.secondsDouble ?? 0)
+        Gauge(label: "switchyard_observer_lag_seconds", dimensions: dimensions, factory: factory).record(
+            lag?.secondsDouble ?? 0)
         Gauge(label: "switchyard_observer_lag_events", dimensions: dimensions, factory: factory).record(lagEvents)
-        Gauge(label: "switchyard_observer_inconclusive_probes", dimensions: dimensions, factory: factory).record(inconclusiveProbes)
+        Gauge(label: "switchyard_observer_inconclusive_probes", dimensions: dimensions, factory: factory).record(
+            inconclusiveProbes)
     }
 
     /// Whether this observer reaches the control database, and which region acts on its failsafe lease.
     func recordControl(reachable: Bool, failsafe: StatusDocument.Failsafe?, regions: [String]) {
-        Gauge(label: "switchyard_control_db_reachable", dimensions: [("observer", observer)], factory: factory).record(reachable ? 1 : 0)
+        Gauge(label: "switchyard_control_db_reachable", dimensions: [("observer", observer)], factory: factory).record(
+            reachable ? 1 : 0)
         for region in regions {
             Gauge(label: "switchyard_failsafe_active", dimensions: [("region", region)], factory: factory)
                 .record(failsafe?.region == region ? 1 : 0)

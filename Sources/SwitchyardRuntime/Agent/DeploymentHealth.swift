@@ -5,7 +5,9 @@ import SwitchyardCore
 /// component a live agent does not see healthy. Drills and the failover benchmark wait on it.
 public enum DeploymentHealth {
     /// Live observers (seen within `liveWithin` seconds) and, one line each, what they see unhealthy.
-    public static func read(_ control: PostgresConnection, liveWithin: Double) async throws -> (observers: Int, unhealthy: [String]) {
+    public static func read(_ control: PostgresConnection, liveWithin: Double) async throws -> (
+        observers: Int, unhealthy: [String]
+    ) {
         let window = Duration.milliseconds(Int64(liveWithin * 1000))
         let observers = try await ControlStore.observerCount(control, seenWithin: window)
         let unhealthy = try await ControlStore.observations(control, liveWithin: window, seenWithin: window)

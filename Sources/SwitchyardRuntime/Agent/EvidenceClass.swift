@@ -40,12 +40,16 @@ enum EvidenceClass {
         case .timeout, .closed, .invalidAddress, .unexpectedReply: return .silence
         case .connectionLost: return text.contains("timed out") ? .silence : .positive
         case .connectionFailed:
-            let markers = ["connection refused", "connection reset", "no such file", "wrongpass", "noauth", "invalid password",
-                           "loading", "masterdown"]
+            let markers = [
+                "connection refused", "connection reset", "no such file", "wrongpass", "noauth", "invalid password",
+                "loading", "masterdown",
+            ]
             return markers.contains { text.contains($0) } ? .positive : .silence
         case .server:
             // LOADING (the dataset is not in memory yet), MASTERDOWN (a replica lost its master), BUSY, auth.
-            return ["loading", "masterdown", "busy", "noauth", "wrongpass", "readonly"].contains { text.hasPrefix($0) || text.contains($0) }
+            return ["loading", "masterdown", "busy", "noauth", "wrongpass", "readonly"].contains {
+                text.hasPrefix($0) || text.contains($0)
+            }
                 ? .positive : .silence
         }
     }

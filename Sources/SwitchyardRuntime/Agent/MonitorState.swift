@@ -1,6 +1,6 @@
 import Foundation
-import Synchronization
 import SwitchyardCore
+import Synchronization
 
 /// The components this agent probes, with their hysteresis, shared between the region loops that
 /// update them and the refresh loop that publishes them.
@@ -31,14 +31,18 @@ final class MonitorState: Sendable {
 
     /// Records one probe's result; a silent failure the observer's own lag may explain (`inconclusive`)
     /// counts neither way.
-    func record(region: String, component: String, result: ProbeResult, inconclusive: Bool = false,
-                at instant: ContinuousClock.Instant, wallClock: Date) {
+    func record(
+        region: String, component: String, result: ProbeResult, inconclusive: Bool = false,
+        at instant: ContinuousClock.Instant, wallClock: Date
+    ) {
         state.withLock { s in
             guard var c = s.components[region]?[component] else { return }
             if inconclusive && !result.success && result.evidence != .positive {
                 c.health.recordInconclusive()
-            } else if let changed = c.health.record(success: result.success, latency: result.latency, error: result.error,
-                                                    evidence: result.evidence ?? .silence, at: instant, wallClock: wallClock) {
+            } else if let changed = c.health.record(
+                success: result.success, latency: result.latency, error: result.error,
+                evidence: result.evidence ?? .silence, at: instant, wallClock: wallClock)
+            {
                 s.transitions.append(Transition(region: region, component: component, to: changed, error: result.error))
             }
             c.detail = result.detail

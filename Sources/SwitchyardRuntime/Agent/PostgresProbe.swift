@@ -27,18 +27,26 @@ actor PostgresProbe {
 
     /// The database result, and the schedulers result unless schedulers are probed over HTTP.
     /// - Parameter mustBePrimary: the region is active, so a read-only (in recovery) database is down.
-    func probe(timeout: Duration, mustBePrimary: Bool = false) async -> (database: ProbeResult, schedulers: ProbeResult?) {
+    func probe(timeout: Duration, mustBePrimary: Bool = false) async -> (
+        database: ProbeResult, schedulers: ProbeResult?
+    ) {
         let clock = ContinuousClock()
         let start = clock.now
         let probesSchedulers = schedulers.probe != .http
-        func failed(_ why: String, _ evidence: Evidence, keepConnection: Bool = false) async -> (ProbeResult, ProbeResult?) {
+        func failed(_ why: String, _ evidence: Evidence, keepConnection: Bool = false) async -> (
+            ProbeResult, ProbeResult?
+        ) {
             if !keepConnection { await connection.close() }
-            return (.failed(why, evidence: evidence), probesSchedulers ? .failed("database unreachable: \(why)", evidence: evidence) : nil)
+            return (
+                .failed(why, evidence: evidence),
+                probesSchedulers ? .failed("database unreachable: \(why)", evidence: evidence) : nil
+            )
         }
         switch await connection.ping(timeout: timeout) {
         case .accepting: break
         case .noResponse:
-            return await failed("server does not answer new connections within \(timeout)", .silence, keepConnection: true)
+            return await failed(
+                "server does not answer new connections within \(timeout)", .silence, keepConnection: true)
         case .unreachable(let why): return await failed(why, EvidenceClass.postgres(why))
         }
         do {
@@ -95,13 +103,17 @@ actor PostgresProbe {
                 database.lease_source = try row?["validity_source"].optional(String.self)
                 if database.lease_source == "failsafe" {
                     database.failsafe_since = try row?["failsafe_since"].optional(Date.self)
-                    database.failsafe_regions = try row?["failsafe_regions"].optional(String.self)?.split(separator: ",").map(String.init)
+                    database.failsafe_regions = try row?["failsafe_regions"].optional(String.self)?.split(
+                        separator: ","
+                    ).map(String.init)
                 }
             }
             if mustBePrimary, database.in_recovery == true {
                 let why = "database is read-only (in recovery) while its region is active"
-                return (.failed(why, evidence: .positive, latency: latency, database),
-                        probesSchedulers ? .failed("database unusable: \(why)", evidence: .positive, latency: latency) : nil)
+                return (
+                    .failed(why, evidence: .positive, latency: latency, database),
+                    probesSchedulers ? .failed("database unusable: \(why)", evidence: .positive, latency: latency) : nil
+                )
             }
             guard probesSchedulers, let row else { return (.ok(latency, database), nil) }
             var detail = ComponentDetail()
@@ -117,10 +129,14 @@ actor PostgresProbe {
                 // readiness is its Switchyard leader; the active region needs Airflow's own heartbeat.
                 let reading = AirflowSchedulerReadiness.Reading(
                     aliveJobs: detail.nodes ?? 0, jobAge: detail.leader_heartbeat_age_seconds,
-                    leaderAge: try row["leader_age"].optional(Double.self), fenceAge: try row["fence_age"].optional(Double.self),
-                    fenceOpen: try row["fence_open"].optional(Bool.self) ?? false, leaderTenure: try row["leader_tenure"].optional(Double.self))
-                if let problem = AirflowSchedulerReadiness.problem(reading, active: mustBePrimary, staleAfter: schedulers.staleAfter,
-                                                                    leaderStaleAfter: schedulers.leaderStaleAfter, startWindow: execStartWindow) {
+                    leaderAge: try row["leader_age"].optional(Double.self),
+                    fenceAge: try row["fence_age"].optional(Double.self),
+                    fenceOpen: try row["fence_open"].optional(Bool.self) ?? false,
+                    leaderTenure: try row["leader_tenure"].optional(Double.self))
+                if let problem = AirflowSchedulerReadiness.problem(
+                    reading, active: mustBePrimary, staleAfter: schedulers.staleAfter,
+                    leaderStaleAfter: schedulers.leaderStaleAfter, startWindow: execStartWindow)
+                {
                     schedulersResult = .failed(problem, evidence: .positive, latency: latency, detail)
                 } else {
                     schedulersResult = .ok(latency, detail)
@@ -128,8 +144,9 @@ actor PostgresProbe {
             } else if detail.leader == nil || detail.leader_heartbeat_age_seconds == nil {
                 schedulersResult = .failed("no scheduler leader", evidence: .positive, latency: latency, detail)
             } else if let age = detail.leader_heartbeat_age_seconds, age > stale {
-                schedulersResult = .failed("leader heartbeat is \(Int(age)) s old (stale after \(schedulers.staleAfter))", evidence: .positive,
-                                           latency: latency, detail)
+                schedulersResult = .failed(
+                    "leader heartbeat is \(Int(age)) s old (stale after \(schedulers.staleAfter))", evidence: .positive,
+                    latency: latency, detail)
             } else {
                 schedulersResult = .ok(latency, detail)
             }

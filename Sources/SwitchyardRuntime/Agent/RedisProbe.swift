@@ -23,7 +23,8 @@ actor RedisProbe {
             if case .sentinel = config.connection { detail.sentinel_master = target.displayAddress }
             if target != endpoint || connection == nil {
                 await connection?.close()
-                connection = .unconnected(target, timeout: timeout, commandTimeout: timeout, name: "probe-redis-\(region)")
+                connection = .unconnected(
+                    target, timeout: timeout, commandTimeout: timeout, name: "probe-redis-\(region)")
                 endpoint = target
             }
             guard let connection else { return .failed("no connection") }
@@ -33,11 +34,14 @@ actor RedisProbe {
             detail.role = replication["role"]
             detail.master_link_status = replication["master_link_status"]
             if case .sentinel = config.connection, detail.role != "master" {
-                detail.findings = ["Sentinel reports \(target.displayAddress) as master but it says role:\(detail.role ?? "?")"]
+                detail.findings = [
+                    "Sentinel reports \(target.displayAddress) as master but it says role:\(detail.role ?? "?")"
+                ]
             }
             if detail.role == "slave", detail.master_link_status != "up" {
-                return .failed("replica link to its master is \(detail.master_link_status ?? "unknown")", evidence: .positive,
-                               latency: latency, detail)
+                return .failed(
+                    "replica link to its master is \(detail.master_link_status ?? "unknown")", evidence: .positive,
+                    latency: latency, detail)
             }
             return .ok(clock.now - start, detail)
         } catch {

@@ -14,8 +14,10 @@ struct HTTPSchedulerProbe: Sendable {
             let response = try await http.send(HTTPRequest(url: url, timeout: timeout, connectTimeout: timeout))
             var detail = ComponentDetail()
             detail.http_status = response.status
-            return response.isSuccess ? .ok(clock.now - start, detail)
-                : .failed("health URL answered \(response.status)", evidence: .positive, latency: clock.now - start, detail)
+            return response.isSuccess
+                ? .ok(clock.now - start, detail)
+                : .failed(
+                    "health URL answered \(response.status)", evidence: .positive, latency: clock.now - start, detail)
         } catch {
             return .failed("\(error)", evidence: EvidenceClass.http(error))
         }

@@ -4,8 +4,11 @@ import SwitchyardCore
 
 /// The cluster's single row: which region is active at which epoch, and whether automatic failover is paused.
 public struct ClusterState: Sendable, Equatable {
+    /// The active region; nil while a failover runs between its begin and activate steps.
     public var activeRegion: String?
+    /// The cluster epoch (bumped by every failover).
     public var epoch: Int
+    /// Automatic failover is paused.
     public var paused: Bool
     /// The control database's clock when it was read.
     public var now: Date
@@ -21,20 +24,35 @@ public struct ClusterState: Sendable, Equatable {
 /// One failover or switchover from the journal (`switchyard.failovers`). Encodes as the `history`
 /// command's JSON entry (without its steps).
 public struct FailoverRecord: Codable, Sendable, Equatable {
+    /// Its id.
     public var id: Int
+    /// What started it.
     public var kind: FailoverKind
+    /// The region it moved away from (nil when none was active).
     public var from_region: String?
+    /// The region it moved to.
     public var to_region: String
+    /// Why (journaled by whoever started it).
     public var reason: String
+    /// Where it stands.
     public var state: FailoverState
+    /// The step it is at (the next to run, or the last one when finished).
     public var step: FailoverStep
+    /// The cluster epoch (bumped by every failover).
     public var epoch: Int?
+    /// The failover leader (or CLI) that began it.
     public var leader: String?
+    /// Active runs its migrate step copied.
     public var runs_moved: Int?
+    /// Where they were copied from: `table` (the old database) or `shadow`.
     public var runs_source: String?
+    /// Why a step did not finish, or which required hooks failed.
     public var error: String?
+    /// The operator request it carries out, if any.
     public var request_id: Int?
+    /// When it began.
     public var started_at: Date
+    /// When it finished (nil while running).
     public var finished_at: Date?
 
     /// The columns `init(_:)` reads, for a SELECT list.
@@ -68,17 +86,23 @@ public struct FailoverRecord: Codable, Sendable, Equatable {
 
     /// The journal row as `/status` shows it.
     public var summary: StatusDocument.FailoverSummary {
-        .init(id: id, kind: kind.rawValue, from_region: from_region, to_region: to_region, reason: reason, state: state.rawValue,
-              step: step.rawValue, started_at: started_at, finished_at: finished_at)
+        .init(
+            id: id, kind: kind.rawValue, from_region: from_region, to_region: to_region, reason: reason,
+            state: state.rawValue,
+            step: step.rawValue, started_at: started_at, finished_at: finished_at)
     }
 
 }
 
 /// One step of a journaled failover (`switchyard.failover_steps`), with its typed result.
 public struct StepRecord: Encodable, Sendable {
+    /// The step it is at (the next to run, or the last one when finished).
     public var step: FailoverStep
+    /// When it began.
     public var started_at: Date
+    /// When it finished (nil while running).
     public var finished_at: Date?
+    /// Milliseconds from start to finish (nil while running).
     public var duration_ms: Double?
     /// The step's journaled result; nil while it runs (or when a journal written by hand has none).
     public var result: StepResult?
@@ -86,12 +110,19 @@ public struct StepRecord: Encodable, Sendable {
 
 /// An operator's request waiting for (or taken by) the failover leader (`switchyard.failover_requests`).
 public struct RequestRecord: Sendable, Equatable {
+    /// Its id.
     public var id: Int
+    /// What started it.
     public var kind: FailoverKind
+    /// The region it moved to.
     public var to_region: String
+    /// Why (journaled by whoever started it).
     public var reason: String
+    /// The failover leader has picked it up.
     public var picked: Bool
+    /// The failover it began, if it began one.
     public var failover_id: Int?
+    /// Why a step did not finish, or which required hooks failed.
     public var error: String?
     /// The state of the failover it started, once it started one.
     public var failover_state: FailoverState?
@@ -99,9 +130,13 @@ public struct RequestRecord: Sendable, Equatable {
 
 /// The active-region lease in the control database, as the status shows it.
 public struct LeaseRecord: Sendable, Equatable {
+    /// The region.
     public var region: String?
+    /// The scheduler node that renewed it last.
     public var holder: String?
+    /// The cluster epoch (bumped by every failover).
     public var epoch: Int
+    /// When it ends, on the control database's clock.
     public var expiresAt: Date?
     /// Unexpired on the control database's clock.
     public var fresh: Bool
@@ -109,12 +144,19 @@ public struct LeaseRecord: Sendable, Equatable {
 
 /// One observer's view of one component (`switchyard.observations` joined with the observer's `agents` row).
 public struct ObservationRecord: Sendable, Equatable {
+    /// The observer (agent) that wrote it.
     public var observer: String
+    /// The region.
     public var region: String
+    /// The component: `database`, `redis` or `schedulers`.
     public var component: String
+    /// Where it stands.
     public var state: HealthState
+    /// Since when it has been in this state.
     public var since: Date
+    /// The evidence behind a failing state: positive (refused, errors) or silence (timeouts).
     public var evidence: Evidence?
+    /// Since when it has been up without being down (nil if it never came back).
     public var upSince: Date?
     /// The observer wrote within the liveness window.
     public var live: Bool
@@ -126,32 +168,49 @@ public struct ObservationRecord: Sendable, Equatable {
 
 /// What an observer writes about one component each interval.
 public struct ObservationWrite: Sendable {
+    /// The region.
     public var region: String
+    /// The component: `database`, `redis` or `schedulers`.
     public var component: String
+    /// Where it stands.
     public var state: HealthState
+    /// Since when it has been in this state.
     public var since: Date
+    /// The last probe's latency in milliseconds.
     public var latencyMs: Double?
+    /// The last failure (nil when healthy).
     public var lastError: String?
     /// The probe's detail, encoded as JSON (nil when it does not encode).
     public var detail: Data?
+    /// The evidence behind a failing state: positive (refused, errors) or silence (timeouts).
     public var evidence: Evidence?
+    /// Probes not counted because they overlapped the observer's own lag.
     public var inconclusive: Int
+    /// Since when it has been up without being down (nil if it never came back).
     public var upSince: Date?
 }
 
 /// An observer's own row: where its API listens, and whether it is in self-declared lag.
 public struct AgentWrite: Sendable {
+    /// The observer (agent) that wrote it.
     public var observer: String
+    /// Where its status API listens.
     public var apiURL: String?
+    /// Its self-declared lag, with why and how much.
     public var lag: (reason: String, ms: Double)?
 }
 
 /// A health transition to record as an event.
 public struct HealthEvent: Encodable, Sendable {
+    /// The observer (agent) that wrote it.
     public var observer: String
+    /// The region.
     public var region: String
+    /// The component: `database`, `redis` or `schedulers`.
     public var component: String
+    /// Where it stands.
     public var state: HealthState
+    /// The event's line.
     public var message: String
 
     enum CodingKeys: String, CodingKey { case observer, component, state }

@@ -12,7 +12,8 @@ extension ControlStore {
 
     /// The newest failover's id, 0 before the first.
     public static func latestFailoverId(_ c: PostgresConnection) async throws -> Int {
-        try await c.query("SELECT coalesce(max(id), 0) AS id FROM switchyard.failovers").first?["id"].require(Int.self) ?? 0
+        try await c.query("SELECT coalesce(max(id), 0) AS id FROM switchyard.failovers").first?["id"].require(Int.self)
+            ?? 0
     }
 
     /// Failover `id`.
@@ -23,24 +24,31 @@ extension ControlStore {
 
     /// The failovers journaled after `id`, oldest first.
     public static func failovers(_ c: PostgresConnection, after id: Int) async throws -> [FailoverRecord] {
-        try await c.query("SELECT \(FailoverRecord.columns) FROM switchyard.failovers WHERE id > $1 ORDER BY id", [.int(id)]).rows
+        try await c.query(
+            "SELECT \(FailoverRecord.columns) FROM switchyard.failovers WHERE id > $1 ORDER BY id", [.int(id)]
+        ).rows
             .map(FailoverRecord.init)
     }
 
     /// The newest `limit` failovers, newest first.
     public static func recentFailovers(_ c: PostgresConnection, limit: Int) async throws -> [FailoverRecord] {
-        try await c.query("SELECT \(FailoverRecord.columns) FROM switchyard.failovers ORDER BY id DESC LIMIT $1", [.int(limit)]).rows
+        try await c.query(
+            "SELECT \(FailoverRecord.columns) FROM switchyard.failovers ORDER BY id DESC LIMIT $1", [.int(limit)]
+        ).rows
             .map(FailoverRecord.init)
     }
 
     /// The newest failover and the running one (the same row, or none, most of the time).
-    static func latestAndRunningFailovers(_ c: PostgresConnection) async throws -> (latest: FailoverRecord?, running: FailoverRecord?) {
+    static func latestAndRunningFailovers(_ c: PostgresConnection) async throws -> (
+        latest: FailoverRecord?, running: FailoverRecord?
+    ) {
         let rows = try await c.query(
             """
             (SELECT \(FailoverRecord.columns) FROM switchyard.failovers ORDER BY id DESC LIMIT 1)
             UNION
             (SELECT \(FailoverRecord.columns) FROM switchyard.failovers WHERE state = 'running')
-            """).rows.map(FailoverRecord.init)
+            """
+        ).rows.map(FailoverRecord.init)
         return (rows.max { $0.id < $1.id }, rows.first { $0.state == .running })
     }
 
@@ -55,42 +63,59 @@ extension ControlStore {
     /// How many failovers began within `within`.
     public static func failoversStarted(_ c: PostgresConnection, within: Duration) async throws -> Int {
         try await c.query(
-            "SELECT count(*) AS n FROM switchyard.failovers WHERE started_at > now() - make_interval(secs => $1)", [.double(within.secondsDouble)]
+            "SELECT count(*) AS n FROM switchyard.failovers WHERE started_at > now() - make_interval(secs => $1)",
+            [.double(within.secondsDouble)]
         ).first?["n"].require(Int.self) ?? 0
     }
 
     /// Whether a failover runs, and the time since the newest one began (nil before the first).
-    public static func failoverActivity(_ c: PostgresConnection) async throws -> (running: Bool, sinceLastStart: Duration?) {
+    public static func failoverActivity(_ c: PostgresConnection) async throws -> (
+        running: Bool, sinceLastStart: Duration?
+    ) {
         let row = try await c.query(
             """
             SELECT coalesce(bool_or(state = 'running'), false) AS running, extract(epoch FROM now() - max(started_at))::float8 AS since
             FROM switchyard.failovers
-            """).first
-        return (try row?["running"].require(Bool.self) ?? false,
-                try row?["since"].optional(Double.self).map { .milliseconds(Int64($0 * 1000)) })
+            """
+        ).first
+        return (
+            try row?["running"].require(Bool.self) ?? false,
+            try row?["since"].optional(Double.self).map { .milliseconds(Int64($0 * 1000)) }
+        )
     }
 
     /// Journals a new failover inside the caller's transaction, after `lockCluster`: the failover row,
     /// the epoch bumped with the active region cleared, the `begin` step finished and an event. Returns
     /// its id and new epoch. The new epoch is made durable whatever the server-wide synchronous_commit.
-    static func beginFailover(_ c: PostgresConnection, kind: FailoverKind, from: String?, to target: String, reason: String,
-                              leader: String, requestId: Int?) async throws -> (id: Int, epoch: Int) {
+    static func beginFailover(
+        _ c: PostgresConnection, kind: FailoverKind, from: String?, to target: String, reason: String,
+        leader: String, requestId: Int?
+    ) async throws -> (id: Int, epoch: Int) {
         try await c.query("SET LOCAL synchronous_commit = on")
-        let id = try await c.query(
-            """
-            INSERT INTO switchyard.failovers (kind, from_region, to_region, reason, leader, step, request_id)
-            VALUES ($1, $2, $3, $4, $5, 'begin', $6) RETURNING id
-            """, [.text(kind.rawValue), .optional(from), .text(target), .text(reason), .text(leader), .optional(requestId)]
-        ).first?["id"].require(Int.self) ?? 0
-        let epoch = try await c.query(
-            "UPDATE switchyard.cluster_state SET epoch = epoch + 1, active_region = NULL, failover_id = $1, updated_at = now() WHERE id = 1 RETURNING epoch",
-            [.int(id)]).first?["epoch"].require(Int.self) ?? 0
-        try await c.query("UPDATE switchyard.failovers SET epoch = $2, step = 'fence' WHERE id = $1", [.int(id), .int(epoch)])
+        let id =
+            try await c.query(
+                """
+                INSERT INTO switchyard.failovers (kind, from_region, to_region, reason, leader, step, request_id)
+                VALUES ($1, $2, $3, $4, $5, 'begin', $6) RETURNING id
+                """,
+                [
+                    .text(kind.rawValue), .optional(from), .text(target), .text(reason), .text(leader),
+                    .optional(requestId),
+                ]
+            ).first?["id"].require(Int.self) ?? 0
+        let epoch =
+            try await c.query(
+                "UPDATE switchyard.cluster_state SET epoch = epoch + 1, active_region = NULL, failover_id = $1, updated_at = now() WHERE id = 1 RETURNING epoch",
+                [.int(id)]
+            ).first?["epoch"].require(Int.self) ?? 0
+        try await c.query(
+            "UPDATE switchyard.failovers SET epoch = $2, step = 'fence' WHERE id = $1", [.int(id), .int(epoch)])
         try await c.query(
             "INSERT INTO switchyard.failover_steps (failover_id, step, finished_at, result) VALUES ($1, 'begin', now(), $2::jsonb)",
             [.int(id), .json(try StepResult.begin(.init(epoch: epoch, from: from, to: target)).json())])
-        try await recordEvent(c, kind: "failover", region: target,
-                              message: "\(kind.rawValue) \(id) begins: \(from ?? "none") -> \(target) at epoch \(epoch) (\(reason))")
+        try await recordEvent(
+            c, kind: "failover", region: target,
+            message: "\(kind.rawValue) \(id) begins: \(from ?? "none") -> \(target) at epoch \(epoch) (\(reason))")
         return (id, epoch)
     }
 
@@ -98,13 +123,15 @@ extension ControlStore {
     static func stepFinished(_ c: PostgresConnection, id: Int, step: FailoverStep) async throws -> Bool {
         try await c.query(
             "SELECT finished_at IS NOT NULL AS done FROM switchyard.failover_steps WHERE failover_id = $1 AND step = $2",
-            [.int(id), .text(step.rawValue)]).first?["done"].optional(Bool.self) ?? false
+            [.int(id), .text(step.rawValue)]
+        ).first?["done"].optional(Bool.self) ?? false
     }
 
     /// Journals that `step` started (a second start of the same step keeps the first).
     static func startStep(_ c: PostgresConnection, id: Int, step: FailoverStep) async throws {
         try await c.query(
-            "INSERT INTO switchyard.failover_steps (failover_id, step) VALUES ($1, $2) ON CONFLICT DO NOTHING", [.int(id), .text(step.rawValue)])
+            "INSERT INTO switchyard.failover_steps (failover_id, step) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            [.int(id), .text(step.rawValue)])
     }
 
     /// Journals a step's result and moves the failover to the next step, together.
@@ -115,18 +142,23 @@ extension ControlStore {
                 "UPDATE switchyard.failover_steps SET finished_at = now(), result = $3::jsonb WHERE failover_id = $1 AND step = $2",
                 [.int(id), .text(result.step.rawValue), .json(json)])
             if let next = result.step.next {
-                try await c.query("UPDATE switchyard.failovers SET step = $2 WHERE id = $1", [.int(id), .text(next.rawValue)])
+                try await c.query(
+                    "UPDATE switchyard.failovers SET step = $2 WHERE id = $1", [.int(id), .text(next.rawValue)])
             }
         }
     }
 
     /// Records why the running failover `id` did not finish a step (it stays running, to be resumed).
     static func recordStepError(_ c: PostgresConnection, id: Int, _ message: String) async throws {
-        try await c.query("UPDATE switchyard.failovers SET error = $2 WHERE id = $1 AND state = 'running'", [.int(id), .text(message)])
+        try await c.query(
+            "UPDATE switchyard.failovers SET error = $2 WHERE id = $1 AND state = 'running'",
+            [.int(id), .text(message)])
     }
 
     /// The steps of failover `id` in the order they started, with their typed results.
-    public static func steps(_ c: PostgresConnection, failover id: Int, finishedOnly: Bool = false) async throws -> [StepRecord] {
+    public static func steps(_ c: PostgresConnection, failover id: Int, finishedOnly: Bool = false) async throws
+        -> [StepRecord]
+    {
         try await c.query(
             """
             SELECT step, started_at, finished_at, extract(epoch FROM finished_at - started_at)::float8 * 1000 AS ms, result::text AS result
@@ -134,8 +166,10 @@ extension ControlStore {
             """, [.int(id), .bool(finishedOnly)]
         ).rows.compactMap { row in
             guard let step = FailoverStep(rawValue: try row["step"].require(String.self)) else { return nil }
-            return StepRecord(step: step, started_at: try row["started_at"].require(), finished_at: try row["finished_at"].optional(),
-                              duration_ms: try row["ms"].optional(), result: StepResult.decode(step, json: try row["result"].optional()))
+            return StepRecord(
+                step: step, started_at: try row["started_at"].require(), finished_at: try row["finished_at"].optional(),
+                duration_ms: try row["ms"].optional(),
+                result: StepResult.decode(step, json: try row["result"].optional()))
         }
     }
 
@@ -145,15 +179,19 @@ extension ControlStore {
             """
             SELECT result::text AS r, extract(epoch FROM now() - finished_at)::float8 * 1000 AS since_ms
             FROM switchyard.failover_steps WHERE failover_id = $1 AND step = 'fence'
-            """, [.int(id)]).first
-        guard case .fence(let fence) = StepResult.decode(.fence, json: try row?["r"].optional(String.self)) else { return (nil, .zero) }
+            """, [.int(id)]
+        ).first
+        guard case .fence(let fence) = StepResult.decode(.fence, json: try row?["r"].optional(String.self)) else {
+            return (nil, .zero)
+        }
         return (fence, .milliseconds(Int64(max(0, try row?["since_ms"].optional(Double.self) ?? 0))))
     }
 
     /// The route step's hook outcomes (none when it has not finished).
     static func routedHooks(_ c: PostgresConnection, failover id: Int) async throws -> [HookCaller.Result] {
         let text = try await c.query(
-            "SELECT result::text AS r FROM switchyard.failover_steps WHERE failover_id = $1 AND step = 'route'", [.int(id)]
+            "SELECT result::text AS r FROM switchyard.failover_steps WHERE failover_id = $1 AND step = 'route'",
+            [.int(id)]
         ).first?["r"].optional(String.self)
         guard case .route(let route) = StepResult.decode(.route, json: text) else { return [] }
         return route.hooks
@@ -170,24 +208,30 @@ extension ControlStore {
     static func activate(_ c: PostgresConnection, region: String, epoch: Int, failover id: Int) async throws -> Bool {
         let updated = try await c.query(
             "UPDATE switchyard.cluster_state SET active_region = $1, updated_at = now() WHERE id = 1 AND epoch = $2",
-            [.text(region), .int(epoch)]).affectedRows
+            [.text(region), .int(epoch)]
+        ).affectedRows
         guard updated == 1 else { return false }
-        try await recordEvent(c, kind: "activated", region: region, message: "\(region) active at epoch \(epoch) (failover \(id))")
+        try await recordEvent(
+            c, kind: "activated", region: region, message: "\(region) active at epoch \(epoch) (failover \(id))")
         return true
     }
 
     /// Closes the journal of failover `id` in one transaction: its final state and error, the error on
     /// the request that asked for it, and an event.
-    static func completeFailover(_ c: PostgresConnection, id: Int, kind: FailoverKind, from: String?, to: String,
-                                 state: FailoverState, error: String?) async throws {
+    static func completeFailover(
+        _ c: PostgresConnection, id: Int, kind: FailoverKind, from: String?, to: String,
+        state: FailoverState, error: String?
+    ) async throws {
         try await c.transaction { c in
             try await c.query(
                 "UPDATE switchyard.failovers SET state = $2, step = 'complete', error = $3, finished_at = now() WHERE id = $1 AND state = 'running'",
                 [.int(id), .text(state.rawValue), .optional(error)])
-            try await c.query("UPDATE switchyard.failover_requests SET error = $2::text WHERE failover_id = $1 AND $2::text IS NOT NULL",
-                              [.int(id), .optional(error)])
+            try await c.query(
+                "UPDATE switchyard.failover_requests SET error = $2::text WHERE failover_id = $1 AND $2::text IS NOT NULL",
+                [.int(id), .optional(error)])
             try await ControlStore.recordEvent(
-                c, kind: "failover", region: to, message: "\(kind.rawValue) \(id) \(state.rawValue): \(from ?? "none") -> \(to)"
+                c, kind: "failover", region: to,
+                message: "\(kind.rawValue) \(id) \(state.rawValue): \(from ?? "none") -> \(to)"
                     + (error.map { "; \($0)" } ?? ""))
         }
     }
@@ -195,7 +239,9 @@ extension ControlStore {
     // MARK: Operators' requests
 
     /// Queues an admitted request for the failover leader; returns its id.
-    static func enqueueRequest(_ c: PostgresConnection, kind: FailoverKind, to target: String, reason: String) async throws -> Int {
+    static func enqueueRequest(_ c: PostgresConnection, kind: FailoverKind, to target: String, reason: String)
+        async throws -> Int
+    {
         try await c.query(
             "INSERT INTO switchyard.failover_requests (kind, to_region, reason) VALUES ($1, $2, $3) RETURNING id",
             [.text(kind.rawValue), .text(target), .text(reason)]
@@ -212,7 +258,9 @@ extension ControlStore {
         try await requests(c, where: "r.id = $1", [.int(id)]).first
     }
 
-    private static func requests(_ c: PostgresConnection, where condition: String, _ parameters: [PostgresValue]) async throws -> [RequestRecord] {
+    private static func requests(_ c: PostgresConnection, where condition: String, _ parameters: [PostgresValue])
+        async throws -> [RequestRecord]
+    {
         try await c.query(
             """
             SELECT r.id, r.kind, r.to_region, r.reason, r.picked_at IS NOT NULL AS picked, r.failover_id, r.error, f.state
@@ -220,10 +268,12 @@ extension ControlStore {
             WHERE \(condition) ORDER BY r.id
             """, parameters
         ).rows.map { row in
-            RequestRecord(id: try row["id"].require(), kind: FailoverKind(rawValue: try row["kind"].require()) ?? .forced,
-                          to_region: try row["to_region"].require(), reason: try row["reason"].require(), picked: try row["picked"].require(),
-                          failover_id: try row["failover_id"].optional(), error: try row["error"].optional(),
-                          failover_state: try row["state"].optional(String.self).flatMap(FailoverState.init(rawValue:)))
+            RequestRecord(
+                id: try row["id"].require(), kind: FailoverKind(rawValue: try row["kind"].require()) ?? .forced,
+                to_region: try row["to_region"].require(), reason: try row["reason"].require(),
+                picked: try row["picked"].require(),
+                failover_id: try row["failover_id"].optional(), error: try row["error"].optional(),
+                failover_state: try row["state"].optional(String.self).flatMap(FailoverState.init(rawValue:)))
         }
     }
 
@@ -234,7 +284,8 @@ extension ControlStore {
 
     /// Links request `id` to the failover it began.
     static func linkRequest(_ c: PostgresConnection, id: Int, failover: Int) async throws {
-        try await c.query("UPDATE switchyard.failover_requests SET failover_id = $2 WHERE id = $1", [.int(id), .int(failover)])
+        try await c.query(
+            "UPDATE switchyard.failover_requests SET failover_id = $2 WHERE id = $1", [.int(id), .int(failover)])
     }
 
     /// Records why request `id` was not carried out.

@@ -7,10 +7,13 @@ extension ControlStore {
 
     /// Writes one observer's interval in one transaction: its view of every component, its own row
     /// (liveness, API address, self-declared lag) and its health transitions as events.
-    static func writeObservations(_ c: PostgresConnection, agent: AgentWrite, observations: [ObservationWrite],
-                                  transitions: [HealthEvent]) async throws {
+    static func writeObservations(
+        _ c: PostgresConnection, agent: AgentWrite, observations: [ObservationWrite],
+        transitions: [HealthEvent]
+    ) async throws {
         var regions: [PostgresValue] = [], components: [PostgresValue] = [], states: [PostgresValue] = []
-        var since: [PostgresValue] = [], latency: [PostgresValue] = [], errors: [PostgresValue] = [], details: [PostgresValue] = []
+        var since: [PostgresValue] = [], latency: [PostgresValue] = [], errors: [PostgresValue] = [],
+            details: [PostgresValue] = []
         var evidence: [PostgresValue] = [], inconclusive: [PostgresValue] = [], upSince: [PostgresValue] = []
         for o in observations {
             regions.append(.text(o.region))
@@ -47,8 +50,12 @@ extension ControlStore {
                 VALUES ($1, $2, $3, $4, now(), $5, $6, $7)
                 ON CONFLICT (observer) DO UPDATE SET host = excluded.host, pid = excluded.pid, api_url = excluded.api_url, last_seen = now(),
                     lagging = excluded.lagging, lag_reason = excluded.lag_reason, lag_ms = excluded.lag_ms
-                """, [.text(agent.observer), .text(ProcessInfo.processInfo.hostName), .int(Int(getpid())), .optional(agent.apiURL),
-                       .bool(agent.lag != nil), .optional(agent.lag?.reason), agent.lag.map { .double($0.ms) } ?? .null])
+                """,
+                [
+                    .text(agent.observer), .text(ProcessInfo.processInfo.hostName), .int(Int(getpid())),
+                    .optional(agent.apiURL),
+                    .bool(agent.lag != nil), .optional(agent.lag?.reason), agent.lag.map { .double($0.ms) } ?? .null,
+                ])
             for t in transitions {
                 try await ControlStore.recordEvent(c, kind: "health", region: t.region, message: t.message, detail: t)
             }
@@ -58,7 +65,9 @@ extension ControlStore {
     /// Every observation of every observer, with its liveness (written within `liveWithin`) and lag.
     /// With `seenWithin`, only observers that wrote within it; without, also observations whose
     /// observer has no row (they count as not live).
-    public static func observations(_ c: PostgresConnection, liveWithin: Duration, seenWithin: Duration? = nil) async throws -> [ObservationRecord] {
+    public static func observations(_ c: PostgresConnection, liveWithin: Duration, seenWithin: Duration? = nil)
+        async throws -> [ObservationRecord]
+    {
         try await c.query(
             """
             SELECT o.observer, o.region, o.component, o.state, o.since, o.evidence, o.up_since, a.last_seen,
@@ -69,9 +78,11 @@ extension ControlStore {
             """, [.double(liveWithin.secondsDouble), seenWithin.map { .double($0.secondsDouble) } ?? .null]
         ).rows.map { row in
             ObservationRecord(
-                observer: try row["observer"].require(), region: try row["region"].require(), component: try row["component"].require(),
+                observer: try row["observer"].require(), region: try row["region"].require(),
+                component: try row["component"].require(),
                 state: HealthState(rawValue: try row["state"].require()) ?? .unknown, since: try row["since"].require(),
-                evidence: try row["evidence"].optional(String.self).flatMap(Evidence.init(rawValue:)), upSince: try row["up_since"].optional(),
+                evidence: try row["evidence"].optional(String.self).flatMap(Evidence.init(rawValue:)),
+                upSince: try row["up_since"].optional(),
                 live: try row["live"].require(), lastSeen: try row["last_seen"].optional() ?? .distantPast,
                 lagReason: try row["lag_reason"].optional())
         }
@@ -86,7 +97,8 @@ extension ControlStore {
             FROM switchyard.observations o JOIN switchyard.agents a USING (observer)
             WHERE o.component = 'database' AND a.last_seen > now() - make_interval(secs => $1)
             GROUP BY o.region
-            """, [.double(liveWithin.secondsDouble)]).rows {
+            """, [.double(liveWithin.secondsDouble)]
+        ).rows {
             if let lag = try row["lag"].optional(Double.self) { lags[try row["region"].require()] = lag }
         }
         return lags
@@ -95,7 +107,8 @@ extension ControlStore {
     /// How many observers wrote within `within`.
     static func observerCount(_ c: PostgresConnection, seenWithin within: Duration) async throws -> Int {
         try await c.query(
-            "SELECT count(*) AS n FROM switchyard.agents WHERE last_seen > now() - make_interval(secs => $1)", [.double(within.secondsDouble)]
+            "SELECT count(*) AS n FROM switchyard.agents WHERE last_seen > now() - make_interval(secs => $1)",
+            [.double(within.secondsDouble)]
         ).first?["n"].require(Int.self) ?? 0
     }
 
@@ -108,6 +121,7 @@ extension ControlStore {
 
     /// Probes the observers did not count because they overlapped their own lag, all observers together.
     public static func inconclusiveProbes(_ c: PostgresConnection) async throws -> Int {
-        try await c.query("SELECT coalesce(sum(inconclusive), 0)::bigint AS n FROM switchyard.observations").first?["n"].require(Int.self) ?? 0
+        try await c.query("SELECT coalesce(sum(inconclusive), 0)::bigint AS n FROM switchyard.observations").first?["n"]
+            .require(Int.self) ?? 0
     }
 }

@@ -11,16 +11,20 @@ public enum ControlStore {
 
     /// The cluster row.
     public static func cluster(_ c: PostgresConnection) async throws -> ClusterState {
-        guard let row = try await c.query(
-            "SELECT active_region, epoch, paused, now() AS now FROM switchyard.cluster_state WHERE id = 1").first
+        guard
+            let row = try await c.query(
+                "SELECT active_region, epoch, paused, now() AS now FROM switchyard.cluster_state WHERE id = 1"
+            ).first
         else { throw missing("cluster_state") }
         return try ClusterState(row)
     }
 
     /// The cluster row, locked until the transaction `c` is in ends.
     static func lockCluster(_ c: PostgresConnection) async throws -> ClusterState {
-        guard let row = try await c.query(
-            "SELECT active_region, epoch, paused, now() AS now FROM switchyard.cluster_state WHERE id = 1 FOR UPDATE").first
+        guard
+            let row = try await c.query(
+                "SELECT active_region, epoch, paused, now() AS now FROM switchyard.cluster_state WHERE id = 1 FOR UPDATE"
+            ).first
         else { throw missing("cluster_state") }
         return try ClusterState(row)
     }
@@ -34,11 +38,13 @@ public enum ControlStore {
     public static func setPaused(_ c: PostgresConnection, _ paused: Bool, reason: String) async throws -> Bool {
         try await c.transaction { c in
             let changed = try await c.query(
-                "UPDATE switchyard.cluster_state SET paused = $1, updated_at = now() WHERE id = 1 AND paused <> $1", [.bool(paused)]
+                "UPDATE switchyard.cluster_state SET paused = $1, updated_at = now() WHERE id = 1 AND paused <> $1",
+                [.bool(paused)]
             ).affectedRows
             if changed > 0 {
                 try await ControlStore.recordEvent(
-                    c, kind: paused ? "paused" : "resumed", message: "automatic failover \(paused ? "paused" : "resumed"): \(reason)")
+                    c, kind: paused ? "paused" : "resumed",
+                    message: "automatic failover \(paused ? "paused" : "resumed"): \(reason)")
             }
             return changed > 0
         }
@@ -47,7 +53,8 @@ public enum ControlStore {
     /// Makes `region` active at epoch 1 (`init`, inside its transaction after `lockCluster` found none active).
     static func setInitialActive(_ c: PostgresConnection, _ region: String) async throws {
         try await c.query(
-            "UPDATE switchyard.cluster_state SET active_region = $1, epoch = 1, updated_at = now() WHERE id = 1", [.text(region)])
+            "UPDATE switchyard.cluster_state SET active_region = $1, epoch = 1, updated_at = now() WHERE id = 1",
+            [.text(region)])
         try await recordEvent(c, kind: "activated", region: region, message: "init set \(region) active at epoch 1")
     }
 
@@ -67,7 +74,9 @@ public enum ControlStore {
 
     /// Renews the active-region lease for `region` when it is the active region; returns the cluster
     /// epoch it holds it at, nil when the region is not active.
-    static func renewActiveLease(_ c: PostgresConnection, region: String, holder: String, ttl: Duration) async throws -> Int? {
+    static func renewActiveLease(_ c: PostgresConnection, region: String, holder: String, ttl: Duration) async throws
+        -> Int?
+    {
         try await c.query(
             """
             UPDATE switchyard.active_lease l
@@ -82,11 +91,15 @@ public enum ControlStore {
 
     /// The lease row.
     static func activeLease(_ c: PostgresConnection) async throws -> LeaseRecord? {
-        guard let row = try await c.query(
-            "SELECT region, holder, epoch, expires_at, coalesce(expires_at > now(), false) AS fresh FROM switchyard.active_lease WHERE id = 1"
-        ).first else { return nil }
-        return LeaseRecord(region: try row["region"].optional(), holder: try row["holder"].optional(), epoch: try row["epoch"].require(),
-                           expiresAt: try row["expires_at"].optional(), fresh: try row["fresh"].require())
+        guard
+            let row = try await c.query(
+                "SELECT region, holder, epoch, expires_at, coalesce(expires_at > now(), false) AS fresh FROM switchyard.active_lease WHERE id = 1"
+            ).first
+        else { return nil }
+        return LeaseRecord(
+            region: try row["region"].optional(), holder: try row["holder"].optional(),
+            epoch: try row["epoch"].require(),
+            expiresAt: try row["expires_at"].optional(), fresh: try row["fresh"].require())
     }
 
     /// True unless `region` holds an unexpired active-region lease.
@@ -95,14 +108,17 @@ public enum ControlStore {
             """
             SELECT coalesce(region IS DISTINCT FROM $1 OR expires_at IS NULL OR expires_at < now(), true) AS expired
             FROM switchyard.active_lease WHERE id = 1
-            """, [.text(region)]).first?["expired"].require(Bool.self) ?? true
+            """, [.text(region)]
+        ).first?["expired"].require(Bool.self) ?? true
     }
 
     // MARK: Events
 
     /// Appends an event; `detail` is stored as JSON.
-    static func recordEvent(_ c: PostgresConnection, kind: String, region: String? = nil, message: String,
-                            detail: (any Encodable & Sendable)? = nil) async throws {
+    static func recordEvent(
+        _ c: PostgresConnection, kind: String, region: String? = nil, message: String,
+        detail: (any Encodable & Sendable)? = nil
+    ) async throws {
         let json = try detail.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
         try await c.query(
             "INSERT INTO switchyard.events (kind, region, message, detail) VALUES ($1, $2, $3, $4::jsonb)",
@@ -112,14 +128,17 @@ public enum ControlStore {
     /// Events after `id`, oldest first.
     static func events(_ c: PostgresConnection, after id: Int, limit: Int = 500) async throws -> [SnapshotStore.Event] {
         try await c.query(
-            "SELECT id, at, kind, region, message FROM switchyard.events WHERE id > $1 ORDER BY id LIMIT $2", [.int(id), .int(limit)]
+            "SELECT id, at, kind, region, message FROM switchyard.events WHERE id > $1 ORDER BY id LIMIT $2",
+            [.int(id), .int(limit)]
         ).rows.map { row in
-            SnapshotStore.Event(id: try row["id"].require(), at: try row["at"].require(), kind: try row["kind"].require(),
-                                region: try row["region"].optional(), message: try row["message"].require())
+            SnapshotStore.Event(
+                id: try row["id"].require(), at: try row["at"].require(), kind: try row["kind"].require(),
+                region: try row["region"].optional(), message: try row["message"].require())
         }
     }
 
     static func missing(_ table: String) -> PostgresError {
-        PostgresError(code: .other, operation: "read \(table)", message: "switchyard.\(table) has no row: run switchyard init")
+        PostgresError(
+            code: .other, operation: "read \(table)", message: "switchyard.\(table) has no row: run switchyard init")
     }
 }

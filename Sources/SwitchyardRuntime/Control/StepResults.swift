@@ -4,11 +4,17 @@ import SwitchyardCore
 /// What a failover step did, as journaled in `failover_steps.result` (JSON). Each step has its own
 /// Codable payload; the step's name in the row says which.
 public enum StepResult: Sendable {
+    /// The journal row written, the epoch bumped.
     case begin(BeginResult)
+    /// The old region fenced, or its leases waited out.
     case fence(FenceResult)
+    /// The active runs copied.
     case migrate(MigrateResult)
+    /// The target opened and made active.
     case activate(ActivateResult)
+    /// The routing hooks called.
     case route(RouteResult)
+    /// The journal closed, notifications sent.
     case complete(CompleteResult)
 
     /// The step this is the result of.
@@ -62,39 +68,51 @@ extension StepResult: Encodable {
 
 /// `begin`: the new epoch, and the regions it moves between.
 public struct BeginResult: Codable, Sendable, Equatable {
+    /// The cluster epoch (bumped by every failover).
     public var epoch: Int
+    /// The region it moves away from.
     public var from: String?
+    /// The region it moves to.
     public var to: String?
 }
 
 /// `fence`: whether the old region was fenced in its own database, or what was waited out instead.
 public struct FenceResult: Codable, Sendable {
+    /// The old region was fenced in its own database (false: unreachable, its leases waited out).
     public var fenced: Bool?
+    /// Why the step had nothing to do.
     public var skipped: String?
+    /// Executions in the old region still running when the wait for them ended.
     public var executions_still_running: Int?
     /// How long the step waited for leases to end: the old region's when it could not fence it, or a
     /// failsafe lease of any region it did not fence. Set whenever it waited: the target then holds.
     public var lease_waited_ms: Int?
     /// Why it could not fence it.
     public var reason: String?
+    /// What the revocation of failsafe leases found.
     public var failsafe: FailsafeRevocation?
 }
 
 /// `migrate`: the migration's report, or why there was nothing to migrate.
 public enum MigrateResult: Codable, Sendable {
+    /// Nothing to migrate, and why.
     case skipped(String)
+    /// The migration's report.
     case migrated(RunMigrator.Report)
 
     enum CodingKeys: String, CodingKey { case skipped }
 
+    /// Decodes `{"skipped": …}` or a migration report.
     public init(from decoder: any Decoder) throws {
-        if let skipped = try decoder.container(keyedBy: CodingKeys.self).decodeIfPresent(String.self, forKey: .skipped) {
+        if let skipped = try decoder.container(keyedBy: CodingKeys.self).decodeIfPresent(String.self, forKey: .skipped)
+        {
             self = .skipped(skipped)
         } else {
             self = .migrated(try RunMigrator.Report(from: decoder))
         }
     }
 
+    /// Encodes `{"skipped": …}` or the migration report.
     public func encode(to encoder: any Encoder) throws {
         switch self {
         case .skipped(let why):
@@ -107,18 +125,24 @@ public enum MigrateResult: Codable, Sendable {
 
 /// `activate`: the region made active, at which epoch, and how long it holds its dispatches.
 public struct ActivateResult: Codable, Sendable, Equatable {
+    /// The region made active.
     public var active: String
+    /// The cluster epoch (bumped by every failover).
     public var epoch: Int
+    /// How long the target holds its dispatches (nil: no hold).
     public var dispatch_hold_ms: Int64?
 }
 
 /// `route`: every routing hook's outcome.
 public struct RouteResult: Codable, Sendable {
+    /// Every routing hook's outcome.
     public var hooks: [HookCaller.Result]
 }
 
 /// `complete`: the journal's final state, and the notification hooks' outcomes.
 public struct CompleteResult: Codable, Sendable {
+    /// Where it stands.
     public var state: FailoverState
+    /// Every notification hook's outcome.
     public var notified: [HookCaller.Result]
 }

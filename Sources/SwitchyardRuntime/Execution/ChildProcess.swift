@@ -17,7 +17,9 @@ public final class ChildProcess: @unchecked Sendable {
     deinit { if stdin >= 0 { close(stdin) } }
 
     /// Spawns `executable arguments…` with a clean signal mask.
-    public static func spawn(_ executable: String, _ arguments: [String], environment: [String: String]) throws -> ChildProcess {
+    public static func spawn(_ executable: String, _ arguments: [String], environment: [String: String]) throws
+        -> ChildProcess
+    {
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { throw POSIXError(.EMFILE) }
         _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)

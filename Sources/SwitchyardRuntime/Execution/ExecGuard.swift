@@ -18,8 +18,10 @@ import Foundation
 /// validity runs out — the bound the failover's dispatch hold counts on.
 public enum ExecGuard {
     /// Runs the guard until the child has exited; returns the exit code to use.
-    public static func run(command: [String], grace: Duration, initialLease: Duration, initialValidity: Duration? = nil,
-                           termMainOnly: Bool = false) -> Int32 {
+    public static func run(
+        command: [String], grace: Duration, initialLease: Duration, initialValidity: Duration? = nil,
+        termMainOnly: Bool = false
+    ) -> Int32 {
         func terminate(_ child: pid_t, grace: Duration, reason: String) -> Int32 {
             ExecGuard.terminate(child, grace: grace, reason: reason, termMainOnly: termMainOnly)
         }
@@ -39,11 +41,13 @@ public enum ExecGuard {
         let argv = command.map { strdup($0) } + [nil]
         defer { for p in argv { free(p) } }
         var child: pid_t = 0
-        let spawned = program.contains("/")
+        let spawned =
+            program.contains("/")
             ? posix_spawn(&child, program, &actions, &attributes, argv, environ)
             : posix_spawnp(&child, program, &actions, &attributes, argv, environ)
         guard spawned == 0 else {
-            FileHandle.standardError.write(Data("exec-guard: cannot start \(program): \(String(cString: strerror(spawned)))\n".utf8))
+            FileHandle.standardError.write(
+                Data("exec-guard: cannot start \(program): \(String(cString: strerror(spawned)))\n".utf8))
             return 127
         }
         var deadline = ContinuousClock.now + initialLease

@@ -6,7 +6,9 @@ import SwitchyardCore
 /// states (with since-when), observer liveness, cluster state and recent failovers.
 public enum DecisionInputReader {
     /// Reads the input now.
-    public static func read(_ control: PostgresConnection, configuration: Configuration) async throws -> FailoverDecision.Input {
+    public static func read(_ control: PostgresConnection, configuration: Configuration) async throws
+        -> FailoverDecision.Input
+    {
         let failover = configuration.controlPlane.failover
         let liveWithin = max(configuration.controlPlane.probes.interval * 3, .seconds(2))
         let cluster = try await ControlStore.cluster(control)
@@ -24,7 +26,8 @@ public enum DecisionInputReader {
         let known = try await ControlStore.observerCount(control, seenWithin: .seconds(86_400))
         let regions = configuration.regions.map { region -> FailoverDecision.Region in
             let critical = region.critical.map(\.rawValue)
-            let observations = (views[region.name] ?? [:]).sorted { $0.key < $1.key }.map { observer, view -> FailoverDecision.Observation in
+            let observations = (views[region.name] ?? [:]).sorted { $0.key < $1.key }.map {
+                observer, view -> FailoverDecision.Observation in
                 let states = view.components.mapValues(\.0)
                 let health = ComponentHealth.region(states, critical: critical)
                 let downSince = critical.compactMap { name -> Date? in
@@ -34,18 +37,23 @@ public enum DecisionInputReader {
                 // Up since the last of its critical components came back from down (nil if any never did).
                 let ups = critical.compactMap { view.components[$0] }.map(\.3)
                 let upSince: Date? = ups.isEmpty || ups.contains { $0 == nil } ? nil : ups.compactMap { $0 }.max()
-                let evidence = FailoverDecision.regionEvidence(view.components.compactMapValues(\.2), states: states, critical: critical)
-                return .init(observer: observer, live: view.live, health: health, downSince: health == .down ? downSince : nil,
-                             evidence: evidence, upSince: health == .healthy ? (upSince ?? Date.distantFuture) : nil)
+                let evidence = FailoverDecision.regionEvidence(
+                    view.components.compactMapValues(\.2), states: states, critical: critical)
+                return .init(
+                    observer: observer, live: view.live, health: health, downSince: health == .down ? downSince : nil,
+                    evidence: evidence, upSince: health == .healthy ? (upSince ?? Date.distantFuture) : nil)
             }
-            return .init(name: region.name, priority: region.priority, replicationLag: lagByRegion[region.name], observations: observations)
+            return .init(
+                name: region.name, priority: region.priority, replicationLag: lagByRegion[region.name],
+                observations: observations)
         }
         let recent = try await ControlStore.recentFailoverStarts(control)
-        return .init(now: cluster.now, activeRegion: cluster.activeRegion, regions: regions, knownObservers: known,
-                     quorum: failover.quorum, failureGrace: failover.failureGrace, cooldown: failover.cooldown,
-                     maxFailoversPerHour: failover.maxFailoversPerHour, recentFailovers: recent,
-                     paused: cluster.paused, automatic: failover.auto,
-                     evidenceGrace: min(failover.evidenceGrace, failover.failureGrace), laggingObservers: lagging)
+        return .init(
+            now: cluster.now, activeRegion: cluster.activeRegion, regions: regions, knownObservers: known,
+            quorum: failover.quorum, failureGrace: failover.failureGrace, cooldown: failover.cooldown,
+            maxFailoversPerHour: failover.maxFailoversPerHour, recentFailovers: recent,
+            paused: cluster.paused, automatic: failover.auto,
+            evidenceGrace: min(failover.evidenceGrace, failover.failureGrace), laggingObservers: lagging)
     }
 
     /// The check an automatic failover makes inside the transaction that begins it: a fresh read of the

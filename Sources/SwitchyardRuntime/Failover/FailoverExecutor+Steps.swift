@@ -4,7 +4,8 @@ import SwitchyardCore
 
 extension FailoverExecutor {
     /// Performs one step; returns its journal result. Every step is safe to run twice.
-    func perform(_ step: FailoverStep, _ context: inout Context, control: PostgresConnection) async throws -> StepResult {
+    func perform(_ step: FailoverStep, _ context: inout Context, control: PostgresConnection) async throws -> StepResult
+    {
         switch step {
         case .begin: return .begin(.init(epoch: context.epoch, from: context.from, to: context.to))
         case .fence: return .fence(try await fence(context, control: control))
@@ -16,8 +17,11 @@ extension FailoverExecutor {
     }
 
     func connect(_ region: String, timeout: Duration) async throws -> PostgresConnection {
-        guard let config = configuration.region(named: region) else { throw Refusal(description: "no region named \(region)") }
-        return try await PostgresConnection.connect(config.databaseDSN, timeout: timeout, defaultTimeout: timeout + .seconds(5))
+        guard let config = configuration.region(named: region) else {
+            throw Refusal(description: "no region named \(region)")
+        }
+        return try await PostgresConnection.connect(
+            config.databaseDSN, timeout: timeout, defaultTimeout: timeout + .seconds(5))
     }
 
     /// Closes the old region's fence with the new epoch in its own database (its leader stops scheduling
@@ -57,15 +61,23 @@ extension FailoverExecutor {
             // The old region's active-region lease in the control database.
             while true {
                 if try await ControlStore.activeLeaseEnded(control, region: from) { break }
-                if clock.now >= limit { throw Refusal(description: "\(from)'s active-region lease did not expire; not activating \(context.to)") }
+                if clock.now >= limit {
+                    throw Refusal(
+                        description: "\(from)'s active-region lease did not expire; not activating \(context.to)")
+                }
                 try await Task.sleep(for: .milliseconds(50))
             }
         }
         if let failsafeEnds, failsafeEnds > clock.now {
             if failsafeEnds > limit {
-                throw Refusal(description: "\(revocation.held_by ?? "a region")'s failsafe lease outlasts the wait limit; not activating \(context.to)")
+                throw Refusal(
+                    description:
+                        "\(revocation.held_by ?? "a region")'s failsafe lease outlasts the wait limit; not activating \(context.to)"
+                )
             }
-            logger.notice("waiting out a failsafe lease", metadata: ["holder": "\(revocation.held_by ?? "?")", "left_ms": "\(revocation.left_ms ?? 0)"])
+            logger.notice(
+                "waiting out a failsafe lease",
+                metadata: ["holder": "\(revocation.held_by ?? "?")", "left_ms": "\(revocation.left_ms ?? 0)"])
             try await Task.sleep(until: failsafeEnds, clock: .continuous)
         }
         if (fencedRegion == nil && context.from != nil) || failsafeEnds != nil {
@@ -100,11 +112,13 @@ extension FailoverExecutor {
         var running = 0
         let wait = drain ? failover.switchoverQuiesceTimeout : failover.fenceTimeout + .seconds(3)
         while clock.now - started < wait {
-            running = try await old.query(
-                """
-                SELECT count(*) AS n FROM switchyard.executions e JOIN switchyard.nodes n ON n.node_id = e.worker
-                WHERE e.finished_at IS NULL AND e.outcome IS NULL AND n.last_heartbeat > now() - interval '5 seconds'
-                """).first?["n"].require(Int.self) ?? 0
+            running =
+                try await old.query(
+                    """
+                    SELECT count(*) AS n FROM switchyard.executions e JOIN switchyard.nodes n ON n.node_id = e.worker
+                    WHERE e.finished_at IS NULL AND e.outcome IS NULL AND n.last_heartbeat > now() - interval '5 seconds'
+                    """
+                ).first?["n"].require(Int.self) ?? 0
             if running == 0 { break }
             try await Task.sleep(for: .milliseconds(50))
         }
@@ -114,8 +128,10 @@ extension FailoverExecutor {
 
     /// A connection to a region's database on which `first` succeeded: the failover leader's warm one
     /// when it has one (a hung postmaster still serves it), else a fresh one, all within `budget`.
-    func borrowOrConnect(_ region: String, budget: Duration,
-                         first: (PostgresConnection, Duration) async throws -> Void) async throws -> PostgresConnection {
+    func borrowOrConnect(
+        _ region: String, budget: Duration,
+        first: (PostgresConnection, Duration) async throws -> Void
+    ) async throws -> PostgresConnection {
         let clock = ContinuousClock()
         let started = clock.now
         var failure: Error?
@@ -130,7 +146,9 @@ extension FailoverExecutor {
             }
         }
         let left = budget - (clock.now - started)
-        guard left >= .milliseconds(100) else { throw failure ?? Refusal(description: "\(region)'s database did not answer") }
+        guard left >= .milliseconds(100) else {
+            throw failure ?? Refusal(description: "\(region)'s database did not answer")
+        }
         let c = try await connect(region, timeout: left)
         do {
             try await first(c, left)
@@ -176,25 +194,32 @@ extension FailoverExecutor {
     /// Copies the old region's active runs to the target as queued: from its database when reachable,
     /// else from the target's shadow copy.
     func migrate(_ context: Context, control: PostgresConnection) async throws -> MigrateResult {
-        guard let from = context.from, let source = configuration.region(named: from), let target = configuration.region(named: context.to)
+        guard let from = context.from, let source = configuration.region(named: from),
+            let target = configuration.region(named: context.to)
         else { return .skipped("no previous active region") }
         let targetDB = try await connect(context.to, timeout: configuration.controlPlane.failover.fenceTimeout)
         return try await targetDB.closeAfter {
             // The fence step could not reach the old database: try it briefly (a healed partition gives fresher
             // state than the shadow), then copy from the shadow rather than wait out a second connect timeout.
             let fenceTimeout = configuration.controlPlane.failover.fenceTimeout
-            let sourceTimeout = try await oldRegionUnfenced(context, control: control) ? min(fenceTimeout, .milliseconds(500)) : fenceTimeout
+            let sourceTimeout =
+                try await oldRegionUnfenced(context, control: control)
+                ? min(fenceTimeout, .milliseconds(500)) : fenceTimeout
             let sourceDB = try? await borrowOrConnect(from, budget: sourceTimeout) { c, timeout in
                 _ = try await c.query("SELECT 1", timeout: timeout)
             }
             var migrated = false
             defer { if let sourceDB { giveBack(from, sourceDB, healthy: migrated) } }
             let report = try await RunMigrator.migrate(
-                from: from, to: context.to, source: sourceDB.map { .table($0, table: source.runs.table) } ?? .shadow(region: from),
+                from: from, to: context.to,
+                source: sourceDB.map { .table($0, table: source.runs.table) } ?? .shadow(region: from),
                 target: targetDB, targetTable: target.runs.table, preset: target.runs.preset, dryRun: false,
-                supersede: "superseded: moved away by an earlier failover; failover \(context.id) copied \(from)'s active runs")
+                supersede:
+                    "superseded: moved away by an earlier failover; failover \(context.id) copied \(from)'s active runs"
+            )
             migrated = true
-            try await ControlStore.addRunsMoved(control, failover: context.id, count: report.copied, source: report.source)
+            try await ControlStore.addRunsMoved(
+                control, failover: context.id, count: report.copied, source: report.source)
             if !report.paused_in_target.isEmpty {
                 try await ControlStore.recordEvent(
                     control, kind: "warning", region: context.to,
@@ -217,9 +242,13 @@ extension FailoverExecutor {
                 UPDATE switchyard.fence SET cluster_epoch = $1, open = true, drain = false, open_until = NULL, reason = $2, updated_at = now(),
                     hold_until = CASE WHEN $3::float8 IS NULL THEN NULL ELSE now() + make_interval(secs => $3::float8) END
                 WHERE id = 1 AND cluster_epoch <= $1
-                """, [.int(context.epoch), .text("failover \(context.id)"), hold.map { .double($0.secondsDouble) } ?? .null])
-            guard try await ControlStore.activate(control, region: context.to, epoch: context.epoch, failover: context.id) else {
-                throw Refusal(description: "the cluster epoch moved past \(context.epoch): another failover superseded this one")
+                """,
+                [.int(context.epoch), .text("failover \(context.id)"), hold.map { .double($0.secondsDouble) } ?? .null])
+            guard
+                try await ControlStore.activate(control, region: context.to, epoch: context.epoch, failover: context.id)
+            else {
+                throw Refusal(
+                    description: "the cluster epoch moved past \(context.epoch): another failover superseded this one")
             }
             return ActivateResult(active: context.to, epoch: context.epoch, dispatch_hold_ms: hold?.wholeMilliseconds)
         }
@@ -228,7 +257,8 @@ extension FailoverExecutor {
     /// Calls the target region's routing hooks.
     func route(_ context: Context) async -> RouteResult {
         let hooks = configuration.region(named: context.to)?.routing.hooks ?? []
-        let values = HookValues(region: context.to, previousRegion: context.from, epoch: context.epoch, failoverId: context.id)
+        let values = HookValues(
+            region: context.to, previousRegion: context.from, epoch: context.epoch, failoverId: context.id)
         var results: [HookCaller.Result] = []
         await withTaskGroup(of: HookCaller.Result.self) { group in
             for hook in hooks { group.addTask { await HookCaller.call(hook, values: values) } }
@@ -245,10 +275,12 @@ extension FailoverExecutor {
         let failed = hooks.filter { $0.required && !$0.succeeded }.map(\.name)
         let state: FailoverState = failed.isEmpty ? .completed : .completed_with_errors
         let error = failed.isEmpty ? nil : "required hooks failed: \(failed.joined(separator: ", "))"
-        try await ControlStore.completeFailover(control, id: context.id, kind: context.kind, from: context.from, to: context.to,
-                                                state: state, error: error)
+        try await ControlStore.completeFailover(
+            control, id: context.id, kind: context.kind, from: context.from, to: context.to,
+            state: state, error: error)
         let notify = configuration.region(named: context.to)?.routing.notify ?? []
-        let values = HookValues(region: context.to, previousRegion: context.from, epoch: context.epoch, failoverId: context.id)
+        let values = HookValues(
+            region: context.to, previousRegion: context.from, epoch: context.epoch, failoverId: context.id)
         var notified: [HookCaller.Result] = []
         for hook in notify { notified.append(await HookCaller.call(hook, values: values)) }
         return CompleteResult(state: state, notified: notified)

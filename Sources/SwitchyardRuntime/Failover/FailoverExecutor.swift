@@ -18,18 +18,22 @@ public struct FailoverExecutor: Sendable {
     let warm: WarmConnections?
 
     /// Creates an executor acting as `leader`.
-    public init(configuration: Configuration, leader: String, logger: Logger, warm: WarmConnections? = nil,
-                progress: @escaping @Sendable (String) -> Void = { _ in }) {
+    public init(
+        configuration: Configuration, leader: String, logger: Logger, warm: WarmConnections? = nil,
+        progress: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
         self.configuration = configuration
         self.leader = leader
         self.logger = logger
         self.warm = warm
         self.progress = progress
-        stopAfter = ProcessInfo.processInfo.environment["SWITCHYARD_TEST_STOP_AFTER_STEP"].flatMap(FailoverStep.init(rawValue:))
+        stopAfter = ProcessInfo.processInfo.environment["SWITCHYARD_TEST_STOP_AFTER_STEP"].flatMap(
+            FailoverStep.init(rawValue:))
     }
 
     /// Why a failover cannot start.
     public struct Refusal: Error, CustomStringConvertible {
+        /// Why.
         public var description: String
         /// The running failover, when that is the reason.
         public var runningId: Int?
@@ -37,15 +41,25 @@ public struct FailoverExecutor: Sendable {
 
     /// What a finished failover did.
     public struct Report: Codable, Sendable {
+        /// The failover's id.
         public var id: Int
+        /// What started it.
         public var kind: FailoverKind
+        /// The region it moved away from (nil when none was active).
         public var from_region: String?
+        /// The region it moved to.
         public var to_region: String
+        /// The cluster epoch it set.
         public var epoch: Int
+        /// How it ended.
         public var state: FailoverState
+        /// Active runs copied to the target.
         public var runs_moved: Int
+        /// Where from: `table` (the old database) or `shadow`.
         public var runs_source: String
+        /// Every routing hook's outcome.
         public var hooks: [HookCaller.Result]
+        /// Each step's duration in milliseconds.
         public var steps_ms: [String: Double]
     }
 
@@ -54,9 +68,13 @@ public struct FailoverExecutor: Sendable {
     /// - Parameter confirm: checked inside the transaction, after the cluster state is locked and before
     ///   anything is written; a non-nil answer refuses the failover with that reason (an automatic
     ///   failover re-reads the observers' views here, so it never begins on a stale one).
-    public func begin(_ control: PostgresConnection, kind: FailoverKind, to target: String, reason: String, requestId: Int? = nil,
-                      confirm: (@Sendable (PostgresConnection) async throws -> String?)? = nil) async throws -> Int {
-        guard configuration.region(named: target) != nil else { throw Refusal(description: "no region named \(target)") }
+    public func begin(
+        _ control: PostgresConnection, kind: FailoverKind, to target: String, reason: String, requestId: Int? = nil,
+        confirm: (@Sendable (PostgresConnection) async throws -> String?)? = nil
+    ) async throws -> Int {
+        guard configuration.region(named: target) != nil else {
+            throw Refusal(description: "no region named \(target)")
+        }
         let leader = self.leader
         do {
             let id = try await control.transaction { c in
@@ -64,7 +82,8 @@ public struct FailoverExecutor: Sendable {
                 if from == target { throw Refusal(description: "\(target) is already the active region") }
                 if let confirm, let refusal = try await confirm(c) { throw Refusal(description: refusal) }
                 return try await ControlStore.beginFailover(
-                    c, kind: kind, from: from, to: target, reason: reason, leader: leader, requestId: requestId).id
+                    c, kind: kind, from: from, to: target, reason: reason, leader: leader, requestId: requestId
+                ).id
             }
             if stopAfter == .begin {
                 logger.critical("stopping after step begin (SWITCHYARD_TEST_STOP_AFTER_STEP)")
@@ -89,7 +108,8 @@ public struct FailoverExecutor: Sendable {
         guard let failover = try await ControlStore.failover(control, id: id), let epoch = failover.epoch else {
             throw Refusal(description: "no failover \(id)")
         }
-        var context = Context(id: id, kind: failover.kind, from: failover.from_region, to: failover.to_region, epoch: epoch)
+        var context = Context(
+            id: id, kind: failover.kind, from: failover.from_region, to: failover.to_region, epoch: epoch)
         let finished = try await ControlStore.stepFinished(control, id: id, step: failover.step)
         for step in FailoverStep.remaining(recorded: failover.step, finished: finished) where step != .begin {
             try await ControlStore.startStep(control, id: id, step: step)
@@ -122,15 +142,18 @@ public struct FailoverExecutor: Sendable {
 
     /// The report of failover `id`, from its journal.
     public static func report(_ control: PostgresConnection, id: Int) async throws -> Report {
-        guard let failover = try await ControlStore.failover(control, id: id) else { throw Refusal(description: "no failover \(id)") }
+        guard let failover = try await ControlStore.failover(control, id: id) else {
+            throw Refusal(description: "no failover \(id)")
+        }
         var timings: [String: Double] = [:]
         var hooks: [HookCaller.Result] = []
         for step in try await ControlStore.steps(control, failover: id) {
             timings[step.step.rawValue] = ((step.duration_ms ?? 0) * 10).rounded() / 10
             if case .route(let route) = step.result { hooks = route.hooks }
         }
-        return Report(id: id, kind: failover.kind, from_region: failover.from_region, to_region: failover.to_region,
-                      epoch: failover.epoch ?? 0, state: failover.state, runs_moved: failover.runs_moved ?? 0,
-                      runs_source: failover.runs_source ?? "", hooks: hooks, steps_ms: timings)
+        return Report(
+            id: id, kind: failover.kind, from_region: failover.from_region, to_region: failover.to_region,
+            epoch: failover.epoch ?? 0, state: failover.state, runs_moved: failover.runs_moved ?? 0,
+            runs_source: failover.runs_source ?? "", hooks: hooks, steps_ms: timings)
     }
 }

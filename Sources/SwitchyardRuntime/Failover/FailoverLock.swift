@@ -9,9 +9,10 @@ public enum FailoverLock {
     public static func acquire(_ control: PostgresConnection, wait: Duration) async throws -> Bool {
         let deadline = ContinuousClock.now + wait
         repeat {
-            let held = try await control.query(
-                "SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok", [.int(LockSession.lockClass), .text(key)]
-            ).first?["ok"].require(Bool.self) ?? false
+            let held =
+                try await control.query(
+                    "SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok", [.int(LockSession.lockClass), .text(key)]
+                ).first?["ok"].require(Bool.self) ?? false
             if held { return true }
             try await Task.sleep(for: .milliseconds(100))
         } while ContinuousClock.now < deadline
@@ -20,6 +21,7 @@ public enum FailoverLock {
 
     /// Releases the lock.
     public static func release(_ control: PostgresConnection) async throws {
-        try await control.query("SELECT pg_advisory_unlock($1, hashtext($2))", [.int(LockSession.lockClass), .text(key)])
+        try await control.query(
+            "SELECT pg_advisory_unlock($1, hashtext($2))", [.int(LockSession.lockClass), .text(key)])
     }
 }

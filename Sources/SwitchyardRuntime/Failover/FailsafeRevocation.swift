@@ -1,7 +1,7 @@
 import Foundation
 import Postgres
-import Synchronization
 import SwitchyardCore
+import Synchronization
 
 /// What a failover's revocation of failsafe leases found (journaled in the fence step's result).
 public struct FailsafeRevocation: Codable, Sendable {
@@ -49,10 +49,13 @@ extension FailoverExecutor {
             let got = state.answers.withLock { $0 }
             return FailsafeRevocation(
                 revoked_in: got.keys.sorted(), unreachable: regions.filter { got[$0] == nil },
-                leases: got.values.compactMap { f in f.until.map { FailsafeRevocation.Lease(holder: f.holder ?? "?", until: $0) } })
+                leases: got.values.compactMap { f in
+                    f.until.map { FailsafeRevocation.Lease(holder: f.holder ?? "?", until: $0) }
+                })
         }
         while true {
-            for region in regions where state.answers.withLock({ $0[region] == nil }) && state.running.withLock({ !$0.contains(region) })
+            for region in regions
+            where state.answers.withLock({ $0[region] == nil }) && state.running.withLock({ !$0.contains(region) })
                 && lastTry[region].map({ ContinuousClock.now - $0 >= .milliseconds(200) }) ?? true
             {
                 lastTry[region] = .now
@@ -60,21 +63,26 @@ extension FailoverExecutor {
                 Task {
                     defer { state.running.withLock { _ = $0.remove(region) } }
                     let row = Mutex<PostgresRow?>(nil)
-                    guard let c = try? await borrowOrConnect(region, budget: timeout, first: { c, t in
-                        // Durable whatever the server-wide synchronous_commit says: a revocation lost in a crash
-                        // would let the old region renew its lease there again.
-                        let answer = try await c.transaction { t2 in
-                            try await t2.query("SET LOCAL synchronous_commit = on", timeout: t)
-                            return try await t2.query(
-                                """
-                                UPDATE switchyard.failsafe_lease SET revoked_below = greatest(revoked_below, $1), revoked_by = $2, revoked_at = now()
-                                WHERE id = 1
-                                RETURNING region, cluster_epoch,
-                                    CASE WHEN expires_at > now() THEN extract(epoch FROM expires_at - now())::float8 * 1000 END AS left_ms
-                                """, [.int(context.epoch), .text(by)], timeout: t).first
-                        }
-                        row.withLock { $0 = answer }
-                    }) else { return }
+                    guard
+                        let c = try? await borrowOrConnect(
+                            region, budget: timeout,
+                            first: { c, t in
+                                // Durable whatever the server-wide synchronous_commit says: a revocation lost in a crash
+                                // would let the old region renew its lease there again.
+                                let answer = try await c.transaction { t2 in
+                                    try await t2.query("SET LOCAL synchronous_commit = on", timeout: t)
+                                    return try await t2.query(
+                                        """
+                                        UPDATE switchyard.failsafe_lease SET revoked_below = greatest(revoked_below, $1), revoked_by = $2, revoked_at = now()
+                                        WHERE id = 1
+                                        RETURNING region, cluster_epoch,
+                                            CASE WHEN expires_at > now() THEN extract(epoch FROM expires_at - now())::float8 * 1000 END AS left_ms
+                                        """, [.int(context.epoch), .text(by)], timeout: t
+                                    ).first
+                                }
+                                row.withLock { $0 = answer }
+                            })
+                    else { return }
                     let arrived = ContinuousClock.now
                     giveBack(region, c, healthy: true)
                     let answer = row.withLock { $0 }
@@ -91,14 +99,17 @@ extension FailoverExecutor {
             if state.answers.withLock({ $0.count }) >= needed {
                 // Enough answered for safety; a straggler (a hung database) only adds what it read: a short while.
                 let deadline = ContinuousClock.now + .milliseconds(100)
-                while state.running.withLock({ $0.count }) > 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+                while state.running.withLock({ $0.count }) > 0, ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(10))
+                }
                 return result()
             }
             if ContinuousClock.now >= limit {
                 let reached = state.answers.withLock { $0.keys.sorted() }
-                throw Refusal(description: "could not revoke failsafe leases in \(needed) of \(regions.count) region databases "
-                    + "(reached: \(reached.isEmpty ? "none" : reached.joined(separator: ", "))): a region cut off from the control "
-                    + "database could still be acting on one; not activating \(context.to)")
+                throw Refusal(
+                    description: "could not revoke failsafe leases in \(needed) of \(regions.count) region databases "
+                        + "(reached: \(reached.isEmpty ? "none" : reached.joined(separator: ", "))): a region cut off from the control "
+                        + "database could still be acting on one; not activating \(context.to)")
             }
             try await Task.sleep(for: .milliseconds(20))
         }

@@ -5,20 +5,25 @@ import SwitchyardCore
 /// Keeps each standby's `shadow_dag_run` in step with the active region's active runs, so a
 /// failover whose source database is dead loses at most one `shadow_interval` of run state.
 enum ShadowSync {
-    static let columns = "dag_id, run_id, run_type, state, logical_date, run_after, data_interval_start, data_interval_end, queued_at, start_date, conf, triggered_by"
+    static let columns =
+        "dag_id, run_id, run_type, state, logical_date, run_after, data_interval_start, data_interval_end, queued_at, start_date, conf, triggered_by"
 
     /// Copies `active`'s active runs into every standby's shadow table (replacing the previous copy).
-    static func sync(active: RegionConfig, standbys: [RegionConfig], connections: inout [String: PostgresConnection]) async throws -> Int {
+    static func sync(active: RegionConfig, standbys: [RegionConfig], connections: inout [String: PostgresConnection])
+        async throws -> Int
+    {
         guard active.runs.preset == .builtin else { return 0 }  // Airflow's own tables are shadowed by its replication
         func connection(_ region: RegionConfig) async throws -> PostgresConnection {
             if let c = connections[region.name], await c.isOpen { return c }
-            let c = try await PostgresConnection.connect(region.databaseDSN, timeout: .seconds(2), defaultTimeout: .seconds(5), name: "shadow-\(region.name)")
+            let c = try await PostgresConnection.connect(
+                region.databaseDSN, timeout: .seconds(2), defaultTimeout: .seconds(5), name: "shadow-\(region.name)")
             connections[region.name] = c
             return c
         }
         let source = try await connection(active)
         let data = try await source.copyOut(
-            "COPY (SELECT \(PostgresConnection.quoteLiteral(active.name)), \(columns) FROM \(active.runs.table) WHERE state IN ('queued', 'running')) TO STDOUT")
+            "COPY (SELECT \(PostgresConnection.quoteLiteral(active.name)), \(columns) FROM \(active.runs.table) WHERE state IN ('queued', 'running')) TO STDOUT"
+        )
         let rows = data.reduce(0) { $0 + ($1 == 10 ? 1 : 0) }
         for standby in standbys {
             do {
@@ -26,8 +31,12 @@ enum ShadowSync {
                 let name = active.name
                 try await target.transaction { c in
                     _ = name
-                    try await c.query("DELETE FROM switchyard.shadow_dag_run")  // a fresh copy of the current active region only
-                    if !data.isEmpty { try await c.copyIn("COPY switchyard.shadow_dag_run (source_region, \(columns)) FROM STDIN", data: data) }
+                    // A fresh copy of the current active region only
+                    try await c.query("DELETE FROM switchyard.shadow_dag_run")
+                    if !data.isEmpty {
+                        try await c.copyIn(
+                            "COPY switchyard.shadow_dag_run (source_region, \(columns)) FROM STDIN", data: data)
+                    }
                 }
             } catch {
                 await connections[standby.name]?.close()

@@ -40,11 +40,16 @@ public enum HookCaller {
         _ hook: HookConfig, values: HookValues, environment: [String: String] = ProcessInfo.processInfo.environment,
         client: HTTPClient = HTTPClient(), jitter: @Sendable () -> Double = { Double.random(in: 0...1) }
     ) async -> Result {
-        var result = Result(name: hook.name, url: URLRedaction.redacted(hook.url), required: hook.required, succeeded: false, attempts: [])
+        var result = Result(
+            name: hook.name, url: URLRedaction.redacted(hook.url), required: hook.required, succeeded: false,
+            attempts: [])
         var secret: String?
         if let name = hook.secretEnv {
             guard let value = environment[name], !value.isEmpty else {
-                result.attempts.append(Attempt(status: nil, error: "the signing secret's environment variable \(name) is not set", latency_ms: 0))
+                result.attempts.append(
+                    Attempt(
+                        status: nil, error: "the signing secret's environment variable \(name) is not set",
+                        latency_ms: 0))
                 return result
             }
             secret = value
@@ -52,17 +57,28 @@ public enum HookCaller {
         let body = hook.body.map { Array(values.render($0).utf8) } ?? values.defaultBody
         for attempt in 1...(hook.retries + 1) {
             if attempt > 1 {
-                try? await Task.sleep(for: RetrySchedule.delay(beforeAttempt: attempt, backoff: hook.backoff, maxBackoff: hook.maxBackoff, jitter: jitter()))
+                try? await Task.sleep(
+                    for: RetrySchedule.delay(
+                        beforeAttempt: attempt, backoff: hook.backoff, maxBackoff: hook.maxBackoff, jitter: jitter()))
             }
             let timestamp = String(Int(Date().timeIntervalSince1970))
-            var headers = [HTTPHeader("Content-Type", "application/json"), HTTPHeader("Idempotency-Key", "switchyard-failover-\(values.failoverId)"),
-                           HTTPHeader(timestampHeader, timestamp), HTTPHeader("User-Agent", "switchyard")]
-            if let secret { headers.append(HTTPHeader(signatureHeader, signature(secret: secret, timestamp: timestamp, body: body))) }
-            for (name, value) in hook.headers.sorted(by: { $0.key < $1.key }) { headers.append(HTTPHeader(name, values.render(value))) }
+            var headers = [
+                HTTPHeader("Content-Type", "application/json"),
+                HTTPHeader("Idempotency-Key", "switchyard-failover-\(values.failoverId)"),
+                HTTPHeader(timestampHeader, timestamp), HTTPHeader("User-Agent", "switchyard"),
+            ]
+            if let secret {
+                headers.append(HTTPHeader(signatureHeader, signature(secret: secret, timestamp: timestamp, body: body)))
+            }
+            for (name, value) in hook.headers.sorted(by: { $0.key < $1.key }) {
+                headers.append(HTTPHeader(name, values.render(value)))
+            }
             let request = HTTPRequest(
                 method: hook.method.rawValue, url: hook.url, headers: headers, body: hook.method == .GET ? [] : body,
                 timeout: hook.timeout, connectTimeout: hook.connectTimeout,
-                tls: TLSOptions(caFile: hook.tls.caFile, clientCertificate: hook.tls.clientCert, clientKey: hook.tls.clientKey, verify: hook.tls.verify))
+                tls: TLSOptions(
+                    caFile: hook.tls.caFile, clientCertificate: hook.tls.clientCert, clientKey: hook.tls.clientKey,
+                    verify: hook.tls.verify))
             let clock = ContinuousClock()
             let start = clock.now
             do {

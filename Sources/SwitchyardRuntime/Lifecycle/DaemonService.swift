@@ -15,6 +15,7 @@ public struct DaemonService: Service {
         self.body = body
     }
 
+    /// Runs the daemon until it returns; a graceful shutdown of the group raises its signal.
     public func run() async throws {
         try await withGracefulShutdownHandler {
             try await body()
@@ -26,8 +27,9 @@ public struct DaemonService: Service {
     /// Runs `self` in a `ServiceGroup` until it returns. SIGTERM and SIGINT shut it down gracefully,
     /// with no time limit: a leader's `--exec` command gets all of its `exec_grace`.
     public func runUntilShutdown(logger: Logger) async throws {
-        let group = ServiceGroup(configuration: .init(
-            services: [.init(service: self)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: self)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
 }

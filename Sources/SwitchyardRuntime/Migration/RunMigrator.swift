@@ -51,7 +51,8 @@ public enum RunMigrator {
 
     /// Migrates; `batchSize` rows per COPY + INSERT.
     public static func migrate(
-        from: String, to: String, source: Source, target: PostgresConnection, targetTable: String, preset: RunsConfig.Preset,
+        from: String, to: String, source: Source, target: PostgresConnection, targetTable: String,
+        preset: RunsConfig.Preset,
         dryRun: Bool, batchSize: Int = 50_000, supersede: String? = nil, unpause: Bool = false
     ) async throws -> Report {
         let clock = ContinuousClock()
@@ -73,18 +74,23 @@ public enum RunMigrator {
             selectFrom = "switchyard.shadow_dag_run WHERE source_region = \(PostgresConnection.quoteLiteral(region))"
         }
         let copied = targetColumns.map(\.name).filter { name in
-            sourceColumns.contains(name) && !neverCopied.contains(name) && name != "source_region" && name != "synced_at"
+            sourceColumns.contains(name) && !neverCopied.contains(name) && name != "source_region"
+                && name != "synced_at"
         }
         guard copied.contains("dag_id"), copied.contains("run_id") else {
             throw MigrationError("run tables must both have dag_id and run_id")
         }
         let columnList = copied.map(PostgresConnection.quoteIdentifier).joined(separator: ", ")
-        let data = try await sourceConnection.copyOut("COPY (SELECT \(columnList) FROM \(selectFrom) ORDER BY dag_id, run_id) TO STDOUT")
+        let data = try await sourceConnection.copyOut(
+            "COPY (SELECT \(columnList) FROM \(selectFrom) ORDER BY dag_id, run_id) TO STDOUT")
         let lines = data.split(separator: 10, omittingEmptySubsequences: true)
-        var report = Report(from: from, to: to, source: source.kind, dry_run: dryRun, found: lines.count, copied: 0,
-                            already_present: 0, orphaned: [], columns: copied, duration_ms: 0)
+        var report = Report(
+            from: from, to: to, source: source.kind, dry_run: dryRun, found: lines.count, copied: 0,
+            already_present: 0, orphaned: [], columns: copied, duration_ms: 0)
         let dagTable = preset == .airflow ? "dag" : "switchyard.dags"
-        let hasDagTable = try await target.query("SELECT to_regclass($1) IS NOT NULL AS e", [.text(dagTable)]).first?["e"].require(Bool.self) ?? false
+        let hasDagTable =
+            try await target.query("SELECT to_regclass($1) IS NOT NULL AS e", [.text(dagTable)]).first?["e"].require(
+                Bool.self) ?? false
         let dagColumns = hasDagTable ? try await columns(target, table: dagTable) : []
         let hasPaused = dagColumns.contains { $0.name == "is_paused" }
         let setState = targetColumns.contains { $0.name == "state" }
@@ -98,7 +104,8 @@ public enum RunMigrator {
             }
             return bytes
         }
-        let names = copied.map(PostgresConnection.quoteIdentifier) + extra.map { PostgresConnection.quoteIdentifier($0.column) }
+        let names =
+            copied.map(PostgresConnection.quoteIdentifier) + extra.map { PostgresConnection.quoteIdentifier($0.column) }
         let values = copied.map { "s." + PostgresConnection.quoteIdentifier($0) } + extra.map(\.expression)
         let insert = """
             INSERT INTO \(targetTable) (\(names.joined(separator: ", "))\(setState ? ", state" : ""))
@@ -117,7 +124,9 @@ public enum RunMigrator {
             """
         let work: @Sendable (isolated PostgresConnection) async throws -> Outcome = { t in
             var outcome = Outcome()
-            try await t.query("CREATE TEMP TABLE sy_migrate_staging ON COMMIT DROP AS SELECT \(columnList) FROM \(targetTable) WHERE false")
+            try await t.query(
+                "CREATE TEMP TABLE sy_migrate_staging ON COMMIT DROP AS SELECT \(columnList) FROM \(targetTable) WHERE false"
+            )
             try await t.query("CREATE TEMP TABLE sy_migrate_keys (dag_id text, run_id text) ON COMMIT DROP")
             for bytes in batches {
                 try await t.copyIn("COPY sy_migrate_staging (\(columnList)) FROM STDIN", data: bytes)
@@ -143,7 +152,8 @@ public enum RunMigrator {
                     UPDATE \(targetTable) r SET state = 'failed', end_date = now(), \(hasNote ? "note = $1, " : "")updated_at = now()
                     WHERE r.state IN ('queued', 'running')
                       AND NOT EXISTS (SELECT 1 FROM sy_migrate_keys k WHERE k.dag_id = r.dag_id AND k.run_id = r.run_id)
-                    """, hasNote ? [.text(supersede)] : []).affectedRows
+                    """, hasNote ? [.text(supersede)] : []
+                ).affectedRows
             }
             // Runs of a paused DAG wait in the target: say so, and unpause them when asked.
             if hasPaused {
@@ -151,8 +161,9 @@ public enum RunMigrator {
                     "SELECT DISTINCT d.dag_id FROM \(dagTable) d JOIN sy_migrate_keys k ON k.dag_id = d.dag_id WHERE d.is_paused ORDER BY 1"
                 ).rows.map { try $0["dag_id"].require(String.self) }
                 if unpause, !dryRun, !outcome.paused.isEmpty {
-                    try await t.query("UPDATE \(dagTable) SET is_paused = false WHERE dag_id = ANY($1::text[])",
-                                      [.array(outcome.paused.map { .text($0) })])
+                    try await t.query(
+                        "UPDATE \(dagTable) SET is_paused = false WHERE dag_id = ANY($1::text[])",
+                        [.array(outcome.paused.map { .text($0) })])
                     outcome.unpaused = outcome.paused
                 }
             }
@@ -178,12 +189,17 @@ public enum RunMigrator {
 
     /// Target columns set by the migration itself: the Airflow preset remaps the DAG version to the
     /// target's latest and clears the backfill; ours records where the run came from.
-    static func extraColumns(_ target: [String], preset: RunsConfig.Preset, from: String) -> [(column: String, expression: String)] {
+    static func extraColumns(_ target: [String], preset: RunsConfig.Preset, from: String) -> [(
+        column: String, expression: String
+    )] {
         var extra: [(String, String)] = []
         if target.contains("migrated_from") { extra.append(("migrated_from", PostgresConnection.quoteLiteral(from))) }
         if preset == .airflow, target.contains("created_dag_version_id") {
-            extra.append(("created_dag_version_id",
-                          "(SELECT dv.id FROM dag_version dv WHERE dv.dag_id = s.dag_id ORDER BY dv.version_number DESC LIMIT 1)"))
+            extra.append(
+                (
+                    "created_dag_version_id",
+                    "(SELECT dv.id FROM dag_version dv WHERE dv.dag_id = s.dag_id ORDER BY dv.version_number DESC LIMIT 1)"
+                ))
         }
         if preset == .airflow, target.contains("backfill_id") { extra.append(("backfill_id", "NULL")) }
         return extra
@@ -215,7 +231,6 @@ public enum RunMigrator {
         var outcome: Outcome
     }
 }
-
 
 extension RunMigrator.Source {
     var kind: String {

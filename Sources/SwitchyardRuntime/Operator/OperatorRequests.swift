@@ -21,6 +21,7 @@ public struct OperatorRequests: Sendable {
         case decisionPicksAnother(chosen: String, target: String, why: String)
         case decisionSaysNo(why: String)
 
+        /// Why, for an operator.
         public var description: String {
             switch self {
             case .unknownRegion(let name, let known): "no region named \(name) (have \(known.joined(separator: ", ")))"
@@ -28,7 +29,8 @@ public struct OperatorRequests: Sendable {
             case .alreadyActive(let name): "\(name) is already the active region"
             case .targetUnhealthy(let name, let views): "\(name) is not healthy in the observers' view: \(views)"
             case .targetDatabaseSilent(let name, let error): "\(name)'s database does not answer: \(error)"
-            case .decisionPicksAnother(let chosen, let target, let why): "the decision picks \(chosen), not \(target) (\(why)); use --force"
+            case .decisionPicksAnother(let chosen, let target, let why):
+                "the decision picks \(chosen), not \(target) (\(why)); use --force"
             case .decisionSaysNo(let why): "the decision says no: \(why); use --force to fail over anyway"
             }
         }
@@ -51,6 +53,7 @@ public struct OperatorRequests: Sendable {
 
     let configuration: Configuration
 
+    /// Requests against `configuration`'s regions.
     public init(configuration: Configuration) { self.configuration = configuration }
 
     /// Every check a request passes before it runs or is queued, in order: the target exists, no
@@ -75,7 +78,8 @@ public struct OperatorRequests: Sendable {
         guard kind == .failover else { return }
         switch FailoverDecision.decide(input) {
         case .failover(let chosen, _) where chosen == target: return
-        case .failover(let chosen, let why): throw Refusal.decisionPicksAnother(chosen: chosen, target: target, why: why)
+        case .failover(let chosen, let why):
+            throw Refusal.decisionPicksAnother(chosen: chosen, target: target, why: why)
         case .stay(let why), .blocked(let why): throw Refusal.decisionSaysNo(why: why)
         }
     }
@@ -83,8 +87,10 @@ public struct OperatorRequests: Sendable {
     /// A majority of the live observers that observe `target` must see it healthy (when any observe it).
     static func unhealthyTarget(_ input: FailoverDecision.Input, _ target: String) -> Refusal? {
         let observations = input.regions.first { $0.name == target }?.observations.filter(\.live) ?? []
-        guard !observations.isEmpty, observations.filter({ $0.health == .healthy }).count * 2 <= observations.count else { return nil }
-        return .targetUnhealthy(target, views: observations.map { "\($0.observer) sees \($0.health.rawValue)" }.joined(separator: ", "))
+        guard !observations.isEmpty, observations.filter({ $0.health == .healthy }).count * 2 <= observations.count
+        else { return nil }
+        return .targetUnhealthy(
+            target, views: observations.map { "\($0.observer) sees \($0.health.rawValue)" }.joined(separator: ", "))
     }
 
     /// The check the failover leader makes when it picks a queued request up, inside the transaction that
@@ -100,7 +106,9 @@ public struct OperatorRequests: Sendable {
 
     /// Queues an admitted request for the failover leader; returns its id. It keeps its kind: the
     /// decision was checked when it was admitted, and its target's health is checked again at pickup.
-    public func enqueue(_ control: PostgresConnection, kind: Kind, to target: String, reason: String) async throws -> Int {
+    public func enqueue(_ control: PostgresConnection, kind: Kind, to target: String, reason: String) async throws
+        -> Int
+    {
         try await ControlStore.enqueueRequest(control, kind: kind, to: target, reason: reason)
     }
 

@@ -118,13 +118,19 @@ final class ActiveLease: Sendable {
             if !answeredLast.withLock({ $0 }) { answeredLast.withLock { $0 = true } }
         } catch {
             // Once per outage, not twice a second: the leader logs whether it acts on the failsafe lease.
-            let first = answeredLast.withLock { was in defer { was = false }; return was }
+            let first = answeredLast.withLock { was in
+                defer { was = false }; return was
+            }
             if first {
                 logger.warning("active-region lease renewal failed", metadata: ["error": "\(error)"])
             } else {
                 logger.debug("active-region lease renewal failed", metadata: ["error": "\(error)"])
             }
-            if let c = connection.withLock({ c in defer { c = nil }; return c }) { await c.close() }
+            if let c = connection.withLock({ c in
+                defer { c = nil }; return c
+            }) {
+                await c.close()
+            }
         }
     }
 }

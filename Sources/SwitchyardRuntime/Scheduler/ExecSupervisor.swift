@@ -42,8 +42,11 @@ actor ExecSupervisor {
             if let lastExit, ContinuousClock.now - lastExit < .seconds(1) { return }  // crash-loop backoff
             if let notBefore, ContinuousClock.now < notBefore {
                 if !announcedWait {
-                    logger.notice("exec command waits until the previous leader's command can no longer be running", metadata: [
-                        "wait_ms": "\((notBefore - .now).wholeMilliseconds)"])
+                    logger.notice(
+                        "exec command waits until the previous leader's command can no longer be running",
+                        metadata: [
+                            "wait_ms": "\((notBefore - .now).wholeMilliseconds)"
+                        ])
                     announcedWait = true
                 }
                 return
@@ -84,10 +87,17 @@ actor ExecSupervisor {
         let executable = SelfExecutable.path
         do {
             let process = try ChildProcess.spawn(
-                executable, ["exec-guard", "--grace-ms", String(grace.wholeMilliseconds), "--lease-ms", String(lease.wholeMilliseconds)]
-                    + (termMainOnly ? ["--term-main"] : []) + ["--"] + command, environment: ProcessInfo.processInfo.environment)
+                executable,
+                [
+                    "exec-guard", "--grace-ms", String(grace.wholeMilliseconds), "--lease-ms",
+                    String(lease.wholeMilliseconds),
+                ]
+                    + (termMainOnly ? ["--term-main"] : []) + ["--"] + command,
+                environment: ProcessInfo.processInfo.environment)
             guardProcess = process
-            logger.notice("exec command started", metadata: ["command": "\(command.joined(separator: " "))", "guard": "\(process.pid)"])
+            logger.notice(
+                "exec command started",
+                metadata: ["command": "\(command.joined(separator: " "))", "guard": "\(process.pid)"])
         } catch {
             logger.error("cannot start exec-guard", metadata: ["error": "\(error)"])
             lastExit = .now

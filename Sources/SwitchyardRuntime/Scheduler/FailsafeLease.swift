@@ -1,7 +1,7 @@
 import Logging
 import Postgres
-import Synchronization
 import SwitchyardCore
+import Synchronization
 
 /// The failsafe lease (safety invariant 4 while the control database is unreachable): a row the active
 /// region's leader renews in every region database it can reach, carrying the cluster epoch at which
@@ -29,7 +29,8 @@ final class FailsafeLease: Sendable {
     /// The cluster epoch the lease is renewed for (nil while this node has none to renew) and, per region
     /// database, the deadline of its latest confirmation with the epoch it confirmed: one lock, so an
     /// epoch change and the confirmations it voids never interleave with a reader.
-    private let state = Mutex<(epoch: Int?, confirmed: [String: (until: ContinuousClock.Instant, epoch: Int)])>((nil, [:]))
+    private let state = Mutex<(epoch: Int?, confirmed: [String: (until: ContinuousClock.Instant, epoch: Int)])>(
+        (nil, [:]))
     private let connections = Mutex<[String: PostgresConnection]>([:])
 
     init(configuration: Configuration, region: String, holder: String, logger: Logger) {
@@ -95,8 +96,10 @@ final class FailsafeLease: Sendable {
     /// still leads, for the epoch `answer` (the active-region lease's last answer) gives. While the control
     /// database has not answered this leadership, the region's own database is asked for a predecessor's
     /// lease to carry on (by that database's task alone, on its own connection).
-    func renewing(every interval: Duration, acting: @escaping @Sendable () -> Bool,
-                  answer: @escaping @Sendable () -> ActiveLease.Answer) -> Task<Void, Never> {
+    func renewing(
+        every interval: Duration, acting: @escaping @Sendable () -> Bool,
+        answer: @escaping @Sendable () -> ActiveLease.Answer
+    ) -> Task<Void, Never> {
         Task {
             await withTaskGroup(of: Void.self) { group in
                 for target in targets {
@@ -124,7 +127,8 @@ final class FailsafeLease: Sendable {
 
     private func open(_ target: Target) async throws -> PostgresConnection {
         if let c = connections.withLock({ $0[target.region] }), await c.isOpen { return c }
-        let fresh = try await PostgresConnection.connectDurable(target.dsn, timeout: timing.renewalTimeout, name: "failsafe-\(target.region)")
+        let fresh = try await PostgresConnection.connectDurable(
+            target.dsn, timeout: timing.renewalTimeout, name: "failsafe-\(target.region)")
         connections.withLock { $0[target.region] = fresh }
         return fresh
     }
@@ -134,15 +138,19 @@ final class FailsafeLease: Sendable {
         do {
             let c = try await open(target)
             let renewed = try await RegionStore.renewFailsafeLease(
-                c, region: region, clusterEpoch: epoch, holder: holder, ttl: timing.failsafeTTL, timeout: timing.renewalTimeout)
+                c, region: region, clusterEpoch: epoch, holder: holder, ttl: timing.failsafeTTL,
+                timeout: timing.renewalTimeout)
             if renewed {
-                state.withLock { s in if s.epoch == epoch { s.confirmed[target.region] = (sent + timing.failsafeTTL, epoch) } }
+                state.withLock { s in
+                    if s.epoch == epoch { s.confirmed[target.region] = (sent + timing.failsafeTTL, epoch) }
+                }
             } else {
                 state.withLock { $0.confirmed[target.region] = nil }
                 logger.debug("failsafe lease refused", metadata: ["database": "\(target.region)", "epoch": "\(epoch)"])
             }
         } catch {
-            logger.debug("failsafe lease renewal failed", metadata: ["database": "\(target.region)", "error": "\(error)"])
+            logger.debug(
+                "failsafe lease renewal failed", metadata: ["database": "\(target.region)", "error": "\(error)"])
             if let c = connections.withLock({ c in c.removeValue(forKey: target.region) }) { await c.close() }
         }
     }

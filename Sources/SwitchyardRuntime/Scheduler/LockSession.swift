@@ -24,15 +24,17 @@ public struct LockSession: Sendable {
     public static func open(dsn: String, region: String, node: String, settings: ElectionConfig) async throws
         -> LockSession
     {
-        let conninfo = ConnInfo.appending(dsn, [
-            ("keepalives", "1"),
-            ("keepalives_idle", String(settings.keepalivesIdle.wholeSecondsRoundedUp())),
-            ("keepalives_interval", String(settings.keepalivesInterval.wholeSecondsRoundedUp())),
-            ("keepalives_count", String(settings.keepalivesCount)),
-            ("tcp_user_timeout", String(settings.tcpUserTimeout.wholeMilliseconds)),
-            ("connect_timeout", String(settings.connectTimeout.wholeSecondsRoundedUp(minimum: 2))),
-            ("application_name", "switchyard-lock-\(node)"),
-        ])
+        let conninfo = ConnInfo.appending(
+            dsn,
+            [
+                ("keepalives", "1"),
+                ("keepalives_idle", String(settings.keepalivesIdle.wholeSecondsRoundedUp())),
+                ("keepalives_interval", String(settings.keepalivesInterval.wholeSecondsRoundedUp())),
+                ("keepalives_count", String(settings.keepalivesCount)),
+                ("tcp_user_timeout", String(settings.tcpUserTimeout.wholeMilliseconds)),
+                ("connect_timeout", String(settings.connectTimeout.wholeSecondsRoundedUp(minimum: 2))),
+                ("application_name", "switchyard-lock-\(node)"),
+            ])
         let connection = try await PostgresConnection.connect(
             conninfo, timeout: settings.connectTimeout, defaultTimeout: settings.statementTimeout + .milliseconds(500),
             name: "lock-\(region)")
@@ -71,10 +73,13 @@ public struct LockSession: Sendable {
     /// then starts its own without waiting out the command's grace).
     public func release(node: String, execStoppedAt epoch: Int? = nil) async throws {
         if let epoch {
-            try await connection.query("UPDATE switchyard.leadership SET exec_stopped_epoch = $1 WHERE id = 1 AND epoch = $1", [.int(epoch)])
+            try await connection.query(
+                "UPDATE switchyard.leadership SET exec_stopped_epoch = $1 WHERE id = 1 AND epoch = $1", [.int(epoch)])
         }
-        try await connection.query("SELECT pg_advisory_unlock($1, hashtext($2))", [.int(Self.lockClass), .text(region)])
-        try await connection.query("SELECT pg_notify($1, $2)", [.text(Self.channel(region)), .text("released by \(node)")])
+        try await connection.query(
+            "SELECT pg_advisory_unlock($1, hashtext($2))", [.int(Self.lockClass), .text(region)])
+        try await connection.query(
+            "SELECT pg_notify($1, $2)", [.text(Self.channel(region)), .text("released by \(node)")])
     }
 
     /// The NOTIFY channel on which leadership changes of `region` are announced.
@@ -84,7 +89,9 @@ public struct LockSession: Sendable {
         try await connection.query("SELECT 1", timeout: .seconds(1))
     }
 
-    public static func channel(_ region: String) -> String { "switchyard_leader_" + region.replacingOccurrences(of: "-", with: "_") }
+    public static func channel(_ region: String) -> String {
+        "switchyard_leader_" + region.replacingOccurrences(of: "-", with: "_")
+    }
 
     /// Closes the session; the server frees the lock at once.
     public func close() async { await connection.close() }

@@ -21,7 +21,9 @@ actor NodeSession {
                 connection = try await PostgresConnection.connect(
                     dsn, timeout: .seconds(2), defaultTimeout: .seconds(2), name: "node-\(nodeId)")
             }
-            if let connection { try await RegionStore.heartbeatNode(connection, node: nodeId, kind: kind, role: role, epoch: epoch) }
+            if let connection {
+                try await RegionStore.heartbeatNode(connection, node: nodeId, kind: kind, role: role, epoch: epoch)
+            }
         } catch {
             logger.debug("node heartbeat failed", metadata: ["error": "\(error)"])
             await connection?.close()

@@ -25,7 +25,9 @@ extension RegionStore {
         public var failsafeRegions: [String]?
 
         /// Describes the lease.
-        public init(clusterEpoch: Int, validity: @escaping @Sendable () -> Duration, source: String, failsafeRegions: [String]?) {
+        public init(
+            clusterEpoch: Int, validity: @escaping @Sendable () -> Duration, source: String, failsafeRegions: [String]?
+        ) {
             self.clusterEpoch = clusterEpoch
             self.validity = validity
             self.source = source
@@ -69,17 +71,23 @@ extension RegionStore {
                 SELECT $1, $2, leader_node, clock_timestamp(), clock_timestamp() FROM switchyard.leadership WHERE id = 1
                 ON CONFLICT (epoch, cluster_epoch) DO UPDATE
                 SET last_acted_at = clock_timestamp(), ticks = switchyard.acting_terms.ticks + 1
-                """, [.int(epoch), .int(clusterEpoch), validity.map { .double(max(0, $0.secondsDouble)) } ?? .null,
-                      .optional(lease?.source), lease?.failsafeRegions.map { .array($0.map { .text($0) }) } ?? .null])
+                """,
+                [
+                    .int(epoch), .int(clusterEpoch), validity.map { .double(max(0, $0.secondsDouble)) } ?? .null,
+                    .optional(lease?.source), lease?.failsafeRegions.map { .array($0.map { .text($0) }) } ?? .null,
+                ])
             // A region whose runs Airflow schedules (runs.dispatch false): the tick only holds the fence.
             guard schedule else { return result }
             // Schedules: the DAG rows are locked so two ticks never plan the same slot concurrently.
             let dags = try await c.query(
-                "SELECT dag_id, schedule, next_run_after FROM switchyard.dags WHERE NOT is_paused AND schedule IS NOT NULL FOR UPDATE")
+                "SELECT dag_id, schedule, next_run_after FROM switchyard.dags WHERE NOT is_paused AND schedule IS NOT NULL FOR UPDATE"
+            )
             for dag in dags.rows {
                 let dagId = try dag["dag_id"].require(String.self)
-                guard let text = try dag["schedule"].optional(String.self), let schedule = try? DAGSchedule.parse(text) else { continue }
-                let plan = SchedulePlanner.plan(schedule: schedule, nextRunAfter: try dag["next_run_after"].optional(Date.self), now: now)
+                guard let text = try dag["schedule"].optional(String.self), let schedule = try? DAGSchedule.parse(text)
+                else { continue }
+                let plan = SchedulePlanner.plan(
+                    schedule: schedule, nextRunAfter: try dag["next_run_after"].optional(Date.self), now: now)
                 if let due = plan.due {
                     let runId = SchedulePlanner.runId(for: due)
                     let inserted = try await c.query(
@@ -121,16 +129,20 @@ extension RegionStore {
                 RETURNING r.dag_id, r.run_id, r.dispatch_id
                 """, [.int(epoch)])
             for row in redispatched.rows + started.rows {
-                result.dispatches.append(DispatchMessage(
-                    region: region, epoch: epoch, dagId: try row["dag_id"].require(String.self),
-                    runId: try row["run_id"].require(String.self), dispatchId: try row["dispatch_id"].require(String.self)))
+                result.dispatches.append(
+                    DispatchMessage(
+                        region: region, epoch: epoch, dagId: try row["dag_id"].require(String.self),
+                        runId: try row["run_id"].require(String.self),
+                        dispatchId: try row["dispatch_id"].require(String.self)))
             }
             return result
         }
     }
 
     /// Inserts a manually triggered run as queued (any node or operator may; it is not a leader write).
-    public static func trigger(_ c: PostgresConnection, dagId: String, conf: String?, at date: Date = Date()) async throws -> String {
+    public static func trigger(_ c: PostgresConnection, dagId: String, conf: String?, at date: Date = Date())
+        async throws -> String
+    {
         let runId = SchedulePlanner.manualRunId(at: date)
         try await c.query(
             """

@@ -19,8 +19,10 @@ public enum RegionStore {
             ON CONFLICT (node_id) DO UPDATE SET host = excluded.host, pid = excluded.pid, role = excluded.role,
                 epoch = excluded.epoch, kind = excluded.kind, last_heartbeat = now()
             """,
-            [.text(node), .text(ProcessInfo.processInfo.hostName), .int(Int(getpid())), .text(role),
-             .optional(epoch), .text(kind)])
+            [
+                .text(node), .text(ProcessInfo.processInfo.hostName), .int(Int(getpid())), .text(role),
+                .optional(epoch), .text(kind),
+            ])
     }
 
     /// Increments the region's leadership epoch in the lock session: the fencing token of the new leader.
@@ -50,10 +52,15 @@ public enum RegionStore {
             """, [.text(node)]
         ).first
         guard let epoch = try row?["epoch"].require(Int.self) else {
-            throw PostgresError(code: .other, operation: "bump epoch", message: "leadership row missing: run switchyard init")
+            throw PostgresError(
+                code: .other, operation: "bump epoch", message: "leadership row missing: run switchyard init")
         }
-        let since = try row?["since_heartbeat"].optional(Double.self).map { Duration.milliseconds(Int64(max(0, $0) * 1000)) }
-        return Succession(epoch: epoch, sincePredecessorHeartbeat: since, predecessorStoppedExec: try row?["stopped"].require(Bool.self) ?? false)
+        let since = try row?["since_heartbeat"].optional(Double.self).map {
+            Duration.milliseconds(Int64(max(0, $0) * 1000))
+        }
+        return Succession(
+            epoch: epoch, sincePredecessorHeartbeat: since,
+            predecessorStoppedExec: try row?["stopped"].require(Bool.self) ?? false)
     }
 
     /// What a leader's check found.
@@ -82,11 +89,15 @@ public enum RegionStore {
             """
         ).first
         guard let row else {
-            throw PostgresError(code: .other, operation: "check", message: "leadership or fence row missing: run switchyard init")
+            throw PostgresError(
+                code: .other, operation: "check", message: "leadership or fence row missing: run switchyard init")
         }
         let current = try row["epoch"].require(Int.self)
         if current != epoch { return .superseded(current: current) }
-        if touch { try await c.query("UPDATE switchyard.leadership SET heartbeat_at = now() WHERE id = 1 AND epoch = $1", [.int(epoch)]) }
+        if touch {
+            try await c.query(
+                "UPDATE switchyard.leadership SET heartbeat_at = now() WHERE id = 1 AND epoch = $1", [.int(epoch)])
+        }
         // A fence under a dispatch hold (a failover could not fence the old region) is not open yet: the
         // leader neither schedules nor starts its --exec command until the hold has passed.
         guard try row["open"].require(Bool.self) else { return .leadingFenced }
@@ -104,7 +115,8 @@ public enum RegionStore {
     /// Runs `body` as a fenced leader write: inside one transaction on `connection` that first checks
     /// the epoch and the fence, throwing `Refused` (and writing nothing) when either is not ours.
     public static func fencedWrite<T: Sendable>(
-        _ connection: PostgresConnection, epoch: Int, _ body: @escaping @Sendable (isolated PostgresConnection) async throws -> T
+        _ connection: PostgresConnection, epoch: Int,
+        _ body: @escaping @Sendable (isolated PostgresConnection) async throws -> T
     ) async throws -> T {
         try await connection.transaction { c in
             let standing = try await check(c, epoch: epoch, touch: true)
@@ -117,7 +129,8 @@ public enum RegionStore {
     /// epoch at which it last held the active-region lease. Refused (false) once a failover revoked that
     /// epoch here, or while another region holds an unexpired lease at the same or a newer epoch.
     public static func renewFailsafeLease(
-        _ c: PostgresConnection, region: String, clusterEpoch: Int, holder: String, ttl: Duration, timeout: Duration? = nil
+        _ c: PostgresConnection, region: String, clusterEpoch: Int, holder: String, ttl: Duration,
+        timeout: Duration? = nil
     ) async throws -> Bool {
         try await c.query(
             """

@@ -26,8 +26,11 @@ public final class SchedulerNode: Sendable {
     /// Creates a node; `run()` does the work.
     /// - Parameter execThroughShell: the commands are `/bin/sh -c` lines: SIGTERM goes to the shell's whole
     ///   process group (otherwise to the command itself, then SIGKILL to what is left of its group).
-    public init(configuration: Configuration, region: RegionConfig, nodeId: String, exec: [[String]], execThroughShell: Bool = false,
-                shutdown: ShutdownSignal, logger: Logger) {
+    public init(
+        configuration: Configuration, region: RegionConfig, nodeId: String, exec: [[String]],
+        execThroughShell: Bool = false,
+        shutdown: ShutdownSignal, logger: Logger
+    ) {
         self.configuration = configuration
         self.region = region
         self.nodeId = nodeId
@@ -37,7 +40,9 @@ public final class SchedulerNode: Sendable {
         logger[metadataKey: "switchyard.node"] = .string(nodeId)
         self.logger = logger
         self.execs = exec.map {
-            ExecSupervisor(command: $0, grace: configuration.controlPlane.election.execGrace, termMainOnly: !execThroughShell, logger: logger)
+            ExecSupervisor(
+                command: $0, grace: configuration.controlPlane.election.execGrace, termMainOnly: !execThroughShell,
+                logger: logger)
         }
     }
 
@@ -49,18 +54,21 @@ public final class SchedulerNode: Sendable {
         let nodeSession = NodeSession(dsn: region.databaseDSN, nodeId: nodeId, logger: logger)
         // One lease keeper for the node's life: its control-database connection is opened while following,
         // so a new leader's first tick is not delayed by connecting and authenticating.
-        let lease = ActiveLease(dsn: configuration.controlPlane.control.dsn, region: region.name, holder: nodeId,
-                                ttl: configuration.controlPlane.failover.leaseTTL, logger: logger)
+        let lease = ActiveLease(
+            dsn: configuration.controlPlane.control.dsn, region: region.name, holder: nodeId,
+            ttl: configuration.controlPlane.failover.leaseTTL, logger: logger)
         let failsafe = FailsafeLease(configuration: configuration, region: region.name, holder: nodeId, logger: logger)
         while !shutdown.requested {
             var lock: LockSession?
             do {
-                let session = try await LockSession.open(dsn: region.databaseDSN, region: region.name, node: nodeId, settings: election)
+                let session = try await LockSession.open(
+                    dsn: region.databaseDSN, region: region.name, node: nodeId, settings: election)
                 lock = session
                 await nodeSession.beat(role: "follower", epoch: nil)
                 await lease.prepare()
                 guard try await waitForLock(session, nodeSession: nodeSession) else { break }
-                try await leadRenewing(session, nodeSession: nodeSession, leases: Leases(active: lease, failsafe: failsafe))
+                try await leadRenewing(
+                    session, nodeSession: nodeSession, leases: Leases(active: lease, failsafe: failsafe))
             } catch {
                 logger.warning("lock session failed; reconnecting", metadata: ["error": "\(error)"])
             }
@@ -103,8 +111,9 @@ public final class SchedulerNode: Sendable {
             let epoch = active.clusterEpoch
             switch (control, safe) {
             case let (c?, s?) where s.epoch == epoch:
-                return Holding(left: max(c, s.left), clusterEpoch: epoch, source: active.answering ? "control" : "failsafe",
-                               failsafeRegions: s.regions)
+                return Holding(
+                    left: max(c, s.left), clusterEpoch: epoch, source: active.answering ? "control" : "failsafe",
+                    failsafeRegions: s.regions)
             case let (c?, _):
                 return Holding(left: c, clusterEpoch: epoch, source: "control", failsafeRegions: nil)
             case let (nil, s?):
@@ -136,7 +145,8 @@ public final class SchedulerNode: Sendable {
         let interval = configuration.controlPlane.failover.leaseRenewInterval
         let renewals = leases.active.renewing(every: interval) { window.isOpen }
         let active = leases.active
-        let failsafeRenewals = leases.failsafe.renewing(every: interval, acting: { window.isOpen }, answer: { active.lastAnswer })
+        let failsafeRenewals = leases.failsafe.renewing(
+            every: interval, acting: { window.isOpen }, answer: { active.lastAnswer })
         let outcome: Result<Void, Error>
         do {
             try await lead(lock, nodeSession: nodeSession, leases: leases)
@@ -203,12 +213,16 @@ public final class SchedulerNode: Sendable {
             if holding?.source != leaseSource {
                 switch holding?.source {
                 case "failsafe":
-                    logger.warning("control database unreachable: acting on the failsafe lease", metadata: [
-                        "confirmed_by": "\(holding?.failsafeRegions ?? [])"])
+                    logger.warning(
+                        "control database unreachable: acting on the failsafe lease",
+                        metadata: [
+                            "confirmed_by": "\(holding?.failsafeRegions ?? [])"
+                        ])
                 case "control" where leaseSource == "failsafe":
                     logger.notice("active-region lease renewed in the control database again: failsafe over")
                 case nil where leaseSource != nil:
-                    logger.warning("no lease holds: neither the control database nor a majority of region databases confirm it")
+                    logger.warning(
+                        "no lease holds: neither the control database nor a majority of region databases confirm it")
                 default: break
                 }
                 leaseSource = holding?.source
@@ -220,9 +234,11 @@ public final class SchedulerNode: Sendable {
                 let leaseLeft = holding.left
                 result = try await RegionStore.tick(
                     lock, epoch: epoch, region: region.name, now: Date(), redispatchAfter: redispatchAfter,
-                    lease: .init(clusterEpoch: holding.clusterEpoch,
-                                 validity: { timing.fenceValidity(leaseLeft: leaseLeft, sinceSent: .now - sent) ?? .zero },
-                                 source: holding.source, failsafeRegions: holding.source == "failsafe" ? holding.failsafeRegions : nil),
+                    lease: .init(
+                        clusterEpoch: holding.clusterEpoch,
+                        validity: { timing.fenceValidity(leaseLeft: leaseLeft, sinceSent: .now - sent) ?? .zero },
+                        source: holding.source,
+                        failsafeRegions: holding.source == "failsafe" ? holding.failsafeRegions : nil),
                     schedule: region.runs.dispatch)
             } else {
                 result = RegionStore.TickResult(standing: try await RegionStore.leaderHeartbeat(lock, epoch: epoch))
@@ -233,9 +249,15 @@ public final class SchedulerNode: Sendable {
                 return
             }
             var canSchedule = false
-            if let holding, case .leadingOpen(let clusterEpoch) = result.standing, clusterEpoch == holding.clusterEpoch { canSchedule = true }
+            if let holding, case .leadingOpen(let clusterEpoch) = result.standing, clusterEpoch == holding.clusterEpoch
+            {
+                canSchedule = true
+            }
             if canSchedule != scheduling {
-                logger.notice(canSchedule ? "scheduling: region is active and its fence is open" : "idle: region is not active or is fenced")
+                logger.notice(
+                    canSchedule
+                        ? "scheduling: region is active and its fence is open"
+                        : "idle: region is not active or is fenced")
                 scheduling = canSchedule
             }
             if !result.created.isEmpty { logger.info("created runs", metadata: ["runs": "\(result.created)"]) }
@@ -244,7 +266,9 @@ public final class SchedulerNode: Sendable {
             // (The configuration refuses `runs.dispatch` without a redis section.)
             if region.runs.dispatch, let redisConfig = region.redis, !result.dispatches.isEmpty || !fenceRaised {
                 do {
-                    if redis == nil { redis = try await RedisConnector.connect(redisConfig, name: "dispatch-\(region.name)") }
+                    if redis == nil {
+                        redis = try await RedisConnector.connect(redisConfig, name: "dispatch-\(region.name)")
+                    }
                     if let r = redis {
                         if !fenceRaised {
                             try await dispatcher.raiseFence(r, epoch: epoch)
@@ -259,14 +283,17 @@ public final class SchedulerNode: Sendable {
                     logger.warning("stepping down: \(stale)")
                     return
                 } catch {
-                    logger.warning("dispatch failed; unclaimed runs are published again later", metadata: ["error": "\(error)"])
+                    logger.warning(
+                        "dispatch failed; unclaimed runs are published again later", metadata: ["error": "\(error)"])
                     if let r = redis { await r.close() }
                     redis = nil
                 }
             }
             // The command's guard stops it by itself when leadership or the lease runs out, whichever is first.
             let leaseLeft = holding.map { $0.left - (ContinuousClock.now - sent) } ?? .zero
-            for exec in execs { await exec.update(shouldRun: canSchedule, leaseRemaining: min(deadline.remaining(at: .now), leaseLeft)) }
+            for exec in execs {
+                await exec.update(shouldRun: canSchedule, leaseRemaining: min(deadline.remaining(at: .now), leaseLeft))
+            }
             if ContinuousClock.now - lastNodeBeat >= .seconds(1) {
                 await nodeSession.beat(role: "leader", epoch: epoch)
                 lastNodeBeat = .now
@@ -281,12 +308,15 @@ public final class SchedulerNode: Sendable {
         // unlock so a follower wins at once and starts its own command without waiting.
         // The lock is held meanwhile (its session kept from idle_session_timeout): the command may take its
         // whole grace, and no other node may start its own before this one has exited.
-        let keepAlive = execs.isEmpty ? nil : Task { [lock, election] in
-            while !Task.isCancelled {
-                try? await lock.keepAlive()
-                try? await Task.sleep(for: min(election.heartbeatInterval, election.idleSessionTimeout / 3))
+        let keepAlive =
+            execs.isEmpty
+            ? nil
+            : Task { [lock, election] in
+                while !Task.isCancelled {
+                    try? await lock.keepAlive()
+                    try? await Task.sleep(for: min(election.heartbeatInterval, election.idleSessionTimeout / 3))
+                }
             }
-        }
         var stopped = !execs.isEmpty
         await withTaskGroup(of: Bool.self) { group in
             for exec in execs {

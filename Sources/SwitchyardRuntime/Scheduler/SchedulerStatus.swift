@@ -39,16 +39,20 @@ public struct SchedulerStatus: Codable, Sendable {
             SELECT l.epoch, l.leader_node, l.since, l.heartbeat_at, extract(epoch FROM now() - l.heartbeat_at)::float8 AS age,
                    f.open, f.cluster_epoch
             FROM switchyard.leadership l, switchyard.fence f WHERE l.id = 1 AND f.id = 1
-            """).first
+            """
+        ).first
         let nodes = try await c.query(
             """
             SELECT node_id, kind, role, epoch, pid, last_heartbeat, extract(epoch FROM now() - last_heartbeat)::float8 AS age
             FROM switchyard.nodes ORDER BY kind, node_id
-            """).rows.map {
-                Node(node_id: try $0["node_id"].require(), kind: try $0["kind"].require(), role: try $0["role"].require(),
-                     epoch: try $0["epoch"].optional(), pid: try $0["pid"].require(), last_heartbeat: try $0["last_heartbeat"].require(),
-                     heartbeat_age_seconds: try $0["age"].require())
-            }
+            """
+        ).rows.map {
+            Node(
+                node_id: try $0["node_id"].require(), kind: try $0["kind"].require(), role: try $0["role"].require(),
+                epoch: try $0["epoch"].optional(), pid: try $0["pid"].require(),
+                last_heartbeat: try $0["last_heartbeat"].require(),
+                heartbeat_age_seconds: try $0["age"].require())
+        }
         return SchedulerStatus(
             region: region, epoch: try l?["epoch"].require() ?? 0, leader: try l?["leader_node"].optional(),
             since: try l?["since"].optional(), leader_heartbeat: try l?["heartbeat_at"].optional(),

@@ -35,7 +35,9 @@ public enum Initializer {
         /// Paused DAGs get no scheduled runs.
         public var paused: Bool
         /// Creates a DAG row.
-        public init(id: String, schedule: String?, command: String, maxActiveRuns: Int, timeout: Duration?, paused: Bool) {
+        public init(
+            id: String, schedule: String?, command: String, maxActiveRuns: Int, timeout: Duration?, paused: Bool
+        ) {
             self.id = id
             self.schedule = schedule
             self.command = command
@@ -66,17 +68,20 @@ public enum Initializer {
     /// Runs init against the control database and every region database.
     public static func run(controlDSN: String, regions: [Region], dags: [DAG], active: String?) async throws -> Report {
         if let active, !regions.contains(where: { $0.name == active }) {
-            throw Refusal(description: "--active \(active): no such region (have \(regions.map(\.name).joined(separator: ", ")))")
+            throw Refusal(
+                description: "--active \(active): no such region (have \(regions.map(\.name).joined(separator: ", ")))")
         }
         var applied: [String: [Int]] = [:]
-        let control = try await PostgresConnection.connect(controlDSN, defaultTimeout: .seconds(30), name: "init-control")
+        let control = try await PostgresConnection.connect(
+            controlDSN, defaultTimeout: .seconds(30), name: "init-control")
         return try await control.closeAfter {
             applied["control"] = try await Migrator.migrate(control, kind: .control)
             try await ControlStore.registerRegions(control, regions)
             var connections: [String: PostgresConnection] = [:]
             defer { for c in connections.values { Task { await c.close() } } }
             for region in regions {
-                let c = try await PostgresConnection.connect(region.dsn, defaultTimeout: .seconds(30), name: "init-\(region.name)")
+                let c = try await PostgresConnection.connect(
+                    region.dsn, defaultTimeout: .seconds(30), name: "init-\(region.name)")
                 connections[region.name] = c
                 applied[region.name] = try await Migrator.migrate(c, kind: .region)
                 try await syncDAGs(c, dags)
@@ -113,9 +118,13 @@ public enum Initializer {
                       IS DISTINCT FROM (excluded.schedule, excluded.command, excluded.max_active_runs,
                            excluded.timeout_seconds, excluded.is_paused)
                     """,
-                    [.text(dag.id), .optional(dag.schedule), .text(dag.command), .int(dag.maxActiveRuns),
-                     dag.timeout.map { .double(Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18) } ?? .null,
-                     .bool(dag.paused)])
+                    [
+                        .text(dag.id), .optional(dag.schedule), .text(dag.command), .int(dag.maxActiveRuns),
+                        dag.timeout.map {
+                            .double(Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18)
+                        } ?? .null,
+                        .bool(dag.paused),
+                    ])
             }
             // DAGs removed from the file are removed from the region; their runs stay.
             try await c.query(
@@ -132,10 +141,16 @@ public enum Initializer {
             guard let active else { return (current, epoch) }
             if current == active { return (current, epoch) }
             if let current {
-                throw Refusal(description: "region \(current) is already active (epoch \(epoch)); use `switchyard switchover --to \(active)`")
+                throw Refusal(
+                    description:
+                        "region \(current) is already active (epoch \(epoch)); use `switchyard switchover --to \(active)`"
+                )
             }
             if epoch > 0 {
-                throw Refusal(description: "no region is active (epoch \(epoch), a failover may be in progress); use `switchyard failover --to \(active) --force`")
+                throw Refusal(
+                    description:
+                        "no region is active (epoch \(epoch), a failover may be in progress); use `switchyard failover --to \(active) --force`"
+                )
             }
             try await ControlStore.setInitialActive(c, active)
             return (active, 1)

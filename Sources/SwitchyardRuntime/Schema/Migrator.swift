@@ -37,10 +37,11 @@ public enum Migrator {
                     PRIMARY KEY (kind, version)
                 );
                 """)
-            let current = try await c.query(
-                "SELECT coalesce(max(version), 0) AS version FROM switchyard.schema_migrations WHERE kind = $1",
-                [.text(kind.rawValue)]
-            ).first?["version"].require(Int.self) ?? 0
+            let current =
+                try await c.query(
+                    "SELECT coalesce(max(version), 0) AS version FROM switchyard.schema_migrations WHERE kind = $1",
+                    [.text(kind.rawValue)]
+                ).first?["version"].require(Int.self) ?? 0
             var applied: [Int] = []
             for migration in kind.migrations where migration.version > current {
                 try await c.simpleQuery(migration.sql)

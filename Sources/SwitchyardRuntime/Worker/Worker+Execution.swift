@@ -1,21 +1,25 @@
 import Foundation
 import Postgres
 import Redis
-import Synchronization
 import SwitchyardCore
+import Synchronization
 
 extension Worker {
     /// Handles one stream entry: validate, check the fence, claim, run, record, acknowledge.
     func handle(_ entry: Entry, redis: RedisConnection, db: PostgresConnection, node: NodeSession) async throws {
         guard let message = DispatchMessage(fields: entry.fields), message.region == region.name else {
-            logger.warning("dropping a stream entry that is not a dispatch of this region", metadata: ["id": "\(entry.id)"])
+            logger.warning(
+                "dropping a stream entry that is not a dispatch of this region", metadata: ["id": "\(entry.id)"])
             try await ack(redis, entry.id)
             return
         }
         let fence = try await dispatcher.fence(redis)
         if message.epoch < fence {
-            logger.info("dropping a dispatch from a stale epoch", metadata: [
-                "run": "\(message.dagId)/\(message.runId)", "epoch": "\(message.epoch)", "fence": "\(fence)"])
+            logger.info(
+                "dropping a dispatch from a stale epoch",
+                metadata: [
+                    "run": "\(message.dagId)/\(message.runId)", "epoch": "\(message.epoch)", "fence": "\(fence)",
+                ])
             try await ack(redis, entry.id)
             return
         }
@@ -32,19 +36,24 @@ extension Worker {
             RETURNING attempt, conf::text AS conf,
                 (SELECT extract(epoch FROM open_until - now())::float8 * 1000 FROM switchyard.fence WHERE id = 1) AS valid_ms
             """,
-            [.text(message.dagId), .text(message.runId), .text(message.dispatchId), .text(workerId), .double(staleAfter.secondsDouble)])
+            [
+                .text(message.dagId), .text(message.runId), .text(message.dispatchId), .text(workerId),
+                .double(staleAfter.secondsDouble),
+            ])
         guard let claimed = claim.first else {
             // Not claimable: finished, dispatched again, or held by a live worker (then leave the entry
             // pending so it can be reclaimed if that worker dies).
             let holder = try await db.query(
                 "SELECT worker FROM switchyard.dag_run WHERE dag_id = $1 AND run_id = $2 AND dispatch_id = $3 AND state = 'running'",
-                [.text(message.dagId), .text(message.runId), .text(message.dispatchId)]).first
+                [.text(message.dagId), .text(message.runId), .text(message.dispatchId)]
+            ).first
             if try holder?["worker"].optional(String.self) == nil { try await ack(redis, entry.id) }
             return
         }
         let attempt = try claimed["attempt"].require(Int.self)
         let dag = try await db.query(
-            "SELECT command, timeout_seconds FROM switchyard.dags WHERE dag_id = $1", [.text(message.dagId)]).first
+            "SELECT command, timeout_seconds FROM switchyard.dags WHERE dag_id = $1", [.text(message.dagId)]
+        ).first
         let execution = try await db.query(
             """
             INSERT INTO switchyard.executions (dag_id, run_id, attempt, epoch, worker) VALUES ($1, $2, $3, $4, $5) RETURNING id
@@ -52,18 +61,25 @@ extension Worker {
         ).first?["id"].require(Int.self)
         let outcome: (state: String, note: String)
         if let dag, let command = try dag["command"].optional(String.self) {
-            let timeout = try dag["timeout_seconds"].optional(Double.self).map { Duration.milliseconds(Int64($0 * 1000)) }
+            let timeout = try dag["timeout_seconds"].optional(Double.self).map {
+                Duration.milliseconds(Int64($0 * 1000))
+            }
             logger.info("running", metadata: ["run": "\(message.dagId)/\(message.runId)", "attempt": "\(attempt)"])
             // The claim read the fence's validity: the command may run until it ends, then as long as later reads extend it.
-            let trusted = claimSent + timing.workerTrust(validityLeft: try claimed["valid_ms"].optional(Double.self).map { .milliseconds(Int64($0)) })
-            outcome = await execute(command, message: message, attempt: attempt, conf: try claimed["conf"].optional(String.self),
-                                    timeout: timeout, trustedUntil: trusted, node: node, db: db)
+            let trusted =
+                claimSent
+                + timing.workerTrust(
+                    validityLeft: try claimed["valid_ms"].optional(Double.self).map { .milliseconds(Int64($0)) })
+            outcome = await execute(
+                command, message: message, attempt: attempt, conf: try claimed["conf"].optional(String.self),
+                timeout: timeout, trustedUntil: trusted, node: node, db: db)
         } else {
             outcome = ("failed", "DAG \(message.dagId) is not defined in region \(region.name)")
         }
         if outcome.state == "fenced" || outcome.state == "unconfirmed" {
             // The region was failed over: the run continues in the new active region; record nothing here.
-            logger.notice("stopped a run", metadata: ["run": "\(message.dagId)/\(message.runId)", "why": "\(outcome.note)"])
+            logger.notice(
+                "stopped a run", metadata: ["run": "\(message.dagId)/\(message.runId)", "why": "\(outcome.note)"])
             // Stopped for an unconfirmed fence, no failover may follow (a frozen leader whose successor was
             // late): give the claim back, in the same statement, so the region's next leader dispatches the
             // run again. If the database does not answer, the worker does both when it reconnects.
@@ -75,8 +91,12 @@ extension Worker {
                         WHERE $6 AND dag_id = $1 AND run_id = $2 AND dispatch_id = $3 AND worker = $4 AND state = 'running'
                     )
                     UPDATE switchyard.executions SET finished_at = now(), outcome = 'fenced' WHERE id = $5
-                    """, [.text(message.dagId), .text(message.runId), .text(message.dispatchId), .text(workerId), .int(execution),
-                          .bool(outcome.state == "unconfirmed")])
+                    """,
+                    [
+                        .text(message.dagId), .text(message.runId), .text(message.dispatchId), .text(workerId),
+                        .int(execution),
+                        .bool(outcome.state == "unconfirmed"),
+                    ])
             }
             try await ack(redis, entry.id)
             return
@@ -86,20 +106,29 @@ extension Worker {
             UPDATE switchyard.dag_run SET state = $5, end_date = now(), note = $6, updated_at = now()
             WHERE dag_id = $1 AND run_id = $2 AND dispatch_id = $3 AND worker = $4 AND state = 'running'
             """,
-            [.text(message.dagId), .text(message.runId), .text(message.dispatchId), .text(workerId), .text(outcome.state), .text(outcome.note)])
+            [
+                .text(message.dagId), .text(message.runId), .text(message.dispatchId), .text(workerId),
+                .text(outcome.state), .text(outcome.note),
+            ])
         if let execution {
-            try await db.query("UPDATE switchyard.executions SET finished_at = now(), outcome = $2 WHERE id = $1",
-                               [.int(execution), .text(outcome.state)])
+            try await db.query(
+                "UPDATE switchyard.executions SET finished_at = now(), outcome = $2 WHERE id = $1",
+                [.int(execution), .text(outcome.state)])
         }
-        logger.info(recorded.affectedRows == 1 ? "recorded" : "outcome not recorded: the run was taken over or moved",
-                    metadata: ["run": "\(message.dagId)/\(message.runId)", "state": "\(outcome.state)", "note": "\(outcome.note)"])
+        logger.info(
+            recorded.affectedRows == 1 ? "recorded" : "outcome not recorded: the run was taken over or moved",
+            metadata: [
+                "run": "\(message.dagId)/\(message.runId)", "state": "\(outcome.state)", "note": "\(outcome.note)",
+            ])
         try await ack(redis, entry.id)
     }
 
     /// Runs the command under an exec-guard (its own process group, killed at the timeout, and at once
     /// if this worker dies), heartbeating while it runs.
-    func execute(_ command: String, message: DispatchMessage, attempt: Int, conf: String?, timeout: Duration?,
-                 trustedUntil initialTrust: ContinuousClock.Instant, node: NodeSession, db: PostgresConnection) async -> (state: String, note: String) {
+    func execute(
+        _ command: String, message: DispatchMessage, attempt: Int, conf: String?, timeout: Duration?,
+        trustedUntil initialTrust: ContinuousClock.Instant, node: NodeSession, db: PostgresConnection
+    ) async -> (state: String, note: String) {
         let executable = SelfExecutable.path
         let lease = timeout ?? .seconds(10 * 365 * 86_400)
         let timing = self.timing
@@ -113,8 +142,13 @@ extension Worker {
         let child: ChildProcess
         do {
             child = try ChildProcess.spawn(
-                executable, ["exec-guard", "--grace-ms", String(timing.killGrace.wholeMilliseconds), "--lease-ms", String(lease.wholeMilliseconds),
-                             "--valid-ms", String(max(.zero, trustedUntil - .now).wholeMilliseconds), "--", "/bin/sh", "-c", command],
+                executable,
+                [
+                    "exec-guard", "--grace-ms", String(timing.killGrace.wholeMilliseconds), "--lease-ms",
+                    String(lease.wholeMilliseconds),
+                    "--valid-ms", String(max(.zero, trustedUntil - .now).wholeMilliseconds), "--", "/bin/sh", "-c",
+                    command,
+                ],
                 environment: environment)
         } catch {
             return ("failed", "cannot start the command: \(error)")
@@ -135,9 +169,14 @@ extension Worker {
         while true {
             if let status = child.poll() {
                 if status == 0 { return ("success", "exit 0") }
-                if status == ExecGuard.timedOutExitCode, timeout != nil { return ("failed", "timed out after \(lease)") }
+                if status == ExecGuard.timedOutExitCode, timeout != nil {
+                    return ("failed", "timed out after \(lease)")
+                }
                 if status == ExecGuard.unconfirmedExitCode {
-                    return ("unconfirmed", "stopped by its guard: the region's fence validity ran out before this worker confirmed it again")
+                    return (
+                        "unconfirmed",
+                        "stopped by its guard: the region's fence validity ran out before this worker confirmed it again"
+                    )
                 }
                 if status == 127 { return ("failed", "command not found (exit 127)") }
                 return ("failed", "exit \(status)")
@@ -159,8 +198,8 @@ extension Worker {
                 if await !db.isOpen { try? await db.reconnect(timeout: timing.fenceReconnectTimeout) }
                 if let fence = try? await db.query(
                     "SELECT open, drain, extract(epoch FROM open_until - now())::float8 * 1000 AS valid_ms FROM switchyard.fence WHERE id = 1",
-                    timeout: timing.fenceQueryTimeout).first
-                {
+                    timeout: timing.fenceQueryTimeout
+                ).first {
                     if fence["open"].bool == false, fence["drain"].bool == false {
                         child.closeInput()
                         while child.poll() == nil { try? await Task.sleep(for: .milliseconds(10)) }
@@ -176,7 +215,8 @@ extension Worker {
                         let left = trustedUntil - .now
                         if left > .zero { child.send("valid \(left.wholeMilliseconds)") }
                     } else {
-                        unconfirmed = "the region's fence validity lapsed (no leader holds a lease: neither the control database nor a majority of region databases confirms it)"
+                        unconfirmed =
+                            "the region's fence validity lapsed (no leader holds a lease: neither the control database nor a majority of region databases confirms it)"
                     }
                 } else {
                     unconfirmed = "the region's database stopped confirming its fence"

@@ -28,8 +28,10 @@ public final class Worker: Sendable {
     let redisConfig: RedisConfig
 
     /// Creates a worker; `run()` does the work. nil for a region without Redis (nothing is dispatched there).
-    public init?(configuration: Configuration, region: RegionConfig, workerId: String, staleAfter: Duration,
-                 shutdown: ShutdownSignal, logger: Logger) {
+    public init?(
+        configuration: Configuration, region: RegionConfig, workerId: String, staleAfter: Duration,
+        shutdown: ShutdownSignal, logger: Logger
+    ) {
         guard let redis = region.redis else { return nil }
         self.redisConfig = redis
         self.configuration = configuration
@@ -51,9 +53,15 @@ public final class Worker: Sendable {
         let node = NodeSession(dsn: region.databaseDSN, nodeId: workerId, logger: logger)
         while !shutdown.requested {
             do {
-                let redis = try await RedisConnector.connect(redisConfig, commandTimeout: .seconds(5), name: "worker-redis")
-                let db = try await PostgresConnection.connect(region.databaseDSN, timeout: .seconds(3), defaultTimeout: .seconds(10), name: "worker-db")
-                defer { Task { await redis.close(); await db.close() } }
+                let redis = try await RedisConnector.connect(
+                    redisConfig, commandTimeout: .seconds(5), name: "worker-redis")
+                let db = try await PostgresConnection.connect(
+                    region.databaseDSN, timeout: .seconds(3), defaultTimeout: .seconds(10), name: "worker-db")
+                defer {
+                    Task {
+                        await redis.close(); await db.close()
+                    }
+                }
                 try await ensureGroup(redis)
                 try await releaseOrphanedClaims(db)
                 await node.beat(role: "worker", epoch: nil, kind: "worker")
@@ -65,7 +73,9 @@ public final class Worker: Sendable {
                         lastBeat = .now
                     }
                     if ContinuousClock.now - lastReclaim >= staleAfter / 2 {
-                        for entry in try await reclaim(redis) { try await handle(entry, redis: redis, db: db, node: node) }
+                        for entry in try await reclaim(redis) {
+                            try await handle(entry, redis: redis, db: db, node: node)
+                        }
                         lastReclaim = .now
                     }
                     for entry in try await read(redis) { try await handle(entry, redis: redis, db: db, node: node) }
@@ -94,15 +104,19 @@ public final class Worker: Sendable {
 
     func read(_ redis: RedisConnection) async throws -> [Entry] {
         let reply = try await redis.command([
-            "XREADGROUP", "GROUP", Self.group, workerId, "COUNT", "1", "BLOCK", "1000", "STREAMS", redisConfig.stream, ">",
+            "XREADGROUP", "GROUP", Self.group, workerId, "COUNT", "1", "BLOCK", "1000", "STREAMS", redisConfig.stream,
+            ">",
         ])
-        guard let streams = reply.array, let first = streams.first?.array, first.count == 2, let entries = first[1].array else { return [] }
+        guard let streams = reply.array, let first = streams.first?.array, first.count == 2,
+            let entries = first[1].array
+        else { return [] }
         return entries.compactMap(Self.entry)
     }
 
     func reclaim(_ redis: RedisConnection) async throws -> [Entry] {
         let reply = try await redis.command([
-            "XAUTOCLAIM", redisConfig.stream, Self.group, workerId, String(staleAfter.wholeMilliseconds), "0-0", "COUNT", "16",
+            "XAUTOCLAIM", redisConfig.stream, Self.group, workerId, String(staleAfter.wholeMilliseconds), "0-0",
+            "COUNT", "16",
         ])
         guard let parts = reply.array, parts.count >= 2, let entries = parts[1].array else { return [] }
         return entries.compactMap(Self.entry)
@@ -135,10 +149,14 @@ public final class Worker: Sendable {
             )
             UPDATE switchyard.dag_run SET worker = NULL, updated_at = now() WHERE worker = $1 AND state = 'running'
             RETURNING dag_id, run_id
-            """, [.text(workerId)]).rows
+            """, [.text(workerId)]
+        ).rows
         if !released.isEmpty {
-            logger.notice("released runs this worker had claimed but no longer executes", metadata: [
-                "runs": "\(released.map { "\($0["dag_id"].string ?? "?")/\($0["run_id"].string ?? "?")" })"])
+            logger.notice(
+                "released runs this worker had claimed but no longer executes",
+                metadata: [
+                    "runs": "\(released.map { "\($0["dag_id"].string ?? "?")/\($0["run_id"].string ?? "?")" })"
+                ])
         }
     }
 
