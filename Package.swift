@@ -26,22 +26,24 @@ let package = Package(
 
         // The dedicated OS threads that blocking C calls run on (a serial executor per connection).
         .target(name: "Threading"),
+        // The one rule set that hides credentials in URLs (hooks, Redis, Postgres URIs).
+        .target(name: "Redaction"),
         // One thin Swift module per C library; each owns every pointer and handle of its library.
         .target(name: "Postgres", dependencies: ["CLibPQ", "Threading"]),
         .target(
             name: "Redis", dependencies: ["CHiredis", "Threading", .product(name: "Crypto", package: "swift-crypto")]),
-        .target(name: "HTTP", dependencies: ["CCurl", "Threading"]),
+        .target(name: "HTTP", dependencies: ["CCurl", "Threading", "Redaction"]),
 
         // The domain: configuration model, validation, pure state machines. No I/O beyond reading files.
         .target(
             name: "SwitchyardCore",
-            dependencies: [.product(name: "Yams", package: "Yams")]
+            dependencies: ["Redaction", "Postgres", .product(name: "Yams", package: "Yams")]
         ),
         // Services that wire I/O around the domain.
         .target(
             name: "SwitchyardRuntime",
             dependencies: [
-                "SwitchyardCore", "Postgres", "Redis", "HTTP", "CMalloc", "Threading",
+                "SwitchyardCore", "Postgres", "Redis", "HTTP", "CMalloc", "Threading", "Redaction",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -74,10 +76,10 @@ let package = Package(
             name: "TestSupport",
             dependencies: ["SwitchyardRuntime", "SwitchyardLab", "Postgres", "Redis", "HTTP", "SwitchyardCore"]),
 
-        .testTarget(name: "SwitchyardCoreTests", dependencies: ["SwitchyardCore"]),
+        .testTarget(name: "SwitchyardCoreTests", dependencies: ["SwitchyardCore", "Redaction"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "SwitchyardLab", "TestSupport"]),
         .testTarget(name: "RedisTests", dependencies: ["Redis", "SwitchyardLab", "TestSupport"]),
-        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "TestSupport"]),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Redaction", "TestSupport"]),
         .testTarget(
             name: "SwitchyardTests",
             dependencies: [

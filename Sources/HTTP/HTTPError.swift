@@ -1,3 +1,5 @@
+import Redaction
+
 /// A request that produced no HTTP response.
 ///
 /// `url` is redacted (password and query values replaced by `***`) and `message` is scrubbed of the
@@ -53,7 +55,7 @@ public struct HTTPError: Error, Sendable, CustomStringConvertible {
         self.kind = kind
         self.curlCode = curlCode
         self.method = method
-        self.url = URLRedaction.redact(url)
+        self.url = URLRedaction.redacted(url)
         self.message = URLRedaction.scrub(message, secretsOf: url)
     }
 

@@ -19,14 +19,12 @@ public final class DevFixture: @unchecked Sendable {
     let lock = NSLock()
 
     /// Brings up `regions` regions (and runs init with the first active), optionally replacing dags.yaml
-    /// and patching controlplane.yaml lines.
-    public static func up(regions: Int, dags: String? = nil, controlplane replacements: [String: String] = [:])
-        async throws -> DevFixture
-    {
+    /// and with control-plane `settings` other than the defaults.
+    public static func up(regions: Int, dags: String? = nil, settings: DevSettings? = nil) async throws -> DevFixture {
         let dir = try await TestServers.shared.scratchDirectory("fixture")
         let state: DevState
         do {
-            state = try await DevDeployment.up(directory: dir, regions: regions) { _ in }
+            state = try await DevDeployment.up(directory: dir, regions: regions, settings: settings) { _ in }
         } catch {
             // Whatever a failed `up` started is stopped before the error goes on.
             _ = try? await DevDeployment.down(directory: dir, purge: true) { _ in }
@@ -34,12 +32,6 @@ public final class DevFixture: @unchecked Sendable {
         }
         TestServers.registerDeployment(state)
         if let dags { try dags.write(toFile: state.configDirectory + "/dags.yaml", atomically: true, encoding: .utf8) }
-        if !replacements.isEmpty {
-            let path = state.configDirectory + "/controlplane.yaml"
-            var text = try String(contentsOfFile: path, encoding: .utf8)
-            for (old, new) in replacements { text = text.replacingOccurrences(of: old, with: new) }
-            try text.write(toFile: path, atomically: true, encoding: .utf8)
-        }
         let initRun = try await SwitchyardBinary.run([
             "init", "--config", state.configDirectory, "--active", state.regions[0],
         ])
@@ -49,15 +41,24 @@ public final class DevFixture: @unchecked Sendable {
 
     init(state: DevState) { self.state = state }
 
+    /// Rewrites the deployment's configuration with other control-plane and region `settings`, typed
+    /// (what `dev up` would have written with them). Daemons started afterwards read it.
+    public func reconfigure(_ settings: DevSettings) throws {
+        var state = self.state
+        state.settings = settings
+        try state.save()
+        try DevConfigWriter.write(state: state)
+    }
+
     /// Brings a deployment up, runs `body` with it, and always tears it down, awaited, whether `body`
     /// returns or throws. At most `DeploymentSlots.shared.limit` deployments run at once in a test
     /// process, so the suite's parallel tests cannot starve each other into false results.
     public static func with<T>(
-        regions: Int, dags: String? = nil, controlplane replacements: [String: String] = [:],
+        regions: Int, dags: String? = nil, settings: DevSettings? = nil,
         _ body: (DevFixture) async throws -> T
     ) async throws -> T {
         try await DeploymentSlots.shared.withSlot {
-            let f = try await up(regions: regions, dags: dags, controlplane: replacements)
+            let f = try await up(regions: regions, dags: dags, settings: settings)
             do {
                 let result = try await body(f)
                 await f.tearDown()

@@ -46,7 +46,7 @@ import Testing
             name: "bad DSN",
             files: ["us-east.yaml": ConfigFixture.region.replacingOccurrences(of: "dbname=app", with: "dbnme=app")],
             expected:
-                "us-east.yaml:4: database.dsn: invalid connection string: unknown keyword #2 (did you mean \"dbname\"?)"
+                "us-east.yaml:4: database.dsn: invalid connection string: unknown keyword (did you mean \"dbname\"?)"
         ),
         Case(
             name: "bad Redis URL",

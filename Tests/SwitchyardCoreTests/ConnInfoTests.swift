@@ -1,3 +1,4 @@
+import Redaction
 import Testing
 
 @testable import SwitchyardCore
@@ -34,7 +35,10 @@ import Testing
     }
 
     @Test func suggestsTheKeywordForATypo() {
-        #expect(ConnInfo.validate("hots=127.0.0.1") == "unknown keyword #1 (did you mean \"host\"?)")
+        #expect(ConnInfo.validate("hots=127.0.0.1") == "unknown keyword (did you mean \"host\"?)")
+        #expect(
+            ConnInfo.validate("postgresql://h/db?sslmod=require")
+                == "unknown query parameter (did you mean \"sslmode\"?)")
     }
 
     @Test(arguments: [
@@ -55,14 +59,21 @@ import Testing
         let pairs = try #require(
             ConnInfo.parse(
                 "host=a,b target_session_attrs=read-write options='-c statement_timeout=5s' password='a b\\'c'"))
-        #expect(pairs.map(\.key) == ["host", "target_session_attrs", "options", "password"])
-        #expect(pairs.map(\.value) == ["a,b", "read-write", "-c statement_timeout=5s", "a b'c"])
+        // libpq's own parse: its keyword order, every value unquoted and unescaped.
+        #expect(
+            Dictionary(uniqueKeysWithValues: pairs.map { ($0.key, $0.value) }) == [
+                "host": "a,b", "target_session_attrs": "read-write", "options": "-c statement_timeout=5s",
+                "password": "a b'c",
+            ])
     }
 
     @Test func parsesURIs() throws {
         let pairs = try #require(ConnInfo.parse("postgresql://app:p%40ss@h1:5432,h2/db?application_name=x"))
-        #expect(pairs.map(\.key) == ["user", "password", "host", "port", "dbname", "application_name"])
-        #expect(pairs.map(\.value) == ["app", "p@ss", "h1,h2", "5432,", "db", "x"])
+        #expect(
+            Dictionary(uniqueKeysWithValues: pairs.map { ($0.key, $0.value) }) == [
+                "user": "app", "password": "p@ss", "host": "h1,h2", "port": "5432,", "dbname": "db",
+                "application_name": "x",
+            ])
         #expect(ConnInfo.parse("host=h bogus") == nil)
     }
 
@@ -72,6 +83,13 @@ import Testing
         ("http://h/path?password=pw", "http://h/path?password=***"),
         ("redis://127.0.0.1:6379", "redis://127.0.0.1:6379"),
         ("redis://:p@w/rd@h:1", "redis://:***@h:1"),
+        // One rule set for every URL: connection options stay readable, any other query value (a hook's
+        // token or signature) and the fragment do not.
+        (
+            "postgresql://u:pw@h/db?sslmode=verify-full&application_name=sy&sslpassword=k&token=t#frag",
+            "postgresql://u:***@h/db?sslmode=verify-full&application_name=sy&sslpassword=***&token=***"
+        ),
+        ("https://hooks.example/x?sig=abc&v=1&flag", "https://hooks.example/x?sig=***&v=***&***"),
     ])
     func redactsURLs(url: String, expected: String) {
         #expect(URLRedaction.redacted(url) == expected)

@@ -17,17 +17,11 @@ let airflowTestDAG = AirflowHome.sleepingDAG(id: "switchyard_e2e", seconds: 2)
 struct AirflowTests {
     /// Airflow needs about a second to stop on SIGTERM on an idle machine, and over 8 s with the whole suite
     /// running on 2 cores: give it a grace it never runs out of (the runbook suggests 30 s).
-    static let controlplane = ["exec_grace: 500ms": "exec_grace: 20s"]
+    static let execGrace = Duration.seconds(20)
 
     /// Switches regions to Airflow's scheduler probe and run table.
-    func useAirflow(_ f: DevFixture, _ regions: [String]) throws {
-        for region in regions {
-            let path = f.config + "/" + region + ".yaml"
-            let text = try String(contentsOfFile: path, encoding: .utf8)
-                .replacingOccurrences(of: "probe: heartbeat", with: "probe: airflow")
-                .replacingOccurrences(of: "preset: builtin", with: "preset: airflow")
-            try text.write(toFile: path, atomically: true, encoding: .utf8)
-        }
+    func useAirflow(_ f: DevFixture, _ regions: Set<String>, execGrace: Duration? = nil) throws {
+        try f.reconfigure(DevSettings(execGrace: execGrace, airflowRegions: regions))
     }
 
     /// The `airflow scheduler` processes of a home: those whose parent is not itself an Airflow process
@@ -56,9 +50,9 @@ struct AirflowTests {
     /// The probe's verdict (as `/status` serves it) and `airflow jobs check` agree while a scheduler runs and
     /// after it stopped; the stop through `switchyard scheduler --exec` is Airflow's own graceful one.
     @Test func theProbeAgreesWithAirflowJobsCheck() async throws {
-        try await DevFixture.with(regions: 1, dags: fastDAGs, controlplane: Self.controlplane) { f in
+        try await DevFixture.with(regions: 1, dags: fastDAGs, settings: DevSettings(execGrace: Self.execGrace)) { f in
             let airflow = try await f.airflow("us-east", dags: [:])
-            try useAirflow(f, ["us-east"])
+            try useAirflow(f, ["us-east"], execGrace: Self.execGrace)
             try f.start(
                 "a",
                 [
@@ -115,9 +109,9 @@ struct AirflowTests {
     /// The leading node's SIGTERM and SIGKILL, with the Airflow scheduler processes sampled every 50 ms:
     /// never two at once, each stopped gracefully (its job row `success`), and the gaps measured.
     @Test func theHandOffNeverRunsTwoAirflowSchedulersAndStopsEachGracefully() async throws {
-        try await DevFixture.with(regions: 1, dags: fastDAGs, controlplane: Self.controlplane) { f in
+        try await DevFixture.with(regions: 1, dags: fastDAGs, settings: DevSettings(execGrace: Self.execGrace)) { f in
             let airflow = try await f.airflow("us-east", dags: [:])
-            try useAirflow(f, ["us-east"])
+            try useAirflow(f, ["us-east"], execGrace: Self.execGrace)
             let db = try await f.connect("us-east")
             let exec = ["--exec", airflow.exec(["scheduler", "--skip-serve-logs"])]
             let samples = SampleLog()

@@ -1,4 +1,5 @@
 import Foundation
+import SwitchyardLab
 import SwitchyardRuntime
 import TestSupport
 import Testing
@@ -83,7 +84,7 @@ struct ExecTests {
     }
 
     @Test func aSuccessorNeverStartsItsCommandWhileThePredecessorsIsStillStopping() async throws {
-        try await DevFixture.with(regions: 1, dags: fastDAGs, controlplane: ["exec_grace: 500ms": "exec_grace: 3s"]) {
+        try await DevFixture.with(regions: 1, dags: fastDAGs, settings: DevSettings(execGrace: .seconds(3))) {
             f in
             let (script, file) = try slowStopper(f)
             // No shell in between: `/bin/sh script` is run as two words, and the guard signals its process group.
@@ -129,7 +130,7 @@ struct ExecTests {
     /// keeps its lock session alive meanwhile, records the stop, and the follower starts at once instead of
     /// waiting out step_down_after + exec_grace (as on a loaded machine, where Airflow took over 8 s to stop).
     @Test func aSIGTERMHandOffOfACommandSlowerThanTheIdleTimeoutWaitsNothingMore() async throws {
-        try await DevFixture.with(regions: 1, dags: fastDAGs, controlplane: ["exec_grace: 500ms": "exec_grace: 10s"]) {
+        try await DevFixture.with(regions: 1, dags: fastDAGs, settings: DevSettings(execGrace: .seconds(10))) {
             f in
             let (script, file) = try slowStopper(f, stopTakes: "4.5")
             let exec = ["--exec", "/bin/sh \(script)"]
@@ -163,7 +164,7 @@ struct ExecTests {
 
     @Test func theShippedTimingsAcceptExecAndAShellOnlyCommandIsRefused() async throws {
         // exec_grace 1 s with step_down_after 2 s and idle_session_timeout 3 s, as regions/controlplane.yaml has.
-        try await DevFixture.with(regions: 1, dags: fastDAGs, controlplane: ["exec_grace: 500ms": "exec_grace: 1s"]) {
+        try await DevFixture.with(regions: 1, dags: fastDAGs, settings: DevSettings(execGrace: .seconds(1))) {
             f in
             let refused = try await SwitchyardBinary.run([
                 "scheduler", "--config", f.config, "--region", "us-east", "--exec", "sleep 100; echo",

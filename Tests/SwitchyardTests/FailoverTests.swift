@@ -321,7 +321,7 @@ struct FailoverOutcomeTests {
     @Test func stoppedRedisOfTheActiveRegionFailsOverOnceAndTheCooldownHolds() async throws {
         try await DevFixture.with(
             regions: 3, dags: "dags:\n  - id: slow\n    command: \"sleep 4\"\n",
-            controlplane: ["  cooldown: 5s": "  cooldown: 30s"]
+            settings: DevSettings(cooldown: .seconds(30))
         ) { f in
             for region in f.state.regions {
                 try f.start("s-\(region)", ["scheduler", "--region", region, "--node-id", "s-\(region)"])

@@ -131,7 +131,7 @@ struct PartitionTests {
             }
             #expect(noticed != nil, "\(farLog())")
 
-            try await lab.heal()
+            await lab.heal()
             try await Task.sleep(for: .seconds(3))
             #expect(try await leadership().1 == "near")  // the healed node rejoins as a follower
             await db.close()

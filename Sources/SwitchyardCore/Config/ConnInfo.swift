@@ -1,15 +1,13 @@
+import Postgres
+import Redaction
+
 /// libpq connection strings: keyword=value conninfo (`host=a,b port=5432 dbname=app`) or
-/// `postgresql://` URIs. Validation reasons and redacted forms never contain the password.
+/// `postgresql://` URIs, parsed by libpq itself (`ConnectionString`), then checked for what libpq
+/// only finds at connect time (ports, integers, choices). Validation reasons and redacted forms never
+/// contain the password.
 public enum ConnInfo {
-    /// The connection keywords libpq accepts.
-    static let keywords: Set<String> = [
-        "host", "hostaddr", "port", "dbname", "user", "password", "passfile", "channel_binding",
-        "connect_timeout", "client_encoding", "options", "application_name", "fallback_application_name",
-        "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout",
-        "replication", "gssencmode", "sslmode", "requiressl", "sslcompression", "sslcert", "sslkey",
-        "sslpassword", "sslrootcert", "sslcrl", "sslcrldir", "sslsni", "requirepeer", "ssl_min_protocol_version",
-        "ssl_max_protocol_version", "krbsrvname", "gsslib", "service", "target_session_attrs", "load_balance_hosts",
-    ]
+    /// The connection keywords the linked libpq accepts.
+    static var keywords: Set<String> { ConnectionString.keywords }
     /// Keywords whose values are secrets and are shown as `***`.
     static let secretKeywords: Set<String> = ["password", "sslpassword"]
     private static let integerKeywords: Set<String> = [
@@ -29,7 +27,7 @@ public enum ConnInfo {
         dsn.hasPrefix("postgresql://") || dsn.hasPrefix("postgres://")
     }
 
-    /// The keyword/value pairs of `dsn` in order (a URI is translated to keywords), or nil if it is malformed.
+    /// The keyword/value pairs `dsn` sets, in libpq's order (a URI is translated to keywords), or nil if it is malformed.
     public static func parse(_ dsn: String) -> [(key: String, value: String)]? {
         guard case .success(let pairs) = parseWithReason(dsn) else { return nil }
         return pairs
@@ -132,63 +130,13 @@ public enum ConnInfo {
     }
 
     static func parseWithReason(_ dsn: String) -> Result<[(key: String, value: String)], Failure> {
-        isURI(dsn) ? PostgresURI.parse(dsn) : parseKeywordForm(dsn)
-    }
-
-    private static func parseKeywordForm(_ dsn: String) -> Result<[(key: String, value: String)], Failure> {
-        let characters = Array(dsn)
-        var pairs: [(key: String, value: String)] = []
-        var index = 0
-        func skipSpaces() { while index < characters.count, characters[index].isWhitespace { index += 1 } }
-        while true {
-            skipSpaces()
-            guard index < characters.count else { break }
-            var keyword = ""
-            while index < characters.count, !characters[index].isWhitespace, characters[index] != "=" {
-                keyword.append(characters[index])
-                index += 1
-            }
-            skipSpaces()
-            let position = pairs.count + 1
-            guard index < characters.count, characters[index] == "=" else {
-                // Never echo the token: with a stray space in a password, it is part of the password.
-                return .failure(Failure(reason: "missing \"=\" after keyword #\(position)"))
-            }
-            guard !keyword.isEmpty else { return .failure(Failure(reason: "missing keyword before \"=\"")) }
-            guard keywords.contains(keyword) else {
-                return .failure(Failure(reason: "unknown keyword #\(position)\(suggestion(for: keyword))"))
-            }
-            index += 1
-            skipSpaces()
-            var value = ""
-            if index < characters.count, characters[index] == "'" {
-                index += 1
-                var closed = false
-                while index < characters.count {
-                    let character = characters[index]
-                    if character == "\\", index + 1 < characters.count {
-                        value.append(characters[index + 1])
-                        index += 2
-                    } else if character == "'" {
-                        index += 1
-                        closed = true
-                        break
-                    } else {
-                        value.append(character)
-                        index += 1
-                    }
-                }
-                guard closed else { return .failure(Failure(reason: "unterminated quoted value for \(keyword)")) }
-            } else {
-                while index < characters.count, !characters[index].isWhitespace {
-                    if characters[index] == "\\", index + 1 < characters.count { index += 1 }
-                    value.append(characters[index])
-                    index += 1
-                }
-            }
-            pairs.append((keyword, value))
+        switch ConnectionString.parse(dsn) {
+        case .success(let pairs): return .success(pairs)
+        case .failure(let malformed):
+            // The hint names only a known keyword: the unknown word itself may be part of a secret.
+            let hint = malformed.unknownKeyword.map(suggestion(for:)) ?? ""
+            return .failure(Failure(reason: malformed.reason + hint))
         }
-        return .success(pairs)
     }
 
     /// ` (did you mean "host"?)` when `word` is a near miss of a known keyword, else empty.

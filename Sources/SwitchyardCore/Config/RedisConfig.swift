@@ -72,7 +72,7 @@ public struct RedisURL: Sendable, Equatable {
                     case ("db", let value?):
                         guard let db = Int(value), db >= 0 else { return .failure("db must be a non-negative integer") }
                         url.database = db
-                    case ("password", let value?): url.password = PostgresURI.percentDecoded(Substring(value))
+                    case ("password", let value?): url.password = PercentDecoding.decoded(Substring(value))
                     default: return .failure("unknown unix socket URL parameter (allowed: db, password)")
                     }
                 }
@@ -99,13 +99,13 @@ public struct RedisURL: Sendable, Equatable {
             rest = rest[rest.index(after: at)...]
             if let colon = userInfo.firstIndex(of: ":") {
                 let user = userInfo[..<colon]
-                url.username = user.isEmpty ? nil : PostgresURI.percentDecoded(user)
-                guard let password = PostgresURI.percentDecoded(userInfo[userInfo.index(after: colon)...]) else {
+                url.username = user.isEmpty ? nil : PercentDecoding.decoded(user)
+                guard let password = PercentDecoding.decoded(userInfo[userInfo.index(after: colon)...]) else {
                     return .failure("invalid percent-encoding in password")
                 }
                 url.password = password
             } else {
-                url.username = PostgresURI.percentDecoded(userInfo)
+                url.username = PercentDecoding.decoded(userInfo)
             }
         }
         var authority = rest

@@ -38,7 +38,7 @@ public enum FailoverBench {
         async throws -> Report
     {
         let pids = SharedPIDs()
-        let receiver = HookReceiver()
+        let receiver = HookArrivals()
         let outcome: Result<Report, any Error>
         do {
             outcome = .success(
@@ -54,11 +54,11 @@ public enum FailoverBench {
     }
 
     static func measure(
-        binary: String, directory: String, trials: Int, pids: SharedPIDs, receiver: HookReceiver,
+        binary: String, directory: String, trials: Int, pids: SharedPIDs, receiver: HookArrivals,
         progress: @Sendable (String) -> Void
     ) async throws -> Report {
         let state = try await DevDeployment.up(directory: directory, regions: 3) { _ in }
-        let hookURL = try await receiver.start() + "/hook"
+        let hookURL = try await receiver.start()
         let config = state.configDirectory
         try "dags:\n  - id: work\n    command: \"sleep 8\"\n    max_active_runs: 16\n    timeout: 1m\n"
             .write(toFile: config + "/dags.yaml", atomically: true, encoding: .utf8)

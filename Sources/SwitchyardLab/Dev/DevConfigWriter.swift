@@ -3,8 +3,8 @@ import SwitchyardCore
 import SwitchyardRuntime
 
 /// Writes the `regions/` configuration of a dev deployment: same shape an operator writes by hand.
-enum DevConfigWriter {
-    static func write(state: DevState) throws {
+package enum DevConfigWriter {
+    package static func write(state: DevState) throws {
         let dir = state.configDirectory
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let apiPort = try Ports.freeLoopbackPort()
@@ -36,13 +36,13 @@ enum DevConfigWriter {
               keepalives_interval: 1s
               keepalives_count: 2
               tcp_user_timeout: 3s
-              exec_grace: \(state.airflow == nil ? "500ms" : "5s")
+              exec_grace: \(state.settings?.execGrace.map(DevSettings.yaml) ?? (state.airflow == nil ? "500ms" : "5s"))
             failover:
               auto: true
               quorum: majority
               failure_grace: 1500ms
               evidence_grace: 250ms
-              cooldown: 5s
+              cooldown: \(state.settings?.cooldown.map(DevSettings.yaml) ?? "5s")
               max_failovers_per_hour: 120
               lease_ttl: 3s
               lease_renew_interval: 500ms
@@ -58,6 +58,7 @@ enum DevConfigWriter {
             guard let pg = state.postgres[name] else { continue }
             let region: String
             if let redis = state.redis[name] {
+                let airflow = state.settings?.airflowRegions.contains(name) ?? false
                 region = """
                     # Region \(name) of the local deployment.
                     name: \(name)
@@ -67,10 +68,10 @@ enum DevConfigWriter {
                     redis:
                       url: "\(redis.url)"
                     schedulers:
-                      probe: heartbeat
+                      probe: \(airflow ? "airflow" : "heartbeat")
                     critical: [database, redis, schedulers]
                     runs:
-                      preset: builtin
+                      preset: \(airflow ? "airflow" : "builtin")
 
                     """
             } else {

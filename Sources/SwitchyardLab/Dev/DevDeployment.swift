@@ -24,7 +24,7 @@ public enum DevDeployment {
     /// instead of Switchyard's own runs and workers: no Redis, LocalExecutor, one execution API per region.
     public static func up(
         directory rawDirectory: String, regions count: Int, netns: Bool = false, controlReplica: Bool = false,
-        airflow: Bool = false, log: @Sendable (String) -> Void
+        airflow: Bool = false, settings: DevSettings? = nil, log: @Sendable (String) -> Void
     ) async throws -> DevState {
         if netns && controlReplica { throw DevError("--control-replica is not available with --netns") }
         if netns && airflow { throw DevError("--airflow is not available with --netns") }
@@ -95,6 +95,7 @@ public enum DevDeployment {
             directory: directory, regions: names, control: control, postgres: postgres, redis: redis,
             createdAt: Date())
         state.network = network
+        state.settings = settings
         try state.save()
         let password = randomPassword()
         try "\(network == nil ? "127.0.0.1" : "*"):*:*:\(LocalPostgres.user):\(password)\n".write(

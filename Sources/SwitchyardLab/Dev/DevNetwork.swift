@@ -19,7 +19,8 @@ public struct DevNetwork: Codable, Sendable, Equatable {
     /// Region name → its address; `control` → the hub's.
     public var addresses: [String: String]
 
-    static let subnet = "10.214.0"
+    /// The network's /24: the hub is `.1`, regions `.10` onwards.
+    public static let subnet = "10.214.0"
     static let table = "switchyard_partition"
     static let ip = "/usr/sbin/ip"
     static let nft = "/usr/sbin/nft"
@@ -42,6 +43,15 @@ public struct DevNetwork: Codable, Sendable, Equatable {
             addresses[region] = subnet + ".\(10 + index)"
         }
         return DevNetwork(hub: "sy-\(key)-hub", namespaces: namespaces, addresses: addresses)
+    }
+
+    /// Two namespaces and the link between them, for a test: `server` is the hub (`subnet.1`) and
+    /// `client` its one region, named `client` (`subnet.10`). The names carry the test's own tag, so
+    /// an interrupted run's cleanup finds them.
+    public static func pair(server: String, client: String) -> DevNetwork {
+        DevNetwork(
+            hub: server, namespaces: ["client": client],
+            addresses: ["control": subnet + ".1", "client": subnet + ".10"])
     }
 
     /// The namespace a region's (or `control`'s) processes run in.
@@ -118,6 +128,18 @@ public struct DevNetwork: Codable, Sendable, Equatable {
             + "add chain inet \(Self.table) out { type filter hook output priority 0; policy accept; }; "
             + "add rule inet \(Self.table) in iifname \"eth0\" \(match.0)drop; "
             + "add rule inet \(Self.table) out oifname \"eth0\" \(match.1)drop"
+        try await Subprocess.run(Self.ip, ["netns", "exec", namespace, Self.nft, rules])
+    }
+
+    /// Cuts a region's TCP connections to these ports only (a partial partition): what it sends to
+    /// them on its link is dropped, everything else passes.
+    public func partition(_ region: String, ports: [Int]) async throws {
+        guard let namespace = namespaces[region] else { throw DevError("no namespace for region \(region)") }
+        let list = ports.map(String.init).joined(separator: ", ")
+        let rules =
+            "add table inet \(Self.table); "
+            + "add chain inet \(Self.table) out { type filter hook output priority 0; policy accept; }; "
+            + "add rule inet \(Self.table) out oifname \"eth0\" tcp dport { \(list) } drop"
         try await Subprocess.run(Self.ip, ["netns", "exec", namespace, Self.nft, rules])
     }
 

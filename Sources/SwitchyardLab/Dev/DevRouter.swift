@@ -21,9 +21,7 @@ public enum DevRouter {
     }
 
     /// What the router answers.
-    public enum Mode: String, Sendable, CaseIterable {
-        case ok, fail, hang
-    }
+    public typealias Mode = HookEndpoint.Mode
 
     /// The journal of calls in a deployment directory.
     public static func journalPath(_ directory: String) -> String { directory + "/router.jsonl" }
@@ -48,39 +46,28 @@ public enum DevRouter {
         return text.split(separator: "\n").compactMap { try? JSONDecoder().decode(Call.self, from: Data($0.utf8)) }
     }
 
-    /// Serves on `host:port` until the process ends.
+    /// Serves on `host:port` until the process ends: the lab's `HookEndpoint`, its mode read from the
+    /// mode file at each call and every call appended to the journal; `GET /` shows the last body answered `ok`.
     public static func serve(directory: String, host: String, port: Int) async throws {
         let journal = Mutex<FileHandle?>(nil)
         let path = journalPath(directory)
         if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
         journal.withLock { $0 = FileHandle(forWritingAtPath: path) }
-        let router = Router()
-        router.post("/route") { request, _ in
-            let body = String(buffer: try await request.body.collect(upTo: 64 * 1024))
-            let mode = mode(directory: directory)
-            let line =
-                (try? JSONEncoder().encode(Call(at: Date().timeIntervalSince1970, answered: mode.rawValue, body: body)))
-                ?? Data()
-            journal.withLock { handle in
-                handle?.seekToEndOfFile()
-                handle?.write(line + Data("\n".utf8))
-            }
-            switch mode {
-            case .ok: return Response(status: .ok)
-            case .fail: return Response(status: .internalServerError)
-            case .hang:
-                try await Task.sleep(for: .seconds(3600))
-                return Response(status: .ok)
-            }
-        }
-        router.get("/") { _, _ in
-            let last = calls(directory: directory).last { $0.answered == "ok" }
-            return last?.body ?? "{}"
-        }
-        var logger = Logger(label: "switchyard.dev.router")
-        logger.logLevel = .warning
-        let app = Application(
-            router: router, configuration: .init(address: .hostname(host, port: port)), logger: logger)
-        try await app.runService()
+        let endpoint = HookEndpoint(
+            mode: { mode(directory: directory) },
+            record: { call in
+                let line =
+                    (try? JSONEncoder().encode(
+                        Call(at: call.at.timeIntervalSince1970, answered: call.answered.rawValue, body: call.body)))
+                    ?? Data()
+                journal.withLock { handle in
+                    handle?.seekToEndOfFile()
+                    handle?.write(line + Data("\n".utf8))
+                }
+            },
+            extraRoutes: { router in
+                router.get("/") { _, _ in calls(directory: directory).last { $0.answered == "ok" }?.body ?? "{}" }
+            })
+        try await endpoint.serve(host: host, port: port)
     }
 }

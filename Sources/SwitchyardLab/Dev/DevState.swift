@@ -30,6 +30,8 @@ public struct DevState: Codable, Sendable {
     /// The namespaces of a partitionable deployment (`dev up --netns`); nil when every process
     /// shares the host's loopback.
     public var network: DevNetwork?
+    /// Control-plane settings other than the defaults (tests' timings), kept across rewrites of the configuration.
+    public var settings: DevSettings?
 
     /// The control database's conninfo: with a replica, both hosts and `target_session_attrs=read-write`,
     /// so every client follows whichever of them is the primary.

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import HTTP
+import Redaction
 import SwitchyardCore
 
 /// Calls one routing or notification hook: the rendered JSON body, an `Idempotency-Key` with the

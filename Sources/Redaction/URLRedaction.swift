@@ -1,11 +1,28 @@
-/// Removes credentials from URLs before they reach an error, a log line or an event.
+/// The one rule set that removes credentials from URLs (hook URLs, Redis and Postgres URIs) before
+/// they reach an error, a log line, an event, the status or `config show`:
 ///
-/// A hook URL may carry a password (`https://user:secret@host/`) or a token in its query
-/// (`?token=…`). Both are replaced by `***`; the fragment is dropped. Parsing is deliberately
-/// forgiving: the input may be malformed, which is exactly when it ends up in an error.
-enum URLRedaction {
-    /// The URL with its password and every query value replaced by `***`, and no fragment.
-    static func redact(_ url: String) -> String {
+/// - the password of the user info becomes `***` (the last `@` before the query ends the user info,
+///   so an unencoded `@` or `/` in a password stays hidden);
+/// - every query value becomes `***` (a bare item too), except the values of connection options that
+///   are never secret (`sslmode`, `application_name`, …), which an operator needs to see;
+/// - the fragment is dropped.
+///
+/// Parsing is deliberately forgiving and errs towards hiding more: the input may be malformed,
+/// which is exactly when it ends up in an error.
+public enum URLRedaction {
+    /// Query keys whose values are shown: libpq's connection options that carry no secret.
+    /// `password` and `sslpassword` are not among them.
+    public static let visibleQueryKeys: Set<String> = [
+        "host", "hostaddr", "port", "dbname", "user", "connect_timeout", "client_encoding", "options",
+        "application_name", "fallback_application_name", "keepalives", "keepalives_idle", "keepalives_interval",
+        "keepalives_count", "tcp_user_timeout", "replication", "gssencmode", "sslmode", "sslcompression", "sslcert",
+        "sslkey", "sslcertmode", "sslrootcert", "sslcrl", "sslcrldir", "sslsni", "requirepeer",
+        "ssl_min_protocol_version", "ssl_max_protocol_version", "krbsrvname", "gsslib", "gssdelegation", "service",
+        "target_session_attrs", "load_balance_hosts", "require_auth", "channel_binding",
+    ]
+
+    /// `url` with its password and every secret query value replaced by `***`, and no fragment.
+    public static func redacted(_ url: String) -> String {
         let parts = Parts(url)
         var result = parts.prefix
         if let user = parts.user {
@@ -17,7 +34,8 @@ enum URLRedaction {
         if let query = parts.query {
             let items = query.split(separator: "&", omittingEmptySubsequences: false).map { item -> String in
                 guard let equals = item.firstIndex(of: "=") else { return item.isEmpty ? "" : "***" }
-                return item[..<equals] + "=***"
+                let key = item[..<equals]
+                return visibleQueryKeys.contains(String(key)) ? String(item) : key + "=***"
             }
             result += "?" + items.joined(separator: "&")
         }
@@ -25,30 +43,35 @@ enum URLRedaction {
     }
 
     /// `text` with the raw URL replaced by its redacted form and every secret of the URL by `***`.
-    static func scrub(_ text: String, secretsOf url: String) -> String {
+    public static func scrub(_ text: String, secretsOf url: String) -> String {
         var result = text
-        if !url.isEmpty { result = result.replacing(url, with: redact(url)) }
+        if !url.isEmpty { result = result.replacing(url, with: redacted(url)) }
         for secret in secrets(in: url).sorted(by: { $0.count > $1.count }) {
             result = result.replacing(secret, with: "***")
         }
         return result
     }
 
-    /// The password, the whole query, each query value and the fragment, when non-empty.
-    static func secrets(in url: String) -> [String] {
+    /// What `redacted(_:)` hides, when non-empty: the password, the whole query when any of it is
+    /// hidden, each hidden query value and the fragment.
+    public static func secrets(in url: String) -> [String] {
         let parts = Parts(url)
         var found: [String] = []
         if let password = parts.password, !password.isEmpty { found.append(password) }
         if let query = parts.query, !query.isEmpty {
-            found.append(query)
+            var hidden: [String] = []
             for item in query.split(separator: "&") {
                 if let equals = item.firstIndex(of: "=") {
                     let value = item[item.index(after: equals)...]
-                    if !value.isEmpty { found.append(String(value)) }
+                    if !value.isEmpty && !visibleQueryKeys.contains(String(item[..<equals])) {
+                        hidden.append(String(value))
+                    }
                 } else {
-                    found.append(String(item))
+                    hidden.append(String(item))
                 }
             }
+            if !hidden.isEmpty { found.append(query) }
+            found += hidden
         }
         if let fragment = parts.fragment, !fragment.isEmpty { found.append(fragment) }
         return found
@@ -77,8 +100,7 @@ enum URLRedaction {
                 prefix = String(rest[..<schemeEnd.upperBound])
                 rest = rest[schemeEnd.upperBound...]
             }
-            let authorityEnd = rest.firstIndex(of: "/") ?? rest.endIndex
-            if let at = rest[..<authorityEnd].lastIndex(of: "@") {
+            if let at = rest.lastIndex(of: "@") {
                 let userinfo = rest[..<at]
                 if let colon = userinfo.firstIndex(of: ":") {
                     user = String(userinfo[..<colon])

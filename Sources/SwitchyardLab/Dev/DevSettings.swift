@@ -1,0 +1,22 @@
+/// Control-plane settings a dev deployment is brought up with, typed: what tests tune instead of
+/// editing `controlplane.yaml` as text (an edit whose text was not found changed nothing, silently).
+/// A nil field keeps the deployment's default.
+public struct DevSettings: Codable, Sendable, Equatable {
+    /// `election.exec_grace` (default 500 ms; 5 s with Airflow).
+    public var execGrace: Duration?
+    /// `failover.cooldown` (default 5 s).
+    public var cooldown: Duration?
+    /// Regions (with Redis) whose schedulers are Apache Airflow's: `schedulers.probe: airflow` and
+    /// `runs.preset: airflow` instead of Switchyard's own heartbeat and run table.
+    public var airflowRegions: Set<String>
+
+    /// Settings; nil keeps the default.
+    public init(execGrace: Duration? = nil, cooldown: Duration? = nil, airflowRegions: Set<String> = []) {
+        self.execGrace = execGrace
+        self.cooldown = cooldown
+        self.airflowRegions = airflowRegions
+    }
+
+    /// `duration` as the configuration writes it, in whole milliseconds (`1500ms`).
+    static func yaml(_ duration: Duration) -> String { "\(duration.wholeMilliseconds)ms" }
+}
