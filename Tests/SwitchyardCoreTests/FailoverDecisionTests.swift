@@ -289,4 +289,51 @@ struct FailoverStepTests {
         #expect(FailoverStep.remaining(recorded: .complete, finished: true).isEmpty)
         #expect(FailoverStep.fence < .route)
     }
+
+    /// The one reduction of an observer's components to a region view, which the decision input and
+    /// the status document both use.
+    @Test func anObserversComponentsReduceToOneRegionView() {
+        typealias C = FailoverDecision.ComponentView
+        let t = Date(timeIntervalSince1970: 1_700_000_000)
+        let critical = ["database", "redis", "schedulers"]
+        // Down since the longest-down critical component; evidence positive when a worst component has it.
+        let down = FailoverDecision.observation(
+            observer: "a", live: true,
+            components: [
+                "database": C(state: .down, since: t.addingTimeInterval(-10), evidence: .silence),
+                "schedulers": C(state: .down, since: t.addingTimeInterval(-4), evidence: .positive),
+                "redis": C(state: .healthy, since: t.addingTimeInterval(-3600), upSince: t.addingTimeInterval(-3600)),
+            ], critical: critical)
+        #expect(down.health == .down && down.downSince == t.addingTimeInterval(-10) && down.evidence == .positive)
+        #expect(down.upSince == nil)
+        // Up since the last critical component came back; a component that never came back: never up.
+        let up = FailoverDecision.observation(
+            observer: "b", live: false,
+            components: [
+                "database": C(state: .healthy, since: t, upSince: t.addingTimeInterval(-5)),
+                "redis": C(state: .healthy, since: t, upSince: t.addingTimeInterval(-60)),
+                "schedulers": C(state: .healthy, since: t, upSince: t.addingTimeInterval(-1)),
+            ], critical: critical)
+        #expect(up.health == .healthy && up.upSince == t.addingTimeInterval(-1) && up.evidence == nil && !up.live)
+        let neverBack = FailoverDecision.observation(
+            observer: "c", live: true,
+            components: ["database": C(state: .healthy, since: t), "redis": C(state: .healthy, since: t)],
+            critical: ["database", "redis"])
+        #expect(neverBack.upSince == Date.distantFuture)
+        // A non-critical component does not make the region fail.
+        let nonCritical = FailoverDecision.observation(
+            observer: "d", live: true,
+            components: [
+                "database": C(state: .healthy, since: t, upSince: t),
+                "redis": C(state: .down, since: t, evidence: .silence),
+            ], critical: ["database"])
+        #expect(nonCritical.health == .healthy && nonCritical.evidence == nil)
+        // Silence in most regions at once is the observer's own problem.
+        let silentA = FailoverDecision.Observation(observer: "a", live: true, health: .down, evidence: .silence)
+        let regions = ["r1", "r2", "r3"].map { FailoverDecision.Region(name: $0, priority: 1, observations: [silentA]) }
+        #expect(FailoverDecision.correlatedSilence(regions) == ["a": 3])
+        #expect(
+            FailoverDecision.correlatedSilence(
+                Array(regions.prefix(1)) + [.init(name: "r2", priority: 1, observations: [])]) == [:])
+    }
 }

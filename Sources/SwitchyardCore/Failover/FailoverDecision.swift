@@ -188,17 +188,6 @@ public enum FailoverDecision {
         return worst.contains { byComponent[$0] == .positive } ? .positive : .silence
     }
 
-    /// Observers that find more than half of the regions (and at least two) failing with nothing but
-    /// silence, with how many: their silent votes are the observer's problem, not the regions'.
-    static func correlatedSilence(_ regions: [Region]) -> [String: Int] {
-        var silent: [String: Int] = [:]
-        for region in regions {
-            for o in region.observations where o.silent { silent[o.observer, default: 0] += 1 }
-        }
-        return silent.filter { $0.value >= 2 && $0.value * 2 > regions.count }
-    }
-
-    /// Ordering of candidates: higher priority, then lower lag (unknown lag last), then name.
     static func better(_ a: Region, _ b: Region) -> Bool {
         if a.priority != b.priority { return a.priority > b.priority }
         let lagA = a.replicationLag ?? .infinity, lagB = b.replicationLag ?? .infinity

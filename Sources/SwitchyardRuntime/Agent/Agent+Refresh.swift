@@ -52,7 +52,7 @@ extension Agent {
                 await control.close()
                 view = lastView
                 view.reachable = false
-                view.observations = [:]
+                view.observations = []
             }
             var document = snapshot(local: local, view: view)
             document.control_db_unreachable_since = unreachableSince
@@ -92,12 +92,8 @@ extension Agent {
         var lease: StatusDocument.Lease?
         var running: StatusDocument.FailoverSummary?
         var lastFailover: StatusDocument.FailoverSummary?
-        /// observer -> region -> component -> state, with the observer's liveness.
-        var observations: [String: (live: Bool, observedAt: Date, regions: [String: [String: HealthState]])] = [:]
-        /// observer -> region -> evidence of its failing critical components.
-        var evidence: [String: [String: [String: Evidence]]] = [:]
-        /// Observers in self-declared lag, with why.
-        var lagging: [String: String] = [:]
+        /// Every observer's view of every component, with its liveness and self-declared lag.
+        var observations: [ObservationRecord] = []
         var events: [SnapshotStore.Event] = []
     }
 
@@ -148,36 +144,38 @@ extension Agent {
         let failovers = try await ControlStore.latestAndRunningFailovers(c)
         view.lastFailover = failovers.latest?.summary
         view.running = failovers.running?.summary
-        for o in try await ControlStore.observations(c, liveWithin: liveWithin) {
-            var entry = view.observations[o.observer] ?? (o.live, o.lastSeen, [:])
-            entry.regions[o.region, default: [:]][o.component] = o.state
-            view.observations[o.observer] = entry
-            if let evidence = o.evidence {
-                view.evidence[o.observer, default: [:]][o.region, default: [:]][o.component] = evidence
-            }
-            if o.live, let reason = o.lagReason { view.lagging[o.observer] = reason }
-        }
+        view.observations = try await ControlStore.observations(c, liveWithin: liveWithin)
         view.events = try await ControlStore.events(c, after: sinceEvent)
         return view
     }
 
     func snapshot(local: [String: [String: MonitorState.Component]], view: ControlView) -> StatusDocument {
-        // Observers that find most regions failing with nothing but silence (the decision's rule).
-        var silentCount: [String: Int] = [:]
-        for region in configuration.regions {
-            let critical = region.critical.map(\.rawValue)
-            for (name, entry) in view.observations where entry.live {
-                guard let seen = entry.regions[region.name] else { continue }
-                let health = ComponentHealth.region(seen, critical: critical)
-                if (health == .down || health == .suspect),
-                    Self.evidence(of: view.evidence[name]?[region.name] ?? [:], states: seen, critical: critical)
-                        == .silence
-                {
-                    silentCount[name, default: 0] += 1
-                }
-            }
+        // Every observer's view of every region, reduced exactly as the failover decision reduces it.
+        let records = Dictionary(grouping: view.observations, by: \.region).mapValues {
+            Dictionary(grouping: $0, by: \.observer)
         }
-        let silentRegions = silentCount.filter { $0.value >= 2 && $0.value * 2 > configuration.regions.count }
+        let decisionRegions = configuration.regions.map { region -> FailoverDecision.Region in
+            let critical = region.critical.map(\.rawValue)
+            let observations = (records[region.name] ?? [:]).sorted { $0.key < $1.key }.map { name, rows in
+                FailoverDecision.observation(
+                    observer: name, live: rows.contains(where: \.live),
+                    components: Dictionary(
+                        rows.map {
+                            (
+                                $0.component,
+                                FailoverDecision.ComponentView(
+                                    state: $0.state, since: $0.since, evidence: $0.evidence, upSince: $0.upSince)
+                            )
+                        }, uniquingKeysWith: { a, _ in a }),
+                    critical: critical)
+            }
+            return .init(name: region.name, priority: region.priority, observations: observations)
+        }
+        // Observers that find most regions failing with nothing but silence: the decision discounts them.
+        let silentRegions = FailoverDecision.correlatedSilence(decisionRegions)
+        let lagging = Dictionary(
+            view.observations.compactMap { o in o.live ? o.lagReason.map { (o.observer, $0) } : nil },
+            uniquingKeysWith: { a, _ in a })
         let regions = configuration.regions.map { region -> StatusDocument.Region in
             let critical = region.critical.map(\.rawValue)
             var components: [String: StatusDocument.Component] = [:]
@@ -191,32 +189,32 @@ extension Agent {
             }
             let health = ComponentHealth.region(components.mapValues(\.state), critical: critical)
             var observers: [StatusDocument.ObserverView] = []
-            for (name, entry) in view.observations.sorted(by: { $0.key < $1.key }) {
-                guard let seen = entry.regions[region.name] else { continue }
-                let regionHealth = ComponentHealth.region(seen, critical: critical)
-                let evidence = Self.evidence(
-                    of: view.evidence[name]?[region.name] ?? [:], states: seen, critical: critical)
-                var discounted = view.lagging[name].map { "lagging: \($0)" }
-                if discounted == nil, evidence == .silence, let silent = silentRegions[name] {
+            for o in decisionRegions.first(where: { $0.name == region.name })?.observations ?? [] {
+                let rows = records[region.name]?[o.observer] ?? []
+                var discounted = lagging[o.observer].map { "lagging: \($0)" }
+                if discounted == nil, o.evidence == .silence, let silent = silentRegions[o.observer] {
                     discounted = "finds \(silent) of \(configuration.regions.count) regions silent at once"
                 }
                 observers.append(
                     .init(
-                        observer: name, health: regionHealth, components: seen, observed_at: entry.observedAt,
-                        live: entry.live,
-                        evidence: regionHealth == .healthy ? nil : evidence, discounted: discounted))
+                        observer: o.observer, health: o.health,
+                        components: Dictionary(rows.map { ($0.component, $0.state) }, uniquingKeysWith: { a, _ in a }),
+                        observed_at: rows.map(\.lastSeen).max() ?? .distantPast, live: o.live, evidence: o.evidence,
+                        discounted: discounted))
             }
             if !view.reachable {
                 // Without the control database this observer only knows its own view.
-                let own = local[region.name] ?? [:]
-                let evidence = Self.evidence(
-                    of: own.compactMapValues { $0.health.evidence }, states: components.mapValues(\.state),
-                    critical: critical)
+                let own = FailoverDecision.observation(
+                    observer: observer, live: true,
+                    components: (local[region.name] ?? [:]).mapValues {
+                        .init(
+                            state: $0.health.state, since: $0.health.since, evidence: $0.health.evidence,
+                            upSince: $0.health.upSince)
+                    }, critical: critical)
                 observers = [
                     .init(
-                        observer: observer, health: health, components: components.mapValues(\.state),
-                        observed_at: Date(), live: true,
-                        evidence: health == .healthy ? nil : evidence,
+                        observer: observer, health: own.health, components: components.mapValues(\.state),
+                        observed_at: Date(), live: true, evidence: own.evidence,
                         discounted: selfHealth.lagging().map { "lagging: \($0.reason)" })
                 ]
             }
@@ -247,13 +245,5 @@ extension Agent {
         else { return nil }
         return .init(
             region: active, since: database.detail.failsafe_since, confirmed_by: database.detail.failsafe_regions ?? [])
-    }
-
-    /// The evidence behind a failing region: positive when any critical component at the region's
-    /// worst state has positive evidence, else silence (nil when the region is not failing).
-    static func evidence(of byComponent: [String: Evidence], states: [String: HealthState], critical: [String])
-        -> Evidence?
-    {
-        FailoverDecision.regionEvidence(byComponent, states: states, critical: critical)
     }
 }

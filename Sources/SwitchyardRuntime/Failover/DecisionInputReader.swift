@@ -12,12 +12,13 @@ public enum DecisionInputReader {
         let failover = configuration.controlPlane.failover
         let liveWithin = max(configuration.controlPlane.probes.interval * 3, .seconds(2))
         let cluster = try await ControlStore.cluster(control)
-        var views: [String: [String: (live: Bool, components: [String: (HealthState, Date, Evidence?, Date?)])]] = [:]
+        var views: [String: [String: (live: Bool, components: [String: FailoverDecision.ComponentView])]] = [:]
         // Observers in self-declared lag cast no down vote and choose no target.
         var lagging: [String: String] = [:]
         for o in try await ControlStore.observations(control, liveWithin: liveWithin, seenWithin: .seconds(86_400)) {
             var view = views[o.region]?[o.observer] ?? (o.live, [:])
-            view.components[o.component] = (o.state, o.since, o.evidence, o.upSince)
+            view.components[o.component] = .init(
+                state: o.state, since: o.since, evidence: o.evidence, upSince: o.upSince)
             views[o.region, default: [:]][o.observer] = view
             if o.live, let reason = o.lagReason { lagging[o.observer] = reason }
         }
@@ -26,22 +27,9 @@ public enum DecisionInputReader {
         let known = try await ControlStore.observerCount(control, seenWithin: .seconds(86_400))
         let regions = configuration.regions.map { region -> FailoverDecision.Region in
             let critical = region.critical.map(\.rawValue)
-            let observations = (views[region.name] ?? [:]).sorted { $0.key < $1.key }.map {
-                observer, view -> FailoverDecision.Observation in
-                let states = view.components.mapValues(\.0)
-                let health = ComponentHealth.region(states, critical: critical)
-                let downSince = critical.compactMap { name -> Date? in
-                    guard let (state, since, _, _) = view.components[name], state == .down else { return nil }
-                    return since
-                }.min()
-                // Up since the last of its critical components came back from down (nil if any never did).
-                let ups = critical.compactMap { view.components[$0] }.map(\.3)
-                let upSince: Date? = ups.isEmpty || ups.contains { $0 == nil } ? nil : ups.compactMap { $0 }.max()
-                let evidence = FailoverDecision.regionEvidence(
-                    view.components.compactMapValues(\.2), states: states, critical: critical)
-                return .init(
-                    observer: observer, live: view.live, health: health, downSince: health == .down ? downSince : nil,
-                    evidence: evidence, upSince: health == .healthy ? (upSince ?? Date.distantFuture) : nil)
+            let observations = (views[region.name] ?? [:]).sorted { $0.key < $1.key }.map { observer, view in
+                FailoverDecision.observation(
+                    observer: observer, live: view.live, components: view.components, critical: critical)
             }
             return .init(
                 name: region.name, priority: region.priority, replicationLag: lagByRegion[region.name],
