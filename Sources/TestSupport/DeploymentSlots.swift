@@ -30,6 +30,7 @@ public actor DeploymentSlots {
         }
     }
 
+    /// Waits for a free slot and takes it.
     public func acquire() async {
         if inUse < limit {
             inUse += 1
@@ -38,6 +39,7 @@ public actor DeploymentSlots {
         await withCheckedContinuation { waiting.append($0) }
     }
 
+    /// Gives a slot back.
     public func release() {
         if waiting.isEmpty {
             inUse -= 1

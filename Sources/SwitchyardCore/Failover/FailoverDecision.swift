@@ -15,9 +15,11 @@ import Foundation
 public enum FailoverDecision {
     /// One observer's current view of one region.
     public struct Observation: Sendable, Equatable {
+        /// The observer.
         public var observer: String
         /// The observer's heartbeat is fresh.
         public var live: Bool
+        /// The region's health in its view.
         public var health: HealthState
         /// Since when the region has been down continuously in this observer's view (nil when it is not down).
         public var downSince: Date?
@@ -45,10 +47,13 @@ public enum FailoverDecision {
 
     /// A region and every observer's view of it.
     public struct Region: Sendable, Equatable {
+        /// The region's name.
         public var name: String
+        /// Its failover priority (higher is preferred).
         public var priority: Int
         /// Replication lag of its database, when known (seconds).
         public var replicationLag: Double?
+        /// Every observer's view of it.
         public var observations: [Observation]
         /// Creates a region input.
         public init(name: String, priority: Int, replicationLag: Double? = nil, observations: [Observation]) {
@@ -61,18 +66,27 @@ public enum FailoverDecision {
 
     /// Everything the decision reads.
     public struct Input: Sendable, Equatable {
+        /// The control database's clock when read.
         public var now: Date
+        /// The active region (nil while a failover runs).
         public var activeRegion: String?
+        /// Every region with every observer's view of it.
         public var regions: [Region]
         /// Every observer that has ever reported (the quorum's denominator).
         public var knownObservers: Int
+        /// How many observers must agree.
         public var quorum: Quorum
+        /// How long a region must stay down on silence alone.
         public var failureGrace: Duration
+        /// The least time between two failovers.
         public var cooldown: Duration
+        /// The most failovers in any hour.
         public var maxFailoversPerHour: Int
         /// Start times of earlier failovers (any kind).
         public var recentFailovers: [Date]
+        /// An operator paused automatic failover.
         public var paused: Bool
+        /// Automatic failover is configured on.
         public var automatic: Bool
         /// How long a quorum with positive evidence must see the active region down.
         public var evidenceGrace: Duration

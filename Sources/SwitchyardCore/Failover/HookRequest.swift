@@ -2,9 +2,13 @@ import Foundation
 
 /// The values a routing or notification hook's body template may use.
 public struct HookValues: Sendable, Equatable {
+    /// The region traffic moves to.
     public var region: String
+    /// The region it moves away from.
     public var previousRegion: String?
+    /// The new cluster epoch.
     public var epoch: Int
+    /// The failover's id (the idempotency key).
     public var failoverId: Int
     /// Creates values.
     public init(region: String, previousRegion: String?, epoch: Int, failoverId: Int) {

@@ -16,10 +16,12 @@ public enum AirflowSchedulerReadiness {
         public var leaderAge: Double?
         /// Seconds since the region's fence last changed (its activation), and whether it is open.
         public var fenceAge: Double?
+        /// The region's fence is open (it may act).
         public var fenceOpen: Bool
         /// Seconds since the current Switchyard leader took over (nil: no leader row).
         public var leaderTenure: Double?
 
+        /// The inputs of one reading.
         public init(
             aliveJobs: Int, jobAge: Double?, leaderAge: Double?, fenceAge: Double?, fenceOpen: Bool,
             leaderTenure: Double? = nil

@@ -10,9 +10,13 @@ import Foundation
 public struct ComponentHealth: Sendable, Equatable {
     /// Thresholds (from `probes` in controlplane.yaml).
     public struct Thresholds: Sendable, Equatable {
+        /// Failed probes in a row before suspect.
         public var failuresToSuspect: Int
+        /// Failed probes in a row before down.
         public var failuresToDown: Int
+        /// Or failing this long, whichever comes first.
         public var downAfter: Duration
+        /// Good probes in a row before healthy again.
         public var successesToRecover: Int
         /// Consecutive failures with positive evidence that make a component down at once.
         public var evidenceFailuresToDown: Int

@@ -8,8 +8,11 @@ import Foundation
 public struct ObserverSelfHealth: Sendable {
     /// A stretch of time in which the observer did not run as it should have.
     public struct Window: Sendable, Equatable {
+        /// When the lag began.
         public var start: ContinuousClock.Instant
+        /// When it ended.
         public var end: ContinuousClock.Instant
+        /// What lagged, and by how much.
         public var reason: String
     }
 

@@ -32,8 +32,11 @@ public struct StatusDocument: Codable, Sendable, Equatable {
 
     /// A region acting on the failsafe lease a majority of region databases confirm.
     public struct Failsafe: Codable, Sendable, Equatable {
+        /// The region.
         public var region: String
+        /// Since when.
         public var since: Date?
+        /// The region databases whose majority confirmed the failsafe lease.
         public var confirmed_by: [String]
         /// Creates the summary.
         public init(region: String, since: Date?, confirmed_by: [String]) {
@@ -64,10 +67,15 @@ public struct StatusDocument: Codable, Sendable, Equatable {
 
     /// The active-region lease as the control database holds it.
     public struct Lease: Codable, Sendable, Equatable {
+        /// The region.
         public var region: String?
+        /// The scheduler node that renewed it last.
         public var holder: String?
+        /// The cluster epoch it was renewed at.
         public var epoch: Int
+        /// When it ends.
         public var expires_at: Date?
+        /// Unexpired on the control database's clock.
         public var fresh: Bool
         /// Creates a lease summary.
         public init(region: String?, holder: String?, epoch: Int, expires_at: Date?, fresh: Bool) {
@@ -81,22 +89,27 @@ public struct StatusDocument: Codable, Sendable, Equatable {
 
     /// One region.
     public struct Region: Codable, Sendable, Equatable {
+        /// The region's name.
         public var name: String
         /// `active` or `standby`.
         public var role: String
+        /// Its failover priority (higher is preferred).
         public var priority: Int
         /// This observer's view: the worst state among the critical components.
         public var health: HealthState
+        /// The components whose failure makes it fail.
         public var critical: [String]
         /// `database`, `redis`, `schedulers`.
         public var components: [String: Component]
         /// The scheduler leader and its epoch, from the schedulers probe.
         public var scheduler_leader: String?
+        /// Its scheduler leader's epoch.
         public var scheduler_epoch: Int?
         /// Every observer's view of this region.
         public var observers: [ObserverView]
         /// Live observers, and how many of them see the region down (what the failover decision uses).
         public var live_observers: Int
+        /// Live observers that see it down.
         public var observers_seeing_down: Int
         /// Creates a region entry.
         public init(
@@ -120,10 +133,15 @@ public struct StatusDocument: Codable, Sendable, Equatable {
 
     /// One component as this observer sees it.
     public struct Component: Codable, Sendable, Equatable {
+        /// Its state.
         public var state: HealthState
+        /// The last probe's latency.
         public var latency_ms: Double?
+        /// Since when.
         public var since: Date
+        /// The last failure (nil when healthy).
         public var last_error: String?
+        /// What the probe read.
         public var detail: ComponentDetail
         /// While suspect or down: `positive` when the component itself said it is dead (refused, reset,
         /// shutting down, a stale heartbeat row), `silence` when nothing answered in time.
@@ -144,10 +162,15 @@ public struct StatusDocument: Codable, Sendable, Equatable {
 
     /// Another observer's view of a region, from the control database.
     public struct ObserverView: Codable, Sendable, Equatable {
+        /// The observer.
         public var observer: String
+        /// The region's health in its view.
         public var health: HealthState
+        /// Each component's state in its view.
         public var components: [String: HealthState]
+        /// When it last wrote.
         public var observed_at: Date
+        /// It wrote within the liveness window.
         public var live: Bool
         /// For a failing view: `positive` (the target said it is dead) or `silence` (nothing answered).
         public var evidence: Evidence?
@@ -171,14 +194,23 @@ public struct StatusDocument: Codable, Sendable, Equatable {
 
     /// A failover or switchover from the journal.
     public struct FailoverSummary: Codable, Sendable, Equatable {
+        /// The failover's id.
         public var id: Int
+        /// What started it.
         public var kind: String
+        /// The region it moved away from.
         public var from_region: String?
+        /// The region it moved to.
         public var to_region: String
+        /// Why.
         public var reason: String
+        /// Its state.
         public var state: String
+        /// The step it is at.
         public var step: String
+        /// When it began.
         public var started_at: Date
+        /// When it finished (nil while running).
         public var finished_at: Date?
         /// Creates a summary.
         public init(

@@ -6,6 +6,7 @@
 public enum ShellWords {
     /// Why a command line cannot be split without a shell.
     public struct Refusal: Error, Equatable, CustomStringConvertible {
+        /// What is wrong with the command line.
         public var description: String
     }
 

@@ -13,17 +13,25 @@ import SwitchyardRuntime
 public enum DetectBench {
     /// The figures.
     public struct Report: Codable, Sendable {
+        /// Database crashes measured.
         public var crash_trials: Int
+        /// Crash to the failover beginning.
         public var crash_detect_ms: FailoverBench.Figure
+        /// Database hangs (SIGSTOP) measured.
         public var hang_trials: Int
+        /// Hang to the failover beginning.
         public var hang_detect_ms: FailoverBench.Figure
+        /// Brown-out episodes run (no region harmed).
         public var brownout_episodes: Int
+        /// Episodes per brown-out kind.
         public var episodes_by_kind: [String: Int]
+        /// Failovers the brown-outs caused (0 is the bar).
         public var false_failovers: Int
         /// The reasons of the false failovers, if any.
         public var false_failover_reasons: [String]
         /// Probes the agents did not count during the episodes because they overlapped the agent's own lag.
         public var inconclusive_probes: Int
+        /// The random seed that ordered the episodes.
         public var seed: UInt64
     }
 

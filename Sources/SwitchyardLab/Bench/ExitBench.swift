@@ -9,6 +9,7 @@ import SwitchyardRuntime
 public enum ExitBench {
     /// One command's tally.
     public struct Tally: Codable, Sendable {
+        /// Runs of the command.
         public var runs = 0
         /// Killed by a signal, or exited 134 (abort) / 139 (segfault).
         public var abnormal = 0
@@ -22,11 +23,17 @@ public enum ExitBench {
 
     /// The figures.
     public struct Report: Codable, Sendable {
+        /// Runs of each command, idle and loaded.
         public var runs_per_command: Int
+        /// Per command, on an idle machine.
         public var idle: [String: Tally]
+        /// Per command, with a connection storm running.
         public var loaded: [String: Tally]
+        /// Runs that crashed or were killed by a signal.
         public var abnormal_exits: Int
+        /// Runs whose JSON output was cut short.
         public var truncated_json: Int
+        /// Runs that exited non-zero.
         public var failed: Int
     }
 

@@ -10,8 +10,11 @@ import SwitchyardRuntime
 public enum FailoverBench {
     /// `{p50, max}` in milliseconds.
     public struct Figure: Codable, Sendable {
+        /// The median.
         public var p50: Double
+        /// The worst.
         public var max: Double
+        /// The median and worst of `samples` (0 when there are none).
         public init(_ samples: [Double]) {
             let sorted = samples.sorted()
             p50 = sorted.isEmpty ? 0 : (sorted[(sorted.count - 1) / 2] * 10).rounded() / 10
@@ -21,15 +24,25 @@ public enum FailoverBench {
 
     /// The figures; keys as in the interface contract.
     public struct Report: Codable, Sendable {
+        /// Failovers measured.
         public var trials: Int
+        /// Crash to the failover beginning.
         public var detect_ms: Figure
+        /// The fence step.
         public var fence_ms: Figure
+        /// The migrate step.
         public var migrate_ms: Figure
+        /// The activate step.
         public var activate_ms: Figure
+        /// The route step.
         public var route_ms: Figure
+        /// Crash to the routing hook acknowledged.
         public var total_ms: Figure
+        /// Runs in flight at the crashes, all trials.
         public var runs_in_flight: Int
+        /// Of those, runs that never finished.
         public var runs_lost: Int
+        /// Of those, runs executed more than once.
         public var runs_twice: Int
     }
 

@@ -7,9 +7,13 @@ import SwitchyardRuntime
 public enum MigrateBench {
     /// The figures; keys as in the interface contract.
     public struct Report: Codable, Sendable {
+        /// Active runs migrated.
         public var runs: Int
+        /// How long the migration took.
         public var duration_ms: Double
+        /// Runs copied per second.
         public var runs_per_second: Double
+        /// Runs the target did not have and now has.
         public var copied: Int
     }
 

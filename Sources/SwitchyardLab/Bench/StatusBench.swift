@@ -10,18 +10,31 @@ import SwitchyardRuntime
 public enum StatusBench {
     /// The figures; keys as in the interface contract, more beside them.
     public struct Report: Codable, Sendable {
+        /// Requests per second `/status` served.
         public var rps: Double
+        /// 99th percentile latency, milliseconds.
         public var p99_ms: Double
+        /// The same figure for nginx serving the same bytes.
         public var reference_rps: Double
+        /// nginx's 99th percentile latency, milliseconds.
         public var reference_p99_ms: Double
+        /// Our requests per second over nginx's.
         public var ratio: Double
+        /// Concurrent connections of the load generator.
         public var connections: Int
+        /// How long the load ran, seconds.
         public var duration_s: Int
+        /// Size of the `/status` body.
         public var status_bytes: Int
+        /// Regions the agent probed.
         public var regions: Int
+        /// From a killed database to `/status` showing it down, milliseconds.
         public var kill_to_down_ms: Double
+        /// The bound the probe settings promise for it.
         public var kill_to_down_bound_ms: Double
+        /// An agent probing 200 regions: CPU, percent of one core.
         public var agent_200_regions_cpu_percent: Double
+        /// An agent probing 200 regions: resident memory, MB.
         public var agent_200_regions_rss_mb: Double
     }
 

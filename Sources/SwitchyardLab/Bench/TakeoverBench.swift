@@ -8,11 +8,17 @@ import SwitchyardRuntime
 public enum TakeoverBench {
     /// The figures; keys as in the interface contract.
     public struct Report: Codable, Sendable {
+        /// Leader killed (SIGKILL) to the new leader acting.
         public var kill: LatencySummary
+        /// Leader frozen (SIGSTOP) to the new leader acting.
         public var freeze: LatencySummary
+        /// Trials with two leaders acting at once (0 is the bar).
         public var violations: Int
+        /// The server's idle session timeout that bounds a frozen leader.
         public var idle_session_timeout_ms: Int64
+        /// Resident memory of a following node, MB.
         public var follower_rss_mb: Double
+        /// Resident memory of the leading node, MB.
         public var leader_rss_mb: Double
     }
 

@@ -14,9 +14,13 @@ public enum Brownout {
 
     /// The deployment an episode acts on: its agents' PIDs and its servers.
     public struct Target: Sendable {
+        /// The agents to freeze, two of three at a time.
         public var agents: [pid_t]
+        /// The region databases to storm.
         public var postgres: [LocalPostgres]
+        /// The Redis servers to storm.
         public var redis: [LocalRedis]
+        /// The password file the storm connects with.
         public var passfile: String
         /// Creates a target.
         public init(agents: [pid_t], postgres: [LocalPostgres], redis: [LocalRedis], passfile: String) {
@@ -38,7 +42,9 @@ public enum Brownout {
 
     /// What an episode did, for a report.
     public struct Episode: Sendable, Codable {
+        /// What the episode did.
         public var kind: Kind
+        /// How long it lasted.
         public var duration_ms: Double
         /// The agents frozen, by PID.
         public var frozen: [Int32]
@@ -48,8 +54,11 @@ public enum Brownout {
 
     /// What a started episode holds: the agents it froze and the load processes it started.
     public struct Running: Sendable {
+        /// What the episode did.
         public var kind: Kind
+        /// Processes it froze (resumed when it stops).
         public var frozen: [pid_t]
+        /// Load processes it started (stopped when it stops).
         public var load: [pid_t]
         var scratch: String
     }

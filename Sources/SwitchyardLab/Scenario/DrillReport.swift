@@ -5,6 +5,7 @@ import SwitchyardRuntime
 /// contract's (`scenario`, `passed`, `detect_ms`, `rto_ms`, `runs_in_flight`, `runs_lost`,
 /// `runs_twice`, `dual_leader_ms`, `expectations`); the rest add detail.
 public struct DrillReport: Codable, Sendable, Equatable {
+    /// The scenario's name.
     public var scenario: String
     /// True when every expectation held (and nothing was skipped).
     public var passed: Bool
@@ -12,20 +13,30 @@ public struct DrillReport: Codable, Sendable, Equatable {
     public var detect_ms: Double?
     /// Fault → last hook acknowledged (or activation, or the new leader acting).
     public var rto_ms: Double?
+    /// Workload runs in flight when the fault struck.
     public var runs_in_flight: Int
+    /// Of those, runs that never finished anywhere.
     public var runs_lost: Int
+    /// Of those, runs executed more than once.
     public var runs_twice: Int
+    /// Total time two leaders acted at once (0 is the bar).
     public var dual_leader_ms: Double
+    /// Each expectation, what was measured and whether it held.
     public var expectations: [DrillExpectation.Outcome]
 
     /// The fault kind.
     public var fault: String
     /// Why the drill did not run (the partition fault without root), or nil.
     public var skipped: String?
+    /// Fault to the fence step finished.
     public var fence_ms: Double?
+    /// Fault to the target activated.
     public var activate_ms: Double?
+    /// Failovers that began after the fault.
     public var failovers: Int
+    /// Runs executing in two regions at once.
     public var runs_overlapping: Int
+    /// Routing hooks that failed.
     public var hook_failures: Int
     /// 1 when the deployment did not come back healthy after the fault.
     public var unrecovered: Int
@@ -41,6 +52,7 @@ public struct DrillReport: Codable, Sendable, Equatable {
     public var failover: FailoverSummary?
     /// The region active before the fault, and after the drill.
     public var active_before: String?
+    /// The region active when the drill ended.
     public var active_after: String?
     /// Overlaps of acting intervals, one line each (empty when the invariants held).
     public var dual_leader: [String]
@@ -48,6 +60,7 @@ public struct DrillReport: Codable, Sendable, Equatable {
     public var timeline: [TimelineEntry]
     /// Campaign only: totals and one report per fault.
     public var totals: CampaignTotals?
+    /// Campaign only: one report per fault.
     public var rounds: [DrillReport]?
 
     /// Creates an empty report for a scenario and fault.
@@ -71,14 +84,22 @@ public struct DrillReport: Codable, Sendable, Equatable {
 
     /// The failover a drill caused.
     public struct FailoverSummary: Codable, Sendable, Equatable {
+        /// The failover's id.
         public var id: Int
+        /// What started it.
         public var kind: String
+        /// The region it moved away from.
         public var from: String?
+        /// The region it moved to.
         public var to: String
+        /// How it ended.
         public var state: String
+        /// Active runs it copied.
         public var runs_moved: Int?
+        /// Where from: `table` or `shadow`.
         public var runs_source: String?
 
+        /// Creates a value.
         public init(
             id: Int, kind: String, from: String?, to: String, state: String, runs_moved: Int?, runs_source: String?
         ) {
@@ -96,8 +117,10 @@ public struct DrillReport: Codable, Sendable, Equatable {
     public struct TimelineEntry: Codable, Sendable, Equatable {
         /// Milliseconds from the fault (negative before it).
         public var at_ms: Double
+        /// What happened.
         public var event: String
 
+        /// Creates a value.
         public init(at_ms: Double, event: String) {
             self.at_ms = (at_ms * 10).rounded() / 10
             self.event = event
@@ -106,18 +129,31 @@ public struct DrillReport: Codable, Sendable, Equatable {
 
     /// A campaign's totals.
     public struct CampaignTotals: Codable, Sendable, Equatable {
+        /// Faults injected.
         public var faults: Int
+        /// Faults skipped (not runnable here).
         public var skipped: Int
+        /// Failovers that began after the fault.
         public var failovers: Int
+        /// Faults the deployment recovered from.
         public var recovered: Int
+        /// Median recovery time.
         public var rto_median_ms: Double?
+        /// Worst recovery time.
         public var rto_worst_ms: Double?
+        /// Median detection time.
         public var detect_median_ms: Double?
+        /// Workload runs in flight when the fault struck.
         public var runs_in_flight: Int
+        /// Of those, runs that never finished anywhere.
         public var runs_lost: Int
+        /// Of those, runs executed more than once.
         public var runs_twice: Int
+        /// Runs executing in two regions at once.
         public var runs_overlapping: Int
+        /// Total time two leaders acted at once (0 is the bar).
         public var dual_leader_ms: Double
+        /// Intervals in which two leaders acted at once.
         public var dual_leader_intervals: Int
         /// Faults per kind.
         public var by_fault: [String: Int]

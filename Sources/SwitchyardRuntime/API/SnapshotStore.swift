@@ -9,10 +9,15 @@ import Synchronization
 public final class SnapshotStore: Sendable {
     /// One state change, as `/events` serves it.
     public struct Event: Codable, Sendable {
+        /// Its id (increasing).
         public var id: Int
+        /// When it happened.
         public var at: Date
+        /// What kind of event.
         public var kind: String
+        /// The region it concerns, if one.
         public var region: String?
+        /// What happened.
         public var message: String
         /// Creates an event.
         public init(id: Int, at: Date, kind: String, region: String?, message: String) {

@@ -11,22 +11,31 @@ import SwitchyardCore
 public enum HookCaller {
     /// One attempt.
     public struct Attempt: Codable, Sendable, Equatable {
+        /// The HTTP status, when one came back.
         public var status: Int?
+        /// Why the attempt failed, secrets scrubbed.
         public var error: String?
+        /// How long the attempt took.
         public var latency_ms: Double
     }
 
     /// The outcome of a hook, journaled with the failover.
     public struct Result: Codable, Sendable, Equatable {
+        /// The hook's name.
         public var name: String
+        /// Its URL, redacted.
         public var url: String
+        /// A failure makes the failover `completed_with_errors`.
         public var required: Bool
+        /// An attempt got a 2xx.
         public var succeeded: Bool
+        /// Every attempt, in order.
         public var attempts: [Attempt]
     }
 
     /// Header names.
     public static let signatureHeader = "X-Switchyard-Signature"
+    /// The header carrying the signed timestamp.
     public static let timestampHeader = "X-Switchyard-Timestamp"
 
     /// `sha256=<hex>` of HMAC-SHA256(secret, "<timestamp>.<body>").

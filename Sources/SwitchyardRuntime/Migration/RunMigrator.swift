@@ -18,10 +18,13 @@ public enum RunMigrator {
 
     /// What a migration did (or, with `dryRun`, would do).
     public struct Report: Codable, Sendable {
+        /// The source region.
         public var from: String
+        /// The target region.
         public var to: String
         /// `table` or `shadow`.
         public var source: String
+        /// Nothing was written.
         public var dry_run: Bool
         /// Active runs found at the source.
         public var found: Int
@@ -40,6 +43,7 @@ public enum RunMigrator {
         public var paused_in_target: [String] = []
         /// Those DAGs unpaused by the migration (`--unpause`).
         public var unpaused: [String] = []
+        /// How long it took.
         public var duration_ms: Double
     }
 

@@ -89,6 +89,7 @@ public struct LockSession: Sendable {
         try await connection.query("SELECT 1", timeout: .seconds(1))
     }
 
+    /// The LISTEN/NOTIFY channel on which a region's leader announces a hand-off.
     public static func channel(_ region: String) -> String {
         "switchyard_leader_" + region.replacingOccurrences(of: "-", with: "_")
     }

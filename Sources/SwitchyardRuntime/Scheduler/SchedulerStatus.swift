@@ -5,12 +5,19 @@ import Postgres
 public struct SchedulerStatus: Codable, Sendable {
     /// One node row.
     public struct Node: Codable, Sendable {
+        /// The node's id.
         public var node_id: String
+        /// `scheduler` or `worker`.
         public var kind: String
+        /// `leader`, `follower` or `worker`.
         public var role: String
+        /// The leadership epoch it leads at (leaders only).
         public var epoch: Int?
+        /// Its process id.
         public var pid: Int
+        /// When it last wrote its row.
         public var last_heartbeat: Date
+        /// How long ago that was.
         public var heartbeat_age_seconds: Double
     }
 
@@ -28,6 +35,7 @@ public struct SchedulerStatus: Codable, Sendable {
     public var leader_heartbeat_age_seconds: Double?
     /// Whether the region fence is open, and with which cluster epoch.
     public var fence_open: Bool
+    /// The cluster epoch the region's fence was last set with.
     public var fence_cluster_epoch: Int
     /// Every node.
     public var nodes: [Node]
