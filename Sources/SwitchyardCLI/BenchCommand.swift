@@ -21,10 +21,10 @@ struct BenchCommand: AsyncParsableCommand {
 
         struct Report: Encodable {
             var queries: Int
-            var p50_ms: Double
-            var p99_ms: Double
-            var max_ms: Double
-            var queries_per_second: Double
+            var p50Ms: Double
+            var p99Ms: Double
+            var maxMs: Double
+            var queriesPerSecond: Double
         }
 
         func run() async throws {
@@ -45,8 +45,8 @@ struct BenchCommand: AsyncParsableCommand {
             let seconds = Double(total.components.seconds) + Double(total.components.attoseconds) / 1e18
             try Output.json(
                 Report(
-                    queries: count, p50_ms: summary.p50_ms, p99_ms: summary.p99_ms, max_ms: summary.max_ms,
-                    queries_per_second: (Double(count) / seconds).rounded()))
+                    queries: count, p50Ms: summary.p50Ms, p99Ms: summary.p99Ms, maxMs: summary.maxMs,
+                    queriesPerSecond: (Double(count) / seconds).rounded()))
         }
     }
 }

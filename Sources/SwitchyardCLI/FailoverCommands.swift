@@ -114,8 +114,8 @@ func printReport(_ report: FailoverExecutor.Report, json: Bool) throws {
         try Output.json(report)
     } else {
         print(
-            "\(report.kind.rawValue) \(report.id): \(report.from_region ?? "none") -> \(report.to_region) \(report.state.rawValue) at epoch \(report.epoch); "
-                + "\(report.runs_moved) runs moved (\(report.runs_source))")
+            "\(report.kind.rawValue) \(report.id): \(report.fromRegion ?? "none") -> \(report.toRegion) \(report.state.rawValue) at epoch \(report.epoch); "
+                + "\(report.runsMoved) runs moved (\(report.runsSource))")
         for hook in report.hooks {
             print("  hook \(hook.name): \(hook.succeeded ? "ok" : "FAILED") after \(hook.attempts.count) attempt(s)")
         }
@@ -133,10 +133,10 @@ func requestFromLeader(
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         let request = try await ControlStore.request(control, id: id)
-        if let error = request?.error, request?.failover_id == nil {
+        if let error = request?.error, request?.failoverId == nil {
             throw OperationFailure(message: error)
         }
-        if let failoverId = request?.failover_id, let state = request?.failover_state, state != .running {
+        if let failoverId = request?.failoverId, let state = request?.failoverState, state != .running {
             return try await FailoverExecutor.report(control, id: failoverId)
         }
         try await Task.sleep(for: .milliseconds(100))

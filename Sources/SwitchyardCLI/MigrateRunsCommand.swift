@@ -40,16 +40,16 @@ struct MigrateRunsCommand: AsyncParsableCommand {
         }
         print(
             "\(dryRun ? "would copy" : "copied") \(report.copied) of \(report.found) active runs from \(from) (\(report.source)) to \(to); "
-                + "\(report.already_present) already there; \(String(format: "%.0f", report.duration_ms)) ms")
+                + "\(report.alreadyPresent) already there; \(String(format: "%.0f", report.durationMs)) ms")
         if !report.orphaned.isEmpty {
             print("orphaned (no such DAG in \(to)): " + report.orphaned.joined(separator: ", "))
         }
         if !report.unpaused.isEmpty {
             print("unpaused in \(to): " + report.unpaused.joined(separator: ", "))
-        } else if !report.paused_in_target.isEmpty {
+        } else if !report.pausedInTarget.isEmpty {
             print(
                 "paused in \(to), so their runs wait there (unpause them, or run again with --unpause): "
-                    + report.paused_in_target.joined(separator: ", "))
+                    + report.pausedInTarget.joined(separator: ", "))
         }
     }
 }

@@ -30,9 +30,9 @@ struct NodesCommand: AsyncParsableCommand {
             print(pad("NODE", 44) + pad("KIND", 10) + pad("ROLE", 9) + pad("EPOCH", 7) + "HEARTBEAT AGE")
             for node in status.nodes {
                 print(
-                    pad(node.node_id, 44) + pad(node.kind, 10) + pad(node.role, 9)
+                    pad(node.nodeId, 44) + pad(node.kind, 10) + pad(node.role, 9)
                         + pad(node.epoch.map(String.init) ?? "-", 7)
-                        + String(format: "%.1fs", node.heartbeat_age_seconds))
+                        + String(format: "%.1fs", node.heartbeatAgeSeconds))
             }
         }
     }

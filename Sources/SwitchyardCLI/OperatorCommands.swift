@@ -70,18 +70,17 @@ struct HistoryCommand: AsyncParsableCommand {
                 return
             }
             if entries.isEmpty { print("no failovers yet") }
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = .sortedKeys
+            let encoder = WireJSON.encoder()
             for e in entries {
                 let f = e.failover
                 print(
-                    "#\(f.id) \(f.kind.rawValue) \(f.from_region ?? "-") -> \(f.to_region) \(f.state.rawValue) (\(f.reason)) started \(f.started_at)"
+                    "#\(f.id) \(f.kind.rawValue) \(f.fromRegion ?? "-") -> \(f.toRegion) \(f.state.rawValue) (\(f.reason)) started \(f.startedAt)"
                 )
                 for s in e.steps {
                     let result =
                         s.result.flatMap { try? encoder.encode($0) }.map { String(decoding: $0, as: UTF8.self) } ?? ""
                     print(
-                        "    \(pad(s.step.rawValue, 10)) \(s.duration_ms.map { String(format: "%8.1f ms", $0) } ?? "  running")  \(result)"
+                        "    \(pad(s.step.rawValue, 10)) \(s.durationMs.map { String(format: "%8.1f ms", $0) } ?? "  running")  \(result)"
                     )
                 }
             }

@@ -72,11 +72,11 @@ enum StatusTable {
         }
         var lines: [String] = []
         var header =
-            "active region: \(s.active_region ?? "NONE")   epoch: \(s.epoch)   paused: \(s.paused ? "yes" : "no")   observer: \(s.observer)"
-        if !s.control_db_reachable { header += "   (control database unreachable from this observer)" }
+            "active region: \(s.activeRegion ?? "NONE")   epoch: \(s.epoch)   paused: \(s.paused ? "yes" : "no")   observer: \(s.observer)"
+        if !s.controlDbReachable { header += "   (control database unreachable from this observer)" }
         lines.append(header)
-        if let f = s.failover_in_progress {
-            lines.append("failover \(f.id) in progress: \(f.from_region ?? "?") -> \(f.to_region), step \(f.step)")
+        if let f = s.failoverInProgress {
+            lines.append("failover \(f.id) in progress: \(f.fromRegion ?? "?") -> \(f.toRegion), step \(f.step)")
         }
         lines.append("")
         lines.append(
@@ -86,29 +86,29 @@ enum StatusTable {
         for r in s.regions {
             func component(_ name: String) -> (HealthState, String) {
                 guard let c = r.components[name] else { return (.unknown, "-") }
-                let latency = c.latency_ms.map { String(format: " %.1fms", $0) } ?? ""
+                let latency = c.latencyMs.map { String(format: " %.1fms", $0) } ?? ""
                 return (c.state, c.state.rawValue + (c.state == .healthy ? latency : ""))
             }
             let (dbState, db) = component("database")
             let (redisState, redis) = component("redis")
             let (schedState, sched) = component("schedulers")
-            let leader = r.scheduler_leader.map { "\($0) (\(r.scheduler_epoch ?? 0))" } ?? "none"
+            let leader = r.schedulerLeader.map { "\($0) (\(r.schedulerEpoch ?? 0))" } ?? "none"
             lines.append(
                 pad(r.name, 12) + pad(r.role, 9) + pad(String(r.priority), 5) + cell(r.health, r.health.rawValue, 9)
                     + cell(dbState, db, 19) + cell(redisState, redis, 19) + cell(schedState, sched, 16)
                     + pad(String(leader.prefix(25)), 26)
-                    + "\(r.observers_seeing_down)/\(r.live_observers)")
+                    + "\(r.observersSeeingDown)/\(r.liveObservers)")
         }
         let errors = s.regions.flatMap { r in
             r.components.sorted { $0.key < $1.key }.compactMap { name, c in
-                c.last_error.map { "  \(r.name) \(name): \($0)" }
+                c.lastError.map { "  \(r.name) \(name): \($0)" }
             }
         }
         if !errors.isEmpty { lines.append(""); lines.append("last errors:"); lines += errors }
-        if let f = s.last_failover {
+        if let f = s.lastFailover {
             lines.append("")
             lines.append(
-                "last failover: #\(f.id) \(f.kind) \(f.from_region ?? "?") -> \(f.to_region) \(f.state) (\(f.reason))")
+                "last failover: #\(f.id) \(f.kind) \(f.fromRegion ?? "?") -> \(f.toRegion) \(f.state) (\(f.reason))")
         }
         return lines.joined(separator: "\n")
     }

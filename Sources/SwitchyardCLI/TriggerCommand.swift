@@ -16,8 +16,8 @@ struct TriggerCommand: AsyncParsableCommand {
 
     struct Report: Encodable {
         var region: String
-        var dag_id: String
-        var run_id: String
+        var dagId: String
+        var runId: String
     }
 
     func run() async throws {
@@ -49,7 +49,7 @@ struct TriggerCommand: AsyncParsableCommand {
         return try await PostgresConnection.with(regionConfig.databaseDSN, timeout: .seconds(3)) { db in
             let runId = try await RegionStore.trigger(db, dagId: dag, conf: conf)
             if json {
-                try Output.json(Report(region: target, dag_id: dag, run_id: runId))
+                try Output.json(Report(region: target, dagId: dag, runId: runId))
             } else {
                 print("queued \(dag)/\(runId) in \(target)")
             }

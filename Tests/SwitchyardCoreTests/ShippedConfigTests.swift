@@ -32,7 +32,7 @@ import Testing
         #expect(usEast.routing.hooks.map(\.name) == ["dns", "load-balancer"])
         #expect(usEast.routing.hooks[0].secretEnv == "DNS_HOOK_SECRET")
         #expect(usEast.routing.hooks[0].successStatuses == [200, 201, 202, 204])
-        #expect(usEast.routing.hooks[1].method == .PUT)
+        #expect(usEast.routing.hooks[1].method == .put)
         #expect(usEast.routing.hooks[1].successStatuses == nil)
         #expect(usEast.routing.notify.first?.required == false)
         guard case .url(let redis)? = usEast.redis?.connection else {

@@ -275,21 +275,21 @@ extension AirflowTests {
                     "drill", drillsDirectory + "/airflow-kill-schedulers.yaml", "--dir", dir, "--json",
                 ])
                 register()
-                guard let report = try? JSONDecoder().decode(DrillReport.self, from: Data(run.output.utf8)) else {
+                guard let report = try? WireJSON.decoder().decode(DrillReport.self, from: Data(run.output.utf8)) else {
                     Issue.record("the drill printed no report (exit \(run.status)): \(run.errors.suffix(4000))")
                     throw DevError("no drill report")
                 }
                 print(
-                    "airflow drill: detect \(report.detect_ms ?? -1) ms, RTO \(report.rto_ms ?? -1) ms, first task in the target "
-                        + "\(report.first_execution_ms ?? -1) ms, \(report.runs_finished_in_target ?? -1) of \(report.runs_in_flight) runs finished there"
+                    "airflow drill: detect \(report.detectMs ?? -1) ms, RTO \(report.rtoMs ?? -1) ms, first task in the target "
+                        + "\(report.firstExecutionMs ?? -1) ms, \(report.runsFinishedInTarget ?? -1) of \(report.runsInFlight) runs finished there"
                 )
                 #expect(
                     run.status == 0 && report.passed,
                     "\(report.expectations.filter { !$0.held }) \(run.errors.suffix(3000))")
                 #expect(
-                    report.runs_in_flight == 4 && report.runs_finished_in_target == 4 && report.runs_lost == 0
-                        && report.runs_twice == 0)
-                #expect(report.failover?.runs_moved == 4, "\(String(describing: report.failover))")
+                    report.runsInFlight == 4 && report.runsFinishedInTarget == 4 && report.runsLost == 0
+                        && report.runsTwice == 0)
+                #expect(report.failover?.runsMoved == 4, "\(String(describing: report.failover))")
             } catch {
                 _ = try? await SwitchyardBinary.run(["dev", "down", "--dir", dir, "--purge"])
                 throw error

@@ -33,7 +33,7 @@ struct AutomaticFailoverTests {
             try #require(
                 await f.waitUntil(timeout: .seconds(20)) {
                     let s = try await f.status(urls["eu-west"]!)
-                    return s.regions.allSatisfy { $0.health == .healthy && $0.live_observers == 3 }
+                    return s.regions.allSatisfy { $0.health == .healthy && $0.liveObservers == 3 }
                 } != nil)
             try #require(
                 await f.waitUntil(timeout: .seconds(10)) {
@@ -69,7 +69,7 @@ struct AutomaticFailoverTests {
             await f.state.postgres["us-east"]!.stop()
             try #require(
                 await f.waitUntil(timeout: .seconds(10)) {
-                    (try? await f.status(urls["eu-west"]!).regions.first { $0.name == "us-east" }?.observers_seeing_down)
+                    (try? await f.status(urls["eu-west"]!).regions.first { $0.name == "us-east" }?.observersSeeingDown)
                         == 3
                 } != nil)
             try await Task.sleep(for: .seconds(3))  // well past failure_grace

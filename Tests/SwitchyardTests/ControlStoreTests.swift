@@ -14,16 +14,16 @@ struct ControlStoreTests {
         let hook = HookCaller.Result(
             name: "dns", url: "http://127.0.0.1:1/hook", required: true, succeeded: true, attempts: [])
         let report = RunMigrator.Report(
-            from: "us-east", to: "eu-west", source: "table", dry_run: false, found: 3, copied: 3,
-            already_present: 0, orphaned: [], columns: ["run_id"], duration_ms: 12.5)
+            from: "us-east", to: "eu-west", source: "table", dryRun: false, found: 3, copied: 3,
+            alreadyPresent: 0, orphaned: [], columns: ["run_id"], durationMs: 12.5)
         let results: [StepResult] = [
             .begin(.init(epoch: 7, from: "us-east", to: "eu-west")),
-            .fence(.init(fenced: false, lease_waited_ms: 1500, reason: "connection refused")),
+            .fence(.init(fenced: false, leaseWaitedMs: 1500, reason: "connection refused")),
             .migrate(.skipped("no previous active region")),
             .migrate(.migrated(report)),
-            .activate(.init(active: "eu-west", epoch: 7, dispatch_hold_ms: 2250)),
+            .activate(.init(active: "eu-west", epoch: 7, dispatchHoldMs: 2250)),
             .route(.init(hooks: [hook])),
-            .complete(.init(state: .completed_with_errors, notified: [hook])),
+            .complete(.init(state: .completedWithErrors, notified: [hook])),
         ]
         for result in results {
             let json = try result.json()
@@ -56,12 +56,12 @@ struct ControlStoreTests {
             #expect(try await ControlStore.activeRegion(control) == nil)
             try await ControlStore.startStep(control, id: id, step: .fence)
             try await ControlStore.finishStep(
-                control, id: id, result: .fence(.init(fenced: true, executions_still_running: 0)))
+                control, id: id, result: .fence(.init(fenced: true, executionsStillRunning: 0)))
 
             let record = try #require(try await ControlStore.failover(control, id: id))
             #expect(record.kind == .switchover && record.state == .running && record.step == .migrate)
             #expect(
-                record.from_region == "us-east" && record.to_region == "eu-west" && record.epoch == epoch
+                record.fromRegion == "us-east" && record.toRegion == "eu-west" && record.epoch == epoch
                     && record.leader == "tester")
             let steps = try await ControlStore.steps(control, failover: id)
             #expect(steps.map(\.step) == [.begin, .fence])
@@ -78,7 +78,7 @@ struct ControlStoreTests {
                 control, id: id, kind: .switchover, from: "us-east", to: "eu-west",
                 state: .completed, error: nil)
             let done = try #require(try await ControlStore.failover(control, id: id))
-            #expect(done.state == .completed && done.finished_at != nil)
+            #expect(done.state == .completed && done.finishedAt != nil)
             #expect(try await ControlStore.runningFailoverId(control) == nil)
             #expect(try await ControlStore.latestFailoverId(control) == id)
             let latest = try await ControlStore.latestAndRunningFailovers(control)
@@ -102,7 +102,7 @@ struct ControlStoreTests {
                 let id = try await ControlStore.enqueueRequest(
                     control, kind: kind, to: "eu-west", reason: "test \(kind)")
                 let request = try #require(try await ControlStore.request(control, id: id))
-                #expect(request.kind == kind && !request.picked && request.failover_id == nil)
+                #expect(request.kind == kind && !request.picked && request.failoverId == nil)
             }
             let pending = try await ControlStore.pendingRequests(control)
             #expect(pending.map(\.kind) == FailoverKind.allCases)

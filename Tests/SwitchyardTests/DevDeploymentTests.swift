@@ -1,5 +1,6 @@
 import Foundation
 import Postgres
+import SwitchyardCore
 import SwitchyardLab
 import SwitchyardRuntime
 import TestSupport
@@ -28,7 +29,7 @@ struct DevDeploymentTests {
 
             let status = try await SwitchyardBinary.run(["dev", "status", "--dir", dir, "--json"])
             #expect(status.status == 0)
-            let servers = try JSONDecoder().decode(DevStatusJSON.self, from: Data(status.output.utf8)).servers
+            let servers = try WireJSON.decoder().decode(DevStatusJSON.self, from: Data(status.output.utf8)).servers
             #expect(servers.count == 5)  // control + 2 region clusters + 2 Redis
             #expect(servers.allSatisfy { $0.answering && $0.pid != nil && $0.port != nil })
             #expect(Set(servers.filter { $0.kind == "postgres" }.map(\.region)) == ["control", "us-east", "eu-west"])
@@ -36,7 +37,7 @@ struct DevDeploymentTests {
             // A second `up` starts nothing new.
             let again = try await SwitchyardBinary.run(["dev", "up", "--regions", "2", "--dir", dir])
             #expect(again.status == 0)
-            let servers2 = try JSONDecoder().decode(
+            let servers2 = try WireJSON.decoder().decode(
                 DevStatusJSON.self,
                 from: Data(try await SwitchyardBinary.run(["dev", "status", "--dir", dir, "--json"]).output.utf8)
             ).servers
@@ -46,7 +47,7 @@ struct DevDeploymentTests {
             let config = dir + "/regions"
             let initAgain = try await SwitchyardBinary.run(["init", "--config", config, "--json"])
             #expect(initAgain.status == 0, "\(initAgain.errors)")
-            let report = try JSONDecoder().decode(Initializer.Report.self, from: Data(initAgain.output.utf8))
+            let report = try WireJSON.decoder().decode(Initializer.Report.self, from: Data(initAgain.output.utf8))
             let nothingApplied = report.applied.values.allSatisfy { $0.isEmpty }
             #expect(nothingApplied)
             #expect(report.activeRegion == "us-east")
@@ -92,7 +93,7 @@ struct DevDeploymentTests {
                     #expect(!Processes.isAlive(pid), "\(server.kind) \(server.region) still alive")
                 }
             }
-            let after = try JSONDecoder().decode(
+            let after = try WireJSON.decoder().decode(
                 DevStatusJSON.self,
                 from: Data(try await SwitchyardBinary.run(["dev", "status", "--dir", dir, "--json"]).output.utf8)
             ).servers
@@ -118,7 +119,7 @@ struct DevDaemonsTests {
             #expect(up.status == 0, "\(up.output)\n\(up.errors)")
             #expect(up.output.contains("dashboard: http://127.0.0.1:"))
             let status = try await SwitchyardBinary.run(["dev", "status", "--dir", dir, "--json"])
-            let servers = try JSONDecoder().decode(DevStatusJSON.self, from: Data(status.output.utf8)).servers
+            let servers = try WireJSON.decoder().decode(DevStatusJSON.self, from: Data(status.output.utf8)).servers
             #expect(servers.filter { $0.kind == "scheduler" }.count == 4)
             #expect(servers.filter { $0.kind == "worker" }.count == 4)
             #expect(servers.filter { $0.kind == "agent" }.count == 2)
@@ -129,7 +130,7 @@ struct DevDaemonsTests {
             // A second up keeps the same daemons.
             let again = try await SwitchyardBinary.run(["dev", "up", "--regions", "2", "--daemons", "--dir", dir])
             #expect(again.status == 0)
-            let servers2 = try JSONDecoder().decode(
+            let servers2 = try WireJSON.decoder().decode(
                 DevStatusJSON.self,
                 from: Data(try await SwitchyardBinary.run(["dev", "status", "--dir", dir, "--json"]).output.utf8)
             ).servers

@@ -104,7 +104,7 @@ struct DrillScenarioTests {
         }
         // A report measures them; a metric not measured breaks its expectation.
         var report = DrillReport(scenario: "s", fault: "stop_control_database")
-        report.commands_stopped = 2
+        report.commandsStopped = 2
         report.evaluate(stop.expectations)
         #expect(!report.passed && report.expectations.first { $0.name == "commands_stopped" }?.held == false)
         #expect(report.expectations.first { $0.name == "runs_started_during_fault" }?.measured == nil)
@@ -199,15 +199,15 @@ struct DrillScenarioTests {
 
     @Test func campaignTotalsAndMarkdown() {
         var a = DrillReport(scenario: "c", fault: "kill_database")
-        a.rto_ms = 3000; a.detect_ms = 2500; a.failovers = 1; a.runs_in_flight = 5
+        a.rtoMs = 3000; a.detectMs = 2500; a.failovers = 1; a.runsInFlight = 5
         var b = DrillReport(scenario: "c", fault: "stop_redis")
-        b.rto_ms = 4000; b.detect_ms = 2000; b.failovers = 1; b.runs_in_flight = 5; b.runs_lost = 1
+        b.rtoMs = 4000; b.detectMs = 2000; b.failovers = 1; b.runsInFlight = 5; b.runsLost = 1
         var c = DrillReport(scenario: "c", fault: "kill_scheduler_leader")
-        c.rto_ms = 20; c.detect_ms = 10
+        c.rtoMs = 20; c.detectMs = 10
         var report = DrillReport.campaign(scenario: "c", rounds: [a, b, c])
         report.evaluate([DrillExpectation(.runsLost, .equal, 0), DrillExpectation(.rtoMs, .atMost, 10000)])
-        #expect(report.totals?.faults == 3 && report.totals?.failovers == 2 && report.runs_lost == 1)
-        #expect(report.totals?.rto_median_ms == 3000 && report.rto_ms == 4000)
+        #expect(report.totals?.faults == 3 && report.totals?.failovers == 2 && report.runsLost == 1)
+        #expect(report.totals?.rtoMedianMs == 3000 && report.rtoMs == 4000)
         #expect(!report.passed && report.expectations.map(\.held) == [false, true])
         let md = report.markdown
         #expect(

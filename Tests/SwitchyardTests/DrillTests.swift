@@ -92,7 +92,7 @@ struct DrillTests {
         try await DrillDeployment.shared.use { dir in
             let run = try await SwitchyardBinary.run(["drill", drillsDirectory + "/" + name, "--dir", dir, "--json"])
             try await DrillDeployment.shared.registerDaemons()
-            let report = try JSONDecoder().decode(DrillReport.self, from: Data(run.output.utf8))
+            let report = try WireJSON.decoder().decode(DrillReport.self, from: Data(run.output.utf8))
             if let skipped = report.skipped {
                 // Only a partition is ever skipped, and only where namespaces and nftables cannot be had (not root).
                 #expect(
@@ -103,7 +103,7 @@ struct DrillTests {
             if name == "hang-active-database.yaml" {
                 // A hung postmaster accepts no new connection: fencing it and reading its runs (not the shadow)
                 // is possible only through a session the failover leader already held.
-                #expect(report.failover?.runs_source == "table", "\(String(describing: report.failover))")
+                #expect(report.failover?.runsSource == "table", "\(String(describing: report.failover))")
             }
             if name == "partition-active-region.yaml" {
                 // The drill ran on a partitionable deployment it brought up beside this one, and took it down.
@@ -120,8 +120,8 @@ struct DrillTests {
                 "\($0.name) \($0.measured.map { "\($0)" } ?? "unmeasured") \($0.bound)"
             }
             #expect(run.status == 0 && report.passed, "\(name): \(broken)\n\(run.errors.suffix(3000))")
-            #expect(report.runs_lost == 0 && report.dual_leader_ms == 0)
-            #expect(report.active_after == report.active_before, "\(name) should leave the original region active")
+            #expect(report.runsLost == 0 && report.dualLeaderMs == 0)
+            #expect(report.activeAfter == report.activeBefore, "\(name) should leave the original region active")
             #expect(report.expectations.count >= 4)
         }
     }
@@ -141,7 +141,7 @@ struct DrillTests {
             let run = try await SwitchyardBinary.run(["drill", file, "--dir", dir, "--json"])
             try await DrillDeployment.shared.registerDaemons()
             #expect(run.status == 1)
-            let report = try JSONDecoder().decode(DrillReport.self, from: Data(run.output.utf8))
+            let report = try WireJSON.decoder().decode(DrillReport.self, from: Data(run.output.utf8))
             #expect(!report.passed)
             let rto = try #require(report.expectations.first { $0.name == "rto_ms" })
             let measured = try #require(rto.measured)

@@ -75,7 +75,7 @@ struct FailoverTests {
 
             let run = try await failover(f, ["failover", "--to", "eu-west", "--force", "--reason", "test", "--json"])
             #expect(run.status == 0, "\(run.output)\n\(run.errors)")
-            let report = try JSONDecoder().decode(FailoverExecutor.Report.self, from: Data(run.output.utf8))
+            let report = try WireJSON.decoder().decode(FailoverExecutor.Report.self, from: Data(run.output.utf8))
             #expect(report.state == .completed)
             // What was active in us-east when it was fenced: its rows stay as they were from then on (its
             // scheduler is idle and its worker records nothing for the command it stopped).
@@ -83,8 +83,8 @@ struct FailoverTests {
                 "SELECT dag_id, run_id FROM switchyard.dag_run WHERE state IN ('queued', 'running') ORDER BY run_id"
             ).rows.map { try $0["run_id"].require(String.self) }
             #expect(active.count >= 2)
-            #expect(report.runs_moved == active.count)
-            #expect(report.runs_source == "table")
+            #expect(report.runsMoved == active.count)
+            #expect(report.runsSource == "table")
             #expect(report.hooks.first?.attempts.map(\.status) == [500, 500, 200])
 
             // The old region is fenced at the new epoch; the target is open and active.
@@ -236,7 +236,7 @@ struct FailoverTests {
                 } != nil)
             let run = try await failover(f, ["switchover", "--to", "eu-west", "--json"])
             #expect(run.status == 0, "\(run.errors)")
-            let report = try JSONDecoder().decode(FailoverExecutor.Report.self, from: Data(run.output.utf8))
+            let report = try WireJSON.decoder().decode(FailoverExecutor.Report.self, from: Data(run.output.utf8))
             #expect(report.kind == .switchover && report.state == .completed)
             // The running command finished in us-east; nothing ran twice.
             #expect(
@@ -282,8 +282,8 @@ struct FailoverOutcomeTests {
                 "failover", "--to", "eu-west", "--force", "--config", f.config, "--json",
             ])
             #expect(run.status == 1)
-            let report = try JSONDecoder().decode(FailoverExecutor.Report.self, from: Data(run.output.utf8))
-            #expect(report.state == .completed_with_errors)
+            let report = try WireJSON.decoder().decode(FailoverExecutor.Report.self, from: Data(run.output.utf8))
+            #expect(report.state == .completedWithErrors)
             #expect(report.hooks.first?.attempts.map(\.status) == [503, 503])
             let control = try await f.connectControl()
             #expect(
@@ -331,7 +331,7 @@ struct FailoverOutcomeTests {
             let control = try await f.connectControl()
             try #require(
                 await f.waitUntil(timeout: .seconds(20)) {
-                    try await f.status(url).regions.allSatisfy { $0.health == .healthy && $0.live_observers == 3 }
+                    try await f.status(url).regions.allSatisfy { $0.health == .healthy && $0.liveObservers == 3 }
                 } != nil)
             try #require(await f.waitSteady(control, observers: 3))
             await f.state.redis["us-east"]!.stop()
@@ -347,7 +347,7 @@ struct FailoverOutcomeTests {
             await f.state.redis["eu-west"]!.stop()
             try #require(
                 await f.waitUntil(timeout: .seconds(10)) {
-                    (try? await f.status(url).regions.first { $0.name == "eu-west" }?.observers_seeing_down) == 3
+                    (try? await f.status(url).regions.first { $0.name == "eu-west" }?.observersSeeingDown) == 3
                 } != nil)
             let refused = await f.waitUntil(timeout: .seconds(15)) {
                 f.log("agent-us-east").contains("cooldown") || f.log("agent-eu-west").contains("cooldown")
@@ -373,7 +373,7 @@ struct FailoverTriggerTests {
             let control = try await f.connectControl()
             try #require(
                 await f.waitUntil(timeout: .seconds(20)) {
-                    try await f.status(url).regions.allSatisfy { $0.health == .healthy && $0.live_observers == 2 }
+                    try await f.status(url).regions.allSatisfy { $0.health == .healthy && $0.liveObservers == 2 }
                 } != nil)
             try #require(await f.waitSteady(control, observers: 2))
             for i in 1...2 { kill(try #require(f.pid("s\(i)-us-east")), SIGKILL) }
@@ -412,7 +412,7 @@ struct FailoverTriggerTests {
             try #require(
                 await f.waitUntil(timeout: .seconds(20)) {
                     let east = try await f.status(url).regions.first { $0.name == "us-east" }
-                    return east?.live_observers == 3 && east?.observers_seeing_down == 1
+                    return east?.liveObservers == 3 && east?.observersSeeingDown == 1
                 } != nil)
             try await Task.sleep(for: .seconds(4))  // far past failure_grace
             #expect(try await control.query("SELECT count(*) AS n FROM switchyard.failovers").first?["n"].int == 0)

@@ -62,9 +62,9 @@ struct FailsafeTests {
             // failsafe lease, confirmed by which regions; /metrics says so too.
             let said = await f.waitUntil(timeout: .seconds(10)) {
                 guard let status = try? await f.status(api) else { return false }
-                return !status.control_db_reachable && status.control_db_unreachable_since != nil
-                    && status.active_region == "us-east"
-                    && status.failsafe?.region == "us-east" && (status.failsafe?.confirmed_by.count ?? 0) >= 2
+                return !status.controlDbReachable && status.controlDbUnreachableSince != nil
+                    && status.activeRegion == "us-east"
+                    && status.failsafe?.region == "us-east" && (status.failsafe?.confirmedBy.count ?? 0) >= 2
             }
             let body =
                 (try? await f.get(api, "/status")).map { String(decoding: $0.body, as: UTF8.self) } ?? "no status"
@@ -109,7 +109,7 @@ struct FailsafeTests {
             #expect(source != nil)
             let cleared = await f.waitUntil(timeout: .seconds(10)) {
                 guard let status = try? await f.status(api) else { return false }
-                return status.control_db_reachable && status.failsafe == nil
+                return status.controlDbReachable && status.failsafe == nil
             }
             #expect(cleared != nil)
             let after = try await f.leadership(db)
@@ -148,7 +148,7 @@ struct FailsafeTests {
             ])
             let took = ContinuousClock.now - written
             #expect(run.status == 0, "\(run.output)\n\(run.errors)")
-            let report = try JSONDecoder().decode(FailoverExecutor.Report.self, from: Data(run.output.utf8))
+            let report = try WireJSON.decoder().decode(FailoverExecutor.Report.self, from: Data(run.output.utf8))
             // The activation came after the lease ended.
             #expect(took >= .seconds(6), "activated \(took) after the lease was written")
             let result = try #require(

@@ -40,7 +40,7 @@ struct HookCallerTests {
         }
         // Backoff separates the attempts.
         #expect(requests[1].receivedAt - requests[0].receivedAt >= .milliseconds(24))
-        let journal = String(decoding: try JSONEncoder().encode(result), as: UTF8.self)
+        let journal = String(decoding: try WireJSON.encoder().encode(result), as: UTF8.self)
         #expect(!journal.contains(secret))
     }
 

@@ -10,10 +10,10 @@ struct MigrationTests {
     struct Report: Decodable {
         var found: Int
         var copied: Int
-        var already_present: Int
+        var alreadyPresent: Int
         var orphaned: [String]
-        var dry_run: Bool
-        var paused_in_target: [String]
+        var dryRun: Bool
+        var pausedInTarget: [String]
         var unpaused: [String]
     }
 
@@ -33,8 +33,8 @@ struct MigrationTests {
                 "migrate-runs", "--config", f.config, "--from", "us-east", "--to", "eu-west", "--dry-run", "--json",
             ])
             #expect(dry.status == 0, "\(dry.errors)")
-            let dryReport = try JSONDecoder().decode(Report.self, from: Data(dry.output.utf8))
-            #expect(dryReport.found == 3 && dryReport.copied == 3 && dryReport.dry_run)
+            let dryReport = try WireJSON.decoder().decode(Report.self, from: Data(dry.output.utf8))
+            #expect(dryReport.found == 3 && dryReport.copied == 3 && dryReport.dryRun)
             #expect(
                 try await west.query("SELECT count(*) AS n FROM switchyard.dag_run").first?["n"].require(Int.self) == 0)
 
@@ -43,10 +43,10 @@ struct MigrationTests {
             let run = try await SwitchyardBinary.run([
                 "migrate-runs", "--config", f.config, "--from", "us-east", "--to", "eu-west", "--json",
             ])
-            let report = try JSONDecoder().decode(Report.self, from: Data(run.output.utf8))
+            let report = try WireJSON.decoder().decode(Report.self, from: Data(run.output.utf8))
             #expect(report.copied == 3)
             #expect(report.orphaned == ["gone_dag/r5"])
-            #expect(report.paused_in_target == ["slow"] && report.unpaused.isEmpty)
+            #expect(report.pausedInTarget == ["slow"] && report.unpaused.isEmpty)
             let rows = try await west.query(
                 "SELECT run_id, state, worker, dispatch_id, conf::text AS conf, migrated_from FROM switchyard.dag_run ORDER BY run_id"
             ).rows
@@ -61,8 +61,8 @@ struct MigrationTests {
             let again = try await SwitchyardBinary.run([
                 "migrate-runs", "--config", f.config, "--from", "us-east", "--to", "eu-west", "--json", "--unpause",
             ])
-            let second = try JSONDecoder().decode(Report.self, from: Data(again.output.utf8))
-            #expect(second.copied == 0 && second.already_present == 3)
+            let second = try WireJSON.decoder().decode(Report.self, from: Data(again.output.utf8))
+            #expect(second.copied == 0 && second.alreadyPresent == 3)
             #expect(second.unpaused == ["slow"])
             #expect(
                 try await west.query("SELECT is_paused FROM switchyard.dags WHERE dag_id = 'slow'").first?["is_paused"]

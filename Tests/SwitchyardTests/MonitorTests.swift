@@ -46,7 +46,7 @@ struct MonitorTests {
             let status = try await f.status(url)
             let west = try #require(status.regions.first { $0.name == "eu-west" })
             #expect(west.health == .down)
-            #expect(west.components["database"]?.last_error?.isEmpty == false)
+            #expect(west.components["database"]?.lastError?.isEmpty == false)
             // A stopped server refuses connections: positive evidence, for the database and the schedulers
             // probe that rides on it, in this observer's own view and as the control database records it.
             #expect(west.components["database"]?.evidence == .positive)
@@ -74,7 +74,7 @@ struct MonitorTests {
             try #require(
                 await f.waitUntil(timeout: .seconds(15)) { try await f.status(url).regions[0].health == .healthy }
                     != nil)
-            #expect(try await f.status(url).regions[0].scheduler_leader == "leader")
+            #expect(try await f.status(url).regions[0].schedulerLeader == "leader")
             await f.state.redis["us-east"]!.stop()
             #expect(
                 await f.waitUntil(timeout: .seconds(8)) { (try? await component(f, url, "us-east", "redis")) == .down }
@@ -87,7 +87,7 @@ struct MonitorTests {
             }
             #expect(down != nil)
             #expect(
-                try await f.status(url).regions[0].components["schedulers"]?.last_error?.contains("heartbeat") == true)
+                try await f.status(url).regions[0].components["schedulers"]?.lastError?.contains("heartbeat") == true)
             // The leader's row is there and its heartbeat is old: positive evidence.
             #expect(try await f.status(url).regions[0].components["schedulers"]?.evidence == .positive)
             try await f.state.redis["us-east"]!.start()
@@ -126,11 +126,11 @@ struct MonitorTests {
                 let start = clock.now
                 let status = try await f.status(url)
                 worst = max(worst, clock.now - start)
-                generated.insert(status.generated_at)
+                generated.insert(status.generatedAt)
                 let east = try #require(status.regions.first { $0.name == "us-east" })
                 #expect(east.components["database"]?.state != .down)
                 if east.components["database"]?.state == .healthy { healthy += 1 }
-                latencies.append(east.components["database"]?.latency_ms ?? 1000)
+                latencies.append(east.components["database"]?.latencyMs ?? 1000)
                 try await Task.sleep(for: .milliseconds(100))
             }
             print("worst /status latency while a region hangs: \(worst); us-east healthy in \(healthy) of 30 samples")
@@ -164,8 +164,8 @@ struct MonitorTests {
                 }
                 let views = Dictionary(
                     west.observers.map { ($0.observer, $0.components["database"]) }, uniquingKeysWith: { a, _ in a })
-                return views["us-east"] == .healthy && views["cut-off"] == .down && west.live_observers == 2
-                    && west.observers_seeing_down == 1
+                return views["us-east"] == .healthy && views["cut-off"] == .down && west.liveObservers == 2
+                    && west.observersSeeingDown == 1
             }
             #expect(reported != nil)
             // us-east is seen healthy by both (bounded: an agent that starts before the schedulers have
@@ -174,7 +174,7 @@ struct MonitorTests {
                 guard let east = try? await f.status(url).regions.first(where: { $0.name == "us-east" }) else {
                     return false
                 }
-                return east.live_observers == 2 && east.observers_seeing_down == 0
+                return east.liveObservers == 2 && east.observersSeeingDown == 0
             }
             #expect(eastHealthy != nil)
         }
@@ -202,7 +202,7 @@ struct MonitorTests {
             #expect(try await f.get(url, "/regions/us-east/active").status == 503)
             #expect(try await f.get(url, "/regions/eu-west/active", method: "HEAD").status == 200)
             let status = try await f.status(url)
-            #expect(status.active_region == "eu-west")
+            #expect(status.activeRegion == "eu-west")
             #expect(status.regions.first { $0.name == "eu-west" }?.role == "active")
             let metrics = try await f.get(url, "/metrics").bodyText
             #expect(metrics.contains("switchyard_active_region{region=\"eu-west\"} 1"))
@@ -261,7 +261,7 @@ struct MonitorTests {
         try await DevFixture.with(regions: 2, dags: fastDAGs) { f in
             let url = try await f.startAgent("us-east")
             try #require(
-                await f.waitUntil(timeout: .seconds(15)) { try await f.status(url).control_db_reachable } != nil)
+                await f.waitUntil(timeout: .seconds(15)) { try await f.status(url).controlDbReachable } != nil)
             try await Task.sleep(for: .seconds(1))
             let table = try await SwitchyardBinary.run(["status", "--config", f.config])
             #expect(table.status == 0, "\(table.errors)")

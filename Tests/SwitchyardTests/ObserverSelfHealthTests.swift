@@ -25,7 +25,7 @@ struct ObserverSelfHealthTests {
             let resumedAt = try await control.query("SELECT now() AS t").first?["t"].require(Date.self) ?? Date()
             // It finds its own lag (its timer overshot) and says so in /status and /metrics.
             let declared = await f.waitUntil(timeout: .seconds(10)) {
-                ((try? await f.status(url).self_health?.lag_events) ?? 0) >= 1
+                ((try? await f.status(url).selfHealth?.lagEvents) ?? 0) >= 1
             }
             #expect(declared != nil, "\(f.log("agent-us-east").suffix(2000))")
             let metrics = try await f.get(url, "/metrics").bodyText

@@ -43,7 +43,7 @@ struct SchedulerProbeKindsTests {
                     return a == .healthy && b == .healthy
                 } != nil)
             #expect(await schedulers("us-east")?.detail.nodes == 1)
-            #expect(await schedulers("eu-west")?.detail.http_status == 200)
+            #expect(await schedulers("eu-west")?.detail.httpStatus == 200)
             // The Airflow scheduler's heartbeat goes stale; the health URL starts failing.
             try await east.query("UPDATE job SET latest_heartbeat = now() - interval '1 hour'")
             healthy.value = false
@@ -53,8 +53,8 @@ struct SchedulerProbeKindsTests {
                 return a == .down && b == .down
             }
             #expect(down != nil)
-            #expect(await schedulers("eu-west")?.last_error == "health URL answered 503")
-            #expect(await schedulers("us-east")?.last_error?.contains("SchedulerJob") == true)
+            #expect(await schedulers("eu-west")?.lastError == "health URL answered 503")
+            #expect(await schedulers("us-east")?.lastError?.contains("SchedulerJob") == true)
             #expect(server.requests.allSatisfy { $0.path == "/health" })
         }
     }
@@ -94,7 +94,7 @@ extension SchedulerProbeKindsTests {
             kill(try #require(f.pid("w")), SIGKILL)
             let down = await f.waitUntil(timeout: .seconds(20)) { await schedulers("eu-west")?.state == .down }
             #expect(down != nil)
-            let error = await schedulers("eu-west")?.last_error
+            let error = await schedulers("eu-west")?.lastError
             #expect(error?.contains("Switchyard scheduler leader") == true, "\(String(describing: error))")
             try await east.query("UPDATE job SET latest_heartbeat = now()")
             #expect(await f.waitUntil(timeout: .seconds(10)) { await schedulers("us-east")?.state == .healthy } != nil)

@@ -3,15 +3,15 @@ public struct HookConfig: Sendable, Equatable {
     /// HTTP methods a hook may use.
     public enum Method: String, Sendable, Equatable, CaseIterable {
         /// GET.
-        case GET
+        case get = "GET"
         /// POST.
-        case POST
+        case post = "POST"
         /// PUT.
-        case PUT
+        case put = "PUT"
         /// PATCH.
-        case PATCH
+        case patch = "PATCH"
         /// DELETE.
-        case DELETE
+        case delete = "DELETE"
     }
 
     /// Placeholders a body template may use.
@@ -48,7 +48,7 @@ public struct HookConfig: Sendable, Equatable {
 
     /// Creates a hook with defaults.
     public init(
-        name: String, url: String, method: Method = .POST, headers: [String: String] = [:], body: String? = nil,
+        name: String, url: String, method: Method = .post, headers: [String: String] = [:], body: String? = nil,
         secretEnv: String? = nil, timeout: Duration = .seconds(2), connectTimeout: Duration = .seconds(1),
         retries: Int = 3, backoff: Duration = .milliseconds(200), maxBackoff: Duration = .seconds(2),
         successStatuses: [Int]? = nil, required: Bool = true, tls: HookTLSConfig = .init()

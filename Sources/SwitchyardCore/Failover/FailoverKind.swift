@@ -16,7 +16,7 @@ public enum FailoverState: String, Sendable, Codable, CaseIterable {
     /// Every step finished and every required hook acknowledged.
     case completed
     /// Every step finished, but a required hook failed.
-    case completed_with_errors
+    case completedWithErrors = "completed_with_errors"
     /// Given up (not written by this version; kept for journals that have it).
     case aborted
 }

@@ -23,13 +23,12 @@ public struct HookValues: Sendable, Equatable {
     public var defaultBody: [UInt8] {
         struct Body: Encodable {
             var region: String
-            var previous_region: String
+            var previousRegion: String
             var epoch: Int
-            var failover_id: Int
+            var failoverId: Int
         }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        let body = Body(region: region, previous_region: previousRegion ?? "", epoch: epoch, failover_id: failoverId)
+        let encoder = WireJSON.encoder()
+        let body = Body(region: region, previousRegion: previousRegion ?? "", epoch: epoch, failoverId: failoverId)
         return Array((try? encoder.encode(body)) ?? Data("{}".utf8))
     }
 

@@ -29,15 +29,15 @@ public struct ProbeResult: Sendable, Equatable {
 /// Component-specific facts a probe reports (absent keys are omitted from the JSON).
 public struct ComponentDetail: Sendable, Equatable, Codable {
     /// Postgres: whether the server is a standby.
-    public var in_recovery: Bool?
+    public var inRecovery: Bool?
     /// Postgres: seconds since the last replayed transaction, on a standby.
-    public var replication_lag_seconds: Double?
+    public var replicationLagSeconds: Double?
     /// Redis: `master` or `slave` (INFO replication role).
     public var role: String?
     /// Redis: a replica's `master_link_status`.
-    public var master_link_status: String?
+    public var masterLinkStatus: String?
     /// Redis with Sentinel: the master address Sentinel reports.
-    public var sentinel_master: String?
+    public var sentinelMaster: String?
     /// Schedulers: the leader node.
     public var leader: String?
     /// Schedulers: the leadership epoch.
@@ -45,18 +45,18 @@ public struct ComponentDetail: Sendable, Equatable, Codable {
     /// Schedulers: live nodes.
     public var nodes: Int?
     /// Schedulers: seconds since the leader's last heartbeat.
-    public var leader_heartbeat_age_seconds: Double?
+    public var leaderHeartbeatAgeSeconds: Double?
     /// HTTP probe: the status code.
-    public var http_status: Int?
+    public var httpStatus: Int?
     /// Findings that do not fail the probe but an operator should see (e.g. a Sentinel mismatch).
     public var findings: [String]?
     /// Postgres (a region database): which lease the region's fence validity comes from, `control` (the
     /// active-region lease) or `failsafe` (the control database is unreachable).
-    public var lease_source: String?
+    public var leaseSource: String?
     /// Postgres: since when the region's leader has acted on the failsafe lease.
-    public var failsafe_since: Date?
+    public var failsafeSince: Date?
     /// Postgres: the regions whose databases confirm that failsafe lease.
-    public var failsafe_regions: [String]?
+    public var failsafeRegions: [String]?
 
     /// Empty detail.
     public init() {}

@@ -4,29 +4,29 @@ import Foundation
 /// Field names are snake_case and stable: dashboards and scripts read them.
 public struct StatusDocument: Codable, Sendable, Equatable {
     /// When the agent built this snapshot.
-    public var generated_at: Date
+    public var generatedAt: Date
     /// The agent (vantage point) that serves it.
     public var observer: String
     /// Whether the control database answered the last refresh.
-    public var control_db_reachable: Bool
+    public var controlDbReachable: Bool
     /// The active region (nil while a failover has cleared it).
-    public var active_region: String?
+    public var activeRegion: String?
     /// The cluster epoch.
     public var epoch: Int
     /// True while automatic failover is paused.
     public var paused: Bool
     /// The running failover, if any.
-    public var failover_in_progress: FailoverSummary?
+    public var failoverInProgress: FailoverSummary?
     /// The active-region lease.
     public var lease: Lease?
     /// Every region, highest priority first.
     public var regions: [Region]
     /// The most recent failover or switchover.
-    public var last_failover: FailoverSummary?
+    public var lastFailover: FailoverSummary?
     /// How this observer judges itself (Sentinel's TILT): lagging observers cast no down vote.
-    public var self_health: SelfHealth?
+    public var selfHealth: SelfHealth?
     /// Since when this observer has not reached the control database (nil while it does).
-    public var control_db_unreachable_since: Date?
+    public var controlDbUnreachableSince: Date?
     /// The active region acting on its failsafe lease (the control database is unreachable to it).
     public var failsafe: Failsafe?
 
@@ -37,12 +37,12 @@ public struct StatusDocument: Codable, Sendable, Equatable {
         /// Since when.
         public var since: Date?
         /// The region databases whose majority confirmed the failsafe lease.
-        public var confirmed_by: [String]
+        public var confirmedBy: [String]
         /// Creates the summary.
-        public init(region: String, since: Date?, confirmed_by: [String]) {
+        public init(region: String, since: Date?, confirmedBy: [String]) {
             self.region = region
             self.since = since
-            self.confirmed_by = confirmed_by
+            self.confirmedBy = confirmedBy
         }
     }
 
@@ -53,15 +53,15 @@ public struct StatusDocument: Codable, Sendable, Equatable {
         /// Why, while lagging.
         public var reason: String?
         /// Lag windows since the agent started.
-        public var lag_events: Int
+        public var lagEvents: Int
         /// Probes not counted because they overlapped a lag window, since the agent started.
-        public var inconclusive_probes: Int
+        public var inconclusiveProbes: Int
         /// Creates a self-health summary.
-        public init(lagging: Bool, reason: String?, lag_events: Int, inconclusive_probes: Int) {
+        public init(lagging: Bool, reason: String?, lagEvents: Int, inconclusiveProbes: Int) {
             self.lagging = lagging
             self.reason = reason
-            self.lag_events = lag_events
-            self.inconclusive_probes = inconclusive_probes
+            self.lagEvents = lagEvents
+            self.inconclusiveProbes = inconclusiveProbes
         }
     }
 
@@ -74,15 +74,15 @@ public struct StatusDocument: Codable, Sendable, Equatable {
         /// The cluster epoch it was renewed at.
         public var epoch: Int
         /// When it ends.
-        public var expires_at: Date?
+        public var expiresAt: Date?
         /// Unexpired on the control database's clock.
         public var fresh: Bool
         /// Creates a lease summary.
-        public init(region: String?, holder: String?, epoch: Int, expires_at: Date?, fresh: Bool) {
+        public init(region: String?, holder: String?, epoch: Int, expiresAt: Date?, fresh: Bool) {
             self.region = region
             self.holder = holder
             self.epoch = epoch
-            self.expires_at = expires_at
+            self.expiresAt = expiresAt
             self.fresh = fresh
         }
     }
@@ -102,20 +102,20 @@ public struct StatusDocument: Codable, Sendable, Equatable {
         /// `database`, `redis`, `schedulers`.
         public var components: [String: Component]
         /// The scheduler leader and its epoch, from the schedulers probe.
-        public var scheduler_leader: String?
+        public var schedulerLeader: String?
         /// Its scheduler leader's epoch.
-        public var scheduler_epoch: Int?
+        public var schedulerEpoch: Int?
         /// Every observer's view of this region.
         public var observers: [ObserverView]
         /// Live observers, and how many of them see the region down (what the failover decision uses).
-        public var live_observers: Int
+        public var liveObservers: Int
         /// Live observers that see it down.
-        public var observers_seeing_down: Int
+        public var observersSeeingDown: Int
         /// Creates a region entry.
         public init(
             name: String, role: String, priority: Int, health: HealthState, critical: [String],
-            components: [String: Component], scheduler_leader: String?, scheduler_epoch: Int?,
-            observers: [ObserverView], live_observers: Int, observers_seeing_down: Int
+            components: [String: Component], schedulerLeader: String?, schedulerEpoch: Int?,
+            observers: [ObserverView], liveObservers: Int, observersSeeingDown: Int
         ) {
             self.name = name
             self.role = role
@@ -123,11 +123,11 @@ public struct StatusDocument: Codable, Sendable, Equatable {
             self.health = health
             self.critical = critical
             self.components = components
-            self.scheduler_leader = scheduler_leader
-            self.scheduler_epoch = scheduler_epoch
+            self.schedulerLeader = schedulerLeader
+            self.schedulerEpoch = schedulerEpoch
             self.observers = observers
-            self.live_observers = live_observers
-            self.observers_seeing_down = observers_seeing_down
+            self.liveObservers = liveObservers
+            self.observersSeeingDown = observersSeeingDown
         }
     }
 
@@ -136,11 +136,11 @@ public struct StatusDocument: Codable, Sendable, Equatable {
         /// Its state.
         public var state: HealthState
         /// The last probe's latency.
-        public var latency_ms: Double?
+        public var latencyMs: Double?
         /// Since when.
         public var since: Date
         /// The last failure (nil when healthy).
-        public var last_error: String?
+        public var lastError: String?
         /// What the probe read.
         public var detail: ComponentDetail
         /// While suspect or down: `positive` when the component itself said it is dead (refused, reset,
@@ -148,14 +148,14 @@ public struct StatusDocument: Codable, Sendable, Equatable {
         public var evidence: Evidence?
         /// Creates a component entry.
         public init(
-            state: HealthState, latency_ms: Double?, since: Date, last_error: String?, detail: ComponentDetail,
+            state: HealthState, latencyMs: Double?, since: Date, lastError: String?, detail: ComponentDetail,
             evidence: Evidence? = nil
         ) {
             self.evidence = evidence
             self.state = state
-            self.latency_ms = latency_ms
+            self.latencyMs = latencyMs
             self.since = since
-            self.last_error = last_error
+            self.lastError = lastError
             self.detail = detail
         }
     }
@@ -169,7 +169,7 @@ public struct StatusDocument: Codable, Sendable, Equatable {
         /// Each component's state in its view.
         public var components: [String: HealthState]
         /// When it last wrote.
-        public var observed_at: Date
+        public var observedAt: Date
         /// It wrote within the liveness window.
         public var live: Bool
         /// For a failing view: `positive` (the target said it is dead) or `silence` (nothing answered).
@@ -179,13 +179,13 @@ public struct StatusDocument: Codable, Sendable, Equatable {
         public var discounted: String?
         /// Creates an observer view.
         public init(
-            observer: String, health: HealthState, components: [String: HealthState], observed_at: Date, live: Bool,
+            observer: String, health: HealthState, components: [String: HealthState], observedAt: Date, live: Bool,
             evidence: Evidence? = nil, discounted: String? = nil
         ) {
             self.observer = observer
             self.health = health
             self.components = components
-            self.observed_at = observed_at
+            self.observedAt = observedAt
             self.live = live
             self.evidence = evidence
             self.discounted = discounted
@@ -199,9 +199,9 @@ public struct StatusDocument: Codable, Sendable, Equatable {
         /// What started it.
         public var kind: String
         /// The region it moved away from.
-        public var from_region: String?
+        public var fromRegion: String?
         /// The region it moved to.
-        public var to_region: String
+        public var toRegion: String
         /// Why.
         public var reason: String
         /// Its state.
@@ -209,50 +209,48 @@ public struct StatusDocument: Codable, Sendable, Equatable {
         /// The step it is at.
         public var step: String
         /// When it began.
-        public var started_at: Date
+        public var startedAt: Date
         /// When it finished (nil while running).
-        public var finished_at: Date?
+        public var finishedAt: Date?
         /// Creates a summary.
         public init(
-            id: Int, kind: String, from_region: String?, to_region: String, reason: String, state: String,
-            step: String, started_at: Date, finished_at: Date?
+            id: Int, kind: String, fromRegion: String?, toRegion: String, reason: String, state: String,
+            step: String, startedAt: Date, finishedAt: Date?
         ) {
             self.id = id
             self.kind = kind
-            self.from_region = from_region
-            self.to_region = to_region
+            self.fromRegion = fromRegion
+            self.toRegion = toRegion
             self.reason = reason
             self.state = state
             self.step = step
-            self.started_at = started_at
-            self.finished_at = finished_at
+            self.startedAt = startedAt
+            self.finishedAt = finishedAt
         }
     }
 
     /// Creates a document.
     public init(
-        generated_at: Date, observer: String, control_db_reachable: Bool, active_region: String?, epoch: Int,
-        paused: Bool, failover_in_progress: FailoverSummary?, lease: Lease?, regions: [Region],
-        last_failover: FailoverSummary?, self_health: SelfHealth? = nil
+        generatedAt: Date, observer: String, controlDbReachable: Bool, activeRegion: String?, epoch: Int,
+        paused: Bool, failoverInProgress: FailoverSummary?, lease: Lease?, regions: [Region],
+        lastFailover: FailoverSummary?, selfHealth: SelfHealth? = nil
     ) {
-        self.self_health = self_health
-        self.generated_at = generated_at
+        self.selfHealth = selfHealth
+        self.generatedAt = generatedAt
         self.observer = observer
-        self.control_db_reachable = control_db_reachable
-        self.active_region = active_region
+        self.controlDbReachable = controlDbReachable
+        self.activeRegion = activeRegion
         self.epoch = epoch
         self.paused = paused
-        self.failover_in_progress = failover_in_progress
+        self.failoverInProgress = failoverInProgress
         self.lease = lease
         self.regions = regions
-        self.last_failover = last_failover
+        self.lastFailover = lastFailover
     }
 
     /// The encoder the API and the CLI share (ISO dates with fractional seconds, sorted keys).
     public static func encoder(pretty: Bool = false) -> JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting =
-            pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
+        let encoder = WireJSON.encoder(pretty: pretty)
         encoder.dateEncodingStrategy = .custom { date, encoder in
             var container = encoder.singleValueContainer()
             try container.encode(isoMillis(date))
@@ -262,7 +260,7 @@ public struct StatusDocument: Codable, Sendable, Equatable {
 
     /// The matching decoder.
     public static func decoder() -> JSONDecoder {
-        let decoder = JSONDecoder()
+        let decoder = WireJSON.decoder()
         decoder.dateDecodingStrategy = .custom { decoder in
             let text = try decoder.singleValueContainer().decode(String.self)
             guard let date = parseIsoMillis(text) else {

@@ -14,23 +14,23 @@ public enum DetectBench {
     /// The figures.
     public struct Report: Codable, Sendable {
         /// Database crashes measured.
-        public var crash_trials: Int
+        public var crashTrials: Int
         /// Crash to the failover beginning.
-        public var crash_detect_ms: FailoverBench.Figure
+        public var crashDetectMs: FailoverBench.Figure
         /// Database hangs (SIGSTOP) measured.
-        public var hang_trials: Int
+        public var hangTrials: Int
         /// Hang to the failover beginning.
-        public var hang_detect_ms: FailoverBench.Figure
+        public var hangDetectMs: FailoverBench.Figure
         /// Brown-out episodes run (no region harmed).
-        public var brownout_episodes: Int
+        public var brownoutEpisodes: Int
         /// Episodes per brown-out kind.
-        public var episodes_by_kind: [String: Int]
+        public var episodesByKind: [String: Int]
         /// Failovers the brown-outs caused (0 is the bar).
-        public var false_failovers: Int
+        public var falseFailovers: Int
         /// The reasons of the false failovers, if any.
-        public var false_failover_reasons: [String]
+        public var falseFailoverReasons: [String]
         /// Probes the agents did not count during the episodes because they overlapped the agent's own lag.
-        public var inconclusive_probes: Int
+        public var inconclusiveProbes: Int
         /// The random seed that ordered the episodes.
         public var seed: UInt64
     }
@@ -130,7 +130,7 @@ public enum DetectBench {
             var began: Double?
             while ContinuousClock.now < deadline {
                 if let failover = try await ControlStore.failovers(control, after: lastId).first {
-                    if began == nil { began = failover.started_at.timeIntervalSince(faultAt) * 1000 }
+                    if began == nil { began = failover.startedAt.timeIntervalSince(faultAt) * 1000 }
                     if failover.state != .running { return began ?? 0 }
                 }
                 try await Task.sleep(for: .milliseconds(5))
@@ -190,18 +190,18 @@ public enum DetectBench {
                 falseFailovers += begun.count
                 reasons += begun.map { "episode \(episode) (\(kind.rawValue)): \($0.reason)" }
                 progress(
-                    "episode \(episode) \(kind.rawValue) \(Int(done.duration_ms)) ms: FALSE FAILOVER \(reasons.last ?? "")"
+                    "episode \(episode) \(kind.rawValue) \(Int(done.durationMs)) ms: FALSE FAILOVER \(reasons.last ?? "")"
                 )
             } else {
-                progress("episode \(episode) \(kind.rawValue) \(Int(done.duration_ms)) ms: no failover")
+                progress("episode \(episode) \(kind.rawValue) \(Int(done.durationMs)) ms: no failover")
             }
         }
         let lagAfter = try await inconclusiveProbes(control)
         return Report(
-            crash_trials: crash.count, crash_detect_ms: .init(crash), hang_trials: hang.count,
-            hang_detect_ms: .init(hang),
-            brownout_episodes: byKind.values.reduce(0, +), episodes_by_kind: byKind, false_failovers: falseFailovers,
-            false_failover_reasons: reasons, inconclusive_probes: max(0, lagAfter - lagBefore), seed: seed)
+            crashTrials: crash.count, crashDetectMs: .init(crash), hangTrials: hang.count,
+            hangDetectMs: .init(hang),
+            brownoutEpisodes: byKind.values.reduce(0, +), episodesByKind: byKind, falseFailovers: falseFailovers,
+            falseFailoverReasons: reasons, inconclusiveProbes: max(0, lagAfter - lagBefore), seed: seed)
     }
 
     /// Probes the agents did not count because they overlapped their own lag, all agents together.

@@ -14,7 +14,7 @@ public enum ExitBench {
         /// Killed by a signal, or exited 134 (abort) / 139 (segfault).
         public var abnormal = 0
         /// `--json` output that does not parse as one JSON document.
-        public var truncated_json = 0
+        public var truncatedJson = 0
         /// Exited non-zero otherwise (a failure the command reported).
         public var failed = 0
         /// The first few abnormal or failed outcomes, for the report.
@@ -24,15 +24,15 @@ public enum ExitBench {
     /// The figures.
     public struct Report: Codable, Sendable {
         /// Runs of each command, idle and loaded.
-        public var runs_per_command: Int
+        public var runsPerCommand: Int
         /// Per command, on an idle machine.
         public var idle: [String: Tally]
         /// Per command, with a connection storm running.
         public var loaded: [String: Tally]
         /// Runs that crashed or were killed by a signal.
-        public var abnormal_exits: Int
+        public var abnormalExits: Int
         /// Runs whose JSON output was cut short.
-        public var truncated_json: Int
+        public var truncatedJson: Int
         /// Runs that exited non-zero.
         public var failed: Int
     }
@@ -76,9 +76,9 @@ public enum ExitBench {
         let config = state.configDirectory
         try "dags:\n  - id: exits\n    command: \"true\"\n".write(
             toFile: config + "/dags.yaml", atomically: true, encoding: .utf8)
-        let init_ = try await Subprocess.run(
+        let initRun = try await Subprocess.run(
             binary, ["init", "--config", config, "--active", state.regions[0]], check: false)
-        guard init_.status == 0 else { throw DevError("init failed: \(init_.output)") }
+        guard initRun.status == 0 else { throw DevError("init failed: \(initRun.output)") }
         let logs = directory + "/logs"
         try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
         let agentLog = logs + "/agent.log"
@@ -121,14 +121,14 @@ public enum ExitBench {
                         (try? JSONSerialization.jsonObject(
                             with: Data(outcome.output.utf8), options: [.fragmentsAllowed])) == nil
                     {
-                        tally.truncated_json += 1
+                        tally.truncatedJson += 1
                     }
                     if (abnormal || outcome.status != 0) && tally.examples.count < 3 {
                         tally.examples.append("exit \(outcome.status): \(outcome.output.suffix(200))")
                     }
                 }
                 progress(
-                    "\(name) \(label): \(tally.runs) runs, \(tally.abnormal) abnormal, \(tally.truncated_json) truncated JSON, \(tally.failed) failed"
+                    "\(name) \(label): \(tally.runs) runs, \(tally.abnormal) abnormal, \(tally.truncatedJson) truncated JSON, \(tally.failed) failed"
                 )
                 tallies[label] = tally
             }
@@ -154,7 +154,7 @@ public enum ExitBench {
         Brownout.stop(hogs)
         let all = Array(idle.values) + Array(loaded.values)
         return Report(
-            runs_per_command: runs, idle: idle, loaded: loaded, abnormal_exits: all.map(\.abnormal).reduce(0, +),
-            truncated_json: all.map(\.truncated_json).reduce(0, +), failed: all.map(\.failed).reduce(0, +))
+            runsPerCommand: runs, idle: idle, loaded: loaded, abnormalExits: all.map(\.abnormal).reduce(0, +),
+            truncatedJson: all.map(\.truncatedJson).reduce(0, +), failed: all.map(\.failed).reduce(0, +))
     }
 }

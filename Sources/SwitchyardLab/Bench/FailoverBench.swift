@@ -27,23 +27,23 @@ public enum FailoverBench {
         /// Failovers measured.
         public var trials: Int
         /// Crash to the failover beginning.
-        public var detect_ms: Figure
+        public var detectMs: Figure
         /// The fence step.
-        public var fence_ms: Figure
+        public var fenceMs: Figure
         /// The migrate step.
-        public var migrate_ms: Figure
+        public var migrateMs: Figure
         /// The activate step.
-        public var activate_ms: Figure
+        public var activateMs: Figure
         /// The route step.
-        public var route_ms: Figure
+        public var routeMs: Figure
         /// Crash to the routing hook acknowledged.
-        public var total_ms: Figure
+        public var totalMs: Figure
         /// Runs in flight at the crashes, all trials.
-        public var runs_in_flight: Int
+        public var runsInFlight: Int
         /// Of those, runs that never finished.
-        public var runs_lost: Int
+        public var runsLost: Int
         /// Of those, runs executed more than once.
-        public var runs_twice: Int
+        public var runsTwice: Int
     }
 
     /// Runs `trials` failovers against a fresh deployment in `directory`, removed afterwards.
@@ -142,7 +142,7 @@ public enum FailoverBench {
             let deadline = ContinuousClock.now + .seconds(60)
             while ContinuousClock.now < deadline {
                 if let failover = try await ControlStore.failovers(control, after: lastId).first {
-                    if failoverId == nil { detect.append(failover.started_at.timeIntervalSince(killed) * 1000) }
+                    if failoverId == nil { detect.append(failover.startedAt.timeIntervalSince(killed) * 1000) }
                     failoverId = failover.id
                     if failover.state != .running { break }
                 }
@@ -150,7 +150,7 @@ public enum FailoverBench {
             }
             guard let id = failoverId else { throw DevError("trial \(trial): no failover within 60 s") }
             for s in try await ControlStore.steps(control, failover: id) {
-                let ms = s.duration_ms ?? 0
+                let ms = s.durationMs ?? 0
                 switch s.step {
                 case .fence: fence.append(ms)
                 case .migrate: migrate.append(ms)
@@ -163,7 +163,7 @@ public enum FailoverBench {
                 throw DevError("trial \(trial): the hook was not called")
             }
             total.append(acked.timeIntervalSince(killed) * 1000)
-            let target = try await ControlStore.failover(control, id: id)?.to_region ?? ""
+            let target = try await ControlStore.failover(control, id: id)?.toRegion ?? ""
             progress("trial \(trial): \(active) -> \(target), total \(Int(total.last ?? 0)) ms")
             // Every in-flight run must finish in the target, executed there once.
             let targetDB = try await db(target)
@@ -206,9 +206,9 @@ public enum FailoverBench {
         }
         await control.close()
         return Report(
-            trials: trials, detect_ms: Figure(detect), fence_ms: Figure(fence), migrate_ms: Figure(migrate),
-            activate_ms: Figure(activate), route_ms: Figure(route), total_ms: Figure(total),
-            runs_in_flight: inFlight, runs_lost: lost, runs_twice: twice)
+            trials: trials, detectMs: Figure(detect), fenceMs: Figure(fence), migrateMs: Figure(migrate),
+            activateMs: Figure(activate), routeMs: Figure(route), totalMs: Figure(total),
+            runsInFlight: inFlight, runsLost: lost, runsTwice: twice)
     }
 
     static func waitAllHealthy(_ control: PostgresConnection, regions: [String]) async throws {

@@ -10,9 +10,9 @@ public enum MigrateBench {
         /// Active runs migrated.
         public var runs: Int
         /// How long the migration took.
-        public var duration_ms: Double
+        public var durationMs: Double
         /// Runs copied per second.
-        public var runs_per_second: Double
+        public var runsPerSecond: Double
         /// Runs the target did not have and now has.
         public var copied: Int
     }
@@ -49,8 +49,8 @@ public enum MigrateBench {
             await target.close()
             outcome = .success(
                 Report(
-                    runs: report.found, duration_ms: report.duration_ms,
-                    runs_per_second: (Double(report.found) / max(report.duration_ms, 0.001) * 1000).rounded(),
+                    runs: report.found, durationMs: report.durationMs,
+                    runsPerSecond: (Double(report.found) / max(report.durationMs, 0.001) * 1000).rounded(),
                     copied: report.copied))
         } catch {
             outcome = .failure(error)

@@ -13,29 +13,38 @@ public enum StatusBench {
         /// Requests per second `/status` served.
         public var rps: Double
         /// 99th percentile latency, milliseconds.
-        public var p99_ms: Double
+        public var p99Ms: Double
         /// The same figure for nginx serving the same bytes.
-        public var reference_rps: Double
+        public var referenceRps: Double
         /// nginx's 99th percentile latency, milliseconds.
-        public var reference_p99_ms: Double
+        public var referenceP99Ms: Double
         /// Our requests per second over nginx's.
         public var ratio: Double
         /// Concurrent connections of the load generator.
         public var connections: Int
         /// How long the load ran, seconds.
-        public var duration_s: Int
+        public var durationS: Int
         /// Size of the `/status` body.
-        public var status_bytes: Int
+        public var statusBytes: Int
         /// Regions the agent probed.
         public var regions: Int
         /// From a killed database to `/status` showing it down, milliseconds.
-        public var kill_to_down_ms: Double
+        public var killToDownMs: Double
         /// The bound the probe settings promise for it.
-        public var kill_to_down_bound_ms: Double
+        public var killToDownBoundMs: Double
         /// An agent probing 200 regions: CPU, percent of one core.
-        public var agent_200_regions_cpu_percent: Double
+        public var agent200RegionsCpuPercent: Double
         /// An agent probing 200 regions: resident memory, MB.
-        public var agent_200_regions_rss_mb: Double
+        public var agent200RegionsRssMb: Double
+
+        // The wire keys keep the digits apart ("agent_200_regions_…"), which the snake_case key
+        // strategy alone would write as "agent200_regions_…".
+        enum CodingKeys: String, CodingKey {
+            case rps, p99Ms, referenceRps, referenceP99Ms, ratio, connections, durationS, statusBytes, regions
+            case killToDownMs, killToDownBoundMs
+            case agent200RegionsCpuPercent = "agent_200_regions_cpu_percent"
+            case agent200RegionsRssMb = "agent_200_regions_rss_mb"
+        }
     }
 
     /// Runs everything against a fresh local deployment in `directory`, removed afterwards even on failure.
@@ -151,14 +160,14 @@ public enum StatusBench {
         kill(bigAgent, SIGTERM)
 
         return Report(
-            rps: ours.rps, p99_ms: ours.p99, reference_rps: reference.rps, reference_p99_ms: reference.p99,
+            rps: ours.rps, p99Ms: ours.p99, referenceRps: reference.rps, referenceP99Ms: reference.p99,
             ratio: (ours.rps / max(reference.rps, 1) * 1000).rounded() / 1000, connections: connections,
-            duration_s: seconds,
-            status_bytes: body.count, regions: 3 + extraRegions,
-            kill_to_down_ms: (detect.secondsDouble * 10000).rounded() / 10,
-            kill_to_down_bound_ms: (Double(probes.failuresToDown) * probes.interval.secondsDouble * 1000 + 200)
+            durationS: seconds,
+            statusBytes: body.count, regions: 3 + extraRegions,
+            killToDownMs: (detect.secondsDouble * 10000).rounded() / 10,
+            killToDownBoundMs: (Double(probes.failuresToDown) * probes.interval.secondsDouble * 1000 + 200)
                 .rounded(),
-            agent_200_regions_cpu_percent: (cpu * 10).rounded() / 10, agent_200_regions_rss_mb: rss)
+            agent200RegionsCpuPercent: (cpu * 10).rounded() / 10, agent200RegionsRssMb: rss)
     }
 
     static func load(_ wrk: String, _ url: String, connections: Int, seconds: Int) async throws -> (

@@ -15,11 +15,11 @@ public enum TakeoverBench {
         /// Trials with two leaders acting at once (0 is the bar).
         public var violations: Int
         /// The server's idle session timeout that bounds a frozen leader.
-        public var idle_session_timeout_ms: Int64
+        public var idleSessionTimeoutMs: Int64
         /// Resident memory of a following node, MB.
-        public var follower_rss_mb: Double
+        public var followerRssMb: Double
         /// Resident memory of the leading node, MB.
-        public var leader_rss_mb: Double
+        public var leaderRssMb: Double
     }
 
     /// Runs the benchmark against a fresh one-region deployment in `directory`, removed afterwards even on failure.
@@ -136,8 +136,8 @@ public enum TakeoverBench {
         await db.close()
         return Report(
             kill: LatencySummary(killSamples), freeze: LatencySummary(freezeSamples), violations: violations,
-            idle_session_timeout_ms: configuration.controlPlane.election.idleSessionTimeout.wholeMilliseconds,
-            follower_rss_mb: followerRSS, leader_rss_mb: leaderRSS)
+            idleSessionTimeoutMs: configuration.controlPlane.election.idleSessionTimeout.wholeMilliseconds,
+            followerRssMb: followerRSS, leaderRssMb: leaderRSS)
     }
 
     /// Waits until the region has a leader that has ticked and a follower blocked on the lock.

@@ -45,11 +45,11 @@ public enum Brownout {
         /// What the episode did.
         public var kind: Kind
         /// How long it lasted.
-        public var duration_ms: Double
+        public var durationMs: Double
         /// The agents frozen, by PID.
         public var frozen: [Int32]
         /// Load processes started (pgbench, redis-benchmark, CPU hogs).
-        public var load_processes: Int
+        public var loadProcesses: Int
     }
 
     /// What a started episode holds: the agents it froze and the load processes it started.
@@ -108,8 +108,8 @@ public enum Brownout {
         try? await Task.sleep(for: duration)
         stop(running)
         return Episode(
-            kind: kind, duration_ms: ((ContinuousClock.now - started).secondsDouble * 1000).rounded(),
-            frozen: running.frozen, load_processes: running.load.count)
+            kind: kind, durationMs: ((ContinuousClock.now - started).secondsDouble * 1000).rounded(),
+            frozen: running.frozen, loadProcesses: running.load.count)
     }
 
     /// pgbench with a new connection per transaction against every region database, and

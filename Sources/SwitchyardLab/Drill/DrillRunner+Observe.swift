@@ -93,14 +93,14 @@ extension DrillRunner {
                 let id = row.id
                 if failoverId == nil {
                     failoverId = id
-                    observed.detect = ms(row.started_at)
+                    observed.detect = ms(row.startedAt)
                     let line =
-                        "failover \(id) began: \(row.kind.rawValue) \(row.from_region ?? "-") -> \(row.to_region) (\(row.reason))"
-                    timeline.add(row.started_at, t0, line)
+                        "failover \(id) began: \(row.kind.rawValue) \(row.fromRegion ?? "-") -> \(row.toRegion) (\(row.reason))"
+                    timeline.add(row.startedAt, t0, line)
                     progress(line)
                 }
                 for step in try await ControlStore.steps(control, failover: id, finishedOnly: true) {
-                    guard let at = step.finished_at, !journaled.contains(step.step.rawValue) else { continue }
+                    guard let at = step.finishedAt, !journaled.contains(step.step.rawValue) else { continue }
                     journaled.insert(step.step.rawValue)
                     timeline.add(at, t0, "step \(step.step.rawValue) finished")
                     switch step.result {
@@ -133,8 +133,8 @@ extension DrillRunner {
                 if row.state != .running {
                     if !finished {
                         finished = true
-                        timeline.add(row.finished_at ?? Date(), t0, "failover \(id) \(row.state.rawValue)")
-                        progress("failover \(id) \(row.state.rawValue): \(row.from_region ?? "-") -> \(row.to_region)")
+                        timeline.add(row.finishedAt ?? Date(), t0, "failover \(id) \(row.state.rawValue)")
+                        progress("failover \(id) \(row.state.rawValue): \(row.fromRegion ?? "-") -> \(row.toRegion)")
                     }
                     if observed.rto == nil && observed.hookFailures == 0 { observed.rto = observed.activate }
                     if resumeAt == nil { break }

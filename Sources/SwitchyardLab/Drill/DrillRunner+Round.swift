@@ -16,7 +16,7 @@ extension DrillRunner {
         let control = try await target.control()
         return try await control.closeAfter {
             let active = try await preconditions(control, fault: fault)
-            report.active_before = active
+            report.activeBefore = active
             pending.withLock { $0.activeBefore = $0.activeBefore ?? active }
             let runIds = try await startWorkload(active: active)
 
@@ -24,7 +24,7 @@ extension DrillRunner {
             let baseFailover = try await ControlStore.latestFailoverId(control)
             let baseEpoch = try await leadershipEpoch(active)
             let inFlight = try await countUnfinished(active, runIds: runIds)
-            report.runs_in_flight = inFlight
+            report.runsInFlight = inFlight
             let stoppedBefore = await stoppedCommands()
             var timeline = Timeline()
             let t0 = Date()
@@ -36,11 +36,11 @@ extension DrillRunner {
                 t0: t0, timeline: &timeline)
             report.failovers = observed.failovers
             report.failover = observed.summary
-            report.detect_ms = observed.detect
-            report.fence_ms = observed.fence
-            report.activate_ms = observed.activate
-            report.rto_ms = observed.rto
-            report.hook_failures = observed.hookFailures
+            report.detectMs = observed.detect
+            report.fenceMs = observed.fence
+            report.activateMs = observed.activate
+            report.rtoMs = observed.rto
+            report.hookFailures = observed.hookFailures
             if let detect = observed.detect { progress("detected after \(Int(detect)) ms") }
             if let rto = observed.rto { progress("recovered (RTO) after \(Int(rto)) ms") }
 
@@ -55,39 +55,39 @@ extension DrillRunner {
             if runsAirflow(active) {
                 let accounting = try await accountAirflowRuns(
                     runIds, finishIn: activeAfter, t0: t0, timeline: &timeline)
-                (report.runs_lost, report.runs_twice, report.runs_overlapping) = (
+                (report.runsLost, report.runsTwice, report.runsOverlapping) = (
                     accounting.lost, accounting.twice, accounting.overlapping
                 )
-                report.runs_finished_in_target = accounting.finishedInTarget
+                report.runsFinishedInTarget = accounting.finishedInTarget
                 firstAirflowTask = accounting.firstInTarget
             } else {
                 let accounting = try await accountRuns(runIds, finishIn: activeAfter, t0: t0, timeline: &timeline)
-                (report.runs_lost, report.runs_twice, report.runs_overlapping) = (
+                (report.runsLost, report.runsTwice, report.runsOverlapping) = (
                     accounting.lost, accounting.twice, accounting.overlapping
                 )
             }
-            let accounting = (lost: report.runs_lost, twice: report.runs_twice)
+            let accounting = (lost: report.runsLost, twice: report.runsTwice)
             progress(
                 "runs: \(runIds.count) started, \(inFlight) in flight at the fault, \(accounting.lost) lost, \(accounting.twice) executed twice"
             )
             let stoppedAfter = await stoppedCommands()
-            report.commands_stopped = stoppedAfter.reduce(0) { sum, entry in
+            report.commandsStopped = stoppedAfter.reduce(0) { sum, entry in
                 sum + max(0, entry.value - (stoppedBefore[entry.key] ?? entry.value))
             }
             if let duration = fault.duration {
-                report.runs_started_during_fault = await executionsStarted(
+                report.runsStartedDuringFault = await executionsStarted(
                     in: active, from: t0, to: t0.addingTimeInterval(duration.secondsDouble))
             }
             if let to = observed.summary?.to, to != active,
                 let first = await firstExecution(in: to, after: t0) ?? firstAirflowTask
             {
-                report.first_execution_ms = (first.timeIntervalSince(t0) * 10_000).rounded() / 10
+                report.firstExecutionMs = (first.timeIntervalSince(t0) * 10_000).rounded() / 10
                 timeline.add(first, t0, "first execution started in \(to)")
             }
             let overlaps = try await actingOverlaps(since: t0.addingTimeInterval(-30))
-            report.dual_leader = overlaps.map(\.description)
-            report.dual_leader_ms = (overlaps.reduce(0) { $0 + $1.milliseconds } * 10).rounded() / 10
-            if !overlaps.isEmpty { progress("DUAL LEADERS: \(report.dual_leader.joined(separator: "; "))") }
+            report.dualLeader = overlaps.map(\.description)
+            report.dualLeaderMs = (overlaps.reduce(0) { $0 + $1.milliseconds } * 10).rounded() / 10
+            if !overlaps.isEmpty { progress("DUAL LEADERS: \(report.dualLeader.joined(separator: "; "))") }
 
             if restore == .failback, activeAfter != active {
                 await failback()
@@ -98,8 +98,8 @@ extension DrillRunner {
                 report.unrecovered = healthy ? 0 : 1
                 timeline.add(Date(), t0, healthy ? "every region healthy again" : "NOT every region healthy again")
             }
-            report.active_after = try await target.cluster(control).active
-            report.timeline = timeline.entries.sorted { $0.at_ms < $1.at_ms }
+            report.activeAfter = try await target.cluster(control).active
+            report.timeline = timeline.entries.sorted { $0.atMs < $1.atMs }
             // A campaign fails back to the first active region
             pending.withLock { $0 = DrillRunner.PendingRestore(activeBefore: $0.activeBefore) }
             return report
@@ -231,6 +231,6 @@ struct Timeline {
     var entries: [DrillReport.TimelineEntry] = []
 
     mutating func add(_ at: Date, _ t0: Date, _ event: String) {
-        entries.append(.init(at_ms: at.timeIntervalSince(t0) * 1000, event: event))
+        entries.append(.init(atMs: at.timeIntervalSince(t0) * 1000, event: event))
     }
 }

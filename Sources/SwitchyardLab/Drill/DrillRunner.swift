@@ -81,12 +81,12 @@ public final class DrillRunner: Sendable {
             report.evaluate(Self.roundExpectations(fault))
             progress(
                 "fault \(index + 1)/\(faults.count): \(report.passed ? "held" : "BROKEN: " + report.expectations.filter { !$0.held }.map(\.explanation).joined(separator: "; "))"
-                    + (report.rto_ms.map { ", RTO \(Int($0)) ms" } ?? ""))
+                    + (report.rtoMs.map { ", RTO \(Int($0)) ms" } ?? ""))
             rounds.append(report)
         }
         if restore == .failback { await failback() }
         var report = DrillReport.campaign(scenario: scenario.name, rounds: rounds)
-        report.active_after = try? await activeRegion()
+        report.activeAfter = try? await activeRegion()
         return report
     }
 

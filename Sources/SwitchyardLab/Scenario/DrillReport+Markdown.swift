@@ -11,27 +11,27 @@ extension DrillReport {
         lines.append("")
         lines.append(
             "**\(skipped != nil ? "SKIPPED" : passed ? "PASSED" : "FAILED")** — fault `\(fault)`"
-                + (active_before.map { ", active region before: `\($0)`" } ?? "")
-                + (active_after.map { ", after: `\($0)`" } ?? ""))
+                + (activeBefore.map { ", active region before: `\($0)`" } ?? "")
+                + (activeAfter.map { ", after: `\($0)`" } ?? ""))
         if let skipped { lines += ["", "Skipped: \(skipped)"] }
         lines.append("")
         lines.append("| figure | value |")
         lines.append("|---|---|")
-        lines.append("| detection | \(ms(detect_ms)) |")
-        lines.append("| fence | \(ms(fence_ms)) |")
-        lines.append("| activation | \(ms(activate_ms)) |")
-        lines.append("| RTO (last hook acknowledged) | \(ms(rto_ms)) |")
+        lines.append("| detection | \(ms(detectMs)) |")
+        lines.append("| fence | \(ms(fenceMs)) |")
+        lines.append("| activation | \(ms(activateMs)) |")
+        lines.append("| RTO (last hook acknowledged) | \(ms(rtoMs)) |")
         lines.append("| failovers | \(failovers) |")
-        lines.append("| runs in flight | \(runs_in_flight) |")
-        lines.append("| runs lost | \(runs_lost) |")
-        lines.append("| runs executed twice | \(runs_twice) |")
-        lines.append("| runs executing in two regions at once | \(runs_overlapping) |")
-        lines.append("| dual-leader time | \(ms(dual_leader_ms)) |")
-        lines.append("| hook failures | \(hook_failures) |")
+        lines.append("| runs in flight | \(runsInFlight) |")
+        lines.append("| runs lost | \(runsLost) |")
+        lines.append("| runs executed twice | \(runsTwice) |")
+        lines.append("| runs executing in two regions at once | \(runsOverlapping) |")
+        lines.append("| dual-leader time | \(ms(dualLeaderMs)) |")
+        lines.append("| hook failures | \(hookFailures) |")
         if let failover {
             lines.append(
                 "| failover | #\(failover.id) \(failover.kind) \(failover.from ?? "—") → \(failover.to), \(failover.state)"
-                    + (failover.runs_moved.map { ", \($0) runs moved from \(failover.runs_source ?? "?")" } ?? "")
+                    + (failover.runsMoved.map { ", \($0) runs moved from \(failover.runsSource ?? "?")" } ?? "")
                     + " |")
         }
         if let totals {
@@ -39,16 +39,16 @@ extension DrillReport {
             lines.append("| faults | \(totals.faults) (skipped \(totals.skipped)) |")
             lines.append("| recovered | \(totals.recovered) |")
             lines.append("| failovers | \(totals.failovers) |")
-            lines.append("| RTO median / worst | \(ms(totals.rto_median_ms)) / \(ms(totals.rto_worst_ms)) |")
-            lines.append("| detection median | \(ms(totals.detect_median_ms)) |")
+            lines.append("| RTO median / worst | \(ms(totals.rtoMedianMs)) / \(ms(totals.rtoWorstMs)) |")
+            lines.append("| detection median | \(ms(totals.detectMedianMs)) |")
             lines.append(
-                "| runs in flight / lost / twice | \(totals.runs_in_flight) / \(totals.runs_lost) / \(totals.runs_twice) |"
+                "| runs in flight / lost / twice | \(totals.runsInFlight) / \(totals.runsLost) / \(totals.runsTwice) |"
             )
             lines.append(
-                "| dual-leader intervals (ms) | \(totals.dual_leader_intervals) (\(DrillExpectation.format(totals.dual_leader_ms))) |"
+                "| dual-leader intervals (ms) | \(totals.dualLeaderIntervals) (\(DrillExpectation.format(totals.dualLeaderMs))) |"
             )
             lines.append(
-                "| faults by kind | \(totals.by_fault.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")) |"
+                "| faults by kind | \(totals.byFault.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")) |"
             )
         }
         lines += ["", "## Expectations", "", "| expectation | bound | measured | held |", "|---|---|---|---|"]
@@ -57,13 +57,13 @@ extension DrillReport {
                 "| \(e.name) | \(e.bound) | \(e.measured.map(DrillExpectation.format) ?? "not measured") | "
                     + (e.held ? "yes" : "**no**" + (e.by.map { " (by \(DrillExpectation.format($0)))" } ?? "")) + " |")
         }
-        if !dual_leader.isEmpty {
+        if !dualLeader.isEmpty {
             lines += ["", "## Dual leaders", ""]
-            lines += dual_leader.map { "- \($0)" }
+            lines += dualLeader.map { "- \($0)" }
         }
         if !timeline.isEmpty {
             lines += ["", "## Timeline", "", "| ms from fault | event |", "|---:|---|"]
-            lines += timeline.map { "| \(DrillExpectation.format($0.at_ms)) | \($0.event) |" }
+            lines += timeline.map { "| \(DrillExpectation.format($0.atMs)) | \($0.event) |" }
         }
         if let rounds, !rounds.isEmpty {
             lines += [
@@ -74,8 +74,8 @@ extension DrillReport {
             for (i, r) in rounds.enumerated() {
                 let route = r.failover.map { "\($0.from ?? "—") → \($0.to)" } ?? "—"
                 lines.append(
-                    "| \(i + 1) | \(r.fault) | \(route) | \(ms(r.detect_ms)) | \(ms(r.rto_ms)) | \(r.runs_in_flight) | \(r.runs_lost) | "
-                        + "\(r.runs_twice) | \(DrillExpectation.format(r.dual_leader_ms)) | \(r.skipped != nil ? "skipped" : r.passed ? "yes" : "**no**") |"
+                    "| \(i + 1) | \(r.fault) | \(route) | \(ms(r.detectMs)) | \(ms(r.rtoMs)) | \(r.runsInFlight) | \(r.runsLost) | "
+                        + "\(r.runsTwice) | \(DrillExpectation.format(r.dualLeaderMs)) | \(r.skipped != nil ? "skipped" : r.passed ? "yes" : "**no**") |"
                 )
             }
         }

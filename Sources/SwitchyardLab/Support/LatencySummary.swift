@@ -6,11 +6,11 @@ public struct LatencySummary: Codable, Sendable, Equatable {
     /// Number of samples.
     public var trials: Int
     /// Median.
-    public var p50_ms: Double
+    public var p50Ms: Double
     /// 99th percentile (nearest rank).
-    public var p99_ms: Double
+    public var p99Ms: Double
     /// Largest sample.
-    public var max_ms: Double
+    public var maxMs: Double
 
     /// Summarizes samples; all zero when there are none.
     public init(_ samples: [Duration]) {
@@ -22,8 +22,8 @@ public struct LatencySummary: Codable, Sendable, Equatable {
             let index = min(ms.count - 1, max(0, Int((q * Double(ms.count)).rounded(.up)) - 1))
             return (ms[index] * 1000).rounded() / 1000
         }
-        p50_ms = rank(0.5)
-        p99_ms = rank(0.99)
-        max_ms = ((ms.last ?? 0) * 1000).rounded() / 1000
+        p50Ms = rank(0.5)
+        p99Ms = rank(0.99)
+        maxMs = ((ms.last ?? 0) * 1000).rounded() / 1000
     }
 }

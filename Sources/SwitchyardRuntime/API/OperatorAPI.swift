@@ -41,7 +41,7 @@ struct OperatorAPI: Sendable {
         if buffer.readableBytes == 0 {
             body = Body()
         } else {
-            guard let decoded = try? JSONDecoder().decode(Body.self, from: Data(buffer.readableBytesView)) else {
+            guard let decoded = try? WireJSON.decoder().decode(Body.self, from: Data(buffer.readableBytesView)) else {
                 throw APIError(
                     status: .badRequest, code: "bad_body",
                     message: "the body must be a JSON object like {\"to\": \"eu-west\"}")

@@ -31,7 +31,7 @@ public final class SnapshotStore: Sendable {
 
     struct State: Sendable {
         var status: ByteBuffer = ByteBuffer(
-            bytes: (try? JSONEncoder().encode(StatusServer.ErrorBody(code: "starting", message: "no snapshot yet")))
+            bytes: (try? WireJSON.encoder().encode(StatusServer.ErrorBody(code: "starting", message: "no snapshot yet")))
                 ?? Data())
         var document: StatusDocument?
         var activeAndHealthy: [String: Bool] = [:]
@@ -53,7 +53,7 @@ public final class SnapshotStore: Sendable {
         buffer.writeBytes(body)
         var answers: [String: Bool] = [:]
         for region in document.regions {
-            answers[region.name] = region.name == document.active_region && region.health == .healthy
+            answers[region.name] = region.name == document.activeRegion && region.health == .healthy
         }
         state.withLock {
             $0.status = buffer

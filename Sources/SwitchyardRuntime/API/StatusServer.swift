@@ -27,7 +27,7 @@ public enum StatusServer {
                 throw APIError(status: .notFound, code: "unknown_region", message: "no region named \(name)")
             }
             return json(
-                encoding: ActiveAnswer(region: name, active_and_healthy: answer),
+                encoding: ActiveAnswer(region: name, activeAndHealthy: answer),
                 status: answer ? .ok : .serviceUnavailable)
         }
         router.get("/regions/:name/active", use: active)
@@ -73,9 +73,7 @@ public enum StatusServer {
 
     /// A JSON response with `value` encoded as its body.
     static func json(encoding value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        return json(ByteBuffer(bytes: (try? encoder.encode(value)) ?? Data("{}".utf8)), status: status)
+        json(ByteBuffer(bytes: (try? WireJSON.encoder().encode(value)) ?? Data("{}".utf8)), status: status)
     }
 
     /// `/readyz`'s body.
@@ -87,7 +85,7 @@ public enum StatusServer {
     /// `/regions/{name}/active`'s body.
     struct ActiveAnswer: Encodable {
         var region: String
-        var active_and_healthy: Bool
+        var activeAndHealthy: Bool
     }
 
     /// Every error's body: `{"error": {"code", "message", "failover_id"?}}`.
@@ -95,12 +93,12 @@ public enum StatusServer {
         struct Detail: Encodable {
             var code: String
             var message: String
-            var failover_id: Int?
+            var failoverId: Int?
         }
         var error: Detail
 
         init(code: String, message: String, failoverId: Int? = nil) {
-            error = Detail(code: code, message: message, failover_id: failoverId)
+            error = Detail(code: code, message: message, failoverId: failoverId)
         }
     }
 

@@ -156,9 +156,9 @@ extension Agent {
             do {
                 // Admitted when queued (`OperatorRequests`); the target's health is read afresh as it begins.
                 failoverId = try await executor.begin(
-                    control, kind: request.kind, to: request.to_region, reason: request.reason, requestId: request.id,
+                    control, kind: request.kind, to: request.toRegion, reason: request.reason, requestId: request.id,
                     confirm: OperatorRequests(configuration: configuration).pickupConfirmation(
-                        target: request.to_region))
+                        target: request.toRegion))
                 try await ControlStore.linkRequest(control, id: request.id, failover: failoverId)
             } catch let refusal as FailoverExecutor.Refusal {
                 try await ControlStore.failRequest(control, id: request.id, refusal.description)

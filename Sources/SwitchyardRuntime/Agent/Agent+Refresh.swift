@@ -55,7 +55,7 @@ extension Agent {
                 view.observations = []
             }
             var document = snapshot(local: local, view: view)
-            document.control_db_unreachable_since = unreachableSince
+            document.controlDbUnreachableSince = unreachableSince
             document.failsafe = failsafe(in: local, active: view.activeRegion)
             let ready = view.reachable && monitor.probing
             store.publish(
@@ -70,7 +70,7 @@ extension Agent {
             let lag = selfHealth.lagging()
             metrics.recordSelfHealth(
                 lagging: lag != nil, lag: lag?.lag, lagEvents: selfHealth.lagEvents,
-                inconclusiveProbes: document.self_health?.inconclusive_probes ?? 0)
+                inconclusiveProbes: document.selfHealth?.inconclusiveProbes ?? 0)
             store.setMetrics(metrics.emit())
             // Probe failures allocate and free connection buffers all the time; hand the pages back.
             _ = sy_malloc_trim()
@@ -111,7 +111,7 @@ extension Agent {
                         region: region, component: name, state: health.state, since: health.since,
                         latencyMs: health.latency.map { $0.secondsDouble * 1000 },
                         lastError: health.state == .healthy ? nil : health.lastError,
-                        detail: try? JSONEncoder().encode(component.detail), evidence: health.evidence,
+                        detail: try? WireJSON.encoder().encode(component.detail), evidence: health.evidence,
                         inconclusive: health.inconclusiveProbes, upSince: health.upSince))
             }
         }
@@ -138,7 +138,7 @@ extension Agent {
         view.paused = cluster.paused
         if let lease = try await ControlStore.activeLease(c) {
             view.lease = .init(
-                region: lease.region, holder: lease.holder, epoch: lease.epoch, expires_at: lease.expiresAt,
+                region: lease.region, holder: lease.holder, epoch: lease.epoch, expiresAt: lease.expiresAt,
                 fresh: lease.fresh)
         }
         let failovers = try await ControlStore.latestAndRunningFailovers(c)
@@ -182,8 +182,8 @@ extension Agent {
             for (name, c) in local[region.name] ?? [:] {
                 components[name] = .init(
                     state: c.health.state,
-                    latency_ms: c.health.latency.map { ($0.secondsDouble * 1_000_000).rounded() / 1000 },
-                    since: c.health.since, last_error: c.health.state == .healthy ? nil : c.health.lastError,
+                    latencyMs: c.health.latency.map { ($0.secondsDouble * 1_000_000).rounded() / 1000 },
+                    since: c.health.since, lastError: c.health.state == .healthy ? nil : c.health.lastError,
                     detail: c.detail,
                     evidence: c.health.state == .healthy ? nil : c.health.evidence)
             }
@@ -199,7 +199,7 @@ extension Agent {
                     .init(
                         observer: o.observer, health: o.health,
                         components: Dictionary(rows.map { ($0.component, $0.state) }, uniquingKeysWith: { a, _ in a }),
-                        observed_at: rows.map(\.lastSeen).max() ?? .distantPast, live: o.live, evidence: o.evidence,
+                        observedAt: rows.map(\.lastSeen).max() ?? .distantPast, live: o.live, evidence: o.evidence,
                         discounted: discounted))
             }
             if !view.reachable {
@@ -214,7 +214,7 @@ extension Agent {
                 observers = [
                     .init(
                         observer: observer, health: own.health, components: components.mapValues(\.state),
-                        observed_at: Date(), live: true, evidence: own.evidence,
+                        observedAt: Date(), live: true, evidence: own.evidence,
                         discounted: selfHealth.lagging().map { "lagging: \($0.reason)" })
                 ]
             }
@@ -223,27 +223,27 @@ extension Agent {
             return .init(
                 name: region.name, role: region.name == view.activeRegion ? "active" : "standby",
                 priority: region.priority,
-                health: health, critical: critical, components: components, scheduler_leader: schedulers?.leader,
-                scheduler_epoch: schedulers?.epoch, observers: observers, live_observers: live.count,
-                observers_seeing_down: live.filter { $0.health == .down }.count)
+                health: health, critical: critical, components: components, schedulerLeader: schedulers?.leader,
+                schedulerEpoch: schedulers?.epoch, observers: observers, liveObservers: live.count,
+                observersSeeingDown: live.filter { $0.health == .down }.count)
         }
         let lag = selfHealth.lagging()
         let inconclusive = local.values.flatMap(\.values).map(\.health.inconclusiveProbes).reduce(0, +)
         return StatusDocument(
-            generated_at: Date(), observer: observer, control_db_reachable: view.reachable,
-            active_region: view.activeRegion, epoch: view.epoch, paused: view.paused,
-            failover_in_progress: view.running, lease: view.lease, regions: regions, last_failover: view.lastFailover,
-            self_health: .init(
-                lagging: lag != nil, reason: lag?.reason, lag_events: selfHealth.lagEvents,
-                inconclusive_probes: inconclusive))
+            generatedAt: Date(), observer: observer, controlDbReachable: view.reachable,
+            activeRegion: view.activeRegion, epoch: view.epoch, paused: view.paused,
+            failoverInProgress: view.running, lease: view.lease, regions: regions, lastFailover: view.lastFailover,
+            selfHealth: .init(
+                lagging: lag != nil, reason: lag?.reason, lagEvents: selfHealth.lagEvents,
+                inconclusiveProbes: inconclusive))
     }
 
     /// The active region acting on its failsafe lease, as this observer's probe of its database reads it.
     func failsafe(in local: [String: [String: MonitorState.Component]], active: String?) -> StatusDocument.Failsafe? {
         guard let active, let database = local[active]?["database"], database.health.state == .healthy,
-            database.detail.lease_source == "failsafe"
+            database.detail.leaseSource == "failsafe"
         else { return nil }
         return .init(
-            region: active, since: database.detail.failsafe_since, confirmed_by: database.detail.failsafe_regions ?? [])
+            region: active, since: database.detail.failsafeSince, confirmedBy: database.detail.failsafeRegions ?? [])
     }
 }

@@ -97,18 +97,18 @@ actor PostgresProbe {
             let row = try await connection.query(sql, [.double(stale)], timeout: remaining).first
             let latency = clock.now - start
             var database = ComponentDetail()
-            database.in_recovery = try row?["r"].require(Bool.self)
-            database.replication_lag_seconds = try row?["lag"].optional(Double.self)
-            if database.in_recovery == false, row?["fence_valid"].bool == true {
-                database.lease_source = try row?["validity_source"].optional(String.self)
-                if database.lease_source == "failsafe" {
-                    database.failsafe_since = try row?["failsafe_since"].optional(Date.self)
-                    database.failsafe_regions = try row?["failsafe_regions"].optional(String.self)?.split(
+            database.inRecovery = try row?["r"].require(Bool.self)
+            database.replicationLagSeconds = try row?["lag"].optional(Double.self)
+            if database.inRecovery == false, row?["fence_valid"].bool == true {
+                database.leaseSource = try row?["validity_source"].optional(String.self)
+                if database.leaseSource == "failsafe" {
+                    database.failsafeSince = try row?["failsafe_since"].optional(Date.self)
+                    database.failsafeRegions = try row?["failsafe_regions"].optional(String.self)?.split(
                         separator: ","
                     ).map(String.init)
                 }
             }
-            if mustBePrimary, database.in_recovery == true {
+            if mustBePrimary, database.inRecovery == true {
                 let why = "database is read-only (in recovery) while its region is active"
                 return (
                     .failed(why, evidence: .positive, latency: latency, database),
@@ -120,7 +120,7 @@ actor PostgresProbe {
             detail.epoch = try row["epoch"].optional(Int.self)
             detail.leader = try row["leader_node"].optional(String.self)
             detail.nodes = try row["nodes"].optional(Int.self)
-            detail.leader_heartbeat_age_seconds = try row["age"].optional(Double.self).map { ($0 * 10).rounded() / 10 }
+            detail.leaderHeartbeatAgeSeconds = try row["age"].optional(Double.self).map { ($0 * 10).rounded() / 10 }
             // What the database says about the schedulers is positive evidence: the rows are there (or
             // are not) and their heartbeats are as old as they are.
             let schedulersResult: ProbeResult
@@ -128,7 +128,7 @@ actor PostgresProbe {
                 // A standby has no Airflow scheduler by design (its leader starts one once active): its
                 // readiness is its Switchyard leader; the active region needs Airflow's own heartbeat.
                 let reading = AirflowSchedulerReadiness.Reading(
-                    aliveJobs: detail.nodes ?? 0, jobAge: detail.leader_heartbeat_age_seconds,
+                    aliveJobs: detail.nodes ?? 0, jobAge: detail.leaderHeartbeatAgeSeconds,
                     leaderAge: try row["leader_age"].optional(Double.self),
                     fenceAge: try row["fence_age"].optional(Double.self),
                     fenceOpen: try row["fence_open"].optional(Bool.self) ?? false,
@@ -141,9 +141,9 @@ actor PostgresProbe {
                 } else {
                     schedulersResult = .ok(latency, detail)
                 }
-            } else if detail.leader == nil || detail.leader_heartbeat_age_seconds == nil {
+            } else if detail.leader == nil || detail.leaderHeartbeatAgeSeconds == nil {
                 schedulersResult = .failed("no scheduler leader", evidence: .positive, latency: latency, detail)
-            } else if let age = detail.leader_heartbeat_age_seconds, age > stale {
+            } else if let age = detail.leaderHeartbeatAgeSeconds, age > stale {
                 schedulersResult = .failed(
                     "leader heartbeat is \(Int(age)) s old (stale after \(schedulers.staleAfter))", evidence: .positive,
                     latency: latency, detail)

@@ -20,7 +20,7 @@ actor RedisProbe {
         var detail = ComponentDetail()
         do {
             let target = try await RedisConnector.endpoint(for: config, timeout: timeout)
-            if case .sentinel = config.connection { detail.sentinel_master = target.displayAddress }
+            if case .sentinel = config.connection { detail.sentinelMaster = target.displayAddress }
             if target != endpoint || connection == nil {
                 await connection?.close()
                 connection = .unconnected(
@@ -32,15 +32,15 @@ actor RedisProbe {
             let latency = try await connection.ping()
             let replication = try await connection.info("replication")["replication"] ?? [:]
             detail.role = replication["role"]
-            detail.master_link_status = replication["master_link_status"]
+            detail.masterLinkStatus = replication["master_link_status"]
             if case .sentinel = config.connection, detail.role != "master" {
                 detail.findings = [
                     "Sentinel reports \(target.displayAddress) as master but it says role:\(detail.role ?? "?")"
                 ]
             }
-            if detail.role == "slave", detail.master_link_status != "up" {
+            if detail.role == "slave", detail.masterLinkStatus != "up" {
                 return .failed(
-                    "replica link to its master is \(detail.master_link_status ?? "unknown")", evidence: .positive,
+                    "replica link to its master is \(detail.masterLinkStatus ?? "unknown")", evidence: .positive,
                     latency: latency, detail)
             }
             return .ok(clock.now - start, detail)

@@ -13,7 +13,7 @@ struct HTTPSchedulerProbe: Sendable {
         do {
             let response = try await http.send(HTTPRequest(url: url, timeout: timeout, connectTimeout: timeout))
             var detail = ComponentDetail()
-            detail.http_status = response.status
+            detail.httpStatus = response.status
             return response.isSuccess
                 ? .ok(clock.now - start, detail)
                 : .failed(

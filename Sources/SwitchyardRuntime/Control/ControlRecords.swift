@@ -29,9 +29,9 @@ public struct FailoverRecord: Codable, Sendable, Equatable {
     /// What started it.
     public var kind: FailoverKind
     /// The region it moved away from (nil when none was active).
-    public var from_region: String?
+    public var fromRegion: String?
     /// The region it moved to.
-    public var to_region: String
+    public var toRegion: String
     /// Why (journaled by whoever started it).
     public var reason: String
     /// Where it stands.
@@ -43,17 +43,17 @@ public struct FailoverRecord: Codable, Sendable, Equatable {
     /// The failover leader (or CLI) that began it.
     public var leader: String?
     /// Active runs its migrate step copied.
-    public var runs_moved: Int?
+    public var runsMoved: Int?
     /// Where they were copied from: `table` (the old database) or `shadow`.
-    public var runs_source: String?
+    public var runsSource: String?
     /// Why a step did not finish, or which required hooks failed.
     public var error: String?
     /// The operator request it carries out, if any.
-    public var request_id: Int?
+    public var requestId: Int?
     /// When it began.
-    public var started_at: Date
+    public var startedAt: Date
     /// When it finished (nil while running).
-    public var finished_at: Date?
+    public var finishedAt: Date?
 
     /// The columns `init(_:)` reads, for a SELECT list.
     static let columns = """
@@ -68,28 +68,28 @@ public struct FailoverRecord: Codable, Sendable, Equatable {
             throw PostgresError(code: .other, operation: "read failover \(id)", message: "unknown kind \(kindText)")
         }
         self.kind = kind
-        from_region = try row["from_region"].optional()
-        to_region = try row["to_region"].require()
+        fromRegion = try row["from_region"].optional()
+        toRegion = try row["to_region"].require()
         reason = try row["reason"].require()
         let stateText: String = try row["state"].require()
         state = FailoverState(rawValue: stateText) ?? .running
         step = FailoverStep(rawValue: try row["step"].require(String.self)) ?? .begin
         epoch = try row["epoch"].optional()
         leader = try row["leader"].optional()
-        runs_moved = try row["runs_moved"].optional()
-        runs_source = try row["runs_source"].optional()
+        runsMoved = try row["runs_moved"].optional()
+        runsSource = try row["runs_source"].optional()
         error = try row["error"].optional()
-        request_id = try row["request_id"].optional()
-        started_at = try row["started_at"].require()
-        finished_at = try row["finished_at"].optional()
+        requestId = try row["request_id"].optional()
+        startedAt = try row["started_at"].require()
+        finishedAt = try row["finished_at"].optional()
     }
 
     /// The journal row as `/status` shows it.
     public var summary: StatusDocument.FailoverSummary {
         .init(
-            id: id, kind: kind.rawValue, from_region: from_region, to_region: to_region, reason: reason,
+            id: id, kind: kind.rawValue, fromRegion: fromRegion, toRegion: toRegion, reason: reason,
             state: state.rawValue,
-            step: step.rawValue, started_at: started_at, finished_at: finished_at)
+            step: step.rawValue, startedAt: startedAt, finishedAt: finishedAt)
     }
 
 }
@@ -99,11 +99,11 @@ public struct StepRecord: Encodable, Sendable {
     /// The step it is at (the next to run, or the last one when finished).
     public var step: FailoverStep
     /// When it began.
-    public var started_at: Date
+    public var startedAt: Date
     /// When it finished (nil while running).
-    public var finished_at: Date?
+    public var finishedAt: Date?
     /// Milliseconds from start to finish (nil while running).
-    public var duration_ms: Double?
+    public var durationMs: Double?
     /// The step's journaled result; nil while it runs (or when a journal written by hand has none).
     public var result: StepResult?
 }
@@ -115,17 +115,17 @@ public struct RequestRecord: Sendable, Equatable {
     /// What started it.
     public var kind: FailoverKind
     /// The region it moved to.
-    public var to_region: String
+    public var toRegion: String
     /// Why (journaled by whoever started it).
     public var reason: String
     /// The failover leader has picked it up.
     public var picked: Bool
     /// The failover it began, if it began one.
-    public var failover_id: Int?
+    public var failoverId: Int?
     /// Why a step did not finish, or which required hooks failed.
     public var error: String?
     /// The state of the failover it started, once it started one.
-    public var failover_state: FailoverState?
+    public var failoverState: FailoverState?
 }
 
 /// The active-region lease in the control database, as the status shows it.

@@ -167,8 +167,8 @@ extension ControlStore {
         ).rows.compactMap { row in
             guard let step = FailoverStep(rawValue: try row["step"].require(String.self)) else { return nil }
             return StepRecord(
-                step: step, started_at: try row["started_at"].require(), finished_at: try row["finished_at"].optional(),
-                duration_ms: try row["ms"].optional(),
+                step: step, startedAt: try row["started_at"].require(), finishedAt: try row["finished_at"].optional(),
+                durationMs: try row["ms"].optional(),
                 result: StepResult.decode(step, json: try row["result"].optional()))
         }
     }
@@ -270,10 +270,10 @@ extension ControlStore {
         ).rows.map { row in
             RequestRecord(
                 id: try row["id"].require(), kind: FailoverKind(rawValue: try row["kind"].require()) ?? .forced,
-                to_region: try row["to_region"].require(), reason: try row["reason"].require(),
+                toRegion: try row["to_region"].require(), reason: try row["reason"].require(),
                 picked: try row["picked"].require(),
-                failover_id: try row["failover_id"].optional(), error: try row["error"].optional(),
-                failover_state: try row["state"].optional(String.self).flatMap(FailoverState.init(rawValue:)))
+                failoverId: try row["failover_id"].optional(), error: try row["error"].optional(),
+                failoverState: try row["state"].optional(String.self).flatMap(FailoverState.init(rawValue:)))
         }
     }
 

@@ -119,7 +119,7 @@ public enum ControlStore {
         _ c: PostgresConnection, kind: String, region: String? = nil, message: String,
         detail: (any Encodable & Sendable)? = nil
     ) async throws {
-        let json = try detail.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
+        let json = try detail.map { String(decoding: try WireJSON.encoder().encode($0), as: UTF8.self) }
         try await c.query(
             "INSERT INTO switchyard.events (kind, region, message, detail) VALUES ($1, $2, $3, $4::jsonb)",
             [.text(kind), .optional(region), .text(message), json.map(PostgresValue.json) ?? .null])

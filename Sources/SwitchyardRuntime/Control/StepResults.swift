@@ -31,16 +31,14 @@ public enum StepResult: Sendable {
 
     /// The JSON journaled for it.
     func json() throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        return String(decoding: try encoder.encode(self), as: UTF8.self)
+        return String(decoding: try WireJSON.encoder().encode(self), as: UTF8.self)
     }
 
     /// Decodes the result journaled for `step`; nil when there is none or it does not decode (a journal
     /// written by another version).
     static func decode(_ step: FailoverStep, json: String?) -> StepResult? {
         guard let data = json.map({ Data($0.utf8) }) else { return nil }
-        let decoder = JSONDecoder()
+        let decoder = WireJSON.decoder()
         switch step {
         case .begin: return (try? decoder.decode(BeginResult.self, from: data)).map(StepResult.begin)
         case .fence: return (try? decoder.decode(FenceResult.self, from: data)).map(StepResult.fence)
@@ -83,10 +81,10 @@ public struct FenceResult: Codable, Sendable {
     /// Why the step had nothing to do.
     public var skipped: String?
     /// Executions in the old region still running when the wait for them ended.
-    public var executions_still_running: Int?
+    public var executionsStillRunning: Int?
     /// How long the step waited for leases to end: the old region's when it could not fence it, or a
     /// failsafe lease of any region it did not fence. Set whenever it waited: the target then holds.
-    public var lease_waited_ms: Int?
+    public var leaseWaitedMs: Int?
     /// Why it could not fence it.
     public var reason: String?
     /// What the revocation of failsafe leases found.
@@ -130,7 +128,7 @@ public struct ActivateResult: Codable, Sendable, Equatable {
     /// The cluster epoch (bumped by every failover).
     public var epoch: Int
     /// How long the target holds its dispatches (nil: no hold).
-    public var dispatch_hold_ms: Int64?
+    public var dispatchHoldMs: Int64?
 }
 
 /// `route`: every routing hook's outcome.

@@ -42,7 +42,7 @@ extension FailoverExecutor {
             do {
                 let (fenced, running) = try await fenceInOwnDatabase(context, from: from)
                 result.fenced = fenced
-                result.executions_still_running = running
+                result.executionsStillRunning = running
                 fencedRegion = from
             } catch let refusal as Refusal {
                 throw refusal
@@ -72,16 +72,16 @@ extension FailoverExecutor {
             if failsafeEnds > limit {
                 throw Refusal(
                     description:
-                        "\(revocation.held_by ?? "a region")'s failsafe lease outlasts the wait limit; not activating \(context.to)"
+                        "\(revocation.heldBy ?? "a region")'s failsafe lease outlasts the wait limit; not activating \(context.to)"
                 )
             }
             logger.notice(
                 "waiting out a failsafe lease",
-                metadata: ["holder": "\(revocation.held_by ?? "?")", "left_ms": "\(revocation.left_ms ?? 0)"])
+                metadata: ["holder": "\(revocation.heldBy ?? "?")", "left_ms": "\(revocation.leftMs ?? 0)"])
             try await Task.sleep(until: failsafeEnds, clock: .continuous)
         }
         if (fencedRegion == nil && context.from != nil) || failsafeEnds != nil {
-            result.lease_waited_ms = Int((clock.now - started).wholeMilliseconds)
+            result.leaseWaitedMs = Int((clock.now - started).wholeMilliseconds)
         }
         return result
     }
@@ -184,8 +184,8 @@ extension FailoverExecutor {
         let timing = SafetyTiming(configuration.controlPlane)
         // No readable fence result: hold as long as anything could need (fail closed).
         guard let fence = journaled else { return timing.stopBound + timing.leaseTTL }
-        if fence.fenced == false || fence.lease_waited_ms != nil { return timing.dispatchHold(sinceLeasesEnded: since) }
-        if fence.fenced == true, context.kind != .switchover, (fence.executions_still_running ?? 0) > 0 {
+        if fence.fenced == false || fence.leaseWaitedMs != nil { return timing.dispatchHold(sinceLeasesEnded: since) }
+        if fence.fenced == true, context.kind != .switchover, (fence.executionsStillRunning ?? 0) > 0 {
             return timing.dispatchHold(sinceLeasesEnded: since) + timing.leaseTTL
         }
         return nil
@@ -220,11 +220,11 @@ extension FailoverExecutor {
             migrated = true
             try await ControlStore.addRunsMoved(
                 control, failover: context.id, count: report.copied, source: report.source)
-            if !report.paused_in_target.isEmpty {
+            if !report.pausedInTarget.isEmpty {
                 try await ControlStore.recordEvent(
                     control, kind: "warning", region: context.to,
                     message: "failover \(context.id): runs of DAGs paused in \(context.to) wait there until unpaused: "
-                        + report.paused_in_target.joined(separator: ", "))
+                        + report.pausedInTarget.joined(separator: ", "))
             }
             return .migrated(report)
         }
@@ -250,7 +250,7 @@ extension FailoverExecutor {
                 throw Refusal(
                     description: "the cluster epoch moved past \(context.epoch): another failover superseded this one")
             }
-            return ActivateResult(active: context.to, epoch: context.epoch, dispatch_hold_ms: hold?.wholeMilliseconds)
+            return ActivateResult(active: context.to, epoch: context.epoch, dispatchHoldMs: hold?.wholeMilliseconds)
         }
     }
 
@@ -273,7 +273,7 @@ extension FailoverExecutor {
     func complete(_ context: Context, control: PostgresConnection) async throws -> CompleteResult {
         let hooks = try await ControlStore.routedHooks(control, failover: context.id)
         let failed = hooks.filter { $0.required && !$0.succeeded }.map(\.name)
-        let state: FailoverState = failed.isEmpty ? .completed : .completed_with_errors
+        let state: FailoverState = failed.isEmpty ? .completed : .completedWithErrors
         let error = failed.isEmpty ? nil : "required hooks failed: \(failed.joined(separator: ", "))"
         try await ControlStore.completeFailover(
             control, id: context.id, kind: context.kind, from: context.from, to: context.to,

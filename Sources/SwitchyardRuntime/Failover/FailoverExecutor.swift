@@ -46,21 +46,21 @@ public struct FailoverExecutor: Sendable {
         /// What started it.
         public var kind: FailoverKind
         /// The region it moved away from (nil when none was active).
-        public var from_region: String?
+        public var fromRegion: String?
         /// The region it moved to.
-        public var to_region: String
+        public var toRegion: String
         /// The cluster epoch it set.
         public var epoch: Int
         /// How it ended.
         public var state: FailoverState
         /// Active runs copied to the target.
-        public var runs_moved: Int
+        public var runsMoved: Int
         /// Where from: `table` (the old database) or `shadow`.
-        public var runs_source: String
+        public var runsSource: String
         /// Every routing hook's outcome.
         public var hooks: [HookCaller.Result]
         /// Each step's duration in milliseconds.
-        public var steps_ms: [String: Double]
+        public var stepsMs: [String: Double]
     }
 
     /// Journals a new failover to `target`: epoch + 1, active region cleared. Returns its id.
@@ -109,7 +109,7 @@ public struct FailoverExecutor: Sendable {
             throw Refusal(description: "no failover \(id)")
         }
         var context = Context(
-            id: id, kind: failover.kind, from: failover.from_region, to: failover.to_region, epoch: epoch)
+            id: id, kind: failover.kind, from: failover.fromRegion, to: failover.toRegion, epoch: epoch)
         let finished = try await ControlStore.stepFinished(control, id: id, step: failover.step)
         for step in FailoverStep.remaining(recorded: failover.step, finished: finished) where step != .begin {
             try await ControlStore.startStep(control, id: id, step: step)
@@ -148,12 +148,12 @@ public struct FailoverExecutor: Sendable {
         var timings: [String: Double] = [:]
         var hooks: [HookCaller.Result] = []
         for step in try await ControlStore.steps(control, failover: id) {
-            timings[step.step.rawValue] = ((step.duration_ms ?? 0) * 10).rounded() / 10
+            timings[step.step.rawValue] = ((step.durationMs ?? 0) * 10).rounded() / 10
             if case .route(let route) = step.result { hooks = route.hooks }
         }
         return Report(
-            id: id, kind: failover.kind, from_region: failover.from_region, to_region: failover.to_region,
-            epoch: failover.epoch ?? 0, state: failover.state, runs_moved: failover.runs_moved ?? 0,
-            runs_source: failover.runs_source ?? "", hooks: hooks, steps_ms: timings)
+            id: id, kind: failover.kind, fromRegion: failover.fromRegion, toRegion: failover.toRegion,
+            epoch: failover.epoch ?? 0, state: failover.state, runsMoved: failover.runsMoved ?? 0,
+            runsSource: failover.runsSource ?? "", hooks: hooks, stepsMs: timings)
     }
 }

@@ -11,23 +11,23 @@ public struct FailsafeRevocation: Codable, Sendable {
         var until: ContinuousClock.Instant
     }
     /// The region databases that took the revocation.
-    var revoked_in: [String]
+    var revokedIn: [String]
     /// Those that did not answer in time.
     var unreachable: [String]
     /// The region whose unexpired failsafe lease the failover waited out, if any.
-    var held_by: String?
+    var heldBy: String?
     /// How long that lease still had, at most, when read.
-    var left_ms: Int?
+    var leftMs: Int?
     /// Every unexpired lease of another region read, not journaled.
     var leases: [Lease] = []
 
-    enum CodingKeys: String, CodingKey { case revoked_in, unreachable, held_by, left_ms }
+    enum CodingKeys: String, CodingKey { case revokedIn, unreachable, heldBy, leftMs }
 
     /// The deadline to wait for: the longest lease not held by `ignoring` (a region fenced in its own database).
     mutating func waitUntil(ignoring: String?) -> ContinuousClock.Instant? {
         let longest = leases.filter { $0.holder != ignoring }.max { $0.until < $1.until }
-        held_by = longest?.holder
-        left_ms = longest.map { Int(max(.zero, $0.until - .now).wholeMilliseconds) }
+        heldBy = longest?.holder
+        leftMs = longest.map { Int(max(.zero, $0.until - .now).wholeMilliseconds) }
         return longest?.until
     }
 }
@@ -48,7 +48,7 @@ extension FailoverExecutor {
         func result() -> FailsafeRevocation {
             let got = state.answers.withLock { $0 }
             return FailsafeRevocation(
-                revoked_in: got.keys.sorted(), unreachable: regions.filter { got[$0] == nil },
+                revokedIn: got.keys.sorted(), unreachable: regions.filter { got[$0] == nil },
                 leases: got.values.compactMap { f in
                     f.until.map { FailsafeRevocation.Lease(holder: f.holder ?? "?", until: $0) }
                 })

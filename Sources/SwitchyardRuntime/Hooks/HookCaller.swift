@@ -16,7 +16,7 @@ public enum HookCaller {
         /// Why the attempt failed, secrets scrubbed.
         public var error: String?
         /// How long the attempt took.
-        public var latency_ms: Double
+        public var latencyMs: Double
     }
 
     /// The outcome of a hook, journaled with the failover.
@@ -59,7 +59,7 @@ public enum HookCaller {
                 result.attempts.append(
                     Attempt(
                         status: nil, error: "the signing secret's environment variable \(name) is not set",
-                        latency_ms: 0))
+                        latencyMs: 0))
                 return result
             }
             secret = value
@@ -84,7 +84,7 @@ public enum HookCaller {
                 headers.append(HTTPHeader(name, values.render(value)))
             }
             let request = HTTPRequest(
-                method: hook.method.rawValue, url: hook.url, headers: headers, body: hook.method == .GET ? [] : body,
+                method: hook.method.rawValue, url: hook.url, headers: headers, body: hook.method == .get ? [] : body,
                 timeout: hook.timeout, connectTimeout: hook.connectTimeout,
                 tls: TLSOptions(
                     caFile: hook.tls.caFile, clientCertificate: hook.tls.clientCert, clientKey: hook.tls.clientKey,
@@ -94,14 +94,14 @@ public enum HookCaller {
             do {
                 let response = try await client.send(request)
                 let latency = ((clock.now - start).secondsDouble * 100_000).rounded() / 100
-                result.attempts.append(Attempt(status: response.status, error: nil, latency_ms: latency))
+                result.attempts.append(Attempt(status: response.status, error: nil, latencyMs: latency))
                 if hook.isSuccess(status: response.status) {
                     result.succeeded = true
                     return result
                 }
             } catch {
                 let latency = ((clock.now - start).secondsDouble * 100_000).rounded() / 100
-                result.attempts.append(Attempt(status: nil, error: "\(error)", latency_ms: latency))
+                result.attempts.append(Attempt(status: nil, error: "\(error)", latencyMs: latency))
             }
         }
         return result

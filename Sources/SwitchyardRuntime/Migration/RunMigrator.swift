@@ -25,13 +25,13 @@ public enum RunMigrator {
         /// `table` or `shadow`.
         public var source: String
         /// Nothing was written.
-        public var dry_run: Bool
+        public var dryRun: Bool
         /// Active runs found at the source.
         public var found: Int
         /// Runs inserted into the target (0 on a second run).
         public var copied: Int
         /// Runs the target already had.
-        public var already_present: Int
+        public var alreadyPresent: Int
         /// Copied runs whose DAG the target does not define (`dag_id/run_id`).
         public var orphaned: [String]
         /// The columns copied.
@@ -40,11 +40,11 @@ public enum RunMigrator {
         public var superseded: Int = 0
         /// DAGs of the copied runs that are paused in the target: their runs wait there until unpaused
         /// (Airflow pauses new DAGs by default).
-        public var paused_in_target: [String] = []
+        public var pausedInTarget: [String] = []
         /// Those DAGs unpaused by the migration (`--unpause`).
         public var unpaused: [String] = []
         /// How long it took.
-        public var duration_ms: Double
+        public var durationMs: Double
     }
 
     /// Columns never copied: the target assigns its own ids; run state is reset to queued.
@@ -89,8 +89,8 @@ public enum RunMigrator {
             "COPY (SELECT \(columnList) FROM \(selectFrom) ORDER BY dag_id, run_id) TO STDOUT")
         let lines = data.split(separator: 10, omittingEmptySubsequences: true)
         var report = Report(
-            from: from, to: to, source: source.kind, dry_run: dryRun, found: lines.count, copied: 0,
-            already_present: 0, orphaned: [], columns: copied, duration_ms: 0)
+            from: from, to: to, source: source.kind, dryRun: dryRun, found: lines.count, copied: 0,
+            alreadyPresent: 0, orphaned: [], columns: copied, durationMs: 0)
         let dagTable = preset == .airflow ? "dag" : "switchyard.dags"
         let hasDagTable =
             try await target.query("SELECT to_regclass($1) IS NOT NULL AS e", [.text(dagTable)]).first?["e"].require(
@@ -184,10 +184,10 @@ public enum RunMigrator {
         report.copied = outcome.copied
         report.orphaned = outcome.orphaned
         report.superseded = outcome.superseded
-        report.paused_in_target = outcome.paused
+        report.pausedInTarget = outcome.paused
         report.unpaused = outcome.unpaused
-        report.already_present = report.found - report.copied
-        report.duration_ms = ((clock.now - started).secondsDouble * 100_000).rounded() / 100
+        report.alreadyPresent = report.found - report.copied
+        report.durationMs = ((clock.now - started).secondsDouble * 100_000).rounded() / 100
         return report
     }
 

@@ -6,7 +6,7 @@ public struct SchedulerStatus: Codable, Sendable {
     /// One node row.
     public struct Node: Codable, Sendable {
         /// The node's id.
-        public var node_id: String
+        public var nodeId: String
         /// `scheduler` or `worker`.
         public var kind: String
         /// `leader`, `follower` or `worker`.
@@ -16,9 +16,9 @@ public struct SchedulerStatus: Codable, Sendable {
         /// Its process id.
         public var pid: Int
         /// When it last wrote its row.
-        public var last_heartbeat: Date
+        public var lastHeartbeat: Date
         /// How long ago that was.
-        public var heartbeat_age_seconds: Double
+        public var heartbeatAgeSeconds: Double
     }
 
     /// The region.
@@ -30,13 +30,13 @@ public struct SchedulerStatus: Codable, Sendable {
     /// When it won.
     public var since: Date?
     /// Its last leader heartbeat.
-    public var leader_heartbeat: Date?
+    public var leaderHeartbeat: Date?
     /// Seconds since that heartbeat (server clock).
-    public var leader_heartbeat_age_seconds: Double?
+    public var leaderHeartbeatAgeSeconds: Double?
     /// Whether the region fence is open, and with which cluster epoch.
-    public var fence_open: Bool
+    public var fenceOpen: Bool
     /// The cluster epoch the region's fence was last set with.
-    public var fence_cluster_epoch: Int
+    public var fenceClusterEpoch: Int
     /// Every node.
     public var nodes: [Node]
 
@@ -56,15 +56,15 @@ public struct SchedulerStatus: Codable, Sendable {
             """
         ).rows.map {
             Node(
-                node_id: try $0["node_id"].require(), kind: try $0["kind"].require(), role: try $0["role"].require(),
+                nodeId: try $0["node_id"].require(), kind: try $0["kind"].require(), role: try $0["role"].require(),
                 epoch: try $0["epoch"].optional(), pid: try $0["pid"].require(),
-                last_heartbeat: try $0["last_heartbeat"].require(),
-                heartbeat_age_seconds: try $0["age"].require())
+                lastHeartbeat: try $0["last_heartbeat"].require(),
+                heartbeatAgeSeconds: try $0["age"].require())
         }
         return SchedulerStatus(
             region: region, epoch: try l?["epoch"].require() ?? 0, leader: try l?["leader_node"].optional(),
-            since: try l?["since"].optional(), leader_heartbeat: try l?["heartbeat_at"].optional(),
-            leader_heartbeat_age_seconds: try l?["age"].optional(), fence_open: try l?["open"].require() ?? false,
-            fence_cluster_epoch: try l?["cluster_epoch"].require() ?? 0, nodes: nodes)
+            since: try l?["since"].optional(), leaderHeartbeat: try l?["heartbeat_at"].optional(),
+            leaderHeartbeatAgeSeconds: try l?["age"].optional(), fenceOpen: try l?["open"].require() ?? false,
+            fenceClusterEpoch: try l?["cluster_epoch"].require() ?? 0, nodes: nodes)
     }
 }
