@@ -126,6 +126,47 @@ struct ExecTests {
         }
     }
 
+    /// The direct children of `pid`, from /proc.
+    func children(of pid: pid_t) -> [pid_t] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { entry -> pid_t? in
+            guard let child = pid_t(entry),
+                let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                let close = stat.lastIndex(of: ")")
+            else { return nil }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            return fields.count > 1 && pid_t(fields[1]) == pid ? child : nil
+        }
+    }
+
+    /// What a terminal's Ctrl-C or systemd's default KillMode=control-group does: the signal reaches the
+    /// node, its exec-guard and the command at once. The guard must outlive it and give the command its
+    /// grace: had it died, the node would record the command stopped and hand off while it still ran.
+    @Test func aSIGTERMToTheNodeItsGuardAndItsCommandAtOnceStillNeverRunsTwo() async throws {
+        try await DevFixture.with(regions: 1, dags: fastDAGs, settings: DevSettings(execGrace: .seconds(5))) {
+            f in
+            let (script, file) = try slowStopper(f, stopTakes: "2")
+            let exec = ["--exec", "/bin/sh \(script)"]
+            try f.start("a", ["scheduler", "--region", "us-east", "--node-id", "a"] + exec)
+            func count(_ kind: String) -> Int { events(file).filter { $0.kind == kind }.count }
+            try #require(await f.waitUntil(timeout: .seconds(15)) { count("start") == 1 } != nil)
+            try f.start("b", ["scheduler", "--region", "us-east", "--node-id", "b"] + exec)
+            let following = await f.waitUntil(timeout: .seconds(15)) { f.log("b").contains("scheduler node starting") }
+            try #require(following != nil)
+            let a = try #require(f.pid("a"))
+            let guards = children(of: a)
+            let commands = guards.flatMap { children(of: $0) }
+            try #require(!guards.isEmpty && !commands.isEmpty, "no exec-guard or command under node a")
+            for pid in [a] + guards + commands { kill(pid, SIGTERM) }
+            try #require(await f.waitUntil(timeout: .seconds(30)) { count("start") == 2 } != nil)
+            let all = events(file)
+            #expect(neverOverlapping(all), "\(all)")
+            let firstStop = all.first { $0.kind == "stop" }, secondStart = all.filter { $0.kind == "start" }.last
+            #expect(firstStop != nil, "the first command never finished its own graceful stop: \(all)")
+            if let firstStop, let secondStart { #expect(firstStop.at <= secondStart.at, "\(all)") }
+        }
+    }
+
     /// A command that takes longer to stop than the server's idle_session_timeout (3 s here): the leader
     /// keeps its lock session alive meanwhile, records the stop, and the follower starts at once instead of
     /// waiting out step_down_after + exec_grace (as on a loaded machine, where Airflow took over 8 s to stop).

@@ -10,7 +10,8 @@ import Foundation
 /// (a leader's `--exec` without a shell) SIGTERM goes to the command itself, as Kubernetes and
 /// systemd's `KillMode=mixed` do: a program such as `airflow scheduler` stops its own children in
 /// order (signalled too, LocalExecutor's workers died under it and it hung until SIGKILL). Whatever
-/// of its group is left when it exits, or when the grace ends, gets SIGKILL.
+/// of its group is left when it exits, or when the grace ends, gets SIGKILL. The guard ignores
+/// SIGINT, SIGTERM, SIGHUP and SIGQUIT: only its node (or the node's death) stops it.
 ///
 /// A worker's guard also holds a validity (`--valid-ms`, renewed by `valid MS` lines): the worker
 /// renews it each time it confirms its region's fence. A worker that is frozen (SIGSTOP, a paused VM)
@@ -26,6 +27,11 @@ public enum ExecGuard {
             ExecGuard.terminate(child, grace: grace, reason: reason, termMainOnly: termMainOnly)
         }
         guard let program = command.first else { return 2 }
+        // The node alone stops the command (through stdin, or by its EOF when the node dies). A
+        // terminal's Ctrl-C or systemd's control-group SIGTERM reaches the guard too: had it died of it,
+        // the node would see its guard gone, record the command stopped and hand off while the command
+        // (in a process group of its own) still ran. The command gets default dispositions back.
+        for signal in [SIGINT, SIGTERM, SIGHUP, SIGQUIT] { Foundation.signal(signal, SIG_IGN) }
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
