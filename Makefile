@@ -3,7 +3,7 @@ SWIFT ?= swift
 BIN := .build/debug/switchyard
 DEV_DIR ?= .switchyard/dev
 
-.PHONY: deps build test lint format demo demo-down demo-airflow demo-airflow-down release bench clean
+.PHONY: deps build test lint format demo demo-down demo-airflow demo-airflow-down release bench clean install install-files
 
 deps:
 	@scripts/install-deps.sh
@@ -17,6 +17,31 @@ RELEASE_FLAGS := -c release -Xswiftc -static-stdlib -Xlinker -no-pie
 
 release: deps
 	$(SWIFT) build $(RELEASE_FLAGS)
+
+# Production install (docs/production.md): the static release binary, the systemd units with their
+# paths rewritten for PREFIX and SYSCONFDIR, and example secrets and drop-in files. DESTDIR stages
+# the tree for a package. Creating the `switchyard` user and enabling units is the operator's step.
+PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc/switchyard
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+DESTDIR ?=
+
+install: release
+	$(MAKE) --no-print-directory install-files INSTALL_BIN=.build/release/switchyard
+
+INSTALL_BIN ?= .build/release/switchyard
+install-files:
+	install -D -m 0755 $(INSTALL_BIN) $(DESTDIR)$(PREFIX)/bin/switchyard
+	install -d -m 0755 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)
+	for unit in deploy/systemd/*.service; do \
+		sed -e 's#/usr/local/bin/switchyard#$(PREFIX)/bin/switchyard#g' -e 's#/etc/switchyard#$(SYSCONFDIR)#g' \
+			$$unit > $(DESTDIR)$(UNITDIR)/$$(basename $$unit) && chmod 0644 $(DESTDIR)$(UNITDIR)/$$(basename $$unit); \
+	done
+	for example in deploy/systemd/*.example; do \
+		sed -e 's#/usr/local/bin/switchyard#$(PREFIX)/bin/switchyard#g' -e 's#/etc/switchyard#$(SYSCONFDIR)#g' \
+			$$example > $(DESTDIR)$(SYSCONFDIR)/$$(basename $$example) && chmod 0644 $(DESTDIR)$(SYSCONFDIR)/$$(basename $$example); \
+	done
+	@echo "installed $(PREFIX)/bin/switchyard and units in $(UNITDIR); next: docs/production.md"
 
 # Benchmarks of the interface contract, on the release binary; figures go to BENCHMARKS.md.
 bench: release
@@ -37,10 +62,11 @@ format:
 # and end-to-end through the switchyard binary. Servers left by a crashed run are cleaned up afterwards.
 # An interrupted run (Ctrl-C, a CI timeout's SIGTERM) still stops every server and daemon it started.
 # A real Apache Airflow 3.3.2 for the Airflow tests installs (once, into a cached virtualenv outside the
-# clone) while the tests build; when it cannot, those tests report skipped with the reason.
+# clone) while the tests build, and so does schemathesis for the API contract tests; when either cannot,
+# the tests that need it report skipped with the reason.
 test: deps
-	@scripts/install-airflow.sh & airflow=$$!; \
-	  $(SWIFT) build --build-tests; status=$$?; wait $$airflow; exit $$status
+	@scripts/install-airflow.sh & airflow=$$!; scripts/install-schemathesis.sh & fuzzer=$$!; \
+	  $(SWIFT) build --build-tests; status=$$?; wait $$airflow $$fuzzer; exit $$status
 	@trap 'scripts/cleanup-test-servers.sh' EXIT; trap 'exit 130' INT; trap 'exit 143' TERM; \
 	  $(SWIFT) test --skip-build
 

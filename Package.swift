@@ -50,7 +50,10 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
+            ],
+            // The API's OpenAPI document, served at /openapi.json (docs/openapi.json links to it), and the
+            // dashboard page served at /.
+            resources: [.embedInCode("API/openapi.json"), .embedInCode("API/dashboard.html")]
         ),
         // The lab: local deployments (dev), drills and benchmarks. The daemons never depend on it.
         .target(

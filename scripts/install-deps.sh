@@ -9,8 +9,8 @@ missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-# Optional tools: iproute2 and nftables for partition tests and drills, wrk/nginx for benchmarks, chromium for the dashboard test. Installed when root, never required.
-optional=(iproute2 nftables wrk nginx-light hyperfine chromium)
+# Optional tools: iproute2 and nftables for partition tests and drills, wrk/nginx for benchmarks, chromium for the dashboard test, prometheus for promtool (alert rules), systemd for systemd-analyze (units). Installed when root, never required.
+optional=(iproute2 nftables wrk nginx-light hyperfine chromium prometheus systemd)
 optional_missing=()
 for p in "${optional[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || optional_missing+=("$p")
@@ -38,3 +38,4 @@ fi
 if command -v systemctl >/dev/null 2>&1; then systemctl disable --now redis-server postgresql >/dev/null 2>&1 || true; fi
 service redis-server stop >/dev/null 2>&1 || true
 service postgresql stop >/dev/null 2>&1 || true
+service prometheus stop >/dev/null 2>&1 || true  # only promtool is used

@@ -42,29 +42,11 @@ struct HistoryCommand: AsyncParsableCommand {
     @Option(help: "How many, newest first.") var limit = 20
     @Flag(help: "Print JSON.") var json = false
 
-    /// A journal row with its steps: the `--json` output's entries.
-    struct Entry: Encodable {
-        var failover: FailoverRecord
-        var steps: [StepRecord]
-
-        enum CodingKeys: String, CodingKey { case steps }
-
-        func encode(to encoder: any Encoder) throws {
-            try failover.encode(to: encoder)
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(steps, forKey: .steps)
-        }
-    }
-
     func run() async throws {
         let configuration = try ConfigLoader.load(directory: global.config)
         return try await PostgresConnection.with(configuration.controlPlane.control.dsn, timeout: .seconds(5)) {
             control in
-            var entries: [Entry] = []
-            for failover in try await ControlStore.recentFailovers(control, limit: limit) {
-                entries.append(
-                    Entry(failover: failover, steps: try await ControlStore.steps(control, failover: failover.id)))
-            }
+            let entries = try await ControlStore.history(control, limit: limit)
             if json {
                 try Output.json(["failovers": entries])
                 return

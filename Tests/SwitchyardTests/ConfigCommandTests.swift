@@ -56,15 +56,26 @@ struct ConfigCommandTests {
     }
 
     @Test func configShowRedactsEverySecret() async throws {
-        let dir = try await writeConfig(["controlplane.yaml": Self.controlplane, "one.yaml": Self.region("one")])
+        // A notification hook whose body carries a PagerDuty routing key from the environment.
+        let notify = """
+            routing:
+              notify:
+                - name: pager
+                  url: "http://127.0.0.1:9/v2/enqueue"
+                  body: '{"routing_key": "${SY_TEST_ROUTING_KEY}", "dedup_key": "{{incident_key}}"}'
+            """
+        let dir = try await writeConfig([
+            "controlplane.yaml": Self.controlplane, "one.yaml": Self.region("one", extra: notify),
+        ])
         let secrets = [
             "SY_TEST_CONTROL_PW": "ctl-Secret-91", "SY_TEST_REGION_PW": "region-Secret-92",
-            "SY_TEST_REDIS_PW": "redis-Secret-93",
+            "SY_TEST_REDIS_PW": "redis-Secret-93", "SY_TEST_ROUTING_KEY": "routing-Secret-94",
         ]
         let run = try await SwitchyardBinary.run(["config", "show", "--config", dir], environment: secrets)
         #expect(run.status == 0, "\(run.errors)")
         #expect(run.output.contains("name: one"))
         #expect(run.output.contains("***"))
+        #expect(run.output.contains("{{incident_key}}"), "a placeholder is not a secret: \(run.output)")
         for secret in secrets.values { #expect(!run.output.contains(secret) && !run.errors.contains(secret)) }
     }
 

@@ -11,30 +11,55 @@ let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/goog
     "Dashboard in headless Chromium", .serialized,
     .enabled(if: chromium != nil, "needs Chromium (apt-get install chromium) for the headless screenshot"))
 struct DashboardTests {
-    @Test func dashboardRendersRegionsComponentsAndTheActiveRegion() async throws {
+    @Test func dashboardRendersRegionsHistoryTimelineTrendsAndEvents() async throws {
         try await DevFixture.with(regions: 2, dags: fastDAGs) { f in
             for r in ["us-east", "eu-west"] {
                 try f.start("s-\(r)", ["scheduler", "--region", r, "--node-id", "s-\(r)"])
             }
             let url = try await f.startAgent("us-east")
-            await f.state.redis["eu-west"]!.stop()
+            let control = try await f.connectControl()
+            try #require(await f.waitSteady(control, observers: 1))
+            // A failover for the history and its timeline, then a standby component down.
+            let failover = try await SwitchyardBinary.run([
+                "failover", "--to", "eu-west", "--force", "--config", f.config, "--reason", "dashboard <b>test</b>",
+            ])
+            try #require(failover.status == 0, "\(failover.output) \(failover.errors)")
+            await f.state.redis["us-east"]!.stop()
             try #require(
-                await f.waitUntil(timeout: .seconds(15)) {
+                await f.waitUntil(timeout: .seconds(20)) {
                     let s = try await f.status(url)
-                    return s.regions.first { $0.name == "eu-west" }?.health == .down
-                        && s.regions.first { $0.name == "us-east" }?.health == .healthy
+                    let history = try await f.get(url, "/history").bodyText
+                    let trends = try await f.get(url, "/trends").bodyText
+                    return s.regions.first { $0.name == "us-east" }?.health == .down
+                        && s.regions.first { $0.name == "eu-west" }?.health == .healthy
+                        && history.contains("\"state\":\"completed\"")
+                        && trends.components(separatedBy: "\"health\"").count > 6
                 } != nil)
             let browser = try #require(chromium)
             let flags = [
-                "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1280,720",
-                "--virtual-time-budget=4000",
+                "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1440,1000",
+                "--virtual-time-budget=6000",
             ]
-            let dom = try await Subprocess.run(browser, flags + ["--dump-dom", url + "/"], check: false)
-            // The page rendered /status: region cards, the active one marked, component states, the leader.
-            #expect(dom.output.contains("class=\"card active\""))
-            #expect(dom.output.contains("us-east") && dom.output.contains("eu-west"))
-            #expect(dom.output.contains("<span class=\"pill down\">down</span>"))
-            #expect(dom.output.contains("s-us-east"))
+            let dom = try await Subprocess.run(browser, flags + ["--dump-dom", url + "/"], check: false).output
+            // Regions: both cards, the active one marked, a component down, the leader, a trend chart each.
+            #expect(dom.contains("data-region=\"us-east\"") && dom.contains("data-region=\"eu-west\""))
+            #expect(dom.contains("card active\" data-region=\"eu-west\""), "\(dom.prefix(3000))")
+            #expect(dom.contains(">down<"))
+            #expect(dom.contains("s-eu-west"))
+            // One chart per region (the page's own script spells the markup once more).
+            let page = try await f.get(url, "/").bodyText
+            func count(_ text: String, _ what: String) -> Int { text.components(separatedBy: what).count - 1 }
+            #expect(count(dom, "<svg class=\"trend\"") - count(page, "<svg class=\"trend\"") == 2)
+            // The failover's timeline: one segment per step, in order; the reason escaped, not markup.
+            #expect(dom.contains("data-failover=\"1\""))
+            let steps = ["begin", "fence", "migrate", "activate", "route", "complete"]
+            let positions = steps.compactMap { dom.range(of: "data-step=\"\($0)\"")?.lowerBound }
+            #expect(positions.count == steps.count && positions == positions.sorted(), "\(steps)")
+            #expect(dom.contains("dashboard &lt;b&gt;test&lt;/b&gt;") && !dom.contains("<b>test</b>"))
+            // Events, the control database tile, runs in flight.
+            #expect(dom.contains("data-event="))
+            #expect(dom.contains("data-key=\"control-db\""))
+            #expect(dom.contains("runs:"))
             let png = f.state.directory + "/dashboard.png"
             _ = try await Subprocess.run(browser, flags + ["--screenshot=\(png)", url + "/"], check: false)
             let bytes = try Data(contentsOf: URL(fileURLWithPath: png))

@@ -278,10 +278,33 @@ struct FailoverOutcomeTests {
                 (try String(contentsOfFile: path, encoding: .utf8)
                 + "routing:\n  hooks:\n    - name: lb\n      url: \"\(server.baseURL)/lb\"\n      retries: 1\n      backoff: 10ms\n      max_backoff: 10ms\n")
                 .write(toFile: path, atomically: true, encoding: .utf8)
+            // An agent that saw the cluster before the failover counts its failed hook; the target must be
+            // healthy in its view (schedulers running) for the forced failover to be admitted.
+            for r in ["us-east", "eu-west"] {
+                try f.start("s-\(r)", ["scheduler", "--region", r, "--node-id", "s-\(r)"])
+            }
+            let agent = try await f.startAgent("us-east")
+            try #require(await f.waitSteady(try await f.connectControl(), observers: 1))
+            try #require(
+                await f.waitUntil(timeout: .seconds(20)) {
+                    (try? await f.get(agent, "/metrics").bodyText.contains("switchyard_failover_running 0")) == true
+                } != nil)
             let run = try await SwitchyardBinary.run([
                 "failover", "--to", "eu-west", "--force", "--config", f.config, "--json",
             ])
-            #expect(run.status == 1)
+            #expect(run.status == 1, "\(run.output) \(run.errors)")
+            let counted = await f.waitUntil(timeout: .seconds(20)) {
+                (try? await f.get(agent, "/metrics").bodyText.contains("switchyard_hook_failures_total{hook=\"lb\"} 1"))
+                    == true
+            }
+            try #require(counted != nil, "the agent never counted the failed hook")
+            let metrics = try await f.get(agent, "/metrics").bodyText
+            #expect(metrics.contains("switchyard_active_region{region=\"eu-west\"} 1"))
+            #expect(metrics.contains("switchyard_failover_step_age_seconds{step=\"route\"} 0"))
+            // Every metric the shipped alert rules and Grafana dashboard name is one a live agent exports.
+            for name in try OperatorKit.metricNames() {
+                #expect(metrics.contains(name), "deploy/ names \(name), which the agent does not export")
+            }
             let report = try WireJSON.decoder().decode(FailoverExecutor.Report.self, from: Data(run.output.utf8))
             #expect(report.state == .completedWithErrors)
             #expect(report.hooks.first?.attempts.map(\.status) == [503, 503])

@@ -242,7 +242,7 @@ struct MonitorTests {
             }
             for (path, method, code) in [
                 ("/nowhere", "GET", 404), ("/events?since=-1", "GET", 400), ("/events?limit=0", "GET", 400),
-                ("/regions/x/active", "GET", 404), ("/status", "DELETE", 404),
+                ("/regions/x/active", "GET", 404), ("/status", "DELETE", 405),
             ] {
                 let response = try await f.get(url, path, method: method)
                 #expect(response.status == code, "\(method) \(path)")

@@ -71,6 +71,7 @@ extension Configuration {
                     ("shadow_interval", duration(failover.shadowInterval)),
                     ("fence_timeout", duration(failover.fenceTimeout)),
                     ("switchover_quiesce_timeout", duration(failover.switchoverQuiesceTimeout)),
+                    ("incident_resolve_after", duration(failover.incidentResolveAfter)),
                 ])
             ),
             ("logging", map([("level", plain(plane.logging.level.rawValue))])),
@@ -126,7 +127,7 @@ extension Configuration {
             ("name", string(hook.name)), ("url", string(URLRedaction.redacted(hook.url))),
             ("method", plain(hook.method.rawValue)), ("headers", map(headers)),
         ]
-        if let body = hook.body { fields.append(("body", string(body))) }
+        if let body = hook.body { fields.append(("body", string(Self.redactedBody(body)))) }
         if let env = hook.secretEnv { fields.append(("secret_env", string(env))) }
         fields += [
             ("timeout", duration(hook.timeout)), ("connect_timeout", duration(hook.connectTimeout)),
@@ -156,6 +157,20 @@ extension Configuration {
         let lowered = name.lowercased()
         return ["authorization", "cookie", "token", "secret", "key", "password", "signature"].contains {
             lowered.contains($0)
+        }
+    }
+
+    /// A hook body template with the values of credential-like JSON keys (`"routing_key": "…"`,
+    /// `"token": "…"`) shown as `***`; a value that is only a `{{placeholder}}` stays.
+    static func redactedBody(_ body: String) -> String {
+        guard let pattern = try? Regex(#""([A-Za-z0-9_.-]+)"(\s*:\s*)"((?:[^"\\]|\\.)*)""#) else { return body }
+        return body.replacing(pattern) { match in
+            let text = String(body[match.range])
+            guard let key = match.output[1].substring, let separator = match.output[2].substring,
+                let value = match.output[3].substring, isSensitiveHeader(String(key)),
+                !(value.hasPrefix("{{") && value.hasSuffix("}}"))
+            else { return text }
+            return "\"\(key)\"\(separator)\"***\""
         }
     }
 

@@ -136,6 +136,7 @@ extension ControlPlaneConfig {
         section.allow([
             "auto", "quorum", "failure_grace", "evidence_grace", "cooldown", "max_failovers_per_hour", "lease_ttl",
             "lease_renew_interval", "shadow_interval", "fence_timeout", "switchover_quiesce_timeout",
+            "incident_resolve_after",
         ])
         let d = FailoverConfig()
         let errorsBefore = section.diagnostics.count
@@ -160,7 +161,9 @@ extension ControlPlaneConfig {
             fenceTimeout: section.duration("fence_timeout", default: d.fenceTimeout),
             switchoverQuiesceTimeout: section.duration(
                 "switchover_quiesce_timeout", default: d.switchoverQuiesceTimeout),
-            evidenceGrace: section.duration("evidence_grace", default: d.evidenceGrace, allowZero: true))
+            evidenceGrace: section.duration("evidence_grace", default: d.evidenceGrace, allowZero: true),
+            incidentResolveAfter: section.duration(
+                "incident_resolve_after", default: d.incidentResolveAfter, allowZero: true))
         guard section.diagnostics.count == errorsBefore else { return failover }
         if section.child("evidence_grace") != nil, failover.evidenceGrace > failover.failureGrace {
             section.fail(

@@ -178,6 +178,9 @@ public struct FailoverConfig: Sendable, Equatable {
     public var fenceTimeout: Duration
     /// Time a switchover waits for running work to drain (30s).
     public var switchoverQuiesceTimeout: Duration
+    /// A region's incident resolves once it has been healthy this long without a break; a down in
+    /// between is the same incident, counted and not notified again (60s).
+    public var incidentResolveAfter: Duration
 
     /// Creates the section with defaults.
     public init(
@@ -185,8 +188,9 @@ public struct FailoverConfig: Sendable, Equatable {
         cooldown: Duration = .seconds(300), maxFailoversPerHour: Int = 3, leaseTTL: Duration = .seconds(3),
         leaseRenewInterval: Duration = .milliseconds(500), shadowInterval: Duration = .seconds(1),
         fenceTimeout: Duration = .seconds(2), switchoverQuiesceTimeout: Duration = .seconds(30),
-        evidenceGrace: Duration = .milliseconds(500)
+        evidenceGrace: Duration = .milliseconds(500), incidentResolveAfter: Duration = .seconds(60)
     ) {
+        self.incidentResolveAfter = incidentResolveAfter
         self.evidenceGrace = evidenceGrace
         self.auto = auto
         self.quorum = quorum

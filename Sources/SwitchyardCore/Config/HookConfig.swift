@@ -15,7 +15,9 @@ public struct HookConfig: Sendable, Equatable {
     }
 
     /// Placeholders a body template may use.
-    public static let placeholders = ["region", "previous_region", "epoch", "failover_id"]
+    public static let placeholders = [
+        "region", "previous_region", "epoch", "failover_id", "event", "event_action", "incident_key", "summary",
+    ]
 
     /// Unique within the region.
     public var name: String

@@ -139,22 +139,7 @@ public enum FailoverDecision {
             return .stay("no active region")
         }
         let needed = needed(input.quorum, knownObservers: input.knownObservers)
-        let correlated = correlatedSilence(input.regions)
-        var discounted: [String] = []
-        let votes = active.observations.filter { o in
-            guard o.live, o.health == .down, let since = o.downSince else { return false }
-            if let why = input.laggingObservers[o.observer] {
-                discounted.append("\(o.observer) lagging: \(why)")
-                return false
-            }
-            let downFor = input.now.timeIntervalSince(since)
-            if o.evidence == .positive { return downFor >= input.evidenceGrace.secondsDouble }
-            if let silent = correlated[o.observer] {
-                discounted.append("\(o.observer) finds \(silent) of \(input.regions.count) regions silent")
-                return false
-            }
-            return downFor >= input.failureGrace.secondsDouble
-        }
+        let (votes, discounted) = downVotes(active, input)
         guard votes.count >= needed else {
             let down = active.observations.filter { $0.live && $0.health == .down }.count
             let why = discounted.isEmpty ? "" : "; not counted: " + discounted.sorted().joined(separator: "; ")
@@ -188,6 +173,29 @@ public enum FailoverDecision {
             return .blocked("\(reason); no standby healthy for a majority for \(input.failureGrace)")
         }
         return .failover(target: target.name, reason: reason)
+    }
+
+    /// The observers whose view counts as a vote that `region` is down: live, down for the evidence
+    /// grace on positive evidence or the failure grace on silence, not lagging, and not finding most
+    /// regions silent at once; with why each live down view that was not counted was discounted.
+    public static func downVotes(_ region: Region, _ input: Input) -> (votes: [Observation], discounted: [String]) {
+        let correlated = correlatedSilence(input.regions)
+        var discounted: [String] = []
+        let votes = region.observations.filter { o in
+            guard o.live, o.health == .down, let since = o.downSince else { return false }
+            if let why = input.laggingObservers[o.observer] {
+                discounted.append("\(o.observer) lagging: \(why)")
+                return false
+            }
+            let downFor = input.now.timeIntervalSince(since)
+            if o.evidence == .positive { return downFor >= input.evidenceGrace.secondsDouble }
+            if let silent = correlated[o.observer] {
+                discounted.append("\(o.observer) finds \(silent) of \(input.regions.count) regions silent")
+                return false
+            }
+            return downFor >= input.failureGrace.secondsDouble
+        }
+        return (votes, discounted)
     }
 
     /// The evidence behind a failing region in one observer's view: positive when any critical

@@ -8,31 +8,76 @@ public struct HookValues: Sendable, Equatable {
     public var previousRegion: String?
     /// The new cluster epoch.
     public var epoch: Int
-    /// The failover's id (the idempotency key).
+    /// The failover's id (the idempotency key); 0 for an incident notification.
     public var failoverId: Int
-    /// Creates values.
-    public init(region: String, previousRegion: String?, epoch: Int, failoverId: Int) {
+    /// What is notified: `failover` (routing and notification hooks of a failover) or `incident`.
+    public var event: Event
+    /// `trigger` (opened, or a failover within it) or `resolve` (recovered): PagerDuty's `event_action`.
+    public var action: String
+    /// The incident's key, the same from its trigger to its resolve (PagerDuty's `dedup_key`); for a
+    /// failover, the key of the old region's open incident, else `switchyard-failover-ID`.
+    public var incidentKey: String
+    /// One line for a person.
+    public var summary: String
+
+    /// What a hook call notifies.
+    public enum Event: String, Sendable, Equatable {
+        /// A failover or switchover.
+        case failover
+        /// A region's incident opened or resolved.
+        case incident
+    }
+
+    /// Values for a failover's hooks.
+    public init(
+        region: String, previousRegion: String?, epoch: Int, failoverId: Int, incidentKey: String? = nil,
+        summary: String? = nil
+    ) {
         self.region = region
         self.previousRegion = previousRegion
         self.epoch = epoch
         self.failoverId = failoverId
+        event = .failover
+        action = "trigger"
+        self.incidentKey = incidentKey ?? "switchyard-failover-\(failoverId)"
+        self.summary =
+            summary ?? "Switchyard failover \(failoverId): \(previousRegion ?? "none") -> \(region) at epoch \(epoch)"
     }
 
-    /// The body a hook without a template sends: `{"region", "previous_region", "epoch", "failover_id"}`
-    /// (`previous_region` is "" when there was none, as the template gives it).
+    /// Values for an incident notification of `region`.
+    public static func incident(region: String, epoch: Int, action: String, key: String, summary: String) -> HookValues
+    {
+        var values = HookValues(region: region, previousRegion: nil, epoch: epoch, failoverId: 0)
+        values.event = .incident
+        values.action = action
+        values.incidentKey = key
+        values.summary = summary
+        return values
+    }
+
+    /// The body a hook without a template sends: `{"event", "event_action", "incident_key", "summary",
+    /// "region", "previous_region", "epoch", "failover_id"}` (`previous_region` is "" when there was none,
+    /// as the template gives it; `failover_id` is 0 for an incident).
     public var defaultBody: [UInt8] {
         struct Body: Encodable {
+            var event: String
+            var eventAction: String
+            var incidentKey: String
+            var summary: String
             var region: String
             var previousRegion: String
             var epoch: Int
             var failoverId: Int
         }
         let encoder = WireJSON.encoder()
-        let body = Body(region: region, previousRegion: previousRegion ?? "", epoch: epoch, failoverId: failoverId)
+        let body = Body(
+            event: event.rawValue, eventAction: action, incidentKey: incidentKey, summary: summary, region: region,
+            previousRegion: previousRegion ?? "", epoch: epoch, failoverId: failoverId)
         return Array((try? encoder.encode(body)) ?? Data("{}".utf8))
     }
 
-    /// Fills `{{region}}`, `{{previous_region}}`, `{{epoch}}` and `{{failover_id}}` in a template.
+    /// Fills `{{region}}`, `{{previous_region}}`, `{{epoch}}`, `{{failover_id}}`, `{{event}}`,
+    /// `{{event_action}}`, `{{incident_key}}` and `{{summary}}` in a template.
     /// Values are JSON-string-escaped (the templates are JSON bodies).
     public func render(_ template: String) -> String {
         func escaped(_ text: String) -> String {
@@ -60,6 +105,10 @@ public struct HookValues: Sendable, Equatable {
             .replacingOccurrences(of: "{{previous_region}}", with: escaped(previousRegion ?? ""))
             .replacingOccurrences(of: "{{epoch}}", with: String(epoch))
             .replacingOccurrences(of: "{{failover_id}}", with: String(failoverId))
+            .replacingOccurrences(of: "{{event}}", with: event.rawValue)
+            .replacingOccurrences(of: "{{event_action}}", with: escaped(action))
+            .replacingOccurrences(of: "{{incident_key}}", with: escaped(incidentKey))
+            .replacingOccurrences(of: "{{summary}}", with: escaped(summary))
     }
 }
 

@@ -57,6 +57,10 @@ public struct ComponentDetail: Sendable, Equatable, Codable {
     public var failsafeSince: Date?
     /// Postgres: the regions whose databases confirm that failsafe lease.
     public var failsafeRegions: [String]?
+    /// Database: runs queued in the region's runs table (counted every few seconds; nil when unknown).
+    public var runsQueued: Int?
+    /// Database: runs running in the region's runs table.
+    public var runsRunning: Int?
 
     /// Empty detail.
     public init() {}

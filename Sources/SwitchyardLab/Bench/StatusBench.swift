@@ -139,9 +139,21 @@ public enum StatusBench {
             }
             try await Task.sleep(for: .milliseconds(5))
         }
-        // The orphaned backends of a SIGKILLed postmaster exit on their own; wait, then restart it.
-        try await Task.sleep(for: .seconds(1))
-        try await victim.start()
+        // The orphaned backends of a SIGKILLed postmaster exit on their own, later on a loaded machine
+        // (Postgres refuses to start while they hold its shared memory): retry, bounded.
+        var restarted = false
+        for attempt in 1...20 where !restarted {
+            try await Task.sleep(for: .milliseconds(500))
+            do {
+                try await victim.start()
+                restarted = true
+            } catch  where attempt < 20 {
+                let log = (try? String(contentsOfFile: victim.logFile, encoding: .utf8)) ?? ""
+                progress(
+                    "restart of the killed postmaster refused (attempt \(attempt)): "
+                        + "\(log.split(separator: "\n").suffix(2).joined(separator: " | ")); retrying")
+            }
+        }
         kill(agent, SIGTERM)
 
         // 200 regions: CPU and RSS of one agent probing every second.

@@ -49,6 +49,7 @@ package enum DevConfigWriter {
               shadow_interval: 1s
               fence_timeout: 2s
               switchover_quiesce_timeout: 30s
+              incident_resolve_after: \(state.settings?.incidentResolveAfter.map(DevSettings.yaml) ?? "10s")
             logging:
               level: info
 

@@ -9,9 +9,15 @@ public struct DevSettings: Codable, Sendable, Equatable {
     /// Regions (with Redis) whose schedulers are Apache Airflow's: `schedulers.probe: airflow` and
     /// `runs.preset: airflow` instead of Switchyard's own heartbeat and run table.
     public var airflowRegions: Set<String>
+    /// `failover.incident_resolve_after` (default 10 s).
+    public var incidentResolveAfter: Duration?
 
     /// Settings; nil keeps the default.
-    public init(execGrace: Duration? = nil, cooldown: Duration? = nil, airflowRegions: Set<String> = []) {
+    public init(
+        execGrace: Duration? = nil, cooldown: Duration? = nil, airflowRegions: Set<String> = [],
+        incidentResolveAfter: Duration? = nil
+    ) {
+        self.incidentResolveAfter = incidentResolveAfter
         self.execGrace = execGrace
         self.cooldown = cooldown
         self.airflowRegions = airflowRegions

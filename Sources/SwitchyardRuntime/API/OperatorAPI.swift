@@ -31,12 +31,23 @@ struct OperatorAPI: Sendable {
                 status: .serviceUnavailable, code: "operator_api_disabled",
                 message: "set \(configuration.controlPlane.api.tokenEnv) to enable the operator endpoints")
         }
+        // The scheme is case-insensitive (RFC 9110): "Bearer x" and "bearer x" are the same.
         let presented =
-            request.headers[.authorization].flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil } ?? ""
+            request.headers[.authorization].flatMap {
+                $0.prefix(7).lowercased() == "bearer " ? String($0.dropFirst(7)) : nil
+            } ?? ""
         guard Self.constantTimeEqual(presented, token) else {
-            throw APIError(status: .unauthorized, code: "unauthorized", message: "a valid bearer token is required")
+            throw APIError(
+                status: .unauthorized, code: "unauthorized", message: "a valid bearer token is required",
+                headers: [.wwwAuthenticate: "Bearer realm=\"switchyard\""])
         }
-        let buffer = try await request.body.collect(upTo: 64 * 1024)
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: Self.maximumBody)
+        } catch is NIOTooManyBytesError {
+            throw APIError(
+                status: .contentTooLarge, code: "body_too_large", message: "the body must be at most 64 KiB")
+        }
         let body: Body
         if buffer.readableBytes == 0 {
             body = Body()
@@ -49,6 +60,22 @@ struct OperatorAPI: Sendable {
             body = decoded
         }
         let reason = body.reason ?? "requested through the API"
+        do {
+            return try await perform(action, body: body, reason: reason)
+        } catch let error as PostgresError {
+            // The control database failed the request; the caller retries once it answers (pause, resume and
+            // an already queued request are idempotent; a refused duplicate is a 409).
+            throw APIError(
+                status: .serviceUnavailable, code: "control_database_unavailable",
+                message:
+                    "the control database did not answer (\(error.sqlState ?? "no SQLSTATE")); retry when it answers")
+        }
+    }
+
+    /// Largest body an operator request may carry.
+    static let maximumBody = 64 * 1024
+
+    func perform(_ action: String, body: Body, reason: String) async throws -> Response {
         if await !control.isOpen { try await control.reconnect(timeout: .seconds(3)) }
         let requests = OperatorRequests(configuration: configuration)
         switch action {

@@ -39,6 +39,8 @@ public final class SnapshotStore: Sendable {
         var ready = false
         var readyReason = "starting"
         var metrics: ByteBuffer = ByteBuffer()
+        var trends = TrendBuffer()
+        var history: [FailoverHistory] = []
     }
 
     private let state = Mutex(State())
@@ -61,7 +63,28 @@ public final class SnapshotStore: Sendable {
             $0.activeAndHealthy = answers
             $0.ready = ready
             $0.readyReason = readyReason
+            $0.trends.record(document)
         }
+    }
+
+    /// How many failovers the agent keeps for `/history`.
+    static let historyKept = 20
+
+    /// The newest failovers with their steps, for `/history`.
+    func setHistory(_ entries: [FailoverHistory]) {
+        state.withLock { $0.history = Array(entries.prefix(Self.historyKept)) }
+    }
+
+    /// `/history`'s body: the newest `limit` failovers with their steps.
+    func historyBody(limit: Int) -> ByteBuffer {
+        let entries = state.withLock { Array($0.history.prefix(limit)) }
+        return ByteBuffer(bytes: (try? StatusDocument.encoder().encode(["failovers": entries])) ?? Data("{}".utf8))
+    }
+
+    /// `/trends`'s body: encoded on request (the dashboard asks every few seconds, the agent samples every second).
+    func trendsBody() -> ByteBuffer {
+        let document = state.withLock { $0.trends.document }
+        return ByteBuffer(bytes: (try? StatusDocument.encoder().encode(document)) ?? Data("{}".utf8))
     }
 
     /// Appends events (kept to the newest 1,000).

@@ -7,9 +7,10 @@ import SwitchyardCore
 /// The agent's HTTP API (Hummingbird). Reads only from the `SnapshotStore`.
 public enum StatusServer {
     /// Builds the router: `/status`, `/healthz`, `/readyz`, `/regions/{name}/active`, `/metrics`,
-    /// `/events`, `/`. Every error is a JSON body `{"error": {"code", "message"}}`.
+    /// `/events`, `/history`, `/trends`, `/openapi.json`, `/`. Every error is a JSON body `{"error": {"code", "message"}}`.
     static func router(store: SnapshotStore, operatorAPI: OperatorAPI? = nil) -> Router<BasicRequestContext> {
-        let router = Router()
+        // HEAD answers every GET route, as HTTP asks (load balancers probe with it).
+        let router = Router(options: .autoGenerateHeadEndpoints)
         router.add(middleware: JSONErrorMiddleware())
         operatorAPI?.register(on: router)
         router.get("/status") { _, _ in
@@ -24,6 +25,10 @@ public enum StatusServer {
         let active: @Sendable (Request, BasicRequestContext) async throws -> Response = { _, context in
             let name = context.parameters.get("name") ?? ""
             guard let answer = store.activeAndHealthy(name) else {
+                // Before the first snapshot no region is known yet: not "no such region", but "ask again".
+                guard store.document != nil else {
+                    throw APIError(status: .serviceUnavailable, code: "starting", message: "no snapshot yet")
+                }
                 throw APIError(status: .notFound, code: "unknown_region", message: "no region named \(name)")
             }
             return json(
@@ -31,7 +36,6 @@ public enum StatusServer {
                 status: answer ? .ok : .serviceUnavailable)
         }
         router.get("/regions/:name/active", use: active)
-        router.head("/regions/:name/active", use: active)
         router.get("/metrics") { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
@@ -59,10 +63,26 @@ public enum StatusServer {
             let body = try StatusDocument.encoder().encode(["events": events])
             return json(ByteBuffer(bytes: body))
         }
+        router.get("/history") { request, _ in
+            var limit = 10
+            if let text = request.uri.queryParameters.get("limit") {
+                guard let value = Int(text), (1...SnapshotStore.historyKept).contains(value) else {
+                    throw APIError(
+                        status: .badRequest, code: "bad_parameter",
+                        message: "limit must be between 1 and \(SnapshotStore.historyKept)")
+                }
+                limit = value
+            }
+            return json(store.historyBody(limit: limit))
+        }
+        router.get("/trends") { _, _ in json(store.trendsBody()) }
+        router.get("/openapi.json") { _, _ in
+            json(ByteBuffer(bytes: PackageResources.openapi_json))
+        }
         router.get("/") { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(string: Dashboard.html)))
+                body: .init(byteBuffer: ByteBuffer(bytes: Dashboard.html)))
         }
         return router
     }
@@ -122,6 +142,22 @@ struct APIError: Error {
     var code: String
     var message: String
     var failoverId: Int? = nil
+    /// Extra response headers (`WWW-Authenticate` on a 401).
+    var headers: HTTPFields = [:]
+}
+
+extension StatusServer {
+    /// The methods each route answers, for a 405's `Allow` (the router itself only knows "no match").
+    static func allowedMethods(_ path: String) -> [String]? {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        if parts.count == 4, parts[1] == "regions", parts[3] == "active", !parts[2].isEmpty { return ["GET", "HEAD"] }
+        switch path {
+        case "/", "/status", "/healthz", "/readyz", "/metrics", "/events", "/history", "/trends", "/openapi.json":
+            return ["GET", "HEAD"]
+        case "/switchover", "/failover", "/pause", "/resume": return ["POST"]
+        default: return nil
+        }
+    }
 }
 
 /// Turns every error (unknown route, wrong method, our own) into a JSON error body.
@@ -134,11 +170,20 @@ struct JSONErrorMiddleware: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let error as APIError {
-            return StatusServer.json(
+            var response = StatusServer.json(
                 encoding: StatusServer.ErrorBody(
                     code: error.code, message: error.message, failoverId: error.failoverId),
                 status: error.status)
+            response.headers.append(contentsOf: error.headers)
+            return response
         } catch let error as HTTPError {
+            if error.status == .notFound, let allowed = StatusServer.allowedMethods(request.uri.path) {
+                var response = Self.body(
+                    .methodNotAllowed, "method_not_allowed",
+                    "\(request.uri.path) answers \(allowed.joined(separator: ", ")), not \(request.method)")
+                response.headers[.allow] = allowed.joined(separator: ", ")
+                return response
+            }
             let code =
                 error.status == .notFound
                 ? "not_found" : error.status == .methodNotAllowed ? "method_not_allowed" : "bad_request"

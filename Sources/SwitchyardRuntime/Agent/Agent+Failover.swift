@@ -47,6 +47,7 @@ extension Agent {
                     }
                 }
                 var deadline = LeaderDeadline(stepDownAfter: election.stepDownAfter)
+                var openIncidents: [Incidents.Open]?  // read when leadership begins, then kept in step
                 var lastOutcome = ""
                 while !shutdown.requested && !Task.isCancelled {
                     let sent = ContinuousClock.now
@@ -83,6 +84,14 @@ extension Agent {
                         logger.warning("failover blocked", metadata: ["reason": "\(why)"])
                     }
                     lastOutcome = "\(outcome)"
+                    if deadline.allowsActing(at: .now) {
+                        do {
+                            try await handleIncidents(control, input: input, known: &openIncidents)
+                        } catch {
+                            openIncidents = nil
+                            logger.warning("incident bookkeeping failed", metadata: ["error": "\(error)"])
+                        }
+                    }
                     guard deadline.allowsActing(at: .now) else {
                         logger.warning("stepping down from failover leadership: the lock session went quiet")
                         break

@@ -20,6 +20,10 @@ extension Agent {
         // unreachable, while it does not answer, so the status still says which region is active.
         var lastView = ControlView()
         var unreachableSince: Date?
+        // The failover through which failed hooks were counted (nil until the first read sets the baseline).
+        var hooksCountedThrough: Int?
+        // The newest failover `/history` holds, and whether it was running then (re-read until it finished).
+        var historyThrough: (id: Int, running: Bool)?
         while !shutdown.requested && !Task.isCancelled {
             let started = ContinuousClock.now
             let local = monitor.components
@@ -30,6 +34,12 @@ extension Agent {
                 let sent = ContinuousClock.now
                 try await write(control, local: local, transitions: transitions, apiURL: apiURL())
                 view = try await read(control, sinceEvent: lastEventId)
+                hooksCountedThrough = try await countHookFailures(control, after: hooksCountedThrough, view: view)
+                let newest = (id: view.lastFailover?.id ?? 0, running: view.running != nil)
+                if historyThrough.map({ $0 != newest || $0.running }) ?? true {
+                    store.setHistory(try await ControlStore.history(control, limit: SnapshotStore.historyKept))
+                    historyThrough = newest
+                }
                 // A slow control round trip is the observer's surroundings being slow too: lag.
                 let now = ContinuousClock.now
                 selfHealth.measured(
@@ -65,6 +75,9 @@ extension Agent {
             metrics.recordCluster(
                 regions: configuration.regions.map(\.name), active: view.activeRegion, epoch: view.epoch,
                 latestFailoverId: view.lastFailover?.id)
+            metrics.recordRegions(document.regions)
+            metrics.recordFailover(
+                running: view.running != nil, step: view.runningStep?.step, stepSince: view.runningStep?.since)
             metrics.recordControl(
                 reachable: view.reachable, failsafe: document.failsafe, regions: configuration.regions.map(\.name))
             let lag = selfHealth.lagging()
@@ -95,6 +108,31 @@ extension Agent {
         /// Every observer's view of every component, with its liveness and self-declared lag.
         var observations: [ObservationRecord] = []
         var events: [SnapshotStore.Event] = []
+        /// The running failover's current step and when it began.
+        var runningStep: (step: FailoverStep, since: Date)?
+    }
+
+    /// Counts the failed hooks of the failovers that finished after `through` (the first call only
+    /// sets the baseline: what happened before this agent started is not counted); returns the new mark.
+    func countHookFailures(_ c: PostgresConnection, after through: Int?, view: ControlView) async throws -> Int {
+        let latest = view.lastFailover?.id ?? 0
+        guard let through else { return view.running.map { $0.id - 1 } ?? latest }
+        guard latest > through else { return through }
+        var mark = through
+        for failover in try await ControlStore.failovers(c, after: through) {
+            guard failover.state != .running else { break }
+            for step in try await ControlStore.steps(c, failover: failover.id) {
+                let hooks: [HookCaller.Result]
+                switch step.result {
+                case .route(let route)?: hooks = route.hooks
+                case .complete(let complete)?: hooks = complete.notified
+                default: hooks = []
+                }
+                for hook in hooks where !hook.succeeded { metrics.countHookFailure(hook: hook.name) }
+            }
+            mark = failover.id
+        }
+        return mark
     }
 
     func write(
@@ -144,6 +182,11 @@ extension Agent {
         let failovers = try await ControlStore.latestAndRunningFailovers(c)
         view.lastFailover = failovers.latest?.summary
         view.running = failovers.running?.summary
+        if let running = failovers.running,
+            let current = try await ControlStore.steps(c, failover: running.id).last(where: { $0.finishedAt == nil })
+        {
+            view.runningStep = (current.step, current.startedAt)
+        }
         view.observations = try await ControlStore.observations(c, liveWithin: liveWithin)
         view.events = try await ControlStore.events(c, after: sinceEvent)
         return view

@@ -88,7 +88,7 @@ public final class Agent: Sendable {
         let timing = SafetyTiming(configuration.controlPlane)
         let database = PostgresProbe(
             dsn: region.databaseDSN, region: region.name, schedulers: region.schedulers,
-            execStartWindow: timing.stepDownAfter + timing.execGrace + timing.guardSlack)
+            execStartWindow: timing.stepDownAfter + timing.execGrace + timing.guardSlack, runsTable: region.runs.table)
         let redis = region.redis.map { RedisProbe(config: $0, region: region.name) }
         let http = region.schedulers.probe == .http ? HTTPSchedulerProbe(url: region.schedulers.url ?? "") : nil
         let confirmInterval = max(probes.interval / 4, .milliseconds(50))

@@ -77,5 +77,34 @@ final class AgentMetrics: Sendable {
         }
     }
 
+    /// This agent's quorum view of each region: 1 while it is healthy or suspect, 0 while down or unknown.
+    func recordRegions(_ regions: [StatusDocument.Region]) {
+        for region in regions {
+            Gauge(
+                label: "switchyard_region_healthy", dimensions: [("observer", observer), ("region", region.name)],
+                factory: factory
+            ).record(region.health == .healthy || region.health == .suspect ? 1 : 0)
+        }
+    }
+
+    /// Whether a journaled failover is running, and how long its current step has been running (the
+    /// "stuck in a step" alert); every other step reads 0.
+    func recordFailover(running: Bool, step: FailoverStep?, stepSince: Date?, now: Date = Date()) {
+        Gauge(label: "switchyard_failover_running", factory: factory).record(running ? 1 : 0)
+        for candidate in FailoverStep.allCases {
+            let age = candidate == step ? max(0, now.timeIntervalSince(stepSince ?? now)) : 0
+            Gauge(
+                label: "switchyard_failover_step_age_seconds", dimensions: [("step", candidate.rawValue)],
+                factory: factory
+            )
+            .record(age)
+        }
+    }
+
+    /// A routing or notification hook that failed in a failover this agent saw finish.
+    func countHookFailure(hook: String) {
+        Counter(label: "switchyard_hook_failures_total", dimensions: [("hook", hook)], factory: factory).increment()
+    }
+
     func emit() -> [UInt8] { registry.emitToBuffer() }
 }

@@ -18,11 +18,46 @@ actor PostgresProbe {
     /// How long a new leader may wait before it starts an `--exec` command after a hand-off (Airflow probe).
     let execStartWindow: Duration
 
-    init(dsn: String, region: String, schedulers: SchedulersConfig, execStartWindow: Duration = .zero) {
+    /// The region's runs table, counted for the dashboard's runs in flight (nil: not counted).
+    let runsTable: String?
+    /// The last count of runs in flight, and when it was taken (counted at most every `runsEvery`).
+    private var runs: (at: ContinuousClock.Instant, queued: Int, running: Int)?
+    static let runsEvery: Duration = .seconds(5)
+
+    init(
+        dsn: String, region: String, schedulers: SchedulersConfig, execStartWindow: Duration = .zero,
+        runsTable: String? = nil
+    ) {
         connection = .unconnected(
             ConnInfo.appending(dsn, [("application_name", "switchyard-probe")]), name: "probe-pg-\(region)")
         self.schedulers = schedulers
         self.execStartWindow = execStartWindow
+        self.runsTable = runsTable
+    }
+
+    /// Runs queued and running in the region's database: counted after a successful probe, outside its
+    /// latency, at most every five seconds; a count that fails leaves the previous one (or none).
+    func countRuns(timeout: Duration) async -> (queued: Int, running: Int)? {
+        guard let runsTable else { return nil }
+        let now = ContinuousClock.now
+        if let runs, now - runs.at < Self.runsEvery { return (runs.queued, runs.running) }
+        do {
+            let row = try await connection.query(
+                """
+                SELECT count(*) FILTER (WHERE state = 'queued') AS queued, count(*) FILTER (WHERE state = 'running') AS running
+                FROM \(runsTable) WHERE state IN ('queued', 'running')
+                """, timeout: timeout
+            ).first
+            let counted = (
+                at: now, queued: try row?["queued"].require(Int.self) ?? 0,
+                running: try row?["running"].require(Int.self) ?? 0
+            )
+            runs = counted
+            return (counted.queued, counted.running)
+        } catch {
+            runs = nil
+            return nil
+        }
     }
 
     /// The database result, and the schedulers result unless schedulers are probed over HTTP.
@@ -107,6 +142,10 @@ actor PostgresProbe {
                         separator: ","
                     ).map(String.init)
                 }
+            }
+            if let counted = await countRuns(timeout: timeout / 2) {
+                database.runsQueued = counted.queued
+                database.runsRunning = counted.running
             }
             if mustBePrimary, database.inRecovery == true {
                 let why = "database is read-only (in recovery) while its region is active"

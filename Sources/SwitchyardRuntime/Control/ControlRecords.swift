@@ -215,3 +215,27 @@ public struct HealthEvent: Encodable, Sendable {
 
     enum CodingKeys: String, CodingKey { case observer, component, state }
 }
+
+/// A journaled failover with its steps: `switchyard history --json`'s entries and `/history`'s.
+/// Encodes as the failover's fields plus `steps`.
+public struct FailoverHistory: Encodable, Sendable {
+    /// The journal row.
+    public var failover: FailoverRecord
+    /// Its steps, in order.
+    public var steps: [StepRecord]
+
+    /// A failover with its steps.
+    public init(failover: FailoverRecord, steps: [StepRecord]) {
+        self.failover = failover
+        self.steps = steps
+    }
+
+    enum CodingKeys: String, CodingKey { case steps }
+
+    /// The failover's fields, then `steps`.
+    public func encode(to encoder: any Encoder) throws {
+        try failover.encode(to: encoder)
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(steps, forKey: .steps)
+    }
+}

@@ -97,5 +97,6 @@ public enum ControlSchema {
         v2,
         v3,
         v4,
+        v5,
     ]
 }

@@ -38,6 +38,15 @@ extension ControlStore {
             .map(FailoverRecord.init)
     }
 
+    /// The newest `limit` failovers with their steps, newest first.
+    public static func history(_ c: PostgresConnection, limit: Int) async throws -> [FailoverHistory] {
+        var entries: [FailoverHistory] = []
+        for failover in try await recentFailovers(c, limit: limit) {
+            entries.append(FailoverHistory(failover: failover, steps: try await steps(c, failover: failover.id)))
+        }
+        return entries
+    }
+
     /// The newest failover and the running one (the same row, or none, most of the time).
     static func latestAndRunningFailovers(_ c: PostgresConnection) async throws -> (
         latest: FailoverRecord?, running: FailoverRecord?

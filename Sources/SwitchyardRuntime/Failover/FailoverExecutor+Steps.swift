@@ -279,8 +279,15 @@ extension FailoverExecutor {
             control, id: context.id, kind: context.kind, from: context.from, to: context.to,
             state: state, error: error)
         let notify = configuration.region(named: context.to)?.routing.notify ?? []
+        // A failover within an incident of the old region is part of it: the same key.
+        var incidentKey: String?
+        if let from = context.from { incidentKey = (try? await ControlStore.openIncident(control, region: from))??.key }
         let values = HookValues(
-            region: context.to, previousRegion: context.from, epoch: context.epoch, failoverId: context.id)
+            region: context.to, previousRegion: context.from, epoch: context.epoch, failoverId: context.id,
+            incidentKey: incidentKey,
+            summary:
+                "Switchyard \(context.kind.rawValue) \(context.id): \(context.from ?? "none") -> \(context.to), \(state.rawValue)"
+        )
         var notified: [HookCaller.Result] = []
         for hook in notify { notified.append(await HookCaller.call(hook, values: values)) }
         return CompleteResult(state: state, notified: notified)

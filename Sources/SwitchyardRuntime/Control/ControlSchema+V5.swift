@@ -1,0 +1,20 @@
+extension ControlSchema {
+    /// Incidents: one row per region failure from its first down to its resolution (`Incidents`), at
+    /// most one open per region.
+    static let v5 = Migration(
+        version: 5, name: "incidents",
+        sql: """
+            CREATE TABLE switchyard.incidents (
+                id bigserial PRIMARY KEY,
+                region text NOT NULL,
+                reason text NOT NULL,
+                opened_at timestamptz NOT NULL DEFAULT now(),
+                healthy_since timestamptz,
+                resolved_at timestamptz,
+                flaps integer NOT NULL DEFAULT 0,
+                notifications integer NOT NULL DEFAULT 0,
+                notify_failures integer NOT NULL DEFAULT 0
+            );
+            CREATE UNIQUE INDEX incidents_one_open ON switchyard.incidents (region) WHERE resolved_at IS NULL;
+            """)
+}
