@@ -42,6 +42,14 @@ public enum URLRedaction {
         return result
     }
 
+    /// Only the URL's scheme, host and port (`https://hooks.example.com`): for places that need not
+    /// say more and that others than operators read, since a webhook's path is often its secret.
+    public static func origin(_ url: String) -> String {
+        let parts = Parts(url)
+        let host = parts.hostAndPath.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).first
+        return parts.prefix + String(host ?? "")
+    }
+
     /// `text` with the raw URL replaced by its redacted form and every secret of the URL by `***`.
     public static func scrub(_ text: String, secretsOf url: String) -> String {
         var result = text

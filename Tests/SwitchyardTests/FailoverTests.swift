@@ -300,6 +300,10 @@ struct FailoverOutcomeTests {
             try #require(counted != nil, "the agent never counted the failed hook")
             let metrics = try await f.get(agent, "/metrics").bodyText
             #expect(metrics.contains("switchyard_active_region{region=\"eu-west\"} 1"))
+            // /history, served without a token, shows a hook's origin, not its path (a webhook's secret).
+            let history = try await f.get(agent, "/history").bodyText
+            #expect(history.contains("\"url\":\"\(server.baseURL)\""), "\(history)")
+            #expect(!history.contains("\(server.baseURL)/lb"), "\(history)")
             #expect(metrics.contains("switchyard_failover_step_age_seconds{step=\"route\"} 0"))
             // Every metric the shipped alert rules and Grafana dashboard name is one a live agent exports.
             for name in try OperatorKit.metricNames() {

@@ -55,6 +55,7 @@ struct IncidentLogicTests {
             ])
         var recovering = open
         recovering.healthySince = t0
+        recovering.recovered = true
         #expect(
             Incidents.changes(open: [recovering], verdicts: healthy, now: t0 + 59, resolveAfter: after).isEmpty)
         #expect(
@@ -66,10 +67,21 @@ struct IncidentLogicTests {
             Incidents.changes(open: [recovering], verdicts: verdicts, now: t0 + 30, resolveAfter: after) == [
                 .flapped(id: 7)
             ])
-        // Unclear (suspect, split) stops the clock without a flap.
+        // Unclear (suspect, split, a down inside its grace) stops the clock without a flap; a down that
+        // follows is still a flap: the region had recovered.
         #expect(
             Incidents.changes(open: [recovering], verdicts: ["b": .unclear], now: t0 + 30, resolveAfter: after) == [
                 .recoveryInterrupted(id: 7)
+            ])
+        let interrupted = Incidents.Open(id: 7, region: "b", healthySince: nil, recovered: true)
+        #expect(
+            Incidents.changes(open: [interrupted], verdicts: verdicts, now: t0 + 31, resolveAfter: after) == [
+                .flapped(id: 7)
+            ])
+        // A region no longer configured has no verdict: its incident closes.
+        #expect(
+            Incidents.changes(open: [open], verdicts: ["a": .healthy], now: t0, resolveAfter: after) == [
+                .resolve(id: 7)
             ])
         #expect(Incidents.key(region: "b", id: 7) == "switchyard-b-7")
     }
@@ -89,7 +101,11 @@ struct IncidentLogicTests {
         #expect(body.contains("\"event\":\"incident\",\"event_action\":\"resolve\""), "\(body)")
         #expect(body.contains("\"incident_key\":\"switchyard-eu-west-3\""), "\(body)")
         let failover = HookValues(region: "eu-west", previousRegion: "us-east", epoch: 2, failoverId: 9)
-        #expect(failover.incidentKey == "switchyard-failover-9")
+        // A failover outside any incident (a switchover) pages nothing: its action is resolve.
+        #expect(failover.incidentKey == "switchyard-failover-9" && failover.action == "resolve")
+        let within = HookValues(
+            region: "eu-west", previousRegion: "us-east", epoch: 2, failoverId: 9, incidentKey: "switchyard-us-east-4")
+        #expect(within.action == "trigger" && within.incidentKey == "switchyard-us-east-4")
         #expect(String(decoding: failover.defaultBody, as: UTF8.self).contains("\"failover_id\":9"))
     }
 }
@@ -137,7 +153,7 @@ struct IncidentNotificationTests {
 
             // First down: one trigger.
             await f.state.redis["eu-west"]!.stop()
-            try #require(await f.waitUntil(timeout: .seconds(20)) { sent().count == 1 } != nil)
+            try #require(await f.waitUntil(timeout: .seconds(60)) { sent().count == 1 } != nil)
             let trigger = try #require(sent().first)
             #expect(trigger["event_action"] as? String == "trigger")
             let key = try #require(trigger["dedup_key"] as? String)
@@ -146,13 +162,16 @@ struct IncidentNotificationTests {
 
             // Back up, and down again before it resolved: the same incident, counted, nothing sent.
             try await f.state.redis["eu-west"]!.start()
-            try #require(await f.waitUntil(timeout: .seconds(20)) { try await incident().healthy } != nil)
+            let recovered = await f.waitUntil(timeout: .seconds(60)) { (try? await incident().healthy) == true }
+            try #require(recovered != nil, "\(f.log("agent-us-east").suffix(3000))")
             await f.state.redis["eu-west"]!.stop()
-            try #require(await f.waitUntil(timeout: .seconds(20)) { try await incident().flaps == 1 } != nil)
+            try #require(
+                await f.waitUntil(timeout: .seconds(60)) { try await incident().flaps == 1 } != nil,
+                "\(f.log("agent-us-east").suffix(2000))")
 
             // Recovered for incident_resolve_after: one resolve with the same key.
             try await f.state.redis["eu-west"]!.start()
-            try #require(await f.waitUntil(timeout: .seconds(30)) { sent().count == 2 } != nil)
+            try #require(await f.waitUntil(timeout: .seconds(60)) { sent().count == 2 } != nil)
             let resolve = try #require(sent().last)
             #expect(resolve["event_action"] as? String == "resolve")
             #expect(resolve["dedup_key"] as? String == key)
@@ -164,14 +183,57 @@ struct IncidentNotificationTests {
                 "SELECT message FROM switchyard.events WHERE kind = 'incident' ORDER BY id"
             ).rows.compactMap { $0["message"].string }
             #expect(events.contains { $0.contains("counted, not notified") }, "\(events)")
-            #expect(events.last?.contains("resolved after") == true, "\(events)")
+            #expect(events.last?.contains("resolved: eu-west recovered after") == true, "\(events)")
 
             // A new failure is a new incident with a new key.
             await f.state.redis["eu-west"]!.stop()
-            try #require(await f.waitUntil(timeout: .seconds(20)) { sent().count == 3 } != nil)
+            try #require(await f.waitUntil(timeout: .seconds(60)) { sent().count == 3 } != nil)
             let next = try #require(sent().last)
             #expect(next["event_action"] as? String == "trigger")
             #expect((next["dedup_key"] as? String).map { $0 != key } == true)
+        }
+    }
+
+    /// The active region fails: its incident opens before the failover begins, and the failover's own
+    /// notification carries the same key, so a receiver files both under one incident.
+    @Test func anAutomaticFailoverIsNotifiedUnderTheIncidentThatCausedIt() async throws {
+        let receiver = try LoopbackHTTPServer { _ in .status(202) }
+        defer { receiver.stop() }
+        try await DevFixture.with(
+            regions: 2, dags: fastDAGs, settings: DevSettings(incidentResolveAfter: .seconds(4))
+        ) { f in
+            let body =
+                "'{\"event\": \"{{event}}\", \"event_action\": \"{{event_action}}\", \"dedup_key\": \"{{incident_key}}\"}'"
+            for region in ["us-east", "eu-west"] {
+                let path = f.config + "/\(region).yaml"
+                try
+                    (try String(contentsOfFile: path, encoding: .utf8)
+                    + "routing:\n  notify:\n    - name: chat\n      url: \"\(receiver.baseURL)/\(region)\"\n"
+                    + "      body: \(body)\n      retries: 1\n      backoff: 10ms\n")
+                    .write(toFile: path, atomically: true, encoding: .utf8)
+                try f.start("s-\(region)", ["scheduler", "--region", region, "--node-id", "s-\(region)"])
+            }
+            _ = try await f.startAgent("us-east")
+            let control = try await f.connectControl()
+            try #require(await f.waitSteady(control, observers: 1))
+            func sent() -> [[String: Any]] {
+                receiver.requests.compactMap {
+                    try? JSONSerialization.jsonObject(with: Data($0.bodyText.utf8)) as? [String: Any]
+                }
+            }
+            await f.state.redis["us-east"]!.stop()
+            let both = await f.waitUntil(timeout: .seconds(60)) {
+                sent().contains { $0["event"] as? String == "failover" }
+                    && sent().contains { $0["event"] as? String == "incident" }
+            }
+            try #require(both != nil, "\(sent())")
+            let incident = try #require(sent().first { $0["event"] as? String == "incident" })
+            let failover = try #require(sent().first { $0["event"] as? String == "failover" })
+            let key = try #require(incident["dedup_key"] as? String)
+            #expect(key.hasPrefix("switchyard-us-east-"))
+            #expect(incident["event_action"] as? String == "trigger")
+            #expect(failover["dedup_key"] as? String == key, "\(sent())")
+            #expect(failover["event_action"] as? String == "trigger")
         }
     }
 }

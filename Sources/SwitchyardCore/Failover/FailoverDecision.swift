@@ -178,8 +178,11 @@ public enum FailoverDecision {
     /// The observers whose view counts as a vote that `region` is down: live, down for the evidence
     /// grace on positive evidence or the failure grace on silence, not lagging, and not finding most
     /// regions silent at once; with why each live down view that was not counted was discounted.
-    public static func downVotes(_ region: Region, _ input: Input) -> (votes: [Observation], discounted: [String]) {
-        let correlated = correlatedSilence(input.regions)
+    /// `correlated` is `correlatedSilence(input.regions)`, passed in when many regions are asked at once.
+    public static func downVotes(_ region: Region, _ input: Input, correlated: [String: Int]? = nil) -> (
+        votes: [Observation], discounted: [String]
+    ) {
+        let correlated = correlated ?? correlatedSilence(input.regions)
         var discounted: [String] = []
         let votes = region.observations.filter { o in
             guard o.live, o.health == .down, let since = o.downSince else { return false }

@@ -12,7 +12,9 @@ public struct HookValues: Sendable, Equatable {
     public var failoverId: Int
     /// What is notified: `failover` (routing and notification hooks of a failover) or `incident`.
     public var event: Event
-    /// `trigger` (opened, or a failover within it) or `resolve` (recovered): PagerDuty's `event_action`.
+    /// PagerDuty's `event_action`: `trigger` (an incident opened, or a failover within it) or `resolve`
+    /// (it recovered; also a failover outside any incident, such as a switchover, so that a paging
+    /// receiver opens nothing for it).
     public var action: String
     /// The incident's key, the same from its trigger to its resolve (PagerDuty's `dedup_key`); for a
     /// failover, the key of the old region's open incident, else `switchyard-failover-ID`.
@@ -38,7 +40,7 @@ public struct HookValues: Sendable, Equatable {
         self.epoch = epoch
         self.failoverId = failoverId
         event = .failover
-        action = "trigger"
+        action = incidentKey == nil ? "resolve" : "trigger"
         self.incidentKey = incidentKey ?? "switchyard-failover-\(failoverId)"
         self.summary =
             summary ?? "Switchyard failover \(failoverId): \(previousRegion ?? "none") -> \(region) at epoch \(epoch)"

@@ -17,11 +17,14 @@ public enum Incidents {
         public var region: String
         /// Since when a majority has seen it healthy again (nil while it is down or unclear).
         public var healthySince: Date?
+        /// A majority has seen it healthy since its last down: a down now is a flap.
+        public var recovered: Bool
         /// Creates one.
-        public init(id: Int, region: String, healthySince: Date?) {
+        public init(id: Int, region: String, healthySince: Date?, recovered: Bool = false) {
             self.id = id
             self.region = region
             self.healthySince = healthySince
+            self.recovered = recovered || healthySince != nil
         }
     }
 
@@ -39,13 +42,15 @@ public enum Incidents {
     public enum Change: Sendable, Equatable {
         /// Open an incident for the region and notify `trigger`.
         case open(region: String, reason: String)
-        /// The region failed again before its incident resolved: count a flap, notify nothing.
+        /// The region failed again after it had recovered, before its incident resolved: count a flap,
+        /// notify nothing.
         case flapped(id: Int)
         /// A majority sees the region healthy again: start the resolve clock.
         case recovering(id: Int, since: Date)
-        /// No longer clearly healthy (suspect, split): the resolve clock stops, no flap is counted.
+        /// No longer clearly healthy (suspect, split, a down inside its grace): the resolve clock stops;
+        /// a flap is counted only if it goes on to be voted down.
         case recoveryInterrupted(id: Int)
-        /// Healthy for `resolveAfter`: resolve and notify `resolve`.
+        /// Healthy for `resolveAfter` (or no longer configured): resolve and notify `resolve`.
         case resolve(id: Int)
     }
 
@@ -56,8 +61,9 @@ public enum Incidents {
     public static func verdicts(_ input: FailoverDecision.Input) -> [String: Verdict] {
         let needed = FailoverDecision.needed(input.quorum, knownObservers: input.knownObservers)
         var verdicts: [String: Verdict] = [:]
+        let correlated = FailoverDecision.correlatedSilence(input.regions)
         for region in input.regions {
-            let votes = FailoverDecision.downVotes(region, input).votes
+            let votes = FailoverDecision.downVotes(region, input, correlated: correlated).votes
             if votes.count >= needed {
                 verdicts[region.name] = .down(
                     reason:
@@ -82,7 +88,7 @@ public enum Incidents {
             switch (verdict, incident) {
             case (.down(let reason), nil):
                 changes.append(.open(region: region, reason: reason))
-            case (.down, let incident?) where incident.healthySince != nil:
+            case (.down, let incident?) where incident.recovered:
                 changes.append(.flapped(id: incident.id))
             case (.unclear, let incident?) where incident.healthySince != nil:
                 changes.append(.recoveryInterrupted(id: incident.id))
@@ -98,6 +104,8 @@ public enum Incidents {
                 break
             }
         }
+        // Regions no longer configured have no verdict: their incidents close.
+        for incident in open where verdicts[incident.region] == nil { changes.append(.resolve(id: incident.id)) }
         return changes
     }
 }

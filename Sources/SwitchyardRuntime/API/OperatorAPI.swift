@@ -62,7 +62,9 @@ struct OperatorAPI: Sendable {
         let reason = body.reason ?? "requested through the API"
         do {
             return try await perform(action, body: body, reason: reason)
-        } catch let error as PostgresError {
+        } catch let error as PostgresError
+            where [.connectionFailed, .connectionLost, .timeout, .closed, .cancelled].contains(error.code)
+        {
             // The control database failed the request; the caller retries once it answers (pause, resume and
             // an already queued request are idempotent; a refused duplicate is a 409).
             throw APIError(

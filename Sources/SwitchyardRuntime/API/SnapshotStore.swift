@@ -72,7 +72,8 @@ public final class SnapshotStore: Sendable {
 
     /// The newest failovers with their steps, for `/history`.
     func setHistory(_ entries: [FailoverHistory]) {
-        state.withLock { $0.history = Array(entries.prefix(Self.historyKept)) }
+        let entries = entries.prefix(Self.historyKept).map { $0.hookURLsAsOrigins() }
+        state.withLock { $0.history = entries }
     }
 
     /// `/history`'s body: the newest `limit` failovers with their steps.
@@ -83,7 +84,8 @@ public final class SnapshotStore: Sendable {
 
     /// `/trends`'s body: encoded on request (the dashboard asks every few seconds, the agent samples every second).
     func trendsBody() -> ByteBuffer {
-        let document = state.withLock { $0.trends.document }
+        let trends = state.withLock { $0.trends }  // a copy: the document is built outside the lock
+        let document = trends.document
         return ByteBuffer(bytes: (try? StatusDocument.encoder().encode(document)) ?? Data("{}".utf8))
     }
 

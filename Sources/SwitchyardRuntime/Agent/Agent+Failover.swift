@@ -47,7 +47,8 @@ extension Agent {
                     }
                 }
                 var deadline = LeaderDeadline(stepDownAfter: election.stepDownAfter)
-                var openIncidents: [Incidents.Open]?  // read when leadership begins, then kept in step
+                let incidents = IncidentBook()  // read when leadership begins, then kept in step
+                var lastIncidentError = ""
                 var lastOutcome = ""
                 while !shutdown.requested && !Task.isCancelled {
                     let sent = ContinuousClock.now
@@ -61,6 +62,19 @@ extension Agent {
                     try await serveRequests(
                         control, executor: executor, stillLeading: { deadline.allowsActing(at: .now) })
                     let input = try await DecisionInputReader.read(control, configuration: configuration)
+                    // Incidents first: the one a failover answers is open (and its key known) before it begins.
+                    if deadline.allowsActing(at: .now) {
+                        do {
+                            try await handleIncidents(control, input: input, book: incidents)
+                            lastIncidentError = ""
+                        } catch {
+                            incidents.invalidate()
+                            if "\(error)" != lastIncidentError {
+                                logger.warning("incident bookkeeping failed", metadata: ["error": "\(error)"])
+                            }
+                            lastIncidentError = "\(error)"
+                        }
+                    }
                     let outcome = FailoverDecision.decide(input)
                     if case .failover(let target, let reason) = outcome, deadline.allowsActing(at: .now) {
                         logger.warning("automatic failover", metadata: ["target": "\(target)", "reason": "\(reason)"])
@@ -84,14 +98,6 @@ extension Agent {
                         logger.warning("failover blocked", metadata: ["reason": "\(why)"])
                     }
                     lastOutcome = "\(outcome)"
-                    if deadline.allowsActing(at: .now) {
-                        do {
-                            try await handleIncidents(control, input: input, known: &openIncidents)
-                        } catch {
-                            openIncidents = nil
-                            logger.warning("incident bookkeeping failed", metadata: ["error": "\(error)"])
-                        }
-                    }
                     guard deadline.allowsActing(at: .now) else {
                         logger.warning("stepping down from failover leadership: the lock session went quiet")
                         break

@@ -22,8 +22,9 @@ extension Agent {
         var unreachableSince: Date?
         // The failover through which failed hooks were counted (nil until the first read sets the baseline).
         var hooksCountedThrough: Int?
-        // The newest failover `/history` holds, and whether it was running then (re-read until it finished).
-        var historyThrough: (id: Int, running: Bool)?
+        // The newest failover `/history` holds, whether it was running then, and when it was read: re-read
+        // on a new failover, when it finishes, and every 2 s while it runs.
+        var historyThrough: (id: Int, running: Bool, at: ContinuousClock.Instant)?
         while !shutdown.requested && !Task.isCancelled {
             let started = ContinuousClock.now
             let local = monitor.components
@@ -34,12 +35,6 @@ extension Agent {
                 let sent = ContinuousClock.now
                 try await write(control, local: local, transitions: transitions, apiURL: apiURL())
                 view = try await read(control, sinceEvent: lastEventId)
-                hooksCountedThrough = try await countHookFailures(control, after: hooksCountedThrough, view: view)
-                let newest = (id: view.lastFailover?.id ?? 0, running: view.running != nil)
-                if historyThrough.map({ $0 != newest || $0.running }) ?? true {
-                    store.setHistory(try await ControlStore.history(control, limit: SnapshotStore.historyKept))
-                    historyThrough = newest
-                }
                 // A slow control round trip is the observer's surroundings being slow too: lag.
                 let now = ContinuousClock.now
                 selfHealth.measured(
@@ -52,6 +47,31 @@ extension Agent {
                 lastView.events = []
                 if unreachableSince != nil { logger.notice("control database reachable again") }
                 unreachableSince = nil
+                // For the dashboard and the metrics, outside the measured round trip; a failure here says
+                // nothing of the control database's reachability.
+                do {
+                    hooksCountedThrough = try await countHookFailures(
+                        control, after: hooksCountedThrough, view: view)
+                    let newest = (id: view.lastFailover?.id ?? 0, running: view.running != nil)
+                    let due =
+                        historyThrough.map {
+                            $0.id != newest.id || $0.running != newest.running
+                                || (newest.running && ContinuousClock.now - $0.at >= .seconds(2))
+                        } ?? true
+                    if due {
+                        store.setHistory(try await ControlStore.history(control, limit: SnapshotStore.historyKept))
+                        historyThrough = (newest.id, newest.running, ContinuousClock.now)
+                    }
+                    if let running = view.running,
+                        let current = try await ControlStore.steps(control, failover: running.id).last(where: {
+                            $0.finishedAt == nil
+                        })
+                    {
+                        view.runningStep = (current.step, current.startedAt)
+                    }
+                } catch {
+                    logger.debug("failover history not refreshed", metadata: ["error": "\(error)"])
+                }
             } catch {
                 if unreachableSince == nil {
                     logger.warning("control database refresh failed", metadata: ["error": "\(error)"])
@@ -118,7 +138,9 @@ extension Agent {
         let latest = view.lastFailover?.id ?? 0
         guard let through else { return view.running.map { $0.id - 1 } ?? latest }
         guard latest > through else { return through }
+        // Everything is read before anything is counted: a read that fails counts nothing twice.
         var mark = through
+        var failed: [String] = []
         for failover in try await ControlStore.failovers(c, after: through) {
             guard failover.state != .running else { break }
             for step in try await ControlStore.steps(c, failover: failover.id) {
@@ -128,10 +150,11 @@ extension Agent {
                 case .complete(let complete)?: hooks = complete.notified
                 default: hooks = []
                 }
-                for hook in hooks where !hook.succeeded { metrics.countHookFailure(hook: hook.name) }
+                failed += hooks.filter { !$0.succeeded }.map(\.name)
             }
             mark = failover.id
         }
+        for hook in failed { metrics.countHookFailure(hook: hook) }
         return mark
     }
 
@@ -182,11 +205,6 @@ extension Agent {
         let failovers = try await ControlStore.latestAndRunningFailovers(c)
         view.lastFailover = failovers.latest?.summary
         view.running = failovers.running?.summary
-        if let running = failovers.running,
-            let current = try await ControlStore.steps(c, failover: running.id).last(where: { $0.finishedAt == nil })
-        {
-            view.runningStep = (current.step, current.startedAt)
-        }
         view.observations = try await ControlStore.observations(c, liveWithin: liveWithin)
         view.events = try await ControlStore.events(c, after: sinceEvent)
         return view

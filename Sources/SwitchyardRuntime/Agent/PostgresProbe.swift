@@ -20,8 +20,10 @@ actor PostgresProbe {
 
     /// The region's runs table, counted for the dashboard's runs in flight (nil: not counted).
     let runsTable: String?
-    /// The last count of runs in flight, and when it was taken (counted at most every `runsEvery`).
-    private var runs: (at: ContinuousClock.Instant, queued: Int, running: Int)?
+    /// The last count of runs in flight (nil: unknown), and when a count was last tried: at most every
+    /// `runsEvery`, whether it succeeded or not.
+    private var runs: (queued: Int, running: Int)?
+    private var runsTriedAt: ContinuousClock.Instant?
     static let runsEvery: Duration = .seconds(5)
 
     init(
@@ -36,28 +38,29 @@ actor PostgresProbe {
     }
 
     /// Runs queued and running in the region's database: counted after a successful probe, outside its
-    /// latency, at most every five seconds; a count that fails leaves the previous one (or none).
+    /// latency, at most every five seconds. The server bounds the count itself (`statement_timeout`
+    /// below the client's deadline), so a slow or blocked count is cancelled server-side instead of
+    /// leaving a backend behind a closed connection; a count that fails says "unknown" until the next try.
     func countRuns(timeout: Duration) async -> (queued: Int, running: Int)? {
         guard let runsTable else { return nil }
         let now = ContinuousClock.now
-        if let runs, now - runs.at < Self.runsEvery { return (runs.queued, runs.running) }
+        if let tried = runsTriedAt, now - tried < Self.runsEvery { return runs }
+        runsTriedAt = now
+        let serverBound = max(1, timeout.wholeMilliseconds / 2)
         do {
+            try await connection.query("SET statement_timeout = \(serverBound)", timeout: timeout)
             let row = try await connection.query(
                 """
                 SELECT count(*) FILTER (WHERE state = 'queued') AS queued, count(*) FILTER (WHERE state = 'running') AS running
                 FROM \(runsTable) WHERE state IN ('queued', 'running')
                 """, timeout: timeout
             ).first
-            let counted = (
-                at: now, queued: try row?["queued"].require(Int.self) ?? 0,
-                running: try row?["running"].require(Int.self) ?? 0
-            )
-            runs = counted
-            return (counted.queued, counted.running)
+            runs = (try row?["queued"].require(Int.self) ?? 0, try row?["running"].require(Int.self) ?? 0)
         } catch {
             runs = nil
-            return nil
         }
+        _ = try? await connection.query("RESET statement_timeout", timeout: timeout)
+        return runs
     }
 
     /// The database result, and the schedulers result unless schedulers are probed over HTTP.

@@ -46,7 +46,8 @@ struct TrendBuffer: Sendable {
         let minimumGap = spacing.secondsDouble * 0.9
         for region in document.regions {
             var series = samples[region.name] ?? []
-            if let last = series.last, now.timeIntervalSince(last.at) < minimumGap { continue }
+            // (A wall clock stepped back samples at once rather than pausing until it catches up.)
+            if let last = series.last, now >= last.at, now.timeIntervalSince(last.at) < minimumGap { continue }
             func point(_ name: String) -> Point? {
                 region.components[name].map { Point(state: $0.state, latencyMs: $0.latencyMs.map(Float.init)) }
             }

@@ -1,5 +1,6 @@
 import Foundation
 import Postgres
+import Redaction
 import SwitchyardCore
 
 /// The cluster's single row: which region is active at which epoch, and whether automatic failover is paused.
@@ -106,6 +107,18 @@ public struct StepRecord: Encodable, Sendable {
     public var durationMs: Double?
     /// The step's journaled result; nil while it runs (or when a journal written by hand has none).
     public var result: StepResult?
+    static let columns =
+        "step, started_at, finished_at, extract(epoch FROM finished_at - started_at)::float8 * 1000 AS ms, result::text AS result"
+
+    /// A `failover_steps` row read with `columns`; nil for a step this version does not know.
+    init?(_ row: PostgresRow) throws {
+        guard let step = FailoverStep(rawValue: try row["step"].require(String.self)) else { return nil }
+        self.step = step
+        startedAt = try row["started_at"].require()
+        finishedAt = try row["finished_at"].optional()
+        durationMs = try row["ms"].optional()
+        result = StepResult.decode(step, json: try row["result"].optional())
+    }
 }
 
 /// An operator's request waiting for (or taken by) the failover leader (`switchyard.failover_requests`).
@@ -231,6 +244,33 @@ public struct FailoverHistory: Encodable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey { case steps }
+
+    /// The same with every hook's URL cut to its origin (`URLRedaction.origin`): for `/history`, which
+    /// the status API serves without a token, while a chat webhook's path is its secret.
+    public func hookURLsAsOrigins() -> FailoverHistory {
+        func origins(_ hooks: [HookCaller.Result]) -> [HookCaller.Result] {
+            hooks.map { hook in
+                var hook = hook
+                hook.url = URLRedaction.origin(hook.url)
+                return hook
+            }
+        }
+        var copy = self
+        copy.steps = steps.map { record in
+            var record = record
+            switch record.result {
+            case .route(var route)?:
+                route.hooks = origins(route.hooks)
+                record.result = .route(route)
+            case .complete(var complete)?:
+                complete.notified = origins(complete.notified)
+                record.result = .complete(complete)
+            default: break
+            }
+            return record
+        }
+        return copy
+    }
 
     /// The failover's fields, then `steps`.
     public func encode(to encoder: any Encoder) throws {

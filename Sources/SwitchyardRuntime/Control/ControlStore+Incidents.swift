@@ -19,6 +19,14 @@ public struct IncidentRecord: Codable, Sendable, Equatable {
     /// Downs again before it resolved: counted, not notified.
     public var flaps: Int
 
+    /// What a notification of it says, for a person.
+    public func summary(action: String) -> String {
+        guard action == "resolve" else { return "Switchyard: \(reason)" }
+        let lasted = Int((resolvedAt ?? openedAt).timeIntervalSince(openedAt).rounded())
+        let flapped = flaps == 0 ? "" : "; \(flaps) repeated downs not notified"
+        return "Switchyard: \(region) recovered after \(lasted) s\(flapped)"
+    }
+
     static let columns = "id, region, reason, opened_at, resolved_at, flaps"
 
     init(_ row: PostgresRow) throws {
@@ -35,12 +43,37 @@ public struct IncidentRecord: Codable, Sendable, Equatable {
 extension ControlStore {
     /// The open incidents, at most one per region.
     static func openIncidents(_ c: PostgresConnection) async throws -> [Incidents.Open] {
-        try await c.query("SELECT id, region, healthy_since FROM switchyard.incidents WHERE resolved_at IS NULL")
-            .rows.map { row in
-                Incidents.Open(
-                    id: try row["id"].require(), region: try row["region"].require(),
-                    healthySince: try row["healthy_since"].optional())
-            }
+        try await c.query(
+            "SELECT id, region, healthy_since, recovered FROM switchyard.incidents WHERE resolved_at IS NULL"
+        ).rows.map { row in
+            Incidents.Open(
+                id: try row["id"].require(), region: try row["region"].require(),
+                healthySince: try row["healthy_since"].optional(), recovered: try row["recovered"].require())
+        }
+    }
+
+    /// Notifications not sent yet: the trigger of an open incident, the resolve of a resolved one whose
+    /// trigger was sent (a resolved incident never triggered needs neither).
+    static func pendingNotifications(_ c: PostgresConnection) async throws -> [(IncidentRecord, action: String)] {
+        try await c.query(
+            """
+            SELECT \(IncidentRecord.columns), CASE WHEN resolved_at IS NULL THEN 'trigger' ELSE 'resolve' END AS action
+            FROM switchyard.incidents
+            WHERE (resolved_at IS NULL AND trigger_notified_at IS NULL)
+               OR (resolved_at IS NOT NULL AND trigger_notified_at IS NOT NULL AND resolve_notified_at IS NULL)
+            ORDER BY id
+            """
+        ).rows.map { (try IncidentRecord($0), try $0["action"].require(String.self)) }
+    }
+
+    /// Marks a notification sent (its hooks answered or exhausted their retries), and counts it.
+    static func markNotified(_ c: PostgresConnection, incident id: Int, action: String, failed: Bool) async throws {
+        let column = action == "resolve" ? "resolve_notified_at" : "trigger_notified_at"
+        try await c.query(
+            """
+            UPDATE switchyard.incidents SET \(column) = coalesce(\(column), now()), notifications = notifications + 1,
+                notify_failures = notify_failures + CASE WHEN $2 THEN 1 ELSE 0 END WHERE id = $1
+            """, [.int(id), .bool(failed)])
     }
 
     /// Opens an incident for `region`; nil when one is open already.
@@ -53,17 +86,22 @@ extension ControlStore {
         ).rows.map(IncidentRecord.init).first
     }
 
-    /// The region failed again before its incident resolved: one more flap, and the resolve clock stops.
+    /// The region failed again after it recovered, before its incident resolved: one more flap, and
+    /// the resolve clock stops.
     static func countFlap(_ c: PostgresConnection, incident id: Int) async throws {
         try await c.query(
-            "UPDATE switchyard.incidents SET flaps = flaps + 1, healthy_since = NULL WHERE id = $1", [.int(id)])
+            "UPDATE switchyard.incidents SET flaps = flaps + 1, healthy_since = NULL, recovered = false WHERE id = $1",
+            [.int(id)])
     }
 
-    /// Starts (a date) or stops (nil) an open incident's resolve clock.
+    /// Starts (a date: it recovered) or stops (nil) an open incident's resolve clock.
     static func setHealthySince(_ c: PostgresConnection, incident id: Int, _ since: Date?) async throws {
         try await c.query(
-            "UPDATE switchyard.incidents SET healthy_since = $2 WHERE id = $1 AND resolved_at IS NULL",
-            [.int(id), since.map(PostgresValue.date) ?? .null])
+            """
+            UPDATE switchyard.incidents SET healthy_since = $2::timestamptz,
+                recovered = recovered OR $2::timestamptz IS NOT NULL
+            WHERE id = $1 AND resolved_at IS NULL
+            """, [.int(id), since.map(PostgresValue.date) ?? .null])
     }
 
     /// Resolves an open incident; nil when it was not open.
@@ -74,15 +112,6 @@ extension ControlStore {
             RETURNING \(IncidentRecord.columns)
             """, [.int(id)]
         ).rows.map(IncidentRecord.init).first
-    }
-
-    /// Counts a notification sent for an incident, and whether any of its hooks failed.
-    static func recordNotification(_ c: PostgresConnection, incident id: Int, failed: Bool) async throws {
-        try await c.query(
-            """
-            UPDATE switchyard.incidents SET notifications = notifications + 1,
-                notify_failures = notify_failures + CASE WHEN $2 THEN 1 ELSE 0 END WHERE id = $1
-            """, [.int(id), .bool(failed)])
     }
 
     /// The open incident of `region`, if any.

@@ -38,13 +38,23 @@ extension ControlStore {
             .map(FailoverRecord.init)
     }
 
-    /// The newest `limit` failovers with their steps, newest first.
+    /// The newest `limit` failovers with their steps, newest first (two queries, whatever `limit`).
     public static func history(_ c: PostgresConnection, limit: Int) async throws -> [FailoverHistory] {
-        var entries: [FailoverHistory] = []
-        for failover in try await recentFailovers(c, limit: limit) {
-            entries.append(FailoverHistory(failover: failover, steps: try await steps(c, failover: failover.id)))
+        let failovers = try await recentFailovers(c, limit: limit)
+        guard !failovers.isEmpty else { return [] }
+        let rows = try await c.query(
+            """
+            SELECT failover_id, \(StepRecord.columns)
+            FROM switchyard.failover_steps WHERE failover_id = ANY($1::bigint[]) ORDER BY started_at
+            """, [.text("{" + failovers.map { String($0.id) }.joined(separator: ",") + "}")]
+        ).rows
+        var steps: [Int: [StepRecord]] = [:]
+        for row in rows {
+            if let step = try StepRecord(row) {
+                steps[try row["failover_id"].require(Int.self), default: []].append(step)
+            }
         }
-        return entries
+        return failovers.map { FailoverHistory(failover: $0, steps: steps[$0.id] ?? []) }
     }
 
     /// The newest failover and the running one (the same row, or none, most of the time).
@@ -170,16 +180,10 @@ extension ControlStore {
     {
         try await c.query(
             """
-            SELECT step, started_at, finished_at, extract(epoch FROM finished_at - started_at)::float8 * 1000 AS ms, result::text AS result
+            SELECT \(StepRecord.columns)
             FROM switchyard.failover_steps WHERE failover_id = $1 AND ($2 = false OR finished_at IS NOT NULL) ORDER BY started_at
             """, [.int(id), .bool(finishedOnly)]
-        ).rows.compactMap { row in
-            guard let step = FailoverStep(rawValue: try row["step"].require(String.self)) else { return nil }
-            return StepRecord(
-                step: step, startedAt: try row["started_at"].require(), finishedAt: try row["finished_at"].optional(),
-                durationMs: try row["ms"].optional(),
-                result: StepResult.decode(step, json: try row["result"].optional()))
-        }
+        ).rows.compactMap(StepRecord.init)
     }
 
     /// The fence step's result, and how long ago it finished.
