@@ -53,6 +53,10 @@ import Testing
             files: ["us-east.yaml": ConfigFixture.region.replacingOccurrences(of: "redis://127", with: "http://127")],
             expected: "us-east.yaml:6: redis.url: invalid Redis URL"),
         Case(
+            name: "a TLS Redis URL, which the client cannot connect to",
+            files: ["us-east.yaml": ConfigFixture.region.replacingOccurrences(of: "redis://127", with: "rediss://127")],
+            expected: "us-east.yaml:6: redis.url: invalid Redis URL: rediss:// (TLS) is not supported"),
+        Case(
             name: "both url and sentinel",
             files: ["us-east.yaml": ConfigFixture.region + "\n  sentinel:\n    addresses: [\"h:1\"]\n    master: m"],
             expected: "us-east.yaml:7: redis.sentinel: give either url or sentinel"),

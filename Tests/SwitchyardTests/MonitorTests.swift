@@ -257,6 +257,26 @@ struct MonitorTests {
         }
     }
 
+    /// A fresh agent on a long-lived control database serves the newest events, not the first ever.
+    @Test func aFreshAgentStartsAtTheNewestEvents() async throws {
+        try await DevFixture.with(regions: 1, dags: fastDAGs) { f in
+            let control = try await f.connectControl()
+            try await control.query(
+                "INSERT INTO switchyard.events (kind, message) SELECT 'health', 'old ' || g FROM generate_series(1, 3000) g"
+            )
+            let newest =
+                try await control.query("SELECT max(id) AS id FROM switchyard.events").first?["id"]
+                .require(Int.self) ?? 0
+            let url = try await f.startAgent("us-east")
+            let body = try await f.get(url, "/events?since=0&limit=1").bodyText
+            let first = try #require(
+                body.firstRange(of: "\"id\":").map { Int(body[$0.upperBound...].prefix { $0.isNumber }) } ?? nil,
+                "\(body)")
+            // The store keeps the newest 1,000: the first one served is within them, not event 1.
+            #expect(first > newest - 1000 && first <= newest, "first \(first), newest \(newest)")
+        }
+    }
+
     @Test func statusCommandPrintsTheTableAndTheJSON() async throws {
         try await DevFixture.with(regions: 2, dags: fastDAGs) { f in
             let url = try await f.startAgent("us-east")

@@ -2,7 +2,7 @@
 public struct RedisConfig: Sendable, Equatable {
     /// How to reach Redis.
     public enum Connection: Sendable, Equatable {
-        /// `redis://`, `rediss://` or `unix://` URL.
+        /// `redis://` or `unix://` URL (`rediss://` is refused: no TLS in the Redis client yet).
         case url(RedisURL)
         /// Ask Sentinels for the current master.
         case sentinel(SentinelConfig)
@@ -57,7 +57,7 @@ public struct RedisURL: Sendable, Equatable {
     public var password: String?
     /// Database index (0).
     public var database: Int
-    /// Whether TLS is used (`rediss://`).
+    /// Whether TLS is used; always false: `rediss://` is refused (no TLS in the Redis client yet).
     public var tls: Bool
 
     /// Parses `text`; on failure the error's reason never contains the password.
@@ -88,10 +88,13 @@ public struct RedisURL: Sendable, Equatable {
         if text.hasPrefix("redis://") {
             scheme = "redis://"
         } else if text.hasPrefix("rediss://") {
-            scheme = "rediss://"
-            url.tls = true
+            // Refused here, with the file and line, rather than accepted and never connected: the
+            // Redis client has no TLS (Debian 12's hiredis 0.14 is built without it).
+            return .failure(
+                "rediss:// (TLS) is not supported: terminate TLS in a local proxy (stunnel, a sidecar) and give its redis:// address"
+            )
         } else {
-            return .failure("expected a redis://, rediss:// or unix:// URL")
+            return .failure("expected a redis:// or unix:// URL")
         }
         var rest = Substring(text.dropFirst(scheme.count))
         if let at = rest.lastIndex(of: "@") {

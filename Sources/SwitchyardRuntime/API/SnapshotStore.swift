@@ -67,6 +67,9 @@ public final class SnapshotStore: Sendable {
         }
     }
 
+    /// How many of the newest events the agent keeps for `/events`.
+    static let eventsKept = 1000
+
     /// How many failovers the agent keeps for `/history`.
     static let historyKept = 20
 
@@ -94,7 +97,7 @@ public final class SnapshotStore: Sendable {
         guard !new.isEmpty else { return }
         state.withLock { s in
             s.events.append(contentsOf: new)
-            if s.events.count > 1000 { s.events.removeFirst(s.events.count - 1000) }
+            if s.events.count > Self.eventsKept { s.events.removeFirst(s.events.count - Self.eventsKept) }
         }
     }
 

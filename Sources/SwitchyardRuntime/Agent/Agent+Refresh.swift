@@ -14,7 +14,9 @@ extension Agent {
             ConnInfo.appending(
                 configuration.controlPlane.control.dsn, [("application_name", "switchyard-agent-\(observer)")]),
             name: "agent-control")
-        var lastEventId = 0
+        // The newest event the store holds; a fresh agent starts at the newest `eventsKept` events, not at
+        // the first ever (a long-lived control database would show old events for minutes).
+        var lastEventId: Int?
         let budget = configuration.controlPlane.probes.timeout
         // What the control database last said (the active region, the epoch, the lease): kept, marked
         // unreachable, while it does not answer, so the status still says which region is active.
@@ -32,9 +34,12 @@ extension Agent {
             var view = ControlView()
             do {
                 if await !control.isOpen { try await control.reconnect(timeout: budget) }
+                if lastEventId == nil {
+                    lastEventId = max(0, try await ControlStore.latestEventId(control) - SnapshotStore.eventsKept)
+                }
                 let sent = ContinuousClock.now
                 try await write(control, local: local, transitions: transitions, apiURL: apiURL())
-                view = try await read(control, sinceEvent: lastEventId)
+                view = try await read(control, sinceEvent: lastEventId ?? 0)
                 // A slow control round trip is the observer's surroundings being slow too: lag.
                 let now = ContinuousClock.now
                 selfHealth.measured(

@@ -125,6 +125,12 @@ public enum ControlStore {
             [.text(kind), .optional(region), .text(message), json.map(PostgresValue.json) ?? .null])
     }
 
+    /// The newest event's id (0 when there is none).
+    static func latestEventId(_ c: PostgresConnection) async throws -> Int {
+        try await c.query("SELECT coalesce(max(id), 0) AS id FROM switchyard.events").first?["id"].require(Int.self)
+            ?? 0
+    }
+
     /// Events after `id`, oldest first.
     static func events(_ c: PostgresConnection, after id: Int, limit: Int = 500) async throws -> [SnapshotStore.Event] {
         try await c.query(
