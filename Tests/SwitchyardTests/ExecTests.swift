@@ -126,19 +126,6 @@ struct ExecTests {
         }
     }
 
-    /// The direct children of `pid`, from /proc.
-    func children(of pid: pid_t) -> [pid_t] {
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-        return entries.compactMap { entry -> pid_t? in
-            guard let child = pid_t(entry),
-                let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
-                let close = stat.lastIndex(of: ")")
-            else { return nil }
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            return fields.count > 1 && pid_t(fields[1]) == pid ? child : nil
-        }
-    }
-
     /// What a terminal's Ctrl-C or systemd's default KillMode=control-group does: the signal reaches the
     /// node, its exec-guard and the command at once. The guard must outlive it and give the command its
     /// grace: had it died, the node would record the command stopped and hand off while it still ran.
@@ -154,8 +141,8 @@ struct ExecTests {
             let following = await f.waitUntil(timeout: .seconds(15)) { f.log("b").contains("scheduler node starting") }
             try #require(following != nil)
             let a = try #require(f.pid("a"))
-            let guards = children(of: a)
-            let commands = guards.flatMap { children(of: $0) }
+            let guards = Processes.children(of: a)
+            let commands = guards.flatMap { Processes.children(of: $0) }
             try #require(!guards.isEmpty && !commands.isEmpty, "no exec-guard or command under node a")
             for pid in [a] + guards + commands { kill(pid, SIGTERM) }
             try #require(await f.waitUntil(timeout: .seconds(30)) { count("start") == 2 } != nil)

@@ -57,12 +57,10 @@ public struct RedisURL: Sendable, Equatable {
     public var password: String?
     /// Database index (0).
     public var database: Int
-    /// Whether TLS is used; always false: `rediss://` is refused (no TLS in the Redis client yet).
-    public var tls: Bool
 
     /// Parses `text`; on failure the error's reason never contains the password.
     public static func parse(_ text: String) -> Result<RedisURL, InvalidValue> {
-        var url = RedisURL(text: text, endpoint: .tcp(host: "", port: 6379), database: 0, tls: false)
+        var url = RedisURL(text: text, endpoint: .tcp(host: "", port: 6379), database: 0)
         if text.hasPrefix("unix://") {
             var rest = Substring(text.dropFirst("unix://".count))
             if let mark = rest.firstIndex(of: "?") {

@@ -25,8 +25,10 @@ extension Agent {
         // The failover through which failed hooks were counted (nil until the first read sets the baseline).
         var hooksCountedThrough: Int?
         // The newest failover `/history` holds, whether it was running then, and when it was read: re-read
-        // on a new failover, when it finishes, and every 2 s while it runs.
+        // on a new failover, when it finishes, and every 2 s while it runs. The hook-failure count and the
+        // running step come from that same read.
         var historyThrough: (id: Int, running: Bool, at: ContinuousClock.Instant)?
+        var runningStep: (step: FailoverStep, since: Date)?
         while !shutdown.requested && !Task.isCancelled {
             let started = ContinuousClock.now
             let local = monitor.components
@@ -55,8 +57,6 @@ extension Agent {
                 // For the dashboard and the metrics, outside the measured round trip; a failure here says
                 // nothing of the control database's reachability.
                 do {
-                    hooksCountedThrough = try await countHookFailures(
-                        control, after: hooksCountedThrough, view: view)
                     let newest = (id: view.lastFailover?.id ?? 0, running: view.running != nil)
                     let due =
                         historyThrough.map {
@@ -64,16 +64,16 @@ extension Agent {
                                 || (newest.running && ContinuousClock.now - $0.at >= .seconds(2))
                         } ?? true
                     if due {
-                        store.setHistory(try await ControlStore.history(control, limit: SnapshotStore.historyKept))
+                        let history = try await ControlStore.history(control, limit: SnapshotStore.historyKept)
+                        store.setHistory(history)
                         historyThrough = (newest.id, newest.running, ContinuousClock.now)
+                        let counted = Self.hookFailures(in: history, after: hooksCountedThrough)
+                        for hook in counted.failed { metrics.countHookFailure(hook: hook) }
+                        hooksCountedThrough = counted.mark
+                        runningStep = history.first { $0.failover.state == .running }?.steps
+                            .last { $0.finishedAt == nil }.map { ($0.step, $0.startedAt) }
                     }
-                    if let running = view.running,
-                        let current = try await ControlStore.steps(control, failover: running.id).last(where: {
-                            $0.finishedAt == nil
-                        })
-                    {
-                        view.runningStep = (current.step, current.startedAt)
-                    }
+                    if view.running != nil { view.runningStep = runningStep }
                 } catch {
                     logger.debug("failover history not refreshed", metadata: ["error": "\(error)"])
                 }
@@ -137,30 +137,29 @@ extension Agent {
         var runningStep: (step: FailoverStep, since: Date)?
     }
 
-    /// Counts the failed hooks of the failovers that finished after `through` (the first call only
-    /// sets the baseline: what happened before this agent started is not counted); returns the new mark.
-    func countHookFailures(_ c: PostgresConnection, after through: Int?, view: ControlView) async throws -> Int {
-        let latest = view.lastFailover?.id ?? 0
-        guard let through else { return view.running.map { $0.id - 1 } ?? latest }
-        guard latest > through else { return through }
-        // Everything is read before anything is counted: a read that fails counts nothing twice.
+    /// The failed hooks of the failovers in `history` (newest first) that finished after `through`,
+    /// oldest first up to the first still running, and the new mark. The first call (no mark) only sets
+    /// the baseline: what happened before this agent started is not counted. `history` is re-read on every
+    /// new or finished failover, so no finished failover is skipped unless more than its length finish
+    /// between two refreshes.
+    static func hookFailures(in history: [FailoverHistory], after through: Int?) -> (failed: [String], mark: Int) {
+        let latest = history.first?.failover.id ?? 0
+        let oldestRunning = history.last { $0.failover.state == .running }?.failover.id
+        guard let through else { return ([], oldestRunning.map { $0 - 1 } ?? latest) }
         var mark = through
         var failed: [String] = []
-        for failover in try await ControlStore.failovers(c, after: through) {
-            guard failover.state != .running else { break }
-            for step in try await ControlStore.steps(c, failover: failover.id) {
-                let hooks: [HookCaller.Result]
+        for entry in history.reversed() where entry.failover.id > through {
+            guard entry.failover.state != .running else { break }
+            for step in entry.steps {
                 switch step.result {
-                case .route(let route)?: hooks = route.hooks
-                case .complete(let complete)?: hooks = complete.notified
-                default: hooks = []
+                case .route(let route)?: failed += route.hooks.filter { !$0.succeeded }.map(\.name)
+                case .complete(let complete)?: failed += complete.notified.filter { !$0.succeeded }.map(\.name)
+                default: break
                 }
-                failed += hooks.filter { !$0.succeeded }.map(\.name)
             }
-            mark = failover.id
+            mark = entry.failover.id
         }
-        for hook in failed { metrics.countHookFailure(hook: hook) }
-        return mark
+        return (failed, mark)
     }
 
     func write(
