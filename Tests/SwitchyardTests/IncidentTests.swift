@@ -140,9 +140,11 @@ struct IncidentNotificationTests {
                     try? JSONSerialization.jsonObject(with: Data($0.bodyText.utf8)) as? [String: Any]
                 }
             }
+            // eu-west's incidents only: on a loaded machine the one observer may see us-east down for a
+            // moment too, which is an incident of its own (and notifies nobody here).
             func incident() async throws -> (flaps: Int, healthy: Bool, resolved: Bool, count: Int) {
                 let rows = try await control.query(
-                    "SELECT flaps, healthy_since IS NOT NULL AS healthy, resolved_at IS NOT NULL AS resolved FROM switchyard.incidents ORDER BY id DESC"
+                    "SELECT flaps, healthy_since IS NOT NULL AS healthy, resolved_at IS NOT NULL AS resolved FROM switchyard.incidents WHERE region = 'eu-west' ORDER BY id DESC"
                 )
                 let row = rows.first
                 return (
