@@ -15,8 +15,10 @@ struct FailoverDecisionTests {
     static func refused(_ observer: String, for seconds: Double) -> O {
         down(observer, for: seconds, evidence: .positive)
     }
-    static func suspect(_ observer: String, evidence: Evidence = .silence) -> O {
-        O(observer: observer, live: true, health: .suspect, evidence: evidence)
+    static func suspect(_ observer: String, evidence: Evidence = .silence, failingFor seconds: Double = 9) -> O {
+        O(
+            observer: observer, live: true, health: .suspect, evidence: evidence,
+            failingSince: now.addingTimeInterval(-seconds))
     }
     static func healthy(_ observer: String, live: Bool = true, for seconds: Double = 3600) -> O {
         O(observer: observer, live: live, health: .healthy, upSince: now.addingTimeInterval(-seconds))
@@ -176,6 +178,35 @@ struct FailoverDecisionTests {
                     ("ap-south", 80, 0.1, allHealthy()),
                 ]),
             expected: "stay"),
+        // A standby dark for a minute, then a separate hang of the active region: the silences did not
+        // begin together, so the live observers' votes count and the healthy standby takes over.
+        Case(
+            name: "a long-dark standby, then silence towards the active region",
+            input: input(
+                active: [down("a", for: 9), down("b", for: 9), healthy("c")],
+                standbys: [
+                    ("eu-west", 90, 0.1, [down("a", for: 60), down("b", for: 60), down("c", for: 60)]),
+                    ("ap-south", 80, 0.1, allHealthy()),
+                ]),
+            expected: "ap-south"),
+        Case(
+            name: "a long-dark standby, then one observer cut off from the other two regions at once",
+            input: input(
+                active: [down("a", for: 9), down("b", for: 9), healthy("c")],
+                standbys: [
+                    ("eu-west", 90, 0.1, [down("a", for: 60), down("b", for: 60), down("c", for: 60)]),
+                    ("ap-south", 80, 0.1, [suspect("a", failingFor: 8.5), healthy("b"), healthy("c")]),
+                ]),
+            expected: "stay"),
+        Case(
+            name: "silences that began a window apart are separate faults",
+            input: input(
+                active: [down("a", for: 9), down("b", for: 9), healthy("c")],
+                standbys: [
+                    ("eu-west", 90, 0.1, [down("a", for: 12.5), down("b", for: 12.5), healthy("c")]),
+                    ("ap-south", 80, 0.1, allHealthy()),
+                ]),
+            expected: "ap-south"),
         Case(
             name: "correlated silence does not discount positive evidence",
             input: input(
@@ -264,7 +295,7 @@ struct FailoverDecisionTests {
                 lagging: ["a": "timer overshot 900 ms"]))
         guard case .stay(let why) = outcome else { Issue.record("\(outcome)"); return }
         #expect(why.contains("a lagging: timer overshot 900 ms"))
-        #expect(why.contains("b finds 2 of 3 regions silent"))
+        #expect(why.contains("b finds 2 of 3 regions silent since the same moment"))
     }
 
     @Test func majorityIsOfKnownObservers() {
@@ -329,11 +360,26 @@ struct FailoverStepTests {
             ], critical: ["database"])
         #expect(nonCritical.health == .healthy && nonCritical.evidence == nil)
         // Silence in most regions at once is the observer's own problem.
-        let silentA = FailoverDecision.Observation(observer: "a", live: true, health: .down, evidence: .silence)
+        let silentA = FailoverDecision.Observation(
+            observer: "a", live: true, health: .down, downSince: t, evidence: .silence)
         let regions = ["r1", "r2", "r3"].map { FailoverDecision.Region(name: $0, priority: 1, observations: [silentA]) }
-        #expect(FailoverDecision.correlatedSilence(regions) == ["a": 3])
+        let window = Duration.seconds(3)
+        #expect(FailoverDecision.correlatedSilence(regions, window: window) == ["a": ["r1": 3, "r2": 3, "r3": 3]])
         #expect(
             FailoverDecision.correlatedSilence(
-                Array(regions.prefix(1)) + [.init(name: "r2", priority: 1, observations: [])]) == [:])
+                Array(regions.prefix(1)) + [.init(name: "r2", priority: 1, observations: [])], window: window) == [:])
+        // Silences that began further apart than the window are not correlated; the region's failure began
+        // when its earliest failing critical component began failing.
+        var late = silentA
+        late.failingSince = t.addingTimeInterval(10)
+        let apart = [regions[0], .init(name: "r2", priority: 1, observations: [late]), regions[2]]
+        #expect(FailoverDecision.correlatedSilence(apart, window: window) == ["a": ["r1": 2, "r3": 2]])
+        let began = FailoverDecision.observation(
+            observer: "a", live: true,
+            components: [
+                "database": C(state: .down, since: t.addingTimeInterval(3), evidence: .silence, failingSince: t),
+                "schedulers": C(state: .suspect, since: t.addingTimeInterval(1), evidence: .silence),
+            ], critical: ["database", "schedulers"])
+        #expect(began.failingSince == t)
     }
 }

@@ -135,3 +135,53 @@ struct ComponentHealthTests {
         #expect(ComponentHealth.region([:], critical: ["database"]) == .unknown)
     }
 }
+
+/// An observer judges its own lag against its own baseline for things whose normal duration depends on
+/// where it stands: a control database 120 ms away is its normal, a sudden doubling is lag.
+@Suite("Observer self-health baseline")
+struct ObserverBaselineTests {
+    @Test func aFarControlDatabaseIsTheNormalAndASuddenOvershootIsLag() {
+        var health = ObserverSelfHealth(threshold: .milliseconds(400), holdoff: .seconds(2))
+        var now = ContinuousClock.now
+        // Ten statements across a 120 ms round trip, with jitter: 1.2–1.3 s every interval, a budget of 800 ms.
+        var lagged = 0
+        for i in 0..<60 {
+            now += .seconds(1)
+            let took = Duration.milliseconds(1200 + (i * 37) % 100)
+            if health.measuredAgainstBaseline(
+                "control", key: "control", budget: .milliseconds(800), actual: took, endedAt: now)
+            {
+                lagged += 1
+            }
+        }
+        // Only the very first samples, before a baseline exists, can count against the bare budget.
+        #expect(lagged <= 1)
+        #expect(health.baseline("control").map { $0 >= .milliseconds(1200) && $0 <= .milliseconds(1300) } == true)
+        now += .seconds(1)
+        #expect(health.lagging(at: now) == nil)
+        // A 3 s round trip against that baseline is lag.
+        let overshot = health.measuredAgainstBaseline(
+            "control", key: "control", budget: .milliseconds(800), actual: .seconds(3), endedAt: now)
+        #expect(overshot)
+        #expect(health.lagging(at: now) != nil)
+        // A few outliers do not move the median.
+        #expect(health.baseline("control").map { $0 <= .milliseconds(1300) } == true)
+    }
+
+    @Test func theFixedBudgetStillHoldsOnALoopbackControlDatabase() {
+        var health = ObserverSelfHealth(threshold: .milliseconds(400), holdoff: .seconds(2))
+        var now = ContinuousClock.now
+        for _ in 0..<30 {
+            now += .seconds(1)
+            health.measuredAgainstBaseline(
+                "control", key: "control", budget: .milliseconds(800), actual: .milliseconds(5), endedAt: now)
+        }
+        // The baseline is 5 ms, but nothing under the budget plus the threshold is lag.
+        let withinBudget = health.measuredAgainstBaseline(
+            "control", key: "control", budget: .milliseconds(800), actual: .milliseconds(1100), endedAt: now)
+        #expect(!withinBudget)
+        let pastBudget = health.measuredAgainstBaseline(
+            "control", key: "control", budget: .milliseconds(800), actual: .milliseconds(1300), endedAt: now)
+        #expect(pastBudget)
+    }
+}

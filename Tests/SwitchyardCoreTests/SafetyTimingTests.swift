@@ -35,8 +35,8 @@ struct SafetyTimingTests {
     }
 
     @Test(arguments: [
-        // kill grace is 2 s; exec grace (ms), time since the leases ended (ms), hold (ms)
-        (1000, 0, 2250), (1000, 1000, 1250), (1000, 5000, 0), (30_000, 0, 30_250), (30_000, 29_000, 1250),
+        // kill grace is 2 s, guard slack 250 ms, drift 500 ms; exec grace (ms), time since the leases ended (ms), hold (ms)
+        (1000, 0, 2750), (1000, 1000, 1750), (1000, 5000, 0), (30_000, 0, 30_750), (30_000, 29_000, 1750),
     ])
     func theHoldCoversTheLongestGraceAfterTheLeasesEnded(execGrace: Int, since: Int, hold: Int) {
         var election = ElectionConfig()
@@ -59,5 +59,58 @@ struct SafetyTimingTests {
         failover.leaseRenewInterval = .milliseconds(renew)
         let problems = SafetyTiming(election: election, failover: failover).problems()
         #expect(problems.first?.field == field, "\(problems)")
+    }
+
+    /// Every bound the failover waits out exceeds what the thing it waits for can take, by the drift margin,
+    /// whatever the lease, graces and step-down: a cut-off worker trusts its last fence read (sent before the
+    /// fence) for at most the capped validity, then SIGTERM, SIGKILL a kill grace later; a leader acts
+    /// step_down_after past its last confirmation, then its command gets exec_grace.
+    @Test(arguments: [(3000, 1000, 2000), (10_000, 1000, 2000), (30_000, 30_000, 9000), (1500, 500, 500)])
+    func waitsCoverWhatTheyWaitForWithTheDriftMargin(ttl: Int, execGrace: Int, stepDown: Int) {
+        var election = ElectionConfig()
+        election.execGrace = .milliseconds(execGrace)
+        election.stepDownAfter = .milliseconds(stepDown)
+        var failover = FailoverConfig()
+        failover.leaseTTL = .milliseconds(ttl)
+        let timing = SafetyTiming(election: election, failover: failover)
+        let longestTrust = timing.workerTrust(validityLeft: .seconds(3600))
+        let workerRuns = longestTrust + timing.killGrace + timing.guardSlack
+        #expect(timing.workerStopBound - workerRuns == failover.maxClockDrift)
+        #expect(timing.workerSilenceBound > timing.workerStopBound)
+        let commandRuns = election.stepDownAfter + election.execGrace + timing.guardSlack
+        #expect(timing.execStopBound - commandRuns == failover.maxClockDrift)
+        #expect(
+            timing.stopBound - (max(timing.killGrace, election.execGrace) + timing.guardSlack) == failover.maxClockDrift
+        )
+        // The old fixed wait (a 5 s heartbeat window) fell short of a 10 s lease's worker: never again.
+        #expect(timing.workerSilenceBound > .milliseconds(ttl) + timing.killGrace)
+    }
+
+    @Test(
+        arguments: [
+            // executions still running, leader's command recorded stopped, ms since the fence, hold (ms; nil none)
+            // defaults: worker bound 3000+2000+250+500 = 5750; exec bound 2000+1000+250+500 = 3750
+            (false, true, 0, nil), (true, true, 0, 5750), (false, false, 0, 3750), (true, false, 0, 5750),
+            (false, false, 3000, 750), (true, true, 6000, nil), (false, false, 4000, nil),
+        ] as [(Bool, Bool, Int, Int?)])
+    func theFencedPathHoldsForWhatMayStillRunThere(running: Bool, stopped: Bool, since: Int, hold: Int?) {
+        let got = defaults.fencedHold(
+            executionsRunning: running, leaderCommandStopped: stopped, sinceFenced: .milliseconds(since))
+        #expect(got == hold.map { .milliseconds($0) })
+    }
+
+    @Test(
+        arguments: [
+            (500, 3000, nil), (1400, 3000, nil), (1500, 3000, "max_clock_drift"), (5000, 10_000, "max_clock_drift"),
+        ] as [(Int, Int, String?)])
+    func aDriftAsLongAsHalfALeaseIsRefused(drift: Int, ttl: Int, field: String?) {
+        var failover = FailoverConfig()
+        failover.maxClockDrift = .milliseconds(drift)
+        failover.leaseTTL = .milliseconds(ttl)
+        let problems = SafetyTiming(election: ElectionConfig(), failover: failover).problems()
+        #expect(problems.first?.field == field, "\(problems)")
+        if field != nil {
+            #expect(problems.first?.message.contains("\(Duration.milliseconds(drift).configText)") == true)
+        }
     }
 }

@@ -48,7 +48,7 @@ struct DecisionInputTests {
         try await DevFixture.with(regions: 3, dags: "dags: []\n") { f in
             let control = try await f.connectControl()
             // a and b find us-east refusing (positive evidence, down for 5 s); b declares itself lagging;
-            // c finds us-east and eu-west silent at once. eu-west came back from down for a and b only
+            // c finds us-east and eu-west silent since the same moment. eu-west came back from down for a and b only
             // 100 ms ago.
             try await control.simpleQuery(
                 """
@@ -56,16 +56,16 @@ struct DecisionInputTests {
                 VALUES ('a', 'h', 1, now() + interval '1 minute', false, NULL, NULL),
                     ('b', 'h', 2, now() + interval '1 minute', true, 'a 100 ms timer took 2900 ms of a 100 ms budget', 2800),
                     ('c', 'h', 3, now() + interval '1 minute', false, NULL, NULL);
-                INSERT INTO switchyard.observations (observer, region, component, state, since, detail, evidence, up_since) VALUES
-                    ('a', 'us-east', 'database', 'down', now() - interval '5 seconds', '{}', 'positive', NULL),
-                    ('b', 'us-east', 'database', 'down', now() - interval '5 seconds', '{}', 'positive', NULL),
-                    ('c', 'us-east', 'database', 'down', now() - interval '5 seconds', '{}', 'silence', NULL),
-                    ('a', 'eu-west', 'database', 'healthy', now() - interval '100 milliseconds', '{}', NULL, now() - interval '100 milliseconds'),
-                    ('b', 'eu-west', 'database', 'healthy', now() - interval '100 milliseconds', '{}', NULL, now() - interval '100 milliseconds'),
-                    ('c', 'eu-west', 'database', 'suspect', now() - interval '1 second', '{}', 'silence', now() - interval '1 hour'),
-                    ('a', 'ap-south', 'database', 'healthy', now() - interval '1 hour', '{}', NULL, now() - interval '1 hour'),
-                    ('b', 'ap-south', 'database', 'healthy', now() - interval '1 hour', '{}', NULL, now() - interval '1 hour'),
-                    ('c', 'ap-south', 'database', 'healthy', now() - interval '1 hour', '{}', NULL, now() - interval '1 hour');
+                INSERT INTO switchyard.observations (observer, region, component, state, since, detail, evidence, up_since, failing_since) VALUES
+                    ('a', 'us-east', 'database', 'down', now() - interval '5 seconds', '{}', 'positive', NULL, NULL),
+                    ('b', 'us-east', 'database', 'down', now() - interval '5 seconds', '{}', 'positive', NULL, NULL),
+                    ('c', 'us-east', 'database', 'down', now() - interval '5 seconds', '{}', 'silence', NULL, now() - interval '6500 milliseconds'),
+                    ('a', 'eu-west', 'database', 'healthy', now() - interval '100 milliseconds', '{}', NULL, now() - interval '100 milliseconds', NULL),
+                    ('b', 'eu-west', 'database', 'healthy', now() - interval '100 milliseconds', '{}', NULL, now() - interval '100 milliseconds', NULL),
+                    ('c', 'eu-west', 'database', 'suspect', now() - interval '1 second', '{}', 'silence', now() - interval '1 hour', now() - interval '6 seconds'),
+                    ('a', 'ap-south', 'database', 'healthy', now() - interval '1 hour', '{}', NULL, now() - interval '1 hour', NULL),
+                    ('b', 'ap-south', 'database', 'healthy', now() - interval '1 hour', '{}', NULL, now() - interval '1 hour', NULL),
+                    ('c', 'ap-south', 'database', 'healthy', now() - interval '1 hour', '{}', NULL, now() - interval '1 hour', NULL);
                 """)
             var configuration = try ConfigLoader.load(directory: f.config)
             configuration.controlPlane.failover.cooldown = .zero
@@ -86,6 +86,11 @@ struct DecisionInputTests {
                 return
             }
             #expect(why.contains("b lagging") && why.contains("c finds 2 of 3 regions silent"), "\(why)")
+            // c's two silences began half a second apart: together. Had eu-west gone silent long before (a dark
+            // standby), c's silence towards us-east would be a vote of its own.
+            let westC = try #require(
+                input.regions.first { $0.name == "eu-west" }?.observations.first { $0.observer == "c" })
+            #expect(input.now.timeIntervalSince(try #require(westC.failingSince)) > 5.5)
             // b's lag over: two votes on evidence; eu-west only just turned healthy, so ap-south is the target.
             try await control.query("UPDATE switchyard.agents SET lagging = false WHERE observer = 'b'")
             let next = try await DecisionInputReader.read(control, configuration: configuration)

@@ -72,6 +72,7 @@ extension Configuration {
                     ("fence_timeout", duration(failover.fenceTimeout)),
                     ("switchover_quiesce_timeout", duration(failover.switchoverQuiesceTimeout)),
                     ("incident_resolve_after", duration(failover.incidentResolveAfter)),
+                    ("max_clock_drift", duration(failover.maxClockDrift)),
                 ])
             ),
             ("logging", map([("level", plain(plane.logging.level.rawValue))])),

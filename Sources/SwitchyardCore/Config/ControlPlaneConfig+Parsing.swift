@@ -136,7 +136,7 @@ extension ControlPlaneConfig {
         section.allow([
             "auto", "quorum", "failure_grace", "evidence_grace", "cooldown", "max_failovers_per_hour", "lease_ttl",
             "lease_renew_interval", "shadow_interval", "fence_timeout", "switchover_quiesce_timeout",
-            "incident_resolve_after",
+            "incident_resolve_after", "max_clock_drift",
         ])
         let d = FailoverConfig()
         let errorsBefore = section.diagnostics.count
@@ -163,7 +163,8 @@ extension ControlPlaneConfig {
                 "switchover_quiesce_timeout", default: d.switchoverQuiesceTimeout),
             evidenceGrace: section.duration("evidence_grace", default: d.evidenceGrace, allowZero: true),
             incidentResolveAfter: section.duration(
-                "incident_resolve_after", default: d.incidentResolveAfter, allowZero: true))
+                "incident_resolve_after", default: d.incidentResolveAfter, allowZero: true),
+            maxClockDrift: section.duration("max_clock_drift", default: d.maxClockDrift))
         guard section.diagnostics.count == errorsBefore else { return failover }
         if section.child("evidence_grace") != nil, failover.evidenceGrace > failover.failureGrace {
             section.fail(

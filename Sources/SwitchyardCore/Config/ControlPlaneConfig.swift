@@ -86,6 +86,12 @@ public struct ProbeConfig: Sendable, Equatable {
         self.successesToRecover = successesToRecover
         self.schedulerStaleAfter = schedulerStaleAfter
     }
+
+    /// Silences one observer finds that began within this of each other began together: a partition of
+    /// the observer reaches every probe it cuts off within one round (an interval plus a timeout); the
+    /// second interval is slack for a loaded host and a jittery link. Wider would let a long-dark standby
+    /// pair with a later hang of the active region; narrower would let one partition count as two faults.
+    public var silenceCorrelationWindow: Duration { interval * 2 + timeout }
 }
 
 /// `election`: the lock-session settings that bound how long a frozen or cut-off leader keeps acting.
@@ -181,6 +187,10 @@ public struct FailoverConfig: Sendable, Equatable {
     /// A region's incident resolves once it has been healthy this long without a break; a down in
     /// between is the same incident, counted and not notified again (60s).
     public var incidentResolveAfter: Duration
+    /// The most two hosts may disagree about any one safety bound (a lease, a grace, a hold: each under
+    /// a minute) through clock rate drift and a loaded host's scheduling: added to every bound one host
+    /// waits out for another (500ms).
+    public var maxClockDrift: Duration
 
     /// Creates the section with defaults.
     public init(
@@ -188,9 +198,11 @@ public struct FailoverConfig: Sendable, Equatable {
         cooldown: Duration = .seconds(300), maxFailoversPerHour: Int = 3, leaseTTL: Duration = .seconds(3),
         leaseRenewInterval: Duration = .milliseconds(500), shadowInterval: Duration = .seconds(1),
         fenceTimeout: Duration = .seconds(2), switchoverQuiesceTimeout: Duration = .seconds(30),
-        evidenceGrace: Duration = .milliseconds(500), incidentResolveAfter: Duration = .seconds(60)
+        evidenceGrace: Duration = .milliseconds(500), incidentResolveAfter: Duration = .seconds(60),
+        maxClockDrift: Duration = .milliseconds(500)
     ) {
         self.incidentResolveAfter = incidentResolveAfter
+        self.maxClockDrift = maxClockDrift
         self.evidenceGrace = evidenceGrace
         self.auto = auto
         self.quorum = quorum

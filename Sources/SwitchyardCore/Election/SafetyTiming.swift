@@ -23,6 +23,9 @@ public struct SafetyTiming: Sendable, Equatable {
     public var execGrace: Duration
     /// Time allowed to write the fence into the old region (`failover.fence_timeout`).
     public var fenceTimeout: Duration
+    /// The most two hosts may disagree about one bound (`failover.max_clock_drift`): every bound that one
+    /// host waits out for another carries it.
+    public var maxClockDrift: Duration
 
     /// Taken off the fence validity a tick pushes: the time between computing it and the region
     /// database stamping it, and the one-way latency between the leader and its database.
@@ -52,6 +55,7 @@ public struct SafetyTiming: Sendable, Equatable {
         stepDownAfter = election.stepDownAfter
         execGrace = election.execGrace
         fenceTimeout = failover.fenceTimeout
+        maxClockDrift = failover.maxClockDrift
     }
 
     // MARK: Leases
@@ -94,8 +98,27 @@ public struct SafetyTiming: Sendable, Equatable {
     // MARK: Failover
 
     /// Once the old region's last lease has ended, every command it ran (a worker's, or a leader-gated
-    /// `--exec` command) has stopped within this: SIGTERM at the end, SIGKILL a grace later.
-    public var stopBound: Duration { max(killGrace, execGrace) + guardSlack }
+    /// `--exec` command) has stopped within this: SIGTERM at the end, SIGKILL a grace later, the guard's
+    /// slack, and the drift between the host that measured the lease and the hosts that ran the commands.
+    public var stopBound: Duration { max(killGrace, execGrace) + guardSlack + maxClockDrift }
+
+    /// A leader-gated `--exec` command has stopped within this of its leader's last confirmed heartbeat,
+    /// or of a fence written in its region's database (a tick after the fence sees it; one before it was
+    /// sent before it): the leader acts `step_down_after` past its last confirmation, its guard then sends
+    /// SIGTERM, SIGKILL `exec_grace` later. A successor in the same region, and a failover's target, start
+    /// their own command no earlier.
+    public var execStopBound: Duration { stepDownAfter + execGrace + guardSlack + maxClockDrift }
+
+    /// After a fence is written in a region's database, every worker's command there has stopped within
+    /// this: a worker trusts its last fence read (sent before the fence) for at most a lease TTL, its guard
+    /// then sends SIGTERM and SIGKILL a kill grace later.
+    public var workerStopBound: Duration { leaseTTL + killGrace + guardSlack + maxClockDrift }
+
+    /// An unfinished execution whose worker has not heartbeaten for this long runs nothing: the worker
+    /// heartbeats every fence check, on the database its fence reads go to, so it cannot have confirmed
+    /// its fence for a check and a read past its last heartbeat, and it trusts that read for at most
+    /// `workerStopBound`.
+    public var workerSilenceBound: Duration { fenceCheckInterval + fenceQueryTimeout + workerStopBound }
 
     /// How long the target holds its dispatches, counted from when the failover knew the old region's
     /// leases had ended, given the time since.
@@ -103,9 +126,23 @@ public struct SafetyTiming: Sendable, Equatable {
         max(.zero, stopBound - sinceLeasesEnded)
     }
 
+    /// How long a target activated after fencing the old region in its own database holds its dispatches
+    /// and leader-gated command, counted from the fence step's end (which is after the fence was written):
+    /// while workers there may still run an execution (`executionsRunning`), `workerStopBound`; while its
+    /// leader may still run a leader-gated command (`leaderCommandStopped` false), `execStopBound`. Nil
+    /// when nothing there can still run.
+    public func fencedHold(executionsRunning: Bool, leaderCommandStopped: Bool, sinceFenced: Duration) -> Duration? {
+        var bound = Duration.zero
+        if executionsRunning { bound = max(bound, workerStopBound) }
+        if !leaderCommandStopped { bound = max(bound, execStopBound) }
+        let left = bound - sinceFenced
+        return left > .zero ? left : nil
+    }
+
     /// How long the fence step waits for the old region's active-region lease and failsafe leases to
-    /// end before it refuses to activate the target.
-    public var leaseWaitLimit: Duration { leaseTTL * 2 + fenceTimeout + .seconds(5) }
+    /// end before it refuses to activate the target: two lease lifetimes (one renewal may have just
+    /// succeeded), the fence attempt, and the drift between the hosts.
+    public var leaseWaitLimit: Duration { leaseTTL * 2 + fenceTimeout + renewalTimeout + maxClockDrift * 2 }
 
     // MARK: Validation
 
@@ -134,6 +171,16 @@ public struct SafetyTiming: Sendable, Equatable {
                         + "election.heartbeat_interval + the validity margin and a worker's fence check "
                         + "(\(chain.configText)): otherwise workers stop their commands between two renewals of a healthy lease"
                 ))
+        }
+        // Every wait for another host carries the drift margin; one as long as half a lease says the clocks
+        // cannot be trusted to measure a lease at all.
+        if maxClockDrift * 2 >= leaseTTL {
+            problems.append(
+                Problem(
+                    section: "failover", field: "max_clock_drift",
+                    message: "failover.max_clock_drift (\(maxClockDrift.configText)) must be less than half of "
+                        + "failover.lease_ttl (\(leaseTTL.configText)): hosts whose clocks disagree that much about "
+                        + "a lease cannot share one"))
         }
         if renewalTimeout < .milliseconds(100) {
             problems.append(

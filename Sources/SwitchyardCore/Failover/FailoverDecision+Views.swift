@@ -11,13 +11,18 @@ extension FailoverDecision {
         public var evidence: Evidence?
         /// Since when it has been up without being down (nil if it never came back from down).
         public var upSince: Date?
+        /// For a failing state: when its current run of failed probes began (nil: take `since`).
+        public var failingSince: Date?
 
         /// A component view.
-        public init(state: HealthState, since: Date, evidence: Evidence? = nil, upSince: Date? = nil) {
+        public init(
+            state: HealthState, since: Date, evidence: Evidence? = nil, upSince: Date? = nil, failingSince: Date? = nil
+        ) {
             self.state = state
             self.since = since
             self.evidence = evidence
             self.upSince = upSince
+            self.failingSince = failingSince
         }
     }
 
@@ -38,19 +43,43 @@ extension FailoverDecision {
         let ups = critical.compactMap { components[$0] }.map(\.upSince)
         let upSince: Date? = ups.isEmpty || ups.contains { $0 == nil } ? nil : ups.compactMap { $0 }.max()
         let evidence = regionEvidence(components.compactMapValues(\.evidence), states: states, critical: critical)
+        // When the region's failure began: the earliest start of a failing run among its failing critical
+        // components (a partition's silences start together; their down states follow later).
+        let failingSince = critical.compactMap { name -> Date? in
+            guard let component = components[name], component.state == .down || component.state == .suspect
+            else { return nil }
+            return component.failingSince ?? component.since
+        }.min()
         return Observation(
             observer: observer, live: live, health: health, downSince: health == .down ? downSince : nil,
-            evidence: evidence, upSince: health == .healthy ? (upSince ?? Date.distantFuture) : nil)
+            evidence: evidence, upSince: health == .healthy ? (upSince ?? Date.distantFuture) : nil,
+            failingSince: failingSince)
     }
 
-    /// Observers that find more than half of the regions (and at least two) failing with nothing but
-    /// silence, with how many: their silent votes are the observer's problem, not the regions'. The
-    /// decision discounts their votes; the status shows why.
-    public static func correlatedSilence(_ regions: [Region]) -> [String: Int] {
-        var silent: [String: Int] = [:]
+    /// The silent votes that are their observer's problem, not their region's: for each observer and each
+    /// region it finds silent, how many regions' silences began together with that one (within `window`
+    /// of it, itself included), kept only where that is at least two and more than half of the regions.
+    /// A partition of the observer, or of its network, silences every region it cuts off within a probe
+    /// round or two; a region that went dark long before (a standby lost an hour ago) is a fact about that
+    /// region, and a later, separate silence of the active region is a vote. The decision discounts these
+    /// votes; the status shows why.
+    public static func correlatedSilence(_ regions: [Region], window: Duration) -> [String: [String: Int]] {
+        var starts: [String: [(region: String, since: Date)]] = [:]
         for region in regions {
-            for o in region.observations where o.silent { silent[o.observer, default: 0] += 1 }
+            for o in region.observations where o.silent {
+                starts[o.observer, default: []].append((region.name, o.failingSince ?? .distantPast))
+            }
         }
-        return silent.filter { $0.value >= 2 && $0.value * 2 > regions.count }
+        let width = window.secondsDouble
+        var correlated: [String: [String: Int]] = [:]
+        for (observer, silences) in starts {
+            for silence in silences {
+                let together = silences.filter { abs($0.since.timeIntervalSince(silence.since)) <= width }.count
+                if together >= 2 && together * 2 > regions.count {
+                    correlated[observer, default: [:]][silence.region] = together
+                }
+            }
+        }
+        return correlated
     }
 }

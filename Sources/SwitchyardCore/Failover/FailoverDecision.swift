@@ -7,7 +7,8 @@ import Foundation
 /// target refused, reset, said it is shutting down…), for `failureGrace` when it only went silent.
 /// A vote is not counted from an observer in self-declared lag (its own timers overshot: what it
 /// missed says nothing about the target), nor a silent vote from an observer that finds most regions
-/// silent at once (correlated silence is the observer's or its network's problem). The quorum is
+/// silent since the same moment (correlated silence is the observer's or its network's problem; a
+/// region that went dark long before is not part of it). The quorum is
 /// counted against every known observer, not only the live ones: one observer cut off from the
 /// active region can never trigger a failover on its own. The target is a standby that a majority of
 /// the live, unlagged observers see healthy and have not seen down for `failureGrace` (a standby that
@@ -28,10 +29,13 @@ public enum FailoverDecision {
         /// Since when the region has been up (healthy, or at most suspect for a moment) without being
         /// down in this observer's view; nil when it is not healthy now.
         public var upSince: Date?
+        /// For a suspect or down region: when its failure began in this observer's view (the start of the
+        /// earliest failing run among its critical components); nil when not failing.
+        public var failingSince: Date?
         /// Creates an observation.
         public init(
             observer: String, live: Bool, health: HealthState, downSince: Date? = nil, evidence: Evidence? = nil,
-            upSince: Date? = nil
+            upSince: Date? = nil, failingSince: Date? = nil
         ) {
             self.observer = observer
             self.live = live
@@ -39,6 +43,7 @@ public enum FailoverDecision {
             self.downSince = downSince
             self.evidence = health == .healthy || health == .unknown ? nil : (evidence ?? .silence)
             self.upSince = health == .healthy ? (upSince ?? .distantPast) : nil
+            self.failingSince = health == .down || health == .suspect ? (failingSince ?? downSince) : nil
         }
 
         /// True when the observer finds the region failing and has only silence to show for it.
@@ -92,13 +97,18 @@ public enum FailoverDecision {
         public var evidenceGrace: Duration
         /// Observers in self-declared lag, with why: they cast no down vote and choose no target.
         public var laggingObservers: [String: String]
+        /// Silences of one observer that began within this of each other began together
+        /// (`ProbeConfig.silenceCorrelationWindow`).
+        public var correlationWindow: Duration
         /// Creates an input.
         public init(
             now: Date, activeRegion: String?, regions: [Region], knownObservers: Int, quorum: Quorum,
             failureGrace: Duration, cooldown: Duration, maxFailoversPerHour: Int, recentFailovers: [Date],
-            paused: Bool, automatic: Bool, evidenceGrace: Duration? = nil, laggingObservers: [String: String] = [:]
+            paused: Bool, automatic: Bool, evidenceGrace: Duration? = nil, laggingObservers: [String: String] = [:],
+            correlationWindow: Duration = ProbeConfig().silenceCorrelationWindow
         ) {
             self.evidenceGrace = evidenceGrace ?? failureGrace
+            self.correlationWindow = correlationWindow
             self.laggingObservers = laggingObservers
             self.now = now
             self.activeRegion = activeRegion
@@ -177,12 +187,13 @@ public enum FailoverDecision {
 
     /// The observers whose view counts as a vote that `region` is down: live, down for the evidence
     /// grace on positive evidence or the failure grace on silence, not lagging, and not finding most
-    /// regions silent at once; with why each live down view that was not counted was discounted.
-    /// `correlated` is `correlatedSilence(input.regions)`, passed in when many regions are asked at once.
-    public static func downVotes(_ region: Region, _ input: Input, correlated: [String: Int]? = nil) -> (
+    /// regions silent at once (silences that began together); with why each live down view that was not
+    /// counted was discounted. `correlated` is `correlatedSilence(input.regions, window:)`, passed in when
+    /// many regions are asked at once.
+    public static func downVotes(_ region: Region, _ input: Input, correlated: [String: [String: Int]]? = nil) -> (
         votes: [Observation], discounted: [String]
     ) {
-        let correlated = correlated ?? correlatedSilence(input.regions)
+        let correlated = correlated ?? correlatedSilence(input.regions, window: input.correlationWindow)
         var discounted: [String] = []
         let votes = region.observations.filter { o in
             guard o.live, o.health == .down, let since = o.downSince else { return false }
@@ -192,8 +203,9 @@ public enum FailoverDecision {
             }
             let downFor = input.now.timeIntervalSince(since)
             if o.evidence == .positive { return downFor >= input.evidenceGrace.secondsDouble }
-            if let silent = correlated[o.observer] {
-                discounted.append("\(o.observer) finds \(silent) of \(input.regions.count) regions silent")
+            if let silent = correlated[o.observer]?[region.name] {
+                discounted.append(
+                    "\(o.observer) finds \(silent) of \(input.regions.count) regions silent since the same moment")
                 return false
             }
             return downFor >= input.failureGrace.secondsDouble

@@ -57,12 +57,18 @@ public struct ComponentHealth: Sendable, Equatable {
     /// Wall-clock time since when the component has been up (healthy, or at most suspect) without a
     /// break: a passing suspect does not reset it, a down does. Nil while down or unknown.
     public private(set) var upSince: Date?
+    /// Monotonic time of the last state change: what the observer reports to others (as an age), since
+    /// its wall clock may differ from theirs.
+    public private(set) var changedAt: ContinuousClock.Instant
+    /// Monotonic time since when the component has been up without a break (nil while down or unknown).
+    public private(set) var upAt: ContinuousClock.Instant?
     let thresholds: Thresholds
 
     /// A component not probed yet.
-    public init(thresholds: Thresholds, now: Date = Date()) {
+    public init(thresholds: Thresholds, now: Date = Date(), instant: ContinuousClock.Instant = .now) {
         self.thresholds = thresholds
         self.since = now
+        self.changedAt = instant
     }
 
     /// Records one probe; returns the new state when it changed.
@@ -106,10 +112,13 @@ public struct ComponentHealth: Sendable, Equatable {
         }
         guard state != previous else { return nil }
         since = wallClock
+        changedAt = instant
         if state == .down || state == .unknown {
             upSince = nil
+            upAt = nil
         } else if previous == .down || previous == .unknown {
             upSince = wallClock
+            upAt = instant
         }
         return state
     }

@@ -22,6 +22,10 @@ public struct ObserverSelfHealth: Sendable {
     public let holdoff: Duration
     /// Recent lag windows, oldest first.
     public private(set) var windows: [Window] = []
+    /// Recent durations of each thing measured against its own baseline (`measuredAgainstBaseline`).
+    private var samples: [String: [Duration]] = [:]
+    /// How many recent samples a baseline is taken from.
+    public static let baselineSamples = 60
     /// Lag windows seen since the start.
     public private(set) var lagEvents = 0
 
@@ -53,6 +57,29 @@ public struct ObserverSelfHealth: Sendable {
         let horizon = end - .seconds(60)
         windows.removeAll { $0.end < horizon }
         return true
+    }
+
+    /// The baseline of what `key` names: the median of its recent samples (nil before the first).
+    public func baseline(_ key: String) -> Duration? {
+        guard let recent = samples[key], !recent.isEmpty else { return nil }
+        return recent.sorted()[recent.count / 2]
+    }
+
+    /// Records something whose normal duration depends on where the observer stands (a round trip to a
+    /// control database 30 or 250 ms away): it is lag only when it overshoots the larger of `budget` and
+    /// this observer's own median for it by more than `threshold`, so a far control database is this
+    /// observer's normal, not its lag. Each sample joins the baseline whether or not it was lag, and the
+    /// median ignores a few outliers: a brief starvation does not raise it, a lasting change of link does.
+    @discardableResult
+    public mutating func measuredAgainstBaseline(
+        _ what: String, key: String, budget: Duration, actual: Duration, endedAt end: ContinuousClock.Instant
+    ) -> Bool {
+        let expected = max(budget, baseline(key) ?? budget)
+        var recent = samples[key] ?? []
+        recent.append(actual)
+        if recent.count > Self.baselineSamples { recent.removeFirst(recent.count - Self.baselineSamples) }
+        samples[key] = recent
+        return measured(what, expected: expected, actual: actual, endedAt: end)
     }
 
     /// True when a lag window overlaps `[start, end]`: a failure seen then is inconclusive.

@@ -12,17 +12,24 @@ public struct ProbeResult: Sendable, Equatable {
     public var detail: ComponentDetail
     /// For a failure: whether the target said it is dead (positive) or nothing answered in time (silence).
     public var evidence: Evidence?
+    /// For a failure that counts as silence although the target answered (it refused the observer's
+    /// credentials, or an administrator ended the probe's session): why. Raised as an event and a metric.
+    public var ambiguity: String?
 
     /// A success.
     public static func ok(_ latency: Duration, _ detail: ComponentDetail = .init()) -> ProbeResult {
-        ProbeResult(success: true, latency: latency, error: nil, detail: detail, evidence: nil)
+        ProbeResult(success: true, latency: latency, error: nil, detail: detail, evidence: nil, ambiguity: nil)
     }
 
     /// A failure; without a class it counts as silence, the kind that needs the longer corroboration.
     public static func failed(
-        _ error: String, evidence: Evidence = .silence, latency: Duration? = nil, _ detail: ComponentDetail = .init()
+        _ error: String, evidence: Evidence = .silence, ambiguity: String? = nil, latency: Duration? = nil,
+        _ detail: ComponentDetail = .init()
     ) -> ProbeResult {
-        ProbeResult(success: false, latency: latency, error: error, detail: detail, evidence: evidence)
+        ProbeResult(
+            success: false, latency: latency, error: error, detail: detail,
+            evidence: ambiguity == nil ? evidence : .silence,
+            ambiguity: ambiguity)
     }
 }
 

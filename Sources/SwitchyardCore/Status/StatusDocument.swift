@@ -175,7 +175,7 @@ public struct StatusDocument: Codable, Sendable, Equatable {
         /// For a failing view: `positive` (the target said it is dead) or `silence` (nothing answered).
         public var evidence: Evidence?
         /// Why this observer's down vote would not count now: it declares itself lagging, or it finds
-        /// most regions silent at once (then the silence is its own problem). Nil when it counts.
+        /// most regions silent since the same moment (then the silence is its own problem). Nil when it counts.
         public var discounted: String?
         /// Creates an observer view.
         public init(

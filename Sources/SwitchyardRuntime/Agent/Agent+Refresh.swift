@@ -33,6 +33,7 @@ extension Agent {
             let started = ContinuousClock.now
             let local = monitor.components
             let transitions = monitor.drainTransitions()
+            let notices = monitor.drainNotices()
             var view = ControlView()
             do {
                 if await !control.isOpen { try await control.reconnect(timeout: budget) }
@@ -40,12 +41,13 @@ extension Agent {
                     lastEventId = max(0, try await ControlStore.latestEventId(control) - SnapshotStore.eventsKept)
                 }
                 let sent = ContinuousClock.now
-                try await write(control, local: local, transitions: transitions, apiURL: apiURL())
+                try await write(control, local: local, transitions: transitions, notices: notices, apiURL: apiURL())
                 view = try await read(control, sinceEvent: lastEventId ?? 0)
-                // A slow control round trip is the observer's surroundings being slow too: lag.
+                // A control round trip far slower than this observer's own usual one is its surroundings being
+                // slow too: lag. A far control database is the usual, not lag (its median is the baseline).
                 let now = ContinuousClock.now
-                selfHealth.measured(
-                    "the control database round trip", expected: budget, actual: now - sent, endedAt: now)
+                selfHealth.measuredAgainstBaseline(
+                    "the control database round trip", key: "control", budget: budget, actual: now - sent, endedAt: now)
                 view.reachable = true
                 lastEventId = view.events.last?.id ?? lastEventId
                 store.append(events: view.events)
@@ -164,20 +166,28 @@ extension Agent {
 
     func write(
         _ c: PostgresConnection, local: [String: [String: MonitorState.Component]],
-        transitions: [MonitorState.Transition],
+        transitions: [MonitorState.Transition], notices: [MonitorState.Notice] = [],
         apiURL: String?
     ) async throws {
+        for notice in notices {
+            logger.warning(
+                "ambiguous probe failure",
+                metadata: ["switchyard.region": "\(notice.region)", "message": "\(notice.message)"])
+        }
         var observations: [ObservationWrite] = []
+        // Ages on this observer's monotonic clock: the control database stamps them on its own.
+        let now = ContinuousClock.now
         for (region, byName) in local {
             for (name, component) in byName {
                 let health = component.health
                 observations.append(
                     ObservationWrite(
-                        region: region, component: name, state: health.state, since: health.since,
+                        region: region, component: name, state: health.state, sinceAge: now - health.changedAt,
                         latencyMs: health.latency.map { $0.secondsDouble * 1000 },
                         lastError: health.state == .healthy ? nil : health.lastError,
                         detail: try? WireJSON.encoder().encode(component.detail), evidence: health.evidence,
-                        inconclusive: health.inconclusiveProbes, upSince: health.upSince))
+                        inconclusive: health.inconclusiveProbes, upAge: health.upAt.map { now - $0 },
+                        failingAge: health.failingSince.map { now - $0 }))
             }
         }
         let lag = selfHealth.lagging()
@@ -191,7 +201,8 @@ extension Agent {
             c,
             agent: AgentWrite(
                 observer: observer, apiURL: apiURL, lag: lag.map { ($0.reason, $0.lag.secondsDouble * 1000) }),
-            observations: observations, transitions: events)
+            observations: observations, transitions: events,
+            warnings: notices.map { (region: $0.region, message: "\(observer) sees \($0.message)") })
     }
 
     func read(_ c: PostgresConnection, sinceEvent: Int) async throws -> ControlView {
@@ -229,7 +240,8 @@ extension Agent {
                             (
                                 $0.component,
                                 FailoverDecision.ComponentView(
-                                    state: $0.state, since: $0.since, evidence: $0.evidence, upSince: $0.upSince)
+                                    state: $0.state, since: $0.since, evidence: $0.evidence, upSince: $0.upSince,
+                                    failingSince: $0.failingSince)
                             )
                         }, uniquingKeysWith: { a, _ in a }),
                     critical: critical)
@@ -237,7 +249,8 @@ extension Agent {
             return .init(name: region.name, priority: region.priority, observations: observations)
         }
         // Observers that find most regions failing with nothing but silence: the decision discounts them.
-        let silentRegions = FailoverDecision.correlatedSilence(decisionRegions)
+        let silentRegions = FailoverDecision.correlatedSilence(
+            decisionRegions, window: configuration.controlPlane.probes.silenceCorrelationWindow)
         let lagging = Dictionary(
             view.observations.compactMap { o in o.live ? o.lagReason.map { (o.observer, $0) } : nil },
             uniquingKeysWith: { a, _ in a })
@@ -257,8 +270,9 @@ extension Agent {
             for o in decisionRegions.first(where: { $0.name == region.name })?.observations ?? [] {
                 let rows = records[region.name]?[o.observer] ?? []
                 var discounted = lagging[o.observer].map { "lagging: \($0)" }
-                if discounted == nil, o.evidence == .silence, let silent = silentRegions[o.observer] {
-                    discounted = "finds \(silent) of \(configuration.regions.count) regions silent at once"
+                if discounted == nil, o.evidence == .silence, let silent = silentRegions[o.observer]?[region.name] {
+                    discounted =
+                        "finds \(silent) of \(configuration.regions.count) regions silent since the same moment"
                 }
                 observers.append(
                     .init(

@@ -147,6 +147,15 @@ final class SelfHealthMonitor: Sendable {
         storage.withLock { $0.measured(what, expected: expected, actual: actual, endedAt: end) }
     }
 
+    @discardableResult
+    func measuredAgainstBaseline(
+        _ what: String, key: String, budget: Duration, actual: Duration, endedAt end: ContinuousClock.Instant
+    ) -> Bool {
+        storage.withLock {
+            $0.measuredAgainstBaseline(what, key: key, budget: budget, actual: actual, endedAt: end)
+        }
+    }
+
     func taints(start: ContinuousClock.Instant, end: ContinuousClock.Instant) -> Bool {
         storage.withLock { $0.taints(start: start, end: end) }
     }

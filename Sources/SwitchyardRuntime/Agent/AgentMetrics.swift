@@ -29,6 +29,11 @@ final class AgentMetrics: Sendable {
     func recordProbe(region: String, component: String, result: ProbeResult) {
         let dimensions = [("observer", observer), ("region", region), ("component", component)]
         Gauge(label: "switchyard_component_up", dimensions: dimensions, factory: factory).record(result.success ? 1 : 0)
+        if result.ambiguity != nil {
+            // The target answered but refused this observer: counted as silence, never as evidence.
+            Counter(label: "switchyard_probe_ambiguous_failures_total", dimensions: dimensions, factory: factory)
+                .increment()
+        }
         if let latency = result.latency {
             Metrics.Timer(label: "switchyard_probe_latency_seconds", dimensions: dimensions, factory: factory)
                 .recordNanoseconds(

@@ -8,6 +8,15 @@ final class MonitorState: Sendable {
     struct Component: Sendable {
         var health: ComponentHealth
         var detail = ComponentDetail()
+        /// Why its failures have been ambiguous (the target answered but refused this observer), while they are.
+        var ambiguity: String?
+    }
+
+    /// A run of ambiguous failures began: said once as a warning event, not once per probe.
+    struct Notice: Sendable {
+        var region: String
+        var component: String
+        var message: String
     }
 
     struct Transition: Sendable {
@@ -17,7 +26,8 @@ final class MonitorState: Sendable {
         var error: String?
     }
 
-    private let state: Mutex<(components: [String: [String: Component]], transitions: [Transition], probing: Bool)>
+    private let state:
+        Mutex<(components: [String: [String: Component]], transitions: [Transition], probing: Bool, notices: [Notice])>
 
     init(regions: [RegionConfig], thresholds: ComponentHealth.Thresholds) {
         var components: [String: [String: Component]] = [:]
@@ -26,7 +36,7 @@ final class MonitorState: Sendable {
                 components[region.name, default: [:]][name] = Component(health: ComponentHealth(thresholds: thresholds))
             }
         }
-        state = Mutex((components, [], false))
+        state = Mutex((components, [], false, []))
     }
 
     /// Records one probe's result; a silent failure the observer's own lag may explain (`inconclusive`)
@@ -45,6 +55,14 @@ final class MonitorState: Sendable {
             {
                 s.transitions.append(Transition(region: region, component: component, to: changed, error: result.error))
             }
+            if let why = result.ambiguity, c.ambiguity != why {
+                s.notices.append(
+                    Notice(
+                        region: region, component: component,
+                        message: "\(region) \(component): \(why); counted as silence, not as evidence of failure"
+                            + (result.error.map { " (\($0))" } ?? "")))
+            }
+            c.ambiguity = result.success ? nil : result.ambiguity
             c.detail = result.detail
             s.components[region]?[component] = c
             s.probing = true
@@ -55,6 +73,14 @@ final class MonitorState: Sendable {
     var probing: Bool { state.withLock { $0.probing } }
     /// True while a state change waits to be written (the refresh loop then writes at once).
     var hasTransitions: Bool { state.withLock { !$0.transitions.isEmpty } }
+
+    /// The ambiguous-failure notices not yet written, emptied.
+    func drainNotices() -> [Notice] {
+        state.withLock { s in
+            defer { s.notices = [] }
+            return s.notices
+        }
+    }
 
     func drainTransitions() -> [Transition] {
         state.withLock { s in

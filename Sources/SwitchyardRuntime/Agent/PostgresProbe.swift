@@ -71,13 +71,15 @@ actor PostgresProbe {
         let clock = ContinuousClock()
         let start = clock.now
         let probesSchedulers = schedulers.probe != .http
-        func failed(_ why: String, _ evidence: Evidence, keepConnection: Bool = false) async -> (
+        func failed(_ why: String, _ verdict: EvidenceClass.Verdict, keepConnection: Bool = false) async -> (
             ProbeResult, ProbeResult?
         ) {
             if !keepConnection { await connection.close() }
             return (
-                .failed(why, evidence: evidence),
-                probesSchedulers ? .failed("database unreachable: \(why)", evidence: evidence) : nil
+                .failed(why, evidence: verdict.evidence, ambiguity: verdict.ambiguity),
+                probesSchedulers
+                    ? .failed("database unreachable: \(why)", evidence: verdict.evidence, ambiguity: verdict.ambiguity)
+                    : nil
             )
         }
         switch await connection.ping(timeout: timeout) {

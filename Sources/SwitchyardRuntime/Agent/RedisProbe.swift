@@ -46,7 +46,8 @@ actor RedisProbe {
             return .ok(clock.now - start, detail)
         } catch {
             await connection?.close()
-            return .failed("\(error)", evidence: EvidenceClass.redis(error), latency: nil, detail)
+            let verdict = EvidenceClass.redis(error)
+            return .failed("\(error)", evidence: verdict.evidence, ambiguity: verdict.ambiguity, latency: nil, detail)
         }
     }
 }

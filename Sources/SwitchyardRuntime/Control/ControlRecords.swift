@@ -171,6 +171,8 @@ public struct ObservationRecord: Sendable, Equatable {
     public var evidence: Evidence?
     /// Since when it has been up without being down (nil if it never came back).
     public var upSince: Date?
+    /// For a failing state: when its run of failed probes began.
+    public var failingSince: Date?
     /// The observer wrote within the liveness window.
     public var live: Bool
     /// When the observer last wrote (distant past when it has no `agents` row).
@@ -187,8 +189,9 @@ public struct ObservationWrite: Sendable {
     public var component: String
     /// Where it stands.
     public var state: HealthState
-    /// Since when it has been in this state.
-    public var since: Date
+    /// How long it has been in this state, on the observer's monotonic clock: the control database
+    /// turns it into a time on its own clock, so an observer's wall clock never reaches a decision.
+    public var sinceAge: Duration
     /// The last probe's latency in milliseconds.
     public var latencyMs: Double?
     /// The last failure (nil when healthy).
@@ -199,8 +202,10 @@ public struct ObservationWrite: Sendable {
     public var evidence: Evidence?
     /// Probes not counted because they overlapped the observer's own lag.
     public var inconclusive: Int
-    /// Since when it has been up without being down (nil if it never came back).
-    public var upSince: Date?
+    /// How long it has been up without being down (nil if it never came back), as `sinceAge`.
+    public var upAge: Duration?
+    /// How long its current run of failed probes has lasted (nil when not failing), as `sinceAge`.
+    public var failingAge: Duration?
 }
 
 /// An observer's own row: where its API listens, and whether it is in self-declared lag.

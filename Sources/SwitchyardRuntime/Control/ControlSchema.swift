@@ -98,5 +98,6 @@ public enum ControlSchema {
         v3,
         v4,
         v5,
+        v6,
     ]
 }

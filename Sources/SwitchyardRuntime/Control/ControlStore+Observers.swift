@@ -6,43 +6,52 @@ extension ControlStore {
     // MARK: Observers
 
     /// Writes one observer's interval in one transaction: its view of every component, its own row
-    /// (liveness, API address, self-declared lag) and its health transitions as events.
+    /// (liveness, API address, self-declared lag) and its health transitions as events. Every time in it
+    /// is stamped by the control database (`now()` less the age the observer measured on its monotonic
+    /// clock): observers' wall clocks differ, and none of them reaches a decision. A time stamped this
+    /// way is late by the write's transit, which only makes a region look down, or up, for less long.
     static func writeObservations(
         _ c: PostgresConnection, agent: AgentWrite, observations: [ObservationWrite],
-        transitions: [HealthEvent]
+        transitions: [HealthEvent], warnings: [(region: String, message: String)] = []
     ) async throws {
         var regions: [PostgresValue] = [], components: [PostgresValue] = [], states: [PostgresValue] = []
         var since: [PostgresValue] = [], latency: [PostgresValue] = [], errors: [PostgresValue] = [],
             details: [PostgresValue] = []
         var evidence: [PostgresValue] = [], inconclusive: [PostgresValue] = [], upSince: [PostgresValue] = []
+        var failing: [PostgresValue] = []
+        let seconds = { (d: Duration?) -> PostgresValue in d.map { .double(max(0, $0.secondsDouble)) } ?? .null }
         for o in observations {
             regions.append(.text(o.region))
             components.append(.text(o.component))
             states.append(.text(o.state.rawValue))
-            since.append(.date(o.since))
+            since.append(seconds(o.sinceAge))
             latency.append(o.latencyMs.map(PostgresValue.double) ?? .null)
             errors.append(.optional(o.lastError))
             details.append(o.detail.map { .json(String(decoding: $0, as: UTF8.self)) } ?? .null)
             evidence.append(.optional(o.evidence?.rawValue))
             inconclusive.append(.int(o.inconclusive))
-            upSince.append(.optional(o.upSince))
+            upSince.append(seconds(o.upAge))
+            failing.append(seconds(o.failingAge))
         }
         let parameters: [PostgresValue] = [
             .text(agent.observer), .array(regions), .array(components), .array(states), .array(since), .array(latency),
-            .array(errors), .array(details), .array(evidence), .array(inconclusive), .array(upSince),
+            .array(errors), .array(details), .array(evidence), .array(inconclusive), .array(upSince), .array(failing),
         ]
         try await c.transaction { c in
             try await c.query(
                 """
                 INSERT INTO switchyard.observations (observer, region, component, state, since, latency_ms, last_error, detail, evidence,
-                                                     inconclusive, up_since, observed_at)
-                SELECT $1, r, comp, s, si, l, e, d, ev, inc, up, now()
-                FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::float8[], $7::text[], $8::jsonb[], $9::text[],
-                            $10::int8[], $11::timestamptz[])
-                    AS t(r, comp, s, si, l, e, d, ev, inc, up)
+                                                     inconclusive, up_since, failing_since, observed_at)
+                SELECT $1, r, comp, s, now() - make_interval(secs => si), l, e, d, ev, inc,
+                       now() - make_interval(secs => up), now() - make_interval(secs => fa), now()
+                FROM unnest($2::text[], $3::text[], $4::text[], $5::float8[], $6::float8[], $7::text[], $8::jsonb[], $9::text[],
+                            $10::int8[], $11::float8[], $12::float8[])
+                    AS t(r, comp, s, si, l, e, d, ev, inc, up, fa)
                 ON CONFLICT (observer, region, component) DO UPDATE SET state = excluded.state, since = excluded.since,
                     latency_ms = excluded.latency_ms, last_error = excluded.last_error, detail = excluded.detail,
-                    evidence = excluded.evidence, inconclusive = excluded.inconclusive, up_since = excluded.up_since, observed_at = now()
+                    evidence = excluded.evidence, inconclusive = excluded.inconclusive, up_since = excluded.up_since,
+                    failing_since = excluded.failing_since,
+                    observed_at = now()
                 """, parameters)
             try await c.query(
                 """
@@ -59,6 +68,9 @@ extension ControlStore {
             for t in transitions {
                 try await ControlStore.recordEvent(c, kind: "health", region: t.region, message: t.message, detail: t)
             }
+            for w in warnings {
+                try await ControlStore.recordEvent(c, kind: "warning", region: w.region, message: w.message)
+            }
         }
     }
 
@@ -70,7 +82,7 @@ extension ControlStore {
     {
         try await c.query(
             """
-            SELECT o.observer, o.region, o.component, o.state, o.since, o.evidence, o.up_since, a.last_seen,
+            SELECT o.observer, o.region, o.component, o.state, o.since, o.evidence, o.up_since, o.failing_since, a.last_seen,
                    CASE WHEN coalesce(a.lagging, false) THEN coalesce(a.lag_reason, 'lagging') END AS lag_reason,
                    coalesce(a.last_seen > now() - make_interval(secs => $1), false) AS live
             FROM switchyard.observations o LEFT JOIN switchyard.agents a USING (observer)
@@ -82,7 +94,7 @@ extension ControlStore {
                 component: try row["component"].require(),
                 state: HealthState(rawValue: try row["state"].require()) ?? .unknown, since: try row["since"].require(),
                 evidence: try row["evidence"].optional(String.self).flatMap(Evidence.init(rawValue:)),
-                upSince: try row["up_since"].optional(),
+                upSince: try row["up_since"].optional(), failingSince: try row["failing_since"].optional(),
                 live: try row["live"].require(), lastSeen: try row["last_seen"].optional() ?? .distantPast,
                 lagReason: try row["lag_reason"].optional())
         }

@@ -82,6 +82,9 @@ public struct FenceResult: Codable, Sendable {
     public var skipped: String?
     /// Executions in the old region still running when the wait for them ended.
     public var executionsStillRunning: Int?
+    /// The old region's leader recorded that no leader-gated `--exec` command of its runs (it has none,
+    /// or it stopped it); false or absent: the target holds its own for `SafetyTiming.execStopBound`.
+    public var leaderCommandStopped: Bool?
     /// How long the step waited for leases to end: the old region's when it could not fence it, or a
     /// failsafe lease of any region it did not fence. Set whenever it waited: the target then holds.
     public var leaseWaitedMs: Int?

@@ -18,7 +18,7 @@ public enum DecisionInputReader {
         for o in try await ControlStore.observations(control, liveWithin: liveWithin, seenWithin: .seconds(86_400)) {
             var view = views[o.region]?[o.observer] ?? (o.live, [:])
             view.components[o.component] = .init(
-                state: o.state, since: o.since, evidence: o.evidence, upSince: o.upSince)
+                state: o.state, since: o.since, evidence: o.evidence, upSince: o.upSince, failingSince: o.failingSince)
             views[o.region, default: [:]][o.observer] = view
             if o.live, let reason = o.lagReason { lagging[o.observer] = reason }
         }
@@ -41,7 +41,8 @@ public enum DecisionInputReader {
             quorum: failover.quorum, failureGrace: failover.failureGrace, cooldown: failover.cooldown,
             maxFailoversPerHour: failover.maxFailoversPerHour, recentFailovers: recent,
             paused: cluster.paused, automatic: failover.auto,
-            evidenceGrace: min(failover.evidenceGrace, failover.failureGrace), laggingObservers: lagging)
+            evidenceGrace: min(failover.evidenceGrace, failover.failureGrace), laggingObservers: lagging,
+            correlationWindow: configuration.controlPlane.probes.silenceCorrelationWindow)
     }
 
     /// The check an automatic failover makes inside the transaction that begins it: a fresh read of the

@@ -40,9 +40,10 @@ extension FailoverExecutor {
         var fencedRegion: String?
         if let from = context.from {
             do {
-                let (fenced, running) = try await fenceInOwnDatabase(context, from: from)
+                let (fenced, running, commandStopped) = try await fenceInOwnDatabase(context, from: from)
                 result.fenced = fenced
                 result.executionsStillRunning = running
+                result.leaderCommandStopped = commandStopped
                 fencedRegion = from
             } catch let refusal as Refusal {
                 throw refusal
@@ -89,9 +90,13 @@ extension FailoverExecutor {
     /// Writes the fence into the old region's database and waits, bounded, for its executions to stop:
     /// on a failover their workers kill them on seeing the fence; on a switchover they finish (no run
     /// re-executed), bounded by the quiesce timeout. One a worker abandoned (it lost track of it in a
-    /// crash) has an outcome but no end: not running. Returns whether it fenced and what still runs.
-    func fenceInOwnDatabase(_ context: Context, from: String) async throws -> (Bool, Int) {
+    /// crash) has an outcome but no end: not running; nor is one whose worker has been silent past
+    /// `SafetyTiming.workerSilenceBound`. Returns whether it fenced, what still runs, and whether the old
+    /// leader recorded that no leader-gated command of its runs. Whatever may still run there is covered
+    /// by the target's hold (`dispatchHold`), not by waiting here: the wait only lets live workers confirm.
+    func fenceInOwnDatabase(_ context: Context, from: String) async throws -> (Bool, Int, Bool) {
         let failover = configuration.controlPlane.failover
+        let timing = SafetyTiming(configuration.controlPlane)
         let clock = ContinuousClock()
         let started = clock.now
         let drain = context.kind == .switchover
@@ -110,20 +115,24 @@ extension FailoverExecutor {
         var healthy = false
         defer { giveBack(from, old, healthy: healthy) }
         var running = 0
-        let wait = drain ? failover.switchoverQuiesceTimeout : failover.fenceTimeout + .seconds(3)
-        while clock.now - started < wait {
-            running =
-                try await old.query(
-                    """
-                    SELECT count(*) AS n FROM switchyard.executions e JOIN switchyard.nodes n ON n.node_id = e.worker
-                    WHERE e.finished_at IS NULL AND e.outcome IS NULL AND n.last_heartbeat > now() - interval '5 seconds'
-                    """
-                ).first?["n"].require(Int.self) ?? 0
-            if running == 0 { break }
+        var commandStopped = false
+        let wait = drain ? failover.switchoverQuiesceTimeout : failover.fenceTimeout
+        while true {
+            let row = try await old.query(
+                """
+                SELECT (SELECT count(*) FROM switchyard.executions e JOIN switchyard.nodes n ON n.node_id = e.worker
+                        WHERE e.finished_at IS NULL AND e.outcome IS NULL
+                          AND n.last_heartbeat > now() - make_interval(secs => $1)) AS n,
+                       (SELECT coalesce(exec_stopped_epoch = epoch, false) FROM switchyard.leadership WHERE id = 1) AS stopped
+                """, [.double(timing.workerSilenceBound.secondsDouble)]
+            ).first
+            running = try row?["n"].require(Int.self) ?? 0
+            commandStopped = try row?["stopped"].optional(Bool.self) ?? false
+            if running == 0 || clock.now - started >= wait { break }
             try await Task.sleep(for: .milliseconds(50))
         }
         healthy = true
-        return (true, running)
+        return (true, running, commandStopped)
     }
 
     /// A connection to a region's database on which `first` succeeded: the failover leader's warm one
@@ -173,22 +182,29 @@ extension FailoverExecutor {
         try await ControlStore.fenceResult(control, failover: context.id).0?.fenced == false
     }
 
-    /// How long a region activated without fencing the old one holds its dispatches (and its leader-gated
-    /// `--exec` command). When the fence step waited out the old region's leases, its workers stop their
-    /// commands at the fence validity, which ends with those leases: the hold is `SafetyTiming.stopBound`
-    /// counted from the end of that wait. When it fenced the old region but executions there had not
-    /// stopped (their workers may not see the fence), they stop at the latest when the validity last
-    /// pushed there ends, a lease TTL after the fence: the hold counts that in too.
+    /// How long the target holds its dispatches and its leader-gated `--exec` command. When the fence step
+    /// waited out the old region's leases, its commands stop at the fence validity, which ends with those
+    /// leases: the hold is `SafetyTiming.stopBound` counted from the end of that wait. When it fenced the
+    /// old region in its own database, executions there that had not stopped stop within
+    /// `workerStopBound` of the fence (their workers may not see it), and its leader's command within
+    /// `execStopBound` unless the leader recorded that none runs (`SafetyTiming.fencedHold`); a switchover
+    /// holds the same for its leader's command (its executions drained or were waited for).
     func dispatchHold(_ context: Context, control: PostgresConnection) async throws -> Duration? {
         let (journaled, since) = try await ControlStore.fenceResult(control, failover: context.id)
         let timing = SafetyTiming(configuration.controlPlane)
         // No readable fence result: hold as long as anything could need (fail closed).
-        guard let fence = journaled else { return timing.stopBound + timing.leaseTTL }
-        if fence.fenced == false || fence.leaseWaitedMs != nil { return timing.dispatchHold(sinceLeasesEnded: since) }
-        if fence.fenced == true, context.kind != .switchover, (fence.executionsStillRunning ?? 0) > 0 {
-            return timing.dispatchHold(sinceLeasesEnded: since) + timing.leaseTTL
+        guard let fence = journaled else {
+            return max(timing.stopBound + timing.leaseTTL, timing.workerStopBound, timing.execStopBound)
         }
-        return nil
+        var hold: Duration? = nil
+        if fence.fenced == false || fence.leaseWaitedMs != nil { hold = timing.dispatchHold(sinceLeasesEnded: since) }
+        if fence.fenced == true {
+            let fenced = timing.fencedHold(
+                executionsRunning: context.kind != .switchover && (fence.executionsStillRunning ?? 0) > 0,
+                leaderCommandStopped: fence.leaderCommandStopped ?? false, sinceFenced: since)
+            if let fenced { hold = max(hold ?? .zero, fenced) }
+        }
+        return hold.flatMap { $0 > .zero ? $0 : nil }
     }
 
     /// Copies the old region's active runs to the target as queued: from its database when reachable,

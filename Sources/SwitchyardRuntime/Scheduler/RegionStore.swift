@@ -41,15 +41,21 @@ public enum RegionStore {
     }
 
     /// Increments the epoch (the new leader's fencing token) and reads what the predecessor left.
-    public static func takeOver(_ lock: LockSession, node: String) async throws -> Succession {
+    /// With `commandless`, the new leader runs no `--exec` command and records so at once
+    /// (`exec_stopped_epoch` is its epoch from the start): a failover away from the region need not wait
+    /// for one to stop.
+    public static func takeOver(_ lock: LockSession, node: String, commandless: Bool = false) async throws
+        -> Succession
+    {
         let row = try await lock.connection.query(
             """
             WITH previous AS (SELECT epoch, heartbeat_at, exec_stopped_epoch FROM switchyard.leadership WHERE id = 1 FOR UPDATE)
-            UPDATE switchyard.leadership l SET epoch = l.epoch + 1, leader_node = $1, since = now(), heartbeat_at = now()
+            UPDATE switchyard.leadership l SET epoch = l.epoch + 1, leader_node = $1, since = now(), heartbeat_at = now(),
+                exec_stopped_epoch = CASE WHEN $2 THEN l.epoch + 1 ELSE l.exec_stopped_epoch END
             FROM previous WHERE l.id = 1
             RETURNING l.epoch, extract(epoch FROM now() - previous.heartbeat_at)::float8 AS since_heartbeat,
                 coalesce(previous.exec_stopped_epoch = previous.epoch, false) AS stopped
-            """, [.text(node)]
+            """, [.text(node), .bool(commandless)]
         ).first
         guard let epoch = try row?["epoch"].require(Int.self) else {
             throw PostgresError(

@@ -168,18 +168,20 @@ public final class SchedulerNode: Sendable {
         let timing = SafetyTiming(configuration.controlPlane)
         var deadline = LeaderDeadline(stepDownAfter: election.stepDownAfter)
         let bumpSent = ContinuousClock.now
-        let succession = try await RegionStore.takeOver(lock, node: nodeId)
+        // A node with no --exec command records at once that none runs: a failover's target then holds nothing for it.
+        let succession = try await RegionStore.takeOver(lock, node: nodeId, commandless: execs.isEmpty)
         let epoch = succession.epoch
         deadline.confirm(sentAt: bumpSent)
         // The predecessor's command (an --exec command such as `airflow scheduler`) may still be shutting down:
         // its guard stops it at the end of the lease it was last fed (at most step_down_after after the
-        // predecessor's last heartbeat) and kills it exec_grace later. Unless the predecessor recorded that its
+        // predecessor's last heartbeat) and kills it exec_grace later (`SafetyTiming.execStopBound`, with the
+        // drift margin). Unless the predecessor recorded that its
         // command had exited before it let go, start ours only once that bound has passed: never two at once.
         for exec in execs {
             if succession.predecessorStoppedExec {
                 await exec.lead(notBefore: nil)
             } else {
-                let bound = election.stepDownAfter + election.execGrace + timing.guardSlack
+                let bound = timing.execStopBound
                 let waited = succession.sincePredecessorHeartbeat ?? .zero
                 await exec.lead(notBefore: bound > waited ? .now + (bound - waited) : nil)
             }
