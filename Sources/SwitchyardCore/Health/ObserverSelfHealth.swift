@@ -24,8 +24,9 @@ public struct ObserverSelfHealth: Sendable {
     public private(set) var windows: [Window] = []
     /// Recent durations of each thing measured against its own baseline (`measuredAgainstBaseline`).
     private var samples: [String: [Duration]] = [:]
-    /// How many recent samples a baseline is taken from.
-    public static let baselineSamples = 60
+    /// How many recent samples a baseline is taken from: minutes of them, so a loaded stretch of a
+    /// minute or two does not become the baseline.
+    public static let baselineSamples = 300
     /// Lag windows seen since the start.
     public private(set) var lagEvents = 0
 
@@ -59,17 +60,19 @@ public struct ObserverSelfHealth: Sendable {
         return true
     }
 
-    /// The baseline of what `key` names: the median of its recent samples (nil before the first).
+    /// The baseline of what `key` names: the 10th percentile of its recent samples (nil before the
+    /// first). A far link is slow in every sample, so its low percentile is its normal; a loaded host
+    /// is slow in some, and they stay above it.
     public func baseline(_ key: String) -> Duration? {
         guard let recent = samples[key], !recent.isEmpty else { return nil }
-        return recent.sorted()[recent.count / 2]
+        return recent.sorted()[recent.count / 10]
     }
 
     /// Records something whose normal duration depends on where the observer stands (a round trip to a
     /// control database 30 or 250 ms away): it is lag only when it overshoots the larger of `budget` and
-    /// this observer's own median for it by more than `threshold`, so a far control database is this
-    /// observer's normal, not its lag. Each sample joins the baseline whether or not it was lag, and the
-    /// median ignores a few outliers: a brief starvation does not raise it, a lasting change of link does.
+    /// this observer's own baseline for it by more than `threshold`, so a far control database is this
+    /// observer's normal, not its lag. Each sample joins the baseline whether or not it was lag; a low
+    /// percentile of minutes of samples ignores a loaded stretch, while a lasting change of link moves it.
     @discardableResult
     public mutating func measuredAgainstBaseline(
         _ what: String, key: String, budget: Duration, actual: Duration, endedAt end: ContinuousClock.Instant

@@ -44,7 +44,7 @@ extension Agent {
                 try await write(control, local: local, transitions: transitions, notices: notices, apiURL: apiURL())
                 view = try await read(control, sinceEvent: lastEventId ?? 0)
                 // A control round trip far slower than this observer's own usual one is its surroundings being
-                // slow too: lag. A far control database is the usual, not lag (its median is the baseline).
+                // slow too: lag. A far control database is the usual, not lag (`ObserverSelfHealth.baseline`).
                 let now = ContinuousClock.now
                 selfHealth.measuredAgainstBaseline(
                     "the control database round trip", key: "control", budget: budget, actual: now - sent, endedAt: now)
