@@ -49,6 +49,21 @@ public enum ConnectionString {
         return .success(pairs)
     }
 
+    /// `dsn` in keyword form without its credentials: no password, and a password file that does not
+    /// exist. A server that asks for a password then ends the attempt as soon as it has answered the
+    /// startup packet ("no password supplied"), which is all a liveness ping needs: two round trips
+    /// instead of the four of a full SCRAM exchange, which matters across a WAN. Nil when libpq cannot
+    /// parse it.
+    public static func withoutCredentials(_ dsn: String) -> String? {
+        guard case .success(let pairs) = parse(dsn) else { return nil }
+        let quote = { (value: String) in
+            "'" + value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'") + "'"
+        }
+        let kept = pairs.filter { $0.key != "password" && $0.key != "passfile" }
+        return (kept.map { "\($0.key)=\(quote($0.value))" } + ["passfile='/nonexistent/switchyard-ping'"])
+            .joined(separator: " ")
+    }
+
     /// A fixed reason for one of libpq's parse errors (libpq 15's wording), and the keyword it names
     /// when it names an unknown one.
     static func classify(_ message: String) -> Malformed {

@@ -18,7 +18,10 @@ extension PostgresConnection {
     /// so it needs no password and costs the server one short-lived backend.
     public func ping(timeout: Duration) -> PingResult {
         let deadline = ContinuousClock.now + timeout
-        guard let conn = PQconnectStart(conninfo) else { return .unreachable("out of memory") }
+        // Without credentials: the server's request for a password is its answer (two round trips, not four).
+        guard let conn = PQconnectStart(ConnectionString.withoutCredentials(conninfo) ?? conninfo) else {
+            return .unreachable("out of memory")
+        }
         defer { PQfinish(conn) }
         var status = PGRES_POLLING_WRITING
         while true {

@@ -8,7 +8,7 @@ import SwitchyardRuntime
 struct DevCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dev", abstract: "Run a local multi-region deployment on loopback.",
-        subcommands: [Up.self, Down.self, Status.self, Router.self])
+        subcommands: [Up.self, Down.self, Status.self, Router.self, Relay.self])
 
     struct DirectoryOption: ParsableArguments {
         @Option(help: "Deployment directory (several deployments can live side by side).")
@@ -34,22 +34,49 @@ struct DevCommand: AsyncParsableCommand {
                 "Run Apache Airflow 3 in every region (installed by scripts/install-airflow.sh): its tables in each region database, `airflow scheduler` under the leading scheduler node of the active region, LocalExecutor, no Redis."
         )
         var airflow = false
+        @Option(
+            help: ArgumentHelp(
+                "Link the regions through a user-space WAN of this profile: lan, continental, global or harsh (see docs/geography.md).",
+                valueName: "profile"))
+        var wan: String?
+        @Option(
+            help: ArgumentHelp(
+                "The timings a new deployment is written with: dev (fast, for loopback) or shipped (regions/controlplane.yaml's, as measured across a WAN).",
+                valueName: "timings"))
+        var timings: String = "dev"
+
+        func validate() throws {
+            if let wan, WANProfile.named(wan) == nil {
+                throw ValidationError(
+                    "--wan must be one of \(WANProfile.names.joined(separator: ", ")), found \"\(wan)\"")
+            }
+            if !["dev", "shipped"].contains(timings) {
+                throw ValidationError("--timings must be dev or shipped, found \"\(timings)\"")
+            }
+            if wan != nil && (netns || controlReplica) {
+                throw ValidationError("--wan is not available with --netns or --control-replica")
+            }
+        }
 
         func run() async throws {
             let clock = ContinuousClock()
             let start = clock.now
-            let state: DevState
+            var state: DevState
             // An existing deployment keeps whichever region is active (a drill or failover may have moved it).
             let existed = try DevState.load(directory: DevDeployment.absolute(directory.dir)) != nil
             do {
                 state = try await DevDeployment.up(
                     directory: directory.dir, regions: regions, netns: netns, controlReplica: controlReplica,
-                    airflow: airflow
+                    airflow: airflow, settings: timings == "shipped" ? DevSettings(shippedTimings: true) : nil
                 ) {
                     Output.progress($0)
                 }
             } catch let error as DevError {
                 throw OperationFailure(message: error.description)
+            }
+            if let wan, let profile = WANProfile.named(wan) {
+                let links = try DevDeployment.setUpWAN(&state, profile: profile)
+                Output.progress("WAN \(profile.name): \(links.links.count) links relayed (wan.json)")
             }
             let configuration = state.hostConfiguration(try ConfigLoader.load(directory: state.configDirectory))
             let report = try await InitCommand.initialize(configuration, active: existed ? nil : state.regions.first)
@@ -130,6 +157,21 @@ struct DevCommand: AsyncParsableCommand {
             }
             try await DevRouter.serve(
                 directory: DevDeployment.absolute(directory.dir), host: String(listen[..<colon]), port: port)
+        }
+    }
+
+    /// The local deployment's WAN relay (started by `dev up --wan P --daemons`; see `LinkRelay`).
+    struct Relay: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Internal: the dev deployment's user-space WAN links.", shouldDisplay: false)
+        @OptionGroup var directory: DirectoryOption
+
+        func run() async throws {
+            do {
+                try await LinkRelay.serve(directory: DevDeployment.absolute(directory.dir)) { Output.progress($0) }
+            } catch let error as DevError {
+                throw OperationFailure(message: error.description)
+            }
         }
     }
 

@@ -16,40 +16,7 @@ package enum DevConfigWriter {
             api:
               listen: "127.0.0.1:\(apiPort)"
               token_env: SWITCHYARD_API_TOKEN
-            probes:
-              interval: 500ms
-              timeout: 400ms
-              failures_to_suspect: 1
-              failures_to_down: 3
-              down_after: 1500ms
-              successes_to_recover: 2
-              # A stale heartbeat row is positive evidence: outlast a frozen leader's hand-off (idle_session_timeout).
-              scheduler_stale_after: 5s
-            election:
-              idle_session_timeout: 3s
-              heartbeat_interval: 500ms
-              step_down_after: 2s
-              statement_timeout: 2s
-              lock_wait: 1s
-              connect_timeout: 2s
-              keepalives_idle: 2s
-              keepalives_interval: 1s
-              keepalives_count: 2
-              tcp_user_timeout: 3s
-              exec_grace: \(state.settings?.execGrace.map(DevSettings.yaml) ?? (state.airflow == nil ? "500ms" : "5s"))
-            failover:
-              auto: true
-              quorum: majority
-              failure_grace: 1500ms
-              evidence_grace: 250ms
-              cooldown: \(state.settings?.cooldown.map(DevSettings.yaml) ?? "5s")
-              max_failovers_per_hour: 120
-              lease_ttl: 3s
-              lease_renew_interval: 500ms
-              shadow_interval: 1s
-              fence_timeout: 2s
-              switchover_quiesce_timeout: 30s
-              incident_resolve_after: \(state.settings?.incidentResolveAfter.map(DevSettings.yaml) ?? "10s")
+            \(timings(state))
             logging:
               level: info
 
@@ -124,4 +91,91 @@ package enum DevConfigWriter {
             """
         try dags.write(toFile: dir + "/dags.yaml", atomically: true, encoding: .utf8)
     }
+
+    /// The probes, election and failover sections: the lab's fast dev timings, or the shipped ones
+    /// (`DevSettings.shippedTimings`, the product's defaults, which are `regions/controlplane.yaml`'s).
+    static func timings(_ state: DevState) -> String {
+        let settings = state.settings
+        let ms = DevSettings.yaml
+        let execGrace = settings?.execGrace.map(ms) ?? (state.airflow == nil ? "500ms" : "5s")
+        let cooldown = settings?.cooldown.map(ms) ?? "5s"
+        let resolve = settings?.incidentResolveAfter.map(ms) ?? "10s"
+        if settings?.shippedTimings == true {
+            let p = ProbeConfig(), e = ElectionConfig(), f = FailoverConfig()
+            return """
+                # The shipped timings (regions/controlplane.yaml), as measured across a WAN profile.
+                probes:
+                  interval: \(ms(p.interval))
+                  timeout: \(ms(p.timeout))
+                  failures_to_suspect: \(p.failuresToSuspect)
+                  failures_to_down: \(p.failuresToDown)
+                  down_after: \(ms(p.downAfter))
+                  successes_to_recover: \(p.successesToRecover)
+                  scheduler_stale_after: \(ms(p.schedulerStaleAfter))
+                election:
+                  idle_session_timeout: \(ms(e.idleSessionTimeout))
+                  heartbeat_interval: \(ms(e.heartbeatInterval))
+                  step_down_after: \(ms(e.stepDownAfter))
+                  statement_timeout: \(ms(e.statementTimeout))
+                  lock_wait: \(ms(e.lockWait))
+                  connect_timeout: \(ms(e.connectTimeout))
+                  keepalives_idle: \(ms(e.keepalivesIdle))
+                  keepalives_interval: \(ms(e.keepalivesInterval))
+                  keepalives_count: \(e.keepalivesCount)
+                  tcp_user_timeout: \(ms(e.tcpUserTimeout))
+                  exec_grace: \(settings?.execGrace.map(ms) ?? ms(e.execGrace))
+                failover:
+                  auto: true
+                  quorum: majority
+                  failure_grace: \(ms(f.failureGrace))
+                  evidence_grace: \(ms(f.evidenceGrace))
+                  cooldown: \(cooldown)
+                  max_failovers_per_hour: 120
+                  lease_ttl: \(ms(f.leaseTTL))
+                  lease_renew_interval: \(ms(f.leaseRenewInterval))
+                  shadow_interval: \(ms(f.shadowInterval))
+                  fence_timeout: \(ms(f.fenceTimeout))
+                  switchover_quiesce_timeout: \(ms(f.switchoverQuiesceTimeout))
+                  incident_resolve_after: \(resolve)
+                  max_clock_drift: \(ms(f.maxClockDrift))
+                """
+        }
+        return """
+            probes:
+              interval: 500ms
+              timeout: 400ms
+              failures_to_suspect: 1
+              failures_to_down: 3
+              down_after: 1500ms
+              successes_to_recover: 2
+              # A stale heartbeat row is positive evidence: outlast a frozen leader's hand-off (idle_session_timeout).
+              scheduler_stale_after: 5s
+            election:
+              idle_session_timeout: 3s
+              heartbeat_interval: 500ms
+              step_down_after: 2s
+              statement_timeout: 2s
+              lock_wait: 1s
+              connect_timeout: 2s
+              keepalives_idle: 2s
+              keepalives_interval: 1s
+              keepalives_count: 2
+              tcp_user_timeout: 3s
+              exec_grace: \(execGrace)
+            failover:
+              auto: true
+              quorum: majority
+              failure_grace: 1500ms
+              evidence_grace: 250ms
+              cooldown: \(cooldown)
+              max_failovers_per_hour: 120
+              lease_ttl: 3s
+              lease_renew_interval: 500ms
+              shadow_interval: 1s
+              fence_timeout: 2s
+              switchover_quiesce_timeout: 30s
+              incident_resolve_after: \(resolve)
+            """
+    }
+
 }

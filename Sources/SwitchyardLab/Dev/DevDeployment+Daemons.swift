@@ -18,7 +18,17 @@ extension DevDeployment {
         try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
         var wanted: [(kind: String, region: String, name: String, arguments: [String], port: Int?)] = []
         var programs: [String: [String]] = [:]  // daemons that are not `switchyard` (Airflow's): name → command line
+        // A WAN deployment: the relay first, and each region's daemons reach other sites through their links.
+        var configFor: (String) -> String = { _ in state.configDirectory }
+        if let profileName = state.wan, let profile = WANProfile.named(profileName) {
+            let table = try setUpWAN(&state, profile: profile)
+            try writeWANConfigs(state, table)
+            let current = state
+            configFor = { wanConfigDirectory(current, region: $0) }
+            wanted.append(("relay", "wan", "relay", ["dev", "relay", "--dir", directory], nil))
+        }
         for region in state.regions {
+            let config = configFor(region)
             // An Airflow region: its scheduler nodes run `airflow scheduler` while they lead the active region,
             // LocalExecutor runs the tasks (no Switchyard workers), and its execution API serves them.
             let airflow = state.airflow?[region]?.home(passfile: state.passfile)
@@ -28,7 +38,7 @@ extension DevDeployment {
                 wanted.append(
                     (
                         "scheduler", region, name,
-                        ["scheduler", "--region", region, "--node-id", name, "--config", state.configDirectory] + exec,
+                        ["scheduler", "--region", region, "--node-id", name, "--config", config] + exec,
                         nil
                     ))
             }
@@ -46,7 +56,7 @@ extension DevDeployment {
                     wanted.append(
                         (
                             "worker", region, worker,
-                            ["worker", "--region", region, "--worker-id", worker, "--config", state.configDirectory],
+                            ["worker", "--region", region, "--worker-id", worker, "--config", config],
                             nil
                         ))
                 }
@@ -61,7 +71,7 @@ extension DevDeployment {
             wanted.append(
                 (
                     "agent", region, region,
-                    ["agent", "--observer", region, "--listen", "\(host):\(port)", "--config", state.configDirectory],
+                    ["agent", "--observer", region, "--listen", "\(host):\(port)", "--config", config],
                     port
                 ))
         }

@@ -11,12 +11,17 @@ public struct DevSettings: Codable, Sendable, Equatable {
     public var airflowRegions: Set<String>
     /// `failover.incident_resolve_after` (default 10 s).
     public var incidentResolveAfter: Duration?
+    /// The probe, election and failover timings of the shipped `regions/controlplane.yaml` (the product's
+    /// defaults) instead of the lab's faster dev timings; the cooldown and hourly cap stay the lab's, so
+    /// drills can fail over again and again.
+    public var shippedTimings: Bool?
 
     /// Settings; nil keeps the default.
     public init(
         execGrace: Duration? = nil, cooldown: Duration? = nil, airflowRegions: Set<String> = [],
-        incidentResolveAfter: Duration? = nil
+        incidentResolveAfter: Duration? = nil, shippedTimings: Bool? = nil
     ) {
+        self.shippedTimings = shippedTimings
         self.incidentResolveAfter = incidentResolveAfter
         self.execGrace = execGrace
         self.cooldown = cooldown

@@ -32,6 +32,8 @@ public struct DevState: Codable, Sendable {
     public var network: DevNetwork?
     /// Control-plane settings other than the defaults (tests' timings), kept across rewrites of the configuration.
     public var settings: DevSettings?
+    /// The WAN profile its regions are linked by (`dev up --wan`; nil: loopback, no relays).
+    public var wan: String?
 
     /// The control database's conninfo: with a replica, both hosts and `target_session_attrs=read-write`,
     /// so every client follows whichever of them is the primary.

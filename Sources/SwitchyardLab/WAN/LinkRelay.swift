@@ -1,0 +1,166 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// The user-space WAN of a local deployment (the kernel here has no netem): one loopback listener per
+/// link of `wan.json`, relaying each accepted connection to its server with the link's one-way delay,
+/// jitter and loss applied per direction, in order. A black-holed link passes nothing and refuses
+/// nothing, as a cut link is silent. The file is re-read when it changes, so a drill's link fault takes
+/// effect within a fraction of a second.
+///
+/// The relay terminates TCP on each side, so a client's connect completes at once (the handshake's
+/// round trip is not delayed) and loss shows as the delay of a retransmission, as TCP turns it.
+public final class LinkRelay: Sendable {
+    let links: Mutex<[String: WANLinks.Link]>
+
+    init(_ table: WANLinks) {
+        links = Mutex(Dictionary(table.links.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a }))
+    }
+
+    func current(_ name: String) -> WANLinks.Link? { links.withLock { $0[name] } }
+
+    func update(_ table: WANLinks) {
+        links.withLock { current in
+            for link in table.links where current[link.name] != nil { current[link.name] = link }
+        }
+    }
+
+    /// Serves the links of the deployment in `directory` until cancelled.
+    public static func serve(directory: String, log: @Sendable (String) -> Void) async throws {
+        guard let table = try WANLinks.load(directory: directory) else {
+            throw DevError("no \(WANLinks.path(directory)): start the deployment with `dev up --wan PROFILE`")
+        }
+        let relay = LinkRelay(table)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        var servers: [Channel] = []
+        for link in table.links {
+            let name = link.name
+            let bootstrap = ServerBootstrap(group: group)
+                .serverChannelOption(.backlog, value: 256)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(ClientSide(relay: relay, link: name))
+                    }
+                }
+            servers.append(try await bootstrap.bind(host: "127.0.0.1", port: link.listen).get())
+        }
+        log("relaying \(table.links.count) links of the \(table.profile) profile")
+        var modified: Date?
+        do {
+            while !Task.isCancelled {
+                try await Task.sleep(for: .milliseconds(200))
+                let attributes = try? FileManager.default.attributesOfItem(atPath: WANLinks.path(directory))
+                let stamp = attributes?[.modificationDate] as? Date
+                guard stamp != modified else { continue }
+                modified = stamp
+                if let fresh = try? WANLinks.load(directory: directory) { relay.update(fresh) }
+            }
+        } catch {}
+        for server in servers { try? await server.close() }
+        try? await group.shutdownGracefully()
+    }
+
+    /// When a chunk that arrives now is delivered across `link`, never before the previous one.
+    static func due(_ link: WANProfile.Link, extraMs: Double, after last: NIODeadline) -> NIODeadline {
+        var ms = link.delayMs + extraMs
+        if link.jitterMs > 0 { ms += Double.random(in: -link.jitterMs...link.jitterMs) }
+        if link.lossPercent > 0, Double.random(in: 0..<100) < link.lossPercent { ms += 200 + 2 * link.delayMs }
+        let due = NIODeadline.now() + .nanoseconds(Int64(max(0, ms) * 1_000_000))
+        return max(due, last + .nanoseconds(1))
+    }
+}
+
+/// The client's side of a relayed connection: connects to the server after the link's forward delay
+/// and carries the client's bytes there.
+final class ClientSide: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    let relay: LinkRelay
+    let link: String
+    var peer: EventLoopFuture<Channel>?
+    var last = NIODeadline.uptimeNanoseconds(0)
+
+    init(relay: LinkRelay, link: String) {
+        self.relay = relay
+        self.link = link
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        guard let settings = relay.current(link), !settings.blackhole else { return }  // held, silent
+        let client = context.channel
+        let promise = context.eventLoop.makePromise(of: Channel.self)
+        peer = promise.futureResult
+        let relay = relay, link = link, port = settings.upstream
+        last = LinkRelay.due(settings.forward, extraMs: settings.extraDelayMs, after: last)
+        context.eventLoop.scheduleTask(deadline: last) {
+            ClientBootstrap(group: client.eventLoop)
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(
+                            ServerSide(relay: relay, link: link, client: client))
+                    }
+                }
+                .connect(host: "127.0.0.1", port: port)
+                .cascade(to: promise)
+        }
+        // A server that refuses: the client sees its connection closed (libpq: "server closed the connection").
+        promise.futureResult.whenFailure { _ in client.close(promise: nil) }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        guard let settings = relay.current(link), !settings.blackhole, let peer else { return }
+        last = LinkRelay.due(settings.forward, extraMs: settings.extraDelayMs, after: last)
+        context.eventLoop.scheduleTask(deadline: last) {
+            peer.whenSuccess { $0.writeAndFlush(buffer, promise: nil) }
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        guard let settings = relay.current(link), !settings.blackhole, let peer else { return }
+        last = LinkRelay.due(settings.forward, extraMs: settings.extraDelayMs, after: last)
+        context.eventLoop.scheduleTask(deadline: last) { peer.whenSuccess { $0.close(promise: nil) } }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        context.close(promise: nil)
+    }
+}
+
+/// The server's side of a relayed connection: carries the server's bytes back after the link's
+/// backward delay.
+final class ServerSide: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    let relay: LinkRelay
+    let link: String
+    let client: Channel
+    var last = NIODeadline.uptimeNanoseconds(0)
+
+    init(relay: LinkRelay, link: String, client: Channel) {
+        self.relay = relay
+        self.link = link
+        self.client = client
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        guard let settings = relay.current(link), !settings.blackhole else { return }
+        last = LinkRelay.due(settings.backward, extraMs: settings.extraDelayMs, after: last)
+        let client = client
+        context.eventLoop.scheduleTask(deadline: last) { client.writeAndFlush(buffer, promise: nil) }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        guard let settings = relay.current(link), !settings.blackhole else { return }
+        last = LinkRelay.due(settings.backward, extraMs: settings.extraDelayMs, after: last)
+        let client = client
+        context.eventLoop.scheduleTask(deadline: last) { client.close(promise: nil) }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        context.close(promise: nil)
+    }
+}

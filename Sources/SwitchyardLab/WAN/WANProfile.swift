@@ -1,0 +1,111 @@
+import Foundation
+
+/// A geography for a local deployment: the one-way latency, jitter and loss of every link between two
+/// sites (regions, and the control site that holds the control database and the routing stand-in).
+/// Figures are typical public-cloud ones; a link's two directions may differ.
+public struct WANProfile: Sendable, Equatable {
+    /// One direction of one link.
+    public struct Link: Codable, Sendable, Equatable {
+        /// One-way delay in milliseconds.
+        public var delayMs: Double
+        /// Each chunk's delay varies uniformly by up to this (milliseconds), never reordering a stream.
+        public var jitterMs: Double
+        /// Percent of chunks delayed as if their segment was lost once (a retransmission: 200 ms plus a
+        /// round trip), as TCP turns loss into delay.
+        public var lossPercent: Double
+
+        /// A link.
+        public init(delayMs: Double, jitterMs: Double = 0, lossPercent: Double = 0) {
+            self.delayMs = delayMs
+            self.jitterMs = jitterMs
+            self.lossPercent = lossPercent
+        }
+    }
+
+    /// The profile's name (`lan`, `continental`, `global`, `harsh`).
+    public var name: String
+    /// The site the control database (and the routing stand-in) lives in: a region's name, or nil for a
+    /// third site of its own.
+    public var controlSite: String?
+    /// One-way link from one site to another; a pair not listed falls back to `defaultLink`.
+    public var links: [String: Link]
+    /// The link between sites no entry names.
+    public var defaultLink: Link
+    /// The link from a region to a third-site control database.
+    public var controlLink: Link
+
+    /// The name of the control site in link keys.
+    public static let control = "control"
+
+    static func key(_ from: String, _ to: String) -> String { "\(from)>\(to)" }
+
+    /// The one-way link from site `from` to site `to` (a region or `control`); zero within a site.
+    public func link(from: String, to: String) -> Link {
+        let from = from == Self.control ? (controlSite ?? Self.control) : from
+        let to = to == Self.control ? (controlSite ?? Self.control) : to
+        if from == to { return Link(delayMs: 0) }
+        if let link = links[Self.key(from, to)] { return link }
+        if from == Self.control || to == Self.control { return controlLink }
+        return defaultLink
+    }
+
+    /// The profiles by name.
+    public static func named(_ name: String) -> WANProfile? {
+        switch name {
+        case "lan": return lan
+        case "continental": return continental
+        case "global": return global
+        case "harsh": return harsh
+        default: return nil
+        }
+    }
+
+    /// Every profile's name.
+    public static let names = ["lan", "continental", "global", "harsh"]
+
+    /// Loopback as it is: no delay (the relays are still in the path, so it measures their cost).
+    public static let lan = WANProfile(
+        name: "lan", controlSite: nil, links: [:], defaultLink: Link(delayMs: 0), controlLink: Link(delayMs: 0))
+
+    /// Regions 20–40 ms apart one way (a continent), the control database 30 ms from each in a third site.
+    public static let continental = WANProfile(
+        name: "continental", controlSite: nil,
+        links: symmetric([
+            ("us-east", "eu-west", Link(delayMs: 20, jitterMs: 2)),
+            ("us-east", "ap-south", Link(delayMs: 40, jitterMs: 4)),
+            ("eu-west", "ap-south", Link(delayMs: 30, jitterMs: 3)),
+        ]),
+        defaultLink: Link(delayMs: 30, jitterMs: 3), controlLink: Link(delayMs: 30, jitterMs: 3))
+
+    /// Three continents: us-east–eu-west 38 ms, us-east–ap-south 100 ms, eu-west–ap-south 62 ms one
+    /// way, with jitter; the control database in us-east.
+    public static let global = WANProfile(
+        name: "global", controlSite: "us-east",
+        links: symmetric([
+            ("us-east", "eu-west", Link(delayMs: 38, jitterMs: 4, lossPercent: 0.1)),
+            ("us-east", "ap-south", Link(delayMs: 100, jitterMs: 10, lossPercent: 0.2)),
+            ("eu-west", "ap-south", Link(delayMs: 62, jitterMs: 6, lossPercent: 0.1)),
+        ]),
+        defaultLink: Link(delayMs: 100, jitterMs: 10), controlLink: Link(delayMs: 100, jitterMs: 10))
+
+    /// Where it should break: 150–250 ms one way, heavy jitter and 1 % loss, the control database in a
+    /// third site 120 ms from everyone.
+    public static let harsh = WANProfile(
+        name: "harsh", controlSite: nil,
+        links: symmetric([
+            ("us-east", "eu-west", Link(delayMs: 150, jitterMs: 40, lossPercent: 1)),
+            ("us-east", "ap-south", Link(delayMs: 250, jitterMs: 50, lossPercent: 1)),
+            ("eu-west", "ap-south", Link(delayMs: 200, jitterMs: 40, lossPercent: 1)),
+        ]),
+        defaultLink: Link(delayMs: 200, jitterMs: 40, lossPercent: 1),
+        controlLink: Link(delayMs: 120, jitterMs: 30, lossPercent: 1))
+
+    static func symmetric(_ pairs: [(String, String, Link)]) -> [String: Link] {
+        var links: [String: Link] = [:]
+        for (a, b, link) in pairs {
+            links[key(a, b)] = link
+            links[key(b, a)] = link
+        }
+        return links
+    }
+}
