@@ -57,6 +57,45 @@ struct PostgresClientTests {
         #expect(try await c.query("SELECT 2 AS two").first?["two"].require(Int.self) == 2)
     }
 
+    /// A pipeline is one round trip and one implicit transaction: later statements see earlier ones'
+    /// writes, an error rolls every statement back, and the connection is usable afterwards.
+    @Test func aPipelineIsOneTransactionAndSurvivesAnError() async throws {
+        let c = try await TestServers.shared.postgres().connect()
+        let table = "pipeline_\(UInt32.random(in: 0...UInt32.max))"
+        try await c.query("CREATE TABLE \(table) (id int PRIMARY KEY, v text)")
+        let results = try await c.pipeline([
+            .init("INSERT INTO \(table) VALUES ($1, $2)", [.int(1), .text("a")]),
+            .init("INSERT INTO \(table) VALUES ($1, $2)", [.int(2), .text("b")]),
+            .init("SELECT count(*) AS n, string_agg(v, '' ORDER BY id) AS vs FROM \(table)"),
+        ])
+        #expect(results.count == 3)
+        #expect(results[0].affectedRows == 1)
+        #expect(try results[2].first?["n"].require(Int.self) == 2)
+        #expect(try results[2].first?["vs"].require(String.self) == "ab")
+        let failed = await #expect(throws: PostgresError.self) {
+            try await c.pipeline([
+                .init("INSERT INTO \(table) VALUES (3, 'c')"),
+                .init("INSERT INTO \(table) VALUES (1, 'duplicate')"),
+                .init("INSERT INTO \(table) VALUES (4, 'd')"),
+            ])
+        }
+        #expect(failed?.sqlState == "23505")
+        // Nothing of the failed pipeline stayed, and plain queries work again.
+        #expect(try await c.query("SELECT count(*) AS n FROM \(table)").first?["n"].require(Int.self) == 2)
+        #expect(try await c.pipeline([.init("SELECT 7 AS seven")]).first?.first?["seven"].require(Int.self) == 7)
+        try await c.query("DROP TABLE \(table)")
+    }
+
+    /// The liveness ping's connection string carries no credentials, whatever form the DSN has.
+    @Test func thePingsConnectionStringHasNoCredentials() throws {
+        let keyword = try #require(
+            ConnectionString.withoutCredentials("host=127.0.0.1 port=5432 user=u password='s3cr et' passfile=/p"))
+        #expect(!keyword.contains("s3cr") && !keyword.contains("/p'") && keyword.contains("user='u'"))
+        let uri = try #require(ConnectionString.withoutCredentials("postgresql://u:pw%40x@127.0.0.1:5433/db"))
+        #expect(!uri.contains("pw") && uri.contains("port='5433'") && uri.contains("dbname='db'"))
+        #expect(ConnectionString.withoutCredentials("host='unterminated") == nil)
+    }
+
     @Test func parametersRoundTripEveryType() async throws {
         let c = try await TestServers.shared.postgres().connect()
         let when = Date(timeIntervalSince1970: 1_700_000_000.123456)

@@ -96,6 +96,34 @@ extension DrillRunner {
                 "brown-out \(kind.rawValue) for \(duration), no region harmed: "
                     + (frozen.isEmpty ? "" : "SIGSTOP agents \(frozen.joined(separator: ", ")); ")
                     + "\(running.load.count) load processes (pgbench -C, redis-benchmark -k 0, CPU hogs)")
+        case .dark(let duration):
+            let pids = try regionProcesses(active)
+            pending.withLock { $0.frozen += pids }
+            for pid in pids { kill(pid, SIGSTOP) }
+            timeline.add(t0, t0, "\(active) dark for \(duration): SIGSTOP its \(pids.count) processes")
+        case .darkStandbyThenHang(let after, let duration):
+            // The standby went dark `after` before this instant (`prelude`).
+            // The postmaster only, as `hang_database`: no new connection is accepted, sessions already open
+            // still answer (the failover leader fences and revokes through its own). Were the backends
+            // stopped too, no majority of region databases would be reachable to revoke failsafe leases in,
+            // and the failover would rightly wait for one to come back (docs/geography.md).
+            let pid = try postmaster()
+            pending.withLock { $0.frozen.append(pid) }
+            kill(pid, SIGSTOP)
+            timeline.add(
+                t0, t0,
+                "\(active)'s database hangs for \(duration) (a standby dark for \(after) already): SIGSTOP its postmaster (pid \(pid))"
+            )
+        case .link(let duration):
+            let state = try target.dev()
+            guard var links = try WANLinks.load(directory: state.directory) else {
+                throw DrillError("the local deployment has no WAN: start it with `switchyard dev up --wan PROFILE`")
+            }
+            let before = links
+            pending.withLock { $0.links = before }
+            links.update(active, nil) { $0.blackhole = true }
+            try links.save(directory: state.directory)
+            timeline.add(t0, t0, "every WAN link of \(active) black-holed for \(duration)")
         case .stopControlDatabase(let duration):
             let state = try target.dev()
             pending.withLock { $0.controlStopped = true }
@@ -181,8 +209,45 @@ extension DrillRunner {
         return record.pid
     }
 
+    /// What a fault does before its own instant: for `darkStandbyThenHang`, the lowest-priority standby
+    /// goes dark `after` before the active region's database hangs.
+    func prelude(_ fault: DrillFault, active: String) async throws {
+        guard case .darkStandbyThenHang(let after, _) = fault else { return }
+        let state = try target.dev()
+        let configuration = try ConfigLoader.load(directory: target.configDirectory)
+        let standbys = configuration.regions.filter { $0.name != active && state.regions.contains($0.name) }
+        guard standbys.count >= 2, let dark = standbys.min(by: { $0.priority < $1.priority }) else {
+            throw DrillError("dark_standby_then_hang needs at least two standbys (dev up --regions 3)")
+        }
+        let pids = try regionProcesses(dark.name)
+        pending.withLock { $0.frozen += pids }
+        for pid in pids { kill(pid, SIGSTOP) }
+        progress(
+            "standby \(dark.name) dark (SIGSTOP its \(pids.count) processes); \(active)'s database hangs in \(after)")
+        try await Task.sleep(for: after)
+    }
+
+    /// Every process of a region of the local deployment: its Postgres (postmaster and backends), its
+    /// Redis and its daemons.
+    func regionProcesses(_ region: String) throws -> [Int32] {
+        let state = try target.dev()
+        var pids: [Int32] = []
+        if let pid = state.postgres[region]?.pid { pids += [pid] + Processes.children(of: pid) }
+        if let pid = state.redis[region]?.pid { pids.append(pid) }
+        pids += state.daemons.filter { $0.region == region && Processes.isAlive($0.pid) }.map(\.pid)
+        guard !pids.isEmpty else { throw DrillError("\(region) has no running process this deployment started") }
+        return pids
+    }
+
     /// Resumes what the fault froze and heals what it partitioned (the end of a timed fault).
     func endTimedFault() async {
+        if let links = pending.withLock({ state in
+            defer { state.links = nil }; return state.links
+        }),
+            let dir = target.devDirectory
+        {
+            try? links.save(directory: dir)
+        }
         let (frozen, partitioned, brownout, controlStopped, promote) = pending.withLock { state in
             defer {
                 state.frozen = []; state.partitioned = nil; state.brownout = nil; state.controlStopped = false;

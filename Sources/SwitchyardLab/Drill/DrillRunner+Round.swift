@@ -27,6 +27,7 @@ extension DrillRunner {
             report.runsInFlight = inFlight
             let stoppedBefore = await stoppedCommands()
             var timeline = Timeline()
+            try await prelude(fault, active: active)
             let t0 = Date()
             try await inject(fault, active: active, control: control, timeline: &timeline, t0: t0)
             progress("fault injected: \(fault.kind.rawValue) in \(active) with \(inFlight) runs in flight")

@@ -25,6 +25,8 @@ public final class DrillRunner: Sendable {
         var routerChanged = false
         var controlStopped = false
         var promoteControlReplica = false
+        /// The WAN links as they were before a link fault (written back at its end).
+        var links: WANLinks?
         var activeBefore: String?
     }
 

@@ -50,12 +50,25 @@ public enum DrillFault: Sendable, Equatable {
     /// A brown-out that harms no region (agents frozen, a connection storm, CPU hogs, or all) for
     /// `duration`: no failover may follow.
     case brownout(kind: BrownoutKind, duration: Duration)
+    /// The active region goes dark for `duration`: every process of it (its Postgres with every backend,
+    /// its Redis, its scheduler nodes, workers and agent) SIGSTOPped, as a host that lost power or
+    /// network: silence, never a refusal.
+    case dark(duration: Duration)
+    /// The lowest-priority standby goes dark, and `after` that (the drill's fault instant) the active
+    /// region's database hangs (its postmaster SIGSTOPped: no new connection) for `duration`, the standby
+    /// staying dark meanwhile: two separate silences that must not be taken for one observer's problem;
+    /// the healthy standby takes over.
+    case darkStandbyThenHang(after: Duration, duration: Duration)
+    /// Every WAN link of the active region black-holed for `duration` (needs `dev up --wan`): it
+    /// reaches nothing beyond itself and nothing reaches it, silently.
+    case link(duration: Duration)
 
     /// How long a timed fault lasts (nil for one that is injected once).
     public var duration: Duration? {
         switch self {
         case .freezeSchedulerLeader(let d), .hangDatabase(let d), .partition(let d, _), .brownout(_, let d),
-            .stopControlDatabase(let d), .hangControlDatabase(let d), .controlDatabaseFailover(let d):
+            .stopControlDatabase(let d), .hangControlDatabase(let d), .controlDatabaseFailover(let d), .dark(let d),
+            .link(let d), .darkStandbyThenHang(_, let d):
             d
         default: nil
         }
@@ -80,6 +93,9 @@ public enum DrillFault: Sendable, Equatable {
         case .stopControlDatabase: .stopControlDatabase
         case .hangControlDatabase: .hangControlDatabase
         case .controlDatabaseFailover: .controlDatabaseFailover
+        case .dark: .dark
+        case .darkStandbyThenHang: .darkStandbyThenHang
+        case .link: .link
         }
     }
 
@@ -102,6 +118,9 @@ public enum DrillFault: Sendable, Equatable {
         case stopControlDatabase = "stop_control_database"
         case hangControlDatabase = "hang_control_database"
         case controlDatabaseFailover = "control_database_failover"
+        case dark
+        case darkStandbyThenHang = "dark_standby_then_hang"
+        case link
 
         /// True when the fault signals processes of the local deployment.
         public var needsLocalDeployment: Bool { self != .shell && self != .switchover }
@@ -142,6 +161,9 @@ public enum DrillFault: Sendable, Equatable {
             case .stopControlDatabase: .stopControlDatabase(duration: .seconds(60))
             case .hangControlDatabase: .hangControlDatabase(duration: .seconds(60))
             case .controlDatabaseFailover: .controlDatabaseFailover(after: .seconds(10))
+            case .dark: .dark(duration: .seconds(15))
+            case .darkStandbyThenHang: .darkStandbyThenHang(after: .seconds(15), duration: .seconds(15))
+            case .link: .link(duration: .seconds(15))
             }
         }
     }

@@ -149,6 +149,15 @@ public enum DrillScenarioLoader {
             fault =
                 kind == .stopControlDatabase
                 ? .stopControlDatabase(duration: duration) : .hangControlDatabase(duration: duration)
+        case .dark, .link:
+            allowed.append("duration")
+            let duration = section.duration("duration", default: .seconds(15))
+            fault = kind == .dark ? .dark(duration: duration) : .link(duration: duration)
+        case .darkStandbyThenHang:
+            allowed += ["after", "duration"]
+            fault = .darkStandbyThenHang(
+                after: section.duration("after", default: .seconds(15)),
+                duration: section.duration("duration", default: .seconds(15)))
         case .brownout:
             allowed += ["brownout", "duration"]
             fault = .brownout(

@@ -41,8 +41,9 @@ extension Agent {
                     lastEventId = max(0, try await ControlStore.latestEventId(control) - SnapshotStore.eventsKept)
                 }
                 let sent = ContinuousClock.now
-                try await write(control, local: local, transitions: transitions, notices: notices, apiURL: apiURL())
-                view = try await read(control, sinceEvent: lastEventId ?? 0)
+                view = try await exchange(
+                    control, local: local, transitions: transitions, notices: notices, apiURL: apiURL(),
+                    sinceEvent: lastEventId ?? 0)
                 // A control round trip far slower than this observer's own usual one is its surroundings being
                 // slow too: lag. A far control database is the usual, not lag (`ObserverSelfHealth.baseline`).
                 let now = ContinuousClock.now
@@ -164,11 +165,12 @@ extension Agent {
         return (failed, mark)
     }
 
-    func write(
+    /// Writes this observer's interval and reads everyone's, in one round trip.
+    func exchange(
         _ c: PostgresConnection, local: [String: [String: MonitorState.Component]],
         transitions: [MonitorState.Transition], notices: [MonitorState.Notice] = [],
-        apiURL: String?
-    ) async throws {
+        apiURL: String?, sinceEvent: Int
+    ) async throws -> ControlView {
         for notice in notices {
             logger.warning(
                 "ambiguous probe failure",
@@ -197,31 +199,26 @@ extension Agent {
                 message: "\(observer) sees \(t.region) \(t.component) \(t.to.rawValue)"
                     + (t.to == .healthy ? "" : (t.error.map { ": \($0)" } ?? "")))
         }
-        try await ControlStore.writeObservations(
-            c,
+        let writes = try ControlStore.observationStatements(
             agent: AgentWrite(
                 observer: observer, apiURL: apiURL, lag: lag.map { ($0.reason, $0.lag.secondsDouble * 1000) }),
             observations: observations, transitions: events,
             warnings: notices.map { (region: $0.region, message: "\(observer) sees \($0.message)") })
-    }
-
-    func read(_ c: PostgresConnection, sinceEvent: Int) async throws -> ControlView {
-        var view = ControlView()
         let liveWithin = max(configuration.controlPlane.probes.interval * 3, .seconds(2))
-        let cluster = try await ControlStore.cluster(c)
-        view.activeRegion = cluster.activeRegion
-        view.epoch = cluster.epoch
-        view.paused = cluster.paused
-        if let lease = try await ControlStore.activeLease(c) {
+        let read = try await ControlStore.refresh(c, writes: writes, sinceEvent: sinceEvent, liveWithin: liveWithin)
+        var view = ControlView()
+        view.activeRegion = read.cluster.activeRegion
+        view.epoch = read.cluster.epoch
+        view.paused = read.cluster.paused
+        if let lease = read.lease {
             view.lease = .init(
                 region: lease.region, holder: lease.holder, epoch: lease.epoch, expiresAt: lease.expiresAt,
                 fresh: lease.fresh)
         }
-        let failovers = try await ControlStore.latestAndRunningFailovers(c)
-        view.lastFailover = failovers.latest?.summary
-        view.running = failovers.running?.summary
-        view.observations = try await ControlStore.observations(c, liveWithin: liveWithin)
-        view.events = try await ControlStore.events(c, after: sinceEvent)
+        view.lastFailover = read.failovers.latest?.summary
+        view.running = read.failovers.running?.summary
+        view.observations = read.observations
+        view.events = read.events
         return view
     }
 

@@ -61,22 +61,33 @@ extension ControlStore {
     static func latestAndRunningFailovers(_ c: PostgresConnection) async throws -> (
         latest: FailoverRecord?, running: FailoverRecord?
     ) {
-        let rows = try await c.query(
-            """
-            (SELECT \(FailoverRecord.columns) FROM switchyard.failovers ORDER BY id DESC LIMIT 1)
-            UNION
-            (SELECT \(FailoverRecord.columns) FROM switchyard.failovers WHERE state = 'running')
-            """
-        ).rows.map(FailoverRecord.init)
+        try latestAndRunningFailovers(from: try await c.query(latestAndRunningSQL))
+    }
+
+    static let latestAndRunningSQL = """
+        (SELECT \(FailoverRecord.columns) FROM switchyard.failovers ORDER BY id DESC LIMIT 1)
+        UNION
+        (SELECT \(FailoverRecord.columns) FROM switchyard.failovers WHERE state = 'running')
+        """
+
+    static func latestAndRunningFailovers(from result: PostgresResult) throws -> (
+        latest: FailoverRecord?, running: FailoverRecord?
+    ) {
+        let rows = try result.rows.map(FailoverRecord.init)
         return (rows.max { $0.id < $1.id }, rows.first { $0.state == .running })
     }
 
     /// When the failovers of the last hour began, and the newest failover's start in any case (the
     /// decision's cooldown and hourly cap).
     static func recentFailoverStarts(_ c: PostgresConnection) async throws -> [Date] {
-        try await c.query(
-            "SELECT started_at FROM switchyard.failovers WHERE started_at > now() - interval '1 hour' OR id = (SELECT max(id) FROM switchyard.failovers)"
-        ).rows.map { try $0["started_at"].require(Date.self) }
+        try recentFailoverStarts(from: try await c.query(recentFailoverStartsSQL))
+    }
+
+    static let recentFailoverStartsSQL =
+        "SELECT started_at FROM switchyard.failovers WHERE started_at > now() - interval '1 hour' OR id = (SELECT max(id) FROM switchyard.failovers)"
+
+    static func recentFailoverStarts(from result: PostgresResult) throws -> [Date] {
+        try result.rows.map { try $0["started_at"].require(Date.self) }
     }
 
     /// How many failovers began within `within`.

@@ -14,6 +14,16 @@ extension ControlStore {
         _ c: PostgresConnection, agent: AgentWrite, observations: [ObservationWrite],
         transitions: [HealthEvent], warnings: [(region: String, message: String)] = []
     ) async throws {
+        try await c.pipeline(
+            try observationStatements(
+                agent: agent, observations: observations, transitions: transitions, warnings: warnings))
+    }
+
+    /// The statements of `writeObservations`, for a pipeline of their own or a longer one (`refresh`).
+    static func observationStatements(
+        agent: AgentWrite, observations: [ObservationWrite], transitions: [HealthEvent],
+        warnings: [(region: String, message: String)]
+    ) throws -> [PostgresConnection.Statement] {
         var regions: [PostgresValue] = [], components: [PostgresValue] = [], states: [PostgresValue] = []
         var since: [PostgresValue] = [], latency: [PostgresValue] = [], errors: [PostgresValue] = [],
             details: [PostgresValue] = []
@@ -37,8 +47,22 @@ extension ControlStore {
             .text(agent.observer), .array(regions), .array(components), .array(states), .array(since), .array(latency),
             .array(errors), .array(details), .array(evidence), .array(inconclusive), .array(upSince), .array(failing),
         ]
-        try await c.transaction { c in
-            try await c.query(
+        var kinds: [PostgresValue] = [], eventRegions: [PostgresValue] = [], messages: [PostgresValue] = []
+        var eventDetails: [PostgresValue] = []
+        for t in transitions {
+            kinds.append(.text("health"))
+            eventRegions.append(.text(t.region))
+            messages.append(.text(t.message))
+            eventDetails.append(.json(String(decoding: try WireJSON.encoder().encode(t), as: UTF8.self)))
+        }
+        for w in warnings {
+            kinds.append(.text("warning"))
+            eventRegions.append(.text(w.region))
+            messages.append(.text(w.message))
+            eventDetails.append(.null)
+        }
+        return [
+            .init(
                 """
                 INSERT INTO switchyard.observations (observer, region, component, state, since, latency_ms, last_error, detail, evidence,
                                                      inconclusive, up_since, failing_since, observed_at)
@@ -52,8 +76,8 @@ extension ControlStore {
                     evidence = excluded.evidence, inconclusive = excluded.inconclusive, up_since = excluded.up_since,
                     failing_since = excluded.failing_since,
                     observed_at = now()
-                """, parameters)
-            try await c.query(
+                """, parameters),
+            .init(
                 """
                 INSERT INTO switchyard.agents (observer, host, pid, api_url, last_seen, lagging, lag_reason, lag_ms)
                 VALUES ($1, $2, $3, $4, now(), $5, $6, $7)
@@ -64,14 +88,14 @@ extension ControlStore {
                     .text(agent.observer), .text(ProcessInfo.processInfo.hostName), .int(Int(getpid())),
                     .optional(agent.apiURL),
                     .bool(agent.lag != nil), .optional(agent.lag?.reason), agent.lag.map { .double($0.ms) } ?? .null,
-                ])
-            for t in transitions {
-                try await ControlStore.recordEvent(c, kind: "health", region: t.region, message: t.message, detail: t)
-            }
-            for w in warnings {
-                try await ControlStore.recordEvent(c, kind: "warning", region: w.region, message: w.message)
-            }
-        }
+                ]),
+            .init(
+                """
+                INSERT INTO switchyard.events (kind, region, message, detail)
+                SELECT k, r, m, d FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[]) WITH ORDINALITY AS t(k, r, m, d, n)
+                ORDER BY n
+                """, [.array(kinds), .array(eventRegions), .array(messages), .array(eventDetails)]),
+        ]
     }
 
     /// Every observation of every observer, with its liveness (written within `liveWithin`) and lag.
@@ -80,15 +104,24 @@ extension ControlStore {
     public static func observations(_ c: PostgresConnection, liveWithin: Duration, seenWithin: Duration? = nil)
         async throws -> [ObservationRecord]
     {
-        try await c.query(
+        let statement = observationsStatement(liveWithin: liveWithin, seenWithin: seenWithin)
+        return try observations(from: try await c.query(statement.sql, statement.parameters))
+    }
+
+    static func observationsStatement(liveWithin: Duration, seenWithin: Duration? = nil) -> PostgresConnection.Statement
+    {
+        .init(
             """
             SELECT o.observer, o.region, o.component, o.state, o.since, o.evidence, o.up_since, o.failing_since, a.last_seen,
                    CASE WHEN coalesce(a.lagging, false) THEN coalesce(a.lag_reason, 'lagging') END AS lag_reason,
                    coalesce(a.last_seen > now() - make_interval(secs => $1), false) AS live
             FROM switchyard.observations o LEFT JOIN switchyard.agents a USING (observer)
             WHERE $2::float8 IS NULL OR a.last_seen > now() - make_interval(secs => $2::float8)
-            """, [.double(liveWithin.secondsDouble), seenWithin.map { .double($0.secondsDouble) } ?? .null]
-        ).rows.map { row in
+            """, [.double(liveWithin.secondsDouble), seenWithin.map { .double($0.secondsDouble) } ?? .null])
+    }
+
+    static func observations(from result: PostgresResult) throws -> [ObservationRecord] {
+        try result.rows.map { row in
             ObservationRecord(
                 observer: try row["observer"].require(), region: try row["region"].require(),
                 component: try row["component"].require(),
@@ -102,15 +135,23 @@ extension ControlStore {
 
     /// The replication lag of each region's database, as its freshest live observer reports it.
     static func replicationLags(_ c: PostgresConnection, liveWithin: Duration) async throws -> [String: Double] {
-        var lags: [String: Double] = [:]
-        for row in try await c.query(
+        let statement = replicationLagsStatement(liveWithin: liveWithin)
+        return try replicationLags(from: try await c.query(statement.sql, statement.parameters))
+    }
+
+    static func replicationLagsStatement(liveWithin: Duration) -> PostgresConnection.Statement {
+        .init(
             """
             SELECT o.region, min((o.detail ->> 'replication_lag_seconds')::float8) AS lag
             FROM switchyard.observations o JOIN switchyard.agents a USING (observer)
             WHERE o.component = 'database' AND a.last_seen > now() - make_interval(secs => $1)
             GROUP BY o.region
-            """, [.double(liveWithin.secondsDouble)]
-        ).rows {
+            """, [.double(liveWithin.secondsDouble)])
+    }
+
+    static func replicationLags(from result: PostgresResult) throws -> [String: Double] {
+        var lags: [String: Double] = [:]
+        for row in result.rows {
             if let lag = try row["lag"].optional(Double.self) { lags[try row["region"].require()] = lag }
         }
         return lags
@@ -118,10 +159,18 @@ extension ControlStore {
 
     /// How many observers wrote within `within`.
     static func observerCount(_ c: PostgresConnection, seenWithin within: Duration) async throws -> Int {
-        try await c.query(
+        let statement = observerCountStatement(seenWithin: within)
+        return try observerCount(from: try await c.query(statement.sql, statement.parameters))
+    }
+
+    static func observerCountStatement(seenWithin within: Duration) -> PostgresConnection.Statement {
+        .init(
             "SELECT count(*) AS n FROM switchyard.agents WHERE last_seen > now() - make_interval(secs => $1)",
-            [.double(within.secondsDouble)]
-        ).first?["n"].require(Int.self) ?? 0
+            [.double(within.secondsDouble)])
+    }
+
+    static func observerCount(from result: PostgresResult) throws -> Int {
+        try result.first?["n"].require(Int.self) ?? 0
     }
 
     /// The API address of the observer that wrote last, if it wrote within 10 s.

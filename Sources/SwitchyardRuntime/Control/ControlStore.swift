@@ -11,11 +11,14 @@ public enum ControlStore {
 
     /// The cluster row.
     public static func cluster(_ c: PostgresConnection) async throws -> ClusterState {
-        guard
-            let row = try await c.query(
-                "SELECT active_region, epoch, paused, now() AS now FROM switchyard.cluster_state WHERE id = 1"
-            ).first
-        else { throw missing("cluster_state") }
+        try cluster(from: try await c.query(clusterSQL))
+    }
+
+    static let clusterSQL =
+        "SELECT active_region, epoch, paused, now() AS now FROM switchyard.cluster_state WHERE id = 1"
+
+    static func cluster(from result: PostgresResult) throws -> ClusterState {
+        guard let row = result.first else { throw missing("cluster_state") }
         return try ClusterState(row)
     }
 
@@ -91,11 +94,14 @@ public enum ControlStore {
 
     /// The lease row.
     static func activeLease(_ c: PostgresConnection) async throws -> LeaseRecord? {
-        guard
-            let row = try await c.query(
-                "SELECT region, holder, epoch, expires_at, coalesce(expires_at > now(), false) AS fresh FROM switchyard.active_lease WHERE id = 1"
-            ).first
-        else { return nil }
+        try activeLease(from: try await c.query(activeLeaseSQL))
+    }
+
+    static let activeLeaseSQL =
+        "SELECT region, holder, epoch, expires_at, coalesce(expires_at > now(), false) AS fresh FROM switchyard.active_lease WHERE id = 1"
+
+    static func activeLease(from result: PostgresResult) throws -> LeaseRecord? {
+        guard let row = result.first else { return nil }
         return LeaseRecord(
             region: try row["region"].optional(), holder: try row["holder"].optional(),
             epoch: try row["epoch"].require(),
@@ -133,10 +139,18 @@ public enum ControlStore {
 
     /// Events after `id`, oldest first.
     static func events(_ c: PostgresConnection, after id: Int, limit: Int = 500) async throws -> [SnapshotStore.Event] {
-        try await c.query(
+        let statement = eventsStatement(after: id, limit: limit)
+        return try events(from: try await c.query(statement.sql, statement.parameters))
+    }
+
+    static func eventsStatement(after id: Int, limit: Int = 500) -> PostgresConnection.Statement {
+        .init(
             "SELECT id, at, kind, region, message FROM switchyard.events WHERE id > $1 ORDER BY id LIMIT $2",
-            [.int(id), .int(limit)]
-        ).rows.map { row in
+            [.int(id), .int(limit)])
+    }
+
+    static func events(from result: PostgresResult) throws -> [SnapshotStore.Event] {
+        try result.rows.map { row in
             SnapshotStore.Event(
                 id: try row["id"].require(), at: try row["at"].require(), kind: try row["kind"].require(),
                 region: try row["region"].optional(), message: try row["message"].require())

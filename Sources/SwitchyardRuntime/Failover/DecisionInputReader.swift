@@ -11,11 +11,19 @@ public enum DecisionInputReader {
     {
         let failover = configuration.controlPlane.failover
         let liveWithin = max(configuration.controlPlane.probes.interval * 3, .seconds(2))
-        let cluster = try await ControlStore.cluster(control)
+        // One round trip: a failover leader may be as far from the control database as any observer.
+        let results = try await control.pipeline([
+            .init(ControlStore.clusterSQL),
+            ControlStore.observationsStatement(liveWithin: liveWithin, seenWithin: .seconds(86_400)),
+            ControlStore.replicationLagsStatement(liveWithin: liveWithin),
+            ControlStore.observerCountStatement(seenWithin: .seconds(86_400)),
+            .init(ControlStore.recentFailoverStartsSQL),
+        ])
+        let cluster = try ControlStore.cluster(from: results[0])
         var views: [String: [String: (live: Bool, components: [String: FailoverDecision.ComponentView])]] = [:]
         // Observers in self-declared lag cast no down vote and choose no target.
         var lagging: [String: String] = [:]
-        for o in try await ControlStore.observations(control, liveWithin: liveWithin, seenWithin: .seconds(86_400)) {
+        for o in try ControlStore.observations(from: results[1]) {
             var view = views[o.region]?[o.observer] ?? (o.live, [:])
             view.components[o.component] = .init(
                 state: o.state, since: o.since, evidence: o.evidence, upSince: o.upSince, failingSince: o.failingSince)
@@ -23,8 +31,8 @@ public enum DecisionInputReader {
             if o.live, let reason = o.lagReason { lagging[o.observer] = reason }
         }
         // Replication lag of each region's database, as its freshest live observer reports it.
-        let lagByRegion = try await ControlStore.replicationLags(control, liveWithin: liveWithin)
-        let known = try await ControlStore.observerCount(control, seenWithin: .seconds(86_400))
+        let lagByRegion = try ControlStore.replicationLags(from: results[2])
+        let known = try ControlStore.observerCount(from: results[3])
         let regions = configuration.regions.map { region -> FailoverDecision.Region in
             let critical = region.critical.map(\.rawValue)
             let observations = (views[region.name] ?? [:]).sorted { $0.key < $1.key }.map { observer, view in
@@ -35,7 +43,7 @@ public enum DecisionInputReader {
                 name: region.name, priority: region.priority, replicationLag: lagByRegion[region.name],
                 observations: observations)
         }
-        let recent = try await ControlStore.recentFailoverStarts(control)
+        let recent = try ControlStore.recentFailoverStarts(from: results[4])
         return .init(
             now: cluster.now, activeRegion: cluster.activeRegion, regions: regions, knownObservers: known,
             quorum: failover.quorum, failureGrace: failover.failureGrace, cooldown: failover.cooldown,

@@ -59,7 +59,7 @@ extension Worker {
             INSERT INTO switchyard.executions (dag_id, run_id, attempt, epoch, worker) VALUES ($1, $2, $3, $4, $5) RETURNING id
             """, [.text(message.dagId), .text(message.runId), .int(attempt), .int(message.epoch), .text(workerId)]
         ).first?["id"].require(Int.self)
-        let outcome: (state: String, note: String)
+        let outcome: (state: String, note: String, endedBy: ContinuousClock.Instant?)
         if let dag, let command = try dag["command"].optional(String.self) {
             let timeout = try dag["timeout_seconds"].optional(Double.self).map {
                 Duration.milliseconds(Int64($0 * 1000))
@@ -74,7 +74,7 @@ extension Worker {
                 command, message: message, attempt: attempt, conf: try claimed["conf"].optional(String.self),
                 timeout: timeout, trustedUntil: trusted, node: node, db: db)
         } else {
-            outcome = ("failed", "DAG \(message.dagId) is not defined in region \(region.name)")
+            outcome = ("failed", "DAG \(message.dagId) is not defined in region \(region.name)", nil)
         }
         if outcome.state == "fenced" || outcome.state == "unconfirmed" {
             // The region was failed over: the run continues in the new active region; record nothing here.
@@ -90,12 +90,14 @@ extension Worker {
                         UPDATE switchyard.dag_run SET worker = NULL, updated_at = now()
                         WHERE $6 AND dag_id = $1 AND run_id = $2 AND dispatch_id = $3 AND worker = $4 AND state = 'running'
                     )
-                    UPDATE switchyard.executions SET finished_at = now(), outcome = 'fenced' WHERE id = $5
+                    UPDATE switchyard.executions SET finished_at = now() - make_interval(secs => $7), outcome = 'fenced'
+                    WHERE id = $5
                     """,
                     [
                         .text(message.dagId), .text(message.runId), .text(message.dispatchId), .text(workerId),
                         .int(execution),
                         .bool(outcome.state == "unconfirmed"),
+                        .double(outcome.endedBy.map { max(.zero, ContinuousClock.now - $0).secondsDouble } ?? 0),
                     ])
             }
             try await ack(redis, entry.id)
@@ -128,7 +130,7 @@ extension Worker {
     func execute(
         _ command: String, message: DispatchMessage, attempt: Int, conf: String?, timeout: Duration?,
         trustedUntil initialTrust: ContinuousClock.Instant, node: NodeSession, db: PostgresConnection
-    ) async -> (state: String, note: String) {
+    ) async -> (state: String, note: String, endedBy: ContinuousClock.Instant?) {
         let executable = SelfExecutable.path
         let lease = timeout ?? .seconds(10 * 365 * 86_400)
         let timing = self.timing
@@ -151,7 +153,7 @@ extension Worker {
                 ],
                 environment: environment)
         } catch {
-            return ("failed", "cannot start the command: \(error)")
+            return ("failed", "cannot start the command: \(error)", nil)
         }
         var lastBeat = ContinuousClock.now
         // A worker runs its command only while the fence validity it last read holds, measured from when it
@@ -168,18 +170,21 @@ extension Worker {
         let beating = InFlight()
         while true {
             if let status = child.poll() {
-                if status == 0 { return ("success", "exit 0") }
+                if status == 0 { return ("success", "exit 0", nil) }
                 if status == ExecGuard.timedOutExitCode, timeout != nil {
-                    return ("failed", "timed out after \(lease)")
+                    return ("failed", "timed out after \(lease)", nil)
                 }
                 if status == ExecGuard.unconfirmedExitCode {
+                    // The guard stopped it at the trust deadline by itself (SIGTERM, SIGKILL a kill grace later);
+                    // this worker may only now see it (it was frozen): the record says when it had to end.
                     return (
                         "unconfirmed",
-                        "stopped by its guard: the region's fence validity ran out before this worker confirmed it again"
+                        "stopped by its guard: the region's fence validity ran out before this worker confirmed it again",
+                        trustedUntil + timing.killGrace + timing.guardSlack
                     )
                 }
-                if status == 127 { return ("failed", "command not found (exit 127)") }
-                return ("failed", "exit \(status)")
+                if status == 127 { return ("failed", "command not found (exit 127)", nil) }
+                return ("failed", "exit \(status)", nil)
             }
             if ContinuousClock.now - lastBeat >= timing.fenceCheckInterval {
                 lastBeat = .now
@@ -203,7 +208,7 @@ extension Worker {
                     if fence["open"].bool == false, fence["drain"].bool == false {
                         child.closeInput()
                         while child.poll() == nil { try? await Task.sleep(for: .milliseconds(10)) }
-                        return ("fenced", "stopped: the region was fenced by a failover")
+                        return ("fenced", "stopped: the region was fenced by a failover", nil)
                     }
                     // A draining switchover (a closed fence) lets commands finish; an open fence counts only
                     // while it is valid, whatever a drain flag left from an earlier switchover says.
@@ -226,7 +231,7 @@ extension Worker {
             if ContinuousClock.now >= trustedUntil {
                 child.closeInput()
                 while child.poll() == nil { try? await Task.sleep(for: .milliseconds(10)) }
-                return ("unconfirmed", "stopped: " + unconfirmed)
+                return ("unconfirmed", "stopped: " + unconfirmed, nil)
             }
             try? await Task.sleep(for: .milliseconds(20))
         }
