@@ -28,6 +28,28 @@ public struct WANLinks: Codable, Sendable, Equatable {
 
         /// The link's name in logs and faults: `from>to:service`.
         public var name: String { "\(from)>\(to):\(service)" }
+
+        /// A link.
+        public init(
+            from: String, to: String, service: String, listen: Int, upstream: Int, forward: WANProfile.Link,
+            backward: WANProfile.Link, blackhole: Bool = false, extraDelayMs: Double = 0
+        ) {
+            self.from = from
+            self.to = to
+            self.service = service
+            self.listen = listen
+            self.upstream = upstream
+            self.forward = forward
+            self.backward = backward
+            self.blackhole = blackhole
+            self.extraDelayMs = extraDelayMs
+        }
+    }
+
+    /// A deployment's links.
+    public init(profile: String, links: [Link]) {
+        self.profile = profile
+        self.links = links
     }
 
     /// The profile it was built from.

@@ -1,0 +1,144 @@
+import Foundation
+import Postgres
+import SwitchyardCore
+import SwitchyardLab
+import SwitchyardRuntime
+import TestSupport
+import Testing
+
+/// The geography lab: links that delay each way and go silent when cut, and a three-region deployment
+/// across the `global` profile with the shipped timings, where the failover logic has to hold.
+@Suite("Geography: WAN links and drills across them", .serialized)
+struct WANTests {
+    /// A relayed connection pays the link's delay each way, in order; a black-holed link neither answers
+    /// nor refuses (a query times out: silence), and a healed one carries new connections again.
+    @Test func aLinkDelaysEachWayAndABlackHoleIsSilent() async throws {
+        let pg = try await TestServers.shared.postgres()
+        let dir = try await TestServers.shared.scratchDirectory("wan-link")
+        let port = try Ports.freeLoopbackPort()
+        var links = WANLinks(
+            profile: "test",
+            links: [
+                .init(
+                    from: "a", to: "b", service: "postgres", listen: port, upstream: pg.cluster.port,
+                    forward: .init(delayMs: 60), backward: .init(delayMs: 40))
+            ])
+        try links.save(directory: dir)
+        let relay = Task { try await LinkRelay.serve(directory: dir) { _ in } }
+        let dsn = pg.dsn().replacingOccurrences(of: "port=\(pg.cluster.port)", with: "port=\(port)")
+        do {
+            var connection: PostgresConnection?
+            let deadline = ContinuousClock.now + .seconds(20)
+            while connection == nil, ContinuousClock.now < deadline {
+                connection = try? await PostgresConnection.connect(dsn, timeout: .seconds(5))
+                if connection == nil { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            let c = try #require(connection, "no connection through the relay")
+            for _ in 0..<3 {
+                let started = ContinuousClock.now
+                #expect(try await c.query("SELECT 1 AS one").first?["one"].require(Int.self) == 1)
+                // 60 ms there and 40 ms back at the least, however loaded the machine.
+                #expect(ContinuousClock.now - started >= .milliseconds(100))
+            }
+            links.links[0].blackhole = true
+            try links.save(directory: dir)
+            let silent = await waitFor(seconds: 10) {
+                do {
+                    _ = try await c.query("SELECT 1", timeout: .milliseconds(700))
+                    return false
+                } catch let error as PostgresError {
+                    return error.code == .timeout
+                } catch { return false }
+            }
+            #expect(silent, "a black-holed link must time out, not refuse or answer")
+            // A new connection across the cut link gets no answer either (not a refusal).
+            let attempt = await #expect(throws: PostgresError.self) {
+                _ = try await PostgresConnection.connect(dsn, timeout: .seconds(1))
+            }
+            #expect(
+                attempt?.code == .timeout || attempt?.message.contains("timeout") == true,
+                "\(String(describing: attempt))")
+            await c.close()
+            links.links[0].blackhole = false
+            try links.save(directory: dir)
+            let healed = await waitFor(seconds: 10) {
+                guard let again = try? await PostgresConnection.connect(dsn, timeout: .seconds(2)) else { return false }
+                defer { Task { await again.close() } }
+                return (try? await again.query("SELECT 1")) != nil
+            }
+            #expect(healed)
+        } catch {
+            relay.cancel()
+            _ = await relay.result
+            throw error
+        }
+        relay.cancel()
+        _ = await relay.result
+    }
+
+    /// Three regions on the `global` profile (us-east–ap-south 100 ms one way, the control database in
+    /// us-east, so 100 ms from ap-south's observer) with the shipped timings: every observer is live and
+    /// none lags; a crash of the active database and a dark standby followed by a hang of the active
+    /// database both fail over with nothing lost, run twice or run in two regions at once.
+    @Test func drillsPassAcrossTheGlobalProfileWithTheShippedTimings() async throws {
+        try await DeploymentSlots.shared.withSlot {
+            let dir = try await TestServers.shared.scratchDirectory("wan-global")
+            let up = try await SwitchyardBinary.run([
+                "dev", "up", "--regions", "3", "--daemons", "--wan", "global", "--timings", "shipped", "--dir", dir,
+            ])
+            do {
+                #expect(up.status == 0, "\(up.output)\n\(up.errors)")
+                let links = try #require(try WANLinks.load(directory: dir))
+                #expect(links.profile == "global")
+                #expect(links.port(from: "ap-south", to: WANProfile.control, service: "postgres") != nil)
+                #expect(links.port(from: "us-east", to: WANProfile.control, service: "postgres") == nil)
+                // Every observer live, none lagging, every region healthy: a far control database is normal.
+                var last = ""
+                let steady = await waitFor(seconds: 60) {
+                    let run = try? await SwitchyardBinary.run([
+                        "status", "--config", dir + "/regions", "--json",
+                    ])
+                    last = "\(run?.status ?? -1) \(run?.output.prefix(3000) ?? "") \(run?.errors.suffix(500) ?? "")"
+                    guard let run, run.status == 0 else { return false }
+                    let document: StatusDocument
+                    do {
+                        document = try StatusDocument.decoder().decode(StatusDocument.self, from: Data(run.output.utf8))
+                    } catch {
+                        last = "\(error) \(last)"
+                        return false
+                    }
+                    return document.regions.allSatisfy { region in
+                        region.health == .healthy && region.liveObservers == 3
+                            && region.observers.allSatisfy { $0.discounted == nil }
+                    }
+                }
+                #expect(steady, "the deployment never became steady across the global profile: \(last)")
+                for drill in ["kill-active-database.yaml", "dark-standby-then-hang.yaml"] {
+                    let run = try await SwitchyardBinary.run([
+                        "drill", drillsDirectory + "/" + drill, "--dir", dir, "--json",
+                    ])
+                    let report = try WireJSON.decoder().decode(DrillReport.self, from: Data(run.output.utf8))
+                    let broken = report.expectations.filter { !$0.held }.map {
+                        "\($0.name) \($0.measured.map { "\($0)" } ?? "unmeasured") \($0.bound)"
+                    }
+                    #expect(run.status == 0 && report.passed, "\(drill): \(broken)\n\(run.errors.suffix(3000))")
+                    #expect(report.runsLost == 0 && report.runsTwice == 0 && report.dualLeaderMs == 0)
+                }
+            } catch {
+                _ = try? await SwitchyardBinary.run(["dev", "down", "--dir", dir, "--purge"])
+                throw error
+            }
+            let down = try await SwitchyardBinary.run(["dev", "down", "--dir", dir, "--purge"])
+            #expect(down.status == 0)
+        }
+    }
+
+    func waitFor(seconds: Int, _ check: () async -> Bool) async -> Bool {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while ContinuousClock.now < deadline {
+            if await check() { return true }
+            try? await Task.sleep(for: .milliseconds(250))
+        }
+        return false
+    }
+}
