@@ -205,6 +205,15 @@ struct DrillScenarioTests {
         var c = DrillReport(scenario: "c", fault: "kill_scheduler_leader")
         c.rtoMs = 20; c.detectMs = 10
         var report = DrillReport.campaign(scenario: "c", rounds: [a, b, c])
+        // The checker: a brown-out harms no region, so a failover after one is false; a dark active region
+        // harms it, so no failover after one is missed.
+        var brownout = DrillReport(scenario: "c", fault: "brownout")
+        brownout.failovers = 1
+        let dark = DrillReport(scenario: "c", fault: "dark")
+        let judged = DrillReport.campaign(scenario: "c", rounds: [a, brownout, dark, c])
+        #expect(judged.falseFailovers == 1 && judged.missedFailovers == 1)
+        #expect(judged.totals?.falseFailovers == 1 && judged.totals?.missedFailovers == 1)
+        #expect(report.falseFailovers == 0 && report.missedFailovers == 0)
         report.evaluate([DrillExpectation(.runsLost, .equal, 0), DrillExpectation(.rtoMs, .atMost, 10000)])
         #expect(report.totals?.faults == 3 && report.totals?.failovers == 2 && report.runsLost == 1)
         #expect(report.totals?.rtoMedianMs == 3000 && report.rtoMs == 4000)

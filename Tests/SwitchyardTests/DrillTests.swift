@@ -79,10 +79,10 @@ let drillsDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent(
 /// the Airflow ones, `airflow-*.yaml`, need `dev up --airflow` and run in `AirflowTests`).
 let shippedLocalScenarios: [String] = {
     let names = (try? FileManager.default.contentsOfDirectory(atPath: drillsDirectory)) ?? []
-    return names.filter { $0.hasSuffix(".yaml") && $0 != "campaign.yaml" && !$0.hasPrefix("airflow-") }.sorted().filter
-    { name in
-        (try? DrillScenarioLoader.load(path: drillsDirectory + "/" + name))?.deployment.isLocal ?? true
-    }
+    return names.filter { $0.hasSuffix(".yaml") && !$0.hasPrefix("campaign") && !$0.hasPrefix("airflow-") }.sorted()
+        .filter { name in
+            (try? DrillScenarioLoader.load(path: drillsDirectory + "/" + name))?.deployment.isLocal ?? true
+        }
 }()
 
 @Suite("switchyard drill on the local deployment", .serialized)

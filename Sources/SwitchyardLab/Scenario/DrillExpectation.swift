@@ -110,6 +110,11 @@ public enum DrillMetric: String, Sendable, Equatable, CaseIterable, Codable {
     case firstExecutionMs = "first_execution_ms"
     /// Workload runs that succeeded in the region active after the fault.
     case runsFinishedInTarget = "runs_finished_in_target"
+    /// Campaign: faults that must not fail over (the active region was not harmed) after which one began.
+    case falseFailovers = "false_failovers"
+    /// Campaign: faults of the active region that must fail over (a healthy standby, a live majority)
+    /// after which none began within the round's timeout.
+    case missedFailovers = "missed_failovers"
 
     /// True for durations in milliseconds (bounds may be written as `10s`).
     public var isDuration: Bool { rawValue.hasSuffix("_ms") }

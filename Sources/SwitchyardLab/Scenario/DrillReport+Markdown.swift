@@ -39,7 +39,10 @@ extension DrillReport {
             lines.append("| faults | \(totals.faults) (skipped \(totals.skipped)) |")
             lines.append("| recovered | \(totals.recovered) |")
             lines.append("| failovers | \(totals.failovers) |")
-            lines.append("| RTO median / worst | \(ms(totals.rtoMedianMs)) / \(ms(totals.rtoWorstMs)) |")
+            lines.append("| false / missed failovers | \(totals.falseFailovers) / \(totals.missedFailovers) |")
+            lines.append(
+                "| RTO median / p99 / worst | \(ms(totals.rtoMedianMs)) / \(ms(totals.rtoP99Ms)) / \(ms(totals.rtoWorstMs)) |"
+            )
             lines.append("| detection median | \(ms(totals.detectMedianMs)) |")
             lines.append(
                 "| runs in flight / lost / twice | \(totals.runsInFlight) / \(totals.runsLost) / \(totals.runsTwice) |"

@@ -58,6 +58,10 @@ public struct DrillReport: Codable, Sendable, Equatable {
     public var dualLeader: [String]
     /// What happened, in order, in milliseconds from the fault.
     public var timeline: [TimelineEntry]
+    /// Campaign only: faults that must not fail over after which one began.
+    public var falseFailovers: Int?
+    /// Campaign only: faults that must fail over after which none began.
+    public var missedFailovers: Int?
     /// Campaign only: totals and one report per fault.
     public var totals: CampaignTotals?
     /// Campaign only: one report per fault.
@@ -137,6 +141,12 @@ public struct DrillReport: Codable, Sendable, Equatable {
         public var failovers: Int
         /// Faults the deployment recovered from.
         public var recovered: Int
+        /// Faults that must not fail over after which one began (the checker's first judgement).
+        public var falseFailovers: Int
+        /// Faults that must fail over after which none began.
+        public var missedFailovers: Int
+        /// 99th percentile of recovery time (the worst below 100 faults).
+        public var rtoP99Ms: Double?
         /// Median recovery time.
         public var rtoMedianMs: Double?
         /// Worst recovery time.
@@ -178,6 +188,8 @@ public struct DrillReport: Codable, Sendable, Equatable {
         case .runsStartedDuringFault: runsStartedDuringFault.map(Double.init)
         case .firstExecutionMs: firstExecutionMs
         case .runsFinishedInTarget: runsFinishedInTarget.map(Double.init)
+        case .falseFailovers: falseFailovers.map(Double.init)
+        case .missedFailovers: missedFailovers.map(Double.init)
         }
     }
 
@@ -214,9 +226,17 @@ public struct DrillReport: Codable, Sendable, Equatable {
         report.activateMs = ran.compactMap(\.activateMs).max()
         report.activeBefore = rounds.first?.activeBefore
         report.activeAfter = rounds.last?.activeAfter
+        // The checker: whether each fault should have failed over is its kind's (the active region was
+        // harmed, a healthy standby and a live majority remained); the journal says whether one began.
+        let expects = { (round: DrillReport) in DrillFault.Kind(rawValue: round.fault)?.expectsFailover }
+        report.falseFailovers = ran.filter { expects($0) == false && $0.failovers > 0 }.count
+        report.missedFailovers = ran.filter { expects($0) == true && $0.failovers == 0 }.count
+        let p99 = rtos.isEmpty ? nil : rtos[min(rtos.count - 1, Int((Double(rtos.count) * 0.99).rounded(.up)) - 1)]
         report.totals = CampaignTotals(
             faults: rounds.count, skipped: rounds.count - ran.count, failovers: report.failovers,
-            recovered: ran.count - report.unrecovered, rtoMedianMs: median(rtos), rtoWorstMs: rtos.last,
+            recovered: ran.count - report.unrecovered, falseFailovers: report.falseFailovers ?? 0,
+            missedFailovers: report.missedFailovers ?? 0, rtoP99Ms: p99, rtoMedianMs: median(rtos),
+            rtoWorstMs: rtos.last,
             detectMedianMs: median(detects), runsInFlight: report.runsInFlight, runsLost: report.runsLost,
             runsTwice: report.runsTwice, runsOverlapping: report.runsOverlapping,
             dualLeaderMs: report.dualLeaderMs,
