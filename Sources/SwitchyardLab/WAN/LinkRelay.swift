@@ -73,28 +73,81 @@ public final class LinkRelay: Sendable {
     }
 }
 
+/// One direction of a relayed connection: what arrives is delivered across the link in order, each
+/// chunk after the link's delay. While the link is black-holed, nothing is delivered and nothing is
+/// dropped: chunks (and a close) wait, as TCP's retransmissions would, and cross once it heals.
+final class Direction {
+    enum Item {
+        case data(ByteBuffer)
+        case close
+    }
+
+    let relay: LinkRelay
+    let link: String
+    let forward: Bool
+    var items: [Item] = []
+    var last = NIODeadline.uptimeNanoseconds(0)
+    var polling = false
+    /// Where the items go (the peer channel, once it exists).
+    var deliver: (@Sendable (Item) -> Void)?
+
+    init(relay: LinkRelay, link: String, forward: Bool) {
+        self.relay = relay
+        self.link = link
+        self.forward = forward
+    }
+
+    func push(_ item: Item, on loop: EventLoop) {
+        items.append(item)
+        pump(on: loop)
+    }
+
+    /// Sends what waits, unless the link is cut (then looks again in 100 ms).
+    func pump(on loop: EventLoop) {
+        guard let settings = relay.current(link), let deliver else { return }
+        if settings.blackhole {
+            guard !polling else { return }
+            polling = true
+            let bound = NIOLoopBound(self, eventLoop: loop)
+            loop.scheduleTask(in: .milliseconds(100)) {
+                bound.value.polling = false
+                bound.value.pump(on: loop)
+            }
+            return
+        }
+        let profile = forward ? settings.forward : settings.backward
+        for item in items {
+            last = LinkRelay.due(profile, extraMs: settings.extraDelayMs, after: last)
+            loop.scheduleTask(deadline: last) { deliver(item) }
+        }
+        items = []
+    }
+}
+
 /// The client's side of a relayed connection: connects to the server after the link's forward delay
-/// and carries the client's bytes there.
+/// (once the link carries anything) and carries the client's bytes there.
 final class ClientSide: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     let relay: LinkRelay
     let link: String
-    var peer: EventLoopFuture<Channel>?
-    var last = NIODeadline.uptimeNanoseconds(0)
+    var toServer: Direction
+    var connectAsked = false
 
     init(relay: LinkRelay, link: String) {
         self.relay = relay
         self.link = link
+        toServer = Direction(relay: relay, link: link, forward: true)
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        guard let settings = relay.current(link), !settings.blackhole else { return }  // held, silent
+        guard let settings = relay.current(link) else { return }
         let client = context.channel
         let promise = context.eventLoop.makePromise(of: Channel.self)
-        peer = promise.futureResult
+        let peer = promise.futureResult
         let relay = relay, link = link, port = settings.upstream
-        last = LinkRelay.due(settings.forward, extraMs: settings.extraDelayMs, after: last)
-        context.eventLoop.scheduleTask(deadline: last) {
+        // The connect crosses the link like the first bytes: it waits while the link is cut.
+        let connector = Direction(relay: relay, link: link, forward: true)
+        connector.deliver = { _ in
             ClientBootstrap(group: client.eventLoop)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
@@ -106,23 +159,25 @@ final class ClientSide: ChannelInboundHandler {
                 .connect(host: "127.0.0.1", port: port)
                 .cascade(to: promise)
         }
+        connector.push(.close, on: context.eventLoop)  // the item's kind is not read: it only paces the connect
+        toServer.deliver = { item in
+            peer.whenSuccess { channel in
+                switch item {
+                case .data(let buffer): channel.writeAndFlush(buffer, promise: nil)
+                case .close: channel.close(promise: nil)
+                }
+            }
+        }
         // A server that refuses: the client sees its connection closed (libpq: "server closed the connection").
-        promise.futureResult.whenFailure { _ in client.close(promise: nil) }
+        peer.whenFailure { _ in client.close(promise: nil) }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let buffer = unwrapInboundIn(data)
-        guard let settings = relay.current(link), !settings.blackhole, let peer else { return }
-        last = LinkRelay.due(settings.forward, extraMs: settings.extraDelayMs, after: last)
-        context.eventLoop.scheduleTask(deadline: last) {
-            peer.whenSuccess { $0.writeAndFlush(buffer, promise: nil) }
-        }
+        toServer.push(.data(unwrapInboundIn(data)), on: context.eventLoop)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        guard let settings = relay.current(link), !settings.blackhole, let peer else { return }
-        last = LinkRelay.due(settings.forward, extraMs: settings.extraDelayMs, after: last)
-        context.eventLoop.scheduleTask(deadline: last) { peer.whenSuccess { $0.close(promise: nil) } }
+        toServer.push(.close, on: context.eventLoop)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
@@ -134,30 +189,24 @@ final class ClientSide: ChannelInboundHandler {
 /// backward delay.
 final class ServerSide: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
-    let relay: LinkRelay
-    let link: String
-    let client: Channel
-    var last = NIODeadline.uptimeNanoseconds(0)
+    let toClient: Direction
 
     init(relay: LinkRelay, link: String, client: Channel) {
-        self.relay = relay
-        self.link = link
-        self.client = client
+        toClient = Direction(relay: relay, link: link, forward: false)
+        toClient.deliver = { item in
+            switch item {
+            case .data(let buffer): client.writeAndFlush(buffer, promise: nil)
+            case .close: client.close(promise: nil)
+            }
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let buffer = unwrapInboundIn(data)
-        guard let settings = relay.current(link), !settings.blackhole else { return }
-        last = LinkRelay.due(settings.backward, extraMs: settings.extraDelayMs, after: last)
-        let client = client
-        context.eventLoop.scheduleTask(deadline: last) { client.writeAndFlush(buffer, promise: nil) }
+        toClient.push(.data(unwrapInboundIn(data)), on: context.eventLoop)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        guard let settings = relay.current(link), !settings.blackhole else { return }
-        last = LinkRelay.due(settings.backward, extraMs: settings.extraDelayMs, after: last)
-        let client = client
-        context.eventLoop.scheduleTask(deadline: last) { client.close(promise: nil) }
+        toClient.push(.close, on: context.eventLoop)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
