@@ -48,9 +48,20 @@ extension PostgresConnection {
         var results: [PostgresResult] = []
         var current: PostgresResult?
         var firstError: PostgresError?
+        var ends = 0
         // Each statement's results end with a NULL; the sync's own result ends the pipeline.
         while true {
+            if let deadline, ContinuousClock.now > deadline { throw timedOut(operation) }
             guard let result = try nextResult(operation, deadline: deadline) else {
+                ends += 1
+                // More ends than statements, or a connection gone bad: no sync will come.
+                if ends > statements.count || PQstatus(conn) != CONNECTION_OK
+                    || PQpipelineStatus(conn) == PQ_PIPELINE_OFF
+                {
+                    let error = failure(operation)
+                    close()
+                    throw error
+                }
                 if let done = current {
                     results.append(done)
                 } else if results.count < statements.count {

@@ -185,3 +185,24 @@ struct ObserverBaselineTests {
         #expect(pastBudget)
     }
 }
+
+/// What an observer reports as the start of a component's trouble survives a lone success (a lossy
+/// link) and ends only when the component is healthy again.
+@Suite("Component trouble start")
+struct ComponentTroubleTests {
+    @Test func aLoneSuccessDoesNotMoveTheStartOfTrouble() {
+        var h = ComponentHealth(
+            thresholds: .init(failuresToSuspect: 1, failuresToDown: 3, downAfter: .seconds(3), successesToRecover: 2))
+        let t0 = ContinuousClock.now
+        h.record(success: true, latency: .milliseconds(1), at: t0, wallClock: .now)
+        #expect(h.troubleSince == nil)
+        h.record(success: false, latency: nil, at: t0 + .seconds(1), wallClock: .now)
+        h.record(success: true, latency: .milliseconds(1), at: t0 + .seconds(2), wallClock: .now)
+        #expect(h.state == .suspect && h.failingSince == nil)
+        h.record(success: false, latency: nil, at: t0 + .seconds(3), wallClock: .now)
+        #expect(h.troubleSince == t0 + .seconds(1))
+        h.record(success: true, latency: .milliseconds(1), at: t0 + .seconds(4), wallClock: .now)
+        h.record(success: true, latency: .milliseconds(1), at: t0 + .seconds(5), wallClock: .now)
+        #expect(h.state == .healthy && h.troubleSince == nil)
+    }
+}

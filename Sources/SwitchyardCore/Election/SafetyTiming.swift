@@ -111,14 +111,9 @@ public struct SafetyTiming: Sendable, Equatable {
 
     /// After a fence is written in a region's database, every worker's command there has stopped within
     /// this: a worker trusts its last fence read (sent before the fence) for at most a lease TTL, its guard
-    /// then sends SIGTERM and SIGKILL a kill grace later.
+    /// then sends SIGTERM and SIGKILL a kill grace later. A worker whose claim was checked before the fence
+    /// trusts it from the claim's send, the same bound.
     public var workerStopBound: Duration { leaseTTL + killGrace + guardSlack + maxClockDrift }
-
-    /// An unfinished execution whose worker has not heartbeaten for this long runs nothing: the worker
-    /// heartbeats every fence check, on the database its fence reads go to, so it cannot have confirmed
-    /// its fence for a check and a read past its last heartbeat, and it trusts that read for at most
-    /// `workerStopBound`.
-    public var workerSilenceBound: Duration { fenceCheckInterval + fenceQueryTimeout + workerStopBound }
 
     /// How long the target holds its dispatches, counted from when the failover knew the old region's
     /// leases had ended, given the time since.

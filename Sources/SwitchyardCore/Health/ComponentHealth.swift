@@ -43,6 +43,10 @@ public struct ComponentHealth: Sendable, Equatable {
     public private(set) var consecutiveSuccesses = 0
     /// When the current run of failures began (monotonic).
     public private(set) var failingSince: ContinuousClock.Instant?
+    /// When the component's trouble began (monotonic): its first failure since it was last healthy. A
+    /// success in between does not move it (unlike `failingSince`): what an observer reports as the start
+    /// of a region's failure, so one observer's silences on a lossy link still line up.
+    public private(set) var troubleSince: ContinuousClock.Instant?
     /// The last failure's message (no secrets: probes produce scrubbed messages).
     public private(set) var lastError: String?
     /// The last probe's latency.
@@ -88,6 +92,7 @@ public struct ComponentHealth: Sendable, Equatable {
                 state = .healthy
                 evidence = nil
             }
+            if state == .healthy { troubleSince = nil }
         } else {
             consecutiveFailures += 1
             consecutiveSuccesses = 0
@@ -95,6 +100,7 @@ public struct ComponentHealth: Sendable, Equatable {
             lastError = error
             let start = failingSince ?? instant
             failingSince = start
+            troubleSince = troubleSince ?? instant
             let silentLongEnough =
                 instant - start >= thresholds.downAfter && consecutiveFailures >= min(thresholds.failuresToDown, 2)
             if positiveFailures >= thresholds.evidenceFailuresToDown {

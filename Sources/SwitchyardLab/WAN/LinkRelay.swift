@@ -48,15 +48,16 @@ public final class LinkRelay: Sendable {
             servers.append(try await bootstrap.bind(host: "127.0.0.1", port: link.listen).get())
         }
         log("relaying \(table.links.count) links of the \(table.profile) profile")
-        var modified: Date?
+        // Read again every 100 ms and compared whole (two writes within one mtime tick must not lose a cut
+        // or a heal).
+        var current = table
         do {
             while !Task.isCancelled {
-                try await Task.sleep(for: .milliseconds(200))
-                let attributes = try? FileManager.default.attributesOfItem(atPath: WANLinks.path(directory))
-                let stamp = attributes?[.modificationDate] as? Date
-                guard stamp != modified else { continue }
-                modified = stamp
-                if let fresh = try? WANLinks.load(directory: directory) { relay.update(fresh) }
+                try await Task.sleep(for: .milliseconds(100))
+                if let fresh = try? WANLinks.load(directory: directory), fresh != current {
+                    current = fresh
+                    relay.update(fresh)
+                }
             }
         } catch {}
         for server in servers { try? await server.close() }

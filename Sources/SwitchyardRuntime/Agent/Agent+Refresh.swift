@@ -189,7 +189,8 @@ extension Agent {
                         lastError: health.state == .healthy ? nil : health.lastError,
                         detail: try? WireJSON.encoder().encode(component.detail), evidence: health.evidence,
                         inconclusive: health.inconclusiveProbes, upAge: health.upAt.map { now - $0 },
-                        failingAge: health.failingSince.map { now - $0 }))
+                        failingAge: health.state == .down || health.state == .suspect
+                            ? health.troubleSince.map { now - $0 } : nil))
             }
         }
         let lag = selfHealth.lagging()

@@ -90,13 +90,12 @@ extension FailoverExecutor {
     /// Writes the fence into the old region's database and waits, bounded, for its executions to stop:
     /// on a failover their workers kill them on seeing the fence; on a switchover they finish (no run
     /// re-executed), bounded by the quiesce timeout. One a worker abandoned (it lost track of it in a
-    /// crash) has an outcome but no end: not running; nor is one whose worker has been silent past
-    /// `SafetyTiming.workerSilenceBound`. Returns whether it fenced, what still runs, and whether the old
-    /// leader recorded that no leader-gated command of its runs. Whatever may still run there is covered
-    /// by the target's hold (`dispatchHold`), not by waiting here: the wait only lets live workers confirm.
+    /// crash) has an outcome but no end: not running. Returns whether it fenced, what may still run, and
+    /// whether the old leader recorded that no leader-gated command of its runs. Whatever may still run
+    /// there is covered by the target's hold (`dispatchHold`), not by waiting here: the wait only lets live
+    /// workers confirm. A switchover whose quiesce runs out closes the drain, so those commands stop too.
     func fenceInOwnDatabase(_ context: Context, from: String) async throws -> (Bool, Int, Bool) {
         let failover = configuration.controlPlane.failover
-        let timing = SafetyTiming(configuration.controlPlane)
         let clock = ContinuousClock()
         let started = clock.now
         let drain = context.kind == .switchover
@@ -117,19 +116,40 @@ extension FailoverExecutor {
         var running = 0
         var commandStopped = false
         let wait = drain ? failover.switchoverQuiesceTimeout : failover.fenceTimeout
-        while true {
-            let row = try await old.query(
-                """
-                SELECT (SELECT count(*) FROM switchyard.executions e JOIN switchyard.nodes n ON n.node_id = e.worker
-                        WHERE e.finished_at IS NULL AND e.outcome IS NULL
-                          AND n.last_heartbeat > now() - make_interval(secs => $1)) AS n,
-                       (SELECT coalesce(exec_stopped_epoch = epoch, false) FROM switchyard.leadership WHERE id = 1) AS stopped
-                """, [.double(timing.workerSilenceBound.secondsDouble)]
-            ).first
-            running = try row?["n"].require(Int.self) ?? 0
-            commandStopped = try row?["stopped"].optional(Bool.self) ?? false
-            if running == 0 || clock.now - started >= wait { break }
-            try await Task.sleep(for: .milliseconds(50))
+        // What may still run there: every unfinished execution (whatever its worker's heartbeat says: the
+        // heartbeat travels apart from the fence reads that keep a command going), and every claim whose
+        // execution row is not written yet (a claim made just before the fence). A live worker that sees the
+        // fence records its end; what remains is covered by the target's hold (`dispatchHold`).
+        let census = """
+            SELECT (SELECT count(*) FROM switchyard.executions e WHERE e.finished_at IS NULL AND e.outcome IS NULL)
+                 + (SELECT count(*) FROM switchyard.dag_run r
+                    WHERE r.state = 'running' AND r.worker IS NOT NULL
+                      AND NOT EXISTS (SELECT 1 FROM switchyard.executions e
+                                      WHERE e.dag_id = r.dag_id AND e.run_id = r.run_id AND e.worker = r.worker
+                                        AND e.attempt = r.attempt)) AS n,
+                   (SELECT coalesce(exec_stopped_epoch = epoch, false) FROM switchyard.leadership WHERE id = 1) AS stopped
+            """
+        do {
+            while true {
+                let row = try await old.query(census, timeout: failover.fenceTimeout).first
+                running = try row?["n"].require(Int.self) ?? 0
+                commandStopped = try row?["stopped"].optional(Bool.self) ?? false
+                if running == 0 || clock.now - started >= wait { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            if drain && running > 0 {
+                // The quiesce ran out with work still running: stop it like a failover would (a draining fence
+                // lets commands finish, however long), and the target holds for it.
+                try await old.query(
+                    "UPDATE switchyard.fence SET drain = false, updated_at = now() WHERE id = 1 AND cluster_epoch = $1",
+                    [.int(context.epoch)], timeout: failover.fenceTimeout)
+            }
+        } catch {
+            // The fence is written; what runs there is unknown now: hold for everything.
+            logger.warning(
+                "fenced, but the old region stopped answering; the target holds for what may still run there",
+                metadata: ["error": "\(error)"])
+            return (true, max(running, 1), false)
         }
         healthy = true
         return (true, running, commandStopped)
@@ -188,7 +208,7 @@ extension FailoverExecutor {
     /// old region in its own database, executions there that had not stopped stop within
     /// `workerStopBound` of the fence (their workers may not see it), and its leader's command within
     /// `execStopBound` unless the leader recorded that none runs (`SafetyTiming.fencedHold`); a switchover
-    /// holds the same for its leader's command (its executions drained or were waited for).
+    /// holds the same (its executions drained, or were stopped when the quiesce ran out).
     func dispatchHold(_ context: Context, control: PostgresConnection) async throws -> Duration? {
         let (journaled, since) = try await ControlStore.fenceResult(control, failover: context.id)
         let timing = SafetyTiming(configuration.controlPlane)
@@ -200,7 +220,7 @@ extension FailoverExecutor {
         if fence.fenced == false || fence.leaseWaitedMs != nil { hold = timing.dispatchHold(sinceLeasesEnded: since) }
         if fence.fenced == true {
             let fenced = timing.fencedHold(
-                executionsRunning: context.kind != .switchover && (fence.executionsStillRunning ?? 0) > 0,
+                executionsRunning: (fence.executionsStillRunning ?? 0) > 0,
                 leaderCommandStopped: fence.leaderCommandStopped ?? false, sinceFenced: since)
             if let fenced { hold = max(hold ?? .zero, fenced) }
         }

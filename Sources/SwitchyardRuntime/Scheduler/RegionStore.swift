@@ -42,20 +42,24 @@ public enum RegionStore {
 
     /// Increments the epoch (the new leader's fencing token) and reads what the predecessor left.
     /// With `commandless`, the new leader runs no `--exec` command and records so at once
-    /// (`exec_stopped_epoch` is its epoch from the start): a failover away from the region need not wait
-    /// for one to stop.
-    public static func takeOver(_ lock: LockSession, node: String, commandless: Bool = false) async throws
-        -> Succession
-    {
+    /// (`exec_stopped_epoch` is its epoch from the start), so a failover away from the region need not wait
+    /// for one to stop: but only when its predecessor's command cannot be running either (it recorded its
+    /// stop, or its last heartbeat is older than `predecessorCommandBound`, `SafetyTiming.execStopBound`).
+    public static func takeOver(
+        _ lock: LockSession, node: String, commandless: Bool = false,
+        predecessorCommandBound: Duration = .seconds(86_400)
+    ) async throws -> Succession {
         let row = try await lock.connection.query(
             """
             WITH previous AS (SELECT epoch, heartbeat_at, exec_stopped_epoch FROM switchyard.leadership WHERE id = 1 FOR UPDATE)
             UPDATE switchyard.leadership l SET epoch = l.epoch + 1, leader_node = $1, since = now(), heartbeat_at = now(),
-                exec_stopped_epoch = CASE WHEN $2 THEN l.epoch + 1 ELSE l.exec_stopped_epoch END
+                exec_stopped_epoch = CASE WHEN $2 AND (previous.exec_stopped_epoch = previous.epoch
+                                                       OR previous.heartbeat_at < now() - make_interval(secs => $3))
+                                          THEN l.epoch + 1 ELSE l.exec_stopped_epoch END
             FROM previous WHERE l.id = 1
             RETURNING l.epoch, extract(epoch FROM now() - previous.heartbeat_at)::float8 AS since_heartbeat,
                 coalesce(previous.exec_stopped_epoch = previous.epoch, false) AS stopped
-            """, [.text(node), .bool(commandless)]
+            """, [.text(node), .bool(commandless), .double(predecessorCommandBound.secondsDouble)]
         ).first
         guard let epoch = try row?["epoch"].require(Int.self) else {
             throw PostgresError(

@@ -169,7 +169,8 @@ public final class SchedulerNode: Sendable {
         var deadline = LeaderDeadline(stepDownAfter: election.stepDownAfter)
         let bumpSent = ContinuousClock.now
         // A node with no --exec command records at once that none runs: a failover's target then holds nothing for it.
-        let succession = try await RegionStore.takeOver(lock, node: nodeId, commandless: execs.isEmpty)
+        let succession = try await RegionStore.takeOver(
+            lock, node: nodeId, commandless: execs.isEmpty, predecessorCommandBound: timing.execStopBound)
         let epoch = succession.epoch
         deadline.confirm(sentAt: bumpSent)
         // The predecessor's command (an --exec command such as `airflow scheduler`) may still be shutting down:
