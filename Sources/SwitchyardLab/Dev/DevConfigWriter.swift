@@ -175,6 +175,8 @@ package enum DevConfigWriter {
               fence_timeout: 2s
               switchover_quiesce_timeout: 30s
               incident_resolve_after: \(resolve)
+              # One host, one clock: only a loaded host's scheduling to cover (shipped: 500ms, for real hosts).
+              max_clock_drift: 100ms
             """
     }
 
