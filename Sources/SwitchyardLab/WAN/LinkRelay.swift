@@ -79,8 +79,19 @@ public final class LinkRelay: Sendable {
 /// dropped: chunks (and a close) wait, as TCP's retransmissions would, and cross once it heals.
 final class Direction {
     enum Item {
+        /// The connect to the server (it crosses the link like the first bytes).
+        case open
         case data(ByteBuffer)
         case close
+
+        /// Delivers the item to `channel`.
+        func apply(to channel: Channel) {
+            switch self {
+            case .open: break
+            case .data(let buffer): channel.writeAndFlush(buffer, promise: nil)
+            case .close: channel.close(promise: nil)
+            }
+        }
     }
 
     let relay: LinkRelay
@@ -160,15 +171,8 @@ final class ClientSide: ChannelInboundHandler {
                 .connect(host: "127.0.0.1", port: port)
                 .cascade(to: promise)
         }
-        connector.push(.close, on: context.eventLoop)  // the item's kind is not read: it only paces the connect
-        toServer.deliver = { item in
-            peer.whenSuccess { channel in
-                switch item {
-                case .data(let buffer): channel.writeAndFlush(buffer, promise: nil)
-                case .close: channel.close(promise: nil)
-                }
-            }
-        }
+        connector.push(.open, on: context.eventLoop)
+        toServer.deliver = { item in peer.whenSuccess { item.apply(to: $0) } }
         // A server that refuses: the client sees its connection closed (libpq: "server closed the connection").
         peer.whenFailure { _ in client.close(promise: nil) }
     }
@@ -194,12 +198,7 @@ final class ServerSide: ChannelInboundHandler {
 
     init(relay: LinkRelay, link: String, client: Channel) {
         toClient = Direction(relay: relay, link: link, forward: false)
-        toClient.deliver = { item in
-            switch item {
-            case .data(let buffer): client.writeAndFlush(buffer, promise: nil)
-            case .close: client.close(promise: nil)
-            }
-        }
+        toClient.deliver = { $0.apply(to: client) }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

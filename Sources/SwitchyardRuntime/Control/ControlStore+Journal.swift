@@ -79,10 +79,6 @@ extension ControlStore {
 
     /// When the failovers of the last hour began, and the newest failover's start in any case (the
     /// decision's cooldown and hourly cap).
-    static func recentFailoverStarts(_ c: PostgresConnection) async throws -> [Date] {
-        try recentFailoverStarts(from: try await c.query(recentFailoverStartsSQL))
-    }
-
     static let recentFailoverStartsSQL =
         "SELECT started_at FROM switchyard.failovers WHERE started_at > now() - interval '1 hour' OR id = (SELECT max(id) FROM switchyard.failovers)"
 

@@ -5,21 +5,11 @@ import SwitchyardCore
 extension ControlStore {
     // MARK: Observers
 
-    /// Writes one observer's interval in one transaction: its view of every component, its own row
+    /// The statements that write one observer's interval (run in one pipeline, one transaction, by `refresh`): its view of every component, its own row
     /// (liveness, API address, self-declared lag) and its health transitions as events. Every time in it
     /// is stamped by the control database (`now()` less the age the observer measured on its monotonic
     /// clock): observers' wall clocks differ, and none of them reaches a decision. A time stamped this
     /// way is late by the write's transit, which only makes a region look down, or up, for less long.
-    static func writeObservations(
-        _ c: PostgresConnection, agent: AgentWrite, observations: [ObservationWrite],
-        transitions: [HealthEvent], warnings: [(region: String, message: String)] = []
-    ) async throws {
-        try await c.pipeline(
-            try observationStatements(
-                agent: agent, observations: observations, transitions: transitions, warnings: warnings))
-    }
-
-    /// The statements of `writeObservations`, for a pipeline of their own or a longer one (`refresh`).
     static func observationStatements(
         agent: AgentWrite, observations: [ObservationWrite], transitions: [HealthEvent],
         warnings: [(region: String, message: String)]
@@ -134,11 +124,6 @@ extension ControlStore {
     }
 
     /// The replication lag of each region's database, as its freshest live observer reports it.
-    static func replicationLags(_ c: PostgresConnection, liveWithin: Duration) async throws -> [String: Double] {
-        let statement = replicationLagsStatement(liveWithin: liveWithin)
-        return try replicationLags(from: try await c.query(statement.sql, statement.parameters))
-    }
-
     static func replicationLagsStatement(liveWithin: Duration) -> PostgresConnection.Statement {
         .init(
             """

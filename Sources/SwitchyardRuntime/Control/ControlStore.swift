@@ -93,10 +93,6 @@ public enum ControlStore {
     }
 
     /// The lease row.
-    static func activeLease(_ c: PostgresConnection) async throws -> LeaseRecord? {
-        try activeLease(from: try await c.query(activeLeaseSQL))
-    }
-
     static let activeLeaseSQL =
         "SELECT region, holder, epoch, expires_at, coalesce(expires_at > now(), false) AS fresh FROM switchyard.active_lease WHERE id = 1"
 
