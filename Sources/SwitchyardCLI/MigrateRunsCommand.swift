@@ -29,7 +29,8 @@ struct MigrateRunsCommand: AsyncParsableCommand {
         var sourceDB: PostgresConnection?
         if !fromShadow { sourceDB = try await PostgresConnection.connect(source.databaseDSN, timeout: .seconds(5)) }
         let report = try await RunMigrator.migrate(
-            from: from, to: to, source: sourceDB.map { .table($0, table: source.runs.table) } ?? .shadow(region: from),
+            from: from, to: to,
+            source: sourceDB.map { .table($0, table: source.runs.table) } ?? .shadow(region: from, epoch: nil),
             target: targetDB, targetTable: target.runs.table, preset: target.runs.preset, dryRun: dryRun,
             unpause: unpause)
         await targetDB.close()
@@ -41,6 +42,11 @@ struct MigrateRunsCommand: AsyncParsableCommand {
         print(
             "\(dryRun ? "would copy" : "copied") \(report.copied) of \(report.found) active runs from \(from) (\(report.source)) to \(to); "
                 + "\(report.alreadyPresent) already there; \(String(format: "%.0f", report.durationMs)) ms")
+        if report.source == "shadow" {
+            print(
+                report.shadowAgeMs.map { "the shadow copy was \(String(format: "%.1f", $0 / 1000)) s old" }
+                    ?? "the target holds no shadow copy of \(from)'s current active period")
+        }
         if !report.orphaned.isEmpty {
             print("orphaned (no such DAG in \(to)): " + report.orphaned.joined(separator: ", "))
         }

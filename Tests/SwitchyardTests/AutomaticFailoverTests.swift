@@ -64,6 +64,26 @@ struct AutomaticFailoverTests {
                     == active.count
             }
             #expect(shadowed != nil)
+            // A run queued after eu-west's last shadow copy: eu-west's copies are held back (a lock that lets
+            // reads through), while ap-south's shadow shows a copy ran after it. The failover cannot move it;
+            // it comes home when us-east's database answers again.
+            let lock = try await f.connect("eu-west")
+            try await lock.query("BEGIN")
+            try await lock.query("LOCK TABLE switchyard.shadow_dag_run IN EXCLUSIVE MODE")
+            #expect(try await SwitchyardBinary.run(["trigger", "slow", "--config", f.config]).status == 0)
+            let late = try #require(
+                try await east.query(
+                    "SELECT run_id FROM switchyard.dag_run WHERE state IN ('queued', 'running') AND NOT (run_id = ANY($1::text[]))",
+                    [.array(active.map { .text($0) })]
+                ).first?["run_id"].string)
+            let south = try await f.connect("ap-south")
+            try #require(
+                await f.waitUntil(timeout: .seconds(10)) {
+                    (try? await count(
+                        south, "SELECT count(*) AS n FROM switchyard.shadow_dag_run WHERE run_id = $1", [.text(late)]))
+                        == 1
+                } != nil)
+            await south.close()
             await east.close()
             let killedAt = ContinuousClock.now
             await f.state.postgres["us-east"]!.stop()
@@ -91,6 +111,38 @@ struct AutomaticFailoverTests {
             #expect(failover["runs_source"].string == "shadow")
             #expect(failover["runs_moved"].int == active.count)
             #expect(try await count(control, "SELECT count(*) AS n FROM switchyard.failovers") == 1)
+            #expect(
+                try await count(
+                    west, "SELECT count(*) AS n FROM switchyard.dag_run WHERE run_id = $1", [.text(late)]) == 0)
+            // The shadow's age is reported: it was older than the run.
+            #expect(
+                try await count(
+                    control,
+                    "SELECT count(*) AS n FROM switchyard.events WHERE kind = 'warning' AND message LIKE '%shadow of us-east''s runs%'"
+                ) == 1)
+            try await lock.query("ROLLBACK")
+            await lock.close()
+            // us-east's database answers again: the run queued after the shadow's copy is copied to eu-west
+            // (once), and runs there.
+            try await f.state.postgres["us-east"]!.start()
+            var reconciled = "never reconciled"
+            _ = await f.waitUntil(timeout: .seconds(30)) {
+                guard
+                    let r = try? await control.query(
+                        "SELECT reconciliation::text AS r FROM switchyard.failovers WHERE reconciled_at IS NOT NULL"
+                    ).first?["r"].string
+                else { return false }
+                reconciled = r
+                return true
+            }
+            #expect(reconciled.contains("\"copied\": 1"), "\(reconciled)")
+            #expect(try await count(control, "SELECT runs_moved AS n FROM switchyard.failovers") == active.count + 1)
+            let lateRan = await f.waitUntil(timeout: .seconds(60)) {
+                (try? await count(
+                    west, "SELECT count(*) AS n FROM switchyard.dag_run WHERE run_id = $1 AND state = 'success'",
+                    [.text(late)])) == 1
+            }
+            #expect(lateRan != nil)
             #expect(
                 try await control.query("SELECT active_region FROM switchyard.cluster_state").first?["active_region"]
                     .string == "eu-west")

@@ -1,9 +1,10 @@
 import Foundation
 import Postgres
 import SwitchyardCore
-import SwitchyardRuntime
 import TestSupport
 import Testing
+
+@testable import SwitchyardRuntime
 
 @Suite("Active-run migration between region databases", .serialized)
 struct MigrationTests {
@@ -69,6 +70,55 @@ struct MigrationTests {
                     .bool == false)
             #expect(
                 try await west.query("SELECT count(*) AS n FROM switchyard.dag_run").first?["n"].require(Int.self) == 3)
+        }
+    }
+
+    /// A failover from the shadow takes only the copies of the source's current active period: an older
+    /// copy (the source failed over and back since, and no copy has landed yet) holds runs that moved on
+    /// then and may have finished. The current period is the epoch of the failover that last activated it.
+    @Test func shadowCopiesOfAnEarlierActivePeriodAreLeftOut() async throws {
+        try await DevFixture.with(regions: 2, dags: fastDAGs) { f in
+            let west = try await f.connect("eu-west")
+            for (run, epoch) in [("moved-long-ago", 1), ("current", 3)] {
+                try await west.query(
+                    "INSERT INTO switchyard.shadow_dag_run (source_region, source_epoch, dag_id, run_id, run_type, state, run_after) VALUES ('us-east', $1, 'slow', $2, 'manual', 'running', now())",
+                    [.int(epoch), .text(run)])
+            }
+            try await west.query(
+                "INSERT INTO switchyard.shadow_sync (source_region, source_epoch, rows, synced_at) VALUES ('us-east', 3, 1, now() - interval '2 seconds')"
+            )
+            // us-east was activated at epoch 3 by failover 2 (failover 1 moved it away at epoch 2; failover 3,
+            // which never activated it, does not count).
+            let control = try await f.connectControl()
+            for (id, to, epoch, activated) in [
+                (1, "eu-west", 2, true), (2, "us-east", 3, true), (3, "us-east", 4, false),
+            ] {
+                try await control.query(
+                    "INSERT INTO switchyard.failovers (id, kind, to_region, reason, state, epoch) VALUES ($1, 'failover', $2, 'test', 'completed', $3)",
+                    [.int(id), .text(to), .int(epoch)])
+                if activated {
+                    try await control.query(
+                        "INSERT INTO switchyard.failover_steps (failover_id, step, finished_at) VALUES ($1, 'activate', now())",
+                        [.int(id)])
+                }
+            }
+            #expect(try await ControlStore.activationEpoch(control, region: "us-east", before: 4) == 3)
+            #expect(try await ControlStore.activationEpoch(control, region: "us-east", before: 2) == 1)
+            #expect(try await ControlStore.activationEpoch(control, region: "eu-west", before: 4) == 2)
+
+            let report = try await RunMigrator.migrate(
+                from: "us-east", to: "eu-west", source: .shadow(region: "us-east", epoch: 3), target: west,
+                targetTable: "switchyard.dag_run", preset: .builtin, dryRun: false)
+            #expect(report.found == 1 && report.copied == 1 && report.shadowStale == 1)
+            #expect(report.shadowAgeMs.map { $0 >= 2000 } == true, "\(String(describing: report.shadowAgeMs))")
+            #expect(
+                try await west.query("SELECT run_id FROM switchyard.dag_run").rows.map { $0["run_id"].string }
+                    == ["current"])
+            // A period no copy reached: nothing to take, and no age to report.
+            let none = try await RunMigrator.migrate(
+                from: "us-east", to: "eu-west", source: .shadow(region: "us-east", epoch: 5), target: west,
+                targetTable: "switchyard.dag_run", preset: .builtin, dryRun: true)
+            #expect(none.found == 0 && none.shadowAgeMs == nil && none.shadowStale == 2)
         }
     }
 

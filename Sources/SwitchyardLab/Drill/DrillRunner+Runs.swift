@@ -54,10 +54,39 @@ extension DrillRunner {
                     "precondition: \(dispatched) of \(runIds.count) workload runs dispatched and \(executing) executing in \(active) after 30 s"
                 )
             }
-            try await Task.sleep(for: target.configuration.controlPlane.failover.shadowInterval + .milliseconds(500))
-            progress("workload: \(runIds.count) runs of \(workload.dag) in flight in \(active), \(executing) executing")
+            let shadowed = try await waitForShadows(active: active, runIds: runIds)
+            progress(
+                "workload: \(runIds.count) runs of \(workload.dag) in flight in \(active), \(executing) executing"
+                    + (shadowed ? ", in every standby's shadow" : ", NOT in every standby's shadow yet"))
             return runIds
         }
+    }
+
+    /// Waits, bounded, until every reachable standby's shadow holds the workload's runs, so a fault
+    /// that kills the active database tests the shadow path rather than the shadow's lag (runs queued
+    /// after its last copy come home when the old database answers again: `FailoverExecutor.reconcile`).
+    func waitForShadows(active: String, runIds: [String]) async throws -> Bool {
+        let interval = target.configuration.controlPlane.failover.shadowInterval
+        let deadline = ContinuousClock.now + max(interval * 10, .seconds(10))
+        var standbys: [String: PostgresConnection] = [:]
+        for name in target.configuration.regions.map(\.name) where name != active {
+            if let db = await target.region(name) { standbys[name] = db }
+        }
+        defer { for db in standbys.values { Task { await db.close() } } }
+        while ContinuousClock.now < deadline {
+            var all = true
+            for db in standbys.values {
+                let n =
+                    try await db.query(
+                        "SELECT count(*) AS n FROM switchyard.shadow_dag_run WHERE source_region = $1 AND run_id = ANY($2::text[])",
+                        [.text(active), .array(runIds.map { .text($0) })]
+                    ).first?["n"].int ?? 0
+                if n < runIds.count { all = false }
+            }
+            if all { return true }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return false
     }
 
     /// Workload runs not finished yet.

@@ -50,6 +50,7 @@ extension Agent {
                 let incidents = IncidentBook()  // read when leadership begins, then kept in step
                 var lastIncidentError = ""
                 var lastOutcome = ""
+                var nextReconcile = ContinuousClock.now
                 while !shutdown.requested && !Task.isCancelled {
                     let sent = ContinuousClock.now
                     try await session.connection.query("SELECT 1")
@@ -98,6 +99,16 @@ extension Agent {
                         logger.warning("failover blocked", metadata: ["reason": "\(why)"])
                     }
                     lastOutcome = "\(outcome)"
+                    // Runs a failover could not move (its old database was unreachable, the shadow's copy
+                    // older than them) come home when that database answers again.
+                    if deadline.allowsActing(at: .now), ContinuousClock.now >= nextReconcile {
+                        nextReconcile = .now + .seconds(2)
+                        do {
+                            _ = try await executor.reconcile(control, input: input)
+                        } catch {
+                            logger.warning("reconciliation failed; retried", metadata: ["error": "\(error)"])
+                        }
+                    }
                     guard deadline.allowsActing(at: .now) else {
                         logger.warning("stepping down from failover leadership: the lock session went quiet")
                         break
@@ -140,13 +151,16 @@ extension Agent {
                 }
                 // None while a failover runs: it reads the shadow copies.
                 let running = try await ControlStore.runningFailoverId(c) != nil
-                let active = running ? nil : try await ControlStore.activeRegion(c)
-                if let active, let activeConfig = configuration.region(named: active), !Task.isCancelled {
+                let cluster = running ? nil : try await ControlStore.cluster(c)
+                if let cluster, let active = cluster.activeRegion,
+                    let activeConfig = configuration.region(named: active),
+                    !Task.isCancelled
+                {
                     // The pool's connections are this loop's while it syncs; a failover borrows them in between.
                     connections = warm.takeAll()
                     _ = try await ShadowSync.sync(
-                        active: activeConfig, standbys: configuration.regions.filter { $0.name != active },
-                        connections: &connections)
+                        active: activeConfig, epoch: cluster.epoch,
+                        standbys: configuration.regions.filter { $0.name != active }, connections: &connections)
                 }
             } catch {
                 logger.debug("shadow sync failed", metadata: ["error": "\(error)"])

@@ -99,5 +99,6 @@ public enum ControlSchema {
         v4,
         v5,
         v6,
+        v7,
     ]
 }

@@ -224,6 +224,19 @@ extension ControlStore {
             [.int(id), .int(count), .text(source)])
     }
 
+    /// The cluster epoch `region` became active at before failover `id`: that of the latest earlier
+    /// failover that activated it, else 1 (the region `init` made active).
+    static func activationEpoch(_ c: PostgresConnection, region: String, before id: Int) async throws -> Int {
+        try await c.query(
+            """
+            SELECT coalesce(max(f.epoch), 1) AS e FROM switchyard.failovers f
+            WHERE f.to_region = $1 AND f.id < $2 AND EXISTS (
+                SELECT 1 FROM switchyard.failover_steps s
+                WHERE s.failover_id = f.id AND s.step = 'activate' AND s.finished_at IS NOT NULL)
+            """, [.text(region), .int(id)]
+        ).first?["e"].require(Int.self) ?? 1
+    }
+
     /// Makes `region` the active region if the cluster is still at `epoch`; false when another failover moved it on.
     static func activate(_ c: PostgresConnection, region: String, epoch: Int, failover id: Int) async throws -> Bool {
         let updated = try await c.query(

@@ -246,9 +246,15 @@ extension FailoverExecutor {
             }
             var migrated = false
             defer { if let sourceDB { giveBack(from, sourceDB, healthy: migrated) } }
+            // From the shadow, only the copies of the old region's current active period: an older copy
+            // (it was failed over and back since) holds runs that moved on, and perhaps finished, then.
+            let fromEpoch =
+                sourceDB == nil
+                ? try await ControlStore.activationEpoch(control, region: from, before: context.id) : nil
             let report = try await RunMigrator.migrate(
                 from: from, to: context.to,
-                source: sourceDB.map { .table($0, table: source.runs.table) } ?? .shadow(region: from),
+                source: sourceDB.map { .table($0, table: source.runs.table) }
+                    ?? .shadow(region: from, epoch: fromEpoch),
                 target: targetDB, targetTable: target.runs.table, preset: target.runs.preset, dryRun: false,
                 supersede:
                     "superseded: moved away by an earlier failover; failover \(context.id) copied \(from)'s active runs"
@@ -256,6 +262,18 @@ extension FailoverExecutor {
             migrated = true
             try await ControlStore.addRunsMoved(
                 control, failover: context.id, count: report.copied, source: report.source)
+            // The shadow is a copy every `shadow_interval`: runs queued in the old region since its last copy
+            // stayed there, and are copied when its database answers again (`reconcile`). Say how old it was.
+            let interval = configuration.controlPlane.failover.shadowInterval
+            if sourceDB == nil, report.shadowAgeMs.map({ $0 > (interval * 3).secondsDouble * 1000 }) ?? true {
+                let age =
+                    report.shadowAgeMs.map { "was \(String(format: "%.1f", $0 / 1000)) s old" }
+                    ?? "held no copy of \(from)'s current active period"
+                try await ControlStore.recordEvent(
+                    control, kind: "warning", region: context.to,
+                    message: "failover \(context.id): \(context.to)'s shadow of \(from)'s runs \(age); runs \(from) "
+                        + "queued since stay in its database and are copied to \(context.to) when it answers again")
+            }
             if !report.pausedInTarget.isEmpty {
                 try await ControlStore.recordEvent(
                     control, kind: "warning", region: context.to,

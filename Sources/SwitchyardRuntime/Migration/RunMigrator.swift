@@ -12,8 +12,9 @@ public enum RunMigrator {
     public enum Source: Sendable {
         /// The old region's run table.
         case table(PostgresConnection, table: String)
-        /// The target's shadow copy of the old region's active runs (when its database is dead).
-        case shadow(region: String)
+        /// The target's shadow copy of the old region's active runs (when its database is dead): only the
+        /// copies made while `region` was active at `epoch` (nil: the latest copy the target holds).
+        case shadow(region: String, epoch: Int?)
     }
 
     /// What a migration did (or, with `dryRun`, would do).
@@ -45,6 +46,12 @@ public enum RunMigrator {
         public var unpaused: [String] = []
         /// How long it took.
         public var durationMs: Double
+        /// From the shadow: how old its copy was (milliseconds, on the target's clock); nil when no copy
+        /// of the source's current active period had reached the target.
+        public var shadowAgeMs: Double? = nil
+        /// From the shadow: rows copied in an earlier active period of the source, left out (their runs
+        /// moved on at the failover that ended that period).
+        public var shadowStale: Int? = nil
     }
 
     /// Columns never copied: the target assigns its own ids; run state is reset to queued.
@@ -66,20 +73,25 @@ public enum RunMigrator {
         let sourceColumns: [String]
         let sourceConnection: PostgresConnection
         let selectFrom: String
+        var shadow = ShadowCopy(epoch: nil, ageMs: nil, stale: nil)
         switch source {
         case .table(let connection, let table):
             sourceConnection = connection
             sourceColumns = try await columns(connection, table: table).map(\.name)
             guard !sourceColumns.isEmpty else { throw MigrationError("\(from): no table \(table)") }
             selectFrom = "\(table) WHERE state IN ('queued', 'running')"
-        case .shadow(let region):
+        case .shadow(let region, let wanted):
             sourceConnection = target
             sourceColumns = try await columns(target, table: "switchyard.shadow_dag_run").map(\.name)
-            selectFrom = "switchyard.shadow_dag_run WHERE source_region = \(PostgresConnection.quoteLiteral(region))"
+            shadow = try await shadowCopy(target, region: region, epoch: wanted)
+            // Rows written before shadows carried epochs count as the current copy.
+            selectFrom =
+                "switchyard.shadow_dag_run WHERE source_region = \(PostgresConnection.quoteLiteral(region))"
+                + (shadow.epoch.map { " AND coalesce(source_epoch, \($0)) = \($0)" } ?? "")
         }
         let copied = targetColumns.map(\.name).filter { name in
             sourceColumns.contains(name) && !neverCopied.contains(name) && name != "source_region"
-                && name != "synced_at"
+                && name != "synced_at" && name != "source_epoch"
         }
         guard copied.contains("dag_id"), copied.contains("run_id") else {
             throw MigrationError("run tables must both have dag_id and run_id")
@@ -90,7 +102,8 @@ public enum RunMigrator {
         let lines = data.split(separator: 10, omittingEmptySubsequences: true)
         var report = Report(
             from: from, to: to, source: source.kind, dryRun: dryRun, found: lines.count, copied: 0,
-            alreadyPresent: 0, orphaned: [], columns: copied, durationMs: 0)
+            alreadyPresent: 0, orphaned: [], columns: copied, durationMs: 0, shadowAgeMs: shadow.ageMs,
+            shadowStale: shadow.stale)
         let dagTable = preset == .airflow ? "dag" : "switchyard.dags"
         let hasDagTable =
             try await target.query("SELECT to_regclass($1) IS NOT NULL AS e", [.text(dagTable)]).first?["e"].require(
@@ -207,6 +220,32 @@ public enum RunMigrator {
         }
         if preset == .airflow, target.contains("backfill_id") { extra.append(("backfill_id", "NULL")) }
         return extra
+    }
+
+    /// What the target's shadow holds of `region`: the epoch to take (`wanted`, else the latest copy's),
+    /// how old that copy is, and how many rows are from another period.
+    struct ShadowCopy: Sendable {
+        var epoch: Int?
+        var ageMs: Double?
+        var stale: Int?
+    }
+
+    static func shadowCopy(_ c: PostgresConnection, region: String, epoch wanted: Int?) async throws -> ShadowCopy {
+        let marker = try await c.query(
+            """
+            SELECT source_epoch, extract(epoch FROM now() - synced_at)::float8 * 1000 AS age_ms
+            FROM switchyard.shadow_sync WHERE source_region = $1
+            """, [.text(region)]
+        ).first
+        let copiedAt: Int? = try marker?["source_epoch"].optional()
+        guard let epoch = wanted ?? copiedAt else { return ShadowCopy(epoch: nil, ageMs: nil, stale: nil) }
+        let stale =
+            try await c.query(
+                "SELECT count(*) AS n FROM switchyard.shadow_dag_run WHERE source_region = $1 AND source_epoch <> $2",
+                [.text(region), .int(epoch)]
+            ).first?["n"].require(Int.self) ?? 0
+        let age: Double? = copiedAt == epoch ? try marker?["age_ms"].optional() : nil
+        return ShadowCopy(epoch: epoch, ageMs: age.map { ($0 * 100).rounded() / 100 }, stale: stale)
     }
 
     struct Column: Sendable {

@@ -115,5 +115,6 @@ public enum RegionSchema {
         v6,
         v7,
         v8,
+        v9,
     ]
 }
