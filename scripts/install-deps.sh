@@ -9,8 +9,8 @@ missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-# Optional tools: iproute2 and nftables for partition tests and drills, wrk/nginx for benchmarks, chromium for the dashboard test, prometheus for promtool (alert rules), systemd for systemd-analyze (units). Installed when root, never required.
-optional=(iproute2 nftables wrk nginx-light hyperfine chromium prometheus systemd)
+# Optional tools: iproute2 and nftables for partition tests and drills, faketime for the lab's skewed clocks, wrk/nginx for benchmarks, chromium for the dashboard test, prometheus for promtool (alert rules), systemd for systemd-analyze (units). Installed when root, never required.
+optional=(iproute2 nftables wrk nginx-light hyperfine chromium prometheus systemd faketime)
 optional_missing=()
 for p in "${optional[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || optional_missing+=("$p")

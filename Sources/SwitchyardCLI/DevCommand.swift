@@ -44,8 +44,16 @@ struct DevCommand: AsyncParsableCommand {
                 "The timings a new deployment is written with: dev (fast, for loopback) or shipped (regions/controlplane.yaml's, as measured across a WAN).",
                 valueName: "timings"))
         var timings: String = "dev"
+        @Option(
+            help: ArgumentHelp(
+                "Each region's wall clock, ahead of the host's, run through libfaketime (Debian faketime): REGION=OFFSET,… (eu-west=+1.5s,ap-south=+3.5s), or none. With --wan the profile's offsets are the default.",
+                valueName: "skews"))
+        var clockSkew: String?
 
         func validate() throws {
+            if let clockSkew, clockSkew != "none" {
+                do { _ = try ClockSkew.parseList(clockSkew) } catch { throw ValidationError("\(error)") }
+            }
             if let wan, WANProfile.named(wan) == nil {
                 throw ValidationError(
                     "--wan must be one of \(WANProfile.names.joined(separator: ", ")), found \"\(wan)\"")
@@ -77,6 +85,30 @@ struct DevCommand: AsyncParsableCommand {
             if let wan, let profile = WANProfile.named(wan) {
                 let links = try DevDeployment.setUpWAN(&state, profile: profile)
                 Output.progress("WAN \(profile.name): \(links.links.count) links relayed (wan.json)")
+            }
+            // Clocks: as asked, else the WAN profile's (when faketime is there to run them).
+            var clocks: [String: ClockSkew]? = nil
+            if let clockSkew {
+                clocks = clockSkew == "none" ? [:] : try ClockSkew.parseList(clockSkew)
+            } else if let wan, let profile = WANProfile.named(wan) {
+                if LabClocks.available {
+                    clocks = profile.clocks
+                } else if !profile.clocks.isEmpty {
+                    Output.progress("clocks: the host's everywhere (install faketime for the \(wan) profile's skews)")
+                }
+            }
+            if let clocks {
+                do {
+                    try DevDeployment.setUpClocks(&state, clocks)
+                } catch let error as DevError {
+                    throw OperationFailure(message: error.description, exitCode: 2)
+                }
+                Output.progress(
+                    clocks.isEmpty
+                        ? "clocks: the host's everywhere"
+                        : "clocks: "
+                            + clocks.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(
+                                separator: ", ") + " (libfaketime; clocks/<region>.faketime)")
             }
             let configuration = state.hostConfiguration(try ConfigLoader.load(directory: state.configDirectory))
             let report = try await InitCommand.initialize(configuration, active: existed ? nil : state.regions.first)

@@ -166,6 +166,55 @@ struct DrillScenarioTests {
         #expect(CampaignPlan.faults(other) != a)
     }
 
+    /// A clock step parses with its sign; a zero step is refused.
+    @Test func clockStepsParseSigned() throws {
+        let path = try write(
+            """
+            scenario: step
+            fault: { kind: clock_step, offset: -30s, duration: 10s }
+            """)
+        #expect(
+            try DrillScenarioLoader.load(path: path).fault == .clockStep(offset: .seconds(-30), duration: .seconds(10)))
+        let forward = try write("scenario: step\nfault: { kind: clock_step, offset: +2s }\n")
+        #expect(
+            try DrillScenarioLoader.load(path: forward).fault == .clockStep(offset: .seconds(2), duration: .seconds(15))
+        )
+        let bad = try write("scenario: step\nfault: { kind: clock_step, offset: -0s }\n")
+        #expect(throws: (any Error).self) { try DrillScenarioLoader.load(path: bad) }
+    }
+
+    /// `--clock-skew` and the specification libfaketime reads; a clock behind the host's is refused with why.
+    @Test func clockSkewsParseAndBecomeFaketimeSpecifications() throws {
+        let clocks = try ClockSkew.parseList("eu-west=+1.5s, ap-south=250ms")
+        #expect(clocks["eu-west"] == ClockSkew(offsetMs: 1500))
+        #expect(clocks["ap-south"] == ClockSkew(offsetMs: 250))
+        #expect(clocks["eu-west"]?.faketimeSpec == "+1.500")
+        #expect(ClockSkew(offsetMs: 250).stepped(by: .seconds(30)).faketimeSpec == "+30.250")
+        for bad in ["eu-west=1.5", "eu-west=+1s@50ppm", "=+1s", "eu-west"] {
+            #expect(throws: (any Error).self, "\(bad)") { try ClockSkew.parseList(bad) }
+        }
+        #expect {
+            try ClockSkew.parseList("eu-west=-2s")
+        } throws: {
+            "\($0)".contains("behind")
+        }
+    }
+
+    /// A run the cut-off region finished after the fault and the target ran again is a rerun (the
+    /// at-least-once the contract allows); one finished before the fault, twice in the target, or twice
+    /// where the failover read the old region's table is executed twice.
+    @Test func rerunsOfACutOffRegionAreCountedApartFromDoubles() {
+        let fault = Date(timeIntervalSince1970: 1000)
+        let after = fault.addingTimeInterval(2), later = fault.addingTimeInterval(30)
+        let rerun = [("us-east", Optional(after)), ("eu-west", Optional(later))]
+        let before = [("us-east", Optional(fault.addingTimeInterval(-1))), ("eu-west", Optional(later))]
+        let inTarget = [("eu-west", Optional(after)), ("eu-west", Optional(later))]
+        let once = [("eu-west", Optional(later))]
+        let all = [rerun, before, inTarget, once].map { $0.map { (region: $0.0, at: $0.1) } }
+        #expect(RunAccounting.doubles(all, cutOff: "us-east", fault: fault) == (twice: 2, rerun: 1))
+        #expect(RunAccounting.doubles(all, cutOff: nil, fault: fault) == (twice: 3, rerun: 0))
+    }
+
     @Test func expectationsSayByHowMuchTheyBroke() {
         let rto = DrillExpectation(.rtoMs, .atMost, 10000)
         #expect(rto.check(9000).held)

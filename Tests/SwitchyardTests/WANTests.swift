@@ -94,7 +94,7 @@ struct WANTests {
                 #expect(links.port(from: "us-east", to: WANProfile.control, service: "postgres") == nil)
                 // Every observer live, none lagging, every region healthy: a far control database is normal.
                 var last = ""
-                let steady = await waitFor(seconds: 60) {
+                let steady = await waitFor(seconds: 30) {
                     let run = try? await SwitchyardBinary.run([
                         "status", "--config", dir + "/regions", "--json",
                     ])
@@ -113,10 +113,18 @@ struct WANTests {
                     }
                 }
                 #expect(steady, "the deployment never became steady across the global profile: \(last)")
-                // A short seeded campaign (seed 6 draws: a dark standby then a hang, two link cuts, a hang of
-                // the active database, a brown-out that must not fail over), judged by the checker.
+                // Each region on a wall clock of its own (the profile's offsets, through libfaketime).
+                if LabClocks.available {
+                    let state = try #require(try DevState.load(directory: dir))
+                    #expect(state.clocks == WANProfile.global.clocks)
+                    let agent = try #require(state.daemons.first { $0.kind == "agent" && $0.region == "ap-south" })
+                    let environment = Processes.readProcFile("/proc/\(agent.pid)/environ") ?? ""
+                    #expect(environment.contains("FAKETIME_TIMESTAMP_FILE=\(dir)/clocks/ap-south.faketime"))
+                }
+                // A short seeded campaign (seed 391 draws: a brown-out that must not fail over, a crash of the
+                // active database, a dark standby then a hang, a link cut, a clock step), judged by the checker.
                 let run = try await SwitchyardBinary.run([
-                    "drill", drillsDirectory + "/campaign-wan.yaml", "--dir", dir, "--count", "5", "--seed", "6",
+                    "drill", drillsDirectory + "/campaign-wan.yaml", "--dir", dir, "--count", "5", "--seed", "391",
                     "--json",
                 ])
                 let report = try WireJSON.decoder().decode(DrillReport.self, from: Data(run.output.utf8))
@@ -125,7 +133,8 @@ struct WANTests {
                 }
                 #expect(run.status == 0 && report.passed, "campaign: \(broken)\n\(run.errors.suffix(4000))")
                 #expect(
-                    report.totals?.byFault["dark_standby_then_hang"] == 1 && report.totals?.byFault["brownout"] == 1)
+                    report.totals?.byFault["dark_standby_then_hang"] == 1 && report.totals?.byFault["brownout"] == 1
+                        && report.totals?.byFault["clock_step"] == 1 && report.totals?.byFault["kill_database"] == 1)
                 #expect(report.falseFailovers == 0 && report.missedFailovers == 0)
                 #expect(report.runsLost == 0 && report.runsTwice == 0 && report.runsOverlapping == 0)
                 #expect(report.dualLeaderMs == 0)

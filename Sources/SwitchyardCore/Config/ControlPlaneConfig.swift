@@ -92,6 +92,12 @@ public struct ProbeConfig: Sendable, Equatable {
     /// second interval is slack for a loaded host and a jittery link. Wider would let a long-dark standby
     /// pair with a later hang of the active region; narrower would let one partition count as two faults.
     public var silenceCorrelationWindow: Duration { interval * 2 + timeout }
+
+    /// How long an observer gives a new connection (to a region's database, or the control database)
+    /// after its kept one was lost: twice the probe timeout. A connect with SCRAM costs about four round
+    /// trips (TCP, startup, the two SCRAM messages), twice a probe's ping; with the probe timeout alone an
+    /// observer 100 ms from a database (a 200 ms round trip) could never connect again once cut off.
+    public var connectTimeout: Duration { timeout * 2 }
 }
 
 /// `election`: the lock-session settings that bound how long a frozen or cut-off leader keeps acting.

@@ -101,6 +101,19 @@ package struct MappingReader {
         child(key)?.duration(allowZero: allowZero) ?? fallback
     }
 
+    /// A duration that may be negative (`-30s`, `+1.5s`, `30s`); zero is refused.
+    package func signedDuration(_ key: String, default fallback: Duration) -> Duration {
+        guard let value = child(key), let text = value.string() else { return fallback }
+        let negative = text.hasPrefix("-")
+        let magnitude = text.hasPrefix("-") || text.hasPrefix("+") ? String(text.dropFirst()) : text
+        guard let duration = Duration.parse(magnitude), duration > .zero else {
+            value.fail(
+                "invalid duration \"\(text.prefix(40))\" (a non-zero duration with an optional sign: -30s, +1500ms)")
+            return fallback
+        }
+        return negative ? .zero - duration : duration
+    }
+
     package func choice<T: RawRepresentable & CaseIterable>(_ key: String, default fallback: T) -> T
     where T.RawValue == String {
         child(key)?.choice(T.self) ?? fallback

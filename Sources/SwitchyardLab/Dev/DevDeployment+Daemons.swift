@@ -99,7 +99,20 @@ extension DevDeployment {
             if let line = programs[daemon.name], let first = line.first {
                 (program, arguments) = (first, Array(line.dropFirst()))
             }
-            let pid = try Daemon.spawn(program, arguments, log: logFile, detach: true)
+            // A region with a clock of its own: its daemons (and what they start) read it through libfaketime.
+            let clockFile =
+                ["scheduler", "worker", "agent"].contains(daemon.kind) && state.clocks != nil
+                ? LabClocks.file(directory: directory, region: daemon.region) : nil
+            if let clockFile {
+                if !FileManager.default.fileExists(atPath: clockFile) {
+                    try LabClocks.write(
+                        state.clocks?[daemon.region] ?? ClockSkew(offsetMs: 0), directory: directory,
+                        region: daemon.region)
+                }
+                (program, arguments) = LabClocks.command(program, arguments, clockFile: clockFile)
+            }
+            var pid = try Daemon.spawn(program, arguments, log: logFile, detach: true)
+            if clockFile != nil, let daemonPID = LabClocks.daemon(ofWrapper: pid) { pid = daemonPID }
             log("started \(daemon.kind) \(daemon.name) (pid \(pid))")
             records.append(
                 DaemonRecord(

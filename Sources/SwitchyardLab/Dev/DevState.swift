@@ -34,6 +34,8 @@ public struct DevState: Codable, Sendable {
     public var settings: DevSettings?
     /// The WAN profile its regions are linked by (`dev up --wan`; nil: loopback, no relays).
     public var wan: String?
+    /// Each region's wall clock (`dev up --clock-skew`, or the WAN profile's); nil or absent: the host's.
+    public var clocks: [String: ClockSkew]?
 
     /// The control database's conninfo: with a replica, both hosts and `target_session_attrs=read-write`,
     /// so every client follows whichever of them is the primary.

@@ -124,6 +124,25 @@ extension DrillRunner {
             links.update(active, nil) { $0.blackhole = true }
             try links.save(directory: state.directory)
             timeline.add(t0, t0, "every WAN link of \(active) black-holed for \(duration)")
+        case .clockStep(let offset, let duration):
+            let state = try target.dev()
+            guard let clocks = state.clocks else {
+                throw DrillError(
+                    "the local deployment's regions run on the host's clock: start it with `switchyard dev up --clock-skew REGION=OFFSET,…` (or a --wan profile)"
+                )
+            }
+            let base = clocks[active] ?? ClockSkew(offsetMs: 0)
+            guard base.offsetMs + offset.secondsDouble * 1000 >= 0 else {
+                throw DrillError(
+                    "\(active)'s clock is \(base) ahead of the host's: a step of \(offset) would put it behind, which libfaketime cannot run (step forward: the step's end steps back)"
+                )
+            }
+            pending.withLock { $0.clock = (active, base) }
+            try LabClocks.write(base.stepped(by: offset), directory: state.directory, region: active)
+            timeline.add(
+                t0, t0,
+                "\(active)'s wall clock stepped \(offset > .zero ? "+" : "")\(offset) for \(duration), then back (its daemons' libfaketime)"
+            )
         case .stopControlDatabase(let duration):
             let state = try target.dev()
             pending.withLock { $0.controlStopped = true }
@@ -247,6 +266,13 @@ extension DrillRunner {
             let dir = target.devDirectory
         {
             try? links.save(directory: dir)
+        }
+        if let clock = pending.withLock({ state in
+            defer { state.clock = nil }; return state.clock
+        }),
+            let dir = target.devDirectory
+        {
+            try? LabClocks.write(clock.skew, directory: dir, region: clock.region)
         }
         let (frozen, partitioned, brownout, controlStopped, promote) = pending.withLock { state in
             defer {

@@ -13,6 +13,12 @@ extension DrillRunner {
             progress("skipped: \(reason)")
             return report
         }
+        if case .clockStep = fault, !LabClocks.available, (try? target.dev().clocks) == nil {
+            let reason = "no skewed clocks here: Debian's faketime is not installed (apt-get install faketime)"
+            report.skipped = reason
+            progress("skipped: \(reason)")
+            return report
+        }
         let control = try await target.control()
         return try await control.closeAfter {
             let active = try await preconditions(control, fault: fault)
@@ -62,15 +68,23 @@ extension DrillRunner {
                 report.runsFinishedInTarget = accounting.finishedInTarget
                 firstAirflowTask = accounting.firstInTarget
             } else {
-                let accounting = try await accountRuns(runIds, finishIn: activeAfter, t0: t0, timeline: &timeline)
+                // Moved from the shadow while the old region was cut off but alive: what it finished meanwhile
+                // may run again in the target (at-least-once).
+                let cutOff =
+                    observed.summary?.runsSource == "shadow" && observed.summary?.from == active ? active : nil
+                let accounting = try await accountRuns(
+                    runIds, finishIn: activeAfter, t0: t0, cutOff: cutOff, timeline: &timeline)
                 (report.runsLost, report.runsTwice, report.runsOverlapping) = (
                     accounting.lost, accounting.twice, accounting.overlapping
                 )
+                report.runsRerun = accounting.rerun
             }
             let accounting = (lost: report.runsLost, twice: report.runsTwice)
             progress(
                 "runs: \(runIds.count) started, \(inFlight) in flight at the fault, \(accounting.lost) lost, \(accounting.twice) executed twice"
-            )
+                    + (report.runsRerun > 0
+                        ? ", \(report.runsRerun) finished by the cut-off region during the fault and run again (at-least-once)"
+                        : ""))
             let stoppedAfter = await stoppedCommands()
             report.commandsStopped = stoppedAfter.reduce(0) { sum, entry in
                 sum + max(0, entry.value - (stoppedBefore[entry.key] ?? entry.value))

@@ -101,12 +101,17 @@ extension DrillRunner {
         }
     }
 
-    /// Runs lost (never succeeded in any region), executed twice (succeeded more
-    /// than once across every region's execution log), and executing in two regions at once.
-    func accountRuns(_ runIds: [String], finishIn region: String, t0: Date, timeline: inout Timeline) async throws
-        -> (lost: Int, twice: Int, overlapping: Int)
+    /// Runs lost (never succeeded in any region), executed twice (succeeded more than once across every
+    /// region's execution log), and executing in two regions at once. A run that first succeeded in the
+    /// fault's region `cutOff` after the fault, while a failover moved its runs from the target's shadow
+    /// (that region cut off, still running out its lease), and ran again in the target is a rerun: the
+    /// at-least-once the contract allows, counted apart from `twice`.
+    func accountRuns(
+        _ runIds: [String], finishIn region: String, t0: Date, cutOff: String?, timeline: inout Timeline
+    ) async throws
+        -> (lost: Int, twice: Int, overlapping: Int, rerun: Int)
     {
-        guard !runIds.isEmpty else { return (0, 0, 0) }
+        guard !runIds.isEmpty else { return (0, 0, 0, 0) }
         let ids: PostgresValue = .array(runIds.map { .text($0) })
         // A run counts once it succeeded anywhere: in the region active afterwards, or (a drained
         // switchover, a leader fault) where it was.
@@ -138,7 +143,7 @@ extension DrillRunner {
         for db in connections.values { await db.close() }
         timeline.add(
             Date(), t0, "\(succeeded) of \(runIds.count) workload runs succeeded (active region now \(region))")
-        var successes: [String: Int] = [:]
+        var successes: [String: [(region: String, at: Date?)]] = [:]
         var intervals: [(region: String, run: String, from: Date, to: Date)] = []
         var stops: [(region: String, at: Date)] = []
         var firstStarts: [String: Date] = [:]
@@ -155,7 +160,9 @@ extension DrillRunner {
             }
             for row in rows {
                 let run = try row["run_id"].require(String.self)
-                if row["outcome"].string == "success" { successes[run, default: 0] += 1 }
+                if row["outcome"].string == "success" {
+                    successes[run, default: []].append((name, try row["finished_at"].optional(Date.self)))
+                }
                 // An execution whose end was never recorded (its database died under it) has no known end;
                 // the worker's fence rule killed it within half the lease.
                 if let from: Date = try row["started_at"].optional(), let to: Date = try row["finished_at"].optional() {
@@ -183,7 +190,8 @@ extension DrillRunner {
                 overlapping.insert(a.run)
             }
         }
-        return (runIds.count - succeeded, successes.values.filter { $0 > 1 }.count, overlapping.count)
+        let (twice, rerun) = RunAccounting.doubles(Array(successes.values), cutOff: cutOff, fault: t0)
+        return (runIds.count - succeeded, twice, overlapping.count, rerun)
     }
 
     /// Overlapping acting intervals of every region since `since`, from the regions' acting records.
@@ -211,5 +219,26 @@ extension DrillRunner {
     /// The `conf` every run a drill triggers carries: `{"drill": "<scenario>"}`.
     var runConf: String {
         String(decoding: (try? JSONEncoder().encode(["drill": scenario.name])) ?? Data("{}".utf8), as: UTF8.self)
+    }
+}
+
+/// How a drill counts runs that succeeded more than once.
+public enum RunAccounting {
+    /// From each run's successes (region, when it finished): runs executed twice, and reruns, the runs
+    /// that first succeeded in `cutOff` after the fault (a region cut off but alive, running out its
+    /// lease, while a failover moved its runs from the shadow) and then once more in the target.
+    public static func doubles(_ successes: [[(region: String, at: Date?)]], cutOff: String?, fault: Date) -> (
+        twice: Int, rerun: Int
+    ) {
+        var twice = 0, rerun = 0
+        for records in successes where records.count > 1 {
+            let first = records.min { ($0.at ?? .distantFuture) < ($1.at ?? .distantFuture) }
+            if records.count == 2, let cutOff, first?.region == cutOff, let at = first?.at, at > fault {
+                rerun += 1
+            } else {
+                twice += 1
+            }
+        }
+        return (twice, rerun)
     }
 }

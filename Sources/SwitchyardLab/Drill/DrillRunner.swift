@@ -27,6 +27,8 @@ public final class DrillRunner: Sendable {
         var promoteControlReplica = false
         /// The WAN links as they were before a link fault (written back at its end).
         var links: WANLinks?
+        /// A region's clock as it was before a clock step (written back at its end).
+        var clock: (region: String, skew: ClockSkew)?
         var activeBefore: String?
     }
 

@@ -62,13 +62,18 @@ public enum DrillFault: Sendable, Equatable {
     /// Every WAN link of the active region black-holed for `duration` (needs `dev up --wan`): it
     /// reaches nothing beyond itself and nothing reaches it, silently.
     case link(duration: Duration)
+    /// The active region's wall clock stepped forward by `offset` (its daemons run on libfaketime clocks:
+    /// `dev up --clock-skew`, or a WAN profile's) for `duration`, then stepped back by as much: no failover
+    /// may follow, no command may stop, as no safety decision reads a wall clock. (A step back below the
+    /// region's own offset is not possible: libfaketime stalls a clock behind the host's.)
+    case clockStep(offset: Duration, duration: Duration)
 
     /// How long a timed fault lasts (nil for one that is injected once).
     public var duration: Duration? {
         switch self {
         case .freezeSchedulerLeader(let d), .hangDatabase(let d), .partition(let d, _), .brownout(_, let d),
             .stopControlDatabase(let d), .hangControlDatabase(let d), .controlDatabaseFailover(let d), .dark(let d),
-            .link(let d), .darkStandbyThenHang(_, let d):
+            .link(let d), .darkStandbyThenHang(_, let d), .clockStep(_, let d):
             d
         default: nil
         }
@@ -96,6 +101,7 @@ public enum DrillFault: Sendable, Equatable {
         case .dark: .dark
         case .darkStandbyThenHang: .darkStandbyThenHang
         case .link: .link
+        case .clockStep: .clockStep
         }
     }
 
@@ -121,6 +127,7 @@ public enum DrillFault: Sendable, Equatable {
         case dark
         case darkStandbyThenHang = "dark_standby_then_hang"
         case link
+        case clockStep = "clock_step"
 
         /// True when the fault signals processes of the local deployment.
         public var needsLocalDeployment: Bool { self != .shell && self != .switchover }
@@ -135,7 +142,7 @@ public enum DrillFault: Sendable, Equatable {
             switch self {
             case .killSchedulerLeader, .freezeSchedulerLeader, .shell, .brownout, .stopControlDatabase,
                 .hangControlDatabase,
-                .controlDatabaseFailover:
+                .controlDatabaseFailover, .clockStep:
                 false
             default: true
             }
@@ -164,6 +171,7 @@ public enum DrillFault: Sendable, Equatable {
             case .dark: .dark(duration: .seconds(15))
             case .darkStandbyThenHang: .darkStandbyThenHang(after: .seconds(15), duration: .seconds(15))
             case .link: .link(duration: .seconds(15))
+            case .clockStep: .clockStep(offset: .seconds(30), duration: .seconds(15))
             }
         }
     }

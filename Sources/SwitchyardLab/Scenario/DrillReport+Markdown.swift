@@ -25,6 +25,9 @@ extension DrillReport {
         lines.append("| runs in flight | \(runsInFlight) |")
         lines.append("| runs lost | \(runsLost) |")
         lines.append("| runs executed twice | \(runsTwice) |")
+        if runsRerun > 0 {
+            lines.append("| runs finished by the cut-off region and run again (at-least-once) | \(runsRerun) |")
+        }
         lines.append("| runs executing in two regions at once | \(runsOverlapping) |")
         lines.append("| dual-leader time | \(ms(dualLeaderMs)) |")
         lines.append("| hook failures | \(hookFailures) |")

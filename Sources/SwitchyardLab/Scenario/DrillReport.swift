@@ -19,6 +19,9 @@ public struct DrillReport: Codable, Sendable, Equatable {
     public var runsLost: Int
     /// Of those, runs executed more than once.
     public var runsTwice: Int
+    /// Of those, runs the fault's region finished while cut off (running out its lease) after the shadow's
+    /// last copy, which the target ran again: at-least-once, as the contract allows; not in `runsTwice`.
+    public var runsRerun: Int = 0
     /// Total time two leaders acted at once (0 is the bar).
     public var dualLeaderMs: Double
     /// Each expectation, what was measured and whether it held.
@@ -211,6 +214,7 @@ public struct DrillReport: Codable, Sendable, Equatable {
         report.runsInFlight = ran.reduce(0) { $0 + $1.runsInFlight }
         report.runsLost = ran.reduce(0) { $0 + $1.runsLost }
         report.runsTwice = ran.reduce(0) { $0 + $1.runsTwice }
+        report.runsRerun = ran.reduce(0) { $0 + $1.runsRerun }
         report.runsOverlapping = ran.reduce(0) { $0 + $1.runsOverlapping }
         report.hookFailures = ran.reduce(0) { $0 + $1.hookFailures }
         report.dualLeaderMs = ran.reduce(0) { $0 + $1.dualLeaderMs }

@@ -153,6 +153,11 @@ public enum DrillScenarioLoader {
             allowed.append("duration")
             let duration = section.duration("duration", default: .seconds(15))
             fault = kind == .dark ? .dark(duration: duration) : .link(duration: duration)
+        case .clockStep:
+            allowed += ["offset", "duration"]
+            fault = .clockStep(
+                offset: section.signedDuration("offset", default: .seconds(30)),
+                duration: section.duration("duration", default: .seconds(15)))
         case .darkStandbyThenHang:
             allowed += ["after", "duration"]
             fault = .darkStandbyThenHang(

@@ -39,6 +39,24 @@ extension DevDeployment {
         return table
     }
 
+    /// Sets the regions' wall clocks (none when `clocks` is empty) and writes each region's clock file;
+    /// daemons started from then on run on them, and running ones under libfaketime follow within a second.
+    public static func setUpClocks(_ state: inout DevState, _ clocks: [String: ClockSkew]) throws {
+        for region in clocks.keys.sorted() where !state.regions.contains(region) {
+            throw DevError(
+                "--clock-skew names \(region), not a region of this deployment (\(state.regions.joined(separator: ", ")))"
+            )
+        }
+        if !clocks.isEmpty && !LabClocks.available {
+            throw DevError("skewed clocks need Debian's faketime (\(LabClocks.wrapper)): apt-get install faketime")
+        }
+        for region in state.regions {
+            try LabClocks.write(clocks[region] ?? ClockSkew(offsetMs: 0), directory: state.directory, region: region)
+        }
+        state.clocks = clocks.isEmpty ? nil : clocks
+        try state.save()
+    }
+
     /// The configuration directory a region's daemons read in a WAN deployment.
     public static func wanConfigDirectory(_ state: DevState, region: String) -> String {
         state.directory + "/regions-\(region)"

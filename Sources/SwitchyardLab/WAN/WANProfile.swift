@@ -33,6 +33,9 @@ public struct WANProfile: Sendable, Equatable {
     public var defaultLink: Link
     /// The link from a region to a third-site control database.
     public var controlLink: Link
+    /// The regions' wall clocks (`ClockSkew`), as hosts far apart keep them: a region not listed keeps
+    /// the host's. Offsets of seconds, as NTP lost for a while or a VM resumed leaves them.
+    public var clocks: [String: ClockSkew] = [:]
 
     /// The name of the control site in link keys.
     public static let control = "control"
@@ -75,7 +78,8 @@ public struct WANProfile: Sendable, Equatable {
             ("us-east", "ap-south", Link(delayMs: 40, jitterMs: 4)),
             ("eu-west", "ap-south", Link(delayMs: 30, jitterMs: 3)),
         ]),
-        defaultLink: Link(delayMs: 30, jitterMs: 3), controlLink: Link(delayMs: 30, jitterMs: 3))
+        defaultLink: Link(delayMs: 30, jitterMs: 3), controlLink: Link(delayMs: 30, jitterMs: 3),
+        clocks: ["eu-west": ClockSkew(offsetMs: 400), "ap-south": ClockSkew(offsetMs: 900)])
 
     /// Three continents: us-east–eu-west 38 ms, us-east–ap-south 100 ms, eu-west–ap-south 62 ms one
     /// way, with jitter; the control database in us-east.
@@ -86,7 +90,8 @@ public struct WANProfile: Sendable, Equatable {
             ("us-east", "ap-south", Link(delayMs: 100, jitterMs: 10, lossPercent: 0.2)),
             ("eu-west", "ap-south", Link(delayMs: 62, jitterMs: 6, lossPercent: 0.1)),
         ]),
-        defaultLink: Link(delayMs: 100, jitterMs: 10), controlLink: Link(delayMs: 100, jitterMs: 10))
+        defaultLink: Link(delayMs: 100, jitterMs: 10), controlLink: Link(delayMs: 100, jitterMs: 10),
+        clocks: ["eu-west": ClockSkew(offsetMs: 1500), "ap-south": ClockSkew(offsetMs: 3500)])
 
     /// Where it should break: 150–250 ms one way, heavy jitter and 1 % loss, the control database in a
     /// third site 120 ms from everyone.
@@ -98,7 +103,11 @@ public struct WANProfile: Sendable, Equatable {
             ("eu-west", "ap-south", Link(delayMs: 200, jitterMs: 40, lossPercent: 1)),
         ]),
         defaultLink: Link(delayMs: 200, jitterMs: 40, lossPercent: 1),
-        controlLink: Link(delayMs: 120, jitterMs: 30, lossPercent: 1))
+        controlLink: Link(delayMs: 120, jitterMs: 30, lossPercent: 1),
+        clocks: [
+            "us-east": ClockSkew(offsetMs: 4000), "eu-west": ClockSkew(offsetMs: 11000),
+            "ap-south": ClockSkew(offsetMs: 34000),
+        ])
 
     static func symmetric(_ pairs: [(String, String, Link)]) -> [String: Link] {
         var links: [String: Link] = [:]

@@ -36,7 +36,9 @@ extension Agent {
             let notices = monitor.drainNotices()
             var view = ControlView()
             do {
-                if await !control.isOpen { try await control.reconnect(timeout: budget) }
+                if await !control.isOpen {
+                    try await control.reconnect(timeout: configuration.controlPlane.probes.connectTimeout)
+                }
                 if lastEventId == nil {
                     lastEventId = max(0, try await ControlStore.latestEventId(control) - SnapshotStore.eventsKept)
                 }

@@ -103,9 +103,9 @@ public final class Agent: Sendable {
             if let redisResult = await r { results.insert(("redis", redisResult), at: 1) }
             let now = ContinuousClock.now
             let wall = Date()
-            // The probes' own budget: a ping, a reconnect and a query, each with the probe timeout.
+            // The probes' own budget: a ping and a query with the probe timeout each, a reconnect with twice it.
             selfHealth.measured(
-                "probe round of \(region.name)", expected: probes.timeout * 3, actual: now - started, endedAt: now)
+                "probe round of \(region.name)", expected: probes.timeout * 4, actual: now - started, endedAt: now)
             let inconclusive = selfHealth.taints(start: started, end: now)
             for (component, result) in results {
                 monitor.record(

@@ -90,7 +90,10 @@ actor PostgresProbe {
         case .unreachable(let why): return await failed(why, EvidenceClass.postgres(why))
         }
         do {
-            if await !connection.isOpen { try await connection.reconnect(timeout: timeout) }
+            // The ping said the server answers. A full connect (TCP, startup, the SCRAM exchange) costs about
+            // four round trips, twice the ping's (`ProbeConfig.connectTimeout`): across a WAN the probe timeout
+            // alone would never let the kept connection come back once lost (1.2 s at a 200 ms round trip).
+            if await !connection.isOpen { try await connection.reconnect(timeout: timeout * 2) }
             let remaining = timeout
             let stale = schedulers.staleAfter.secondsDouble
             // Which lease the region's fence validity comes from (status: "failsafe active since …").

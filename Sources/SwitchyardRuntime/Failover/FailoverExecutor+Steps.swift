@@ -240,7 +240,7 @@ extension FailoverExecutor {
             let fenceTimeout = configuration.controlPlane.failover.fenceTimeout
             let sourceTimeout =
                 try await oldRegionUnfenced(context, control: control)
-                ? min(fenceTimeout, .milliseconds(500)) : fenceTimeout
+                ? min(fenceTimeout, configuration.controlPlane.probes.connectTimeout) : fenceTimeout
             let sourceDB = try? await borrowOrConnect(from, budget: sourceTimeout) { c, timeout in
                 _ = try await c.query("SELECT 1", timeout: timeout)
             }
