@@ -27,7 +27,8 @@ extension DrillRunner {
         var resumeAt: Date?
         switch fault {
         case .freezeSchedulerLeader(let d), .hangDatabase(let d), .partition(let d, _), .brownout(_, let d),
-            .stopControlDatabase(let d), .hangControlDatabase(let d), .controlDatabaseFailover(let d):
+            .stopControlDatabase(let d), .hangControlDatabase(let d), .controlDatabaseFailover(let d),
+            .clockStep(_, let d):
             resumeAt = t0.addingTimeInterval(d.secondsDouble)
         default: break
         }
@@ -38,12 +39,13 @@ extension DrillRunner {
         switch fault {
         case .brownout(_, let d), .stopControlDatabase(let d), .hangControlDatabase(let d),
             .partition(let d, .controlDatabase),
-            .controlDatabaseFailover(let d):
+            .controlDatabaseFailover(let d), .clockStep(_, let d):
             let grace = target.configuration.controlPlane.failover.failureGrace.secondsDouble
             settledAt = t0.addingTimeInterval(d.secondsDouble + grace + 3)
         default: break
         }
-        let leaderFault = !fault.kind.expectsFailover && fault.kind != .shell && fault.kind != .brownout
+        let leaderFault =
+            !fault.kind.expectsFailover && fault.kind != .shell && fault.kind != .brownout && fault.kind != .clockStep
         let regionDB = leaderFault ? await target.region(active) : nil
         defer { if let regionDB { Task { await regionDB.close() } } }
         var killedLeader = false
@@ -65,7 +67,8 @@ extension DrillRunner {
                         : fault.kind == .stopControlDatabase
                             ? "control database started again"
                             : fault.kind == .controlDatabaseFailover
-                                ? "control replica promoted: the new primary" : "SIGCONT: resumed"
+                                ? "control replica promoted: the new primary"
+                                : fault.kind == .clockStep ? "clock stepped back" : "SIGCONT: resumed"
                 timeline.add(Date(), t0, what)
                 progress(what)
                 resumeAt = nil
