@@ -24,6 +24,11 @@ struct DrillCommand: AsyncParsableCommand {
     @Option(help: "Campaign: number of faults (overrides the scenario's).") var count: Int?
     @Option(help: "Campaign: random seed (overrides the scenario's).") var seed: UInt64?
     @Flag(help: "Leave the deployment as the fault left it.") var noRestore = false
+    @Option(
+        help:
+            "Campaign: append each fault's report to this file as one JSON line as it finishes, so a long campaign cut short keeps what it measured."
+    )
+    var rounds: String?
 
     func run() async throws {
         signal(SIGPIPE, SIG_IGN)
@@ -59,14 +64,18 @@ struct DrillCommand: AsyncParsableCommand {
         let task = Task {
             guard needsLab else {
                 Output.progress(description)
-                return try await DrillRunner(scenario: scenario, target: target, restore: restore) {
+                return try await DrillRunner(
+                    scenario: scenario, target: target, restore: restore, roundsLog: rounds
+                ) {
                     Output.progress($0)
                 }.run()
             }
             let lab = try await DrillPartition.lab(beside: target) { Output.progress($0) }
             Output.progress(description)
             do {
-                let report = try await DrillRunner(scenario: scenario, target: lab.target, restore: restore) {
+                let report = try await DrillRunner(
+                    scenario: scenario, target: lab.target, restore: restore, roundsLog: rounds
+                ) {
                     Output.progress($0)
                 }.run()
                 if lab.created && !keepLab { await DrillPartition.tearDown(lab.target) { Output.progress($0) } }

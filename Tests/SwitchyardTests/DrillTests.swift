@@ -47,14 +47,12 @@ actor DrillDeployment {
             holdsSlot = true
         }
         let dir = try await TestServers.shared.scratchDirectory("drills")
-        // Every drill runs with the standbys' wall clocks seconds off the active region's, as hosts far apart
-        // keep them; `clock-step.yaml` steps the active region's.
-        let clocks = LabClocks.available ? ["--clock-skew", Self.clocks] : []
-        var up = try await SwitchyardBinary.run(
-            ["dev", "up", "--regions", "3", "--daemons", "--control-replica", "--dir", dir] + clocks)
+        var up = try await SwitchyardBinary.run([
+            "dev", "up", "--regions", "3", "--daemons", "--control-replica", "--dir", dir,
+        ])
         if up.status != 0 {
             // Once more on the same directory (it restarts only what is down) before giving up.
-            up = try await SwitchyardBinary.run(["dev", "up", "--regions", "3", "--daemons", "--dir", dir] + clocks)
+            up = try await SwitchyardBinary.run(["dev", "up", "--regions", "3", "--daemons", "--dir", dir])
         }
         // Whatever started is stopped when the test process exits, even when `up` failed.
         if let state = try DevState.load(directory: dir) {
@@ -65,9 +63,6 @@ actor DrillDeployment {
         directory = dir
         return dir
     }
-
-    /// The drill deployment's clocks (`dev up --clock-skew`).
-    static let clocks = "eu-west=+1.5s,ap-south=+3.5s"
 
     /// Registers daemons a drill restarted, so the test process's exit stops them too.
     func registerDaemons() throws {
@@ -81,10 +76,13 @@ let drillsDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent(
     .deletingLastPathComponent().appendingPathComponent("runbooks/drills").path
 
 /// Scenarios for the local deployment (configured-deployment ones and the campaign are exercised elsewhere;
-/// the Airflow ones, `airflow-*.yaml`, need `dev up --airflow` and run in `AirflowTests`).
+/// the Airflow ones, `airflow-*.yaml`, need `dev up --airflow` and run in `AirflowTests`; `clock-step.yaml`
+/// needs skewed clocks and runs in `WANTests`, on the `global` profile's).
 let shippedLocalScenarios: [String] = {
     let names = (try? FileManager.default.contentsOfDirectory(atPath: drillsDirectory)) ?? []
-    return names.filter { $0.hasSuffix(".yaml") && !$0.hasPrefix("campaign") && !$0.hasPrefix("airflow-") }.sorted()
+    return names.filter {
+        $0.hasSuffix(".yaml") && !$0.hasPrefix("campaign") && !$0.hasPrefix("airflow-") && $0 != "clock-step.yaml"
+    }.sorted()
         .filter { name in
             (try? DrillScenarioLoader.load(path: drillsDirectory + "/" + name))?.deployment.isLocal ?? true
         }
@@ -101,8 +99,7 @@ struct DrillTests {
             if let skipped = report.skipped {
                 // Only a partition is ever skipped, and only where namespaces and nftables cannot be had (not root).
                 #expect(
-                    (name.hasPrefix("partition-") && DrillPartition.unavailableReason != nil)
-                        || (name == "clock-step.yaml" && !LabClocks.available),
+                    name.hasPrefix("partition-") && DrillPartition.unavailableReason != nil,
                     "\(name) skipped: \(skipped)")
                 return
             }

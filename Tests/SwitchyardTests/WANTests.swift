@@ -121,11 +121,21 @@ struct WANTests {
                     let environment = Processes.readProcFile("/proc/\(agent.pid)/environ") ?? ""
                     #expect(environment.contains("FAKETIME_TIMESTAMP_FILE=\(dir)/clocks/ap-south.faketime"))
                 }
+                // The active region's clock 30 s ahead for 15 s, then back: nothing may follow.
+                if LabClocks.available {
+                    let step = try await SwitchyardBinary.run([
+                        "drill", drillsDirectory + "/clock-step.yaml", "--dir", dir, "--json",
+                    ])
+                    let stepped = try WireJSON.decoder().decode(DrillReport.self, from: Data(step.output.utf8))
+                    #expect(step.status == 0 && stepped.passed, "clock-step: \(step.errors.suffix(3000))")
+                    #expect(stepped.failovers == 0 && stepped.commandsStopped == 0 && stepped.runsLost == 0)
+                }
                 // A short seeded campaign (seed 391 draws: a brown-out that must not fail over, a crash of the
                 // active database, a dark standby then a hang, a link cut, a clock step), judged by the checker.
+                let roundsLog = dir + "/rounds.jsonl"
                 let run = try await SwitchyardBinary.run([
                     "drill", drillsDirectory + "/campaign-wan.yaml", "--dir", dir, "--count", "5", "--seed", "391",
-                    "--json",
+                    "--json", "--rounds", roundsLog,
                 ])
                 let report = try WireJSON.decoder().decode(DrillReport.self, from: Data(run.output.utf8))
                 let broken = report.expectations.filter { !$0.held }.map {
@@ -138,6 +148,10 @@ struct WANTests {
                 #expect(report.falseFailovers == 0 && report.missedFailovers == 0)
                 #expect(report.runsLost == 0 && report.runsTwice == 0 && report.runsOverlapping == 0)
                 #expect(report.dualLeaderMs == 0)
+                // Each fault's report was appended as it finished, the same as the campaign's own.
+                let lines = try String(contentsOfFile: roundsLog, encoding: .utf8).split(separator: "\n")
+                let logged = try lines.map { try WireJSON.decoder().decode(DrillReport.self, from: Data($0.utf8)) }
+                #expect(logged.map(\.fault) == report.rounds?.map(\.fault))
             } catch {
                 _ = try? await SwitchyardBinary.run(["dev", "down", "--dir", dir, "--purge"])
                 throw error

@@ -54,7 +54,7 @@ extension DrillRunner {
                     "precondition: \(dispatched) of \(runIds.count) workload runs dispatched and \(executing) executing in \(active) after 30 s"
                 )
             }
-            let shadowed = try await waitForShadows(active: active, runIds: runIds)
+            let shadowed = try await waitForShadows(active: active, activeDB: db, runIds: runIds)
             progress(
                 "workload: \(runIds.count) runs of \(workload.dag) in flight in \(active), \(executing) executing"
                     + (shadowed ? ", in every standby's shadow" : ", NOT in every standby's shadow yet"))
@@ -65,7 +65,8 @@ extension DrillRunner {
     /// Waits, bounded, until every reachable standby's shadow holds the workload's runs, so a fault
     /// that kills the active database tests the shadow path rather than the shadow's lag (runs queued
     /// after its last copy come home when the old database answers again: `FailoverExecutor.reconcile`).
-    func waitForShadows(active: String, runIds: [String]) async throws -> Bool {
+    /// (Runs that finished meanwhile are in no shadow, and need none.)
+    func waitForShadows(active: String, activeDB: PostgresConnection, runIds: [String]) async throws -> Bool {
         let interval = target.configuration.controlPlane.failover.shadowInterval
         let deadline = ContinuousClock.now + max(interval * 10, .seconds(10))
         var standbys: [String: PostgresConnection] = [:]
@@ -74,14 +75,18 @@ extension DrillRunner {
         }
         defer { for db in standbys.values { Task { await db.close() } } }
         while ContinuousClock.now < deadline {
+            let unfinished = try await activeDB.query(
+                "SELECT run_id FROM switchyard.dag_run WHERE run_id = ANY($1::text[]) AND state IN ('queued', 'running')",
+                [.array(runIds.map { .text($0) })]
+            ).rows.compactMap { $0["run_id"].string }
             var all = true
-            for db in standbys.values {
+            for db in standbys.values where !unfinished.isEmpty {
                 let n =
                     try await db.query(
                         "SELECT count(*) AS n FROM switchyard.shadow_dag_run WHERE source_region = $1 AND run_id = ANY($2::text[])",
-                        [.text(active), .array(runIds.map { .text($0) })]
+                        [.text(active), .array(unfinished.map { .text($0) })]
                     ).first?["n"].int ?? 0
-                if n < runIds.count { all = false }
+                if n < unfinished.count { all = false }
             }
             if all { return true }
             try await Task.sleep(for: .milliseconds(100))

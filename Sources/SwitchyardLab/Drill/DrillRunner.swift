@@ -13,6 +13,8 @@ public final class DrillRunner: Sendable {
     let target: DrillTarget
     let restore: DrillScenario.Restore
     let progressLine: @Sendable (String) -> Void
+    /// Campaign: each fault's report is appended here as one JSON line as it finishes.
+    let roundsLog: String?
     /// What the current fault left that restoring must undo (read by the interrupt path too).
     let pending = Mutex(PendingRestore())
     let started = ContinuousClock.now
@@ -34,9 +36,10 @@ public final class DrillRunner: Sendable {
 
     /// Creates a runner; `restore` overrides the scenario's (from `--no-restore`).
     public init(
-        scenario: DrillScenario, target: DrillTarget, restore: DrillScenario.Restore? = nil,
+        scenario: DrillScenario, target: DrillTarget, restore: DrillScenario.Restore? = nil, roundsLog: String? = nil,
         progress: @escaping @Sendable (String) -> Void
     ) {
+        self.roundsLog = roundsLog
         self.scenario = scenario
         self.target = target
         self.restore = restore ?? scenario.restore
@@ -87,11 +90,30 @@ public final class DrillRunner: Sendable {
                 "fault \(index + 1)/\(faults.count): \(report.passed ? "held" : "BROKEN: " + report.expectations.filter { !$0.held }.map(\.explanation).joined(separator: "; "))"
                     + (report.rtoMs.map { ", RTO \(Int($0)) ms" } ?? ""))
             rounds.append(report)
+            if let roundsLog { appendLine(report, to: roundsLog) }
         }
         if restore == .failback { await failback() }
         var report = DrillReport.campaign(scenario: scenario.name, rounds: rounds)
         report.activeAfter = try? await activeRegion()
         return report
+    }
+
+    /// Appends `report` as one JSON line (a campaign's per-fault log); a failure to write says so and goes on.
+    func appendLine(_ report: DrillReport, to path: String) {
+        do {
+            var line = try WireJSON.encoder().encode(report)
+            line.removeAll { $0 == 10 }
+            line.append(10)
+            if !FileManager.default.fileExists(atPath: path) {
+                FileManager.default.createFile(atPath: path, contents: nil)
+            }
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+            defer { try? handle.close() }
+            try handle.seekToEnd()
+            try handle.write(contentsOf: line)
+        } catch {
+            progress("could not append this fault's report to \(path): \(error)")
+        }
     }
 
     /// What every campaign fault must show: nothing lost or doubled, one leader, recovered, and a

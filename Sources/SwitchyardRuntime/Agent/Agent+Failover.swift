@@ -104,7 +104,7 @@ extension Agent {
                     if deadline.allowsActing(at: .now), ContinuousClock.now >= nextReconcile {
                         nextReconcile = .now + .seconds(2)
                         do {
-                            _ = try await executor.reconcile(control, input: input)
+                            _ = try await executor.reconcile(control)
                         } catch {
                             logger.warning("reconciliation failed; retried", metadata: ["error": "\(error)"])
                         }

@@ -27,9 +27,7 @@ extension FailoverExecutor {
     /// another failover, "the target lacks it" no longer means "it never moved" (it may have finished in
     /// a third region), so it records the reconciliation as skipped and raises a warning that names the
     /// manual command. Called by the failover leader between decisions, never during a failover.
-    public func reconcile(_ control: PostgresConnection, input: FailoverDecision.Input) async throws
-        -> [Reconciliation]
-    {
+    public func reconcile(_ control: PostgresConnection) async throws -> [Reconciliation] {
         let pending = try await control.query(
             """
             SELECT f.id, f.from_region, f.to_region, (c.active_region = f.to_region AND c.epoch = f.epoch) AS current
@@ -55,9 +53,18 @@ extension FailoverExecutor {
                 done.append(result)
                 continue
             }
-            // Only a database the observers see healthy: a dark one would cost a connect timeout per try.
-            let observations = input.regions.first { $0.name == from }?.observations.filter(\.live) ?? []
-            guard observations.filter({ $0.health == .healthy }).count * 2 > observations.count else { continue }
+            // Only a database a majority of live observers see healthy (its region may still be down
+            // otherwise): a dark one would cost a connect timeout per try.
+            let liveWithin = max(configuration.controlPlane.probes.interval * 3, .seconds(2))
+            let seen = try await control.query(
+                """
+                SELECT count(*) FILTER (WHERE o.state = 'healthy') AS healthy, count(*) AS live
+                FROM switchyard.observations o JOIN switchyard.agents a USING (observer)
+                WHERE o.region = $1 AND o.component = 'database' AND a.last_seen > now() - make_interval(secs => $2)
+                """, [.text(from), .double(liveWithin.secondsDouble)]
+            ).first
+            let healthy = try seen?["healthy"].require(Int.self) ?? 0, live = try seen?["live"].require(Int.self) ?? 0
+            guard healthy * 2 > live else { continue }
             guard let source = configuration.region(named: from), let target = configuration.region(named: to) else {
                 continue
             }
