@@ -22,6 +22,9 @@ actor PostgresProbe {
     let runsTable: String?
     /// The last count of runs in flight (nil: unknown), and when a count was last tried: at most every
     /// `runsEvery`, whether it succeeded or not.
+    /// Reconnects of the kept connection so far: a probe round that made one may take a connect's budget
+    /// longer (`ProbeConfig.connectTimeout`) without its observer counting it as lag.
+    private(set) var reconnects = 0
     private var runs: (queued: Int, running: Int)?
     private var runsTriedAt: ContinuousClock.Instant?
     static let runsEvery: Duration = .seconds(5)
@@ -93,7 +96,10 @@ actor PostgresProbe {
             // The ping said the server answers. A full connect (TCP, startup, the SCRAM exchange) costs about
             // four round trips, twice the ping's (`ProbeConfig.connectTimeout`): across a WAN the probe timeout
             // alone would never let the kept connection come back once lost (1.2 s at a 200 ms round trip).
-            if await !connection.isOpen { try await connection.reconnect(timeout: timeout * 2) }
+            if await !connection.isOpen {
+                reconnects += 1
+                try await connection.reconnect(timeout: timeout * 2)
+            }
             let remaining = timeout
             let stale = schedulers.staleAfter.secondsDouble
             // Which lease the region's fence validity comes from (status: "failsafe active since …").
