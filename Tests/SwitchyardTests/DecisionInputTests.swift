@@ -44,6 +44,31 @@ struct DecisionInputTests {
         }
     }
 
+    /// The leader spends a round trip on reconciliation only while a finished shadow-sourced failover
+    /// waits for one: the count rides the decision's pipelined read.
+    @Test func theLeadersReadCountsFailoversAwaitingReconciliation() async throws {
+        try await DevFixture.with(regions: 2, dags: "dags: []\n") { f in
+            let control = try await f.connectControl()
+            let configuration = try ConfigLoader.load(directory: f.config)
+            #expect(
+                try await DecisionInputReader.readForLeader(control, configuration: configuration).unreconciled == 0)
+            try await control.simpleQuery(
+                """
+                INSERT INTO switchyard.failovers (kind, from_region, to_region, reason, state, epoch, runs_source)
+                VALUES ('failover', 'us-east', 'eu-west', 'from the shadow', 'completed', 2, 'shadow'),
+                    ('failover', 'eu-west', 'us-east', 'from the database', 'completed', 3, 'database'),
+                    ('failover', 'us-east', 'eu-west', 'still running', 'running', 4, 'shadow');
+                """)
+            let (input, unreconciled) = try await DecisionInputReader.readForLeader(
+                control, configuration: configuration)
+            #expect(unreconciled == 1)
+            #expect(input.recentFailovers.count == 3)
+            try await control.simpleQuery("UPDATE switchyard.failovers SET reconciled_at = now() WHERE epoch = 2")
+            #expect(
+                try await DecisionInputReader.readForLeader(control, configuration: configuration).unreconciled == 0)
+        }
+    }
+
     @Test func evidenceLagAndUpSinceReachTheDecision() async throws {
         try await DevFixture.with(regions: 3, dags: "dags: []\n") { f in
             let control = try await f.connectControl()

@@ -98,6 +98,11 @@ public struct ProbeConfig: Sendable, Equatable {
     /// trips (TCP, startup, the two SCRAM messages), twice a probe's ping; with the probe timeout alone an
     /// observer 100 ms from a database (a 200 ms round trip) could never connect again once cut off.
     public var connectTimeout: Duration { timeout * 2 }
+
+    /// An observer whose last write is younger than this is live: its observations count (three missed
+    /// rounds, at least two seconds so a fast interval does not drop an observer for one slow write).
+    /// The decision, the status and the reconciliation's health check all judge liveness by this one value.
+    public var liveWithin: Duration { max(interval * 3, .seconds(2)) }
 }
 
 /// `election`: the lock-session settings that bound how long a frozen or cut-off leader keeps acting.

@@ -239,7 +239,7 @@ extension DrillRunner {
             throw DrillError("dark_standby_then_hang needs at least two standbys (dev up --regions 3)")
         }
         let pids = try regionProcesses(dark.name)
-        pending.withLock { $0.frozen += pids }
+        pending.withLock { $0.darkStandby += pids }
         for pid in pids { kill(pid, SIGSTOP) }
         progress(
             "standby \(dark.name) dark (SIGSTOP its \(pids.count) processes); \(active)'s database hangs in \(after)")
@@ -304,6 +304,11 @@ extension DrillRunner {
     /// to answering, restarts stopped servers and dead daemons of the local deployment.
     func restoreComponents() async {
         await endTimedFault()
+        for pid in pending.withLock({ state in
+            defer { state.darkStandby = [] }; return state.darkStandby
+        }) {
+            kill(pid, SIGCONT)
+        }
         let routerChanged = pending.withLock { state in
             defer { state.routerChanged = false }
             return state.routerChanged

@@ -28,7 +28,9 @@ extension DrillRunner {
         switch fault {
         case .freezeSchedulerLeader(let d), .hangDatabase(let d), .partition(let d, _), .brownout(_, let d),
             .stopControlDatabase(let d), .hangControlDatabase(let d), .controlDatabaseFailover(let d),
-            .clockStep(_, let d):
+            .clockStep(_, let d), .dark(let d), .darkStandbyThenHang(_, let d), .link(let d):
+            // A silent region comes back after its duration whether or not the failover has finished: a
+            // region that returns mid-failover is part of what the drill proves.
             resumeAt = t0.addingTimeInterval(d.secondsDouble)
         default: break
         }
@@ -68,7 +70,9 @@ extension DrillRunner {
                             ? "control database started again"
                             : fault.kind == .controlDatabaseFailover
                                 ? "control replica promoted: the new primary"
-                                : fault.kind == .clockStep ? "clock stepped back" : "SIGCONT: resumed"
+                                : fault.kind == .clockStep
+                                    ? "clock stepped back"
+                                    : fault.kind == .link ? "WAN links restored" : "SIGCONT: resumed"
                 timeline.add(Date(), t0, what)
                 progress(what)
                 resumeAt = nil

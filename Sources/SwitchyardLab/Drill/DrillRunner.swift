@@ -22,6 +22,9 @@ public final class DrillRunner: Sendable {
     /// What restoring must undo.
     struct PendingRestore: Sendable {
         var frozen: [Int32] = []
+        /// A standby darkened before the fault (`dark_standby_then_hang`): dark through the whole fault, back
+        /// only when restoring.
+        var darkStandby: [Int32] = []
         var brownout: Brownout.Running?
         var partitioned: String?
         var routerChanged = false

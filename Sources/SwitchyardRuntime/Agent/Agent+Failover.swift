@@ -62,7 +62,8 @@ extension Agent {
                     }
                     try await serveRequests(
                         control, executor: executor, stillLeading: { deadline.allowsActing(at: .now) })
-                    let input = try await DecisionInputReader.read(control, configuration: configuration)
+                    let (input, unreconciled) = try await DecisionInputReader.readForLeader(
+                        control, configuration: configuration)
                     // Incidents first: the one a failover answers is open (and its key known) before it begins.
                     if deadline.allowsActing(at: .now) {
                         do {
@@ -101,7 +102,8 @@ extension Agent {
                     lastOutcome = "\(outcome)"
                     // Runs a failover could not move (its old database was unreachable, the shadow's copy
                     // older than them) come home when that database answers again.
-                    if deadline.allowsActing(at: .now), ContinuousClock.now >= nextReconcile {
+                    // The count rides the decision's read: no round trip while nothing waits.
+                    if unreconciled > 0, deadline.allowsActing(at: .now), ContinuousClock.now >= nextReconcile {
                         nextReconcile = .now + .seconds(2)
                         do {
                             _ = try await executor.reconcile(control)

@@ -207,7 +207,7 @@ extension Agent {
                 observer: observer, apiURL: apiURL, lag: lag.map { ($0.reason, $0.lag.secondsDouble * 1000) }),
             observations: observations, transitions: events,
             warnings: notices.map { (region: $0.region, message: "\(observer) sees \($0.message)") })
-        let liveWithin = max(configuration.controlPlane.probes.interval * 3, .seconds(2))
+        let liveWithin = configuration.controlPlane.probes.liveWithin
         let read = try await ControlStore.refresh(c, writes: writes, sinceEvent: sinceEvent, liveWithin: liveWithin)
         var view = ControlView()
         view.activeRegion = read.cluster.activeRegion

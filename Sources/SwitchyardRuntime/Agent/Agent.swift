@@ -96,7 +96,8 @@ public final class Agent: Sendable {
             let started = ContinuousClock.now
             let reconnectsBefore = await database.reconnects
             let mustBePrimary = activeRegion.get() == region.name
-            async let d = database.probe(timeout: probes.timeout, mustBePrimary: mustBePrimary)
+            async let d = database.probe(
+                timeout: probes.timeout, connectTimeout: probes.connectTimeout, mustBePrimary: mustBePrimary)
             async let r = redis?.probe(timeout: probes.timeout)
             async let h = http?.probe(timeout: probes.timeout)
             let (db, sched) = await d

@@ -68,7 +68,9 @@ actor PostgresProbe {
 
     /// The database result, and the schedulers result unless schedulers are probed over HTTP.
     /// - Parameter mustBePrimary: the region is active, so a read-only (in recovery) database is down.
-    func probe(timeout: Duration, mustBePrimary: Bool = false) async -> (
+    /// - Parameter connectTimeout: the budget of a reconnect after the kept connection was lost
+    ///   (`ProbeConfig.connectTimeout`).
+    func probe(timeout: Duration, connectTimeout: Duration, mustBePrimary: Bool = false) async -> (
         database: ProbeResult, schedulers: ProbeResult?
     ) {
         let clock = ContinuousClock()
@@ -94,11 +96,11 @@ actor PostgresProbe {
         }
         do {
             // The ping said the server answers. A full connect (TCP, startup, the SCRAM exchange) costs about
-            // four round trips, twice the ping's (`ProbeConfig.connectTimeout`): across a WAN the probe timeout
+            // four round trips, twice the ping's (`connectTimeout`): across a WAN the probe timeout
             // alone would never let the kept connection come back once lost (1.2 s at a 200 ms round trip).
             if await !connection.isOpen {
                 reconnects += 1
-                try await connection.reconnect(timeout: timeout * 2)
+                try await connection.reconnect(timeout: connectTimeout)
             }
             let remaining = timeout
             let stale = schedulers.staleAfter.secondsDouble

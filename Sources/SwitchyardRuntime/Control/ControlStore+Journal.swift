@@ -82,6 +82,12 @@ extension ControlStore {
     static let recentFailoverStartsSQL =
         "SELECT started_at FROM switchyard.failovers WHERE started_at > now() - interval '1 hour' OR id = (SELECT max(id) FROM switchyard.failovers)"
 
+    /// Finished failovers that took their runs from a shadow and are not reconciled yet (`FailoverExecutor.reconcile`).
+    static let unreconciledFailoversSQL = """
+        SELECT count(*) AS n FROM switchyard.failovers
+        WHERE runs_source = 'shadow' AND reconciled_at IS NULL AND from_region IS NOT NULL AND state <> 'running'
+        """
+
     static func recentFailoverStarts(from result: PostgresResult) throws -> [Date] {
         try result.rows.map { try $0["started_at"].require(Date.self) }
     }

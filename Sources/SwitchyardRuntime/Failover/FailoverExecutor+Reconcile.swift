@@ -55,7 +55,7 @@ extension FailoverExecutor {
             }
             // Only a database a majority of live observers see healthy (its region may still be down
             // otherwise): a dark one would cost a connect timeout per try.
-            let liveWithin = max(configuration.controlPlane.probes.interval * 3, .seconds(2))
+            let liveWithin = configuration.controlPlane.probes.liveWithin
             let seen = try await control.query(
                 """
                 SELECT count(*) FILTER (WHERE o.state = 'healthy') AS healthy, count(*) AS live
