@@ -166,6 +166,39 @@ struct DrillScenarioTests {
         #expect(CampaignPlan.faults(other) != a)
     }
 
+    /// A campaign's item is a kind (its defaults) or a whole fault with parameters; standby faults and a
+    /// latency spike call for no failover; a campaign of shell commands is refused with where.
+    @Test func campaignItemsTakeParametersAndStandbyFaultsExpectNoFailover() throws {
+        let path = try write(
+            """
+            scenario: campaign
+            campaign:
+              count: 30
+              seed: 3
+              faults:
+                - dark_standby
+                - { kind: hang_control_database, duration: 20s }
+                - { kind: slow_link, delay: 80ms, duration: 10s }
+                - kill_standby_database
+            """)
+        let campaign = try #require(try DrillScenarioLoader.load(path: path).campaign)
+        #expect(
+            campaign.faults == [
+                .darkStandby(duration: .seconds(15)), .hangControlDatabase(duration: .seconds(20)),
+                .slowLink(delayMs: 80, duration: .seconds(10)), .killStandbyDatabase,
+            ])
+        #expect(campaign.faults.allSatisfy { !$0.kind.expectsFailover })
+        #expect(campaign.faults.filter(\.kind.hitsStandby).map(\.kind) == [.darkStandby, .killStandbyDatabase])
+        let bad = try write(
+            "scenario: c\ncampaign:\n  faults:\n    - kill_database\n    - { kind: shell, command: \"true\" }\n")
+        do {
+            _ = try DrillScenarioLoader.load(path: bad)
+            Issue.record("a campaign of a shell command was accepted")
+        } catch {
+            #expect("\(error)".contains(":5: campaign.faults[1]") && "\(error)".contains("shell is not one"))
+        }
+    }
+
     /// A clock step parses with its sign; a zero step is refused.
     @Test func clockStepsParseSigned() throws {
         let path = try write(

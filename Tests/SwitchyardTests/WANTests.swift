@@ -130,11 +130,12 @@ struct WANTests {
                     #expect(step.status == 0 && stepped.passed, "clock-step: \(step.errors.suffix(3000))")
                     #expect(stepped.failovers == 0 && stepped.commandsStopped == 0 && stepped.runsLost == 0)
                 }
-                // A short seeded campaign (seed 391 draws: a brown-out that must not fail over, a crash of the
-                // active database, a dark standby then a hang, a link cut, a clock step), judged by the checker.
+                // A short seeded campaign, judged by the checker. Seed 5483 draws: a link cut, the control
+                // database hung for 20 s, the best standby dark, a latency spike, a crash of the active
+                // database, a dark standby then a hang; four of the six must fail nothing over.
                 let roundsLog = dir + "/rounds.jsonl"
                 let run = try await SwitchyardBinary.run([
-                    "drill", drillsDirectory + "/campaign-wan.yaml", "--dir", dir, "--count", "5", "--seed", "391",
+                    "drill", drillsDirectory + "/campaign-wan.yaml", "--dir", dir, "--count", "6", "--seed", "5483",
                     "--json", "--rounds", roundsLog,
                 ])
                 let report = try WireJSON.decoder().decode(DrillReport.self, from: Data(run.output.utf8))
@@ -143,8 +144,11 @@ struct WANTests {
                 }
                 #expect(run.status == 0 && report.passed, "campaign: \(broken)\n\(run.errors.suffix(4000))")
                 #expect(
-                    report.totals?.byFault["dark_standby_then_hang"] == 1 && report.totals?.byFault["brownout"] == 1
-                        && report.totals?.byFault["clock_step"] == 1 && report.totals?.byFault["kill_database"] == 1)
+                    report.rounds?.map(\.fault) == [
+                        "link", "hang_control_database", "dark_standby", "slow_link", "kill_database",
+                        "dark_standby_then_hang",
+                    ])
+                #expect(report.totals?.failovers == 3)
                 #expect(report.falseFailovers == 0 && report.missedFailovers == 0)
                 #expect(report.runsLost == 0 && report.runsTwice == 0 && report.runsOverlapping == 0)
                 #expect(report.dualLeaderMs == 0)

@@ -124,6 +124,34 @@ extension DrillRunner {
             links.update(active, nil) { $0.blackhole = true }
             try links.save(directory: state.directory)
             timeline.add(t0, t0, "every WAN link of \(active) black-holed for \(duration)")
+        case .darkStandby(let duration):
+            let standby = try bestStandby(active)
+            let pids = try regionProcesses(standby)
+            pending.withLock { $0.frozen += pids }
+            for pid in pids { kill(pid, SIGSTOP) }
+            timeline.add(
+                t0, t0,
+                "standby \(standby) dark for \(duration): SIGSTOP its \(pids.count) processes; nothing may fail over")
+        case .killStandbyDatabase:
+            let standby = try bestStandby(active)
+            guard let pid = try target.dev().postgres[standby]?.pid else {
+                throw DrillError("\(standby)'s Postgres is not running")
+            }
+            kill(pid, SIGQUIT)
+            timeline.add(t0, t0, "SIGQUIT standby \(standby)'s postmaster (pid \(pid)): a crash; nothing may fail over")
+        case .slowLink(let delayMs, let duration):
+            let state = try target.dev()
+            guard var links = try WANLinks.load(directory: state.directory) else {
+                throw DrillError("the local deployment has no WAN: start it with `switchyard dev up --wan PROFILE`")
+            }
+            let before = links
+            pending.withLock { $0.links = before }
+            links.update(active, nil) { $0.extraDelayMs += delayMs }
+            try links.save(directory: state.directory)
+            timeline.add(
+                t0, t0,
+                "every WAN link of \(active) \(Int(delayMs)) ms slower each way for \(duration): a latency spike; nothing may fail over"
+            )
         case .clockStep(let offset, let duration):
             let state = try target.dev()
             guard let clocks = state.clocks else {
@@ -226,6 +254,17 @@ extension DrillRunner {
         }
         kill(record.pid, SIGKILL)
         return record.pid
+    }
+
+    /// The standby a failover would choose first (highest priority) of the regions this deployment runs.
+    func bestStandby(_ active: String) throws -> String {
+        let state = try target.dev()
+        let configuration = try ConfigLoader.load(directory: target.configDirectory)
+        guard
+            let best = configuration.regions.filter({ $0.name != active && state.regions.contains($0.name) })
+                .max(by: { $0.priority < $1.priority })
+        else { throw DrillError("a standby fault needs a standby (dev up --regions 2 or more)") }
+        return best.name
     }
 
     /// What a fault does before its own instant: for `darkStandbyThenHang`, the lowest-priority standby

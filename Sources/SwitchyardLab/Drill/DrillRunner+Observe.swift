@@ -28,7 +28,8 @@ extension DrillRunner {
         switch fault {
         case .freezeSchedulerLeader(let d), .hangDatabase(let d), .partition(let d, _), .brownout(_, let d),
             .stopControlDatabase(let d), .hangControlDatabase(let d), .controlDatabaseFailover(let d),
-            .clockStep(_, let d), .dark(let d), .darkStandbyThenHang(_, let d), .link(let d):
+            .clockStep(_, let d), .dark(let d), .darkStandbyThenHang(_, let d), .link(let d), .darkStandby(let d),
+            .slowLink(_, let d):
             // A silent region comes back after its duration whether or not the failover has finished: a
             // region that returns mid-failover is part of what the drill proves.
             resumeAt = t0.addingTimeInterval(d.secondsDouble)
@@ -41,13 +42,19 @@ extension DrillRunner {
         switch fault {
         case .brownout(_, let d), .stopControlDatabase(let d), .hangControlDatabase(let d),
             .partition(let d, .controlDatabase),
-            .controlDatabaseFailover(let d), .clockStep(_, let d):
+            .controlDatabaseFailover(let d), .clockStep(_, let d), .darkStandby(let d), .slowLink(_, let d):
             let grace = target.configuration.controlPlane.failover.failureGrace.secondsDouble
             settledAt = t0.addingTimeInterval(d.secondsDouble + grace + 3)
+        case .killStandbyDatabase:
+            // Nothing to resume: watch long enough for the crash to be judged down (and not acted on).
+            let probes = target.configuration.controlPlane.probes
+            let grace = target.configuration.controlPlane.failover.failureGrace.secondsDouble
+            settledAt = t0.addingTimeInterval(probes.downAfter.secondsDouble + grace + 3)
         default: break
         }
         let leaderFault =
             !fault.kind.expectsFailover && fault.kind != .shell && fault.kind != .brownout && fault.kind != .clockStep
+            && !fault.kind.hitsStandby && fault.kind != .slowLink
         let regionDB = leaderFault ? await target.region(active) : nil
         defer { if let regionDB { Task { await regionDB.close() } } }
         var killedLeader = false
@@ -72,7 +79,8 @@ extension DrillRunner {
                                 ? "control replica promoted: the new primary"
                                 : fault.kind == .clockStep
                                     ? "clock stepped back"
-                                    : fault.kind == .link ? "WAN links restored" : "SIGCONT: resumed"
+                                    : fault.kind == .link || fault.kind == .slowLink
+                                        ? "WAN links restored" : "SIGCONT: resumed"
                 timeline.add(Date(), t0, what)
                 progress(what)
                 resumeAt = nil

@@ -67,13 +67,22 @@ public enum DrillFault: Sendable, Equatable {
     /// may follow, no command may stop, as no safety decision reads a wall clock. (A step back below the
     /// region's own offset is not possible: libfaketime stalls a clock behind the host's.)
     case clockStep(offset: Duration, duration: Duration)
+    /// The best standby (highest priority) goes dark for `duration`: no failover may follow, and the
+    /// active region keeps running its work.
+    case darkStandby(duration: Duration)
+    /// The best standby's postmaster SIGQUIT (a crash): no failover may follow.
+    case killStandbyDatabase
+    /// A latency spike: every WAN link of the active region delayed by `delayMs` more each way for
+    /// `duration` (needs `dev up --wan`): slower, never silent, and no failover may follow.
+    case slowLink(delayMs: Double, duration: Duration)
 
     /// How long a timed fault lasts (nil for one that is injected once).
     public var duration: Duration? {
         switch self {
         case .freezeSchedulerLeader(let d), .hangDatabase(let d), .partition(let d, _), .brownout(_, let d),
             .stopControlDatabase(let d), .hangControlDatabase(let d), .controlDatabaseFailover(let d), .dark(let d),
-            .link(let d), .darkStandbyThenHang(_, let d), .clockStep(_, let d):
+            .link(let d), .darkStandbyThenHang(_, let d), .clockStep(_, let d), .darkStandby(let d),
+            .slowLink(_, let d):
             d
         default: nil
         }
@@ -102,6 +111,9 @@ public enum DrillFault: Sendable, Equatable {
         case .darkStandbyThenHang: .darkStandbyThenHang
         case .link: .link
         case .clockStep: .clockStep
+        case .darkStandby: .darkStandby
+        case .killStandbyDatabase: .killStandbyDatabase
+        case .slowLink: .slowLink
         }
     }
 
@@ -128,6 +140,9 @@ public enum DrillFault: Sendable, Equatable {
         case darkStandbyThenHang = "dark_standby_then_hang"
         case link
         case clockStep = "clock_step"
+        case darkStandby = "dark_standby"
+        case killStandbyDatabase = "kill_standby_database"
+        case slowLink = "slow_link"
 
         /// True when the fault signals processes of the local deployment.
         public var needsLocalDeployment: Bool { self != .shell && self != .switchover }
@@ -137,12 +152,15 @@ public enum DrillFault: Sendable, Equatable {
             self == .stopControlDatabase || self == .hangControlDatabase || self == .controlDatabaseFailover
         }
 
+        /// True when the fault strikes a standby, not the active region.
+        public var hitsStandby: Bool { self == .darkStandby || self == .killStandbyDatabase }
+
         /// True when the fault should end in a failover of the active region.
         public var expectsFailover: Bool {
             switch self {
             case .killSchedulerLeader, .freezeSchedulerLeader, .shell, .brownout, .stopControlDatabase,
                 .hangControlDatabase,
-                .controlDatabaseFailover, .clockStep:
+                .controlDatabaseFailover, .clockStep, .darkStandby, .killStandbyDatabase, .slowLink:
                 false
             default: true
             }
@@ -172,6 +190,9 @@ public enum DrillFault: Sendable, Equatable {
             case .darkStandbyThenHang: .darkStandbyThenHang(after: .seconds(15), duration: .seconds(15))
             case .link: .link(duration: .seconds(15))
             case .clockStep: .clockStep(offset: .seconds(30), duration: .seconds(15))
+            case .darkStandby: .darkStandby(duration: .seconds(15))
+            case .killStandbyDatabase: .killStandbyDatabase
+            case .slowLink: .slowLink(delayMs: 60, duration: .seconds(15))
             }
         }
     }

@@ -149,10 +149,18 @@ public enum DrillScenarioLoader {
             fault =
                 kind == .stopControlDatabase
                 ? .stopControlDatabase(duration: duration) : .hangControlDatabase(duration: duration)
-        case .dark, .link:
+        case .dark, .link, .darkStandby:
             allowed.append("duration")
             let duration = section.duration("duration", default: .seconds(15))
-            fault = kind == .dark ? .dark(duration: duration) : .link(duration: duration)
+            fault =
+                kind == .dark
+                ? .dark(duration: duration)
+                : kind == .link ? .link(duration: duration) : .darkStandby(duration: duration)
+        case .slowLink:
+            allowed += ["delay", "duration"]
+            let delay = section.duration("delay", default: .milliseconds(60))
+            fault = .slowLink(
+                delayMs: delay.secondsDouble * 1000, duration: section.duration("duration", default: .seconds(15)))
         case .clockStep:
             allowed += ["offset", "duration"]
             fault = .clockStep(
@@ -181,13 +189,15 @@ public enum DrillScenarioLoader {
         let seed = section.int("seed", default: 1, min: 0)
         var faults: [DrillFault] = []
         if let list = section.require("faults")?.sequence() {
+            // Each item a kind (its default parameters) or a fault as `fault:` takes it
+            // (`{ kind: hang_control_database, duration: 20s }`).
             for item in list {
-                guard let kind = item.choice(DrillFault.Kind.self) else { continue }
-                if kind == .shell || kind == .switchover {
-                    item.fail("a campaign draws local faults; \(kind.rawValue) is not one")
+                guard let fault = readFault(item) else { continue }
+                if fault.kind == .shell || fault.kind == .switchover {
+                    item.fail("a campaign draws local faults; \(fault.kind.rawValue) is not one")
                     continue
                 }
-                faults.append(kind.defaultFault)
+                faults.append(fault)
             }
             if list.isEmpty { section.fail("faults", "must list at least one fault kind") }
         }
