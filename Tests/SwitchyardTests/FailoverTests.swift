@@ -345,6 +345,101 @@ struct FailoverOutcomeTests {
         }
     }
 
+    /// The fenced path's census counts what may still run in the old region whatever its workers'
+    /// heartbeats say: an unfinished execution of a worker whose heartbeat is an hour stale (a worker cut
+    /// off from its database keeps trusting its last fence read, heartbeat or not) and a claim whose
+    /// execution row is not written yet. Both keep the target's dispatches on hold.
+    @Test func theFenceStepCountsStaleAndUnwrittenWorkAndTheTargetHoldsForIt() async throws {
+        try await DevFixture.with(regions: 2, dags: "dags:\n  - id: slow\n    command: \"sleep 4\"\n") { f in
+            let east = try await f.connect("us-east")
+            try await east.simpleQuery(
+                """
+                INSERT INTO switchyard.nodes (node_id, host, pid, role, last_heartbeat)
+                VALUES ('w-stale', 'gone', 1, 'follower', now() - interval '1 hour');
+                INSERT INTO switchyard.executions (dag_id, run_id, attempt, epoch, worker)
+                VALUES ('slow', 'stale-heartbeat', 1, 1, 'w-stale');
+                INSERT INTO switchyard.dag_run (dag_id, run_id, state, worker, attempt)
+                VALUES ('slow', 'claimed-unwritten', 'running', 'w-claim', 1);
+                -- No leader-gated command runs there: only the census decides whether the target holds.
+                UPDATE switchyard.leadership SET exec_stopped_epoch = epoch WHERE id = 1;
+                """)
+            let run = try await SwitchyardBinary.run([
+                "failover", "--to", "eu-west", "--force", "--config", f.config, "--json",
+            ])
+            #expect(run.status == 0, "\(run.errors)")
+            let control = try await f.connectControl()
+            let steps = try await control.query(
+                "SELECT step, result::text AS r FROM switchyard.failover_steps WHERE step IN ('fence', 'activate')"
+            ).rows.reduce(into: [String: String]()) { $0[$1["step"].string ?? ""] = $1["r"].string }
+            let fence = try #require(steps["fence"])
+            #expect(fence.contains("\"executions_still_running\": 2"), "\(fence)")
+            #expect(fence.contains("\"leader_command_stopped\": true"), "\(fence)")
+            let activate = try #require(steps["activate"])
+            #expect(activate.contains("\"dispatch_hold_ms\""), "the target did not hold: \(activate)")
+            let west = try await f.connect("eu-west")
+            #expect(
+                try await west.query("SELECT hold_until IS NOT NULL AS held FROM switchyard.fence").first?["held"].bool
+                    == true)
+        }
+    }
+
+    /// A switchover whose quiesce runs out with a command still running closes the drain: the old
+    /// region's worker stops it (as on a failover), the target holds its dispatches for it, and the run
+    /// starts in the target only after it stopped in the old region.
+    @Test func aSwitchoverWhoseQuiesceRunsOutStopsTheCommandAndTheTargetHolds() async throws {
+        try await DevFixture.with(
+            regions: 2, dags: "dags:\n  - id: long\n    command: \"sleep 120\"\n    timeout: 5m\n"
+        ) { f in
+            let path = f.config + "/controlplane.yaml"
+            let text = try String(contentsOfFile: path, encoding: .utf8)
+            #expect(text.contains("switchover_quiesce_timeout: 30s"))
+            try text.replacingOccurrences(of: "switchover_quiesce_timeout: 30s", with: "switchover_quiesce_timeout: 3s")
+                .write(toFile: path, atomically: true, encoding: .utf8)
+            for region in ["us-east", "eu-west"] {
+                try f.start("s-\(region)", ["scheduler", "--region", region, "--node-id", "s-\(region)"])
+                try f.start("w-\(region)", ["worker", "--region", region, "--worker-id", "w-\(region)"])
+            }
+            let east = try await f.connect("us-east")
+            let west = try await f.connect("eu-west")
+            #expect(try await SwitchyardBinary.run(["trigger", "long", "--config", f.config]).status == 0)
+            try #require(
+                await f.waitUntil(timeout: .seconds(15)) {
+                    try await east.query("SELECT 1 FROM switchyard.executions WHERE finished_at IS NULL").rows.count
+                        == 1
+                } != nil)
+            let run = try await SwitchyardBinary.run(["switchover", "--to", "eu-west", "--json", "--config", f.config])
+            #expect(run.status == 0, "\(run.errors)")
+            let control = try await f.connectControl()
+            let steps = try await control.query(
+                "SELECT step, result::text AS r FROM switchyard.failover_steps WHERE step IN ('fence', 'activate')"
+            ).rows.reduce(into: [String: String]()) { $0[$1["step"].string ?? ""] = $1["r"].string }
+            #expect(steps["fence"]?.contains("\"executions_still_running\": 1") == true, "\(steps)")
+            #expect(steps["activate"]?.contains("\"dispatch_hold_ms\"") == true, "\(steps)")
+            // The drain closed: us-east's worker stops the command.
+            let fence = try await east.query("SELECT open, drain FROM switchyard.fence").first
+            #expect(fence?["open"].bool == false && fence?["drain"].bool == false)
+            let stopped = try await f.waitUntil(timeout: .seconds(30)) {
+                try await east.query(
+                    "SELECT 1 FROM switchyard.executions WHERE dag_id = 'long' AND finished_at IS NOT NULL AND outcome = 'fenced'"
+                ).rows.count == 1
+            }
+            #expect(stopped != nil, "us-east's command was not stopped once the quiesce ran out")
+            // The run moved, and starts in eu-west only after it stopped in us-east.
+            let started = try await f.waitUntil(timeout: .seconds(40)) {
+                try await west.query("SELECT 1 FROM switchyard.executions WHERE dag_id = 'long'").rows.count == 1
+            }
+            #expect(started != nil, "the run never started in eu-west")
+            let ended = try await east.query(
+                "SELECT finished_at FROM switchyard.executions WHERE dag_id = 'long'"
+            ).first?["finished_at"].optional(Date.self)
+            let began = try await west.query(
+                "SELECT started_at FROM switchyard.executions WHERE dag_id = 'long'"
+            ).first?["started_at"].optional(Date.self)
+            let (end, start) = (try #require(ended), try #require(began))
+            #expect(start >= end, "eu-west started the run at \(start), before us-east's stopped at \(end)")
+        }
+    }
+
     @Test func stoppedRedisOfTheActiveRegionFailsOverOnceAndTheCooldownHolds() async throws {
         try await DevFixture.with(
             regions: 3, dags: "dags:\n  - id: slow\n    command: \"sleep 4\"\n",
