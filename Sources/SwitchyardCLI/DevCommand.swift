@@ -87,8 +87,12 @@ struct DevCommand: AsyncParsableCommand {
                 Output.progress("WAN \(profile.name): \(links.links.count) links relayed (wan.json)")
             }
             // Clocks: as asked, else the WAN profile's (when faketime is there to run them).
+            // A WAN profile's regions run on clocks of their own even at no offset (lan), so a clock step
+            // can move one; `--clock-skew none` runs them on the host's, unwrapped.
             var clocks: [String: ClockSkew]? = nil
+            var wrapped = true
             if let clockSkew {
+                wrapped = clockSkew != "none"
                 clocks = clockSkew == "none" ? [:] : try ClockSkew.parseList(clockSkew)
             } else if let wan, let profile = WANProfile.named(wan) {
                 if LabClocks.available {
@@ -99,13 +103,15 @@ struct DevCommand: AsyncParsableCommand {
             }
             if let clocks {
                 do {
-                    try DevDeployment.setUpClocks(&state, clocks)
+                    try DevDeployment.setUpClocks(&state, clocks, wrapped: wrapped)
                 } catch let error as DevError {
                     throw OperationFailure(message: error.description, exitCode: 2)
                 }
                 Output.progress(
                     clocks.isEmpty
-                        ? "clocks: the host's everywhere"
+                        ? (wrapped
+                            ? "clocks: the host's everywhere, each region's on libfaketime (clocks/<region>.faketime; a clock_step can move it)"
+                            : "clocks: the host's everywhere")
                         : "clocks: "
                             + clocks.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(
                                 separator: ", ") + " (libfaketime; clocks/<region>.faketime)")

@@ -180,6 +180,22 @@ struct DrillTests {
         }
     }
 
+    /// A campaign that would draw a fault the deployment cannot take (a clock step on the host's clock)
+    /// is refused before its first fault, not a hundred faults in.
+    @Test func aCampaignThatNeedsClocksTheDeploymentLacksIsRefusedUpFront() async throws {
+        try await DrillDeployment.shared.use { dir in
+            let file = dir + "/clock-campaign.yaml"
+            try """
+            scenario: clocks
+            campaign: { count: 3, seed: 1, faults: [kill_scheduler_leader, clock_step] }
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+            let run = try await SwitchyardBinary.run(["drill", file, "--dir", dir])
+            #expect(run.status != 0)
+            #expect(run.errors.contains("draws clock_step"), "\(run.errors)")
+            #expect(!run.errors.contains("fault 1/3"), "a fault ran before the refusal: \(run.errors)")
+        }
+    }
+
     @Test func ctrlCRestoresTheDeployment() async throws {
         try await DrillDeployment.shared.use { dir in
             let log = dir + "/interrupted-drill.log"

@@ -81,6 +81,21 @@ public final class DrillRunner: Sendable {
     /// A campaign: every fault restarts what it broke before the next; the failback comes at the end.
     func runCampaign(_ campaign: DrillScenario.Campaign) async throws -> DrillReport {
         let faults = CampaignPlan.faults(campaign)
+        // What a drawn fault needs of the deployment, checked before the first fault: a campaign stopped
+        // at its hundredth fault for want of a clock file has wasted an hour.
+        if let dev = try? target.dev() {
+            let kinds = Set(faults.map(\.kind))
+            if kinds.contains(.clockStep), dev.clocks == nil {
+                throw DrillError(
+                    "the campaign draws clock_step but the local deployment's regions run on the host's clock: start it with `switchyard dev up --clock-skew REGION=OFFSET,…` (for example us-east=0, which runs every region on a clock of its own at the host's) or a --wan profile with skews"
+                )
+            }
+            if !kinds.isDisjoint(with: [.link, .slowLink]), (try? WANLinks.load(directory: dev.directory)) == nil {
+                throw DrillError(
+                    "the campaign draws link faults but the local deployment has no WAN: start it with `switchyard dev up --wan PROFILE`"
+                )
+            }
+        }
         progress(
             "campaign of \(faults.count) faults (seed \(campaign.seed)): \(Dictionary(faults.map { ($0.kind.rawValue, 1) }, uniquingKeysWith: +).sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))"
         )

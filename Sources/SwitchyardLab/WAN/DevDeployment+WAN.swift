@@ -41,19 +41,22 @@ extension DevDeployment {
 
     /// Sets the regions' wall clocks (none when `clocks` is empty) and writes each region's clock file;
     /// daemons started from then on run on them, and running ones under libfaketime follow within a second.
-    public static func setUpClocks(_ state: inout DevState, _ clocks: [String: ClockSkew]) throws {
+    /// `wrapped`: every region's daemons run on a libfaketime clock of their own, even where no offset is
+    /// given (at the host's time, so that a `clock_step` can move it); false: the host's clock, unwrapped.
+    public static func setUpClocks(_ state: inout DevState, _ clocks: [String: ClockSkew], wrapped: Bool = true) throws
+    {
         for region in clocks.keys.sorted() where !state.regions.contains(region) {
             throw DevError(
                 "--clock-skew names \(region), not a region of this deployment (\(state.regions.joined(separator: ", ")))"
             )
         }
-        if !clocks.isEmpty && !LabClocks.available {
+        if wrapped && !LabClocks.available {
             throw DevError("skewed clocks need Debian's faketime (\(LabClocks.wrapper)): apt-get install faketime")
         }
         for region in state.regions {
             try LabClocks.write(clocks[region] ?? ClockSkew(offsetMs: 0), directory: state.directory, region: region)
         }
-        state.clocks = clocks.isEmpty ? nil : clocks
+        state.clocks = wrapped ? clocks : nil
         try state.save()
     }
 
