@@ -36,7 +36,7 @@ struct DevCommand: AsyncParsableCommand {
         var airflow = false
         @Option(
             help: ArgumentHelp(
-                "Link the regions through a user-space WAN of this profile: lan, continental, global or harsh (see docs/geography.md).",
+                "Link the regions through a user-space WAN of this profile: lan, continental, global, harsh or far-control (see docs/geography.md).",
                 valueName: "profile"))
         var wan: String?
         @Option(

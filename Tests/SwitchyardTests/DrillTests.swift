@@ -11,8 +11,8 @@ import Testing
 /// process's deployment slots while it is up, and is taken down after the suite's last test.
 actor DrillDeployment {
     static let shared = DrillDeployment()
-    /// The suite's tests: every shipped local scenario, and the three error-path tests.
-    static let users = shippedLocalScenarios.count + 3
+    /// The suite's tests: every shipped local scenario, and the four error-path tests.
+    static let users = shippedLocalScenarios.count + 4
     private var directory: String?
     private var finished = 0
     private var holdsSlot = false
@@ -77,11 +77,13 @@ let drillsDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent(
 
 /// Scenarios for the local deployment (configured-deployment ones and the campaign are exercised elsewhere;
 /// the Airflow ones, `airflow-*.yaml`, need `dev up --airflow` and run in `AirflowTests`; `clock-step.yaml`
-/// needs skewed clocks and runs in `WANTests`, on the `global` profile's).
+/// needs skewed clocks and runs in `WANTests`, on the `global` profile's; `far-control-database.yaml` is
+/// `kill-active-database.yaml` on the `far-control` profile, measured in BENCHMARKS.md).
 let shippedLocalScenarios: [String] = {
     let names = (try? FileManager.default.contentsOfDirectory(atPath: drillsDirectory)) ?? []
     return names.filter {
         $0.hasSuffix(".yaml") && !$0.hasPrefix("campaign") && !$0.hasPrefix("airflow-") && $0 != "clock-step.yaml"
+            && $0 != "far-control-database.yaml"
     }.sorted()
         .filter { name in
             (try? DrillScenarioLoader.load(path: drillsDirectory + "/" + name))?.deployment.isLocal ?? true

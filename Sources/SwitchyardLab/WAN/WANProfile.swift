@@ -59,12 +59,13 @@ public struct WANProfile: Sendable, Equatable {
         case "continental": return continental
         case "global": return global
         case "harsh": return harsh
+        case "far-control": return farControl
         default: return nil
         }
     }
 
     /// Every profile's name.
-    public static let names = ["lan", "continental", "global", "harsh"]
+    public static let names = ["lan", "continental", "global", "harsh", "far-control"]
 
     /// Loopback as it is: no delay (the relays are still in the path, so it measures their cost).
     public static let lan = WANProfile(
@@ -108,6 +109,13 @@ public struct WANProfile: Sendable, Equatable {
             "us-east": ClockSkew(offsetMs: 4000), "eu-west": ClockSkew(offsetMs: 11000),
             "ap-south": ClockSkew(offsetMs: 34000),
         ])
+
+    /// The regions side by side (relayed, no delay) and the control database at a site of its own 110 ms
+    /// from each (a 220 ms round trip, us-east to ap-south): the far control database the detector must
+    /// not mistake for lag (`far-control-database.yaml`).
+    public static let farControl = WANProfile(
+        name: "far-control", controlSite: nil, links: [:], defaultLink: Link(delayMs: 0),
+        controlLink: Link(delayMs: 110, jitterMs: 10, lossPercent: 0.1))
 
     static func symmetric(_ pairs: [(String, String, Link)]) -> [String: Link] {
         var links: [String: Link] = [:]
