@@ -46,9 +46,9 @@ struct ControlStoreTests {
             let before = try await ControlStore.cluster(control)
             #expect(before.activeRegion == "us-east")
             let (id, epoch) = try await control.transaction { c in
-                _ = try await ControlStore.lockCluster(c)
+                let locked = try await ControlStore.lockCluster(c)
                 return try await ControlStore.beginFailover(
-                    c, kind: .switchover, from: "us-east", to: "eu-west", reason: "test",
+                    c, locked: locked, kind: .switchover, from: "us-east", to: "eu-west", reason: "test",
                     leader: "tester", requestId: nil)
             }
             #expect(epoch == before.epoch + 1)
@@ -64,7 +64,9 @@ struct ControlStoreTests {
                 record.fromRegion == "us-east" && record.toRegion == "eu-west" && record.epoch == epoch
                     && record.leader == "tester")
             let steps = try await ControlStore.steps(control, failover: id)
-            #expect(steps.map(\.step) == [.begin, .fence])
+            // Finishing a step starts the next, in the same round trip.
+            #expect(steps.map(\.step) == [.begin, .fence, .migrate])
+            #expect(steps.last?.finishedAt == nil && steps[1].finishedAt != nil)
             guard case .begin(let begin) = steps.first?.result else {
                 Issue.record("the begin step's result is not a BeginResult: \(String(describing: steps.first?.result))")
                 return

@@ -116,39 +116,49 @@ extension ControlStore {
         )
     }
 
-    /// Journals a new failover inside the caller's transaction, after `lockCluster`: the failover row,
-    /// the epoch bumped with the active region cleared, the `begin` step finished and an event. Returns
-    /// its id and new epoch. The new epoch is made durable whatever the server-wide synchronous_commit.
+    /// Journals a new failover inside the caller's transaction, after `lockCluster` returned `locked`: the
+    /// failover row, the epoch bumped with the active region cleared, the `begin` step finished, the
+    /// `fence` step started and an event, in one round trip (the cluster row is locked, so the new epoch
+    /// is the locked one plus one; the statements check it). Returns its id and new epoch. The new epoch
+    /// is made durable whatever the server-wide synchronous_commit.
     static func beginFailover(
-        _ c: PostgresConnection, kind: FailoverKind, from: String?, to target: String, reason: String,
-        leader: String, requestId: Int?
+        _ c: PostgresConnection, locked: ClusterState, kind: FailoverKind, from: String?, to target: String,
+        reason: String, leader: String, requestId: Int?
     ) async throws -> (id: Int, epoch: Int) {
-        try await c.query("SET LOCAL synchronous_commit = on")
-        let id =
-            try await c.query(
+        let epoch = locked.epoch + 1
+        let id = "currval(pg_get_serial_sequence('switchyard.failovers', 'id'))"
+        let results = try await c.pipeline([
+            .init("SET LOCAL synchronous_commit = on"),
+            .init(
                 """
-                INSERT INTO switchyard.failovers (kind, from_region, to_region, reason, leader, step, request_id)
-                VALUES ($1, $2, $3, $4, $5, 'begin', $6) RETURNING id
+                INSERT INTO switchyard.failovers (kind, from_region, to_region, reason, leader, step, request_id, epoch)
+                VALUES ($1, $2, $3, $4, $5, 'fence', $6, $7) RETURNING id
                 """,
                 [
                     .text(kind.rawValue), .optional(from), .text(target), .text(reason), .text(leader),
-                    .optional(requestId),
-                ]
-            ).first?["id"].require(Int.self) ?? 0
-        let epoch =
-            try await c.query(
-                "UPDATE switchyard.cluster_state SET epoch = epoch + 1, active_region = NULL, failover_id = $1, updated_at = now() WHERE id = 1 RETURNING epoch",
-                [.int(id)]
-            ).first?["epoch"].require(Int.self) ?? 0
-        try await c.query(
-            "UPDATE switchyard.failovers SET epoch = $2, step = 'fence' WHERE id = $1", [.int(id), .int(epoch)])
-        try await c.query(
-            "INSERT INTO switchyard.failover_steps (failover_id, step, finished_at, result) VALUES ($1, 'begin', now(), $2::jsonb)",
-            [.int(id), .json(try StepResult.begin(.init(epoch: epoch, from: from, to: target)).json())])
-        try await recordEvent(
-            c, kind: "failover", region: target,
-            message: "\(kind.rawValue) \(id) begins: \(from ?? "none") -> \(target) at epoch \(epoch) (\(reason))")
-        return (id, epoch)
+                    .optional(requestId), .int(epoch),
+                ]),
+            .init(
+                """
+                UPDATE switchyard.cluster_state SET epoch = epoch + 1, active_region = NULL, failover_id = \(id), updated_at = now()
+                WHERE id = 1 RETURNING epoch
+                """),
+            .init(
+                """
+                INSERT INTO switchyard.failover_steps (failover_id, step, started_at, finished_at, result)
+                VALUES (\(id), 'begin', now(), now(), $1::jsonb), (\(id), 'fence', now(), NULL, NULL)
+                """, [.json(try StepResult.begin(.init(epoch: epoch, from: from, to: target)).json())]),
+            .init(
+                """
+                INSERT INTO switchyard.events (kind, region, message)
+                VALUES ('failover', $1, format('%s %s begins: %s -> %s at epoch %s (%s)', $2::text, \(id), $3::text, $1::text, $4::int, $5::text))
+                """, [.text(target), .text(kind.rawValue), .text(from ?? "none"), .int(epoch), .text(reason)]),
+        ])
+        let newId = try results[1].first?["id"].require(Int.self) ?? 0
+        let bumped = try results[2].first?["epoch"].require(Int.self) ?? 0
+        // The caller's transaction rolls all of it back.
+        guard bumped == epoch else { throw missing("cluster_state at epoch \(locked.epoch) (found \(bumped - 1))") }
+        return (newId, epoch)
     }
 
     /// Whether `step` of failover `id` finished.
@@ -166,18 +176,23 @@ extension ControlStore {
             [.int(id), .text(step.rawValue)])
     }
 
-    /// Journals a step's result and moves the failover to the next step, together.
+    /// Journals a step's result, moves the failover to the next step and starts that one, in one round trip
+    /// (one implicit transaction: all of it or none).
     static func finishStep(_ c: PostgresConnection, id: Int, result: StepResult) async throws {
-        let json = try result.json()
-        try await c.transaction { c in
-            try await c.query(
+        var statements: [PostgresConnection.Statement] = [
+            .init(
                 "UPDATE switchyard.failover_steps SET finished_at = now(), result = $3::jsonb WHERE failover_id = $1 AND step = $2",
-                [.int(id), .text(result.step.rawValue), .json(json)])
-            if let next = result.step.next {
-                try await c.query(
-                    "UPDATE switchyard.failovers SET step = $2 WHERE id = $1", [.int(id), .text(next.rawValue)])
-            }
+                [.int(id), .text(result.step.rawValue), .json(try result.json())])
+        ]
+        if let next = result.step.next {
+            statements += [
+                .init("UPDATE switchyard.failovers SET step = $2 WHERE id = $1", [.int(id), .text(next.rawValue)]),
+                .init(
+                    "INSERT INTO switchyard.failover_steps (failover_id, step) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                    [.int(id), .text(next.rawValue)]),
+            ]
         }
+        _ = try await c.pipeline(statements)
     }
 
     /// Records why the running failover `id` did not finish a step (it stays running, to be resumed).
@@ -243,16 +258,20 @@ extension ControlStore {
         ).first?["e"].require(Int.self) ?? 1
     }
 
-    /// Makes `region` the active region if the cluster is still at `epoch`; false when another failover moved it on.
+    /// Makes `region` the active region if the cluster is still at `epoch`, with its event, in one round
+    /// trip; false when another failover moved it on.
     static func activate(_ c: PostgresConnection, region: String, epoch: Int, failover id: Int) async throws -> Bool {
-        let updated = try await c.query(
-            "UPDATE switchyard.cluster_state SET active_region = $1, updated_at = now() WHERE id = 1 AND epoch = $2",
-            [.text(region), .int(epoch)]
-        ).affectedRows
-        guard updated == 1 else { return false }
-        try await recordEvent(
-            c, kind: "activated", region: region, message: "\(region) active at epoch \(epoch) (failover \(id))")
-        return true
+        let results = try await c.pipeline([
+            .init(
+                "UPDATE switchyard.cluster_state SET active_region = $1, updated_at = now() WHERE id = 1 AND epoch = $2",
+                [.text(region), .int(epoch)]),
+            .init(
+                """
+                INSERT INTO switchyard.events (kind, region, message)
+                SELECT 'activated', $1::text, $3::text FROM switchyard.cluster_state WHERE id = 1 AND epoch = $2
+                """, [.text(region), .int(epoch), .text("\(region) active at epoch \(epoch) (failover \(id))")]),
+        ])
+        return results[0].affectedRows == 1
     }
 
     /// Closes the journal of failover `id` in one transaction: its final state and error, the error on

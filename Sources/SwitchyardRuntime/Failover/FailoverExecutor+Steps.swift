@@ -188,6 +188,25 @@ extension FailoverExecutor {
         }
     }
 
+    /// Runs `body` on a connection to `region`'s database: the warm one when it answers (a connect costs
+    /// three or four round trips across a WAN, the check one), else a fresh one within `budget`; given back
+    /// to the pool when `body` succeeded, closed when it threw.
+    func withWarm<T>(_ region: String, budget: Duration, _ body: (PostgresConnection) async throws -> T)
+        async throws -> T
+    {
+        let c = try await borrowOrConnect(region, budget: budget) { c, timeout in
+            _ = try await c.query("SELECT 1", timeout: timeout)
+        }
+        do {
+            let result = try await body(c)
+            giveBack(region, c, healthy: true)
+            return result
+        } catch {
+            giveBack(region, c, healthy: false)
+            throw error
+        }
+    }
+
     /// Returns a connection to the warm pool when it still works, else closes it.
     func giveBack(_ region: String, _ connection: PostgresConnection, healthy: Bool) {
         if healthy, let warm {
@@ -233,8 +252,7 @@ extension FailoverExecutor {
         guard let from = context.from, let source = configuration.region(named: from),
             let target = configuration.region(named: context.to)
         else { return .skipped("no previous active region") }
-        let targetDB = try await connect(context.to, timeout: configuration.controlPlane.failover.fenceTimeout)
-        return try await targetDB.closeAfter {
+        return try await withWarm(context.to, budget: configuration.controlPlane.failover.fenceTimeout) { targetDB in
             // The fence step could not reach the old database: try it briefly (a healed partition gives fresher
             // state than the shadow), then copy from the shadow rather than wait out a second connect timeout.
             let fenceTimeout = configuration.controlPlane.failover.fenceTimeout
@@ -288,8 +306,7 @@ extension FailoverExecutor {
     /// could not fence the old region in its own database, the target holds its dispatches until the old
     /// region's commands must have stopped (`dispatchHold`).
     func activate(_ context: Context, control: PostgresConnection) async throws -> ActivateResult {
-        let target = try await connect(context.to, timeout: configuration.controlPlane.failover.fenceTimeout)
-        return try await target.closeAfter {
+        return try await withWarm(context.to, budget: configuration.controlPlane.failover.fenceTimeout) { target in
             let hold = try await dispatchHold(context, control: control)
             try await target.query(
                 """

@@ -78,11 +78,13 @@ public struct FailoverExecutor: Sendable {
         let leader = self.leader
         do {
             let id = try await control.transaction { c in
-                let from = try await ControlStore.lockCluster(c).activeRegion
+                let locked = try await ControlStore.lockCluster(c)
+                let from = locked.activeRegion
                 if from == target { throw Refusal(description: "\(target) is already the active region") }
                 if let confirm, let refusal = try await confirm(c) { throw Refusal(description: refusal) }
                 return try await ControlStore.beginFailover(
-                    c, kind: kind, from: from, to: target, reason: reason, leader: leader, requestId: requestId
+                    c, locked: locked, kind: kind, from: from, to: target, reason: reason, leader: leader,
+                    requestId: requestId
                 ).id
             }
             if stopAfter == .begin {
@@ -111,8 +113,12 @@ public struct FailoverExecutor: Sendable {
         var context = Context(
             id: id, kind: failover.kind, from: failover.fromRegion, to: failover.toRegion, epoch: epoch)
         let finished = try await ControlStore.stepFinished(control, id: id, step: failover.step)
+        var first = true
         for step in FailoverStep.remaining(recorded: failover.step, finished: finished) where step != .begin {
-            try await ControlStore.startStep(control, id: id, step: step)
+            // Begin starts the fence step and each finished step starts the next in the same round trip;
+            // the first step of a resumed failover may not be started yet.
+            if first { try await ControlStore.startStep(control, id: id, step: step) }
+            first = false
             progress("failover \(id): \(step.rawValue)")
             let result: StepResult
             do {
