@@ -32,17 +32,20 @@ extension PostgresConnection {
         try exchange("simple query", timeout: timeout) { conn in PQsendQuery(conn, sql) }
     }
 
-    /// Runs `body` inside BEGIN … COMMIT, rolling back when it throws.
+    /// Runs `body` inside BEGIN … COMMIT, rolling back when it throws. `timeout` bounds BEGIN, COMMIT and
+    /// ROLLBACK as the body's statements are bounded (nil: the connection's default): a caller with a
+    /// budget must not wait out the default on a peer gone silent.
     public func transaction<T: Sendable>(
-        _ begin: String = "BEGIN", _ body: @Sendable (isolated PostgresConnection) async throws -> T
+        _ begin: String = "BEGIN", timeout: Duration? = nil,
+        _ body: @Sendable (isolated PostgresConnection) async throws -> T
     ) async throws -> T {
-        try await query(begin)
+        try await query(begin, timeout: timeout)
         do {
             let value = try await body(self)
-            try await query("COMMIT")
+            try await query("COMMIT", timeout: timeout)
             return value
         } catch {
-            if isOpen { _ = try? await query("ROLLBACK") }
+            if isOpen { _ = try? await query("ROLLBACK", timeout: timeout) }
             throw error
         }
     }

@@ -101,15 +101,18 @@ extension FailoverExecutor {
         let drain = context.kind == .switchover
         let reason = "\(context.kind) \(context.id) to \(context.to)"
         let old = try await borrowOrConnect(from, budget: failover.fenceTimeout) { c, timeout in
-            // Durable whatever the server-wide synchronous_commit says: a fence lost in a crash would reopen the region.
-            try await c.transaction { t in
-                try await t.query("SET LOCAL synchronous_commit = on", timeout: timeout)
-                try await t.query(
-                    """
-                    UPDATE switchyard.fence SET cluster_epoch = $1, open = false, drain = $3, reason = $2, updated_at = now()
-                    WHERE id = 1 AND cluster_epoch <= $1
-                    """, [.int(context.epoch), .text(reason), .bool(drain)], timeout: timeout)
-            }
+            // Durable whatever the server-wide synchronous_commit says: a fence lost in a crash would reopen the
+            // region. One round trip: across a WAN each statement of a transaction is one.
+            _ = try await c.pipeline(
+                [
+                    .init("BEGIN"), .init("SET LOCAL synchronous_commit = on"),
+                    .init(
+                        """
+                        UPDATE switchyard.fence SET cluster_epoch = $1, open = false, drain = $3, reason = $2, updated_at = now()
+                        WHERE id = 1 AND cluster_epoch <= $1
+                        """, [.int(context.epoch), .text(reason), .bool(drain)]),
+                    .init("COMMIT"),
+                ], timeout: timeout)
         }
         var healthy = false
         defer { giveBack(from, old, healthy: healthy) }

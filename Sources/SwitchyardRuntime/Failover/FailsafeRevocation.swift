@@ -69,17 +69,19 @@ extension FailoverExecutor {
                             first: { c, t in
                                 // Durable whatever the server-wide synchronous_commit says: a revocation lost in a crash
                                 // would let the old region renew its lease there again.
-                                let answer = try await c.transaction { t2 in
-                                    try await t2.query("SET LOCAL synchronous_commit = on", timeout: t)
-                                    return try await t2.query(
-                                        """
-                                        UPDATE switchyard.failsafe_lease SET revoked_below = greatest(revoked_below, $1), revoked_by = $2, revoked_at = now()
-                                        WHERE id = 1
-                                        RETURNING region, cluster_epoch,
-                                            CASE WHEN expires_at > now() THEN extract(epoch FROM expires_at - now())::float8 * 1000 END AS left_ms
-                                        """, [.int(context.epoch), .text(by)], timeout: t
-                                    ).first
-                                }
+                                // One round trip: across a WAN each statement of a transaction is one.
+                                let answer = try await c.pipeline(
+                                    [
+                                        .init("BEGIN"), .init("SET LOCAL synchronous_commit = on"),
+                                        .init(
+                                            """
+                                            UPDATE switchyard.failsafe_lease SET revoked_below = greatest(revoked_below, $1), revoked_by = $2, revoked_at = now()
+                                            WHERE id = 1
+                                            RETURNING region, cluster_epoch,
+                                                CASE WHEN expires_at > now() THEN extract(epoch FROM expires_at - now())::float8 * 1000 END AS left_ms
+                                            """, [.int(context.epoch), .text(by)]),
+                                        .init("COMMIT"),
+                                    ], timeout: t)[2].first
                                 row.withLock { $0 = answer }
                             })
                     else { return }
