@@ -140,7 +140,6 @@ extension Agent {
         let interval = configuration.controlPlane.failover.shadowInterval
         var control: PostgresConnection?
         while !shutdown.requested && !Task.isCancelled {
-            var connections: [String: PostgresConnection] = [:]
             let started = ContinuousClock.now
             do {
                 let c: PostgresConnection
@@ -158,20 +157,19 @@ extension Agent {
                     let activeConfig = configuration.region(named: active),
                     !Task.isCancelled
                 {
-                    // The pool's connections are this loop's while it syncs; a failover borrows them in between.
-                    connections = warm.takeAll()
+                    // Each region's connection is this loop's only while it copies from or to it; a failover
+                    // borrows them in between, the standbys' even while the copy waits on a silent active region.
                     _ = try await ShadowSync.sync(
                         active: activeConfig, epoch: cluster.epoch,
-                        standbys: configuration.regions.filter { $0.name != active }, connections: &connections)
+                        standbys: configuration.regions.filter { $0.name != active }, warm: warm)
                 }
+            } catch let error as ShadowSync.SourceFailed {
+                logger.debug("shadow sync failed", metadata: ["error": "\(error)"])
             } catch {
                 logger.debug("shadow sync failed", metadata: ["error": "\(error)"])
-                for c in connections.values { await c.close() }
-                connections = [:]
                 if let c = control { await c.close() }
                 control = nil
             }
-            for (region, c) in connections { warm.put(region, c) }
             let left = interval - (ContinuousClock.now - started)
             if left > .zero { await shutdown.sleep(left) }
         }

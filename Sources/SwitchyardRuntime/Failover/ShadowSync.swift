@@ -8,30 +8,51 @@ enum ShadowSync {
     static let columns =
         "dag_id, run_id, run_type, state, logical_date, run_after, data_interval_start, data_interval_end, queued_at, start_date, conf, triggered_by"
 
+    /// The active region's database could not be read: nothing was copied, the standbys' connections are kept.
+    struct SourceFailed: Error, CustomStringConvertible {
+        var region: String
+        var reason: String
+        var description: String { "reading \(region)'s active runs failed: \(reason)" }
+    }
+
     /// Copies `active`'s active runs into every standby's shadow table (replacing the previous copy),
     /// each row marked with `epoch`, the cluster epoch `active` is active at, and the copy's time recorded
     /// in `shadow_sync`: a failover migrating from the shadow takes only this active period's copies.
-    static func sync(
-        active: RegionConfig, epoch: Int, standbys: [RegionConfig], connections: inout [String: PostgresConnection]
-    )
+    /// Each region's connection comes from `warm` and goes back to it as soon as its part is done, so a
+    /// failover that begins while the copy waits on a silent active region still finds the standbys'
+    /// connections warm; a connection that failed is closed, the others are kept.
+    static func sync(active: RegionConfig, epoch: Int, standbys: [RegionConfig], warm: WarmConnections)
         async throws -> Int
     {
         guard active.runs.preset == .builtin else { return 0 }  // Airflow's own tables are shadowed by its replication
         func connection(_ region: RegionConfig) async throws -> PostgresConnection {
-            if let c = connections[region.name], await c.isOpen { return c }
-            let c = try await PostgresConnection.connect(
+            if let c = warm.take(region.name) {
+                if await c.isOpen { return c }
+                await c.close()
+            }
+            return try await PostgresConnection.connect(
                 region.databaseDSN, timeout: .seconds(2), defaultTimeout: .seconds(5), name: "shadow-\(region.name)")
-            connections[region.name] = c
-            return c
         }
-        let source = try await connection(active)
-        let data = try await source.copyOut(
-            "COPY (SELECT \(PostgresConnection.quoteLiteral(active.name)), \(epoch), \(columns) FROM \(active.runs.table) WHERE state IN ('queued', 'running')) TO STDOUT"
-        )
+        let source: PostgresConnection
+        do {
+            source = try await connection(active)
+        } catch {
+            throw SourceFailed(region: active.name, reason: "\(error)")
+        }
+        let data: [UInt8]
+        do {
+            data = try await source.copyOut(
+                "COPY (SELECT \(PostgresConnection.quoteLiteral(active.name)), \(epoch), \(columns) FROM \(active.runs.table) WHERE state IN ('queued', 'running')) TO STDOUT"
+            )
+        } catch {
+            await source.close()
+            throw SourceFailed(region: active.name, reason: "\(error)")
+        }
+        warm.put(active.name, source)
         let rows = data.reduce(0) { $0 + ($1 == 10 ? 1 : 0) }
         for standby in standbys {
+            guard let target = try? await connection(standby) else { continue }
             do {
-                let target = try await connection(standby)
                 let name = active.name
                 try await target.transaction { c in
                     // A fresh copy of the current active region only
@@ -46,9 +67,9 @@ enum ShadowSync {
                         "INSERT INTO switchyard.shadow_sync (source_region, source_epoch, rows) VALUES ($1, $2, $3)",
                         [.text(name), .int(epoch), .int(rows)])
                 }
+                warm.put(standby.name, target)
             } catch {
-                await connections[standby.name]?.close()
-                connections[standby.name] = nil
+                await target.close()
             }
         }
         return rows
