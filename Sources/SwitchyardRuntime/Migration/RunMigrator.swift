@@ -68,7 +68,21 @@ public enum RunMigrator {
     ) async throws -> Report {
         let clock = ContinuousClock()
         let started = clock.now
-        let targetColumns = try await columns(target, table: targetTable)
+        let dagTable = preset == .airflow ? "dag" : "switchyard.dags"
+        // Everything read of the target before the copy, in one round trip: its run table's, shadow's and
+        // DAG table's columns, and what its shadow holds of the source region.
+        let shadowRegion: String?, wantedEpoch: Int?
+        if case .shadow(let region, let wanted) = source {
+            (shadowRegion, wantedEpoch) = (region, wanted)
+        } else {
+            (shadowRegion, wantedEpoch) = (nil, nil)
+        }
+        let metadata = try await target.pipeline(
+            [
+                columnsStatement(targetTable), columnsStatement("switchyard.shadow_dag_run"),
+                columnsStatement(dagTable), .init("SELECT to_regclass($1) IS NOT NULL AS e", [.text(dagTable)]),
+            ] + (shadowRegion.map { shadowCopyStatements(region: $0, epoch: wantedEpoch) } ?? []))
+        let targetColumns = try columns(from: metadata[0])
         guard !targetColumns.isEmpty else { throw MigrationError("\(to): no table \(targetTable)") }
         let sourceColumns: [String]
         let sourceConnection: PostgresConnection
@@ -82,8 +96,8 @@ public enum RunMigrator {
             selectFrom = "\(table) WHERE state IN ('queued', 'running')"
         case .shadow(let region, let wanted):
             sourceConnection = target
-            sourceColumns = try await columns(target, table: "switchyard.shadow_dag_run").map(\.name)
-            shadow = try await shadowCopy(target, region: region, epoch: wanted)
+            sourceColumns = try columns(from: metadata[1]).map(\.name)
+            shadow = try shadowCopy(from: Array(metadata[4...]), epoch: wanted)
             // Rows written before shadows carried epochs count as the current copy.
             selectFrom =
                 "switchyard.shadow_dag_run WHERE source_region = \(PostgresConnection.quoteLiteral(region))"
@@ -104,11 +118,8 @@ public enum RunMigrator {
             from: from, to: to, source: source.kind, dryRun: dryRun, found: lines.count, copied: 0,
             alreadyPresent: 0, orphaned: [], columns: copied, durationMs: 0, shadowAgeMs: shadow.ageMs,
             shadowStale: shadow.stale)
-        let dagTable = preset == .airflow ? "dag" : "switchyard.dags"
-        let hasDagTable =
-            try await target.query("SELECT to_regclass($1) IS NOT NULL AS e", [.text(dagTable)]).first?["e"].require(
-                Bool.self) ?? false
-        let dagColumns = hasDagTable ? try await columns(target, table: dagTable) : []
+        let hasDagTable = try metadata[3].first?["e"].require(Bool.self) ?? false
+        let dagColumns = try columns(from: metadata[2])
         let hasPaused = dagColumns.contains { $0.name == "is_paused" }
         let setState = targetColumns.contains { $0.name == "state" }
         let hasNote = targetColumns.contains { $0.name == "note" } && targetColumns.contains { $0.name == "updated_at" }
@@ -141,42 +152,52 @@ public enum RunMigrator {
             """
         let work: @Sendable (isolated PostgresConnection) async throws -> Outcome = { t in
             var outcome = Outcome()
-            try await t.query(
-                "CREATE TEMP TABLE sy_migrate_staging ON COMMIT DROP AS SELECT \(columnList) FROM \(targetTable) WHERE false"
-            )
-            try await t.query("CREATE TEMP TABLE sy_migrate_keys (dag_id text, run_id text) ON COMMIT DROP")
+            // Statements run as pipelines inside the transaction (each a round trip, not one per statement);
+            // only the COPY goes alone.
+            _ = try await t.pipeline([
+                .init(
+                    "CREATE TEMP TABLE sy_migrate_staging ON COMMIT DROP AS SELECT \(columnList) FROM \(targetTable) WHERE false"
+                ),
+                .init("CREATE TEMP TABLE sy_migrate_keys (dag_id text, run_id text) ON COMMIT DROP"),
+            ])
             for bytes in batches {
                 try await t.copyIn("COPY sy_migrate_staging (\(columnList)) FROM STDIN", data: bytes)
-                try await t.query("INSERT INTO sy_migrate_keys SELECT dag_id, run_id FROM sy_migrate_staging")
+                let batch = try await t.pipeline(
+                    [.init("INSERT INTO sy_migrate_keys SELECT dag_id, run_id FROM sy_migrate_staging")]
+                        + (hasDagTable ? [.init(orphans)] : []) + [.init(dryRun ? countNew : insert)]
+                        + [.init("TRUNCATE sy_migrate_staging")])
                 if hasDagTable {
-                    outcome.orphaned += try await t.query(orphans).rows.map {
+                    outcome.orphaned += try batch[1].rows.map {
                         "\(try $0["dag_id"].require(String.self))/\(try $0["run_id"].require(String.self))"
                     }
                 }
-                if dryRun {
-                    outcome.copied += try await t.query(countNew).first?["n"].require(Int.self) ?? 0
-                } else {
-                    outcome.copied += try await t.query(insert).affectedRows
-                }
-                try await t.query("TRUNCATE sy_migrate_staging")
+                let counted = batch[hasDagTable ? 2 : 1]
+                outcome.copied += dryRun ? try counted.first?["n"].require(Int.self) ?? 0 : counted.affectedRows
             }
             // In a failover the source's active runs are the whole truth: the target's own active runs that
             // are not among them date from an earlier active period of the target and were moved away
             // then (finished elsewhere since, or still active at the source and refreshed by the copy).
-            if let supersede, !dryRun {
-                outcome.superseded = try await t.query(
-                    """
-                    UPDATE \(targetTable) r SET state = 'failed', end_date = now(), \(hasNote ? "note = $1, " : "")updated_at = now()
-                    WHERE r.state IN ('queued', 'running')
-                      AND NOT EXISTS (SELECT 1 FROM sy_migrate_keys k WHERE k.dag_id = r.dag_id AND k.run_id = r.run_id)
-                    """, hasNote ? [.text(supersede)] : []
-                ).affectedRows
-            }
-            // Runs of a paused DAG wait in the target: say so, and unpause them when asked.
+            // Runs of a paused DAG wait in the target: say so (and unpause them when asked, below).
+            let supersedes = supersede != nil && !dryRun
+            let closing = try await t.pipeline(
+                (supersedes
+                    ? [
+                        .init(
+                            """
+                            UPDATE \(targetTable) r SET state = 'failed', end_date = now(), \(hasNote ? "note = $1, " : "")updated_at = now()
+                            WHERE r.state IN ('queued', 'running')
+                              AND NOT EXISTS (SELECT 1 FROM sy_migrate_keys k WHERE k.dag_id = r.dag_id AND k.run_id = r.run_id)
+                            """, hasNote ? [.text(supersede ?? "")] : [])
+                    ] : [])
+                    + (hasPaused
+                        ? [
+                            .init(
+                                "SELECT DISTINCT d.dag_id FROM \(dagTable) d JOIN sy_migrate_keys k ON k.dag_id = d.dag_id WHERE d.is_paused ORDER BY 1"
+                            )
+                        ] : []))
+            if supersedes { outcome.superseded = closing[0].affectedRows }
             if hasPaused {
-                outcome.paused = try await t.query(
-                    "SELECT DISTINCT d.dag_id FROM \(dagTable) d JOIN sy_migrate_keys k ON k.dag_id = d.dag_id WHERE d.is_paused ORDER BY 1"
-                ).rows.map { try $0["dag_id"].require(String.self) }
+                outcome.paused = try closing[supersedes ? 1 : 0].rows.map { try $0["dag_id"].require(String.self) }
                 if unpause, !dryRun, !outcome.paused.isEmpty {
                     try await t.query(
                         "UPDATE \(dagTable) SET is_paused = false WHERE dag_id = ANY($1::text[])",
@@ -230,20 +251,29 @@ public enum RunMigrator {
         var stale: Int?
     }
 
-    static func shadowCopy(_ c: PostgresConnection, region: String, epoch wanted: Int?) async throws -> ShadowCopy {
-        let marker = try await c.query(
-            """
-            SELECT source_epoch, extract(epoch FROM now() - synced_at)::float8 * 1000 AS age_ms
-            FROM switchyard.shadow_sync WHERE source_region = $1
-            """, [.text(region)]
-        ).first
+    /// The two reads `shadowCopy(from:epoch:)` takes: the latest copy's marker, and the rows of `region`
+    /// from another period than `wanted` (else the latest copy's).
+    static func shadowCopyStatements(region: String, epoch wanted: Int?) -> [PostgresConnection.Statement] {
+        [
+            .init(
+                """
+                SELECT source_epoch, extract(epoch FROM now() - synced_at)::float8 * 1000 AS age_ms
+                FROM switchyard.shadow_sync WHERE source_region = $1
+                """, [.text(region)]),
+            .init(
+                """
+                SELECT count(*) AS n FROM switchyard.shadow_dag_run
+                WHERE source_region = $1
+                  AND source_epoch <> coalesce($2::bigint, (SELECT source_epoch FROM switchyard.shadow_sync WHERE source_region = $1))
+                """, [.text(region), wanted.map { .int($0) } ?? .null]),
+        ]
+    }
+
+    static func shadowCopy(from results: [PostgresResult], epoch wanted: Int?) throws -> ShadowCopy {
+        let marker = results[0].first
         let copiedAt: Int? = try marker?["source_epoch"].optional()
         guard let epoch = wanted ?? copiedAt else { return ShadowCopy(epoch: nil, ageMs: nil, stale: nil) }
-        let stale =
-            try await c.query(
-                "SELECT count(*) AS n FROM switchyard.shadow_dag_run WHERE source_region = $1 AND source_epoch <> $2",
-                [.text(region), .int(epoch)]
-            ).first?["n"].require(Int.self) ?? 0
+        let stale = try results[1].first?["n"].require(Int.self) ?? 0
         let age: Double? = copiedAt == epoch ? try marker?["age_ms"].optional() : nil
         return ShadowCopy(epoch: epoch, ageMs: age.map { ($0 * 100).rounded() / 100 }, stale: stale)
     }
@@ -253,12 +283,20 @@ public enum RunMigrator {
     }
 
     static func columns(_ c: PostgresConnection, table: String) async throws -> [Column] {
+        try columns(from: try await c.pipeline([columnsStatement(table)])[0])
+    }
+
+    /// The read of `table`'s columns in order (none when there is no such table).
+    static func columnsStatement(_ table: String) -> PostgresConnection.Statement {
         let parts = table.split(separator: ".", maxSplits: 1).map(String.init)
         let (schema, name) = parts.count == 2 ? (parts[0], parts[1]) : ("public", parts[0])
-        return try await c.query(
+        return .init(
             "SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
-            [.text(schema), .text(name)]
-        ).rows.map { Column(name: try $0["column_name"].require()) }
+            [.text(schema), .text(name)])
+    }
+
+    static func columns(from result: PostgresResult) throws -> [Column] {
+        try result.rows.map { Column(name: try $0["column_name"].require()) }
     }
 
     struct Outcome: Sendable {
