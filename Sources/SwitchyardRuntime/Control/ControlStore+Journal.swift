@@ -216,16 +216,40 @@ extension ControlStore {
 
     /// The fence step's result, and how long ago it finished.
     static func fenceResult(_ c: PostgresConnection, failover id: Int) async throws -> (FenceResult?, since: Duration) {
-        let row = try await c.query(
+        try fenceResult(from: try await c.pipeline([fenceResultStatement(failover: id)])[0])
+    }
+
+    static func fenceResultStatement(failover id: Int) -> PostgresConnection.Statement {
+        .init(
             """
             SELECT result::text AS r, extract(epoch FROM now() - finished_at)::float8 * 1000 AS since_ms
             FROM switchyard.failover_steps WHERE failover_id = $1 AND step = 'fence'
-            """, [.int(id)]
-        ).first
+            """, [.int(id)])
+    }
+
+    static func fenceResult(from result: PostgresResult) throws -> (FenceResult?, since: Duration) {
+        let row = result.first
         guard case .fence(let fence) = StepResult.decode(.fence, json: try row?["r"].optional(String.self)) else {
             return (nil, .zero)
         }
         return (fence, .milliseconds(Int64(max(0, try row?["since_ms"].optional(Double.self) ?? 0))))
+    }
+
+    /// How many live observers see `region`'s database healthy, of how many live ones report it.
+    static func databaseSeenStatement(region: String, liveWithin: Duration) -> PostgresConnection.Statement {
+        .init(
+            """
+            SELECT count(*) FILTER (WHERE o.state = 'healthy') AS healthy, count(*) AS live
+            FROM switchyard.observations o JOIN switchyard.agents a USING (observer)
+            WHERE o.region = $1 AND o.component = 'database' AND a.last_seen > now() - make_interval(secs => $2)
+            """, [.text(region), .double(liveWithin.secondsDouble)])
+    }
+
+    /// True when a majority of the live observers reporting it see the database healthy.
+    static func databaseSeenHealthy(from result: PostgresResult) throws -> Bool {
+        let row = result.first
+        let healthy = try row?["healthy"].require(Int.self) ?? 0, live = try row?["live"].require(Int.self) ?? 0
+        return healthy * 2 > live
     }
 
     /// The route step's hook outcomes (none when it has not finished).
@@ -239,8 +263,8 @@ extension ControlStore {
     }
 
     /// Adds runs a migrate step copied to failover `id`'s count.
-    static func addRunsMoved(_ c: PostgresConnection, failover id: Int, count: Int, source: String) async throws {
-        try await c.query(
+    static func addRunsMovedStatement(failover id: Int, count: Int, source: String) -> PostgresConnection.Statement {
+        .init(
             "UPDATE switchyard.failovers SET runs_moved = coalesce(runs_moved, 0) + $2, runs_source = $3 WHERE id = $1",
             [.int(id), .int(count), .text(source)])
     }
@@ -248,14 +272,21 @@ extension ControlStore {
     /// The cluster epoch `region` became active at before failover `id`: that of the latest earlier
     /// failover that activated it, else 1 (the region `init` made active).
     static func activationEpoch(_ c: PostgresConnection, region: String, before id: Int) async throws -> Int {
-        try await c.query(
+        try activationEpoch(from: try await c.pipeline([activationEpochStatement(region: region, before: id)])[0])
+    }
+
+    static func activationEpochStatement(region: String, before id: Int) -> PostgresConnection.Statement {
+        .init(
             """
             SELECT coalesce(max(f.epoch), 1) AS e FROM switchyard.failovers f
             WHERE f.to_region = $1 AND f.id < $2 AND EXISTS (
                 SELECT 1 FROM switchyard.failover_steps s
                 WHERE s.failover_id = f.id AND s.step = 'activate' AND s.finished_at IS NOT NULL)
-            """, [.text(region), .int(id)]
-        ).first?["e"].require(Int.self) ?? 1
+            """, [.text(region), .int(id)])
+    }
+
+    static func activationEpoch(from result: PostgresResult) throws -> Int {
+        try result.first?["e"].require(Int.self) ?? 1
     }
 
     /// Makes `region` the active region if the cluster is still at `epoch`, with its event, in one round

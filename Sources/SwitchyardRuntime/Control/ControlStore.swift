@@ -127,6 +127,13 @@ public enum ControlStore {
             [.text(kind), .optional(region), .text(message), json.map(PostgresValue.json) ?? .null])
     }
 
+    /// An event without detail, as a statement to send with others.
+    static func eventStatement(kind: String, region: String?, message: String) -> PostgresConnection.Statement {
+        .init(
+            "INSERT INTO switchyard.events (kind, region, message) VALUES ($1, $2, $3)",
+            [.text(kind), .optional(region), .text(message)])
+    }
+
     /// The newest event's id (0 when there is none).
     static func latestEventId(_ c: PostgresConnection) async throws -> Int {
         try await c.query("SELECT coalesce(max(id), 0) AS id FROM switchyard.events").first?["id"].require(Int.self)

@@ -55,16 +55,11 @@ extension FailoverExecutor {
             }
             // Only a database a majority of live observers see healthy (its region may still be down
             // otherwise): a dark one would cost a connect timeout per try.
-            let liveWithin = configuration.controlPlane.probes.liveWithin
-            let seen = try await control.query(
-                """
-                SELECT count(*) FILTER (WHERE o.state = 'healthy') AS healthy, count(*) AS live
-                FROM switchyard.observations o JOIN switchyard.agents a USING (observer)
-                WHERE o.region = $1 AND o.component = 'database' AND a.last_seen > now() - make_interval(secs => $2)
-                """, [.text(from), .double(liveWithin.secondsDouble)]
-            ).first
-            let healthy = try seen?["healthy"].require(Int.self) ?? 0, live = try seen?["live"].require(Int.self) ?? 0
-            guard healthy * 2 > live else { continue }
+            let seen = try await control.pipeline([
+                ControlStore.databaseSeenStatement(
+                    region: from, liveWithin: configuration.controlPlane.probes.liveWithin)
+            ])
+            guard try ControlStore.databaseSeenHealthy(from: seen[0]) else { continue }
             guard let source = configuration.region(named: from), let target = configuration.region(named: to) else {
                 continue
             }

@@ -219,11 +219,6 @@ extension FailoverExecutor {
         }
     }
 
-    /// True when the fence step could not reach the old region's database and waited out its leases.
-    func oldRegionUnfenced(_ context: Context, control: PostgresConnection) async throws -> Bool {
-        try await ControlStore.fenceResult(control, failover: context.id).0?.fenced == false
-    }
-
     /// How long the target holds its dispatches and its leader-gated `--exec` command. When the fence step
     /// waited out the old region's leases, its commands stop at the fence validity, which ends with those
     /// leases: the hold is `SafetyTiming.stopBound` counted from the end of that wait. When it fenced the
@@ -256,22 +251,36 @@ extension FailoverExecutor {
             let target = configuration.region(named: context.to)
         else { return .skipped("no previous active region") }
         return try await withWarm(context.to, budget: configuration.controlPlane.failover.fenceTimeout) { targetDB in
-            // The fence step could not reach the old database: try it briefly (a healed partition gives fresher
-            // state than the shadow), then copy from the shadow rather than wait out a second connect timeout.
+            // What the control database knows, in one round trip: whether the fence step reached the old
+            // database, which of the shadow's copies to take, and whether the observers see it answer again.
+            let known = try await control.pipeline([
+                ControlStore.fenceResultStatement(failover: context.id),
+                ControlStore.activationEpochStatement(region: from, before: context.id),
+                ControlStore.databaseSeenStatement(
+                    region: from, liveWithin: configuration.controlPlane.probes.liveWithin),
+            ])
+            let unfenced = try ControlStore.fenceResult(from: known[0]).0?.fenced == false
+            // The fence step could not reach the old database: try it briefly when the observers see it answer
+            // again (a healed partition gives fresher state than the shadow), else copy from the shadow at once
+            // rather than wait out a second connect timeout against a database still silent.
             let fenceTimeout = configuration.controlPlane.failover.fenceTimeout
-            let sourceTimeout =
-                try await oldRegionUnfenced(context, control: control)
-                ? min(fenceTimeout, configuration.controlPlane.probes.connectTimeout) : fenceTimeout
-            let sourceDB = try? await borrowOrConnect(from, budget: sourceTimeout) { c, timeout in
-                _ = try await c.query("SELECT 1", timeout: timeout)
+            let sourceDB: PostgresConnection?
+            if unfenced, try !ControlStore.databaseSeenHealthy(from: known[2]) {
+                sourceDB = nil
+            } else {
+                sourceDB = try? await borrowOrConnect(
+                    from,
+                    budget: unfenced
+                        ? min(fenceTimeout, configuration.controlPlane.probes.connectTimeout) : fenceTimeout
+                ) { c, timeout in
+                    _ = try await c.query("SELECT 1", timeout: timeout)
+                }
             }
             var migrated = false
             defer { if let sourceDB { giveBack(from, sourceDB, healthy: migrated) } }
             // From the shadow, only the copies of the old region's current active period: an older copy
             // (it was failed over and back since) holds runs that moved on, and perhaps finished, then.
-            let fromEpoch =
-                sourceDB == nil
-                ? try await ControlStore.activationEpoch(control, region: from, before: context.id) : nil
+            let fromEpoch = sourceDB == nil ? try ControlStore.activationEpoch(from: known[1]) : nil
             let report = try await RunMigrator.migrate(
                 from: from, to: context.to,
                 source: sourceDB.map { .table($0, table: source.runs.table) }
@@ -281,8 +290,10 @@ extension FailoverExecutor {
                     "superseded: moved away by an earlier failover; failover \(context.id) copied \(from)'s active runs"
             )
             migrated = true
-            try await ControlStore.addRunsMoved(
-                control, failover: context.id, count: report.copied, source: report.source)
+            // The count and any warning in one round trip.
+            var writes = [
+                ControlStore.addRunsMovedStatement(failover: context.id, count: report.copied, source: report.source)
+            ]
             // The shadow is a copy every `shadow_interval`: runs queued in the old region since its last copy
             // stayed there, and are copied when its database answers again (`reconcile`). Say how old it was.
             let interval = configuration.controlPlane.failover.shadowInterval
@@ -290,17 +301,23 @@ extension FailoverExecutor {
                 let age =
                     report.shadowAgeMs.map { "was \(String(format: "%.1f", $0 / 1000)) s old" }
                     ?? "held no copy of \(from)'s current active period"
-                try await ControlStore.recordEvent(
-                    control, kind: "warning", region: context.to,
-                    message: "failover \(context.id): \(context.to)'s shadow of \(from)'s runs \(age); runs \(from) "
-                        + "queued since stay in its database and are copied to \(context.to) when it answers again")
+                writes.append(
+                    ControlStore.eventStatement(
+                        kind: "warning", region: context.to,
+                        message:
+                            "failover \(context.id): \(context.to)'s shadow of \(from)'s runs \(age); runs \(from) "
+                            + "queued since stay in its database and are copied to \(context.to) when it answers again")
+                )
             }
             if !report.pausedInTarget.isEmpty {
-                try await ControlStore.recordEvent(
-                    control, kind: "warning", region: context.to,
-                    message: "failover \(context.id): runs of DAGs paused in \(context.to) wait there until unpaused: "
-                        + report.pausedInTarget.joined(separator: ", "))
+                writes.append(
+                    ControlStore.eventStatement(
+                        kind: "warning", region: context.to,
+                        message:
+                            "failover \(context.id): runs of DAGs paused in \(context.to) wait there until unpaused: "
+                            + report.pausedInTarget.joined(separator: ", ")))
             }
+            _ = try await control.pipeline(writes)
             return .migrated(report)
         }
     }
