@@ -304,6 +304,50 @@ struct StaleDispatchTests {
         }
     }
 
+    /// A command that ends while its worker is frozen is recorded, once the worker resumes, as ended by the
+    /// time its guard would have stopped it at the latest, not at the resume: the record of when a region ran
+    /// a run must not outlast what it can have run (a drill judges overlap with the region that took over
+    /// by it), nor say it ended before it may have.
+    @Test func aCommandThatEndsWhileItsWorkerIsFrozenIsRecordedByItsTrustDeadline() async throws {
+        try await DevFixture.with(
+            regions: 1, dags: "dags:\n  - id: quick\n    command: \"sleep 1.25\"\n    timeout: 1m\n"
+        ) { f in
+            let db = try await f.connect("us-east")
+            let redis = try await f.redis("us-east")
+            try await db.query("UPDATE switchyard.fence SET open_until = now() + interval '1 minute'")
+            try await db.query(
+                "INSERT INTO switchyard.dag_run (dag_id, run_id, state, dispatch_id, dispatch_epoch) VALUES ('quick', 'r1', 'running', 'd1', 1)"
+            )
+            try await redis.command([
+                "XADD", "switchyard:runs", "*", "region", "us-east", "epoch", "1", "dag_id", "quick", "run_id", "r1",
+                "dispatch_id", "d1",
+            ])
+            let worker = try f.start("w1", ["worker", "--region", "us-east", "--worker-id", "w1"])
+            let started = await f.waitUntil(timeout: .seconds(10)) { WorkerTests().pgrepCount("sleep 1.25") == 1 }
+            try #require(started != nil)
+            kill(worker, SIGSTOP)
+            let ended = await f.waitUntil(timeout: .seconds(15)) { WorkerTests().pgrepCount("sleep 1.25") == 0 }
+            // Frozen well past its trust in the last fence read (a lease TTL, 3 s here) and the guard's grace.
+            try await Task.sleep(for: .seconds(9))
+            let resumedAt = try await db.query("SELECT now() AS t").first?["t"].require(Date.self)
+            kill(worker, SIGCONT)
+            #expect(ended != nil, "the command did not end while its worker was frozen")
+            let recorded = await f.waitUntil(timeout: .seconds(20)) {
+                (try? await db.query(
+                    "SELECT count(*) AS n FROM switchyard.executions WHERE run_id = 'r1' AND outcome = 'success'"
+                ).first?["n"].int) == 1
+            }
+            try #require(recorded != nil, "\(f.log("w1").suffix(2000))")
+            let row = try #require(
+                try await db.query("SELECT started_at, finished_at FROM switchyard.executions WHERE run_id = 'r1'")
+                    .first)
+            let (from, to) = (try row["started_at"].require(Date.self), try row["finished_at"].require(Date.self))
+            let resumed = try #require(resumedAt)
+            #expect(to < resumed.addingTimeInterval(-3), "recorded as ended at \(to), the worker resumed at \(resumed)")
+            #expect(to.timeIntervalSince(from) >= 1.25, "recorded as ended before the command can have")
+        }
+    }
+
     @Test func aFenceWhoseValidityLapsedIsNotClaimedThrough() async throws {
         try await DevFixture.with(regions: 1, dags: fastDAGs) { f in
             let db = try await f.connect("us-east")

@@ -114,8 +114,11 @@ extension Worker {
             ])
         if let execution {
             try await db.query(
-                "UPDATE switchyard.executions SET finished_at = now(), outcome = $2 WHERE id = $1",
-                [.int(execution), .text(outcome.state)])
+                "UPDATE switchyard.executions SET finished_at = now() - make_interval(secs => $3), outcome = $2 WHERE id = $1",
+                [
+                    .int(execution), .text(outcome.state),
+                    .double(outcome.endedBy.map { max(.zero, ContinuousClock.now - $0).secondsDouble } ?? 0),
+                ])
         }
         logger.info(
             recorded.affectedRows == 1 ? "recorded" : "outcome not recorded: the run was taken over or moved",
@@ -170,9 +173,13 @@ extension Worker {
         let beating = InFlight()
         while true {
             if let status = child.poll() {
-                if status == 0 { return ("success", "exit 0", nil) }
+                // The guard ends the command by the trust deadline whatever this worker does: a worker that
+                // was frozen sees an exit only now, but the command had ended by then at the latest, so the
+                // record says so (never later than it can have run, never earlier than it may have).
+                let endedBy = min(ContinuousClock.now, trustedUntil + timing.killGrace + timing.guardSlack)
+                if status == 0 { return ("success", "exit 0", endedBy) }
                 if status == ExecGuard.timedOutExitCode, timeout != nil {
-                    return ("failed", "timed out after \(lease)", nil)
+                    return ("failed", "timed out after \(lease)", endedBy)
                 }
                 if status == ExecGuard.unconfirmedExitCode {
                     // The guard stopped it at the trust deadline by itself (SIGTERM, SIGKILL a kill grace later);
@@ -183,8 +190,8 @@ extension Worker {
                         trustedUntil + timing.killGrace + timing.guardSlack
                     )
                 }
-                if status == 127 { return ("failed", "command not found (exit 127)", nil) }
-                return ("failed", "exit \(status)", nil)
+                if status == 127 { return ("failed", "command not found (exit 127)", endedBy) }
+                return ("failed", "exit \(status)", endedBy)
             }
             if ContinuousClock.now - lastBeat >= timing.fenceCheckInterval {
                 lastBeat = .now
