@@ -44,7 +44,13 @@ extension PostgresConnection {
             close()
             throw error
         }
-        try flush(operation, deadline: deadline)
+        do {
+            try flush(operation, deadline: deadline)
+        } catch {
+            // Still in pipeline mode with statements unsent: no later use could read this connection right.
+            close()
+            throw error
+        }
         var results: [PostgresResult] = []
         var current: PostgresResult?
         var firstError: PostgresError?

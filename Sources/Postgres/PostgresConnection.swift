@@ -25,6 +25,9 @@ public actor PostgresConnection {
     /// Default deadline for statements that pass no timeout of their own; nil waits as long as the server does.
     public var defaultTimeout: Duration?
 
+    /// Sets the deadline of statements that give none (a pooled connection takes its borrower's).
+    public func setDefaultTimeout(_ timeout: Duration?) { defaultTimeout = timeout }
+
     private init(conninfo: String, name: String, defaultTimeout: Duration?) {
         self.conninfo = conninfo
         self.defaultTimeout = defaultTimeout

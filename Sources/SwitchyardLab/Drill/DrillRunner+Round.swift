@@ -115,6 +115,8 @@ extension DrillRunner {
             }
             report.activeAfter = try await target.cluster(control).active
             report.timeline = timeline.entries.sorted { $0.atMs < $1.atMs }
+            // A dark standby is resumed even without a restore: forgotten, nothing could resume it.
+            for pid in pending.withLock({ $0.darkStandby }) { kill(pid, SIGCONT) }
             // A campaign fails back to the first active region
             pending.withLock { $0 = DrillRunner.PendingRestore(activeBefore: $0.activeBefore) }
             return report

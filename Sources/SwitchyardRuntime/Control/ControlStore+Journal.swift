@@ -118,7 +118,8 @@ extension ControlStore {
 
     /// Journals a new failover inside the caller's transaction, after `lockCluster` returned `locked`: the
     /// failover row, the epoch bumped with the active region cleared, the `begin` step finished, the
-    /// `fence` step started and an event, in one round trip (the cluster row is locked, so the new epoch
+    /// `fence` step started (begin spans its transaction up to this write, from `now()` to
+    /// `clock_timestamp()`; fence starts after it) and an event, in one round trip (the cluster row is locked, so the new epoch
     /// is the locked one plus one; the statements check it). Returns its id and new epoch. The new epoch
     /// is made durable whatever the server-wide synchronous_commit.
     static func beginFailover(
@@ -146,7 +147,7 @@ extension ControlStore {
             .init(
                 """
                 INSERT INTO switchyard.failover_steps (failover_id, step, started_at, finished_at, result)
-                VALUES (\(id), 'begin', now(), now(), $1::jsonb), (\(id), 'fence', now(), NULL, NULL)
+                VALUES (\(id), 'begin', now(), clock_timestamp(), $1::jsonb), (\(id), 'fence', clock_timestamp(), NULL, NULL)
                 """, [.json(try StepResult.begin(.init(epoch: epoch, from: from, to: target)).json())]),
             .init(
                 """

@@ -200,6 +200,9 @@ extension FailoverExecutor {
         let c = try await borrowOrConnect(region, budget: budget) { c, timeout in
             _ = try await c.query("SELECT 1", timeout: timeout)
         }
+        // Statements that give no deadline (the migration's COPY and batches) get the one a fresh connect
+        // here would have had, whoever opened the pooled connection (the shadow sync's allows 5 s).
+        await c.setDefaultTimeout(budget + .seconds(5))
         do {
             let result = try await body(c)
             giveBack(region, c, healthy: true)

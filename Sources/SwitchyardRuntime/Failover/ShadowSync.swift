@@ -27,7 +27,10 @@ enum ShadowSync {
         guard active.runs.preset == .builtin else { return 0 }  // Airflow's own tables are shadowed by its replication
         func connection(_ region: RegionConfig) async throws -> PostgresConnection {
             if let c = warm.take(region.name) {
-                if await c.isOpen { return c }
+                if await c.isOpen {
+                    await c.setDefaultTimeout(.seconds(5))  // a failover may have lent it a longer one
+                    return c
+                }
                 await c.close()
             }
             return try await PostgresConnection.connect(
