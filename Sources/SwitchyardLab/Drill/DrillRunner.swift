@@ -90,6 +90,13 @@ public final class DrillRunner: Sendable {
                     "the campaign draws clock_step but the local deployment's regions run on the host's clock: start it with `switchyard dev up --clock-skew REGION=OFFSET,…` (for example us-east=0, which runs every region on a clock of its own at the host's) or a --wan profile with skews"
                 )
             }
+            if kinds.contains(.darkStandbyThenHang), dev.regions.count < 3 {
+                throw DrillError(
+                    "the campaign draws dark_standby_then_hang, which needs three regions (dev up --regions 3)")
+            }
+            if !kinds.isDisjoint(with: [.darkStandby, .killStandbyDatabase]), dev.regions.count < 2 {
+                throw DrillError("the campaign draws a standby fault but the deployment has no standby")
+            }
             if !kinds.isDisjoint(with: [.link, .slowLink]), (try? WANLinks.load(directory: dev.directory)) == nil {
                 throw DrillError(
                     "the campaign draws link faults but the local deployment has no WAN: start it with `switchyard dev up --wan PROFILE`"
