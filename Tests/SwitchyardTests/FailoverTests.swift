@@ -215,6 +215,37 @@ struct FailoverTests {
         }
     }
 
+    /// A migrate resumed after an interrupted attempt, its old database now gone, copies from the shadow but
+    /// fails none of the target's active runs: the first attempt may have copied them from the old database,
+    /// and the shadow, older, would not list them.
+    @Test func aResumedMigrateFromTheShadowFailsNoRunOfTheTarget() async throws {
+        let server = try LoopbackHTTPServer { _ in .status(200) }
+        defer { server.stop() }
+        try await withFixture(server: server) { f in
+            let interrupted = try await failover(f, ["failover", "--to", "eu-west", "--force"], stopAfter: "fence")
+            #expect(interrupted.status == 99, "\(interrupted.errors)")
+            // What the interrupted migrate had copied from us-east, as it would have (queued, marked).
+            let west = try await f.connect("eu-west")
+            try await west.query(
+                "INSERT INTO switchyard.dag_run (dag_id, run_id, state, migrated_from) VALUES ('slow', 'copied-first', 'queued', 'us-east')"
+            )
+            await f.state.postgres["us-east"]!.stop()
+            let resumed = try await failover(f, ["failover", "--resume"])
+            #expect(resumed.status == 0, "\(resumed.errors)")
+            #expect(
+                try await west.query("SELECT state FROM switchyard.dag_run WHERE run_id = 'copied-first'").first?[
+                    "state"
+                ].string == "queued")
+            let control = try await f.connectControl()
+            let warned = try await control.query(
+                "SELECT count(*) AS n FROM switchyard.events WHERE kind = 'warning' AND message LIKE '%resumed migrate%'"
+            ).first?["n"].int
+            #expect(warned == 1)
+            let source = try await control.query("SELECT runs_source FROM switchyard.failovers").first?["runs_source"]
+            #expect(source?.string == "shadow")
+        }
+    }
+
     @Test func switchoverDrainsWithoutReexecutingAndRefusesBadTargets() async throws {
         let server = try LoopbackHTTPServer { _ in .status(200) }
         defer { server.stop() }

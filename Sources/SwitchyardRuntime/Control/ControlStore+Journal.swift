@@ -171,10 +171,13 @@ extension ControlStore {
     }
 
     /// Journals that `step` started (a second start of the same step keeps the first).
-    static func startStep(_ c: PostgresConnection, id: Int, step: FailoverStep) async throws {
+    /// Returns false when it had started before (an attempt of it was interrupted).
+    @discardableResult
+    static func startStep(_ c: PostgresConnection, id: Int, step: FailoverStep) async throws -> Bool {
         try await c.query(
             "INSERT INTO switchyard.failover_steps (failover_id, step) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            [.int(id), .text(step.rawValue)])
+            [.int(id), .text(step.rawValue)]
+        ).affectedRows == 1
     }
 
     /// Journals a step's result, moves the failover to the next step and starts that one, in one round trip

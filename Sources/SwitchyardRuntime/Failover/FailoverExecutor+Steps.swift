@@ -284,13 +284,18 @@ extension FailoverExecutor {
             // From the shadow, only the copies of the old region's current active period: an older copy
             // (it was failed over and back since) holds runs that moved on, and perhaps finished, then.
             let fromEpoch = sourceDB == nil ? try ControlStore.activationEpoch(from: known[1]) : nil
+            // The shadow may be older than what an interrupted attempt of this step already copied from the old
+            // database: superseding what the shadow lacks would then fail those runs. A resumed migrate from the
+            // shadow supersedes nothing (a stale run may run again: at-least-once, never lost) and says so.
+            let supersedes = !(sourceDB == nil && context.resumedStep == .migrate)
             let report = try await RunMigrator.migrate(
                 from: from, to: context.to,
                 source: sourceDB.map { .table($0, table: source.runs.table) }
                     ?? .shadow(region: from, epoch: fromEpoch),
                 target: targetDB, targetTable: target.runs.table, preset: target.runs.preset, dryRun: false,
-                supersede:
-                    "superseded: moved away by an earlier failover; failover \(context.id) copied \(from)'s active runs"
+                supersede: supersedes
+                    ? "superseded: moved away by an earlier failover; failover \(context.id) copied \(from)'s active runs"
+                    : nil
             )
             migrated = true
             // The count and any warning in one round trip.
@@ -311,6 +316,15 @@ extension FailoverExecutor {
                             "failover \(context.id): \(context.to)'s shadow of \(from)'s runs \(age); runs \(from) "
                             + "queued since stay in its database and are copied to \(context.to) when it answers again")
                 )
+            }
+            if !supersedes {
+                writes.append(
+                    ControlStore.eventStatement(
+                        kind: "warning", region: context.to,
+                        message:
+                            "failover \(context.id): a resumed migrate copied \(from)'s runs from \(context.to)'s shadow "
+                            + "and failed none of \(context.to)'s own active runs; check them with "
+                            + "`switchyard migrate-runs --from \(from) --to \(context.to) --dry-run`"))
             }
             if !report.pausedInTarget.isEmpty {
                 writes.append(

@@ -117,7 +117,9 @@ public struct FailoverExecutor: Sendable {
         for step in FailoverStep.remaining(recorded: failover.step, finished: finished) where step != .begin {
             // Begin starts the fence step and each finished step starts the next in the same round trip;
             // the first step of a resumed failover may not be started yet.
-            if first { try await ControlStore.startStep(control, id: id, step: step) }
+            // A step already started when the failover is resumed was interrupted: its effects may be half done.
+            context.resumedStep = nil
+            if first, try await !ControlStore.startStep(control, id: id, step: step) { context.resumedStep = step }
             first = false
             progress("failover \(id): \(step.rawValue)")
             let result: StepResult
@@ -143,7 +145,8 @@ public struct FailoverExecutor: Sendable {
         var from: String?
         var to: String
         var epoch: Int
-
+        /// The step being performed again after an interrupted attempt (nil on a first attempt).
+        var resumedStep: FailoverStep? = nil
     }
 
     /// The report of failover `id`, from its journal.
