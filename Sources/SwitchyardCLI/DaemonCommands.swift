@@ -130,6 +130,7 @@ struct ExecGuardCommand: ParsableCommand {
     @Option var leaseMs: Int64 = 2000
     @Option var validMs: Int64?
     @Option var validUntilNs: Int64?
+    @Option var leaseUntilNs: Int64?
     @Flag var termMain = false
     @Argument(parsing: .captureForPassthrough) var command: [String] = []
 
@@ -140,6 +141,6 @@ struct ExecGuardCommand: ParsableCommand {
             ExecGuard.run(
                 command: arguments, grace: .milliseconds(graceMs), initialLease: .milliseconds(leaseMs),
                 initialValidity: validMs.map { .milliseconds($0) }, validUntilBootNanoseconds: validUntilNs,
-                termMainOnly: termMain))
+                leaseUntilBootNanoseconds: leaseUntilNs, termMainOnly: termMain))
     }
 }
