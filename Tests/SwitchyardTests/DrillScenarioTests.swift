@@ -199,6 +199,16 @@ struct DrillScenarioTests {
         }
     }
 
+    /// A campaign fault that calls for no failover must also stop no command of the active region.
+    @Test func faultsThatCallForNoFailoverMustStopNoCommand() {
+        let quiet = DrillRunner.roundExpectations(.hangControlDatabase(duration: .seconds(20)))
+        #expect(quiet.contains(DrillExpectation(.commandsStopped, .equal, 0)))
+        #expect(quiet.contains(DrillExpectation(.failovers, .equal, 0)))
+        let crash = DrillRunner.roundExpectations(.killDatabase)
+        #expect(!crash.contains { $0.metric == .commandsStopped })
+        #expect(crash.contains(DrillExpectation(.failovers, .equal, 1)))
+    }
+
     /// A clock step parses with its sign; a zero step is refused.
     @Test func clockStepsParseSigned() throws {
         let path = try write(

@@ -141,15 +141,17 @@ public final class DrillRunner: Sendable {
         }
     }
 
-    /// What every campaign fault must show: nothing lost or doubled, one leader, recovered, and a
-    /// failover exactly when the fault calls for one.
-    static func roundExpectations(_ fault: DrillFault) -> [DrillExpectation] {
+    /// What every campaign fault must show: nothing lost or doubled, one leader, recovered, a failover
+    /// exactly when the fault calls for one, and no command stopped by one that calls for none (a
+    /// control-database outage, a clock step, a standby's fault, a brown-out or a latency spike must
+    /// not stop the active region's work).
+    public static func roundExpectations(_ fault: DrillFault) -> [DrillExpectation] {
         [
             DrillExpectation(.failovers, .equal, fault.kind.expectsFailover ? 1 : 0),
             DrillExpectation(.runsLost, .equal, 0),
             DrillExpectation(.runsTwice, .equal, 0), DrillExpectation(.runsOverlapping, .equal, 0),
             DrillExpectation(.dualLeaderMs, .equal, 0), DrillExpectation(.unrecovered, .equal, 0),
-        ]
+        ] + (fault.kind.expectsFailover ? [] : [DrillExpectation(.commandsStopped, .equal, 0)])
     }
 
     func activeRegion() async throws -> String? {
