@@ -130,7 +130,6 @@ struct ExecGuardCommand: ParsableCommand {
     @Option var leaseMs: Int64 = 2000
     @Option var validMs: Int64?
     @Option var validUntilNs: Int64?
-    @Option var leaseUntilNs: Int64?
     @Flag var termMain = false
     @Argument(parsing: .captureForPassthrough) var command: [String] = []
 
@@ -141,6 +140,6 @@ struct ExecGuardCommand: ParsableCommand {
             ExecGuard.run(
                 command: arguments, grace: .milliseconds(graceMs), initialLease: .milliseconds(leaseMs),
                 initialValidity: validMs.map { .milliseconds($0) }, validUntilBootNanoseconds: validUntilNs,
-                leaseUntilBootNanoseconds: leaseUntilNs, termMainOnly: termMain))
+                termMainOnly: termMain))
     }
 }

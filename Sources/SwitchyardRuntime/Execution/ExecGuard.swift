@@ -3,8 +3,7 @@ import Foundation
 /// `switchyard exec-guard`: the process that runs a leader-gated command (`scheduler --exec`).
 ///
 /// It is a separate process on purpose: a SIGSTOPped or hung node cannot stop its child, but its
-/// guard still runs. The node feeds the guard the end of its leadership on stdin (`lease-until NS`, an
-/// instant of the host's boot clock; `lease MS`, time left, is still read);
+/// guard still runs. The node feeds the guard its remaining leadership time on stdin (`lease MS`);
 /// when that time runs out, when the node says `stop`, or when stdin reaches EOF (the node died),
 /// the guard sends SIGTERM to the child's process group, then SIGKILL after the grace period —
 /// all before the server can free the node's lock and let another node win. With `termMainOnly`
@@ -24,10 +23,8 @@ public enum ExecGuard {
     /// Runs the guard until the child has exited; returns the exit code to use.
     public static func run(
         command: [String], grace: Duration, initialLease: Duration, initialValidity: Duration? = nil,
-        validUntilBootNanoseconds: Int64? = nil, leaseUntilBootNanoseconds: Int64? = nil, termMainOnly: Bool = false
+        validUntilBootNanoseconds: Int64? = nil, termMainOnly: Bool = false
     ) -> Int32 {
-        var deadline =
-            leaseUntilBootNanoseconds.map(BootClock.instant(atNanoseconds:)) ?? ContinuousClock.now + initialLease
         // An instant, read before anything else: the time the guard took to start counts against it.
         var validUntil =
             validUntilBootNanoseconds.map(BootClock.instant(atNanoseconds:))
@@ -65,6 +62,7 @@ public enum ExecGuard {
                 Data("exec-guard: cannot start \(program): \(String(cString: strerror(spawned)))\n".utf8))
             return 127
         }
+        var deadline = ContinuousClock.now + initialLease
         var input = [UInt8]()
         var buffer = [UInt8](repeating: 0, count: 512)
         while true {
@@ -95,9 +93,6 @@ public enum ExecGuard {
                 if line == "stop" { return terminate(child, grace: grace, reason: "node stopped leading") }
                 if line.hasPrefix("lease "), let ms = Int64(line.dropFirst(6)) {
                     deadline = ContinuousClock.now + .milliseconds(ms)
-                }
-                if line.hasPrefix("lease-until "), let ns = Int64(line.dropFirst(12)) {
-                    deadline = BootClock.instant(atNanoseconds: ns)
                 }
                 if line.hasPrefix("valid "), let ms = Int64(line.dropFirst(6)) {
                     validUntil = ContinuousClock.now + .milliseconds(ms)
