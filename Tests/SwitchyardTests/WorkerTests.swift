@@ -348,40 +348,6 @@ struct StaleDispatchTests {
         }
     }
 
-    /// A worker hands its guard the validity as an instant of the host's boot clock: the guard's own
-    /// start-up counts against it. Given one already past, the guard stops the command at once (before it
-    /// can get to its second step); given one ahead, it lets the command finish.
-    @Test func aGuardGivenAValidityInstantAlreadyPastStopsTheCommandAtOnce() async throws {
-        let directory = try await TestServers.shared.scratchDirectory("guard")
-        func guarded(validFor: Duration, _ script: String) async throws -> Int32 {
-            var ts = timespec()
-            clock_gettime(CLOCK_BOOTTIME, &ts)
-            let (seconds, attoseconds) = validFor.components
-            let until =
-                Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec) + seconds * 1_000_000_000 + attoseconds
-                / 1_000_000_000
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: SwitchyardBinary.path)
-            process.arguments = [
-                "exec-guard", "--grace-ms", "200", "--lease-ms", "60000", "--valid-until-ns", String(until), "--",
-                "/bin/sh", "-c", script,
-            ]
-            let input = Pipe()  // held open: the guard's node is alive
-            process.standardInput = input
-            try process.run()
-            let deadline = ContinuousClock.now + .seconds(30)
-            while process.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
-            if process.isRunning { process.terminate() }
-            try? input.fileHandleForWriting.close()
-            return process.terminationStatus
-        }
-        let marker = directory + "/second-step"
-        let past = try await guarded(validFor: .seconds(-1), "sleep 2; touch \(marker); sleep 30")
-        #expect(past == ExecGuard.unconfirmedExitCode)
-        #expect(!FileManager.default.fileExists(atPath: marker), "the command ran past a validity already over")
-        #expect(try await guarded(validFor: .seconds(60), "sleep 0.2") == 0)
-    }
-
     @Test func aFenceWhoseValidityLapsedIsNotClaimedThrough() async throws {
         try await DevFixture.with(regions: 1, dags: fastDAGs) { f in
             let db = try await f.connect("us-east")

@@ -13,22 +13,16 @@ import Foundation
 /// of its group is left when it exits, or when the grace ends, gets SIGKILL. The guard ignores
 /// SIGINT, SIGTERM, SIGHUP and SIGQUIT: only its node (or the node's death) stops it.
 ///
-/// A worker's guard also holds a validity (`--valid-until-ns`, renewed by `valid-until NS` lines: an
-/// instant of the host's boot clock, so neither the guard's start-up nor a slow read of a line extends
-/// it; `--valid-ms` and `valid MS`, time left, are still read): the worker renews it each time it
-/// confirms its region's fence. A worker that is frozen (SIGSTOP, a paused VM)
+/// A worker's guard also holds a validity (`--valid-ms`, renewed by `valid MS` lines): the worker
+/// renews it each time it confirms its region's fence. A worker that is frozen (SIGSTOP, a paused VM)
 /// keeps its stdin open but renews nothing, and its guard stops the command on its own when the
 /// validity runs out — the bound the failover's dispatch hold counts on.
 public enum ExecGuard {
     /// Runs the guard until the child has exited; returns the exit code to use.
     public static func run(
         command: [String], grace: Duration, initialLease: Duration, initialValidity: Duration? = nil,
-        validUntilBootNanoseconds: Int64? = nil, termMainOnly: Bool = false
+        termMainOnly: Bool = false
     ) -> Int32 {
-        // An instant, read before anything else: the time the guard took to start counts against it.
-        var validUntil =
-            validUntilBootNanoseconds.map(BootClock.instant(atNanoseconds:))
-            ?? initialValidity.map { ContinuousClock.now + $0 }
         func terminate(_ child: pid_t, grace: Duration, reason: String) -> Int32 {
             ExecGuard.terminate(child, grace: grace, reason: reason, termMainOnly: termMainOnly)
         }
@@ -63,6 +57,7 @@ public enum ExecGuard {
             return 127
         }
         var deadline = ContinuousClock.now + initialLease
+        var validUntil = initialValidity.map { ContinuousClock.now + $0 }
         var input = [UInt8]()
         var buffer = [UInt8](repeating: 0, count: 512)
         while true {
@@ -96,9 +91,6 @@ public enum ExecGuard {
                 }
                 if line.hasPrefix("valid "), let ms = Int64(line.dropFirst(6)) {
                     validUntil = ContinuousClock.now + .milliseconds(ms)
-                }
-                if line.hasPrefix("valid-until "), let ns = Int64(line.dropFirst(12)) {
-                    validUntil = BootClock.instant(atNanoseconds: ns)
                 }
             }
         }
