@@ -213,6 +213,19 @@ extension FailoverExecutor {
         }
     }
 
+    /// The warm connection to `region`'s database if the pool has one that answers within `budget`; never
+    /// a fresh connect.
+    func borrowWarm(_ region: String, budget: Duration) async throws -> PostgresConnection? {
+        guard let c = warm?.take(region) else { return nil }
+        do {
+            _ = try await c.query("SELECT 1", timeout: budget)
+            return c
+        } catch {
+            await c.close()
+            return nil
+        }
+    }
+
     /// Returns a connection to the warm pool when it still works, else closes it.
     func giveBack(_ region: String, _ connection: PostgresConnection, healthy: Bool) {
         if healthy, let warm {
@@ -269,7 +282,10 @@ extension FailoverExecutor {
             let fenceTimeout = configuration.controlPlane.failover.fenceTimeout
             let sourceDB: PostgresConnection?
             if unfenced, try !ControlStore.databaseSeenHealthy(from: known[2]) {
-                sourceDB = nil
+                // No fresh connect against a database still silent, but a warm session (a hung postmaster's
+                // still answer; the shadow sync may have held it while the fence step looked) is worth one try.
+                sourceDB = try? await borrowWarm(
+                    from, budget: min(fenceTimeout, configuration.controlPlane.probes.timeout))
             } else {
                 sourceDB = try? await borrowOrConnect(
                     from,
