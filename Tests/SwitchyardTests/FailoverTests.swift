@@ -300,6 +300,13 @@ struct FailoverTests {
 
 @Suite("Failover outcomes with failing hooks and other failed components", .serialized)
 struct FailoverOutcomeTests {
+    /// The journaled results of the fence and activate steps, as JSON text by step.
+    func fenceAndActivateResults(_ control: PostgresConnection) async throws -> [String: String] {
+        try await control.query(
+            "SELECT step, result::text AS r FROM switchyard.failover_steps WHERE step IN ('fence', 'activate')"
+        ).rows.reduce(into: [String: String]()) { $0[$1["step"].string ?? ""] = $1["r"].string }
+    }
+
     @Test func aRequiredHookThatNeverSucceedsEndsCompletedWithErrors() async throws {
         let server = try LoopbackHTTPServer { _ in .status(503) }
         defer { server.stop() }
@@ -399,9 +406,7 @@ struct FailoverOutcomeTests {
             ])
             #expect(run.status == 0, "\(run.errors)")
             let control = try await f.connectControl()
-            let steps = try await control.query(
-                "SELECT step, result::text AS r FROM switchyard.failover_steps WHERE step IN ('fence', 'activate')"
-            ).rows.reduce(into: [String: String]()) { $0[$1["step"].string ?? ""] = $1["r"].string }
+            let steps = try await fenceAndActivateResults(control)
             let fence = try #require(steps["fence"])
             #expect(fence.contains("\"executions_still_running\": 2"), "\(fence)")
             #expect(fence.contains("\"leader_command_stopped\": true"), "\(fence)")
@@ -441,9 +446,7 @@ struct FailoverOutcomeTests {
             let run = try await SwitchyardBinary.run(["switchover", "--to", "eu-west", "--json", "--config", f.config])
             #expect(run.status == 0, "\(run.errors)")
             let control = try await f.connectControl()
-            let steps = try await control.query(
-                "SELECT step, result::text AS r FROM switchyard.failover_steps WHERE step IN ('fence', 'activate')"
-            ).rows.reduce(into: [String: String]()) { $0[$1["step"].string ?? ""] = $1["r"].string }
+            let steps = try await fenceAndActivateResults(control)
             #expect(steps["fence"]?.contains("\"executions_still_running\": 1") == true, "\(steps)")
             #expect(steps["activate"]?.contains("\"dispatch_hold_ms\"") == true, "\(steps)")
             // The drain closed: us-east's worker stops the command.

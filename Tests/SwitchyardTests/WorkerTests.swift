@@ -130,6 +130,22 @@ struct WorkerTests {
         }
     }
 
+    /// One run `r1` of `dag` claimed-ready in us-east under a fence valid for a minute, dispatched, and
+    /// worker `w1` started to take it; returns the region's database and the worker's pid.
+    func dispatchOneRun(_ f: DevFixture, dag: String) async throws -> (PostgresConnection, pid_t) {
+        let db = try await f.connect("us-east")
+        let redis = try await f.redis("us-east")
+        try await db.query("UPDATE switchyard.fence SET open_until = now() + interval '1 minute'")
+        try await db.query(
+            "INSERT INTO switchyard.dag_run (dag_id, run_id, state, dispatch_id, dispatch_epoch) VALUES ($1, 'r1', 'running', 'd1', 1)",
+            [.text(dag)])
+        try await redis.command([
+            "XADD", "switchyard:runs", "*", "region", "us-east", "epoch", "1", "dag_id", dag, "run_id", "r1",
+            "dispatch_id", "d1",
+        ])
+        return (db, try f.start("w1", ["worker", "--region", "us-east", "--worker-id", "w1"]))
+    }
+
     func pgrepCount(_ pattern: String) -> Int {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         return entries.compactMap(Int32.init).filter { pid in
@@ -272,17 +288,7 @@ struct StaleDispatchTests {
         try await DevFixture.with(
             regions: 1, dags: "dags:\n  - id: frozen\n    command: \"sleep 27.25\"\n    timeout: 1m\n"
         ) { f in
-            let db = try await f.connect("us-east")
-            let redis = try await f.redis("us-east")
-            try await db.query("UPDATE switchyard.fence SET open_until = now() + interval '1 minute'")
-            try await db.query(
-                "INSERT INTO switchyard.dag_run (dag_id, run_id, state, dispatch_id, dispatch_epoch) VALUES ('frozen', 'r1', 'running', 'd1', 1)"
-            )
-            try await redis.command([
-                "XADD", "switchyard:runs", "*", "region", "us-east", "epoch", "1", "dag_id", "frozen", "run_id", "r1",
-                "dispatch_id", "d1",
-            ])
-            let worker = try f.start("w1", ["worker", "--region", "us-east", "--worker-id", "w1"])
+            let (db, worker) = try await WorkerTests().dispatchOneRun(f, dag: "frozen")
             let started = await f.waitUntil(timeout: .seconds(10)) { WorkerTests().pgrepCount("sleep 27.25") == 1 }
             try #require(started != nil)
             kill(worker, SIGSTOP)
@@ -312,17 +318,7 @@ struct StaleDispatchTests {
         try await DevFixture.with(
             regions: 1, dags: "dags:\n  - id: quick\n    command: \"sleep 1.25\"\n    timeout: 1m\n"
         ) { f in
-            let db = try await f.connect("us-east")
-            let redis = try await f.redis("us-east")
-            try await db.query("UPDATE switchyard.fence SET open_until = now() + interval '1 minute'")
-            try await db.query(
-                "INSERT INTO switchyard.dag_run (dag_id, run_id, state, dispatch_id, dispatch_epoch) VALUES ('quick', 'r1', 'running', 'd1', 1)"
-            )
-            try await redis.command([
-                "XADD", "switchyard:runs", "*", "region", "us-east", "epoch", "1", "dag_id", "quick", "run_id", "r1",
-                "dispatch_id", "d1",
-            ])
-            let worker = try f.start("w1", ["worker", "--region", "us-east", "--worker-id", "w1"])
+            let (db, worker) = try await WorkerTests().dispatchOneRun(f, dag: "quick")
             let started = await f.waitUntil(timeout: .seconds(10)) { WorkerTests().pgrepCount("sleep 1.25") == 1 }
             try #require(started != nil)
             kill(worker, SIGSTOP)
