@@ -160,8 +160,9 @@ extension FailoverExecutor {
 
     /// A connection to a region's database on which `first` succeeded: the failover leader's warm one
     /// when it has one (a hung postmaster still serves it), else a fresh one, all within `budget`.
+    /// - Parameter fresh: false to try only the warm connection, never a new one.
     func borrowOrConnect(
-        _ region: String, budget: Duration,
+        _ region: String, budget: Duration, fresh: Bool = true,
         first: (PostgresConnection, Duration) async throws -> Void
     ) async throws -> PostgresConnection {
         let clock = ContinuousClock()
@@ -178,7 +179,7 @@ extension FailoverExecutor {
             }
         }
         let left = budget - (clock.now - started)
-        guard left >= .milliseconds(100) else {
+        guard fresh, left >= .milliseconds(100) else {
             throw failure ?? Refusal(description: "\(region)'s database did not answer")
         }
         let c = try await connect(region, timeout: left)
@@ -210,19 +211,6 @@ extension FailoverExecutor {
         } catch {
             giveBack(region, c, healthy: false)
             throw error
-        }
-    }
-
-    /// The warm connection to `region`'s database if the pool has one that answers within `budget`; never
-    /// a fresh connect.
-    func borrowWarm(_ region: String, budget: Duration) async throws -> PostgresConnection? {
-        guard let c = warm?.take(region) else { return nil }
-        do {
-            _ = try await c.query("SELECT 1", timeout: budget)
-            return c
-        } catch {
-            await c.close()
-            return nil
         }
     }
 
@@ -284,8 +272,11 @@ extension FailoverExecutor {
             if unfenced, try !ControlStore.databaseSeenHealthy(from: known[2]) {
                 // No fresh connect against a database still silent, but a warm session (a hung postmaster's
                 // still answer; the shadow sync may have held it while the fence step looked) is worth one try.
-                sourceDB = try? await borrowWarm(
-                    from, budget: min(fenceTimeout, configuration.controlPlane.probes.timeout))
+                sourceDB = try? await borrowOrConnect(
+                    from, budget: min(fenceTimeout, configuration.controlPlane.probes.timeout), fresh: false
+                ) { c, timeout in
+                    _ = try await c.query("SELECT 1", timeout: timeout)
+                }
             } else {
                 sourceDB = try? await borrowOrConnect(
                     from,
