@@ -113,3 +113,28 @@ struct SafetyTimingTests {
         }
     }
 }
+
+@Suite("A failover leader's reach")
+struct LeaderReachTests {
+    /// A leader in a region cut off from the others (it still reaches the control database) finds the
+    /// other regions' databases down: it cannot revoke failsafe leases in a quorum, so it hands over.
+    @Test func aLeaderCutOffFromTheOtherRegionsCannotFinish() {
+        let cut = LeaderReach(databases: ["us-east": .healthy, "eu-west": .down, "ap-south": .down])
+        #expect(!cut.canFinish)
+        #expect(cut.reachable == ["us-east"] && cut.unreachable == ["ap-south", "eu-west"] && cut.needed == 2)
+        #expect(cut.handOffReason.contains("1 of 3") && cut.handOffReason.contains("ap-south, eu-west"))
+    }
+
+    /// The leader's own region's database crashed: it still reaches the other two, and finishes.
+    @Test func aLeaderBesideACrashedDatabaseStillFinishes() {
+        #expect(LeaderReach(databases: ["us-east": .down, "eu-west": .healthy, "ap-south": .healthy]).canFinish)
+    }
+
+    /// A blip (suspect) or a database not probed yet is not a cut; two regions need one database.
+    @Test func suspectAndUnprobedCountAsUpAndTwoRegionsNeedOne() {
+        #expect(LeaderReach(databases: ["us-east": .healthy, "eu-west": .suspect, "ap-south": .unknown]).canFinish)
+        #expect(LeaderReach(databases: ["us-east": .healthy, "eu-west": .down]).canFinish)
+        #expect(!LeaderReach(databases: ["us-east": .down, "eu-west": .down]).canFinish)
+        #expect(LeaderReach(databases: ["us-east": .healthy]).canFinish)
+    }
+}

@@ -78,12 +78,13 @@ let drillsDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent(
 /// Scenarios for the local deployment (configured-deployment ones and the campaign are exercised elsewhere;
 /// the Airflow ones, `airflow-*.yaml`, need `dev up --airflow` and run in `AirflowTests`; `clock-step.yaml`
 /// needs skewed clocks and runs in `WANTests`, on the `global` profile's; `far-control-database.yaml` is
-/// `kill-active-database.yaml` on the `far-control` profile, measured in BENCHMARKS.md).
+/// `kill-active-database.yaml` on the `far-control` profile, measured in BENCHMARKS.md;
+/// `cut-off-failover-leader.yaml` cuts WAN links and runs in `WANTests`).
 let shippedLocalScenarios: [String] = {
     let names = (try? FileManager.default.contentsOfDirectory(atPath: drillsDirectory)) ?? []
     return names.filter {
         $0.hasSuffix(".yaml") && !$0.hasPrefix("campaign") && !$0.hasPrefix("airflow-") && $0 != "clock-step.yaml"
-            && $0 != "far-control-database.yaml"
+            && $0 != "far-control-database.yaml" && $0 != "cut-off-failover-leader.yaml"
     }.sorted()
         .filter { name in
             (try? DrillScenarioLoader.load(path: drillsDirectory + "/" + name))?.deployment.isLocal ?? true

@@ -130,6 +130,18 @@ struct WANTests {
                     #expect(step.status == 0 && stepped.passed, "clock-step: \(step.errors.suffix(3000))")
                     #expect(stepped.failovers == 0 && stepped.commandsStopped == 0 && stepped.runsLost == 0)
                 }
+                // The active region cut off from the others while its agent leads failovers (the control
+                // database beside it still answers it): the leader hands over and another agent fails over
+                // well inside the 40 s cut.
+                let cutOff = try await SwitchyardBinary.run([
+                    "drill", drillsDirectory + "/cut-off-failover-leader.yaml", "--dir", dir, "--json",
+                ])
+                let handed = try WireJSON.decoder().decode(DrillReport.self, from: Data(cutOff.output.utf8))
+                #expect(cutOff.status == 0 && handed.passed, "cut-off-failover-leader: \(cutOff.errors.suffix(4000))")
+                #expect(handed.failovers == 1 && handed.runsLost == 0 && handed.runsTwice == 0)
+                #expect(handed.failover?.from == "us-east" && handed.failover?.to != "us-east")
+                #expect(
+                    handed.failover?.leader.map { $0 != "us-east" } == true, "\(String(describing: handed.failover))")
                 // A short seeded campaign, judged by the checker. Seed 5483 draws: a link cut, the control
                 // database hung for 20 s, the best standby dark, a latency spike, a crash of the active
                 // database, a dark standby then a hang; four of the six must fail nothing over.

@@ -174,7 +174,65 @@ extension DrillRunner {
         if let wanted = scenario.preconditions.activeRegion, wanted != active {
             throw DrillError("precondition: \(wanted) should be active, but \(active) is")
         }
+        if scenario.preconditions.failoverLeaderInActive {
+            if try await placeFailoverLeader(in: active, control: control), scenario.preconditions.allHealthy {
+                guard await waitHealthy(control, within: wait) else {
+                    throw DrillError("precondition: not every region is healthy after restarting agents")
+                }
+            }
+        }
         return active
+    }
+
+    /// Kills the agent leading failovers and starts it again until an agent in `region` wins the lock (the
+    /// others wait on it, so each kill hands it to one of them). Returns whether it restarted any.
+    func placeFailoverLeader(in region: String, control: PostgresConnection) async throws -> Bool {
+        guard let directory = target.devDirectory else {
+            throw DrillError("precondition failover_leader_in_active needs the local deployment")
+        }
+        for attempt in 1...12 {
+            var holder: String?
+            let deadline = ContinuousClock.now + .seconds(30)
+            while ContinuousClock.now < deadline {
+                holder = try await failoverLeaderObserver(control)
+                if holder != nil { break }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            guard let holder else { throw DrillError("precondition: no agent leads failovers after 30 s") }
+            guard let record = try target.dev().daemons.first(where: { $0.kind == "agent" && $0.name == holder }) else {
+                throw DrillError("precondition: the failover leader \(holder) is not an agent this deployment started")
+            }
+            if record.region == region {
+                progress("failover leader: \(holder), in \(region)")
+                return attempt > 1
+            }
+            progress("failover leader: \(holder), in \(record.region); killing it so an agent in \(region) may lead")
+            kill(record.pid, SIGKILL)
+            let gone = ContinuousClock.now + .seconds(10)
+            while Processes.isAlive(record.pid), ContinuousClock.now < gone {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            // Someone else holds the lock before the killed agent starts again (it then waits behind them).
+            let next = ContinuousClock.now + .seconds(30)
+            while ContinuousClock.now < next, try await failoverLeaderObserver(control).map({ $0 == holder }) ?? true {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            _ = try DevDeployment.startDaemons(directory: directory, binary: target.binary) { [self] in progress($0) }
+        }
+        throw DrillError("precondition: no agent in \(region) won failover leadership in 12 restarts")
+    }
+
+    /// The observer whose agent holds the failover lock (its lock session names it), nil when none does.
+    func failoverLeaderObserver(_ control: PostgresConnection) async throws -> String? {
+        let prefix = "switchyard-lock-agent-"
+        let name = try await control.query(
+            """
+            SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+            WHERE l.locktype = 'advisory' AND l.granted AND a.application_name LIKE $1
+            LIMIT 1
+            """, [.text(prefix + "%")]
+        ).first?["application_name"].optional(String.self)
+        return name.map { String($0.dropFirst(prefix.count)) }
     }
 
     /// True once every live observer sees every component healthy (every region's agent, for the

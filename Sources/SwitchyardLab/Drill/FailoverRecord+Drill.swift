@@ -7,6 +7,6 @@ extension FailoverRecord {
         .init(
             id: id, kind: kind.rawValue, from: fromRegion, to: toRegion, state: state.rawValue,
             runsMoved: runsMoved,
-            runsSource: runsSource)
+            runsSource: runsSource, leader: leader)
     }
 }

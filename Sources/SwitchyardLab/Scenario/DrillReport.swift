@@ -105,11 +105,15 @@ public struct DrillReport: Codable, Sendable, Equatable {
         public var runsMoved: Int?
         /// Where from: `table` or `shadow`.
         public var runsSource: String?
+        /// The agent (observer) that began it.
+        public var leader: String?
 
         /// Creates a value.
         public init(
-            id: Int, kind: String, from: String?, to: String, state: String, runsMoved: Int?, runsSource: String?
+            id: Int, kind: String, from: String?, to: String, state: String, runsMoved: Int?, runsSource: String?,
+            leader: String? = nil
         ) {
+            self.leader = leader
             self.id = id
             self.kind = kind
             self.from = from

@@ -92,7 +92,7 @@ public enum DrillScenarioLoader {
     }
 
     static func readPreconditions(_ section: MappingReader) -> DrillScenario.Preconditions {
-        section.allow(["all_healthy", "active_region", "workload", "wait"])
+        section.allow(["all_healthy", "active_region", "workload", "failover_leader_in_active", "wait"])
         var workload: DrillScenario.Workload?
         if let value = section.child("workload"), let w = value.mapping() {
             w.allow(["runs", "dag"])
@@ -101,7 +101,8 @@ public enum DrillScenarioLoader {
         return .init(
             allHealthy: section.bool("all_healthy", default: true),
             activeRegion: section.optionalString("active_region"),
-            workload: workload, wait: section.duration("wait", default: .seconds(60)))
+            workload: workload, failoverLeaderInActive: section.bool("failover_leader_in_active", default: false),
+            wait: section.duration("wait", default: .seconds(60)))
     }
 
     static func readFault(_ value: ValueNode) -> DrillFault? {

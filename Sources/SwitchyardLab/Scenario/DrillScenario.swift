@@ -62,17 +62,21 @@ public struct DrillScenario: Sendable, Equatable {
         public var activeRegion: String?
         /// Runs the drill starts itself and waits to see executing before the fault.
         public var workload: Workload?
+        /// The agent leading failovers runs in the active region (the local deployment: the drill restarts
+        /// the leading agent until one there wins the lock).
+        public var failoverLeaderInActive: Bool
         /// How long to wait for the conditions to hold.
         public var wait: Duration
 
         /// Creates the preconditions.
         public init(
             allHealthy: Bool = true, activeRegion: String? = nil, workload: Workload? = nil,
-            wait: Duration = .seconds(60)
+            failoverLeaderInActive: Bool = false, wait: Duration = .seconds(60)
         ) {
             self.allHealthy = allHealthy
             self.activeRegion = activeRegion
             self.workload = workload
+            self.failoverLeaderInActive = failoverLeaderInActive
             self.wait = wait
         }
     }

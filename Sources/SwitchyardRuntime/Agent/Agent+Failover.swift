@@ -11,6 +11,7 @@ extension Agent {
         let election = configuration.controlPlane.election
         while !shutdown.requested && !Task.isCancelled {
             var lock: LockSession?
+            var handedOver = false
             do {
                 let session = try await LockSession.open(
                     dsn: configuration.controlPlane.control.dsn, region: FailoverLock.key, node: "agent-\(observer)",
@@ -55,6 +56,14 @@ extension Agent {
                     let sent = ContinuousClock.now
                     try await session.connection.query("SELECT 1")
                     deadline.confirm(sentAt: sent)
+                    // A failover this leader could not finish from where it stands (cut off from the other
+                    // regions' databases) is resumed by an agent that can.
+                    let reach = databaseReach()
+                    if !reach.canFinish, try await ControlStore.runningFailoverId(control) != nil {
+                        try await handOver(control, reach: reach, why: "before resuming the running failover")
+                        handedOver = true
+                        break
+                    }
                     if let report = try await executor.resume(control) {
                         logger.notice(
                             "finished interrupted failover",
@@ -79,6 +88,12 @@ extension Agent {
                     }
                     let outcome = FailoverDecision.decide(input)
                     if case .failover(let target, let reason) = outcome, deadline.allowsActing(at: .now) {
+                        let reach = databaseReach()
+                        guard reach.canFinish else {
+                            try await handOver(control, reach: reach, why: "instead of failing over to \(target)")
+                            handedOver = true
+                            break
+                        }
                         logger.warning("automatic failover", metadata: ["target": "\(target)", "reason": "\(reason)"])
                         do {
                             // The quorum is confirmed on a fresh read inside the transaction that begins the
@@ -129,8 +144,29 @@ extension Agent {
                 logger.warning("failover leadership session failed; reconnecting", metadata: ["error": "\(error)"])
             }
             if let lock { await lock.close() }
-            await shutdown.sleep(.milliseconds(200))
+            // Handed over: the agents waiting on the lock get it at once; this one waits before it contends
+            // again, so one of them leads.
+            await shutdown.sleep(handedOver ? election.stepDownAfter + election.lockWait : .milliseconds(200))
         }
+    }
+
+    /// This agent's view of every region's database, as a failover leader's reach.
+    func databaseReach() -> LeaderReach {
+        let components = monitor.components
+        return LeaderReach(
+            databases: Dictionary(
+                uniqueKeysWithValues: configuration.regions.map { region in
+                    (region.name, components[region.name]?["database"]?.health.state ?? .unknown)
+                }))
+    }
+
+    /// Says why this leader hands failover leadership over (the caller then closes its lock session).
+    func handOver(_ control: PostgresConnection, reach: LeaderReach, why: String) async throws {
+        logger.warning(
+            "handing failover leadership over", metadata: ["why": "\(why)", "reason": "\(reach.handOffReason)"])
+        try await ControlStore.recordEvent(
+            control, kind: "failover-leader",
+            message: "\(observer) hands failover leadership over \(why): \(reach.handOffReason)")
     }
 
     /// While this agent leads failovers: every `shadow_interval`, copies the active region's active runs
