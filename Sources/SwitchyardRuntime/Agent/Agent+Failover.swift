@@ -60,8 +60,8 @@ extension Agent {
                     // regions' databases) is resumed by an agent that can.
                     let reach = databaseReach()
                     if !reach.canFinish, try await ControlStore.runningFailoverId(control) != nil {
-                        try await handOver(control, reach: reach, why: "before resuming the running failover")
                         handedOver = true
+                        await handOver(control, reach: reach, why: "before resuming the running failover")
                         break
                     }
                     if let report = try await executor.resume(control) {
@@ -90,8 +90,8 @@ extension Agent {
                     if case .failover(let target, let reason) = outcome, deadline.allowsActing(at: .now) {
                         let reach = databaseReach()
                         guard reach.canFinish else {
-                            try await handOver(control, reach: reach, why: "instead of failing over to \(target)")
                             handedOver = true
+                            await handOver(control, reach: reach, why: "instead of failing over to \(target)")
                             break
                         }
                         logger.warning("automatic failover", metadata: ["target": "\(target)", "reason": "\(reason)"])
@@ -161,10 +161,10 @@ extension Agent {
     }
 
     /// Says why this leader hands failover leadership over (the caller then closes its lock session).
-    func handOver(_ control: PostgresConnection, reach: LeaderReach, why: String) async throws {
+    func handOver(_ control: PostgresConnection, reach: LeaderReach, why: String) async {
         logger.warning(
             "handing failover leadership over", metadata: ["why": "\(why)", "reason": "\(reach.handOffReason)"])
-        try await ControlStore.recordEvent(
+        try? await ControlStore.recordEvent(
             control, kind: "failover-leader",
             message: "\(observer) hands failover leadership over \(why): \(reach.handOffReason)")
     }
