@@ -1,3 +1,4 @@
+import Foundation
 import SwitchyardCore
 import Testing
 
@@ -116,25 +117,69 @@ struct SafetyTimingTests {
 
 @Suite("A failover leader's reach")
 struct LeaderReachTests {
+    func input(_ views: [String: [String: HealthState]], lagging: [String: String] = [:]) -> FailoverDecision.Input {
+        let regions = ["us-east", "eu-west", "ap-south"].map { name in
+            FailoverDecision.Region(
+                name: name, priority: 0,
+                observations: views.keys.sorted().map { observer in
+                    FailoverDecision.Observation(observer: observer, live: true, health: views[observer]![name]!)
+                })
+        }
+        return FailoverDecision.Input(
+            now: Date(), activeRegion: "us-east", regions: regions, knownObservers: views.count, quorum: .majority,
+            failureGrace: .seconds(2), cooldown: .seconds(5), maxFailoversPerHour: 10, recentFailovers: [],
+            paused: false, automatic: true, laggingObservers: lagging)
+    }
+
     /// A leader in a region cut off from the others (it still reaches the control database) finds the
-    /// other regions' databases down: it cannot revoke failsafe leases in a quorum, so it hands over.
-    @Test func aLeaderCutOffFromTheOtherRegionsCannotFinish() {
+    /// other regions' databases down: it cannot revoke failsafe leases in a quorum nor reach the target,
+    /// and the other observers, which see only its region down, are better placed.
+    @Test func aLeaderCutOffFromTheOtherRegionsHandsOverToAnObserverThatReachesThem() {
         let cut = LeaderReach(databases: ["us-east": .healthy, "eu-west": .down, "ap-south": .down])
-        #expect(!cut.canFinish)
+        #expect(!cut.canFinish(target: "eu-west"))
         #expect(cut.reachable == ["us-east"] && cut.unreachable == ["ap-south", "eu-west"] && cut.needed == 2)
-        #expect(cut.handOffReason.contains("1 of 3") && cut.handOffReason.contains("ap-south, eu-west"))
+        let views = input([
+            "us-east": ["us-east": .healthy, "eu-west": .down, "ap-south": .down],
+            "eu-west": ["us-east": .down, "eu-west": .healthy, "ap-south": .healthy],
+            "ap-south": ["us-east": .down, "eu-west": .healthy, "ap-south": .healthy],
+        ])
+        #expect(LeaderReach.betterPlaced(than: "us-east", target: "eu-west", in: views) == "ap-south")
+        #expect(cut.handOffReason(target: "eu-west", to: "ap-south").contains("1 of 3"))
+        // A lagging observer is no better placed.
+        let lagging = input(
+            [
+                "us-east": ["us-east": .healthy, "eu-west": .down, "ap-south": .down],
+                "eu-west": ["us-east": .down, "eu-west": .healthy, "ap-south": .healthy],
+            ], lagging: ["eu-west": "the control database round trip took too long"])
+        #expect(LeaderReach.betterPlaced(than: "us-east", target: "eu-west", in: lagging) == nil)
+    }
+
+    /// A standby dark and the active database hung: every observer finds two regions down, so none is
+    /// better placed and the leader stays (its held sessions to the hung database still answer).
+    @Test func whenEveryObserverSeesAsLittleTheLeaderStays() {
+        let reach = LeaderReach(databases: ["us-east": .down, "eu-west": .healthy, "ap-south": .down])
+        #expect(!reach.canFinish(target: "eu-west"))
+        let views = input([
+            "us-east": ["us-east": .down, "eu-west": .healthy, "ap-south": .down],
+            "eu-west": ["us-east": .down, "eu-west": .healthy, "ap-south": .down],
+        ])
+        #expect(LeaderReach.betterPlaced(than: "eu-west", target: "eu-west", in: views) == nil)
     }
 
     /// The leader's own region's database crashed: it still reaches the other two, and finishes.
     @Test func aLeaderBesideACrashedDatabaseStillFinishes() {
-        #expect(LeaderReach(databases: ["us-east": .down, "eu-west": .healthy, "ap-south": .healthy]).canFinish)
+        #expect(
+            LeaderReach(databases: ["us-east": .down, "eu-west": .healthy, "ap-south": .healthy])
+                .canFinish(target: "eu-west"))
     }
 
-    /// A blip (suspect) or a database not probed yet is not a cut; two regions need one database.
-    @Test func suspectAndUnprobedCountAsUpAndTwoRegionsNeedOne() {
-        #expect(LeaderReach(databases: ["us-east": .healthy, "eu-west": .suspect, "ap-south": .unknown]).canFinish)
-        #expect(LeaderReach(databases: ["us-east": .healthy, "eu-west": .down]).canFinish)
-        #expect(!LeaderReach(databases: ["us-east": .down, "eu-west": .down]).canFinish)
-        #expect(LeaderReach(databases: ["us-east": .healthy]).canFinish)
+    /// A blip (suspect) or a database not probed yet is not a cut. Two regions need one database, and
+    /// the target's: a leader cut off with the active region reaches its own database only.
+    @Test func suspectAndUnprobedCountAsUpAndTheTargetMustBeReached() {
+        #expect(
+            LeaderReach(databases: ["us-east": .healthy, "eu-west": .suspect, "ap-south": .unknown])
+                .canFinish(target: "eu-west"))
+        #expect(!LeaderReach(databases: ["us-east": .healthy, "eu-west": .down]).canFinish(target: "eu-west"))
+        #expect(LeaderReach(databases: ["us-east": .down, "eu-west": .healthy]).canFinish(target: "eu-west"))
     }
 }

@@ -175,7 +175,13 @@ extension DrillRunner {
             throw DrillError("precondition: \(wanted) should be active, but \(active) is")
         }
         if scenario.preconditions.failoverLeaderInActive {
-            if try await placeFailoverLeader(in: active, control: control), scenario.preconditions.allHealthy {
+            if try await placeFailoverLeader(in: active, control: control, within: wait),
+                scenario.preconditions.allHealthy
+            {
+                // The killed agents' last rows stay live for a while: wait them out, so only what the restarted
+                // agents write counts as healthy.
+                let live = max(target.configuration.controlPlane.probes.interval.secondsDouble * 3, 2)
+                try await Task.sleep(for: .milliseconds(Int64(live * 1000) + 500))
                 guard await waitHealthy(control, within: wait) else {
                     throw DrillError("precondition: not every region is healthy after restarting agents")
                 }
@@ -186,11 +192,12 @@ extension DrillRunner {
 
     /// Kills the agent leading failovers and starts it again until an agent in `region` wins the lock (the
     /// others wait on it, so each kill hands it to one of them). Returns whether it restarted any.
-    func placeFailoverLeader(in region: String, control: PostgresConnection) async throws -> Bool {
+    func placeFailoverLeader(in region: String, control: PostgresConnection, within: Duration) async throws -> Bool {
         guard let directory = target.devDirectory else {
             throw DrillError("precondition failover_leader_in_active needs the local deployment")
         }
-        for attempt in 1...12 {
+        let overall = ContinuousClock.now + within
+        for attempt in 1...12 where ContinuousClock.now < overall {
             var holder: String?
             let deadline = ContinuousClock.now + .seconds(30)
             while ContinuousClock.now < deadline {
@@ -219,7 +226,8 @@ extension DrillRunner {
             }
             _ = try DevDeployment.startDaemons(directory: directory, binary: target.binary) { [self] in progress($0) }
         }
-        throw DrillError("precondition: no agent in \(region) won failover leadership in 12 restarts")
+        throw DrillError(
+            "precondition: no agent in \(region) won failover leadership within \(within) (12 restarts at most)")
     }
 
     /// The observer whose agent holds the failover lock (its lock session names it), nil when none does.

@@ -56,14 +56,6 @@ extension Agent {
                     let sent = ContinuousClock.now
                     try await session.connection.query("SELECT 1")
                     deadline.confirm(sentAt: sent)
-                    // A failover this leader could not finish from where it stands (cut off from the other
-                    // regions' databases) is resumed by an agent that can.
-                    let reach = databaseReach()
-                    if !reach.canFinish, try await ControlStore.runningFailoverId(control) != nil {
-                        handedOver = true
-                        await handOver(control, reach: reach, why: "before resuming the running failover")
-                        break
-                    }
                     if let report = try await executor.resume(control) {
                         logger.notice(
                             "finished interrupted failover",
@@ -88,10 +80,17 @@ extension Agent {
                     }
                     let outcome = FailoverDecision.decide(input)
                     if case .failover(let target, let reason) = outcome, deadline.allowsActing(at: .now) {
+                        // A leader that could not finish it from where it stands (cut off from the other
+                        // regions, the control database beside it) leaves it to a better-placed agent.
                         let reach = databaseReach()
-                        guard reach.canFinish else {
+                        if !reach.canFinish(target: target),
+                            let other = LeaderReach.betterPlaced(than: observer, target: target, in: input)
+                        {
                             handedOver = true
-                            await handOver(control, reach: reach, why: "instead of failing over to \(target)")
+                            await handOver(
+                                control,
+                                why: "instead of failing over to \(target): "
+                                    + reach.handOffReason(target: target, to: other))
                             break
                         }
                         logger.warning("automatic failover", metadata: ["target": "\(target)", "reason": "\(reason)"])
@@ -161,12 +160,10 @@ extension Agent {
     }
 
     /// Says why this leader hands failover leadership over (the caller then closes its lock session).
-    func handOver(_ control: PostgresConnection, reach: LeaderReach, why: String) async {
-        logger.warning(
-            "handing failover leadership over", metadata: ["why": "\(why)", "reason": "\(reach.handOffReason)"])
+    func handOver(_ control: PostgresConnection, why: String) async {
+        logger.warning("handing failover leadership over", metadata: ["why": "\(why)"])
         try? await ControlStore.recordEvent(
-            control, kind: "failover-leader",
-            message: "\(observer) hands failover leadership over \(why): \(reach.handOffReason)")
+            control, kind: "failover-leader", message: "\(observer) hands failover leadership over \(why)")
     }
 
     /// While this agent leads failovers: every `shadow_interval`, copies the active region's active runs
