@@ -29,16 +29,15 @@ actor ExecSupervisor {
         announcedWait = false
     }
 
-    /// Called every leader tick, with the end of this node's leadership and lease (an instant, read on the
-    /// tick: the hop onto this actor must not extend it).
-    func update(shouldRun: Bool, leaseUntil: ContinuousClock.Instant) async {
+    /// Called every leader tick.
+    func update(shouldRun: Bool, leaseRemaining: Duration) async {
         reapIfExited()
         if !shouldRun {
             await stop(reason: "not leading the active region")
             return
         }
         if let guardProcess {
-            guardProcess.send("lease-until \(BootClock.nanoseconds(at: leaseUntil))")
+            guardProcess.send("lease-until \(BootClock.nanoseconds(at: .now + leaseRemaining))")
         } else {
             if let lastExit, ContinuousClock.now - lastExit < .seconds(1) { return }  // crash-loop backoff
             if let notBefore, ContinuousClock.now < notBefore {
@@ -52,7 +51,7 @@ actor ExecSupervisor {
                 }
                 return
             }
-            start(leaseUntil: leaseUntil)
+            start(lease: leaseRemaining)
         }
     }
 
@@ -84,14 +83,14 @@ actor ExecSupervisor {
         lastExit = .now
     }
 
-    private func start(leaseUntil: ContinuousClock.Instant) {
+    private func start(lease: Duration) {
         let executable = SelfExecutable.path
         do {
             let process = try ChildProcess.spawn(
                 executable,
                 [
                     "exec-guard", "--grace-ms", String(grace.wholeMilliseconds), "--lease-until-ns",
-                    String(BootClock.nanoseconds(at: leaseUntil)),
+                    String(BootClock.nanoseconds(at: .now + lease)),
                 ]
                     + (termMainOnly ? ["--term-main"] : []) + ["--"] + command,
                 environment: ProcessInfo.processInfo.environment)

@@ -293,11 +293,9 @@ public final class SchedulerNode: Sendable {
                 }
             }
             // The command's guard stops it by itself when leadership or the lease runs out, whichever is first.
-            let now = ContinuousClock.now
-            let leaseLeft = holding.map { $0.left - (now - sent) } ?? .zero
-            let leaseUntil = now + max(.zero, min(deadline.remaining(at: now), leaseLeft))
+            let leaseLeft = holding.map { $0.left - (ContinuousClock.now - sent) } ?? .zero
             for exec in execs {
-                await exec.update(shouldRun: canSchedule, leaseUntil: leaseUntil)
+                await exec.update(shouldRun: canSchedule, leaseRemaining: min(deadline.remaining(at: .now), leaseLeft))
             }
             if ContinuousClock.now - lastNodeBeat >= .seconds(1) {
                 await nodeSession.beat(role: "leader", epoch: epoch)
