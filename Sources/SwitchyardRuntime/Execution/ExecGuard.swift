@@ -3,8 +3,7 @@ import Foundation
 /// `switchyard exec-guard`: the process that runs a leader-gated command (`scheduler --exec`).
 ///
 /// It is a separate process on purpose: a SIGSTOPped or hung node cannot stop its child, but its
-/// guard still runs. The node feeds the guard the end of its leadership on stdin (`lease-until NS`, an
-/// instant of the host's boot clock; `lease MS`, time left, is still read);
+/// guard still runs. The node feeds the guard its remaining leadership time on stdin (`lease MS`);
 /// when that time runs out, when the node says `stop`, or when stdin reaches EOF (the node died),
 /// the guard sends SIGTERM to the child's process group, then SIGKILL after the grace period —
 /// all before the server can free the node's lock and let another node win. With `termMainOnly`
@@ -14,24 +13,16 @@ import Foundation
 /// of its group is left when it exits, or when the grace ends, gets SIGKILL. The guard ignores
 /// SIGINT, SIGTERM, SIGHUP and SIGQUIT: only its node (or the node's death) stops it.
 ///
-/// A worker's guard also holds a validity (`--valid-until-ns`, renewed by `valid-until NS` lines: an
-/// instant of the host's boot clock, so neither the guard's start-up nor a slow read of a line extends
-/// it; `--valid-ms` and `valid MS`, time left, are still read): the worker renews it each time it
-/// confirms its region's fence. A worker that is frozen (SIGSTOP, a paused VM)
+/// A worker's guard also holds a validity (`--valid-ms`, renewed by `valid MS` lines): the worker
+/// renews it each time it confirms its region's fence. A worker that is frozen (SIGSTOP, a paused VM)
 /// keeps its stdin open but renews nothing, and its guard stops the command on its own when the
 /// validity runs out — the bound the failover's dispatch hold counts on.
 public enum ExecGuard {
     /// Runs the guard until the child has exited; returns the exit code to use.
     public static func run(
         command: [String], grace: Duration, initialLease: Duration, initialValidity: Duration? = nil,
-        validUntilBootNanoseconds: Int64? = nil, leaseUntilBootNanoseconds: Int64? = nil, termMainOnly: Bool = false
+        termMainOnly: Bool = false
     ) -> Int32 {
-        var deadline =
-            leaseUntilBootNanoseconds.map(BootClock.instant(atNanoseconds:)) ?? ContinuousClock.now + initialLease
-        // An instant, read before anything else: the time the guard took to start counts against it.
-        var validUntil =
-            validUntilBootNanoseconds.map(BootClock.instant(atNanoseconds:))
-            ?? initialValidity.map { ContinuousClock.now + $0 }
         func terminate(_ child: pid_t, grace: Duration, reason: String) -> Int32 {
             ExecGuard.terminate(child, grace: grace, reason: reason, termMainOnly: termMainOnly)
         }
@@ -65,6 +56,8 @@ public enum ExecGuard {
                 Data("exec-guard: cannot start \(program): \(String(cString: strerror(spawned)))\n".utf8))
             return 127
         }
+        var deadline = ContinuousClock.now + initialLease
+        var validUntil = initialValidity.map { ContinuousClock.now + $0 }
         var input = [UInt8]()
         var buffer = [UInt8](repeating: 0, count: 512)
         while true {
@@ -96,14 +89,8 @@ public enum ExecGuard {
                 if line.hasPrefix("lease "), let ms = Int64(line.dropFirst(6)) {
                     deadline = ContinuousClock.now + .milliseconds(ms)
                 }
-                if line.hasPrefix("lease-until "), let ns = Int64(line.dropFirst(12)) {
-                    deadline = BootClock.instant(atNanoseconds: ns)
-                }
                 if line.hasPrefix("valid "), let ms = Int64(line.dropFirst(6)) {
                     validUntil = ContinuousClock.now + .milliseconds(ms)
-                }
-                if line.hasPrefix("valid-until "), let ns = Int64(line.dropFirst(12)) {
-                    validUntil = BootClock.instant(atNanoseconds: ns)
                 }
             }
         }

@@ -37,7 +37,7 @@ actor ExecSupervisor {
             return
         }
         if let guardProcess {
-            guardProcess.send("lease-until \(BootClock.nanoseconds(at: .now + leaseRemaining))")
+            guardProcess.send("lease \(leaseRemaining.wholeMilliseconds)")
         } else {
             if let lastExit, ContinuousClock.now - lastExit < .seconds(1) { return }  // crash-loop backoff
             if let notBefore, ContinuousClock.now < notBefore {
@@ -89,8 +89,8 @@ actor ExecSupervisor {
             let process = try ChildProcess.spawn(
                 executable,
                 [
-                    "exec-guard", "--grace-ms", String(grace.wholeMilliseconds), "--lease-until-ns",
-                    String(BootClock.nanoseconds(at: .now + lease)),
+                    "exec-guard", "--grace-ms", String(grace.wholeMilliseconds), "--lease-ms",
+                    String(lease.wholeMilliseconds),
                 ]
                     + (termMainOnly ? ["--term-main"] : []) + ["--"] + command,
                 environment: ProcessInfo.processInfo.environment)

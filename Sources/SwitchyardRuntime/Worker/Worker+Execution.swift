@@ -151,7 +151,7 @@ extension Worker {
                 [
                     "exec-guard", "--grace-ms", String(timing.killGrace.wholeMilliseconds), "--lease-ms",
                     String(lease.wholeMilliseconds),
-                    "--valid-until-ns", String(BootClock.nanoseconds(at: trustedUntil)), "--", "/bin/sh", "-c",
+                    "--valid-ms", String(max(.zero, trustedUntil - .now).wholeMilliseconds), "--", "/bin/sh", "-c",
                     command,
                 ],
                 environment: environment)
@@ -224,7 +224,8 @@ extension Worker {
                     let validity = validMs.map { Duration.milliseconds(Int64($0)) }
                     if draining || validity.map({ $0 > .zero }) ?? true {
                         trustedUntil = sent + timing.workerTrust(validityLeft: draining ? nil : validity)
-                        if trustedUntil > .now { child.send("valid-until \(BootClock.nanoseconds(at: trustedUntil))") }
+                        let left = trustedUntil - .now
+                        if left > .zero { child.send("valid \(left.wholeMilliseconds)") }
                     } else {
                         unconfirmed =
                             "the region's fence validity lapsed (no leader holds a lease: neither the control database nor a majority of region databases confirms it)"
