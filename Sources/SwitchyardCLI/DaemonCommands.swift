@@ -128,7 +128,8 @@ struct ExecGuardCommand: ParsableCommand {
         shouldDisplay: false)
     @Option var graceMs: Int64 = 1000
     @Option var leaseMs: Int64 = 2000
-    @Option var validMs: Int64?
+    @Option var validUntilNs: Int64?
+    @Option var leaseUntilNs: Int64?
     @Flag var termMain = false
     @Argument(parsing: .captureForPassthrough) var command: [String] = []
 
@@ -138,6 +139,7 @@ struct ExecGuardCommand: ParsableCommand {
         throw ExitCode(
             ExecGuard.run(
                 command: arguments, grace: .milliseconds(graceMs), initialLease: .milliseconds(leaseMs),
-                initialValidity: validMs.map { .milliseconds($0) }, termMainOnly: termMain))
+                validUntilBootNanoseconds: validUntilNs,
+                leaseUntilBootNanoseconds: leaseUntilNs, termMainOnly: termMain))
     }
 }

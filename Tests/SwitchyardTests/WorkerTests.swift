@@ -347,6 +347,113 @@ struct StaleDispatchTests {
         }
     }
 
+    /// A worker hands its guard the validity (a leader its lease) as an instant of the host's boot clock:
+    /// the guard's own start-up counts against it. Given one already past, the guard stops the command at once (before it
+    /// can get to its second step); given one ahead, it lets the command finish.
+    @Test func aGuardGivenAValidityInstantAlreadyPastStopsTheCommandAtOnce() async throws {
+        let directory = try await TestServers.shared.scratchDirectory("guard")
+        func guarded(
+            validFor: Duration, option: String = "--valid-until-ns", clockFile: String? = nil, _ script: String
+        ) async throws -> Int32 {
+            var ts = timespec()
+            clock_gettime(CLOCK_BOOTTIME, &ts)
+            let (seconds, attoseconds) = validFor.components
+            let until =
+                Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec) + seconds * 1_000_000_000 + attoseconds
+                / 1_000_000_000
+            let arguments = [
+                "exec-guard", "--grace-ms", "200", "--lease-ms", "60000", option, String(until), "--", "/bin/sh",
+                "-c", script,
+            ]
+            let (program, argv) =
+                clockFile.map { LabClocks.command(SwitchyardBinary.path, arguments, clockFile: $0) }
+                ?? (SwitchyardBinary.path, arguments)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: program)
+            process.arguments = argv
+            let input = Pipe()  // held open: the guard's node is alive
+            process.standardInput = input
+            try process.run()
+            let deadline = ContinuousClock.now + .seconds(30)
+            while process.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+            if process.isRunning { process.terminate() }
+            try? input.fileHandleForWriting.close()
+            return process.terminationStatus
+        }
+        let marker = directory + "/second-step"
+        let past = try await guarded(validFor: .seconds(-1), "sleep 2; touch \(marker); sleep 30")
+        #expect(past == ExecGuard.unconfirmedExitCode)
+        #expect(!FileManager.default.fileExists(atPath: marker), "the command ran past a validity already over")
+        #expect(try await guarded(validFor: .seconds(60), "sleep 0.2") == 0)
+        // A leader's guard takes the end of its leadership the same way.
+        let lapsedLeader = directory + "/leader-second-step"
+        let lease = try await guarded(
+            validFor: .seconds(-1), option: "--lease-until-ns", "sleep 2; touch \(lapsedLeader); sleep 30")
+        #expect(lease == ExecGuard.timedOutExitCode)
+        #expect(!FileManager.default.fileExists(atPath: lapsedLeader))
+        // On a lab clock (libfaketime) whose wall clock steps 30 s ahead while the command runs, the instant
+        // still means the same moment: the boot clock is not faked, so the step neither ends the validity
+        // early nor stretches it.
+        if LabClocks.available {
+            let clockFile = directory + "/stepped.faketime"
+            try "+0.000\n".write(toFile: clockFile, atomically: true, encoding: .utf8)
+            let finished = directory + "/stepped-finished"
+            async let stepped = guarded(
+                validFor: .seconds(4), clockFile: clockFile, "sleep 2; touch \(finished)")
+            try await Task.sleep(for: .milliseconds(500))
+            try "+30.000\n".write(toFile: clockFile, atomically: true, encoding: .utf8)
+            #expect(try await stepped == 0)
+            #expect(FileManager.default.fileExists(atPath: finished))
+            let cut = directory + "/stepped-cut"
+            try "+30.000\n".write(toFile: clockFile, atomically: true, encoding: .utf8)
+            #expect(
+                try await guarded(validFor: .seconds(1), clockFile: clockFile, "sleep 3; touch \(cut); sleep 30")
+                    == ExecGuard.unconfirmedExitCode)
+            #expect(!FileManager.default.fileExists(atPath: cut))
+        }
+    }
+
+    /// A guard that was not scheduled for a while (a starved host) takes the renewals already written to it
+    /// before it judges its deadline: the validity it started with has passed, but a renewal waits in its
+    /// input, so the command runs on; a renewal that is itself past keeps nothing running.
+    @Test func aGuardTakesTheRenewalsWaitingInItsInputBeforeJudgingItsDeadline() async throws {
+        let directory = try await TestServers.shared.scratchDirectory("guard-renewal")
+        func boot(_ offset: Duration) -> Int64 {
+            var ts = timespec()
+            clock_gettime(CLOCK_BOOTTIME, &ts)
+            let (seconds, attoseconds) = offset.components
+            return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec) + seconds * 1_000_000_000 + attoseconds
+                / 1_000_000_000
+        }
+        func guarded(renewal: Duration, _ script: String) async throws -> Int32 {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: SwitchyardBinary.path)
+            process.arguments = [
+                "exec-guard", "--grace-ms", "200", "--lease-ms", "60000", "--valid-until-ns",
+                String(boot(.seconds(-1))),
+                "--", "/bin/sh", "-c", script,
+            ]
+            let input = Pipe()  // held open: the guard's worker is alive
+            process.standardInput = input
+            // Written before the guard runs: it is in the guard's input from its first instant.
+            input.fileHandleForWriting.write(Data("valid-until \(boot(renewal))\n".utf8))
+            try process.run()
+            let deadline = ContinuousClock.now + .seconds(30)
+            while process.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+            if process.isRunning { process.terminate() }
+            try? input.fileHandleForWriting.close()
+            return process.terminationStatus
+        }
+        let finished = directory + "/finished"
+        #expect(try await guarded(renewal: .seconds(60), "sleep 0.5; touch \(finished)") == 0)
+        #expect(FileManager.default.fileExists(atPath: finished), "a renewal waiting in the input was not taken")
+        let cut = directory + "/cut"
+        #expect(
+            try await guarded(renewal: .seconds(-1), "sleep 2; touch \(cut); sleep 30") == ExecGuard.unconfirmedExitCode
+        )
+        #expect(!FileManager.default.fileExists(atPath: cut))
+    }
+
     @Test func aFenceWhoseValidityLapsedIsNotClaimedThrough() async throws {
         try await DevFixture.with(regions: 1, dags: fastDAGs) { f in
             let db = try await f.connect("us-east")

@@ -3,8 +3,8 @@ import Foundation
 /// `switchyard exec-guard`: the process that runs a leader-gated command (`scheduler --exec`).
 ///
 /// It is a separate process on purpose: a SIGSTOPped or hung node cannot stop its child, but its
-/// guard still runs. The node feeds the guard its remaining leadership time on stdin (`lease MS`);
-/// when that time runs out, when the node says `stop`, or when stdin reaches EOF (the node died),
+/// guard still runs. The node feeds the guard the end of its leadership on stdin (`lease-until NS`, an
+/// instant of the host's boot clock); when that time runs out, when the node says `stop`, or when stdin reaches EOF (the node died),
 /// the guard sends SIGTERM to the child's process group, then SIGKILL after the grace period —
 /// all before the server can free the node's lock and let another node win. With `termMainOnly`
 /// (a leader's `--exec` without a shell) SIGTERM goes to the command itself, as Kubernetes and
@@ -13,16 +13,24 @@ import Foundation
 /// of its group is left when it exits, or when the grace ends, gets SIGKILL. The guard ignores
 /// SIGINT, SIGTERM, SIGHUP and SIGQUIT: only its node (or the node's death) stops it.
 ///
-/// A worker's guard also holds a validity (`--valid-ms`, renewed by `valid MS` lines): the worker
-/// renews it each time it confirms its region's fence. A worker that is frozen (SIGSTOP, a paused VM)
-/// keeps its stdin open but renews nothing, and its guard stops the command on its own when the
-/// validity runs out — the bound the failover's dispatch hold counts on.
+/// A worker's guard also holds a validity (`--valid-until-ns`, renewed by `valid-until NS` lines: an
+/// instant of the host's boot clock, so neither the guard's start-up nor a slow read of a line extends
+/// it): the worker renews it each time it confirms its region's fence. A worker that is frozen
+/// (SIGSTOP, a paused VM) keeps its stdin open but renews nothing, and its guard stops the command on
+/// its own when the validity runs out — the bound the failover's dispatch hold counts on. A guard that
+/// was itself not scheduled for a while takes every line already written before it judges a deadline:
+/// an instant its node confirmed extends nothing by being read late. (`--lease-ms` is the command's own
+/// timeout, counted from the guard's start; no safety bound rests on it.)
 public enum ExecGuard {
     /// Runs the guard until the child has exited; returns the exit code to use.
     public static func run(
-        command: [String], grace: Duration, initialLease: Duration, initialValidity: Duration? = nil,
-        termMainOnly: Bool = false
+        command: [String], grace: Duration, initialLease: Duration,
+        validUntilBootNanoseconds: Int64? = nil, leaseUntilBootNanoseconds: Int64? = nil, termMainOnly: Bool = false
     ) -> Int32 {
+        var deadline =
+            leaseUntilBootNanoseconds.map(BootClock.instant(atNanoseconds:)) ?? ContinuousClock.now + initialLease
+        // An instant, read before anything else: the time the guard took to start counts against it.
+        var validUntil = validUntilBootNanoseconds.map(BootClock.instant(atNanoseconds:))
         func terminate(_ child: pid_t, grace: Duration, reason: String) -> Int32 {
             ExecGuard.terminate(child, grace: grace, reason: reason, termMainOnly: termMainOnly)
         }
@@ -56,16 +64,41 @@ public enum ExecGuard {
                 Data("exec-guard: cannot start \(program): \(String(cString: strerror(spawned)))\n".utf8))
             return 127
         }
-        var deadline = ContinuousClock.now + initialLease
-        var validUntil = initialValidity.map { ContinuousClock.now + $0 }
         var input = [UInt8]()
         var buffer = [UInt8](repeating: 0, count: 512)
+        /// Takes every line already written to stdin, without waiting; an exit code when the node said `stop`
+        /// or is gone.
+        func takeInput() -> Int32? {
+            while true {
+                var descriptor = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
+                guard poll(&descriptor, 1, 0) > 0 else { return nil }
+                let n = read(0, &buffer, buffer.count)
+                if n <= 0 { return terminate(child, grace: grace, reason: "node gone") }
+                input.append(contentsOf: buffer[0..<n])
+                while let newline = input.firstIndex(of: 10) {
+                    let line = String(decoding: input[..<newline], as: UTF8.self)
+                    input.removeSubrange(...newline)
+                    if line == "stop" { return terminate(child, grace: grace, reason: "node stopped leading") }
+                    if line.hasPrefix("lease-until "), let ns = Int64(line.dropFirst(12)) {
+                        deadline = BootClock.instant(atNanoseconds: ns)
+                    }
+                    if line.hasPrefix("valid-until "), let ns = Int64(line.dropFirst(12)) {
+                        validUntil = BootClock.instant(atNanoseconds: ns)
+                    }
+                }
+            }
+        }
         while true {
             var status: Int32 = 0
             if waitpid(child, &status, WNOHANG) == child {
                 kill(-child, SIGKILL)  // what it left of its group runs on no lease
                 return exitCode(status)
             }
+            // Every renewal already written is taken before the deadlines are judged: a guard that was not
+            // scheduled for a while (a starved host) must not stop a command over a renewal that sat unread in
+            // its input. A renewal is an instant its node had confirmed when it wrote it: taking it late
+            // extends nothing.
+            if let stopped = takeInput() { return stopped }
             let now = ContinuousClock.now
             if now >= deadline {
                 _ = terminate(child, grace: grace, reason: "lease expired")
@@ -77,22 +110,7 @@ public enum ExecGuard {
             }
             let wait = min(deadline - now, validUntil.map { $0 - now } ?? .milliseconds(50), .milliseconds(50))
             var descriptor = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&descriptor, 1, Int32(wait.wholeMilliseconds) + 1)
-            guard ready > 0 else { continue }
-            let n = read(0, &buffer, buffer.count)
-            if n <= 0 { return terminate(child, grace: grace, reason: "node gone") }
-            input.append(contentsOf: buffer[0..<n])
-            while let newline = input.firstIndex(of: 10) {
-                let line = String(decoding: input[..<newline], as: UTF8.self)
-                input.removeSubrange(...newline)
-                if line == "stop" { return terminate(child, grace: grace, reason: "node stopped leading") }
-                if line.hasPrefix("lease "), let ms = Int64(line.dropFirst(6)) {
-                    deadline = ContinuousClock.now + .milliseconds(ms)
-                }
-                if line.hasPrefix("valid "), let ms = Int64(line.dropFirst(6)) {
-                    validUntil = ContinuousClock.now + .milliseconds(ms)
-                }
-            }
+            _ = poll(&descriptor, 1, Int32(wait.wholeMilliseconds) + 1)  // input is taken at the top
         }
     }
 

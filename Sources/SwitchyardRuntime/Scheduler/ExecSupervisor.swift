@@ -29,15 +29,16 @@ actor ExecSupervisor {
         announcedWait = false
     }
 
-    /// Called every leader tick.
-    func update(shouldRun: Bool, leaseRemaining: Duration) async {
+    /// Called every leader tick, with the end of this node's leadership and lease (an instant, read on the
+    /// tick: the hop onto this actor must not extend it).
+    func update(shouldRun: Bool, leaseUntil: ContinuousClock.Instant) async {
         reapIfExited()
         if !shouldRun {
             await stop(reason: "not leading the active region")
             return
         }
         if let guardProcess {
-            guardProcess.send("lease \(leaseRemaining.wholeMilliseconds)")
+            guardProcess.send("lease-until \(BootClock.nanoseconds(at: leaseUntil))")
         } else {
             if let lastExit, ContinuousClock.now - lastExit < .seconds(1) { return }  // crash-loop backoff
             if let notBefore, ContinuousClock.now < notBefore {
@@ -51,7 +52,7 @@ actor ExecSupervisor {
                 }
                 return
             }
-            start(lease: leaseRemaining)
+            start(leaseUntil: leaseUntil)
         }
     }
 
@@ -83,14 +84,14 @@ actor ExecSupervisor {
         lastExit = .now
     }
 
-    private func start(lease: Duration) {
+    private func start(leaseUntil: ContinuousClock.Instant) {
         let executable = SelfExecutable.path
         do {
             let process = try ChildProcess.spawn(
                 executable,
                 [
-                    "exec-guard", "--grace-ms", String(grace.wholeMilliseconds), "--lease-ms",
-                    String(lease.wholeMilliseconds),
+                    "exec-guard", "--grace-ms", String(grace.wholeMilliseconds), "--lease-until-ns",
+                    String(BootClock.nanoseconds(at: leaseUntil)),
                 ]
                     + (termMainOnly ? ["--term-main"] : []) + ["--"] + command,
                 environment: ProcessInfo.processInfo.environment)

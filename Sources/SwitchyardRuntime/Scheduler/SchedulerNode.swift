@@ -293,9 +293,11 @@ public final class SchedulerNode: Sendable {
                 }
             }
             // The command's guard stops it by itself when leadership or the lease runs out, whichever is first.
-            let leaseLeft = holding.map { $0.left - (ContinuousClock.now - sent) } ?? .zero
+            let now = ContinuousClock.now
+            let leaseLeft = holding.map { $0.left - (now - sent) } ?? .zero
+            let leaseUntil = now + max(.zero, min(deadline.remaining(at: now), leaseLeft))
             for exec in execs {
-                await exec.update(shouldRun: canSchedule, leaseRemaining: min(deadline.remaining(at: .now), leaseLeft))
+                await exec.update(shouldRun: canSchedule, leaseUntil: leaseUntil)
             }
             if ContinuousClock.now - lastNodeBeat >= .seconds(1) {
                 await nodeSession.beat(role: "leader", epoch: epoch)

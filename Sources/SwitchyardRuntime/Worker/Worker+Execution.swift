@@ -144,14 +144,29 @@ extension Worker {
         environment["SWITCHYARD_RUN_ID"] = message.runId
         environment["SWITCHYARD_ATTEMPT"] = String(attempt)
         environment["SWITCHYARD_CONF"] = conf ?? "{}"
+        // The claim's read of the fence is two statements old by now (on a loaded host, most of a second): read
+        // it again just before the start, so the guard, which counts from the same instant, starts on a fresh
+        // trust rather than on what is left of the claim's.
+        switch await readFence(db) {
+        case .fenced: return ("fenced", "not started: the region was fenced by a failover", nil)
+        case .trusted(let until, _): trustedUntil = max(trustedUntil, until)
+        case .lapsed, .unanswered: break
+        }
+        guard trustedUntil > .now else {
+            return (
+                "unconfirmed", "not started: the region's fence validity ran out before the command could start", nil
+            )
+        }
         let child: ChildProcess
+        logger.debug(
+            "starting the command", metadata: ["trust_left_ms": "\((trustedUntil - .now).wholeMilliseconds)"])
         do {
             child = try ChildProcess.spawn(
                 executable,
                 [
                     "exec-guard", "--grace-ms", String(timing.killGrace.wholeMilliseconds), "--lease-ms",
                     String(lease.wholeMilliseconds),
-                    "--valid-ms", String(max(.zero, trustedUntil - .now).wholeMilliseconds), "--", "/bin/sh", "-c",
+                    "--valid-until-ns", String(BootClock.nanoseconds(at: trustedUntil)), "--", "/bin/sh", "-c",
                     command,
                 ],
                 environment: environment)
@@ -203,35 +218,27 @@ extension Worker {
                 }
                 // A failover (not a draining switchover) fenced this region: stop the command now, so the
                 // run never executes in two regions at once. Closing the guard's input kills its group.
-                let sent = ContinuousClock.now
-                // A query that timed out once (a blip of a loaded database) closed the connection: open it
-                // again, within the same bound, instead of failing every later check and killing a command
-                // whose fence is fine.
-                if await !db.isOpen { try? await db.reconnect(timeout: timing.fenceReconnectTimeout) }
-                if let fence = try? await db.query(
-                    "SELECT open, drain, extract(epoch FROM open_until - now())::float8 * 1000 AS valid_ms FROM switchyard.fence WHERE id = 1",
-                    timeout: timing.fenceQueryTimeout
-                ).first {
-                    if fence["open"].bool == false, fence["drain"].bool == false {
-                        child.closeInput()
-                        while child.poll() == nil { try? await Task.sleep(for: .milliseconds(10)) }
-                        return ("fenced", "stopped: the region was fenced by a failover", nil)
+                switch await readFence(db) {
+                case .fenced:
+                    child.closeInput()
+                    while child.poll() == nil { try? await Task.sleep(for: .milliseconds(10)) }
+                    return ("fenced", "stopped: the region was fenced by a failover", nil)
+                case .trusted(let until, let sent):
+                    let late = ContinuousClock.now - trustedUntil
+                    if late > .zero {
+                        // Sent in time but answered after the trust ran out: the guard, which holds the same
+                        // deadline, stops the command at that instant (a slow database, a starved host).
+                        logger.warning(
+                            "a fence confirmation came after the command's trust had run out",
+                            metadata: [
+                                "run": "\(message.dagId)/\(message.runId)", "late_ms": "\(late.wholeMilliseconds)",
+                                "read_ms": "\((ContinuousClock.now - sent).wholeMilliseconds)",
+                            ])
                     }
-                    // A draining switchover (a closed fence) lets commands finish; an open fence counts only
-                    // while it is valid, whatever a drain flag left from an earlier switchover says.
-                    let draining = fence["open"].bool == false && fence["drain"].bool == true
-                    let validMs = (try? fence["valid_ms"].optional(Double.self)) ?? nil
-                    let validity = validMs.map { Duration.milliseconds(Int64($0)) }
-                    if draining || validity.map({ $0 > .zero }) ?? true {
-                        trustedUntil = sent + timing.workerTrust(validityLeft: draining ? nil : validity)
-                        let left = trustedUntil - .now
-                        if left > .zero { child.send("valid \(left.wholeMilliseconds)") }
-                    } else {
-                        unconfirmed =
-                            "the region's fence validity lapsed (no leader holds a lease: neither the control database nor a majority of region databases confirms it)"
-                    }
-                } else {
-                    unconfirmed = "the region's database stopped confirming its fence"
+                    trustedUntil = until
+                    if trustedUntil > .now { child.send("valid-until \(BootClock.nanoseconds(at: trustedUntil))") }
+                case .lapsed(let why), .unanswered(let why):
+                    unconfirmed = why
                 }
             }
             // Checked on every pass, not only after a fence query.
@@ -242,6 +249,44 @@ extension Worker {
             }
             try? await Task.sleep(for: .milliseconds(20))
         }
+    }
+
+    /// What one read of the region's fence says about running a command.
+    enum FenceReading {
+        /// A failover fenced the region (not a draining switchover): stop at once.
+        case fenced
+        /// The command may run until `until`, measured from `sent`, when the read was sent.
+        case trusted(until: ContinuousClock.Instant, sent: ContinuousClock.Instant)
+        /// The fence is open but its validity has run out: no leader holds a lease.
+        case lapsed(String)
+        /// The database did not answer within the bound.
+        case unanswered(String)
+    }
+
+    /// Reads the region's fence once, within `fenceReconnectTimeout` plus `fenceQueryTimeout`.
+    func readFence(_ db: PostgresConnection) async -> FenceReading {
+        let sent = ContinuousClock.now
+        // A query that timed out once (a blip of a loaded database) closed the connection: open it again,
+        // within the same bound, instead of failing every later check and killing a command whose fence is fine.
+        if await !db.isOpen { try? await db.reconnect(timeout: timing.fenceReconnectTimeout) }
+        guard
+            let fence = try? await db.query(
+                "SELECT open, drain, extract(epoch FROM open_until - now())::float8 * 1000 AS valid_ms FROM switchyard.fence WHERE id = 1",
+                timeout: timing.fenceQueryTimeout
+            ).first
+        else { return .unanswered("the region's database stopped confirming its fence") }
+        if fence["open"].bool == false, fence["drain"].bool == false { return .fenced }
+        // A draining switchover (a closed fence) lets commands finish; an open fence counts only while it is
+        // valid, whatever a drain flag left from an earlier switchover says.
+        let draining = fence["open"].bool == false && fence["drain"].bool == true
+        let validMs = (try? fence["valid_ms"].optional(Double.self)) ?? nil
+        let validity = validMs.map { Duration.milliseconds(Int64($0)) }
+        guard draining || validity.map({ $0 > .zero }) ?? true else {
+            return .lapsed(
+                "the region's fence validity lapsed (no leader holds a lease: neither the control database nor a majority of region databases confirms it)"
+            )
+        }
+        return .trusted(until: sent + timing.workerTrust(validityLeft: draining ? nil : validity), sent: sent)
     }
 }
 
