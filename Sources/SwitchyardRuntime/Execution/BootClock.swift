@@ -14,16 +14,19 @@ enum BootClock {
         return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
     }
 
-    /// The boot-clock reading at `instant`, an instant of this process's continuous clock.
+    /// The boot-clock reading at `instant`, an instant of this process's continuous clock. The boot clock is
+    /// read first: a delay between the two reads makes the result earlier, never later.
     static func nanoseconds(at instant: ContinuousClock.Instant) -> Int64 {
-        let (now, boot) = (ContinuousClock.now, nanoseconds())
-        return boot + nanoseconds(of: instant - now)
+        let boot = nanoseconds()
+        return boot + nanoseconds(of: instant - ContinuousClock.now)
     }
 
-    /// This process's continuous-clock instant of the boot-clock reading `ns`.
+    /// This process's continuous-clock instant of the boot-clock reading `ns` (an earlier one for a delay
+    /// between the two reads). A reading too far off to subtract is taken as already past.
     static func instant(atNanoseconds ns: Int64) -> ContinuousClock.Instant {
-        let (now, boot) = (ContinuousClock.now, nanoseconds())
-        return now + .nanoseconds(ns - boot)
+        let now = ContinuousClock.now
+        let (offset, overflow) = ns.subtractingReportingOverflow(nanoseconds())
+        return overflow ? now - .seconds(1) : now + .nanoseconds(offset)
     }
 
     static func nanoseconds(of duration: Duration) -> Int64 {

@@ -19,7 +19,8 @@ import Foundation
 /// (SIGSTOP, a paused VM) keeps its stdin open but renews nothing, and its guard stops the command on
 /// its own when the validity runs out — the bound the failover's dispatch hold counts on. A guard that
 /// was itself not scheduled for a while takes every line already written before it judges a deadline:
-/// an instant its node confirmed extends nothing by being read late. (`--lease-ms` is the command's own
+/// each is the end of what its node confirmed (a read of the fence, a renewal of the lease), which no
+/// fence or lease end preceded, so it bounds the command however late it is read. (`--lease-ms` is the command's own
 /// timeout, counted from the guard's start; no safety bound rests on it.)
 public enum ExecGuard {
     /// Runs the guard until the child has exited; returns the exit code to use.
@@ -69,7 +70,7 @@ public enum ExecGuard {
         /// Takes every line already written to stdin, without waiting; an exit code when the node said `stop`
         /// or is gone.
         func takeInput() -> Int32? {
-            while true {
+            for _ in 0..<64 {  // a node writes a line a tick: a bound, not a limit it meets
                 var descriptor = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
                 guard poll(&descriptor, 1, 0) > 0 else { return nil }
                 let n = read(0, &buffer, buffer.count)
@@ -87,6 +88,7 @@ public enum ExecGuard {
                     }
                 }
             }
+            return nil
         }
         while true {
             var status: Int32 = 0
@@ -96,10 +98,9 @@ public enum ExecGuard {
             }
             // Every renewal already written is taken before the deadlines are judged: a guard that was not
             // scheduled for a while (a starved host) must not stop a command over a renewal that sat unread in
-            // its input. A renewal is an instant its node had confirmed when it wrote it: taking it late
-            // extends nothing.
+            // its input. A renewal is the end of what its node confirmed: read late, it still bounds the command.
+            let now = ContinuousClock.now  // before the input: a pause while taking it cannot expire a renewal
             if let stopped = takeInput() { return stopped }
-            let now = ContinuousClock.now
             if now >= deadline {
                 _ = terminate(child, grace: grace, reason: "lease expired")
                 return timedOutExitCode

@@ -2,7 +2,8 @@ import Foundation
 import Logging
 
 /// Starts the leader-gated command (through `switchyard exec-guard`) while this node leads the
-/// active region, feeds the guard the remaining leadership time, and stops it when leadership ends.
+/// active region, feeds the guard the end of its leadership (an instant of the host's boot clock), and
+/// stops it when leadership ends.
 actor ExecSupervisor {
     let command: [String]
     let grace: Duration

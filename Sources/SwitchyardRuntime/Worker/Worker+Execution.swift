@@ -54,22 +54,42 @@ extension Worker {
         let dag = try await db.query(
             "SELECT command, timeout_seconds FROM switchyard.dags WHERE dag_id = $1", [.text(message.dagId)]
         ).first
-        let execution = try await db.query(
-            """
-            INSERT INTO switchyard.executions (dag_id, run_id, attempt, epoch, worker) VALUES ($1, $2, $3, $4, $5) RETURNING id
-            """, [.text(message.dagId), .text(message.runId), .int(attempt), .int(message.epoch), .text(workerId)]
-        ).first?["id"].require(Int.self)
+        // The claim read the fence's validity: the command may run until it ends, then as long as later reads
+        // extend it. By now that read is two statements old (on a loaded host, most of a second): read the fence
+        // again just before the start, so the guard, which counts from the same instant, starts on a fresh
+        // trust. A fence closed or lapsed meanwhile starts nothing (and records no execution).
+        var trusted =
+            claimSent
+            + timing.workerTrust(
+                validityLeft: try claimed["valid_ms"].optional(Double.self).map { .milliseconds(Int64($0)) })
+        var notStarted: (state: String, note: String, endedBy: ContinuousClock.Instant?)?
+        switch await readFence(db) {
+        case .fenced: notStarted = ("fenced", "not started: the region was fenced by a failover", nil)
+        case .lapsed(let why): notStarted = ("unconfirmed", "not started: " + why, nil)
+        case .trusted(let until, _): trusted = until
+        case .unanswered: break  // the claim's read still holds until it ends
+        }
+        if notStarted == nil, trusted <= .now {
+            notStarted = (
+                "unconfirmed", "not started: the region's fence validity ran out before the command could start", nil
+            )
+        }
+        let execution =
+            notStarted != nil
+            ? nil
+            : try await db.query(
+                """
+                INSERT INTO switchyard.executions (dag_id, run_id, attempt, epoch, worker) VALUES ($1, $2, $3, $4, $5) RETURNING id
+                """, [.text(message.dagId), .text(message.runId), .int(attempt), .int(message.epoch), .text(workerId)]
+            ).first?["id"].require(Int.self)
         let outcome: (state: String, note: String, endedBy: ContinuousClock.Instant?)
-        if let dag, let command = try dag["command"].optional(String.self) {
+        if let notStarted {
+            outcome = notStarted
+        } else if let dag, let command = try dag["command"].optional(String.self) {
             let timeout = try dag["timeout_seconds"].optional(Double.self).map {
                 Duration.milliseconds(Int64($0 * 1000))
             }
             logger.info("running", metadata: ["run": "\(message.dagId)/\(message.runId)", "attempt": "\(attempt)"])
-            // The claim read the fence's validity: the command may run until it ends, then as long as later reads extend it.
-            let trusted =
-                claimSent
-                + timing.workerTrust(
-                    validityLeft: try claimed["valid_ms"].optional(Double.self).map { .milliseconds(Int64($0)) })
             outcome = await execute(
                 command, message: message, attempt: attempt, conf: try claimed["conf"].optional(String.self),
                 timeout: timeout, trustedUntil: trusted, node: node, db: db)
@@ -144,19 +164,6 @@ extension Worker {
         environment["SWITCHYARD_RUN_ID"] = message.runId
         environment["SWITCHYARD_ATTEMPT"] = String(attempt)
         environment["SWITCHYARD_CONF"] = conf ?? "{}"
-        // The claim's read of the fence is two statements old by now (on a loaded host, most of a second): read
-        // it again just before the start, so the guard, which counts from the same instant, starts on a fresh
-        // trust rather than on what is left of the claim's.
-        switch await readFence(db) {
-        case .fenced: return ("fenced", "not started: the region was fenced by a failover", nil)
-        case .trusted(let until, _): trustedUntil = max(trustedUntil, until)
-        case .lapsed, .unanswered: break
-        }
-        guard trustedUntil > .now else {
-            return (
-                "unconfirmed", "not started: the region's fence validity ran out before the command could start", nil
-            )
-        }
         let child: ChildProcess
         logger.debug(
             "starting the command", metadata: ["trust_left_ms": "\((trustedUntil - .now).wholeMilliseconds)"])
@@ -181,8 +188,8 @@ extension Worker {
         // pushing (no lease, nothing leads). A fence without a validity (just activated, or a draining
         // switchover) is trusted for half the lease TTL after each read. A failover that could not fence this
         // region waits its leases out, then holds the new region's dispatches for `SafetyTiming.stopBound`.
-        // The guard holds the same bound by itself (`valid`), renewed with every read, so a frozen worker's
-        // command stops too.
+        // The guard holds the same bound by itself (`valid-until`, an instant), renewed with every read, so a
+        // frozen worker's command stops too.
         var unconfirmed = "the region's database stopped confirming its fence"
         // The node heartbeat runs beside the checks (one at a time), so a slow one never delays them.
         let beating = InFlight()
@@ -224,10 +231,13 @@ extension Worker {
                     while child.poll() == nil { try? await Task.sleep(for: .milliseconds(10)) }
                     return ("fenced", "stopped: the region was fenced by a failover", nil)
                 case .trusted(let until, let sent):
+                    // A read answered (or even sent) after the trust ran out still bounds the command by what it
+                    // confirmed: the fence was open and valid when the database ran it, so neither a failover's
+                    // fence nor the end of the region's lease came before, and every bound the failover waits
+                    // out counts from one of those. The guard, which holds the same deadline, may have stopped
+                    // the command at that instant meanwhile.
                     let late = ContinuousClock.now - trustedUntil
                     if late > .zero {
-                        // Sent in time but answered after the trust ran out: the guard, which holds the same
-                        // deadline, stops the command at that instant (a slow database, a starved host).
                         logger.warning(
                             "a fence confirmation came after the command's trust had run out",
                             metadata: [
