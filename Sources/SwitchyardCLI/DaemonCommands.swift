@@ -45,6 +45,20 @@ extension Logging {
 /// Namespace for the logging helpers above.
 enum Logging {}
 
+/// The operator's `--exec-env` / `--command-env` list, refused (exit 2) when malformed or when it names one of
+/// Switchyard's secrets.
+func commandEnvironment(_ specifications: [String], option: String, configuration: Configuration) throws
+    -> CommandEnvironment
+{
+    do {
+        let environment = try CommandEnvironment.parse(specifications, option: option)
+        try environment.check(withheld: configuration.withheldVariables, option: option)
+        return environment
+    } catch {
+        throw OperationFailure(message: error.description, exitCode: 2)
+    }
+}
+
 func defaultNodeId(_ kind: String, region: String) -> String {
     "\(kind)-\(region)-\(ProcessInfo.processInfo.hostName)-\(getpid())"
 }
@@ -67,6 +81,12 @@ struct SchedulerCommand: AsyncParsableCommand {
             "Run the --exec command through /bin/sh -c (for pipes, redirections, variables); the shell should `exec` the program so it receives SIGTERM."
     )
     var execShell = false
+    @Option(
+        name: .customLong("exec-env"),
+        help: ArgumentHelp(
+            "Give the --exec commands this variable: NAME passes the node's own on, NAME=VALUE sets it. Repeatable. They get PATH, HOME, the locale, a virtualenv and Airflow's AIRFLOW_* settings besides, never Switchyard's secrets.",
+            valueName: "NAME[=VALUE]"))
+    var execEnv: [String] = []
 
     func run() async throws {
         var argv: [[String]] = []
@@ -82,10 +102,12 @@ struct SchedulerCommand: AsyncParsableCommand {
             }
         }
         let context = try DaemonContext.make(config: global.config, region: region, label: "switchyard.scheduler")
+        let environment = try commandEnvironment(execEnv, option: "--exec-env", configuration: context.configuration)
         let node = SchedulerNode(
             configuration: context.configuration, region: context.region,
             nodeId: nodeId ?? defaultNodeId("scheduler", region: region),
-            exec: argv, execThroughShell: execShell, shutdown: context.shutdown, logger: context.logger)
+            exec: argv, execThroughShell: execShell, execEnvironment: environment, shutdown: context.shutdown,
+            logger: context.logger)
         try await DaemonService(shutdown: context.shutdown) { await node.run() }.runUntilShutdown(
             logger: context.logger)
     }
@@ -99,17 +121,25 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Region this worker serves.") var region: String
     @Option(help: "Worker id (default: worker-REGION-HOST-PID).") var workerId: String?
     @Option(help: "A worker silent this long is dead: its runs are taken over (e.g. 5s).") var staleAfter: String = "5s"
+    @Option(
+        name: .customLong("command-env"),
+        help: ArgumentHelp(
+            "Give the DAG commands this variable: NAME passes the worker's own on, NAME=VALUE sets it. Repeatable. They get PATH, HOME, the locale, a virtualenv and SWITCHYARD_* run details besides, never Switchyard's secrets.",
+            valueName: "NAME[=VALUE]"))
+    var commandEnv: [String] = []
 
     func run() async throws {
         let context = try DaemonContext.make(config: global.config, region: region, label: "switchyard.worker")
         guard let stale = Duration.parse(staleAfter) else {
             throw OperationFailure(message: "--stale-after: not a duration", exitCode: 2)
         }
+        let environment = try commandEnvironment(
+            commandEnv, option: "--command-env", configuration: context.configuration)
         guard
             let worker = Worker(
                 configuration: context.configuration, region: context.region,
                 workerId: workerId ?? defaultNodeId("worker", region: region),
-                staleAfter: stale, shutdown: context.shutdown, logger: context.logger)
+                staleAfter: stale, commandEnvironment: environment, shutdown: context.shutdown, logger: context.logger)
         else {
             throw OperationFailure(
                 message:

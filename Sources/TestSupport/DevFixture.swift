@@ -72,11 +72,19 @@ public final class DevFixture: @unchecked Sendable {
 
     /// Starts `switchyard ARGS… --config <config>` in the background, logging to `<dir>/logs/<name>.log`.
     @discardableResult
-    public func start(_ name: String, _ arguments: [String], config: String? = nil) throws -> pid_t {
+    /// `environment` adds variables to the daemon's own (through `env`, which execs it: the pid is the daemon's).
+    public func start(_ name: String, _ arguments: [String], config: String? = nil, environment: [String: String] = [:])
+        throws -> pid_t
+    {
         let logs = state.directory + "/logs"
         try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
-        let pid = try Daemon.spawn(
-            SwitchyardBinary.path, arguments + ["--config", config ?? self.config], log: logs + "/\(name).log")
+        let line = [SwitchyardBinary.path] + arguments + ["--config", config ?? self.config]
+        let pid =
+            environment.isEmpty
+            ? try Daemon.spawn(line[0], Array(line.dropFirst()), log: logs + "/\(name).log")
+            : try Daemon.spawn(
+                "/usr/bin/env", environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" } + line,
+                log: logs + "/\(name).log")
         lock.withLock { daemons.append((name, pid)) }
         TestServers.registerDaemon(pid)
         return pid

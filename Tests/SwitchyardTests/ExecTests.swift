@@ -35,6 +35,56 @@ struct ExecTests {
         return true
     }
 
+    /// The leader-gated command gets an environment of its own: what a program needs, Airflow's settings and
+    /// what the operator lists, never the node's secrets (the API token, libpq's password file) or anything
+    /// unlisted; naming a secret is refused before the node starts.
+    @Test func theCommandGetsACleanEnvironmentNeverTheNodesSecrets() async throws {
+        try await DevFixture.with(regions: 1, dags: fastDAGs) { f in
+            let file = f.state.directory + "/exec-environment"
+            try f.start(
+                "a",
+                [
+                    "scheduler", "--region", "us-east", "--node-id", "a", "--exec-env", "DATA_BUCKET", "--exec-env",
+                    "MODE=blue", "--exec-shell", "--exec",
+                    "env > \(file).tmp && mv \(file).tmp \(file); exec sleep 100",
+                ],
+                environment: [
+                    "SWITCHYARD_API_TOKEN": "api-secret-1", "PGPASSFILE": "/nonexistent/pg-secret-2",
+                    "DATA_BUCKET": "s3://data",
+                    "UNLISTED": "not-for-the-command", "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                ])
+            let written = await f.waitUntil(timeout: .seconds(20)) { FileManager.default.fileExists(atPath: file) }
+            try #require(written != nil, "the command never ran: \(f.log("a").suffix(2000))")
+            let text = try String(contentsOfFile: file, encoding: .utf8)
+            var environment: [String: String] = [:]
+            for line in text.split(separator: "\n") {
+                let parts = line.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                if parts.count == 2 { environment[String(parts[0])] = String(parts[1]) }
+            }
+            #expect(environment["DATA_BUCKET"] == "s3://data")
+            #expect(environment["MODE"] == "blue")
+            #expect(environment["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor")
+            #expect(environment["SWITCHYARD_REGION"] == "us-east")
+            #expect(environment["SWITCHYARD_NODE_ID"] == "a")
+            #expect(environment["PATH"] != nil)
+            #expect(environment["SWITCHYARD_API_TOKEN"] == nil)
+            #expect(environment["PGPASSFILE"] == nil)
+            #expect(environment["UNLISTED"] == nil)
+            #expect(!text.contains("secret"), "\(text)")
+
+            let refused = try await SwitchyardBinary.run(
+                [
+                    "scheduler", "--config", f.config, "--region", "us-east", "--exec-env", "SWITCHYARD_API_TOKEN",
+                    "--exec", "true",
+                ], environment: ["SWITCHYARD_API_TOKEN": "api-secret-3"])
+            #expect(refused.status == 2)
+            #expect(
+                refused.errors.contains("--exec-env SWITCHYARD_API_TOKEN: Switchyard reads a secret"),
+                "\(refused.errors)")
+            #expect(!refused.errors.contains("api-secret-3"))
+        }
+    }
+
     @Test func commandFollowsLeadershipThroughFreezeHandOffAndKill() async throws {
         try await DevFixture.with(regions: 1, dags: fastDAGs) { f in
             let file = f.state.directory + "/exec-events"

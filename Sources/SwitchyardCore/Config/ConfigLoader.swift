@@ -16,6 +16,7 @@ public enum ConfigLoader {
         directory: String, environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(ConfigErrors) -> Configuration {
         var errors: [ConfigError] = []
+        var referenced: Set<String> = []
         let names: [String]
         do {
             names = try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
@@ -32,6 +33,7 @@ public enum ConfigLoader {
             let (root, diagnostics) = readDocument(path: controlPath, environment: environment)
             if let root { controlPlane = ControlPlaneConfig.read(root) }
             errors += sortedByLine(diagnostics.errors)
+            referenced.formUnion(diagnostics.referenced)
         } else {
             errors.append(
                 ConfigError(file: controlPath, line: 0, field: "file", reason: "missing; every deployment needs one"))
@@ -54,6 +56,7 @@ public enum ConfigLoader {
                 }
             }
             errors += sortedByLine(diagnostics.errors)
+            referenced.formUnion(diagnostics.referenced)
         }
         if regions.isEmpty && !errors.contains(where: { $0.file != controlPath }) {
             errors.append(
@@ -76,10 +79,14 @@ public enum ConfigLoader {
             let (root, diagnostics) = readDocument(path: join(directory, dagsFile), environment: environment)
             if let root { dags = DAGConfig.readAll(root) }
             errors += sortedByLine(diagnostics.errors)
+            referenced.formUnion(diagnostics.referenced)
         }
 
         guard errors.isEmpty, let controlPlane else { throw ConfigErrors(errors: errors) }
-        return Configuration(directory: directory, controlPlane: controlPlane, regions: regions, dags: dags)
+        var configuration = Configuration(
+            directory: directory, controlPlane: controlPlane, regions: regions, dags: dags)
+        configuration.referencedVariables = referenced
+        return configuration
     }
 
     static func join(_ directory: String, _ name: String) -> String {

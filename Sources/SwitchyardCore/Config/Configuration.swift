@@ -8,6 +8,8 @@ public struct Configuration: Sendable {
     public var regions: [RegionConfig]
     /// `dags.yaml` (empty when the file is absent).
     public var dags: [DAGConfig]
+    /// Every environment variable the files' `${VAR}` read.
+    public var referencedVariables: Set<String> = []
 
     /// Creates a configuration; `regions` is sorted by priority descending, then name.
     public init(directory: String, controlPlane: ControlPlaneConfig, regions: [RegionConfig], dags: [DAGConfig]) {
@@ -15,6 +17,23 @@ public struct Configuration: Sendable {
         self.controlPlane = controlPlane
         self.regions = regions.sorted { ($0.priority, $1.name) > ($1.priority, $0.name) }
         self.dags = dags
+    }
+
+    /// Switchyard's own secrets, by the environment variable they come from: everything the files' `${VAR}`
+    /// read (the databases' passwords), the API token's variable, every hook's secret and every Sentinel
+    /// password. A command Switchyard starts never gets them (`CommandEnvironment`).
+    public var withheldVariables: Set<String> {
+        var names = referencedVariables
+        names.insert(controlPlane.api.tokenEnv)
+        for region in regions {
+            for hook in region.routing.hooks + region.routing.notify {
+                if let name = hook.secretEnv { names.insert(name) }
+            }
+            if case .sentinel(let sentinel) = region.redis?.connection, let name = sentinel.passwordEnv {
+                names.insert(name)
+            }
+        }
+        return names.union(CommandEnvironment.alwaysWithheld)
     }
 
     /// The region called `name`, if any.

@@ -4,6 +4,8 @@ package final class Diagnostics {
     package let file: String
     package let environment: [String: String]
     package private(set) var errors: [ConfigError] = []
+    /// Every environment variable the file's `${VAR}` read: Switchyard's secrets come from these.
+    package var referenced: Set<String> = []
 
     package init(file: String, environment: [String: String]) {
         self.file = file

@@ -17,7 +17,10 @@ enum EnvironmentExpansion {
         }
     }
 
-    static func expand(_ text: String, environment: [String: String]) -> Result<String, Failure> {
+    /// `used` is told every variable name the text reads (set or not).
+    static func expand(_ text: String, environment: [String: String], used: (String) -> Void = { _ in }) -> Result<
+        String, Failure
+    > {
         guard text.contains("$") else { return .success(text) }
         var output = ""
         var index = text.startIndex
@@ -52,6 +55,7 @@ enum EnvironmentExpansion {
                 fallback = nil
             }
             guard isVariableName(name) else { return .failure(.badName) }
+            used(String(name))
             if let value = environment[String(name)], !(value.isEmpty && fallback != nil) {
                 output += value
             } else if let fallback {

@@ -39,7 +39,12 @@ package struct ValueNode {
             fail("expected a string, found \(kind)")
             return nil
         }
-        switch EnvironmentExpansion.expand(scalar.string, environment: diagnostics.environment) {
+        switch EnvironmentExpansion.expand(
+            scalar.string, environment: diagnostics.environment,
+            used: { [diagnostics] in
+                diagnostics.referenced.insert($0)
+            })
+        {
         case .success(let text): return text
         case .failure(let failure):
             fail(failure.reason)

@@ -92,17 +92,23 @@ extension DevDeployment {
                 continue
             }
             let logFile = logs + "/\(daemon.kind)-\(daemon.name).log"
-            // In a partitionable deployment each daemon runs in its region's namespace (the router in the hub's).
-            var (program, arguments) =
-                state.network?.command(in: daemon.kind == "router" ? nil : daemon.region, binary, daemon.arguments)
-                ?? (binary, daemon.arguments)
-            if let line = programs[daemon.name], let first = line.first {
-                (program, arguments) = (first, Array(line.dropFirst()))
-            }
             // A region with a clock of its own: its daemons (and what they start) read it through libfaketime.
             let clockFile =
                 ["scheduler", "worker", "agent"].contains(daemon.kind) && state.clocks != nil
                 ? LabClocks.file(directory: directory, region: daemon.region) : nil
+            // The commands a scheduler or worker starts get a clean environment: they keep the region's clock
+            // only when told to pass libfaketime's variables on.
+            var daemonArguments = daemon.arguments
+            if clockFile != nil, let option = ["scheduler": "--exec-env", "worker": "--command-env"][daemon.kind] {
+                daemonArguments += LabClocks.variables.flatMap { [option, $0] }
+            }
+            // In a partitionable deployment each daemon runs in its region's namespace (the router in the hub's).
+            var (program, arguments) =
+                state.network?.command(in: daemon.kind == "router" ? nil : daemon.region, binary, daemonArguments)
+                ?? (binary, daemonArguments)
+            if let line = programs[daemon.name], let first = line.first {
+                (program, arguments) = (first, Array(line.dropFirst()))
+            }
             if let clockFile {
                 if !FileManager.default.fileExists(atPath: clockFile) {
                     try LabClocks.write(

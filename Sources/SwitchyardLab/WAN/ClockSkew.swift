@@ -86,6 +86,12 @@ public enum LabClocks {
             toFile: file(directory: directory, region: region), atomically: true, encoding: .utf8)
     }
 
+    /// The variables that keep a process on its region's clock; a daemon passes them on to its commands.
+    public static let variables = [
+        "LD_PRELOAD", "FAKETIME_TIMESTAMP_FILE", "FAKETIME_DONT_FAKE_MONOTONIC", "FAKETIME_CACHE_DURATION",
+        "FAKETIME_SHARED",
+    ]
+
     /// `program arguments…` run on the region's clock: `env` sets libfaketime's controls and execs the
     /// wrapper, which forks the daemon with libfaketime preloaded; `env -u FAKETIME` drops the wrapper's
     /// own fixed specification so the file is read (and read again every second).

@@ -17,8 +17,12 @@ actor ExecSupervisor {
     /// SIGTERM to the command itself rather than its process group (see `ExecGuard`).
     let termMainOnly: Bool
 
-    init(command: [String], grace: Duration, termMainOnly: Bool = true, logger: Logger) {
+    /// The environment the guard and its command get (`CommandEnvironment`: never the node's secrets).
+    let environment: [String: String]
+
+    init(command: [String], grace: Duration, termMainOnly: Bool = true, environment: [String: String], logger: Logger) {
         self.command = command
+        self.environment = environment
         self.grace = grace
         self.termMainOnly = termMainOnly
         self.logger = logger
@@ -95,7 +99,7 @@ actor ExecSupervisor {
                     String(BootClock.nanoseconds(at: leaseUntil)),
                 ]
                     + (termMainOnly ? ["--term-main"] : []) + ["--"] + command,
-                environment: ProcessInfo.processInfo.environment)
+                environment: environment)
             guardProcess = process
             logger.notice(
                 "exec command started",

@@ -28,7 +28,7 @@ public final class SchedulerNode: Sendable {
     ///   process group (otherwise to the command itself, then SIGKILL to what is left of its group).
     public init(
         configuration: Configuration, region: RegionConfig, nodeId: String, exec: [[String]],
-        execThroughShell: Bool = false,
+        execThroughShell: Bool = false, execEnvironment: CommandEnvironment = CommandEnvironment(),
         shutdown: ShutdownSignal, logger: Logger
     ) {
         self.configuration = configuration
@@ -39,10 +39,14 @@ public final class SchedulerNode: Sendable {
         logger[metadataKey: "switchyard.region"] = .string(region.name)
         logger[metadataKey: "switchyard.node"] = .string(nodeId)
         self.logger = logger
+        // The commands get an environment of their own, never the node's secrets (`CommandEnvironment`).
+        let environment = execEnvironment.build(
+            from: ProcessInfo.processInfo.environment, withheld: configuration.withheldVariables,
+            adding: ["SWITCHYARD_REGION": region.name, "SWITCHYARD_NODE_ID": nodeId])
         self.execs = exec.map {
             ExecSupervisor(
                 command: $0, grace: configuration.controlPlane.election.execGrace, termMainOnly: !execThroughShell,
-                logger: logger)
+                environment: environment, logger: logger)
         }
     }
 

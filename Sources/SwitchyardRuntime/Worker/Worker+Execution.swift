@@ -158,8 +158,7 @@ extension Worker {
         let lease = timeout ?? .seconds(10 * 365 * 86_400)
         let timing = self.timing
         var trustedUntil = initialTrust
-        var environment = ProcessInfo.processInfo.environment
-        environment["SWITCHYARD_REGION"] = region.name
+        var environment = commandEnvironment
         environment["SWITCHYARD_DAG_ID"] = message.dagId
         environment["SWITCHYARD_RUN_ID"] = message.runId
         environment["SWITCHYARD_ATTEMPT"] = String(attempt)

@@ -24,15 +24,22 @@ public final class Worker: Sendable {
     /// Its fence checks, its command's kill grace, and how long it trusts a fence it read.
     var timing: SafetyTiming { SafetyTiming(configuration.controlPlane) }
 
+    /// What its commands' environment starts from (`CommandEnvironment`: never the worker's secrets); each
+    /// command adds its run's `SWITCHYARD_*` variables.
+    let commandEnvironment: [String: String]
+
     /// Where its runs come from: the region's Redis stream.
     let redisConfig: RedisConfig
 
     /// Creates a worker; `run()` does the work. nil for a region without Redis (nothing is dispatched there).
     public init?(
         configuration: Configuration, region: RegionConfig, workerId: String, staleAfter: Duration,
-        shutdown: ShutdownSignal, logger: Logger
+        commandEnvironment: CommandEnvironment = CommandEnvironment(), shutdown: ShutdownSignal, logger: Logger
     ) {
         guard let redis = region.redis else { return nil }
+        self.commandEnvironment = commandEnvironment.build(
+            from: ProcessInfo.processInfo.environment, withheld: configuration.withheldVariables,
+            adding: ["SWITCHYARD_REGION": region.name])
         self.redisConfig = redis
         self.configuration = configuration
         self.region = region
