@@ -23,6 +23,8 @@ struct AgentCommand: AsyncParsableCommand {
         // One malloc arena per probe thread (glibc's default is up to 8 per core) costs megabytes of
         // resident heap at hundreds of regions; two arenas are plenty for an agent that mostly waits.
         _ = sy_limit_malloc_arenas(2)
+        // A command on this host running as this user must not read its secrets from /proc/PID/environ.
+        _ = sy_set_non_dumpable()
         var host = configuration.controlPlane.api.listenHost
         var port = configuration.controlPlane.api.listenPort
         if let listen {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CMalloc
 import Foundation
 import Logging
 import SwitchyardCore
@@ -21,6 +22,9 @@ struct DaemonContext {
                 exitCode: 2)
         }
         Logging.bootstrapOnce(level: configuration.controlPlane.logging.level)
+        // A command the daemon starts runs as the same user: without this it could read the daemon's secrets
+        // from /proc/PID/environ (and attach a debugger). Non-dumpable, /proc/PID belongs to root.
+        _ = sy_set_non_dumpable()
         signal(SIGPIPE, SIG_IGN)  // a dead exec-guard must not kill the node through its pipe
         return DaemonContext(
             configuration: configuration, region: region, logger: Logger(label: label), shutdown: ShutdownSignal())
@@ -84,7 +88,7 @@ struct SchedulerCommand: AsyncParsableCommand {
     @Option(
         name: .customLong("exec-env"),
         help: ArgumentHelp(
-            "Give the --exec commands this variable: NAME passes the node's own on, NAME=VALUE sets it. Repeatable. They get PATH, HOME, the locale, a virtualenv and Airflow's AIRFLOW_* settings besides, never Switchyard's secrets.",
+            "Give the --exec commands this variable: NAME passes the node's own on, NAME=VALUE sets it. Repeatable. They get PATH, HOME, the locale, a virtualenv, CA and proxy settings and Airflow's AIRFLOW_* settings besides, never Switchyard's secrets.",
             valueName: "NAME[=VALUE]"))
     var execEnv: [String] = []
 
@@ -124,7 +128,7 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(
         name: .customLong("command-env"),
         help: ArgumentHelp(
-            "Give the DAG commands this variable: NAME passes the worker's own on, NAME=VALUE sets it. Repeatable. They get PATH, HOME, the locale, a virtualenv and SWITCHYARD_* run details besides, never Switchyard's secrets.",
+            "Give the DAG commands this variable: NAME passes the worker's own on, NAME=VALUE sets it. Repeatable. They get PATH, HOME, the locale, a virtualenv, CA and proxy settings, Airflow's AIRFLOW_* settings and SWITCHYARD_* run details besides, never Switchyard's secrets.",
             valueName: "NAME[=VALUE]"))
     var commandEnv: [String] = []
 

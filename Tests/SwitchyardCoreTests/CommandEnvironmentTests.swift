@@ -50,8 +50,8 @@ struct CommandEnvironmentTests {
         #expect(built["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor")
     }
 
-    @Test(arguments: ["US_EAST_DB_PASSWORD", "SWITCHYARD_API_TOKEN=x", "PGPASSWORD", "PGPASSFILE=/tmp/p"])
-    func namingASecretIsRefusedWithTheNameNeverTheValue(_ specification: String) throws {
+    @Test(arguments: ["US_EAST_DB_PASSWORD", "SWITCHYARD_API_TOKEN", "PGPASSWORD", "PGPASSFILE"])
+    func passingASecretOnIsRefusedWithTheNameNeverTheValue(_ specification: String) throws {
         let environment = try CommandEnvironment.parse([specification])
         let refusal = #expect(throws: CommandEnvironment.Refusal.self) {
             try environment.check(withheld: withheld, option: "--exec-env")
@@ -62,6 +62,23 @@ struct CommandEnvironmentTests {
         for value in parent.values where value.contains("secret") {
             #expect(refusal?.description.contains(value) == false)
         }
+    }
+
+    /// A value of the operator's own under a withheld name gives away nothing of the daemon's: Airflow's own
+    /// password file under libpq's name.
+    @Test func settingAValueOfYourOwnUnderAWithheldNameIsAllowed() throws {
+        let environment = try CommandEnvironment.parse(["PGPASSFILE=/etc/airflow/pgpass"])
+        try environment.check(withheld: withheld)
+        let built = environment.build(from: parent, withheld: withheld)
+        #expect(built["PGPASSFILE"] == "/etc/airflow/pgpass")
+        #expect(built["PGPASSWORD"] == nil)
+    }
+
+    @Test func caAndProxySettingsPass() {
+        let built = CommandEnvironment().build(
+            from: ["https_proxy": "http://proxy:3128", "NO_PROXY": "localhost", "REQUESTS_CA_BUNDLE": "/etc/ca.pem"],
+            withheld: withheld)
+        #expect(built.count == 3)
     }
 
     @Test(arguments: ["", "=x", "1ABC", "A-B", "A B=c"])

@@ -85,6 +85,55 @@ struct ExecTests {
         }
     }
 
+    /// A command runs as its node's user, so it could read the node's secrets from /proc/PID/environ: the
+    /// node makes itself non-dumpable, which closes that to its own user. Run as `nobody` (setpriv, root
+    /// only), a node's environment is unreadable to another process of `nobody`.
+    @Test(.enabled(if: getuid() == 0, "runs a node as nobody through setpriv, which needs root"))
+    func aProcessOfTheNodesUserCannotReadItsEnvironment() async throws {
+        let directory = "/tmp/switchyard-dumpable-\(getpid())-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        // A node that reaches nothing: it keeps retrying, which is all this needs.
+        try "control:\n  dsn: \"host=127.0.0.1 port=1 dbname=control\"\n".write(
+            toFile: directory + "/controlplane.yaml", atomically: true, encoding: .utf8)
+        try
+            "name: us-east\npriority: 100\ndatabase:\n  dsn: \"host=127.0.0.1 port=1 dbname=app\"\nredis:\n  url: \"redis://127.0.0.1:1\"\n"
+            .write(
+                toFile: directory + "/us-east.yaml", atomically: true, encoding: .utf8)
+        let binary = directory + "/switchyard"
+        try FileManager.default.copyItem(atPath: SwitchyardBinary.path, toPath: binary)
+        chmod(directory, 0o755)
+        for file in ["controlplane.yaml", "us-east.yaml"] { chmod(directory + "/" + file, 0o644) }
+        chmod(binary, 0o755)
+        let nobody = ["--reuid=65534", "--regid=65534", "--clear-groups"]
+        let log = directory + "/node.log"
+        let pid = try Daemon.spawn(
+            "/usr/bin/setpriv",
+            nobody + [
+                "/usr/bin/env", "NODE_SECRET=hunter2-\(getpid())", binary, "scheduler", "--config", directory,
+                "--region", "us-east",
+            ], log: log)
+        TestServers.registerDaemon(pid)
+        defer {
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+        }
+        // It has started (and made itself non-dumpable) once it logs.
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("switchyard.scheduler"),
+            ContinuousClock.now < deadline, Processes.isAlive(pid)
+        {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let started = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        try #require(started.contains("switchyard.scheduler"), "the node never started: \(started.suffix(1000))")
+        let read = try await Subprocess.run(
+            "/usr/bin/setpriv", nobody + ["/bin/cat", "/proc/\(pid)/environ"], check: false)
+        #expect(read.status != 0)
+        #expect(!read.output.contains("hunter2"))
+    }
+
     @Test func commandFollowsLeadershipThroughFreezeHandOffAndKill() async throws {
         try await DevFixture.with(regions: 1, dags: fastDAGs) { f in
             let file = f.state.directory + "/exec-events"

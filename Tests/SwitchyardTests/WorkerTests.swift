@@ -146,6 +146,44 @@ struct WorkerTests {
         return (db, try f.start("w1", ["worker", "--region", "us-east", "--worker-id", "w1"]))
     }
 
+    /// A DAG command gets an environment of its own: what a program needs, the run's SWITCHYARD_* details and
+    /// what the operator lists, never the worker's secrets or anything unlisted.
+    @Test func aDAGCommandGetsACleanEnvironmentNeverTheWorkersSecrets() async throws {
+        let directory = try await TestServers.shared.scratchDirectory("worker-environment")
+        let file = directory + "/environment"
+        try await DevFixture.with(
+            regions: 1, dags: "dags:\n  - id: show_env\n    command: \"env > \(file).tmp && mv \(file).tmp \(file)\"\n"
+        ) { f in
+            let db = try await f.connect("us-east")
+            let redis = try await f.redis("us-east")
+            try await db.query("UPDATE switchyard.fence SET open_until = now() + interval '1 minute'")
+            try await db.query(
+                "INSERT INTO switchyard.dag_run (dag_id, run_id, state, dispatch_id, dispatch_epoch) VALUES ('show_env', 'r1', 'running', 'd1', 1)"
+            )
+            try await redis.command([
+                "XADD", "switchyard:runs", "*", "region", "us-east", "epoch", "1", "dag_id", "show_env", "run_id", "r1",
+                "dispatch_id", "d1",
+            ])
+            try f.start(
+                "w1", ["worker", "--region", "us-east", "--worker-id", "w1", "--command-env", "DATA_BUCKET"],
+                environment: [
+                    "SWITCHYARD_API_TOKEN": "api-secret-1", "PGPASSFILE": "/nonexistent/pg-secret-2",
+                    "DATA_BUCKET": "s3://data", "UNLISTED": "not-for-the-command",
+                ])
+            let written = await f.waitUntil(timeout: .seconds(20)) { FileManager.default.fileExists(atPath: file) }
+            try #require(written != nil, "the command never ran: \(f.log("w1").suffix(2000))")
+            let text = try String(contentsOfFile: file, encoding: .utf8)
+            let names = Set(text.split(separator: "\n").map { String($0.prefix { $0 != "=" }) })
+            #expect(text.contains("\nDATA_BUCKET=s3://data\n") || text.hasPrefix("DATA_BUCKET=s3://data\n"))
+            #expect(text.contains("SWITCHYARD_RUN_ID=r1"))
+            #expect(text.contains("SWITCHYARD_REGION=us-east"))
+            #expect(names.contains("PATH"))
+            #expect(
+                !names.contains("SWITCHYARD_API_TOKEN") && !names.contains("PGPASSFILE") && !names.contains("UNLISTED"))
+            #expect(!text.contains("secret"), "\(text)")
+        }
+    }
+
     func pgrepCount(_ pattern: String) -> Int {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         return entries.compactMap(Int32.init).filter { pid in

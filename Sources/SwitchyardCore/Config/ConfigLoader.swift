@@ -78,8 +78,7 @@ public enum ConfigLoader {
         if names.contains(dagsFile) {
             let (root, diagnostics) = readDocument(path: join(directory, dagsFile), environment: environment)
             if let root { dags = DAGConfig.readAll(root) }
-            errors += sortedByLine(diagnostics.errors)
-            referenced.formUnion(diagnostics.referenced)
+            errors += sortedByLine(diagnostics.errors)  // what a DAG command reads is no secret of Switchyard's
         }
 
         guard errors.isEmpty, let controlPlane else { throw ConfigErrors(errors: errors) }

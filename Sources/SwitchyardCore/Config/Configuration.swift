@@ -8,7 +8,7 @@ public struct Configuration: Sendable {
     public var regions: [RegionConfig]
     /// `dags.yaml` (empty when the file is absent).
     public var dags: [DAGConfig]
-    /// Every environment variable the files' `${VAR}` read.
+    /// Every environment variable `controlplane.yaml` and the region files read through `${VAR}`.
     public var referencedVariables: Set<String> = []
 
     /// Creates a configuration; `regions` is sorted by priority descending, then name.
@@ -19,8 +19,8 @@ public struct Configuration: Sendable {
         self.dags = dags
     }
 
-    /// Switchyard's own secrets, by the environment variable they come from: everything the files' `${VAR}`
-    /// read (the databases' passwords), the API token's variable, every hook's secret and every Sentinel
+    /// Switchyard's own secrets, by the environment variable they come from: everything `controlplane.yaml`
+    /// and the region files read through `${VAR}` (the databases' passwords), the API token's variable, every hook's secret and every Sentinel
     /// password. A command Switchyard starts never gets them (`CommandEnvironment`).
     public var withheldVariables: Set<String> {
         var names = referencedVariables

@@ -8,12 +8,21 @@
 /// `AIRFLOW__SECTION__KEY`, `AIRFLOW_CONN_*`, `AIRFLOW_VAR_*`), what the operator lists
 /// (`--exec-env NAME` passes the daemon's `NAME` on, `--exec-env NAME=VALUE` sets it) and what the
 /// daemon itself adds (`SWITCHYARD_REGION`, …). A variable Switchyard's configuration reads is withheld
-/// even when it matches one of those, and naming one explicitly is refused.
+/// even when it matches one of those, and passing one on by name is refused; setting it to a value of
+/// the operator's (`NAME=VALUE`) gives away nothing of the daemon's and is allowed.
+///
+/// The environment is one way a command could read the daemon's secrets; the other is the daemon's
+/// `/proc/PID/environ`, which a command running as the same user could read: every daemon makes itself
+/// non-dumpable at start (`PR_SET_DUMPABLE`), which closes it.
 public struct CommandEnvironment: Sendable, Equatable {
     /// Names passed on from the daemon's environment when set.
     public static let passedNames: Set<String> = [
         "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TERM", "VIRTUAL_ENV",
         "PYTHONPATH", "PYTHONHOME", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "AIRFLOW_HOME", "AIRFLOW_CONFIG",
+        // A host behind a corporate CA or proxy: without these, tasks fail on TLS or the network in ways that
+        // are hard to trace (a proxy URL can carry credentials: it is the host's, given to every program).
+        "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "http_proxy", "https_proxy",
+        "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
     ]
     /// Prefixes of names passed on: the locale, and Airflow's settings, connections and variables.
     public static let passedPrefixes = ["LC_", "AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_"]
@@ -62,20 +71,20 @@ public struct CommandEnvironment: Sendable, Equatable {
         return environment
     }
 
-    /// Refuses any listed name that is one of Switchyard's secrets (`withheld`).
+    /// Refuses any name passed on that is one of Switchyard's secrets (`withheld`).
     public func check(withheld: Set<String>, option: String = "--exec-env") throws(Refusal) {
         let all = withheld.union(Self.alwaysWithheld)
-        for name in passed + set.map(\.name) where all.contains(name) {
+        for name in passed where all.contains(name) {
             throw Refusal(
                 description:
-                    "\(option) \(name): Switchyard reads a secret of its own from it (a password, a token or a hook secret), and a command never gets those; give the command a variable of its own"
+                    "\(option) \(name): Switchyard reads a secret of its own from it (a password, a token or a hook secret), and a command never gets those; give the command a value of its own (\(option) \(name)=VALUE) or a variable of its own"
             )
         }
     }
 
     /// The command's environment: what `parent` has of the names and prefixes passed by default and of the
-    /// operator's names, the operator's settings, then `adding`; nothing in `withheld` (or always withheld)
-    /// unless `adding` sets it.
+    /// operator's names, except anything in `withheld` (or always withheld); then the operator's settings
+    /// and `adding`, which are values of their own.
     public func build(from parent: [String: String], withheld: Set<String>, adding: [String: String] = [:])
         -> [String: String]
     {
@@ -88,7 +97,7 @@ public struct CommandEnvironment: Sendable, Equatable {
                 result[name] = value
             }
         }
-        for (name, value) in set where !all.contains(name) { result[name] = value }
+        for (name, value) in set { result[name] = value }
         for (name, value) in adding { result[name] = value }
         return result
     }
