@@ -101,7 +101,9 @@ struct ExecTests {
             .write(
                 toFile: directory + "/us-east.yaml", atomically: true, encoding: .utf8)
         let binary = directory + "/switchyard"
-        try FileManager.default.copyItem(atPath: SwitchyardBinary.path, toPath: binary)
+        // Copied by cp, not by this process: a write descriptor of ours would be inherited by whatever another
+        // test forks meanwhile, and exec would fail with "Text file busy".
+        _ = try await Subprocess.run("/bin/cp", [SwitchyardBinary.path, binary])
         chmod(directory, 0o755)
         for file in ["controlplane.yaml", "us-east.yaml"] { chmod(directory + "/" + file, 0o644) }
         chmod(binary, 0o755)
