@@ -254,9 +254,13 @@ struct AirflowTests {
 }
 
 extension AirflowTests {
-    /// `runbooks/drills/airflow-kill-schedulers.yaml` on a two-region `dev up --airflow --daemons`: the active
-    /// region's scheduler hosts die, the region fails over, and the Airflow runs in flight finish in the target.
-    @Test func theAirflowDrillFinishesTheRunsInFlightInTheTarget() async throws {
+    /// The Airflow drills on one two-region `dev up --airflow --daemons`, whose drill DAG writes every task
+    /// attempt to a ledger outside both regions: `airflow-switchover.yaml` (the old region's scheduler
+    /// finishes its running tasks before the final copy, which carries their task instances and XComs
+    /// over) and `airflow-kill-schedulers.yaml` (the active region's scheduler hosts die and it fails over).
+    /// Each time every run finishes in the target, no task instance runs in two regions at once, none runs
+    /// again after finishing and none is left unfinished.
+    @Test func theAirflowDrillsMoveEveryTaskOnceAndFinishItInTheTarget() async throws {
         try await DeploymentSlots.shared.withSlot {
             let dir = try await TestServers.shared.scratchDirectory("airflow-drill")
             func register() {
@@ -271,25 +275,40 @@ extension AirflowTests {
                 ])
                 register()
                 try #require(up.status == 0, "\(up.output)\(up.errors)")
-                let run = try await SwitchyardBinary.run([
-                    "drill", drillsDirectory + "/airflow-kill-schedulers.yaml", "--dir", dir, "--json",
-                ])
-                register()
-                guard let report = try? WireJSON.decoder().decode(DrillReport.self, from: Data(run.output.utf8)) else {
-                    Issue.record("the drill printed no report (exit \(run.status)): \(run.errors.suffix(4000))")
-                    throw DevError("no drill report")
+                for drill in ["airflow-switchover", "airflow-kill-schedulers"] {
+                    let run = try await SwitchyardBinary.run([
+                        "drill", drillsDirectory + "/\(drill).yaml", "--dir", dir, "--json",
+                    ])
+                    register()
+                    guard let report = try? WireJSON.decoder().decode(DrillReport.self, from: Data(run.output.utf8))
+                    else {
+                        Issue.record("\(drill) printed no report (exit \(run.status)): \(run.errors.suffix(4000))")
+                        throw DevError("no drill report")
+                    }
+                    print(
+                        "\(drill): detect \(report.detectMs ?? -1) ms, RTO \(report.rtoMs ?? -1) ms, first task in the target "
+                            + "\(report.firstExecutionMs ?? -1) ms, last task finished \(report.lastTaskFinishedMs ?? -1) ms, "
+                            + "\(report.runsFinishedInTarget ?? -1) of \(report.runsInFlight) runs finished there, "
+                            + "\(report.taskAttempts ?? -1) task attempts"
+                    )
+                    #expect(
+                        run.status == 0 && report.passed,
+                        "\(drill): \(report.expectations.filter { !$0.held }) \(run.errors.suffix(3000))")
+                    #expect(
+                        report.runsInFlight == 4 && report.runsFinishedInTarget == 4 && report.runsLost == 0
+                            && report.runsTwice == 0, "\(drill)")
+                    #expect(report.failover?.runsMoved == 4, "\(drill): \(String(describing: report.failover))")
+                    // The ledger: 4 runs of 3 tasks, each attempt recorded; nothing twice, again or left over.
+                    #expect((report.taskAttempts ?? 0) >= 12, "\(drill): \(String(describing: report.taskAttempts))")
+                    let ledger =
+                        "overlapping \(String(describing: report.attemptsOverlapping)), rerun "
+                        + "\(String(describing: report.tasksRerunAfterFinishing)), unfinished "
+                        + "\(String(describing: report.tasksUnfinished))"
+                    #expect(
+                        report.attemptsOverlapping == 0 && report.tasksRerunAfterFinishing == 0
+                            && report.tasksUnfinished == 0,
+                        "\(drill): \(ledger): \(run.errors.suffix(3000))")
                 }
-                print(
-                    "airflow drill: detect \(report.detectMs ?? -1) ms, RTO \(report.rtoMs ?? -1) ms, first task in the target "
-                        + "\(report.firstExecutionMs ?? -1) ms, \(report.runsFinishedInTarget ?? -1) of \(report.runsInFlight) runs finished there"
-                )
-                #expect(
-                    run.status == 0 && report.passed,
-                    "\(report.expectations.filter { !$0.held }) \(run.errors.suffix(3000))")
-                #expect(
-                    report.runsInFlight == 4 && report.runsFinishedInTarget == 4 && report.runsLost == 0
-                        && report.runsTwice == 0)
-                #expect(report.failover?.runsMoved == 4, "\(String(describing: report.failover))")
             } catch {
                 _ = try? await SwitchyardBinary.run(["dev", "down", "--dir", dir, "--purge"])
                 throw error

@@ -291,6 +291,56 @@ struct ExecTests {
         }
     }
 
+    /// A failover's fence step counts the old leader's command as stopped only on the leader's record
+    /// (`exec_stopped_epoch`): the record is written once a fenced region's command has exited (it may take
+    /// its grace: Airflow finishes its running tasks), never while it stops, and withdrawn before the command
+    /// starts again when the fence reopens. The leader keeps leading meanwhile (it does not block on the stop).
+    @Test func aFencedLeaderRecordsItsCommandStoppedOnlyOnceItExitedAndWithdrawsItBeforeARestart() async throws {
+        try await DevFixture.with(regions: 1, dags: fastDAGs, settings: DevSettings(execGrace: .seconds(8))) {
+            f in
+            let (script, file) = try slowStopper(f, stopTakes: "3")
+            try f.start("a", ["scheduler", "--region", "us-east", "--node-id", "a", "--exec", "/bin/sh \(script)"])
+            func count(_ kind: String) -> Int { events(file).filter { $0.kind == kind }.count }
+            try #require(await f.waitUntil(timeout: .seconds(15)) { count("start") == 1 } != nil)
+            let db = try await f.connect("us-east")
+            func record() async throws -> (epoch: Int, stopped: Bool) {
+                let row = try await db.query(
+                    "SELECT epoch, coalesce(exec_stopped_epoch = epoch, false) AS stopped FROM switchyard.leadership WHERE id = 1"
+                ).first
+                return (try row?["epoch"].require(Int.self) ?? -1, try row?["stopped"].require(Bool.self) ?? false)
+            }
+            let leading = try await record()
+            #expect(!leading.stopped, "a running command is recorded as stopped")
+
+            // A switchover's draining fence: the command is told to stop and takes 3 s to exit.
+            try await db.query("UPDATE switchyard.fence SET open = false, drain = true WHERE id = 1")
+            // Each look reads the events first: a record seen means the stop line was already there if it came first.
+            var looks: [(stops: Int, recorded: Bool)] = []
+            let deadline = ContinuousClock.now + .seconds(20)
+            while ContinuousClock.now < deadline {
+                let stops = count("stop")
+                let recorded = try await record().stopped
+                looks.append((stops, recorded))
+                if recorded { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            let first = looks.first { $0.recorded }
+            try #require(first != nil, "no record of the stop: \(f.log("a").suffix(2000))")
+            #expect(count("stopping") == 1)
+            #expect(first?.stops == 1, "recorded before the command had exited: \(events(file))")
+            let after = try await record()
+            #expect(after.epoch == leading.epoch, "the leader stepped down while its command stopped")
+            #expect(!f.log("a").contains("stepping down"), "\(f.log("a").suffix(2000))")
+
+            // The fence reopens: the record is withdrawn before the command starts again.
+            try await db.query("UPDATE switchyard.fence SET open = true, drain = false WHERE id = 1")
+            try #require(await f.waitUntil(timeout: .seconds(15)) { count("start") == 2 } != nil)
+            let restarted = try await record()
+            #expect(!restarted.stopped, "the command runs again under a record that says it stopped")
+            await db.close()
+        }
+    }
+
     @Test func theShippedTimingsAcceptExecAndAShellOnlyCommandIsRefused() async throws {
         // exec_grace 1 s with step_down_after 2 s and idle_session_timeout 3 s, as regions/controlplane.yaml has.
         try await DevFixture.with(regions: 1, dags: fastDAGs, settings: DevSettings(execGrace: .seconds(1))) {

@@ -97,7 +97,9 @@ package enum DevConfigWriter {
     static func timings(_ state: DevState) -> String {
         let settings = state.settings
         let ms = DevSettings.yaml
-        let execGrace = settings?.execGrace.map(ms) ?? (state.airflow == nil ? "500ms" : "5s")
+        // Airflow's LocalExecutor lets its running tasks finish when `airflow scheduler` is told to stop (a
+        // switchover drains them): the drill DAG's longest task is 8 s, and a loaded host starts tasks slowly.
+        let execGrace = settings?.execGrace.map(ms) ?? (state.airflow == nil ? "500ms" : "20s")
         let cooldown = settings?.cooldown.map(ms) ?? "5s"
         let resolve = settings?.incidentResolveAfter.map(ms) ?? "10s"
         if settings?.shippedTimings == true {

@@ -154,7 +154,7 @@ public enum DevDeployment {
             let home = try AirflowHome(
                 directory: state.directory + "/airflow/" + name, port: pg.port, database: LocalPostgres.database,
                 user: LocalPostgres.user,
-                passfile: state.passfile, dags: ["switchyard_drill": AirflowHome.drillDAG])
+                passfile: state.passfile, dags: ["switchyard_drill": AirflowHome.drillDAG(ledger: state.airflowLedger)])
             homes.append(home)
             records[name] = DevAirflow(home: home.directory, apiPort: home.apiPort)
         }

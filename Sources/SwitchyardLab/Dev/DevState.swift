@@ -25,6 +25,8 @@ public struct DevState: Codable, Sendable {
     public var createdAt: Date
     /// `dev up --airflow`: each region's Airflow install (its metadata tables in the region database).
     public var airflow: [String: DevAirflow]?
+    /// The drill DAG's ledger (`AirflowHome.drillDAG`): one file outside every region's Airflow home.
+    public var airflowLedger: String { directory + "/airflow/ledger.jsonl" }
     /// The routing stand-in's port, once `dev up --daemons` enabled it (see `DevRouter`).
     public var routerPort: Int?
     /// The namespaces of a partitionable deployment (`dev up --netns`); nil when every process

@@ -125,8 +125,75 @@ public final class AirflowHome: @unchecked Sendable {
         """
     }
 
-    /// The local deployment's DAG for drills: one task of 8 s, long enough to be in flight across a failover.
-    public static let drillDAG = sleepingDAG(id: "switchyard_drill", seconds: 8)
+    /// The local deployment's DAG for drills, `switchyard_drill`: three tasks in a chain (`extract` 2 s,
+    /// `transform` 8 s, `load` 2 s), each handing its result to the next through an XCom (`load` fails
+    /// when `transform`'s is missing or wrong: a migration that loses a finished task's XCom shows). Every
+    /// task attempt writes to `ledger`, a file outside both regions: a `start` line, a `beat` line every
+    /// 250 ms while it works and an `end` line when its work is done, each with the run, task, try, region
+    /// (`SWITCHYARD_REGION`, else the Airflow home's name), the wall time and the host's boot clock in
+    /// nanoseconds (`CLOCK_BOOTTIME`, which a region's faked clock leaves alone) for `AirflowLedger`.
+    public static func drillDAG(ledger: String) -> String {
+        """
+        import json, os, time
+        from datetime import datetime
+        from airflow.sdk import dag, task, get_current_context
+
+        LEDGER = \(pythonString(ledger))
+
+        def _ledger(event):
+            ti = get_current_context()["ti"]
+            region = os.environ.get("SWITCHYARD_REGION") or os.path.basename(os.environ.get("AIRFLOW_HOME", ""))
+            line = json.dumps({"event": event, "dag": ti.dag_id, "run": ti.run_id, "task": ti.task_id,
+                               "try": ti.try_number, "region": region, "at": time.time(),
+                               "boot_ns": time.clock_gettime_ns(time.CLOCK_BOOTTIME)}) + "\\n"
+            fd = os.open(LEDGER, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, line.encode())
+            finally:
+                os.close(fd)
+
+        def _work(seconds, value):
+            _ledger("start")
+            until = time.monotonic() + seconds
+            while time.monotonic() < until:
+                time.sleep(min(0.25, max(0.0, until - time.monotonic())))
+                _ledger("beat")
+            _ledger("end")
+            return value
+
+        @dag(dag_id="switchyard_drill", schedule=None, start_date=datetime(2024, 1, 1), catchup=False, max_active_runs=64)
+        def switchyard_drill():
+            @task
+            def extract():
+                return _work(2, 1)
+
+            @task
+            def transform(n):
+                return _work(8, n + 1)
+
+            @task
+            def load(n):
+                if n != 2:
+                    raise ValueError(f"transform's XCom is missing or wrong: {n!r}")
+                return _work(2, n)
+
+            load(transform(extract()))
+
+        switchyard_drill()
+
+        """
+    }
+
+    /// The drill DAG's tasks, in order.
+    public static let drillTasks = ["extract", "transform", "load"]
+
+    /// A Python string literal of `text` (JSON's escaping, without escaped slashes, is Python's).
+    static func pythonString(_ text: String) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .withoutEscapingSlashes
+        let data = (try? encoder.encode(text)) ?? Data("\"\"".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
 
     /// The command line that runs `airflow ARGS…` from this home, without a shell.
     public func command(_ arguments: [String]) -> [String] {

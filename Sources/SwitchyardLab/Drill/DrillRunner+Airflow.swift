@@ -11,8 +11,9 @@ extension DrillRunner {
     func runsAirflow(_ region: String) -> Bool { target.configuration.region(named: region)?.runs.preset == .airflow }
 
     /// Triggers the workload's runs with `airflow dags trigger` in the active region and waits until each
-    /// is running with its task executing, so all of them are in flight when the fault hits.
-    func startAirflowWorkload(active: String, dag: String, runs: Int) async throws -> [String] {
+    /// is running with a task executing (`task`, when given: the drill DAG's long `transform`), so all of
+    /// them are in flight when the fault hits.
+    func startAirflowWorkload(active: String, dag: String, runs: Int, task: String? = nil) async throws -> [String] {
         guard let state = try? target.dev(), let record = state.airflow?[active] else {
             throw DrillError(
                 "precondition: an Airflow region's workload is triggered through the local deployment's Airflow (switchyard dev up --airflow)"
@@ -49,8 +50,9 @@ extension DrillRunner {
                 let row = try await db.query(
                     """
                     SELECT (SELECT count(*) FROM public.dag_run WHERE run_id = ANY($1::text[]) AND state = 'running') AS running,
-                           (SELECT count(*) FROM public.task_instance WHERE run_id = ANY($1::text[]) AND state = 'running') AS executing
-                    """, [.array(runIds.map { .text($0) })]
+                           (SELECT count(*) FROM public.task_instance WHERE run_id = ANY($1::text[]) AND state = 'running'
+                              AND ($2::text IS NULL OR task_id = $2)) AS executing
+                    """, [.array(runIds.map { .text($0) }), task.map { .text($0) } ?? .null]
                 ).first
                 running = row?["running"].int ?? 0
                 executing = row?["executing"].int ?? 0
@@ -59,13 +61,23 @@ extension DrillRunner {
             }
             guard running == runIds.count && executing > 0 else {
                 throw DrillError(
-                    "precondition: \(running) of \(runIds.count) Airflow runs running and \(executing) tasks executing in \(active) after 120 s"
+                    "precondition: \(running) of \(runIds.count) Airflow runs running and \(executing) tasks\(task.map { " \($0)" } ?? "") executing in \(active) after 120 s"
                 )
             }
             progress(
                 "workload: \(runIds.count) Airflow runs of \(dag) in flight in \(active), \(executing) tasks executing")
             return runIds
         }
+    }
+
+    /// The drill DAG's ledger of `runIds` (nil when the deployment has none: the workload's DAG is not
+    /// the drill DAG, or no attempt wrote to it).
+    func airflowLedger(_ runIds: [String]) -> AirflowLedger? {
+        guard let state = try? target.dev(), state.airflow != nil,
+            let contents = try? String(contentsOfFile: state.airflowLedger, encoding: .utf8)
+        else { return nil }
+        let ledger = AirflowLedger(contents: contents, runs: Set(runIds))
+        return ledger.attempts.isEmpty ? nil : ledger
     }
 
     /// Airflow runs not finished yet in `region`.
@@ -118,10 +130,13 @@ extension DrillRunner {
         var twice = 0
         for run in runIds where regions.filter({ succeeded[$0]?.contains(run) == true }).count > 1 { twice += 1 }
 
-        // Task executions per region: [start, end] (a task whose end was never recorded ends at its row's last update).
+        // Task executions per region: [start, end] (a task whose end was never recorded ends at its row's last
+        // update). A migration copies a finished task instance with its id and times: the same execution, once.
         var intervals: [(region: String, run: String, from: Date, to: Date)] = []
+        var seen: [String: String] = [:]  // "id start" → the region it was first read in
         var firstInTarget: Date?
-        for name in regions {
+        // The target last: a copied execution counts where it ran, the region it was copied from.
+        for name in regions.filter({ $0 != target }) + regions.filter({ $0 == target }) {
             guard let db = await self.target.region(name) else {
                 progress("\(name)'s database does not answer: its task executions are not counted")
                 continue
@@ -129,7 +144,8 @@ extension DrillRunner {
             let rows = try await db.closeAfter {
                 try await db.query(
                     """
-                    SELECT run_id, start_date, coalesce(end_date, updated_at, now()) AS end_at
+                    SELECT id::text AS id, start_date::text AS started, run_id, start_date,
+                           coalesce(end_date, updated_at, now()) AS end_at
                     FROM public.task_instance WHERE run_id = ANY($1::text[]) AND start_date IS NOT NULL
                     """, [ids]
                 ).rows
@@ -138,9 +154,15 @@ extension DrillRunner {
                 guard let run = row["run_id"].string, let from: Date = try row["start_date"].optional(),
                     let to: Date = try row["end_at"].optional()
                 else { continue }
+                let key = "\(row["id"].string ?? "") \(row["started"].string ?? "")"
+                if let first = seen[key], first != name { continue }  // a copy of an execution counted already
+                seen[key] = name
                 intervals.append((name, run, from, to))
-                if name == target, from > t0 { firstInTarget = min(firstInTarget ?? from, from) }
             }
+        }
+        // The first execution in the target: one that started there after the fault and is no copy.
+        for interval in intervals where interval.region == target && interval.from > t0 {
+            firstInTarget = min(firstInTarget ?? interval.from, interval.from)
         }
         var overlapping = Set<String>()
         for (i, a) in intervals.enumerated() {

@@ -67,6 +67,26 @@ extension DrillRunner {
                 )
                 report.runsFinishedInTarget = accounting.finishedInTarget
                 firstAirflowTask = accounting.firstInTarget
+                if let ledger = airflowLedger(runIds) {
+                    report.taskAttempts = ledger.attempts.count
+                    let overlapping = ledger.overlapping
+                    let rerun = ledger.rerunAfterFinishing
+                    let unfinished = ledger.unfinished(runs: runIds, tasks: AirflowHome.drillTasks)
+                    (report.attemptsOverlapping, report.tasksRerunAfterFinishing, report.tasksUnfinished) = (
+                        overlapping.count, rerun.count, unfinished.count
+                    )
+                    report.lastTaskFinishedMs = ledger.lastFinished.map {
+                        ($0.timeIntervalSince(t0) * 10_000).rounded() / 10
+                    }
+                    if let first = ledger.firstStart(in: activeAfter, after: t0), activeAfter != active {
+                        firstAirflowTask = min(firstAirflowTask ?? first, first)
+                    }
+                    progress(
+                        "ledger: \(ledger.attempts.count) task attempts, \(overlapping.count) task instances in two regions at once"
+                            + "\(overlapping.isEmpty ? "" : " \(overlapping)"), \(rerun.count) run again after finishing"
+                            + "\(rerun.isEmpty ? "" : " \(rerun)"), \(unfinished.count) never finished"
+                            + "\(unfinished.isEmpty ? "" : " \(unfinished)")")
+                }
             } else {
                 // Moved from the shadow while the old region was cut off but alive: what it finished meanwhile
                 // may run again in the target (at-least-once).

@@ -9,7 +9,8 @@ extension DrillRunner {
     func startWorkload(active: String) async throws -> [String] {
         guard let workload = scenario.preconditions.workload, workload.runs > 0 else { return [] }
         if runsAirflow(active) {
-            return try await startAirflowWorkload(active: active, dag: workload.dag, runs: workload.runs)
+            return try await startAirflowWorkload(
+                active: active, dag: workload.dag, runs: workload.runs, task: workload.task)
         }
         guard let db = await target.region(active) else {
             throw DrillError("precondition: \(active)'s database does not answer")

@@ -110,6 +110,12 @@ public enum DrillMetric: String, Sendable, Equatable, CaseIterable, Codable {
     case firstExecutionMs = "first_execution_ms"
     /// Workload runs that succeeded in the region active after the fault.
     case runsFinishedInTarget = "runs_finished_in_target"
+    /// Airflow: task instances (drill DAG ledger) with attempts in two regions at once.
+    case attemptsOverlapping = "attempts_overlapping"
+    /// Airflow: task instances run again after an attempt had finished its work.
+    case tasksRerunAfterFinishing = "tasks_rerun_after_finishing"
+    /// Airflow: task instances of the workload never finished anywhere.
+    case tasksUnfinished = "tasks_unfinished"
     /// Campaign: faults that must not fail over (the active region was not harmed) after which one began.
     case falseFailovers = "false_failovers"
     /// Campaign: faults of the active region that must fail over (a healthy standby, a live majority)

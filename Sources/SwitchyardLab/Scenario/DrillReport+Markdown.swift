@@ -29,6 +29,13 @@ extension DrillReport {
             lines.append("| runs finished by the cut-off region and run again (at-least-once) | \(runsRerun) |")
         }
         lines.append("| runs executing in two regions at once | \(runsOverlapping) |")
+        if let taskAttempts {
+            lines.append("| task attempts (ledger) | \(taskAttempts) |")
+            lines.append("| task instances in two regions at once | \(attemptsOverlapping ?? 0) |")
+            lines.append("| task instances run again after finishing | \(tasksRerunAfterFinishing ?? 0) |")
+            lines.append("| task instances never finished | \(tasksUnfinished ?? 0) |")
+            lines.append("| last task finished | \(ms(lastTaskFinishedMs)) |")
+        }
         lines.append("| dual-leader time | \(ms(dualLeaderMs)) |")
         lines.append("| hook failures | \(hookFailures) |")
         if let failover {

@@ -51,6 +51,16 @@ public struct DrillReport: Codable, Sendable, Equatable {
     public var firstExecutionMs: Double?
     /// Workload runs that succeeded in the region active after the fault (where they were moved to).
     public var runsFinishedInTarget: Int?
+    /// Airflow drills, from the drill DAG's ledger (`AirflowLedger`): task attempts recorded.
+    public var taskAttempts: Int?
+    /// Task instances with attempts in two regions at once.
+    public var attemptsOverlapping: Int?
+    /// Task instances run again after an attempt had finished its work.
+    public var tasksRerunAfterFinishing: Int?
+    /// Task instances of the workload never finished anywhere.
+    public var tasksUnfinished: Int?
+    /// Fault → the last task attempt's work finished.
+    public var lastTaskFinishedMs: Double?
     /// The failover the fault caused, if any.
     public var failover: FailoverSummary?
     /// The region active before the fault, and after the drill.
@@ -195,6 +205,9 @@ public struct DrillReport: Codable, Sendable, Equatable {
         case .runsStartedDuringFault: runsStartedDuringFault.map(Double.init)
         case .firstExecutionMs: firstExecutionMs
         case .runsFinishedInTarget: runsFinishedInTarget.map(Double.init)
+        case .attemptsOverlapping: attemptsOverlapping.map(Double.init)
+        case .tasksRerunAfterFinishing: tasksRerunAfterFinishing.map(Double.init)
+        case .tasksUnfinished: tasksUnfinished.map(Double.init)
         case .falseFailovers: falseFailovers.map(Double.init)
         case .missedFailovers: missedFailovers.map(Double.init)
         }

@@ -95,8 +95,10 @@ public enum DrillScenarioLoader {
         section.allow(["all_healthy", "active_region", "workload", "failover_leader_in_active", "wait"])
         var workload: DrillScenario.Workload?
         if let value = section.child("workload"), let w = value.mapping() {
-            w.allow(["runs", "dag"])
-            workload = .init(runs: w.int("runs", default: 6, min: 0, max: 1000), dag: w.string("dag", default: "drill"))
+            w.allow(["runs", "dag", "task"])
+            workload = .init(
+                runs: w.int("runs", default: 6, min: 0, max: 1000), dag: w.string("dag", default: "drill"),
+                task: w.optionalString("task"))
         }
         return .init(
             allHealthy: section.bool("all_healthy", default: true),

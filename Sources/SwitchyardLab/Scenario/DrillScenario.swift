@@ -87,11 +87,14 @@ public struct DrillScenario: Sendable, Equatable {
         public var runs: Int
         /// The DAG they belong to (its command should outlast detection, so the runs are in flight).
         public var dag: String
+        /// Airflow: the task that must be running in every run when the fault strikes (nil: any task).
+        public var task: String?
 
         /// Creates a workload.
-        public init(runs: Int, dag: String = "drill") {
+        public init(runs: Int, dag: String = "drill", task: String? = nil) {
             self.runs = runs
             self.dag = dag
+            self.task = task
         }
     }
 

@@ -256,6 +256,15 @@ extension ControlStore {
         return healthy * 2 > live
     }
 
+    /// A finished step's typed result (nil when it has not finished or recorded none).
+    static func stepResult(_ c: PostgresConnection, failover id: Int, step: FailoverStep) async throws -> StepResult? {
+        let text = try await c.query(
+            "SELECT result::text AS r FROM switchyard.failover_steps WHERE failover_id = $1 AND step = $2",
+            [.int(id), .text(step.rawValue)]
+        ).first?["r"].optional(String.self)
+        return StepResult.decode(step, json: text)
+    }
+
     /// The route step's hook outcomes (none when it has not finished).
     static func routedHooks(_ c: PostgresConnection, failover id: Int) async throws -> [HookCaller.Result] {
         let text = try await c.query(

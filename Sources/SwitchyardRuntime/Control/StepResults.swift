@@ -132,6 +132,26 @@ public struct ActivateResult: Codable, Sendable, Equatable {
     public var epoch: Int
     /// How long the target holds its dispatches (nil: no hold).
     public var dispatchHoldMs: Int64?
+    /// Airflow: the hold was lengthened by the settle's budget, and `complete` settles the task instances
+    /// (`SettleResult`) and then ends it.
+    public var settleTasks: Bool? = nil
+}
+
+/// Airflow, in `complete`: the migrated runs' task instances brought up to date from the old region's
+/// database once the hold's bound had passed (its scheduler and executor cannot run any more), before
+/// the target's scheduler starts: a task that finished there after the copy is not run again.
+public struct SettleResult: Codable, Sendable, Equatable {
+    /// Task instances the copy had reset that had finished in the old region since: finished here too.
+    public var taskInstancesFinished: Int
+    /// Task instances the old region had created since the copy, copied.
+    public var taskInstancesAdded: Int
+    /// XComs copied with them.
+    public var xcomsCopied: Int
+    /// How long the settle waited for the hold's bound.
+    public var waitedMs: Int64
+    /// Why it did not settle (the old database did not answer, or the hold had already ended): the target
+    /// runs the reset task instances again (at least once). Nil when it settled.
+    public var error: String?
 }
 
 /// `route`: every routing hook's outcome.
@@ -146,4 +166,6 @@ public struct CompleteResult: Codable, Sendable {
     public var state: FailoverState
     /// Every notification hook's outcome.
     public var notified: [HookCaller.Result]
+    /// Airflow: what settling the migrated task instances did (nil: nothing to settle).
+    public var settled: SettleResult? = nil
 }

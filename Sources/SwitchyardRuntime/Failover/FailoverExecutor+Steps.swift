@@ -91,7 +91,8 @@ extension FailoverExecutor {
     /// on a failover their workers kill them on seeing the fence; on a switchover they finish (no run
     /// re-executed), bounded by the quiesce timeout. One a worker abandoned (it lost track of it in a
     /// crash) has an outcome but no end: not running. Returns whether it fenced, what may still run, and
-    /// whether the old leader recorded that no leader-gated command of its runs. Whatever may still run
+    /// whether the old leader recorded that no leader-gated command of its runs (or was silent too long to run
+    /// one); a switchover also waits, bounded, for that command to stop. Whatever may still run
     /// there is covered by the target's hold (`dispatchHold`), not by waiting here: the wait only lets live
     /// workers confirm. A switchover whose quiesce runs out closes the drain, so those commands stop too.
     func fenceInOwnDatabase(_ context: Context, from: String) async throws -> (Bool, Int, Bool) {
@@ -119,6 +120,8 @@ extension FailoverExecutor {
         var running = 0
         var commandStopped = false
         let wait = drain ? failover.switchoverQuiesceTimeout : failover.fenceTimeout
+        // A leader silent for longer than this cannot run its command any more (its guard stopped it).
+        let commandBound = SafetyTiming(configuration.controlPlane).execStopBound
         // What may still run there: every unfinished execution (whatever its worker's heartbeat says: the
         // heartbeat travels apart from the fence reads that keep a command going), and every claim whose
         // execution row is not written yet (a claim made just before the fence). A live worker that sees the
@@ -130,14 +133,23 @@ extension FailoverExecutor {
                       AND NOT EXISTS (SELECT 1 FROM switchyard.executions e
                                       WHERE e.dag_id = r.dag_id AND e.run_id = r.run_id AND e.worker = r.worker
                                         AND e.attempt = r.attempt)) AS n,
-                   (SELECT coalesce(exec_stopped_epoch = epoch, false) FROM switchyard.leadership WHERE id = 1) AS stopped
+                   (SELECT coalesce(exec_stopped_epoch = epoch, false)
+                           OR coalesce(heartbeat_at < now() - make_interval(secs => $1), false)
+                    FROM switchyard.leadership WHERE id = 1) AS stopped
             """
         do {
             while true {
-                let row = try await old.query(census, timeout: failover.fenceTimeout).first
+                let row = try await old.query(
+                    census, [.double(commandBound.secondsDouble)], timeout: failover.fenceTimeout
+                )
+                .first
                 running = try row?["n"].require(Int.self) ?? 0
                 commandStopped = try row?["stopped"].optional(Bool.self) ?? false
-                if running == 0 || clock.now - started >= wait { break }
+                // A switchover also waits for the old leader's command to have stopped: Airflow's scheduler
+                // (LocalExecutor) finishes its running tasks when told to stop, and the copy that follows must
+                // see them finished. A failover takes what has stopped so far; the hold covers the rest.
+                let settled = running == 0 && (!drain || commandStopped)
+                if settled || clock.now - started >= wait { break }
                 try await Task.sleep(for: .milliseconds(50))
             }
             if drain && running > 0 {
@@ -351,7 +363,12 @@ extension FailoverExecutor {
     /// region's commands must have stopped (`dispatchHold`).
     func activate(_ context: Context, control: PostgresConnection) async throws -> ActivateResult {
         return try await withWarm(context.to, budget: configuration.controlPlane.failover.fenceTimeout) { target in
-            let hold = try await dispatchHold(context, control: control)
+            var hold = try await dispatchHold(context, control: control)
+            // Airflow, copied from the old database while its scheduler may still have been running: lengthen the
+            // hold by the settle's budget; `complete` brings the task instances up to date once the hold's bound
+            // has passed and then ends the hold.
+            let settle = try await settlesTasks(context, control: control, hold: hold)
+            if settle, let bound = hold { hold = bound + settleBudget }
             try await target.query(
                 """
                 UPDATE switchyard.fence SET cluster_epoch = $1, open = true, drain = false, open_until = NULL, reason = $2, updated_at = now(),
@@ -365,7 +382,9 @@ extension FailoverExecutor {
                 throw Refusal(
                     description: "the cluster epoch moved past \(context.epoch): another failover superseded this one")
             }
-            return ActivateResult(active: context.to, epoch: context.epoch, dispatchHoldMs: hold?.wholeMilliseconds)
+            return ActivateResult(
+                active: context.to, epoch: context.epoch, dispatchHoldMs: hold?.wholeMilliseconds,
+                settleTasks: settle ? true : nil)
         }
     }
 
@@ -386,6 +405,13 @@ extension FailoverExecutor {
     /// Closes the journal: `completed`, or `completed_with_errors` naming the required hooks that failed;
     /// then calls the notification hooks.
     func complete(_ context: Context, control: PostgresConnection) async throws -> CompleteResult {
+        // Airflow: the task instances first, so the target's scheduler starts from the old region's last word.
+        var settled: SettleResult? = nil
+        if case .activate(let activated)? = try await ControlStore.stepResult(
+            control, failover: context.id, step: .activate), activated.settleTasks == true
+        {
+            settled = await settle(context)
+        }
         let hooks = try await ControlStore.routedHooks(control, failover: context.id)
         let failed = hooks.filter { $0.required && !$0.succeeded }.map(\.name)
         let state: FailoverState = failed.isEmpty ? .completed : .completedWithErrors
@@ -405,6 +431,6 @@ extension FailoverExecutor {
         )
         var notified: [HookCaller.Result] = []
         for hook in notify { notified.append(await HookCaller.call(hook, values: values)) }
-        return CompleteResult(state: state, notified: notified)
+        return CompleteResult(state: state, notified: notified, settled: settled)
     }
 }

@@ -52,6 +52,13 @@ public enum RunMigrator {
         /// From the shadow: rows copied in an earlier active period of the source, left out (their runs
         /// moved on at the failover that ended that period).
         public var shadowStale: Int? = nil
+        /// Airflow: task instances copied with the inserted runs (`AirflowTaskCopy`); nil when none were
+        /// read (another preset, or from the shadow, whose runs start over in the target).
+        public var taskInstancesCopied: Int? = nil
+        /// Of them, unfinished ones reset to run again in the target as their next try.
+        public var taskInstancesReset: Int? = nil
+        /// XComs of the copied finished task instances.
+        public var xcomsCopied: Int? = nil
     }
 
     /// Columns never copied: the target assigns its own ids; run state is reset to queued.
@@ -86,6 +93,7 @@ public enum RunMigrator {
         guard !targetColumns.isEmpty else { throw MigrationError("\(to): no table \(targetTable)") }
         let sourceColumns: [String]
         let sourceConnection: PostgresConnection
+        var sourceRunTable: String? = nil
         let selectFrom: String
         var shadow = ShadowCopy(epoch: nil, ageMs: nil, stale: nil)
         switch source {
@@ -94,6 +102,7 @@ public enum RunMigrator {
             sourceColumns = try await columns(connection, table: table).map(\.name)
             guard !sourceColumns.isEmpty else { throw MigrationError("\(from): no table \(table)") }
             selectFrom = "\(table) WHERE state IN ('queued', 'running')"
+            sourceRunTable = table
         case .shadow(let region, let wanted):
             sourceConnection = target
             sourceColumns = try columns(from: metadata[1]).map(\.name)
@@ -111,8 +120,22 @@ public enum RunMigrator {
             throw MigrationError("run tables must both have dag_id and run_id")
         }
         let columnList = copied.map(PostgresConnection.quoteIdentifier).joined(separator: ", ")
-        let data = try await sourceConnection.copyOut(
-            "COPY (SELECT \(columnList) FROM \(selectFrom) ORDER BY dag_id, run_id) TO STDOUT")
+        let runsCopy = "COPY (SELECT \(columnList) FROM \(selectFrom) ORDER BY dag_id, run_id) TO STDOUT"
+        let data: [UInt8]
+        var taskRows: [AirflowTaskCopy.Rows]? = nil
+        if preset == .airflow, let sourceRunTable {
+            // Airflow's runs and their task instances from one snapshot: a task that finishes between two
+            // reads must not be copied as unfinished under a run copied before it.
+            (data, taskRows) = try await sourceConnection.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            {
+                c in
+                let runs = try await c.copyOut(runsCopy)
+                let tasks = try await AirflowTaskCopy.read(source: c, target: target, runTable: sourceRunTable)
+                return (runs, tasks)
+            }
+        } else {
+            data = try await sourceConnection.copyOut(runsCopy)
+        }
         let lines = data.split(separator: 10, omittingEmptySubsequences: true)
         var report = Report(
             from: from, to: to, source: source.kind, dryRun: dryRun, found: lines.count, copied: 0,
@@ -135,10 +158,13 @@ public enum RunMigrator {
         let names =
             copied.map(PostgresConnection.quoteIdentifier) + extra.map { PostgresConnection.quoteIdentifier($0.column) }
         let values = copied.map { "s." + PostgresConnection.quoteIdentifier($0) } + extra.map(\.expression)
+        // The runs inserted (not those the target already had) are noted: their task instances follow.
         let insert = """
-            INSERT INTO \(targetTable) (\(names.joined(separator: ", "))\(setState ? ", state" : ""))
-            SELECT \(values.joined(separator: ", "))\(setState ? ", 'queued'" : "") FROM sy_migrate_staging s
-            ON CONFLICT DO NOTHING
+            WITH ins AS (
+                INSERT INTO \(targetTable) (\(names.joined(separator: ", "))\(setState ? ", state" : ""))
+                SELECT \(values.joined(separator: ", "))\(setState ? ", 'queued'" : "") FROM sy_migrate_staging s
+                ON CONFLICT DO NOTHING RETURNING dag_id, run_id)
+            INSERT INTO sy_migrate_new SELECT dag_id, run_id FROM ins
             """
         let countNew = """
             SELECT count(*) AS n FROM sy_migrate_staging s
@@ -150,6 +176,7 @@ public enum RunMigrator {
               AND NOT EXISTS (SELECT 1 FROM \(targetTable) r WHERE r.dag_id = s.dag_id AND r.run_id = s.run_id)
             ORDER BY 1, 2
             """
+        let readTasks = taskRows
         let work: @Sendable (isolated PostgresConnection) async throws -> Outcome = { t in
             var outcome = Outcome()
             // Statements run as pipelines inside the transaction (each a round trip, not one per statement);
@@ -159,6 +186,7 @@ public enum RunMigrator {
                     "CREATE TEMP TABLE sy_migrate_staging ON COMMIT DROP AS SELECT \(columnList) FROM \(targetTable) WHERE false"
                 ),
                 .init("CREATE TEMP TABLE sy_migrate_keys (dag_id text, run_id text) ON COMMIT DROP"),
+                .init("CREATE TEMP TABLE sy_migrate_new (dag_id text, run_id text) ON COMMIT DROP"),
             ])
             for bytes in batches {
                 try await t.copyIn("COPY sy_migrate_staging (\(columnList)) FROM STDIN", data: bytes)
@@ -173,6 +201,9 @@ public enum RunMigrator {
                 }
                 let counted = batch[hasDagTable ? 2 : 1]
                 outcome.copied += dryRun ? try counted.first?["n"].require(Int.self) ?? 0 : counted.affectedRows
+            }
+            if let taskRows = readTasks, !dryRun {
+                outcome.tasks = try await AirflowTaskCopy.write(taskRows, on: t, runTable: targetTable)
             }
             // In a failover the source's active runs are the whole truth: the target's own active runs that
             // are not among them date from an earlier active period of the target and were moved away
@@ -220,6 +251,9 @@ public enum RunMigrator {
         report.superseded = outcome.superseded
         report.pausedInTarget = outcome.paused
         report.unpaused = outcome.unpaused
+        report.taskInstancesCopied = outcome.tasks?.taskInstances
+        report.taskInstancesReset = outcome.tasks?.reset
+        report.xcomsCopied = outcome.tasks?.xcoms
         report.alreadyPresent = report.found - report.copied
         report.durationMs = ((clock.now - started).secondsDouble * 100_000).rounded() / 100
         return report
@@ -305,6 +339,7 @@ public enum RunMigrator {
         var superseded = 0
         var paused: [String] = []
         var unpaused: [String] = []
+        var tasks: AirflowTaskCopy.Outcome? = nil
     }
 
     /// Thrown to roll a dry run back, carrying what it counted.

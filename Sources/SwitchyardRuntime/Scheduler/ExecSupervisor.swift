@@ -13,6 +13,14 @@ actor ExecSupervisor {
     /// The command may not start before this: the previous leader's command could still be running.
     private var notBefore: ContinuousClock.Instant?
     private var announcedWait = false
+    /// A command told to stop that has not exited yet: the guard, why, and when it must have exited.
+    private var stopping: Stopping?
+
+    struct Stopping {
+        let process: ChildProcess
+        let reason: String
+        let bound: ContinuousClock.Instant
+    }
 
     /// SIGTERM to the command itself rather than its process group (see `ExecGuard`).
     let termMainOnly: Bool
@@ -35,11 +43,16 @@ actor ExecSupervisor {
     }
 
     /// Called every leader tick, with the end of this node's leadership and lease (an instant, read on the
-    /// tick: the hop onto this actor must not extend it).
+    /// tick: the hop onto this actor must not extend it). A command that should not run is told to stop
+    /// and left to stop (it may take its whole grace: Airflow's LocalExecutor lets its running tasks
+    /// finish): the leader keeps ticking meanwhile, and `idle` says when it has exited.
     func update(shouldRun: Bool, leaseUntil: ContinuousClock.Instant) async {
         reapIfExited()
+        if let stopping {
+            guard finishedStopping(stopping) else { return }  // never a second command beside a stopping one
+        }
         if !shouldRun {
-            await stop(reason: "not leading the active region")
+            beginStop(reason: "not leading the active region")
             return
         }
         if let guardProcess {
@@ -61,26 +74,37 @@ actor ExecSupervisor {
         }
     }
 
-    /// Stops the command and waits for the guard to finish, without holding a thread meanwhile (the guard
-    /// stops its command within the grace: SIGTERM, then SIGKILL).
-    func stop(reason: String) async {
+    /// Tells the running command to stop (its guard: SIGTERM, then SIGKILL after the grace), without waiting.
+    private func beginStop(reason: String) {
         guard let process = guardProcess else { return }
         process.send("stop")
-        let bound = ContinuousClock.now + grace + .seconds(5)
-        while process.poll() == nil {
-            if ContinuousClock.now > bound {
-                var status: Int32 = 0
-                waitpid(process.pid, &status, 0)  // the guard is past its own SIGKILL: it exits at once
-                break
-            }
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        logger.notice("exec command stopped", metadata: ["reason": "\(reason)"])
+        stopping = Stopping(process: process, reason: reason, bound: .now + grace + .seconds(5))
         guardProcess = nil
     }
 
+    /// True once a stopping command's guard has exited (reaped), or is past its own SIGKILL and reaped now.
+    private func finishedStopping(_ s: Stopping) -> Bool {
+        if s.process.poll() == nil {
+            guard ContinuousClock.now > s.bound else { return false }
+            var status: Int32 = 0
+            waitpid(s.process.pid, &status, 0)  // the guard is past its own SIGKILL: it exits at once
+        }
+        logger.notice("exec command stopped", metadata: ["reason": "\(s.reason)"])
+        stopping = nil
+        return true
+    }
+
+    /// Stops the command and waits for the guard to finish, without holding a thread meanwhile (the guard
+    /// stops its command within the grace: SIGTERM, then SIGKILL).
+    func stop(reason: String) async {
+        beginStop(reason: reason)
+        while let stopping, !finishedStopping(stopping) {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
     /// True while no command of this node runs (nothing started, or it was stopped and reaped).
-    var idle: Bool { guardProcess == nil }
+    var idle: Bool { guardProcess == nil && stopping == nil }
 
     private func reapIfExited() {
         guard let process = guardProcess, let status = process.poll() else { return }

@@ -73,6 +73,29 @@ public enum RegionStore {
             predecessorStoppedExec: try row?["stopped"].require(Bool.self) ?? false)
     }
 
+    /// Records that no leader-gated command of this leader runs now (it stopped it on a closed fence, or
+    /// never started one), so a failover's fence step may count the command as stopped and hold nothing
+    /// for it. Only while `epoch` leads.
+    public static func recordCommandStopped(_ lock: LockSession, epoch: Int) async throws {
+        try await lock.connection.query(
+            "UPDATE switchyard.leadership SET exec_stopped_epoch = $1 WHERE id = 1 AND epoch = $1", [.int(epoch)])
+    }
+
+    /// Withdraws that record before the leader starts its command again, and only while the region's fence
+    /// is open: true when the command may start. The fence row is read under a share lock, so this and a
+    /// failover's fence write are ordered: either the fence step's census (which follows its write) sees
+    /// the record withdrawn, or this sees the fence closed and the command does not start.
+    public static func withdrawCommandStopped(_ lock: LockSession, epoch: Int) async throws -> Bool {
+        let rows = try await lock.connection.query(
+            """
+            WITH f AS (SELECT open AND coalesce(hold_until <= now(), true) AS open FROM switchyard.fence WHERE id = 1 FOR SHARE)
+            UPDATE switchyard.leadership l SET exec_stopped_epoch = NULL FROM f
+            WHERE l.id = 1 AND l.epoch = $1 AND f.open
+            RETURNING l.epoch
+            """, [.int(epoch)])
+        return !rows.rows.isEmpty
+    }
+
     /// What a leader's check found.
     public enum Standing: Sendable, Equatable {
         /// Still the leader and the region fence is open: may schedule.

@@ -182,15 +182,16 @@ public final class SchedulerNode: Sendable {
         // predecessor's last heartbeat) and kills it exec_grace later (`SafetyTiming.execStopBound`, with the
         // drift margin). Unless the predecessor recorded that its
         // command had exited before it let go, start ours only once that bound has passed: never two at once.
-        for exec in execs {
-            if succession.predecessorStoppedExec {
-                await exec.lead(notBefore: nil)
-            } else {
-                let bound = timing.execStopBound
-                let waited = succession.sincePredecessorHeartbeat ?? .zero
-                await exec.lead(notBefore: bound > waited ? .now + (bound - waited) : nil)
-            }
+        var predecessorClear: ContinuousClock.Instant? = nil
+        if !succession.predecessorStoppedExec {
+            let bound = timing.execStopBound
+            let waited = succession.sincePredecessorHeartbeat ?? .zero
+            predecessorClear = bound > waited ? .now + (bound - waited) : nil
         }
+        for exec in execs { await exec.lead(notBefore: predecessorClear) }
+        // Whether this leader recorded that no command of the region runs (`exec_stopped_epoch`): set while
+        // its commands are stopped and the predecessor's cannot run, withdrawn before they start again.
+        var recordedStopped = false
         leases.window.open(until: .now + deadline.remaining(at: .now))
         var logger = self.logger
         logger[metadataKey: "switchyard.epoch"] = .string(String(epoch))
@@ -300,8 +301,27 @@ public final class SchedulerNode: Sendable {
             let now = ContinuousClock.now
             let leaseLeft = holding.map { $0.left - (now - sent) } ?? .zero
             let leaseUntil = now + max(.zero, min(deadline.remaining(at: now), leaseLeft))
+            var runCommands = canSchedule
+            if runCommands, recordedStopped {
+                if try await RegionStore.withdrawCommandStopped(lock, epoch: epoch) {
+                    recordedStopped = false
+                } else {
+                    runCommands = false
+                }
+            }
             for exec in execs {
-                await exec.update(shouldRun: canSchedule, leaseUntil: leaseUntil)
+                await exec.update(shouldRun: runCommands, leaseUntil: leaseUntil)
+            }
+            if !runCommands, !recordedStopped, !execs.isEmpty, predecessorClear.map({ .now >= $0 }) ?? true {
+                var idle = true
+                for exec in execs where !(await exec.idle) { idle = false }
+                if idle {
+                    // A failover away from this region now holds nothing for the command (a switchover's
+                    // quiesce waits for this: Airflow's LocalExecutor finishes its running tasks first).
+                    try await RegionStore.recordCommandStopped(lock, epoch: epoch)
+                    recordedStopped = true
+                    logger.info("recorded that no leader-gated command runs")
+                }
             }
             if ContinuousClock.now - lastNodeBeat >= .seconds(1) {
                 await nodeSession.beat(role: "leader", epoch: epoch)
