@@ -254,6 +254,151 @@ struct AirflowTests {
 }
 
 extension AirflowTests {
+    /// Two DAGs every 6 s from `start` (one with catchup, one without), each of one short task.
+    static func scheduledDAGs(start: Date) -> String {
+        let iso = ISO8601DateFormatter().string(from: start)
+        return """
+            from datetime import datetime, timedelta
+            from airflow.sdk import dag, task
+
+            START = datetime.fromisoformat("\(iso.replacingOccurrences(of: "Z", with: "+00:00"))")
+
+            @dag(dag_id="every6s_catchup", schedule=timedelta(seconds=6), start_date=START, catchup=True, max_active_runs=16)
+            def every6s_catchup():
+                @task
+                def tick():
+                    return 1
+                tick()
+
+            @dag(dag_id="every6s", schedule=timedelta(seconds=6), start_date=START, catchup=False, max_active_runs=16)
+            def every6s():
+                @task
+                def tick():
+                    return 1
+                tick()
+
+            every6s_catchup()
+            every6s()
+
+            """
+    }
+
+    /// Scheduled DAGs carry on across a migration: us-east's scheduler runs two every-6-s DAGs (catchup on and
+    /// off) for a while and stops, `migrate-runs` moves its runs to eu-west, whose scheduler then runs on.
+    /// No interval is executed in both regions (a copied task instance is the same execution, counted once),
+    /// and with catchup none between the first and the last is skipped. Before the schedule was carried,
+    /// eu-west scheduled from its own empty history: with catchup it ran every interval since the start again.
+    @Test func scheduledDAGsCarryOnInTheTargetWithNoIntervalRunTwiceOrSkipped() async throws {
+        try await DevFixture.with(regions: 2, dags: fastDAGs) { f in
+            let now = Date().timeIntervalSince1970
+            let start = Date(timeIntervalSince1970: (now / 6).rounded(.down) * 6 - 12)
+            let dags = ["scheduled": Self.scheduledDAGs(start: start)]
+            async let east = f.airflow("us-east", dags: dags)
+            async let west = f.airflow("eu-west", dags: dags)
+            let (source, target) = try await (east, west)
+            try useAirflow(f, ["us-east", "eu-west"])
+            let sourceDB = try await f.connect("us-east"), targetDB = try await f.connect("eu-west")
+
+            /// Per DAG: logical date (seconds) → the ids and start times of the task instances that ran it (with
+            /// `finished`, only those that succeeded: an attempt cut off by the stop may run again in the target).
+            func executed(_ db: PostgresConnection, finished: Bool = false) async throws -> [String: [Double: Set<
+                String
+            >]] {
+                let rows = try await db.query(
+                    """
+                    SELECT r.dag_id, extract(epoch FROM r.logical_date)::float8 AS at, t.id::text || '@' || t.start_date::text AS ti
+                    FROM public.dag_run r JOIN public.task_instance t ON t.dag_id = r.dag_id AND t.run_id = r.run_id
+                    WHERE r.dag_id IN ('every6s_catchup', 'every6s') AND r.run_type = 'scheduled' AND t.start_date IS NOT NULL
+                      AND ($1 = false OR t.state = 'success')
+                    """, [.bool(finished)]
+                ).rows
+                var result: [String: [Double: Set<String>]] = [:]
+                for row in rows {
+                    let dag = try row["dag_id"].require(String.self), at = try row["at"].require(Double.self)
+                    result[dag, default: [:]][at, default: []].insert(try row["ti"].require(String.self))
+                }
+                return result
+            }
+            func count(_ e: [String: [Double: Set<String>]], _ dag: String) -> Int { e[dag]?.count ?? 0 }
+
+            try await source.startExecutionAPI()
+            try source.start("scheduler", ["scheduler", "--skip-serve-logs"])
+            // Runs until each DAG has run at least three intervals in us-east.
+            let ranEast = await f.waitUntil(timeout: .seconds(120)) {
+                guard let e = try? await executed(sourceDB) else { return false }
+                return count(e, "every6s_catchup") >= 4 && count(e, "every6s") >= 3
+            }
+            try #require(ranEast != nil, "us-east did not run its schedule: \(source.log("scheduler").suffix(2000))")
+            await source.stopAll()
+
+            let migrate = try await SwitchyardBinary.run([
+                "migrate-runs", "--config", f.config, "--from", "us-east", "--to", "eu-west", "--json",
+            ])
+            try #require(migrate.status == 0, "\(migrate.output)\(migrate.errors)")
+            #expect(migrate.output.contains("\"schedule_dags\""), "\(migrate.output)")
+            let eastRan = try await executed(sourceDB)
+            let eastFinished = try await executed(sourceDB, finished: true)
+
+            try await target.startExecutionAPI()
+            try target.start("scheduler", ["scheduler", "--skip-serve-logs"])
+            let ranWest = await f.waitUntil(timeout: .seconds(120)) {
+                guard let w = try? await executed(targetDB) else { return false }
+                let own = { (dag: String) in
+                    (w[dag] ?? [:]).filter { at, tis in !(eastRan[dag]?[at].map { !$0.isDisjoint(with: tis) } ?? false)
+                    }
+                    .count
+                }
+                return own("every6s_catchup") >= 3 && own("every6s") >= 3
+            }
+            try #require(ranWest != nil, "eu-west did not go on: \(target.log("scheduler").suffix(2000))")
+            await target.stopAll()
+
+            let westRan = try await executed(targetDB)
+            /// Per DAG, the logical dates (seconds) of the scheduled runs a region holds, in any state.
+            func created(_ db: PostgresConnection) async throws -> [String: Set<Double>] {
+                var result: [String: Set<Double>] = [:]
+                for row in try await db.query(
+                    """
+                    SELECT dag_id, extract(epoch FROM logical_date)::float8 AS at FROM public.dag_run
+                    WHERE dag_id IN ('every6s_catchup', 'every6s') AND run_type = 'scheduled'
+                    """
+                ).rows {
+                    result[try row["dag_id"].require(String.self), default: []].insert(
+                        try row["at"].require(Double.self))
+                }
+                return result
+            }
+            let runs = try await created(sourceDB).merging(try await created(targetDB)) { $0.union($1) }
+            for dag in ["every6s_catchup", "every6s"] {
+                let eastDates = Set(eastRan[dag]?.keys.map { $0 } ?? [])
+                let eastDone = Set(eastFinished[dag]?.keys.map { $0 } ?? [])
+                // An interval of eu-west's own: one whose task instances are not us-east's copied over.
+                let westDates = Set(
+                    (westRan[dag] ?? [:]).filter { at, tis in
+                        !(eastRan[dag]?[at].map { !$0.isDisjoint(with: tis) } ?? false)
+                    }.keys)
+                // Run again after it had finished in us-east (a cut-off attempt running again is allowed).
+                let twice = eastDone.intersection(westDates).sorted()
+                #expect(
+                    twice.isEmpty,
+                    "\(dag): intervals finished in us-east and run again in eu-west: \(twice.map { Date(timeIntervalSince1970: $0) })"
+                )
+                // Skipped: an interval between the first and the last for which neither region created a run.
+                if dag == "every6s_catchup", let all = runs[dag], let first = all.min(), let last = all.max() {
+                    let skipped = stride(from: first, through: last, by: 6).filter { !all.contains($0) }
+                    #expect(first == start.timeIntervalSince1970, "\(dag) did not start at its start date")
+                    #expect(
+                        skipped.isEmpty, "\(dag): intervals skipped: \(skipped.map { Date(timeIntervalSince1970: $0) })"
+                    )
+                }
+            }
+            await sourceDB.close()
+            await targetDB.close()
+        }
+    }
+}
+
+extension AirflowTests {
     /// The Airflow drills on one two-region `dev up --airflow --daemons`, whose drill DAG writes every task
     /// attempt to a ledger outside both regions: `airflow-switchover.yaml` (the old region's scheduler
     /// finishes its running tasks before the final copy, which carries their task instances and XComs

@@ -10,8 +10,10 @@ import SwitchyardCore
 /// the hold. Had the settle not happened in time, the hold ends by itself and those tasks run again:
 /// at least once, never at the same time.
 extension FailoverExecutor {
-    /// What the settle may take beyond the hold: a connect to each database and a few round trips.
-    var settleBudget: Duration { configuration.controlPlane.failover.fenceTimeout * 3 }
+    /// What the settle may take beyond the hold: it runs in `complete`, after the routing hooks, and needs a
+    /// connect to each database and a few round trips. Generous: only a failover leader that dies before
+    /// settling makes the target wait it out (the settle ends the hold as soon as it is done).
+    var settleBudget: Duration { configuration.controlPlane.failover.fenceTimeout * 3 + .seconds(30) }
 
     /// True when the target runs Airflow, the migrate step copied from the old region's database, and the
     /// target holds (the old scheduler could still be running when the copy was taken).
@@ -29,7 +31,7 @@ extension FailoverExecutor {
     /// one transaction of the target holding its fence row, copies onto the task instances of the target's
     /// queued and running runs what the old region finished since, and ends the hold. Never throws: what
     /// went wrong is the result's `error` (the hold then ends by itself).
-    func settle(_ context: Context) async -> SettleResult {
+    func settle(_ context: Context, control: PostgresConnection) async -> SettleResult {
         var result = SettleResult(taskInstancesFinished: 0, taskInstancesAdded: 0, xcomsCopied: 0, waitedMs: 0)
         guard let from = context.from, let source = configuration.region(named: from),
             let target = configuration.region(named: context.to)
@@ -71,31 +73,38 @@ extension FailoverExecutor {
             guard !keys.isEmpty else { return try await endHold(context, budget: budget, result) }
             let table = target.runs.table
             let epoch = context.epoch
-            let outcome = try await withWarm(context.to, budget: budget) { db in
-                try await db.transaction { t in
-                    // The fence row locked: the target's leader cannot start its command meanwhile, and a hold
-                    // that ended already (the budget ran out) leaves the task instances to the target.
-                    let holding =
-                        try await t.query(
-                            "SELECT hold_until > now() AS holding FROM switchyard.fence WHERE id = 1 AND cluster_epoch = $1 FOR UPDATE",
-                            [.int(epoch)]
-                        ).first?["holding"].optional(Bool.self) ?? false
-                    guard holding else { return AirflowTaskCopy.Outcome?.none }
-                    _ = try await t.pipeline([
-                        .init("CREATE TEMP TABLE sy_migrate_new (dag_id text, run_id text) ON COMMIT DROP"),
-                        .init(
-                            "INSERT INTO sy_migrate_new SELECT * FROM unnest($1::text[], $2::text[])",
-                            [.array(keys.map { .text($0.dagId) }), .array(keys.map { .text($0.runId) })]),
-                    ])
-                    let outcome = try await AirflowTaskCopy.write(rows, on: t, runTable: table, settle: true)
-                    try await t.query(
-                        "UPDATE switchyard.fence SET hold_until = now() WHERE id = 1 AND cluster_epoch = $1",
-                        [.int(epoch)])
-                    return outcome
+            let outcome: AirflowTaskCopy.Outcome?
+            do {
+                outcome = try await withWarm(context.to, budget: budget) { db in
+                    try await db.transaction { t in
+                        _ = try await t.pipeline([
+                            .init("CREATE TEMP TABLE sy_migrate_new (dag_id text, run_id text) ON COMMIT DROP"),
+                            .init(
+                                "INSERT INTO sy_migrate_new SELECT * FROM unnest($1::text[], $2::text[])",
+                                [.array(keys.map { .text($0.dagId) }), .array(keys.map { .text($0.runId) })]),
+                        ])
+                        let outcome = try await AirflowTaskCopy.write(rows, on: t, runTable: table, settle: true)
+                        // Last, and briefly: the fence row locked (the target's leader cannot start its command
+                        // until this commits) and the hold checked against the clock now, not the transaction's
+                        // start. A hold that ended already leaves the task instances to the target: roll back.
+                        let holding =
+                            try await t.query(
+                                """
+                                UPDATE switchyard.fence SET hold_until = now()
+                                WHERE id = 1 AND cluster_epoch = $1 AND hold_until > clock_timestamp()
+                                RETURNING 1 AS held
+                                """, [.int(epoch)]
+                            ).first != nil
+                        guard holding else { throw HoldEnded() }
+                        return Optional(outcome)
+                    }
                 }
+            } catch is HoldEnded {
+                outcome = nil
             }
             guard let outcome else {
                 result.error = "the target's hold ended before the settle (its budget ran out)"
+                await settleMissed(context, result, control: control)
                 return result
             }
             result.taskInstancesFinished = outcome.settled
@@ -110,12 +119,31 @@ extension FailoverExecutor {
             return result
         } catch {
             result.waitedMs = (clock.now - started).wholeMilliseconds
-            result.error = "\(error)"
+            // The server's detail may carry row data (task arguments, hosts): only its code goes on record.
+            result.error =
+                (error as? PostgresError).map { "database error \($0.sqlState ?? "(no SQLSTATE)") in \($0.operation)" }
+                ?? "\(type(of: error))"
             logger.warning(
                 "could not settle the migrated task instances; the hold ends by itself and they may run again",
-                metadata: ["error": "\(error)"])
+                metadata: ["error": "\(result.error ?? "")"])
+            await settleMissed(context, result, control: control)
             return result
         }
+    }
+
+    /// Thrown to roll a settle back when the hold had ended before it could commit.
+    struct HoldEnded: Error {}
+
+    /// A warning event: the settle did not happen, so tasks that finished in the old region may run again.
+    func settleMissed(_ context: Context, _ result: SettleResult, control: PostgresConnection) async {
+        _ = try? await control.pipeline([
+            ControlStore.eventStatement(
+                kind: "warning", region: context.to,
+                message:
+                    "failover \(context.id): the task instances copied from \(context.from ?? "?") were not settled "
+                    + "(\(result.error ?? "unknown")): tasks that finished there after the copy may run again in \(context.to)"
+            )
+        ])
     }
 
     /// Ends the target's hold (nothing to settle).

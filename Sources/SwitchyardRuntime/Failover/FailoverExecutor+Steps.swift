@@ -134,7 +134,7 @@ extension FailoverExecutor {
                                       WHERE e.dag_id = r.dag_id AND e.run_id = r.run_id AND e.worker = r.worker
                                         AND e.attempt = r.attempt)) AS n,
                    (SELECT coalesce(exec_stopped_epoch = epoch, false)
-                           OR coalesce(heartbeat_at < now() - make_interval(secs => $1), false)
+                           OR coalesce(heartbeat_at < now() - make_interval(secs => $1), true)
                     FROM switchyard.leadership WHERE id = 1) AS stopped
             """
         do {
@@ -410,7 +410,7 @@ extension FailoverExecutor {
         if case .activate(let activated)? = try await ControlStore.stepResult(
             control, failover: context.id, step: .activate), activated.settleTasks == true
         {
-            settled = await settle(context)
+            settled = await settle(context, control: control)
         }
         let hooks = try await ControlStore.routedHooks(control, failover: context.id)
         let failed = hooks.filter { $0.required && !$0.succeeded }.map(\.name)

@@ -8,7 +8,10 @@ import Postgres
 /// failover cut off, or one not started) is reset to no state and keeps its try number, so the target
 /// runs it as the next try, as Airflow's own retries would.
 ///
-/// Only runs the migration inserted get task instances (a run the target already had keeps its own).
+/// Only runs the migration inserted get task instances (and those the target still held as active from an
+/// earlier period, whose stale task instances `RunMigrator` drops first), and
+/// only those of DAGs the target has a serialized version of (`task_instance.dag_version_id` is NOT
+/// NULL): a run of a DAG the target has not parsed starts over there, as the migrator's `orphaned` says.
 /// Read from the old region's database only: the shadow copy holds runs, not task instances, so a run
 /// migrated from the shadow starts over in the target.
 enum AirflowTaskCopy {
@@ -128,6 +131,7 @@ enum AirflowTaskCopy {
                     WITH ins AS (
                         INSERT INTO \(schema)task_instance (\(list))
                         SELECT \(values.joined(separator: ", ")) FROM \(staging) s \(newRun)
+                        WHERE EXISTS (SELECT 1 FROM \(schema)dag_version dv WHERE dv.dag_id = s.dag_id)
                         ON CONFLICT DO NOTHING RETURNING state)
                     SELECT count(*) AS n, count(*) FILTER (WHERE state IS NULL) AS reset FROM ins
                     """

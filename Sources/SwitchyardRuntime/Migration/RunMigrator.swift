@@ -59,6 +59,14 @@ public enum RunMigrator {
         public var taskInstancesReset: Int? = nil
         /// XComs of the copied finished task instances.
         public var xcomsCopied: Int? = nil
+        /// Airflow: runs the target already held as queued or running (an earlier active period) whose task
+        /// instances were replaced by the source's.
+        public var runsRefreshed: Int? = nil
+        /// Airflow: finished automated runs of the schedule's tail copied with their state (`AirflowSchedule`),
+        /// so the target's next runs follow on from the old region's.
+        public var scheduleRunsCopied: Int? = nil
+        /// Airflow: DAGs whose next-run fields and pause state were taken from the old region.
+        public var scheduleDags: Int? = nil
     }
 
     /// Columns never copied: the target assigns its own ids; run state is reset to queued.
@@ -123,15 +131,18 @@ public enum RunMigrator {
         let runsCopy = "COPY (SELECT \(columnList) FROM \(selectFrom) ORDER BY dag_id, run_id) TO STDOUT"
         let data: [UInt8]
         var taskRows: [AirflowTaskCopy.Rows]? = nil
+        var schedule: AirflowSchedule.Read? = nil
         if preset == .airflow, let sourceRunTable {
-            // Airflow's runs and their task instances from one snapshot: a task that finishes between two
-            // reads must not be copied as unfinished under a run copied before it.
-            (data, taskRows) = try await sourceConnection.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            {
-                c in
+            // Airflow's runs, their task instances and the schedule from one snapshot: a task that finishes
+            // between two reads must not be copied as unfinished under a run copied before it.
+            (data, taskRows, schedule) = try await sourceConnection.transaction(
+                "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+            ) { c in
                 let runs = try await c.copyOut(runsCopy)
                 let tasks = try await AirflowTaskCopy.read(source: c, target: target, runTable: sourceRunTable)
-                return (runs, tasks)
+                let schedule = try await AirflowSchedule.read(
+                    source: c, target: target, runTable: sourceRunTable, columns: copied)
+                return (runs, tasks, schedule)
             }
         } else {
             data = try await sourceConnection.copyOut(runsCopy)
@@ -177,6 +188,7 @@ public enum RunMigrator {
             ORDER BY 1, 2
             """
         let readTasks = taskRows
+        let readSchedule = schedule
         let work: @Sendable (isolated PostgresConnection) async throws -> Outcome = { t in
             var outcome = Outcome()
             // Statements run as pipelines inside the transaction (each a round trip, not one per statement);
@@ -203,7 +215,33 @@ public enum RunMigrator {
                 outcome.copied += dryRun ? try counted.first?["n"].require(Int.self) ?? 0 : counted.affectedRows
             }
             if let taskRows = readTasks, !dryRun {
+                // A run active at the source that the target still holds as queued or running (from an earlier
+                // active period: a failback while it runs) is the source's now: its task instances there
+                // replace the target's stale ones (their XComs and task maps go with them).
+                let schema = AirflowTaskCopy.schemaPrefix(of: targetTable)
+                outcome.refreshed =
+                    try await t.query(
+                        """
+                        WITH refresh AS (
+                            SELECT k.dag_id, k.run_id FROM sy_migrate_keys k
+                            JOIN \(targetTable) r ON r.dag_id = k.dag_id AND r.run_id = k.run_id
+                            WHERE r.state IN ('queued', 'running')
+                              AND NOT EXISTS (SELECT 1 FROM sy_migrate_new n WHERE n.dag_id = k.dag_id AND n.run_id = k.run_id)),
+                        gone AS (
+                            DELETE FROM \(schema)task_instance ti USING refresh f
+                            WHERE ti.dag_id = f.dag_id AND ti.run_id = f.run_id RETURNING 1),
+                        requeued AS (
+                            UPDATE \(targetTable) r SET state = 'queued', end_date = NULL
+                            FROM refresh f WHERE r.dag_id = f.dag_id AND r.run_id = f.run_id
+                            RETURNING r.dag_id, r.run_id)
+                        INSERT INTO sy_migrate_new SELECT dag_id, run_id FROM requeued
+                        """
+                    ).affectedRows
                 outcome.tasks = try await AirflowTaskCopy.write(taskRows, on: t, runTable: targetTable)
+            }
+            if let readSchedule, !dryRun {
+                outcome.schedule = try await AirflowSchedule.write(
+                    readSchedule, on: t, runTable: targetTable, names: names, values: values)
             }
             // In a failover the source's active runs are the whole truth: the target's own active runs that
             // are not among them date from an earlier active period of the target and were moved away
@@ -254,6 +292,9 @@ public enum RunMigrator {
         report.taskInstancesCopied = outcome.tasks?.taskInstances
         report.taskInstancesReset = outcome.tasks?.reset
         report.xcomsCopied = outcome.tasks?.xcoms
+        report.runsRefreshed = outcome.tasks == nil ? nil : outcome.refreshed
+        report.scheduleRunsCopied = outcome.schedule?.runs
+        report.scheduleDags = outcome.schedule?.dags
         report.alreadyPresent = report.found - report.copied
         report.durationMs = ((clock.now - started).secondsDouble * 100_000).rounded() / 100
         return report
@@ -340,6 +381,8 @@ public enum RunMigrator {
         var paused: [String] = []
         var unpaused: [String] = []
         var tasks: AirflowTaskCopy.Outcome? = nil
+        var refreshed = 0
+        var schedule: AirflowSchedule.Outcome? = nil
     }
 
     /// Thrown to roll a dry run back, carrying what it counted.

@@ -38,6 +38,9 @@ public enum RegionStore {
         public var sincePredecessorHeartbeat: Duration?
         /// True when the predecessor stopped its `--exec` command before it released the lock.
         public var predecessorStoppedExec: Bool
+        /// True when the takeover itself recorded that no command of the region runs (a node without one
+        /// whose predecessor's cannot be running).
+        public var recordedStopped: Bool = false
     }
 
     /// Increments the epoch (the new leader's fencing token) and reads what the predecessor left.
@@ -54,11 +57,13 @@ public enum RegionStore {
             WITH previous AS (SELECT epoch, heartbeat_at, exec_stopped_epoch FROM switchyard.leadership WHERE id = 1 FOR UPDATE)
             UPDATE switchyard.leadership l SET epoch = l.epoch + 1, leader_node = $1, since = now(), heartbeat_at = now(),
                 exec_stopped_epoch = CASE WHEN $2 AND (previous.exec_stopped_epoch = previous.epoch
+                                                       OR previous.heartbeat_at IS NULL
                                                        OR previous.heartbeat_at < now() - make_interval(secs => $3))
                                           THEN l.epoch + 1 ELSE l.exec_stopped_epoch END
             FROM previous WHERE l.id = 1
             RETURNING l.epoch, extract(epoch FROM now() - previous.heartbeat_at)::float8 AS since_heartbeat,
-                coalesce(previous.exec_stopped_epoch = previous.epoch, false) AS stopped
+                coalesce(previous.exec_stopped_epoch = previous.epoch, false) AS stopped,
+                coalesce(l.exec_stopped_epoch = l.epoch, false) AS recorded
             """, [.text(node), .bool(commandless), .double(predecessorCommandBound.secondsDouble)]
         ).first
         guard let epoch = try row?["epoch"].require(Int.self) else {
@@ -70,7 +75,8 @@ public enum RegionStore {
         }
         return Succession(
             epoch: epoch, sincePredecessorHeartbeat: since,
-            predecessorStoppedExec: try row?["stopped"].require(Bool.self) ?? false)
+            predecessorStoppedExec: try row?["stopped"].require(Bool.self) ?? false,
+            recordedStopped: try row?["recorded"].require(Bool.self) ?? false)
     }
 
     /// Records that no leader-gated command of this leader runs now (it stopped it on a closed fence, or

@@ -191,7 +191,7 @@ public final class SchedulerNode: Sendable {
         for exec in execs { await exec.lead(notBefore: predecessorClear) }
         // Whether this leader recorded that no command of the region runs (`exec_stopped_epoch`): set while
         // its commands are stopped and the predecessor's cannot run, withdrawn before they start again.
-        var recordedStopped = false
+        var recordedStopped = execs.isEmpty && succession.recordedStopped
         leases.window.open(until: .now + deadline.remaining(at: .now))
         var logger = self.logger
         logger[metadataKey: "switchyard.epoch"] = .string(String(epoch))
@@ -302,7 +302,7 @@ public final class SchedulerNode: Sendable {
             let leaseLeft = holding.map { $0.left - (now - sent) } ?? .zero
             let leaseUntil = now + max(.zero, min(deadline.remaining(at: now), leaseLeft))
             var runCommands = canSchedule
-            if runCommands, recordedStopped {
+            if runCommands, recordedStopped, !execs.isEmpty {
                 if try await RegionStore.withdrawCommandStopped(lock, epoch: epoch) {
                     recordedStopped = false
                 } else {
@@ -312,7 +312,8 @@ public final class SchedulerNode: Sendable {
             for exec in execs {
                 await exec.update(shouldRun: runCommands, leaseUntil: leaseUntil)
             }
-            if !runCommands, !recordedStopped, !execs.isEmpty, predecessorClear.map({ .now >= $0 }) ?? true {
+            // A leader without commands records once the predecessor's cannot run: a switchover need not wait.
+            if (!runCommands || execs.isEmpty), !recordedStopped, predecessorClear.map({ .now >= $0 }) ?? true {
                 var idle = true
                 for exec in execs where !(await exec.idle) { idle = false }
                 if idle {
