@@ -60,6 +60,20 @@ extension DrillRunner {
                 try await Task.sleep(for: .milliseconds(200))
             }
             guard running == runIds.count && executing > 0 else {
+                // What Airflow says, for whoever reads the failure: the runs' states, the DAG's pause flag and
+                // how long ago a scheduler of the region last beat.
+                let seen = try? await db.query(
+                    """
+                    SELECT (SELECT string_agg(state || ' ' || n, ', ') FROM (SELECT state::text, count(*) AS n FROM public.dag_run
+                              WHERE run_id = ANY($1::text[]) GROUP BY 1) s) AS runs,
+                           (SELECT is_paused::text FROM public.dag WHERE dag_id = $2) AS paused,
+                           (SELECT round(extract(epoch FROM now() - max(latest_heartbeat)))::text FROM public.job
+                              WHERE job_type = 'SchedulerJob') AS beat_s
+                    """, [.array(runIds.map { .text($0) }), .text(dag)]
+                ).first
+                progress(
+                    "Airflow in \(active): runs \(seen?["runs"].string ?? "?"), \(dag) paused \(seen?["paused"].string ?? "?"), "
+                        + "last SchedulerJob heartbeat \(seen?["beat_s"].string ?? "never") s ago")
                 throw DrillError(
                     "precondition: \(running) of \(runIds.count) Airflow runs running and \(executing) tasks\(task.map { " \($0)" } ?? "") executing in \(active) after 120 s"
                 )
