@@ -132,7 +132,9 @@ struct WorkerTests {
 
     /// One run `r1` of `dag` claimed-ready in us-east under a fence valid for a minute, dispatched, and
     /// worker `w1` started to take it; returns the region's database and the worker's pid.
-    func dispatchOneRun(_ f: DevFixture, dag: String) async throws -> (PostgresConnection, pid_t) {
+    func dispatchOneRun(
+        _ f: DevFixture, dag: String, workerArguments: [String] = [], environment: [String: String] = [:]
+    ) async throws -> (PostgresConnection, pid_t) {
         let db = try await f.connect("us-east")
         let redis = try await f.redis("us-east")
         try await db.query("UPDATE switchyard.fence SET open_until = now() + interval '1 minute'")
@@ -143,7 +145,12 @@ struct WorkerTests {
             "XADD", "switchyard:runs", "*", "region", "us-east", "epoch", "1", "dag_id", dag, "run_id", "r1",
             "dispatch_id", "d1",
         ])
-        return (db, try f.start("w1", ["worker", "--region", "us-east", "--worker-id", "w1"]))
+        return (
+            db,
+            try f.start(
+                "w1", ["worker", "--region", "us-east", "--worker-id", "w1"] + workerArguments, environment: environment
+            )
+        )
     }
 
     /// A DAG command gets an environment of its own: what a program needs, the run's SWITCHYARD_* details and
@@ -154,18 +161,8 @@ struct WorkerTests {
         try await DevFixture.with(
             regions: 1, dags: "dags:\n  - id: show_env\n    command: \"env > \(file).tmp && mv \(file).tmp \(file)\"\n"
         ) { f in
-            let db = try await f.connect("us-east")
-            let redis = try await f.redis("us-east")
-            try await db.query("UPDATE switchyard.fence SET open_until = now() + interval '1 minute'")
-            try await db.query(
-                "INSERT INTO switchyard.dag_run (dag_id, run_id, state, dispatch_id, dispatch_epoch) VALUES ('show_env', 'r1', 'running', 'd1', 1)"
-            )
-            try await redis.command([
-                "XADD", "switchyard:runs", "*", "region", "us-east", "epoch", "1", "dag_id", "show_env", "run_id", "r1",
-                "dispatch_id", "d1",
-            ])
-            try f.start(
-                "w1", ["worker", "--region", "us-east", "--worker-id", "w1", "--command-env", "DATA_BUCKET"],
+            let (db, _) = try await dispatchOneRun(
+                f, dag: "show_env", workerArguments: ["--command-env", "DATA_BUCKET"],
                 environment: [
                     "SWITCHYARD_API_TOKEN": "api-secret-1", "PGPASSFILE": "/nonexistent/pg-secret-2",
                     "DATA_BUCKET": "s3://data", "UNLISTED": "not-for-the-command",
@@ -181,6 +178,7 @@ struct WorkerTests {
             #expect(
                 !names.contains("SWITCHYARD_API_TOKEN") && !names.contains("PGPASSFILE") && !names.contains("UNLISTED"))
             #expect(!text.contains("secret"), "\(text)")
+            await db.close()
         }
     }
 

@@ -58,13 +58,19 @@ enum AirflowSchedule {
         let have = Set(sourceDag.map(\.name))
         let carried = targetDag.map(\.name).filter { have.contains($0) && Self.dagColumns.contains($0) }
         let list = columns.map { "t." + PostgresConnection.quoteIdentifier($0) }.joined(separator: ", ")
+        // A run table without Airflow's run types and logical dates has no schedule to carry.
+        let runTableColumns = Set(try await RunMigrator.columns(source, table: runTable).map(\.name))
+        guard ["run_type", "logical_date", "state", "end_date"].allSatisfy(runTableColumns.contains) else {
+            return Read(runs: [], runColumns: columns, dags: [], dagColumns: [])
+        }
         let runs = try await source.copyOut(
             """
-            COPY (SELECT \(list), t.state, t.end_date FROM \(runTable) t
-                  WHERE t.run_type IN \(automated) AND t.state NOT IN ('queued', 'running')
-                    AND t.logical_date >= (
-                        SELECT least(min(h.logical_date) FILTER (WHERE h.state IN ('queued', 'running')), max(h.logical_date))
-                        FROM \(runTable) h WHERE h.dag_id = t.dag_id AND h.run_type IN \(automated))
+            COPY (WITH since AS (
+                      SELECT h.dag_id,
+                             least(min(h.logical_date) FILTER (WHERE h.state IN ('queued', 'running')), max(h.logical_date)) AS at
+                      FROM \(runTable) h WHERE h.run_type IN \(automated) GROUP BY h.dag_id)
+                  SELECT \(list), t.state, t.end_date FROM \(runTable) t JOIN since ON since.dag_id = t.dag_id
+                  WHERE t.run_type IN \(automated) AND t.state NOT IN ('queued', 'running') AND t.logical_date >= since.at
                   ORDER BY t.dag_id, t.logical_date) TO STDOUT
             """)
         var dags: [UInt8] = []

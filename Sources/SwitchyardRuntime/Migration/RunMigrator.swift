@@ -219,8 +219,11 @@ public enum RunMigrator {
                 // active period: a failback while it runs) is the source's now: its task instances there
                 // replace the target's stale ones (their XComs and task maps go with them).
                 let schema = AirflowTaskCopy.schemaPrefix(of: targetTable)
+                let hasTasks = taskRows.contains { $0.table == "task_instance" }
                 outcome.refreshed =
-                    try await t.query(
+                    !hasTasks
+                    ? 0
+                    : try await t.query(
                         """
                         WITH refresh AS (
                             SELECT k.dag_id, k.run_id FROM sy_migrate_keys k
