@@ -198,7 +198,17 @@ struct AirflowTests {
     }
 }
 
-extension AirflowTests {
+/// Airflow's work across regions: scheduled DAGs carried over, and the drills with their ledger. A suite of
+/// its own, so it runs beside the hand-off tests above rather than after them (the suite's longest path).
+@Suite(
+    "Airflow's work across regions, against a real Apache Airflow 3.3.2", .serialized,
+    .enabled(if: AirflowInstall.available, Comment(rawValue: AirflowInstall.skipReason)))
+struct AirflowAcrossRegionsTests {
+    /// Switches regions to Airflow's scheduler probe and run table.
+    func useAirflow(_ f: DevFixture, _ regions: Set<String>) throws {
+        try f.reconfigure(DevSettings(airflowRegions: regions))
+    }
+
     /// Two DAGs every 6 s from `start` (one with catchup, one without), each of one short task.
     static func scheduledDAGs(start: Date) -> String {
         let iso = ISO8601DateFormatter().string(from: start)
@@ -286,8 +296,15 @@ extension AirflowTests {
                 manual.append(id)
             }
 
+            // As the agent's role with `init --grants` (Airflow's tables exist by now): the migration's Airflow
+            // statements need nothing more than what is granted.
+            try await LeastPrivilegeTests.createRoles(f)
+            let granted = try await SwitchyardBinary.run(["init", "--grants", "--config", f.config])
+            try #require(granted.status == 0, "\(granted.output)\(granted.errors)")
+            #expect(granted.output.contains("us-east (airflow)"), "\(granted.output)")
+            let agent = try LeastPrivilegeTests.configuration(f, as: LeastPrivilegeTests.roles.agent)
             let migrate = try await SwitchyardBinary.run([
-                "migrate-runs", "--config", f.config, "--from", "us-east", "--to", "eu-west", "--json",
+                "migrate-runs", "--config", agent, "--from", "us-east", "--to", "eu-west", "--json",
             ])
             try #require(migrate.status == 0, "\(migrate.output)\(migrate.errors)")
             #expect(migrate.output.contains("\"schedule_dags\""), "\(migrate.output)")
@@ -355,9 +372,7 @@ extension AirflowTests {
             await targetDB.close()
         }
     }
-}
 
-extension AirflowTests {
     /// The Airflow drills on one two-region `dev up --airflow --daemons`, whose drill DAG writes every task
     /// attempt to a ledger outside both regions: `airflow-switchover.yaml` (the old region's scheduler
     /// finishes its running tasks before the final copy, which carries their task instances and XComs

@@ -12,8 +12,31 @@ import Testing
 struct LeastPrivilegeTests {
     static let roles = Grants.Roles()
 
+    /// Creates the three roles in every cluster of the fixture with the owner's password, and adds them
+    /// to its password file.
+    static func createRoles(_ f: DevFixture) async throws {
+        let passfile = try String(contentsOfFile: f.state.passfile, encoding: .utf8)
+        let first = try #require(passfile.split(separator: "\n").first)
+        let password = try #require(first.split(separator: ":").last.map(String.init))
+        let names = [roles.agent, roles.scheduler, roles.worker]
+        var owners = [try await f.connectControl()]
+        for region in f.state.regions { owners.append(try await f.connect(region)) }
+        for owner in owners {
+            for name in names {
+                try await owner.query(
+                    "CREATE ROLE \(PostgresConnection.quoteIdentifier(name)) LOGIN PASSWORD \(PostgresConnection.quoteLiteral(password))"
+                )
+            }
+            await owner.close()
+        }
+        let prefix = first.split(separator: ":").prefix(3).joined(separator: ":")
+        try (passfile + names.map { "\(prefix):\($0):\(password)\n" }.joined())
+            .write(toFile: f.state.passfile, atomically: true, encoding: .utf8)
+        chmod(f.state.passfile, 0o600)
+    }
+
     /// A copy of the fixture's configuration whose every database connection logs in as `role`.
-    func configuration(_ f: DevFixture, as role: String) throws -> String {
+    static func configuration(_ f: DevFixture, as role: String) throws -> String {
         let directory = f.state.directory + "/config-\(role)"
         let fm = FileManager.default
         try? fm.removeItem(atPath: directory)
@@ -28,41 +51,23 @@ struct LeastPrivilegeTests {
 
     @Test func theAgentSchedulersWorkersAndMigrateRunsWorkAsTheirRolesAndNoMore() async throws {
         try await DevFixture.with(regions: 2, dags: "dags:\n  - id: quick\n    command: \"sleep 1\"\n") { f in
-            // The roles, in every cluster, with the owner's password (the fixture's password file has one line).
-            let passfile = try String(contentsOfFile: f.state.passfile, encoding: .utf8)
-            let password = try #require(
-                passfile.split(separator: "\n").first?.split(separator: ":").last.map(String.init))
-            let names = [Self.roles.agent, Self.roles.scheduler, Self.roles.worker]
-            var owners = [try await f.connectControl()]
-            for region in ["us-east", "eu-west"] { owners.append(try await f.connect(region)) }
-            for owner in owners {
-                for name in names {
-                    try await owner.query(
-                        "CREATE ROLE \(PostgresConnection.quoteIdentifier(name)) LOGIN PASSWORD \(PostgresConnection.quoteLiteral(password))"
-                    )
-                }
-            }
-            let prefix = passfile.split(separator: "\n").first.map {
-                $0.split(separator: ":").prefix(3).joined(separator: ":")
-            }
-            try (passfile + names.map { "\(prefix ?? "127.0.0.1:*:*"):\($0):\(password)\n" }.joined())
-                .write(toFile: f.state.passfile, atomically: true, encoding: .utf8)
-            chmod(f.state.passfile, 0o600)
-
+            try await Self.createRoles(f)
             let granted = try await SwitchyardBinary.run(["init", "--grants", "--config", f.config])
             try #require(granted.status == 0, "\(granted.output)\(granted.errors)")
             #expect(granted.output.contains("grants: control:"), "\(granted.output)")
 
-            let agent = try configuration(f, as: Self.roles.agent)
-            let scheduler = try configuration(f, as: Self.roles.scheduler)
-            let worker = try configuration(f, as: Self.roles.worker)
+            let agent = try Self.configuration(f, as: Self.roles.agent)
+            let scheduler = try Self.configuration(f, as: Self.roles.scheduler)
+            let worker = try Self.configuration(f, as: Self.roles.worker)
             for region in ["us-east", "eu-west"] {
                 try f.start(
                     "s-\(region)", ["scheduler", "--region", region, "--node-id", "s-\(region)"], config: scheduler)
                 try f.start(
                     "w-\(region)", ["worker", "--region", region, "--worker-id", "w-\(region)"], config: worker)
             }
-            let east = owners[1], west = owners[2]
+            let control = try await f.connectControl()
+            let east = try await f.connect("us-east"), west = try await f.connect("eu-west")
+            let owners = [control, east, west]
             func succeeded(_ db: PostgresConnection) async -> Int {
                 (try? await db.query(
                     "SELECT count(*) AS n FROM switchyard.dag_run WHERE dag_id = 'quick' AND state = 'success'"
