@@ -22,27 +22,38 @@ extension DrillRunner {
         let home = record.home(passfile: state.passfile)
         let stamp = Int(Date().timeIntervalSince1970)
         let runIds = (0..<runs).map { "drill__\(scenario.name)__\(stamp)_\($0)" }
-        // Two at a time: each `airflow` command is a Python start-up of a few seconds of CPU.
-        for batch in stride(from: 0, to: runIds.count, by: 2) {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for runId in runIds[batch..<min(batch + 2, runIds.count)] {
-                    group.addTask {
-                        let outcome = try await home.run(
-                            ["dags", "trigger", dag, "--run-id", runId, "--conf", self.runConf],
-                            timeout: 120)
-                        guard outcome.status == 0 else {
-                            throw DrillError(
-                                "precondition: airflow dags trigger \(dag) failed in \(active): \(outcome.output.suffix(600))"
-                            )
-                        }
-                    }
-                }
-                try await group.waitForAll()
-            }
-        }
         guard let db = await target.region(active) else {
             throw DrillError("precondition: \(active)'s database does not answer")
         }
+        // The DAG paused while its runs are triggered (what `airflow dags pause` writes), then unpaused: each
+        // trigger is a Python start-up of seconds, and on a loaded host the first runs would finish before the
+        // last is triggered, so they would never all be in flight when the fault strikes.
+        try await db.query("UPDATE public.dag SET is_paused = true WHERE dag_id = $1", [.text(dag)])
+        do {
+            // Two at a time: each `airflow` command is a Python start-up of a few seconds of CPU.
+            for batch in stride(from: 0, to: runIds.count, by: 2) {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for runId in runIds[batch..<min(batch + 2, runIds.count)] {
+                        group.addTask {
+                            let outcome = try await home.run(
+                                ["dags", "trigger", dag, "--run-id", runId, "--conf", self.runConf],
+                                timeout: 120)
+                            guard outcome.status == 0 else {
+                                throw DrillError(
+                                    "precondition: airflow dags trigger \(dag) failed in \(active): \(outcome.output.suffix(600))"
+                                )
+                            }
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+            }
+        } catch {
+            _ = try? await db.query("UPDATE public.dag SET is_paused = false WHERE dag_id = $1", [.text(dag)])
+            await db.close()
+            throw error
+        }
+        try await db.query("UPDATE public.dag SET is_paused = false WHERE dag_id = $1", [.text(dag)])
         return try await db.closeAfter {
             let deadline = ContinuousClock.now + .seconds(120)
             var running = 0, executing = 0
