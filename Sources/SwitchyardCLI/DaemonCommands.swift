@@ -117,10 +117,13 @@ struct SchedulerCommand: AsyncParsableCommand {
     }
 }
 
-/// `switchyard worker --region R`.
+/// `switchyard worker --region R [--exec CMD]`.
 struct WorkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "worker", abstract: "Run a worker: consume dispatched runs and execute them.")
+        commandName: "worker",
+        abstract:
+            "Run a worker: consume dispatched runs and execute them, or (--exec) run another executor's worker, such as a Celery worker, only while the region may run work."
+    )
     @OptionGroup var global: GlobalOptions
     @Option(help: "Region this worker serves.") var region: String
     @Option(help: "Worker id (default: worker-REGION-HOST-PID).") var workerId: String?
@@ -128,9 +131,17 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(
         name: .customLong("command-env"),
         help: ArgumentHelp(
-            "Give the DAG commands this variable: NAME passes the worker's own on, NAME=VALUE sets it. Repeatable. They get PATH, HOME, the locale, a virtualenv, CA and proxy settings, Airflow's AIRFLOW_* settings and SWITCHYARD_* run details besides, never Switchyard's secrets.",
+            "Give the DAG commands (or the --exec command) this variable: NAME passes the worker's own on, NAME=VALUE sets it. Repeatable. They get PATH, HOME, the locale, a virtualenv, CA and proxy settings, Airflow's AIRFLOW_* settings and SWITCHYARD_* run details besides, never Switchyard's secrets.",
             valueName: "NAME[=VALUE]"))
     var commandEnv: [String] = []
+    @Option(
+        help:
+            "Instead of Switchyard's dispatched runs, run this long-lived command (e.g. \"airflow celery worker\") only while the region's fence lets it run work: started once the region is active (after any dispatch hold), stopped gracefully (SIGTERM to the command itself, SIGKILL election.exec_grace later) when a failover fences the region, a switchover drains it, or the fence cannot be confirmed within its trust. Split into words and run without a shell. No redis section is needed."
+    )
+    var exec: String?
+    @Flag(
+        help: "Run the --exec command through /bin/sh -c; the shell should `exec` the program so it receives SIGTERM.")
+    var execShell = false
 
     func run() async throws {
         let context = try DaemonContext.make(config: global.config, region: region, label: "switchyard.worker")
@@ -139,15 +150,35 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         let environment = try commandEnvironment(
             commandEnv, option: "--command-env", configuration: context.configuration)
+        let id = workerId ?? defaultNodeId("worker", region: region)
+        if let exec {
+            let argv: [String]
+            if execShell {
+                argv = ["/bin/sh", "-c", exec]
+            } else {
+                do {
+                    argv = try ShellWords.split(exec)
+                } catch {
+                    throw OperationFailure(message: "--exec \"\(exec.prefix(80))\": \(error)", exitCode: 2)
+                }
+            }
+            guard !argv.isEmpty else { throw OperationFailure(message: "--exec: an empty command", exitCode: 2) }
+            let gated = GatedWorker(
+                configuration: context.configuration, region: context.region, workerId: id, command: argv,
+                throughShell: execShell, environment: environment, shutdown: context.shutdown,
+                logger: context.logger)
+            try await DaemonService(shutdown: context.shutdown) { await gated.run() }.runUntilShutdown(
+                logger: context.logger)
+            return
+        }
         guard
             let worker = Worker(
-                configuration: context.configuration, region: context.region,
-                workerId: workerId ?? defaultNodeId("worker", region: region),
+                configuration: context.configuration, region: context.region, workerId: id,
                 staleAfter: stale, commandEnvironment: environment, shutdown: context.shutdown, logger: context.logger)
         else {
             throw OperationFailure(
                 message:
-                    "\(context.region.file): region \(region) has no redis section: workers take Switchyard's dispatched runs from Redis",
+                    "\(context.region.file): region \(region) has no redis section: workers take Switchyard's dispatched runs from Redis (or give --exec)",
                 exitCode: 2)
         }
         try await DaemonService(shutdown: context.shutdown) { await worker.run() }.runUntilShutdown(

@@ -101,6 +101,22 @@ struct SafetyTimingTests {
 
     @Test(
         arguments: [
+            // a gated command (a Celery worker) may still run; leader's command stopped; ms since the fence; hold
+            // defaults: gated bound 3000 (its trust) + 1000 (exec grace) + 250 + 500 = 4750
+            (true, true, 0, 4750), (true, true, 4000, 750), (true, true, 4750, nil), (false, true, 0, nil),
+            (true, false, 0, 4750),
+        ] as [(Bool, Bool, Int, Int?)])
+    func aGatedCommandHoldsTheTargetForItsTrustAndGrace(gated: Bool, stopped: Bool, since: Int, hold: Int?) {
+        let got = defaults.fencedHold(
+            executionsRunning: false, leaderCommandStopped: stopped, gatedCommandsRunning: gated,
+            sinceFenced: .milliseconds(since))
+        #expect(got == hold.map { .milliseconds($0) })
+        // A Celery worker's warm shutdown gets the exec grace, after a trust as long as a worker's.
+        #expect(defaults.gatedStopBound == defaults.workerStopBound - defaults.killGrace + defaults.execGrace)
+    }
+
+    @Test(
+        arguments: [
             (500, 3000, nil), (1400, 3000, nil), (1500, 3000, "max_clock_drift"), (5000, 10_000, "max_clock_drift"),
         ] as [(Int, Int, String?)])
     func aDriftAsLongAsHalfALeaseIsRefused(drift: Int, ttl: Int, field: String?) {

@@ -115,6 +115,12 @@ public struct SafetyTiming: Sendable, Equatable {
     /// trusts it from the claim's send, the same bound.
     public var workerStopBound: Duration { leaseTTL + killGrace + guardSlack + maxClockDrift }
 
+    /// After a fence is written in a region's database, every gated command there (`switchyard worker
+    /// --exec`: a Celery worker) has stopped within this: its worker trusts its last fence read (sent before
+    /// the fence) for at most a lease TTL, its guard then sends SIGTERM (a Celery worker's warm shutdown,
+    /// which lets its running tasks finish) and SIGKILL `exec_grace` later.
+    public var gatedStopBound: Duration { leaseTTL + execGrace + guardSlack + maxClockDrift }
+
     /// How long the target holds its dispatches, counted from when the failover knew the old region's
     /// leases had ended, given the time since.
     public func dispatchHold(sinceLeasesEnded: Duration) -> Duration {
@@ -124,12 +130,17 @@ public struct SafetyTiming: Sendable, Equatable {
     /// How long a target activated after fencing the old region in its own database holds its dispatches
     /// and leader-gated command, counted from the fence step's end (which is after the fence was written):
     /// while workers there may still run an execution (`executionsRunning`), `workerStopBound`; while its
-    /// leader may still run a leader-gated command (`leaderCommandStopped` false), `execStopBound`. Nil
-    /// when nothing there can still run.
-    public func fencedHold(executionsRunning: Bool, leaderCommandStopped: Bool, sinceFenced: Duration) -> Duration? {
+    /// leader may still run a leader-gated command (`leaderCommandStopped` false), `execStopBound`; while a
+    /// gated command may still run there (`gatedCommandsRunning`), `gatedStopBound`. Nil when nothing there
+    /// can still run.
+    public func fencedHold(
+        executionsRunning: Bool, leaderCommandStopped: Bool, gatedCommandsRunning: Bool = false,
+        sinceFenced: Duration
+    ) -> Duration? {
         var bound = Duration.zero
         if executionsRunning { bound = max(bound, workerStopBound) }
         if !leaderCommandStopped { bound = max(bound, execStopBound) }
+        if gatedCommandsRunning { bound = max(bound, gatedStopBound) }
         let left = bound - sinceFenced
         return left > .zero ? left : nil
     }

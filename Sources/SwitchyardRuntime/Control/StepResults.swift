@@ -85,6 +85,9 @@ public struct FenceResult: Codable, Sendable {
     /// The old region's leader recorded that no leader-gated `--exec` command of its runs (it has none,
     /// or it stopped it); false or absent: the target holds its own for `SafetyTiming.execStopBound`.
     public var leaderCommandStopped: Bool?
+    /// Gated commands (`worker --exec`: Celery workers) in the old region that had not stopped when the
+    /// wait ended; the target then holds for `SafetyTiming.gatedStopBound`.
+    public var gatedCommandsStillRunning: Int?
     /// How long the step waited for leases to end: the old region's when it could not fence it, or a
     /// failsafe lease of any region it did not fence. Set whenever it waited: the target then holds.
     public var leaseWaitedMs: Int?

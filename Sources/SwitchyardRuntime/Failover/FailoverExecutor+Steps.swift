@@ -40,10 +40,11 @@ extension FailoverExecutor {
         var fencedRegion: String?
         if let from = context.from {
             do {
-                let (fenced, running, commandStopped) = try await fenceInOwnDatabase(context, from: from)
-                result.fenced = fenced
-                result.executionsStillRunning = running
-                result.leaderCommandStopped = commandStopped
+                let census = try await fenceInOwnDatabase(context, from: from)
+                result.fenced = census.fenced
+                result.executionsStillRunning = census.running
+                result.leaderCommandStopped = census.commandStopped
+                result.gatedCommandsStillRunning = census.gated
                 fencedRegion = from
             } catch let refusal as Refusal {
                 throw refusal
@@ -92,10 +93,14 @@ extension FailoverExecutor {
     /// re-executed), bounded by the quiesce timeout. One a worker abandoned (it lost track of it in a
     /// crash) has an outcome but no end: not running. Returns whether it fenced, what may still run, and
     /// whether the old leader recorded that no leader-gated command of its runs (or was silent too long to run
-    /// one); a switchover also waits, bounded, for that command to stop. Whatever may still run
+    /// one), and how many gated commands (`worker --exec`: Celery workers) may still run; a switchover also
+    /// waits, bounded, for those commands to stop, and a failover for the gated ones up to its fence
+    /// timeout (they stop gracefully: a Celery worker lets its running tasks finish). Whatever may still run
     /// there is covered by the target's hold (`dispatchHold`), not by waiting here: the wait only lets live
     /// workers confirm. A switchover whose quiesce runs out closes the drain, so those commands stop too.
-    func fenceInOwnDatabase(_ context: Context, from: String) async throws -> (Bool, Int, Bool) {
+    func fenceInOwnDatabase(_ context: Context, from: String) async throws -> (
+        fenced: Bool, running: Int, commandStopped: Bool, gated: Int
+    ) {
         let failover = configuration.controlPlane.failover
         let clock = ContinuousClock()
         let started = clock.now
@@ -119,6 +124,7 @@ extension FailoverExecutor {
         defer { giveBack(from, old, healthy: healthy) }
         var running = 0
         var commandStopped = false
+        var gated = 0
         let wait = drain ? failover.switchoverQuiesceTimeout : failover.fenceTimeout
         // A leader silent for longer than this cannot run its command any more (its guard stopped it).
         let commandBound = SafetyTiming(configuration.controlPlane).execStopBound
@@ -135,7 +141,8 @@ extension FailoverExecutor {
                                         AND e.attempt = r.attempt)) AS n,
                    (SELECT coalesce(exec_stopped_epoch = epoch, false)
                            OR coalesce(heartbeat_at < now() - make_interval(secs => $1), true)
-                    FROM switchyard.leadership WHERE id = 1) AS stopped
+                    FROM switchyard.leadership WHERE id = 1) AS stopped,
+                   (SELECT count(*) FROM switchyard.nodes WHERE command_running) AS gated
             """
         do {
             while true {
@@ -145,10 +152,12 @@ extension FailoverExecutor {
                 .first
                 running = try row?["n"].require(Int.self) ?? 0
                 commandStopped = try row?["stopped"].optional(Bool.self) ?? false
+                gated = try row?["gated"].require(Int.self) ?? 0
                 // A switchover also waits for the old leader's command to have stopped: Airflow's scheduler
                 // (LocalExecutor) finishes its running tasks when told to stop, and the copy that follows must
                 // see them finished. A failover takes what has stopped so far; the hold covers the rest.
-                let settled = running == 0 && (!drain || commandStopped)
+                // Gated commands (Celery workers) stop gracefully on seeing the fence: waited for the same way.
+                let settled = running == 0 && gated == 0 && (!drain || commandStopped)
                 if settled || clock.now - started >= wait { break }
                 try await Task.sleep(for: .milliseconds(50))
             }
@@ -164,10 +173,10 @@ extension FailoverExecutor {
             logger.warning(
                 "fenced, but the old region stopped answering; the target holds for what may still run there",
                 metadata: ["error": "\(error)"])
-            return (true, max(running, 1), false)
+            return (true, max(running, 1), false, max(gated, 1))
         }
         healthy = true
-        return (true, running, commandStopped)
+        return (true, running, commandStopped, gated)
     }
 
     /// A connection to a region's database on which `first` succeeded: the failover leader's warm one
@@ -247,14 +256,16 @@ extension FailoverExecutor {
         let timing = SafetyTiming(configuration.controlPlane)
         // No readable fence result: hold as long as anything could need (fail closed).
         guard let fence = journaled else {
-            return max(timing.stopBound + timing.leaseTTL, timing.workerStopBound, timing.execStopBound)
+            return max(
+                timing.stopBound + timing.leaseTTL, timing.workerStopBound, timing.execStopBound, timing.gatedStopBound)
         }
         var hold: Duration? = nil
         if fence.fenced == false || fence.leaseWaitedMs != nil { hold = timing.dispatchHold(sinceLeasesEnded: since) }
         if fence.fenced == true {
             let fenced = timing.fencedHold(
                 executionsRunning: (fence.executionsStillRunning ?? 0) > 0,
-                leaderCommandStopped: fence.leaderCommandStopped ?? false, sinceFenced: since)
+                leaderCommandStopped: fence.leaderCommandStopped ?? false,
+                gatedCommandsRunning: (fence.gatedCommandsStillRunning ?? 0) > 0, sinceFenced: since)
             if let fenced { hold = max(hold ?? .zero, fenced) }
         }
         return hold.flatMap { $0 > .zero ? $0 : nil }

@@ -116,5 +116,6 @@ public enum RegionSchema {
         v7,
         v8,
         v9,
+        v10,
     ]
 }

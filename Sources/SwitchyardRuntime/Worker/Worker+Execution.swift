@@ -66,7 +66,7 @@ extension Worker {
         switch await readFence(db) {
         case .fenced: notStarted = ("fenced", "not started: the region was fenced by a failover", nil)
         case .lapsed(let why): notStarted = ("unconfirmed", "not started: " + why, nil)
-        case .trusted(let until, _): trusted = until
+        case .trusted(let until, _, _): trusted = until
         case .unanswered: break  // the claim's read still holds until it ends
         }
         if notStarted == nil, trusted <= .now {
@@ -229,7 +229,7 @@ extension Worker {
                     child.closeInput()
                     while child.poll() == nil { try? await Task.sleep(for: .milliseconds(10)) }
                     return ("fenced", "stopped: the region was fenced by a failover", nil)
-                case .trusted(let until, let sent):
+                case .trusted(let until, let sent, _):
                     // A read answered (or even sent) after the trust ran out still bounds the command by what it
                     // confirmed: the fence was open and valid when the database ran it, so neither a failover's
                     // fence nor the end of the region's lease came before, and every bound the failover waits
@@ -260,43 +260,8 @@ extension Worker {
         }
     }
 
-    /// What one read of the region's fence says about running a command.
-    enum FenceReading {
-        /// A failover fenced the region (not a draining switchover): stop at once.
-        case fenced
-        /// The command may run until `until`, measured from `sent`, when the read was sent.
-        case trusted(until: ContinuousClock.Instant, sent: ContinuousClock.Instant)
-        /// The fence is open but its validity has run out: no leader holds a lease.
-        case lapsed(String)
-        /// The database did not answer within the bound.
-        case unanswered(String)
-    }
-
-    /// Reads the region's fence once, within `fenceReconnectTimeout` plus `fenceQueryTimeout`.
-    func readFence(_ db: PostgresConnection) async -> FenceReading {
-        let sent = ContinuousClock.now
-        // A query that timed out once (a blip of a loaded database) closed the connection: open it again,
-        // within the same bound, instead of failing every later check and killing a command whose fence is fine.
-        if await !db.isOpen { try? await db.reconnect(timeout: timing.fenceReconnectTimeout) }
-        guard
-            let fence = try? await db.query(
-                "SELECT open, drain, extract(epoch FROM open_until - now())::float8 * 1000 AS valid_ms FROM switchyard.fence WHERE id = 1",
-                timeout: timing.fenceQueryTimeout
-            ).first
-        else { return .unanswered("the region's database stopped confirming its fence") }
-        if fence["open"].bool == false, fence["drain"].bool == false { return .fenced }
-        // A draining switchover (a closed fence) lets commands finish; an open fence counts only while it is
-        // valid, whatever a drain flag left from an earlier switchover says.
-        let draining = fence["open"].bool == false && fence["drain"].bool == true
-        let validMs = (try? fence["valid_ms"].optional(Double.self)) ?? nil
-        let validity = validMs.map { Duration.milliseconds(Int64($0)) }
-        guard draining || validity.map({ $0 > .zero }) ?? true else {
-            return .lapsed(
-                "the region's fence validity lapsed (no leader holds a lease: neither the control database nor a majority of region databases confirms it)"
-            )
-        }
-        return .trusted(until: sent + timing.workerTrust(validityLeft: draining ? nil : validity), sent: sent)
-    }
+    /// Reads the region's fence once (`FenceReading.read`).
+    func readFence(_ db: PostgresConnection) async -> FenceReading { await FenceReading.read(db, timing: timing) }
 }
 
 /// Whether a background job (a worker's node heartbeat) is running, so only one runs at a time.
