@@ -9,14 +9,18 @@ set -uo pipefail
 VERSION=3.3.2
 CACHE=${SWITCHYARD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/switchyard}
 VENV=${SWITCHYARD_AIRFLOW_VENV:-$CACHE/airflow-$VERSION}
+# Celery 5.7 removed `celery.backends.database.retry`, which the Celery provider (3.26) imports: every
+# `airflow celery worker` then fails at start-up.
+CELERY="celery[redis]>=5.5,<5.7"
 cached_venv airflow "$VENV" airflow " (about 4 minutes the first time)" \
-    "apache-airflow[postgres,celery]==$VERSION" psycopg2-binary
+    "apache-airflow[postgres,celery]==$VERSION" "$CELERY" psycopg2-binary
 
 # A venv installed before the Celery executor was tested has no Celery provider: add it (seconds). Its failure
 # goes to "$VENV.celery-failed" and only the Celery tests skip.
-if [ -f "$VENV/.switchyard-installed" ] && [ ! -x "$VENV/bin/celery" ]; then
+if [ -f "$VENV/.switchyard-installed" ] \
+    && ! "$VENV/bin/python" -c 'import airflow.providers.celery; from celery.backends.database import retry' >/dev/null 2>&1; then
     echo "airflow: adding the Celery provider to $VENV" >&2
-    if ! timeout 600 "$VENV/bin/pip" install --disable-pip-version-check -q "apache-airflow[postgres,celery]==$VERSION" \
+    if ! timeout 600 "$VENV/bin/pip" install --disable-pip-version-check -q "apache-airflow[postgres,celery]==$VERSION" "$CELERY" \
         >> "$VENV/install.log" 2>&1; then
         echo "pip install apache-airflow[celery]==$VERSION failed: $(tail -n 3 "$VENV/install.log" | tr '\n' ' ' | cut -c1-400)" \
             > "$VENV.celery-failed"

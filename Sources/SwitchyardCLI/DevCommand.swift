@@ -36,6 +36,11 @@ struct DevCommand: AsyncParsableCommand {
         var airflow = false
         @Option(
             help: ArgumentHelp(
+                "With --airflow, Airflow's executor: local (LocalExecutor, no Redis) or celery (CeleryExecutor on each region's Redis, its Celery workers run by `switchyard worker --exec` only while the region may run work).",
+                valueName: "executor"))
+        var executor: String = "local"
+        @Option(
+            help: ArgumentHelp(
                 "Link the regions through a user-space WAN of this profile: lan, continental, global, harsh or far-control (see docs/geography.md).",
                 valueName: "profile"))
         var wan: String?
@@ -58,6 +63,10 @@ struct DevCommand: AsyncParsableCommand {
                 throw ValidationError(
                     "--wan must be one of \(WANProfile.names.joined(separator: ", ")), found \"\(wan)\"")
             }
+            if !["local", "celery"].contains(executor) {
+                throw ValidationError("--executor must be local or celery, found \"\(executor)\"")
+            }
+            if executor == "celery" && !airflow { throw ValidationError("--executor celery needs --airflow") }
             if !["dev", "shipped"].contains(timings) {
                 throw ValidationError("--timings must be dev or shipped, found \"\(timings)\"")
             }
@@ -75,7 +84,8 @@ struct DevCommand: AsyncParsableCommand {
             do {
                 state = try await DevDeployment.up(
                     directory: directory.dir, regions: regions, netns: netns, controlReplica: controlReplica,
-                    airflow: airflow, settings: timings == "shipped" ? DevSettings(shippedTimings: true) : nil
+                    airflow: airflow, celery: executor == "celery",
+                    settings: timings == "shipped" ? DevSettings(shippedTimings: true) : nil
                 ) {
                     Output.progress($0)
                 }

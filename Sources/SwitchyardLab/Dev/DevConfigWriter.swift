@@ -26,9 +26,10 @@ package enum DevConfigWriter {
             guard let pg = state.postgres[name] else { continue }
             let region: String
             if let redis = state.redis[name] {
-                let airflow = state.settings?.airflowRegions.contains(name) ?? false
+                let celery = state.airflow?[name]?.celery == true
+                let airflow = (state.settings?.airflowRegions.contains(name) ?? false) || celery
                 region = """
-                    # Region \(name) of the local deployment.
+                    # Region \(name) of the local deployment\(celery ? ", running Apache Airflow with the CeleryExecutor on this Redis (AIRFLOW_HOME \(state.airflow?[name]?.home ?? "-"))" : "").
                     name: \(name)
                     priority: \(100 - index * 10)
                     database:

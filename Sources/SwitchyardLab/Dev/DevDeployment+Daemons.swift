@@ -30,8 +30,10 @@ extension DevDeployment {
         for region in state.regions {
             let config = configFor(region)
             // An Airflow region: its scheduler nodes run `airflow scheduler` while they lead the active region,
-            // LocalExecutor runs the tasks (no Switchyard workers), and its execution API serves them.
-            let airflow = state.airflow?[region]?.home(passfile: state.passfile)
+            // LocalExecutor runs the tasks (no Switchyard workers), or with the CeleryExecutor `workers / 2` Celery
+            // workers gated by the region's fence (`switchyard worker --exec`), and its execution API serves them.
+            let record = state.airflow?[region]
+            let airflow = record?.home(passfile: state.passfile)
             let exec = airflow.map { ["--exec", $0.exec(["scheduler", "--skip-serve-logs"])] } ?? []
             for i in 1...max(1, schedulers) {
                 let name = "\(region)-scheduler-\(i)"
@@ -50,6 +52,20 @@ extension DevDeployment {
                         "api-server", "--apps", "execution", "--host", "127.0.0.1", "--port", String(airflow.apiPort),
                         "--workers", "1",
                     ])
+                if record?.celery == true {
+                    for i in 1...max(1, workers / 2) {
+                        let worker = "\(region)-celery-\(i)"
+                        wanted.append(
+                            (
+                                "worker", region, worker,
+                                [
+                                    "worker", "--region", region, "--worker-id", worker, "--config", config, "--exec",
+                                    airflow.exec(airflow.celeryWorker(name: worker)),
+                                ],
+                                nil
+                            ))
+                    }
+                }
             } else {
                 for i in 1...max(1, workers) {
                     let worker = "\(region)-worker-\(i)"

@@ -21,14 +21,18 @@ public enum DevDeployment {
     /// With `netns`, every region runs in a network namespace of its own (see `DevNetwork`), so a
     /// drill can partition one region from the others.
     /// With `airflow`, every region runs Apache Airflow 3 (`scripts/install-airflow.sh`) over its database
-    /// instead of Switchyard's own runs and workers: no Redis, LocalExecutor, one execution API per region.
+    /// instead of Switchyard's own runs and workers: one execution API per region, and either the LocalExecutor
+    /// (no Redis) or, with `celery`, the CeleryExecutor on the region's Redis, its Celery workers gated by the
+    /// region's fence (`switchyard worker --exec`).
     public static func up(
         directory rawDirectory: String, regions count: Int, netns: Bool = false, controlReplica: Bool = false,
-        airflow: Bool = false, settings: DevSettings? = nil, log: @Sendable (String) -> Void
+        airflow: Bool = false, celery: Bool = false, settings: DevSettings? = nil, log: @Sendable (String) -> Void
     ) async throws -> DevState {
         if netns && controlReplica { throw DevError("--control-replica is not available with --netns") }
         if netns && airflow { throw DevError("--airflow is not available with --netns") }
+        if celery && !airflow { throw DevError("--executor celery needs --airflow") }
         if airflow && !AirflowInstall.available { throw DevError(AirflowInstall.skipReason) }
+        if celery && !AirflowInstall.celeryAvailable { throw DevError(AirflowInstall.celerySkipReason) }
         guard (1...regionNames.count).contains(count) else {
             throw DevError("--regions must be between 1 and \(regionNames.count)")
         }
@@ -86,7 +90,7 @@ public enum DevDeployment {
             postgres[name] = LocalPostgres(
                 directory: clusterRoot + "/" + name, port: try port(),
                 namespace: network?.namespace(of: name), address: network?.address(of: name))
-            if airflow { continue }  // LocalExecutor: nothing goes through Redis
+            if airflow && !celery { continue }  // LocalExecutor: nothing goes through Redis
             redis[name] = LocalRedis(
                 directory: directory + "/redis/" + name, port: try port(),
                 namespace: network?.namespace(of: name), address: network?.address(of: name))
@@ -133,7 +137,7 @@ public enum DevDeployment {
             state.controlReplica = replica
         }
         try state.save()
-        if airflow { try await setUpAirflow(&state, log: log) }
+        if airflow { try await setUpAirflow(&state, celery: celery, log: log) }
         try DevConfigWriter.write(state: state)
         state.daemons = []
         try state.save()
@@ -143,7 +147,7 @@ public enum DevDeployment {
 
     /// An Airflow install per region over the region's database: `airflow.cfg`, the drill DAG, Airflow's
     /// tables (`airflow db migrate`) and the serialized DAG, the regions in parallel.
-    static func setUpAirflow(_ state: inout DevState, log: @Sendable (String) -> Void) async throws {
+    static func setUpAirflow(_ state: inout DevState, celery: Bool, log: @Sendable (String) -> Void) async throws {
         log(
             "installing Airflow \(AirflowInstall.version)'s tables in every region database (airflow db migrate) and serializing the drill DAG"
         )
@@ -154,9 +158,10 @@ public enum DevDeployment {
             let home = try AirflowHome(
                 directory: state.directory + "/airflow/" + name, port: pg.port, database: LocalPostgres.database,
                 user: LocalPostgres.user,
-                passfile: state.passfile, dags: ["switchyard_drill": AirflowHome.drillDAG(ledger: state.airflowLedger)])
+                passfile: state.passfile, dags: ["switchyard_drill": AirflowHome.drillDAG(ledger: state.airflowLedger)],
+                brokerURL: celery ? state.redis[name]?.url : nil)
             homes.append(home)
-            records[name] = DevAirflow(home: home.directory, apiPort: home.apiPort)
+            records[name] = DevAirflow(home: home.directory, apiPort: home.apiPort, executor: celery ? "celery" : nil)
         }
         try await withThrowingTaskGroup(of: Void.self) { group in
             for home in homes {

@@ -101,6 +101,12 @@ public struct DevAirflow: Codable, Sendable, Equatable {
     public var home: String
     /// Its execution API's port (`airflow api-server --apps execution`).
     public var apiPort: Int
+    /// `celery` when the region runs the CeleryExecutor on its Redis (its Celery workers under
+    /// `switchyard worker --exec`); nil or absent: the LocalExecutor.
+    public var executor: String?
+
+    /// True with the CeleryExecutor.
+    public var celery: Bool { executor == "celery" }
 
     /// The install, to run `airflow` commands from.
     public func home(passfile: String) -> AirflowHome {

@@ -27,6 +27,21 @@ public enum AirflowInstall {
             && FileManager.default.isExecutableFile(atPath: airflow)
     }
 
+    /// True when the install has the Celery provider (`celery`), which `--executor celery` needs.
+    public static var celeryAvailable: Bool {
+        available && FileManager.default.isExecutableFile(atPath: venv + "/bin/celery")
+    }
+
+    /// Why the Celery tests are skipped.
+    public static var celerySkipReason: String {
+        if !available { return skipReason }
+        if let failed = try? String(contentsOfFile: venv + ".celery-failed", encoding: .utf8) {
+            return
+                "Airflow's Celery provider could not be installed: \(failed.trimmingCharacters(in: .whitespacesAndNewlines))"
+        }
+        return "Airflow's Celery provider is not installed in \(venv): run scripts/install-airflow.sh (make test does)"
+    }
+
     /// Why the Airflow tests are skipped: the install's own failure, or that it never ran.
     public static var skipReason: String {
         if let failed = try? String(contentsOfFile: venv + ".failed", encoding: .utf8) {
@@ -52,14 +67,16 @@ public final class AirflowHome: @unchecked Sendable {
     /// Processes this home started itself (it reaps them once stopped).
     private let started = Mutex<[pid_t]>([])
 
-    /// Writes `airflow.cfg` and the DAG files (`name.py` → source) for a database on `127.0.0.1:port`.
-    public init(directory: String, port: Int, database: String, user: String, passfile: String, dags: [String: String])
-        throws
-    {
+    /// Writes `airflow.cfg` and the DAG files (`name.py` → source) for a database on `127.0.0.1:port`; with
+    /// `brokerURL`, the CeleryExecutor on that Redis (its results in the same database), else the LocalExecutor.
+    public init(
+        directory: String, port: Int, database: String, user: String, passfile: String, dags: [String: String],
+        brokerURL: String? = nil
+    ) throws {
         self.directory = directory
         self.passfile = passfile
         apiPort = try Ports.freeLoopbackPort()
-        try writeConfiguration(port: port, database: database, user: user, dags: dags)
+        try writeConfiguration(port: port, database: database, user: user, dags: dags, brokerURL: brokerURL)
     }
 
     /// An existing home (`dev up --airflow` made it; `airflow.cfg` names `apiPort`).
@@ -69,15 +86,32 @@ public final class AirflowHome: @unchecked Sendable {
         self.passfile = passfile
     }
 
-    private func writeConfiguration(port: Int, database: String, user: String, dags: [String: String]) throws {
+    private func writeConfiguration(
+        port: Int, database: String, user: String, dags: [String: String], brokerURL: String?
+    ) throws {
         let fm = FileManager.default
         try fm.createDirectory(atPath: directory + "/dags", withIntermediateDirectories: true)
         try fm.createDirectory(atPath: directory + "/logs", withIntermediateDirectories: true)
         let secret = (0..<4).map { _ in String(UInt64.random(in: 0...UInt64.max), radix: 16) }.joined()
+        // The CeleryExecutor: the region's Redis is the broker, task results go to the region's own database
+        // (SQLAlchemy through libpq, which reads PGPASSFILE: no password in the file). Tasks are acknowledged
+        // late (Airflow's default), so a worker killed mid-task leaves its message to be delivered again.
+        let celery =
+            brokerURL.map {
+                """
+
+                [celery]
+                broker_url = \($0)
+                result_backend = db+postgresql://\(user)@127.0.0.1:\(port)/\(database)
+                worker_concurrency = 4
+                worker_prefetch_multiplier = 1
+
+                """
+            } ?? ""
         try """
         [core]
         dags_folder = \(directory)/dags
-        executor = LocalExecutor
+        executor = \(brokerURL == nil ? "LocalExecutor" : "CeleryExecutor")
         load_examples = False
         dags_are_paused_at_creation = False
         parallelism = 8
@@ -98,7 +132,7 @@ public final class AirflowHome: @unchecked Sendable {
 
         [scheduler]
         enable_health_check = False
-
+        \(celery)
         """.write(toFile: directory + "/airflow.cfg", atomically: true, encoding: .utf8)
         for (name, source) in dags {
             try source.write(toFile: directory + "/dags/\(name).py", atomically: true, encoding: .utf8)
@@ -231,7 +265,15 @@ public final class AirflowHome: @unchecked Sendable {
         (try? String(contentsOfFile: directory + "/\(name).log", encoding: .utf8)) ?? ""
     }
 
-    /// Starts the execution API that LocalExecutor's task processes report to, and waits until it answers.
+    /// `airflow celery worker` for this home, named `name` (its own pid file, no log server).
+    public func celeryWorker(name: String) -> [String] {
+        [
+            "celery", "worker", "--celery-hostname", "\(name)@%h", "--pid", directory + "/\(name).pid",
+            "--skip-serve-logs", "--without-gossip", "--without-mingle",
+        ]
+    }
+
+    /// Starts the execution API that the executor's task processes report to, and waits until it answers.
     public func startExecutionAPI() async throws {
         try start(
             "api-server",

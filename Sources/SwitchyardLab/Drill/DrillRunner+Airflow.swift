@@ -13,7 +13,9 @@ extension DrillRunner {
     /// Triggers the workload's runs with `airflow dags trigger` in the active region and waits until each
     /// is running with a task executing (`task`, when given: the drill DAG's long `transform`), so all of
     /// them are in flight when the fault hits.
-    func startAirflowWorkload(active: String, dag: String, runs: Int, task: String? = nil) async throws -> [String] {
+    func startAirflowWorkload(
+        active: String, dag: String, runs: Int, task: String? = nil, executing wanted: Int? = nil
+    ) async throws -> [String] {
         guard let state = try? target.dev(), let record = state.airflow?[active] else {
             throw DrillError(
                 "precondition: an Airflow region's workload is triggered through the local deployment's Airflow (switchyard dev up --airflow)"
@@ -67,7 +69,7 @@ extension DrillRunner {
                 ).first
                 running = row?["running"].int ?? 0
                 executing = row?["executing"].int ?? 0
-                if running == runIds.count && executing == runIds.count { break }
+                if running == runIds.count && executing >= (wanted ?? runIds.count) { break }
                 try await Task.sleep(for: .milliseconds(200))
             }
             guard running == runIds.count && executing > 0 else {

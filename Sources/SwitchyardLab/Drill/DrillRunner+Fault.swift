@@ -31,6 +31,28 @@ extension DrillRunner {
                 t0, t0,
                 "SIGKILL every scheduler node of \(active): \(nodes.map { "\($0.name) (pid \($0.pid))" }.joined(separator: ", "))"
             )
+        case .killHosts:
+            let state = try target.dev()
+            let daemons = state.daemons.filter {
+                $0.region == active && ["scheduler", "worker", "airflow-api"].contains($0.kind)
+                    && Processes.isAlive($0.pid)
+            }
+            guard daemons.contains(where: { $0.kind == "scheduler" }) else {
+                throw DrillError("\(active) has no running scheduler node this deployment started")
+            }
+            // At once, as hosts that lose power: the daemons, then whatever they and Airflow started (a dead
+            // guard's command would otherwise be stopped gracefully), then the broker.
+            for daemon in daemons { kill(daemon.pid, SIGKILL) }
+            let home = state.airflow?[active]?.home
+            let airflow = home.map { AirflowHome.processes(home: $0) } ?? []
+            for pid in airflow { kill(pid, SIGKILL) }
+            let redis = state.redis[active]?.pid
+            if let redis { kill(redis, SIGKILL) }
+            timeline.add(
+                t0, t0,
+                "SIGKILL every host of \(active) but its database: \(daemons.map(\.name).joined(separator: ", "))"
+                    + (airflow.isEmpty ? "" : ", \(airflow.count) Airflow processes")
+                    + (redis.map { ", its Redis (pid \($0))" } ?? ""))
         case .freezeSchedulerLeader(let duration):
             let (node, pid) = try await schedulerLeader(active)
             pending.withLock { $0.frozen.append(pid) }

@@ -10,7 +10,8 @@ extension DrillRunner {
         guard let workload = scenario.preconditions.workload, workload.runs > 0 else { return [] }
         if runsAirflow(active) {
             return try await startAirflowWorkload(
-                active: active, dag: workload.dag, runs: workload.runs, task: workload.task)
+                active: active, dag: workload.dag, runs: workload.runs, task: workload.task,
+                executing: workload.executing)
         }
         guard let db = await target.region(active) else {
             throw DrillError("precondition: \(active)'s database does not answer")

@@ -17,6 +17,11 @@ public enum DrillFault: Sendable, Equatable {
     /// SIGKILL every scheduler node of the active region (its scheduler hosts die): nothing can lead it,
     /// so it fails over (with Airflow: its guards stop `airflow scheduler`, whose job stops heartbeating).
     case killSchedulers
+    /// SIGKILL every host of the active region but its database (which runs highly available within
+    /// the region): its scheduler nodes, its workers with their gated commands (Celery workers) and
+    /// everything they run, Airflow's processes, and its Redis (a Celery broker with tasks queued in it).
+    /// Its agent, an observer, lives on.
+    case killHosts
     /// SIGSTOP the active region's scheduler leader; SIGCONT after `duration`.
     case freezeSchedulerLeader(duration: Duration)
     /// Fast shutdown of the active region's Postgres (a clean stop).
@@ -93,6 +98,7 @@ public enum DrillFault: Sendable, Equatable {
         switch self {
         case .killSchedulerLeader: .killSchedulerLeader
         case .killSchedulers: .killSchedulers
+        case .killHosts: .killHosts
         case .freezeSchedulerLeader: .freezeSchedulerLeader
         case .stopDatabase: .stopDatabase
         case .killDatabase: .killDatabase
@@ -121,6 +127,7 @@ public enum DrillFault: Sendable, Equatable {
     public enum Kind: String, Sendable, Equatable, CaseIterable {
         case killSchedulerLeader = "kill_scheduler_leader"
         case killSchedulers = "kill_schedulers"
+        case killHosts = "kill_hosts"
         case freezeSchedulerLeader = "freeze_scheduler_leader"
         case stopDatabase = "stop_database"
         case killDatabase = "kill_database"
@@ -171,6 +178,7 @@ public enum DrillFault: Sendable, Equatable {
             switch self {
             case .killSchedulerLeader: .killSchedulerLeader
             case .killSchedulers: .killSchedulers
+            case .killHosts: .killHosts
             case .freezeSchedulerLeader: .freezeSchedulerLeader(duration: .seconds(5))
             case .stopDatabase: .stopDatabase
             case .killDatabase: .killDatabase

@@ -95,10 +95,11 @@ public enum DrillScenarioLoader {
         section.allow(["all_healthy", "active_region", "workload", "failover_leader_in_active", "wait"])
         var workload: DrillScenario.Workload?
         if let value = section.child("workload"), let w = value.mapping() {
-            w.allow(["runs", "dag", "task"])
+            w.allow(["runs", "dag", "task", "executing"])
+            let runs = w.int("runs", default: 6, min: 0, max: 1000)
             workload = .init(
-                runs: w.int("runs", default: 6, min: 0, max: 1000), dag: w.string("dag", default: "drill"),
-                task: w.optionalString("task"))
+                runs: runs, dag: w.string("dag", default: "drill"), task: w.optionalString("task"),
+                executing: w.has("executing") ? w.int("executing", default: runs, min: 1, max: max(1, runs)) : nil)
         }
         return .init(
             allHealthy: section.bool("all_healthy", default: true),

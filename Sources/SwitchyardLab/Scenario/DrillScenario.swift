@@ -89,12 +89,16 @@ public struct DrillScenario: Sendable, Equatable {
         public var dag: String
         /// Airflow: the task that must be running in every run when the fault strikes (nil: any task).
         public var task: String?
+        /// Airflow: how many runs must be executing `task` when the fault strikes (nil: every run); the
+        /// others' may be queued (in a Celery broker whose workers are busy).
+        public var executing: Int?
 
         /// Creates a workload.
-        public init(runs: Int, dag: String = "drill", task: String? = nil) {
+        public init(runs: Int, dag: String = "drill", task: String? = nil, executing: Int? = nil) {
             self.runs = runs
             self.dag = dag
             self.task = task
+            self.executing = executing
         }
     }
 
