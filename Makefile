@@ -89,12 +89,16 @@ demo-down:
 # The same for Apache Airflow 3 (installed into a cached virtualenv first): two regions running Airflow, then
 # a drill that kills every scheduler host of the active one and reports its Airflow runs finished in the other.
 AIRFLOW_DIR ?= .switchyard/airflow
+EXECUTOR ?= local
+AIRFLOW_DRILL ?= $(if $(filter celery,$(EXECUTOR)),airflow-kill-hosts,airflow-kill-schedulers)
+# EXECUTOR=celery: the CeleryExecutor on each region's Redis, and the drill that kills every host of the
+# active region but its database (the broker with tasks queued in it included).
 demo-airflow: build
 	@scripts/install-airflow.sh
-	$(BIN) dev up --regions 2 --airflow --daemons --dir $(AIRFLOW_DIR)
+	$(BIN) dev up --regions 2 --airflow --executor $(EXECUTOR) --daemons --dir $(AIRFLOW_DIR)
 	@echo ""
-	@echo "== drill: every scheduler host of the active Airflow region dies (runbooks/drills/airflow-kill-schedulers.yaml)"
-	$(BIN) drill runbooks/drills/airflow-kill-schedulers.yaml --dir $(AIRFLOW_DIR) --report $(AIRFLOW_DIR)/drill-report.md
+	@echo "== drill: $(AIRFLOW_DRILL) (runbooks/drills/$(AIRFLOW_DRILL).yaml)"
+	$(BIN) drill runbooks/drills/$(AIRFLOW_DRILL).yaml --dir $(AIRFLOW_DIR) --report $(AIRFLOW_DIR)/drill-report.md
 	@echo "report: $(AIRFLOW_DIR)/drill-report.md; the deployment is still running."
 	@echo "stop it with: $(BIN) dev down --dir $(AIRFLOW_DIR)   (or make demo-airflow-down)"
 

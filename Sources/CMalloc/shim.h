@@ -10,4 +10,7 @@ static inline int sy_malloc_trim(void) { return malloc_trim(0); }
 // Makes this process non-dumpable: /proc/PID/environ and ptrace are closed to other processes of the same
 // user (prctl is variadic, which Swift cannot call).
 static inline int sy_set_non_dumpable(void) { return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0); }
+// Makes this process the reaper of its orphaned descendants: a process its command put in a group or
+// session of its own (Airflow's task runner does) is reparented to it when its parent dies, not to init.
+static inline int sy_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
 #endif

@@ -126,7 +126,8 @@ struct WorkerCommand: AsyncParsableCommand {
     )
     @OptionGroup var global: GlobalOptions
     @Option(help: "Region this worker serves.") var region: String
-    @Option(help: "Worker id (default: worker-REGION-HOST-PID).") var workerId: String?
+    @Option(help: "Worker id (default: worker-REGION-HOST-PID; required with --exec, stable across restarts).")
+    var workerId: String?
     @Option(help: "A worker silent this long is dead: its runs are taken over (e.g. 5s).") var staleAfter: String = "5s"
     @Option(
         name: .customLong("command-env"),
@@ -152,6 +153,12 @@ struct WorkerCommand: AsyncParsableCommand {
             commandEnv, option: "--command-env", configuration: context.configuration)
         let id = workerId ?? defaultNodeId("worker", region: region)
         if let exec {
+            // The row keeps the command's mark across restarts: a new process under a new id would leave the
+            // old row marked for ever (every switchover would wait for it).
+            guard workerId != nil else {
+                throw OperationFailure(
+                    message: "--exec needs --worker-id: a gated worker keeps one row across restarts", exitCode: 2)
+            }
             let argv: [String]
             if execShell {
                 argv = ["/bin/sh", "-c", exec]

@@ -470,3 +470,114 @@ final class SampleLog: @unchecked Sendable {
     }
     var entries: [Entry] { lock.withLock { stored } }
 }
+
+/// The agents compare the Airflow regions' Variables, Connections, Pools and Fernet key: set with
+/// Airflow's own CLI in two real Airflow 3.3.2 regions, the drift shows in `/status` (digests, never a
+/// value), the failover leader writes one warning event for it, and when the regions agree again the
+/// status says so and an `airflow` event records it.
+@Suite(
+    "Airflow settings compared between regions, against a real Apache Airflow 3.3.2",
+    .enabled(if: AirflowInstall.available, Comment(rawValue: AirflowInstall.skipReason)))
+struct AirflowSettingsTests {
+    @Test func theAgentsShowWhereAirflowSettingsDifferAndTheLeaderWarnsOnce() async throws {
+        try await DevFixture.with(regions: 2, dags: fastDAGs) { f in
+            async let eastHome = f.airflow("us-east", dags: [:])
+            async let westHome = f.airflow("eu-west", dags: [:])
+            let (east, west) = try await (eastHome, westHome)
+            try f.reconfigure(DevSettings(airflowRegions: ["us-east", "eu-west"]))
+            let path = f.config + "/controlplane.yaml"
+            let text = try String(contentsOfFile: path, encoding: .utf8)
+            try #require(text.contains("probes:\n"))
+            try text.replacingOccurrences(of: "probes:\n", with: "probes:\n  airflow_check_interval: 2s\n")
+                .write(toFile: path, atomically: true, encoding: .utf8)
+            // The agent runs as its own role with the shipped grants (Airflow's tables exist by now).
+            try await LeastPrivilegeTests.createRoles(f)
+            let granted = try await SwitchyardBinary.run(["init", "--grants", "--config", f.config])
+            try #require(granted.status == 0, "\(granted.output)\(granted.errors)")
+            let agentConfig = try LeastPrivilegeTests.configuration(f, as: LeastPrivilegeTests.roles.agent)
+            func airflow(_ home: AirflowHome, _ arguments: [String]) async throws {
+                let outcome = try await home.run(arguments)
+                try #require(outcome.status == 0, "airflow \(arguments.prefix(2)): \(outcome.output.suffix(1500))")
+            }
+            // A Variable with different values, a Connection (with a password) in one region only, a Pool
+            // with different slots; and the scheduler nodes give Airflow different Fernet keys.
+            async let e1: Void = airflow(east, ["variables", "set", "landing_bucket", "s3://east-landing"])
+            async let w1: Void = airflow(west, ["variables", "set", "landing_bucket", "s3://west-landing"])
+            _ = try await (e1, w1)
+            async let e2: Void = airflow(
+                east,
+                ["connections", "add", "warehouse", "--conn-uri", "postgresql://etl:hunter2pass@127.0.0.1:5999/dw"])
+            async let w2: Void = airflow(west, ["pools", "set", "etl", "8", "etl pool"])
+            _ = try await (e2, w2)
+            try await airflow(east, ["pools", "set", "etl", "4", "etl pool"])
+            let keyA = "ZmDfcTF7_60GrrY167zsiPd67pEvs0aGOv2oasOM1Pg="
+            let keyB = "Y2VsZXJ5LWRyaWZ0LXRlc3Qta2V5LTAxMjM0NTY3ODk="
+            try f.start(
+                "s-east", ["scheduler", "--region", "us-east", "--node-id", "s-east", "--exec", "sleep 600"],
+                environment: ["AIRFLOW__CORE__FERNET_KEY": keyA])
+            try f.start(
+                "s-west", ["scheduler", "--region", "eu-west", "--node-id", "s-west", "--exec", "sleep 600"],
+                environment: ["AIRFLOW__CORE__FERNET_KEY": keyB])
+            // Both nodes have recorded their keys' fingerprints before the agent first looks.
+            for region in ["us-east", "eu-west"] {
+                let db = try await f.connect(region)
+                let recorded = try await f.waitUntil(timeout: .seconds(30)) {
+                    try await db.query("SELECT 1 FROM switchyard.nodes WHERE airflow_fernet IS NOT NULL").rows.count
+                        == 1
+                }
+                try #require(recorded != nil, "\(region)'s node recorded no Fernet fingerprint")
+                await db.close()
+            }
+            let agent = try await f.startAgent("us-east", config: agentConfig)
+            let control = try await f.connectControl()
+            func drift() async -> [String]? {
+                guard let status = try? await f.status(agent), let c = status.airflowConsistency else { return nil }
+                return c.regions.values.contains { $0.error != nil } ? nil : c.drift.map(\.summary)
+            }
+            let expected = [
+                "connection warehouse missing in eu-west", "fernet key differs: eu-west vs us-east",
+                "pool etl differs: eu-west vs us-east", "variable landing_bucket differs: eu-west vs us-east",
+            ]
+            let seen = await f.waitUntil(timeout: .seconds(60)) { await drift() == expected }
+            let seenDrift = await drift()
+            let seenStatus = try? await f.status(agent).airflowConsistency
+            #expect(seen != nil, "drift: \(String(describing: seenDrift)) \(String(describing: seenStatus))")
+            // Digests only: neither the password nor a Variable's value nor a Fernet key reaches the status.
+            let body = String(decoding: try await f.get(agent, "/status").body, as: UTF8.self)
+            for secret in ["hunter2pass", "east-landing", "west-landing", keyA, keyB] {
+                #expect(!body.contains(secret), "\(secret) in /status")
+            }
+            #expect(body.contains("\"airflow_consistency\""))
+            // The failover leader warns once.
+            func events(_ kind: String) async throws -> [String] {
+                try await control.query(
+                    "SELECT message FROM switchyard.events WHERE kind = $1 AND detail ? 'airflow_drift' ORDER BY id",
+                    [.text(kind)]
+                ).rows.map { try $0["message"].require(String.self) }
+            }
+            let warned = try await f.waitUntil(timeout: .seconds(60)) { try await !events("warning").isEmpty }
+            #expect(warned != nil)
+            #expect(try await events("warning").first?.contains("connection warehouse missing in eu-west") == true)
+
+            // Made equal again (the node restarted with the other region's key): consistent, and said once.
+            async let e3: Void = airflow(east, ["connections", "delete", "warehouse"])
+            async let w3: Void = airflow(west, ["variables", "set", "landing_bucket", "s3://east-landing"])
+            _ = try await (e3, w3)
+            try await airflow(west, ["pools", "set", "etl", "4", "etl pool"])
+            kill(try #require(f.pid("s-west")), SIGKILL)
+            try f.start(
+                "s-west", ["scheduler", "--region", "eu-west", "--node-id", "s-west", "--exec", "sleep 600"],
+                environment: ["AIRFLOW__CORE__FERNET_KEY": keyA])
+            let agreed = await f.waitUntil(timeout: .seconds(60)) {
+                (try? await f.status(agent).airflowConsistency?.consistent) == true
+            }
+            let agreedDrift = await drift()
+            #expect(agreed != nil, "drift: \(String(describing: agreedDrift))")
+            let resolved = try await f.waitUntil(timeout: .seconds(30)) { try await !events("airflow").isEmpty }
+            #expect(resolved != nil)
+            let warnings = try await events("warning")
+            #expect(warnings.count == 1, "\(warnings)")
+            await control.close()
+        }
+    }
+}

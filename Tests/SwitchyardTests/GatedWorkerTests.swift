@@ -31,10 +31,11 @@ struct GatedWorkerTests {
         }
     }
 
-    func marked(_ db: PostgresConnection, _ node: String) async throws -> Bool {
+    /// The node row's mark; nil when there is no row (so `== false` fails on a missing row).
+    func marked(_ db: PostgresConnection, _ node: String) async throws -> Bool? {
         try await db.query("SELECT command_running FROM switchyard.nodes WHERE node_id = $1", [.text(node)]).first?[
             "command_running"
-        ].bool ?? false
+        ].bool
     }
 
     func stepResult(_ control: PostgresConnection, _ step: String) async throws -> String {
@@ -66,7 +67,7 @@ struct GatedWorkerTests {
             // The active region's command runs, marked in its row; the standby's waits.
             let eastStarted = try await f.waitUntil(timeout: .seconds(30)) {
                 let mark = try await marked(east, "g-us-east")
-                return mark && events(directory, "us-east").first?.0 == "start"
+                return mark == true && events(directory, "us-east").first?.0 == "start"
             }
             try #require(eastStarted != nil, "us-east's gated command did not start: \(f.log("g-us-east"))")
             let westWaits = await f.waitUntil(timeout: .seconds(15)) {
@@ -105,7 +106,12 @@ struct GatedWorkerTests {
             let fenced = try await stepResult(control, "fence")
             #expect(fenced.contains("\"gated_commands_still_running\": 1"), "\(fenced)")
             let activate = try await stepResult(control, "activate")
-            #expect(activate.contains("\"dispatch_hold_ms\""), "the target did not hold: \(activate)")
+            // The hold covers the frozen worker's trust and grace (gatedStopBound), not less.
+            let timing = SafetyTiming(try ConfigLoader.load(directory: f.config).controlPlane)
+            let hold = try #require(
+                activate.firstMatch(of: /"dispatch_hold_ms": ([0-9.]+)/).flatMap { Double($0.1) },
+                "the target did not hold: \(activate)")
+            #expect(hold >= Double((timing.gatedStopBound - .seconds(1)).wholeMilliseconds), "\(activate)")
             let eastAgain = try await f.waitUntil(timeout: .seconds(60)) {
                 events(directory, "us-east").filter { $0.0 == "start" }.count == 2
             }
@@ -119,7 +125,7 @@ struct GatedWorkerTests {
             )
             kill(frozen, SIGCONT)
             // Thawed, eu-west's worker sees the fence, records its command stopped, and starts nothing.
-            let cleared = try await f.waitUntil(timeout: .seconds(20)) { try await !marked(west, "g-eu-west") }
+            let cleared = try await f.waitUntil(timeout: .seconds(20)) { try await marked(west, "g-eu-west") == false }
             #expect(cleared != nil, "\(f.log("g-eu-west"))")
             #expect(events(directory, "eu-west").filter { $0.0 == "start" }.count == 1)
         }

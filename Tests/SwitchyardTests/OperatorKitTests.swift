@@ -100,6 +100,21 @@ struct OperatorKitTests {
                 #expect(verify.status == 0 && verify.output.isEmpty, "\(name): \(verify.output)")
             }
         }
+        // Airflow's own units (deploy/airflow), which every region runs beside Switchyard: never installed by
+        // Switchyard's install, and well-formed (verified with the program and user replaced by ones this
+        // machine has).
+        for name in ["airflow-api-server", "airflow-dag-processor", "airflow-triggerer"] {
+            let copy = stage + "/units/\(name).service"
+            #expect(!FileManager.default.fileExists(atPath: copy), "make install wrote \(name)")
+            let text = try String(contentsOfFile: OperatorKit.root + "/deploy/airflow/\(name).service", encoding: .utf8)
+            #expect(text.contains("ExecStart=/opt/airflow/venv/bin/airflow "), "\(name)")
+            try text.replacingOccurrences(of: "/opt/airflow/venv/bin/airflow", with: "/bin/true")
+                .replacingOccurrences(of: "User=airflow", with: "User=root")
+                .replacingOccurrences(of: "Group=airflow", with: "Group=root")
+                .write(toFile: copy, atomically: true, encoding: .utf8)
+            let verify = try await OperatorKit.shell("systemd-analyze verify '\(copy)'")
+            #expect(verify.status == 0 && verify.output.isEmpty, "\(name): \(verify.output)")
+        }
         // The scheduler hands leadership off itself: systemd's SIGTERM must reach the node alone.
         let scheduler = try String(contentsOfFile: stage + "/units/switchyard-scheduler@.service", encoding: .utf8)
         #expect(scheduler.contains("KillMode=mixed"))

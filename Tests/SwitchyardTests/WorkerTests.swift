@@ -449,6 +449,40 @@ struct StaleDispatchTests {
         }
     }
 
+    /// What a command started in a session of its own (Airflow's task runner moves each task into a group
+    /// of its own) is still the guard's: when the guard stops the command, or the command exits, the guard
+    /// kills every descendant it left, wherever it moved. Without the guard as its subreaper, the orphan
+    /// would be init's and run on: a task in the old region beside its next try in the new one.
+    @Test func aGuardKillsWhatItsCommandLeftInAnotherSession() async throws {
+        for (name, script, lease) in [
+            ("stopped", "setsid sleep 4243.\(UInt32.random(in: 100_000...999_999)) & sleep 600", "1000"),
+            ("exited", "setsid sleep 4244.\(UInt32.random(in: 100_000...999_999)) & sleep 0.5", "60000"),
+        ] {
+            let sleeper = String(script.split(separator: "&")[0].dropFirst("setsid ".count)).trimmingCharacters(
+                in: .whitespaces)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: SwitchyardBinary.path)
+            process.arguments = ["exec-guard", "--grace-ms", "200", "--lease-ms", lease, "--", "/bin/sh", "-c", script]
+            let input = Pipe()  // held open: the guard's node is alive
+            process.standardInput = input
+            try process.run()
+            var started = false
+            let until = ContinuousClock.now + .seconds(10)
+            while !started && ContinuousClock.now < until {
+                started = WorkerTests().pgrepCount(sleeper) == 1
+                if !started { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(started, "\(name): the command's detached child never started")
+            let deadline = ContinuousClock.now + .seconds(30)
+            while process.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+            #expect(!process.isRunning, "\(name): the guard did not exit")
+            try? input.fileHandleForWriting.close()
+            // Gone by the time the guard has exited (it reaps what it kills).
+            #expect(WorkerTests().pgrepCount(sleeper) == 0, "\(name): \(sleeper) outlived its guard")
+            _ = try? await Subprocess.run("/usr/bin/pkill", ["-f", sleeper], check: false)
+        }
+    }
+
     /// A guard that was not scheduled for a while (a starved host) takes the renewals already written to it
     /// before it judges its deadline: the validity it started with has passed, but a renewal waits in its
     /// input, so the command runs on; a renewal that is itself past keeps nothing running.

@@ -40,6 +40,7 @@ extension Configuration {
                     ("failures_to_down", int(probes.failuresToDown)), ("down_after", duration(probes.downAfter)),
                     ("successes_to_recover", int(probes.successesToRecover)),
                     ("scheduler_stale_after", duration(probes.schedulerStaleAfter)),
+                    ("airflow_check_interval", duration(probes.airflowCheckInterval)),
                 ])
             ),
             (

@@ -54,7 +54,7 @@ extension ControlPlaneConfig {
     private static func readProbes(_ section: MappingReader) -> ProbeConfig {
         section.allow([
             "interval", "timeout", "failures_to_suspect", "failures_to_down", "down_after", "successes_to_recover",
-            "scheduler_stale_after",
+            "scheduler_stale_after", "airflow_check_interval",
         ])
         let defaults = ProbeConfig()
         let errorsBefore = section.diagnostics.count
@@ -65,7 +65,8 @@ extension ControlPlaneConfig {
             failuresToDown: section.int("failures_to_down", default: defaults.failuresToDown),
             downAfter: section.duration("down_after", default: defaults.downAfter),
             successesToRecover: section.int("successes_to_recover", default: defaults.successesToRecover),
-            schedulerStaleAfter: section.duration("scheduler_stale_after", default: defaults.schedulerStaleAfter))
+            schedulerStaleAfter: section.duration("scheduler_stale_after", default: defaults.schedulerStaleAfter),
+            airflowCheckInterval: section.duration("airflow_check_interval", default: defaults.airflowCheckInterval))
         guard section.diagnostics.count == errorsBefore else { return probes }
         if probes.timeout > probes.interval {
             section.fail(

@@ -71,13 +71,16 @@ public struct ProbeConfig: Sendable, Equatable {
     public var successesToRecover: Int
     /// A scheduler heartbeat older than this is stale; regions may override it (5s).
     public var schedulerStaleAfter: Duration
+    /// How often an agent compares the Airflow regions' Variables, Connections, Pools and Fernet key (60s).
+    public var airflowCheckInterval: Duration
 
     /// Creates the section with defaults.
     public init(
         interval: Duration = .seconds(1), timeout: Duration = .milliseconds(800), failuresToSuspect: Int = 1,
         failuresToDown: Int = 3, downAfter: Duration = .seconds(3), successesToRecover: Int = 2,
-        schedulerStaleAfter: Duration = .seconds(5)
+        schedulerStaleAfter: Duration = .seconds(5), airflowCheckInterval: Duration = .seconds(60)
     ) {
+        self.airflowCheckInterval = airflowCheckInterval
         self.interval = interval
         self.timeout = timeout
         self.failuresToSuspect = failuresToSuspect

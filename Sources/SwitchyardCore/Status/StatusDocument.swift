@@ -29,6 +29,9 @@ public struct StatusDocument: Codable, Sendable, Equatable {
     public var controlDbUnreachableSince: Date?
     /// The active region acting on its failsafe lease (the control database is unreachable to it).
     public var failsafe: Failsafe?
+    /// Whether the Airflow regions agree on Variables, Connections, Pools and the Fernet key (nil: no
+    /// region runs Airflow, or not checked yet).
+    public var airflowConsistency: AirflowConsistency?
 
     /// A region acting on the failsafe lease a majority of region databases confirm.
     public struct Failsafe: Codable, Sendable, Equatable {

@@ -41,6 +41,8 @@ extension Agent {
                 // Shadow copies on a task of their own: a cut-off active region stalls them, and must not
                 // stall the leader's heartbeat or its decisions with them.
                 let shadows = Task { await shadowLoop(warm) }
+                let airflowEvents = Task { await airflowDriftEvents() }
+                defer { airflowEvents.cancel() }
                 defer {
                     shadows.cancel()
                     Task {

@@ -97,6 +97,7 @@ extension Agent {
             var document = snapshot(local: local, view: view)
             document.controlDbUnreachableSince = unreachableSince
             document.failsafe = failsafe(in: local, active: view.activeRegion)
+            document.airflowConsistency = airflowConsistency.get()
             let ready = view.reachable && monitor.probing
             store.publish(
                 document, ready: ready,

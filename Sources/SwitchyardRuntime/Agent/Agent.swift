@@ -22,6 +22,8 @@ public final class Agent: Sendable {
     let selfHealth: SelfHealthMonitor
     /// The active region as last read from the control database (its database must be primary).
     let activeRegion = SharedValue<String?>(nil)
+    /// The last comparison of the Airflow regions (`airflowCheckLoop`).
+    let airflowConsistency = SharedValue<AirflowConsistency?>(nil)
 
     /// Creates an agent; `run()` does the work.
     public init(
@@ -72,6 +74,7 @@ public final class Agent: Sendable {
             group.addTask { await self.lagLoop() }
             group.addTask { await self.refreshLoop(apiURL: { apiURL.get() }) }
             group.addTask { await self.failoverLoop() }
+            group.addTask { await self.airflowCheckLoop() }
             await shutdown.wait()
             group.cancelAll()
         }

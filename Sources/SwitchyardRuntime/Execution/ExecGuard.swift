@@ -1,3 +1,4 @@
+import CMalloc
 import Foundation
 
 /// `switchyard exec-guard`: the process that runs a leader-gated command (`scheduler --exec`).
@@ -11,7 +12,10 @@ import Foundation
 /// systemd's `KillMode=mixed` do: a program such as `airflow scheduler` stops its own children in
 /// order (signalled too, LocalExecutor's workers died under it and it hung until SIGKILL). Whatever
 /// of its group is left when it exits, or when the grace ends, gets SIGKILL. The guard ignores
-/// SIGINT, SIGTERM, SIGHUP and SIGQUIT: only its node (or the node's death) stops it.
+/// SIGINT, SIGTERM, SIGHUP and SIGQUIT: only its node (or the node's death) stops it. The guard is its
+/// command's child subreaper: a descendant that left the command's process group (Airflow's task runner
+/// puts each task in a group of its own) is reparented to the guard when its parent dies, and the guard
+/// kills every descendant it still has before it exits, so nothing the command started outlives it.
 ///
 /// A worker's guard also holds a validity (`--valid-until-ns`, renewed by `valid-until NS` lines: an
 /// instant of the host's boot clock, so neither the guard's start-up nor a slow read of a line extends
@@ -41,6 +45,7 @@ public enum ExecGuard {
         // the node would see its guard gone, record the command stopped and hand off while the command
         // (in a process group of its own) still ran. The command gets default dispositions back.
         for signal in [SIGINT, SIGTERM, SIGHUP, SIGQUIT] { Foundation.signal(signal, SIG_IGN) }
+        _ = sy_set_child_subreaper()
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -94,6 +99,7 @@ public enum ExecGuard {
             var status: Int32 = 0
             if waitpid(child, &status, WNOHANG) == child {
                 kill(-child, SIGKILL)  // what it left of its group runs on no lease
+                killDescendants()
                 return exitCode(status)
             }
             // Every renewal already written is taken before the deadlines are judged: a guard that was not
@@ -128,13 +134,49 @@ public enum ExecGuard {
         while ContinuousClock.now < deadline {
             if waitpid(child, &status, WNOHANG) == child {
                 kill(-child, SIGKILL)  // stragglers of the group
+                killDescendants()
                 return exitCode(status)
             }
             usleep(10_000)
         }
         kill(-child, SIGKILL)
         waitpid(child, &status, 0)
+        killDescendants()
         return exitCode(status)
+    }
+
+    /// SIGKILLs every process still descended from the guard (its command exited or was killed), whatever
+    /// group or session it moved to, and reaps them: a child's own children are reparented to the guard
+    /// (its subreaper) when the child dies, and are found on the next pass. Bounded (5 s).
+    static func killDescendants() {
+        let me = getpid()
+        let deadline = ContinuousClock.now + .seconds(5)
+        while ContinuousClock.now < deadline {
+            var status: Int32 = 0
+            while waitpid(-1, &status, WNOHANG) > 0 {}
+            let children = childProcesses(of: me)
+            if children.isEmpty { return }
+            for pid in children {
+                kill(-pid, SIGKILL)  // the group it leads, if any
+                kill(pid, SIGKILL)
+            }
+            usleep(5_000)
+        }
+    }
+
+    /// The processes whose parent is `parent` (from /proc: the field after the command name, which may
+    /// hold spaces and parentheses, so read after its last `)`).
+    static func childProcesses(of parent: pid_t) -> [pid_t] {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+        return entries.compactMap { name -> pid_t? in
+            guard let pid = pid_t(name), let data = FileManager.default.contents(atPath: "/proc/\(name)/stat"),
+                let stat = String(data: data, encoding: .utf8), let close = stat.lastIndex(of: ")")
+            else { return nil }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            // fields[0] is the state, fields[1] the parent; a zombie is reaped above, not killed.
+            guard fields.count > 1, fields[0] != "Z", pid_t(fields[1]) == parent else { return nil }
+            return pid
+        }
     }
 
     static func exitCode(_ status: Int32) -> Int32 {

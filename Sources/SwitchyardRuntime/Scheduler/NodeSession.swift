@@ -7,11 +7,14 @@ actor NodeSession {
     let dsn: String
     let nodeId: String
     let logger: Logger
+    /// The fingerprint of the Fernet key this node gives `airflow scheduler` (`AirflowFernet`), if any.
+    let airflowFernet: String?
     var connection: PostgresConnection?
 
-    init(dsn: String, nodeId: String, logger: Logger) {
+    init(dsn: String, nodeId: String, airflowFernet: String? = nil, logger: Logger) {
         self.dsn = dsn
         self.nodeId = nodeId
+        self.airflowFernet = airflowFernet
         self.logger = logger
     }
 
@@ -22,7 +25,8 @@ actor NodeSession {
                     dsn, timeout: .seconds(2), defaultTimeout: .seconds(2), name: "node-\(nodeId)")
             }
             if let connection {
-                try await RegionStore.heartbeatNode(connection, node: nodeId, kind: kind, role: role, epoch: epoch)
+                try await RegionStore.heartbeatNode(
+                    connection, node: nodeId, kind: kind, role: role, epoch: epoch, airflowFernet: airflowFernet)
             }
         } catch {
             logger.debug("node heartbeat failed", metadata: ["error": "\(error)"])

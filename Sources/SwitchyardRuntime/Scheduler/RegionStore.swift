@@ -10,18 +10,19 @@ import SwitchyardCore
 public enum RegionStore {
     /// Registers or refreshes a node row (informational; not used for any safety decision).
     public static func heartbeatNode(
-        _ c: PostgresConnection, node: String, kind: String = "scheduler", role: String, epoch: Int?
+        _ c: PostgresConnection, node: String, kind: String = "scheduler", role: String, epoch: Int?,
+        airflowFernet: String? = nil
     ) async throws {
         try await c.query(
             """
-            INSERT INTO switchyard.nodes (node_id, host, pid, role, epoch, kind, last_heartbeat)
-            VALUES ($1, $2, $3, $4, $5, $6, now())
+            INSERT INTO switchyard.nodes (node_id, host, pid, role, epoch, kind, last_heartbeat, airflow_fernet)
+            VALUES ($1, $2, $3, $4, $5, $6, now(), $7)
             ON CONFLICT (node_id) DO UPDATE SET host = excluded.host, pid = excluded.pid, role = excluded.role,
-                epoch = excluded.epoch, kind = excluded.kind, last_heartbeat = now()
+                epoch = excluded.epoch, kind = excluded.kind, last_heartbeat = now(), airflow_fernet = excluded.airflow_fernet
             """,
             [
                 .text(node), .text(ProcessInfo.processInfo.hostName), .int(Int(getpid())), .text(role),
-                .optional(epoch), .text(kind),
+                .optional(epoch), .text(kind), .optional(airflowFernet),
             ])
     }
 

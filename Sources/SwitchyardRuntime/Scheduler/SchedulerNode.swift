@@ -20,6 +20,8 @@ public final class SchedulerNode: Sendable {
     /// The leader-gated commands (`--exec`, repeatable: an `airflow scheduler` and a Celery beat), one
     /// guard each.
     let execs: [ExecSupervisor]
+    /// The fingerprint of the Fernet key its commands get (`AIRFLOW__CORE__FERNET_KEY`), recorded in its row.
+    let airflowFernet: String?
     /// Runs that stay unclaimed this long are published again under a new dispatch id.
     let redispatchAfter: Duration = .seconds(10)
 
@@ -43,6 +45,8 @@ public final class SchedulerNode: Sendable {
         let environment = execEnvironment.build(
             from: ProcessInfo.processInfo.environment, withheld: configuration.withheldVariables,
             adding: ["SWITCHYARD_REGION": region.name, "SWITCHYARD_NODE_ID": nodeId])
+        self.airflowFernet =
+            exec.isEmpty ? nil : environment["AIRFLOW__CORE__FERNET_KEY"].flatMap(AirflowFernet.fingerprint)
         self.execs = exec.map {
             ExecSupervisor(
                 command: $0, grace: configuration.controlPlane.election.execGrace, termMainOnly: !execThroughShell,
@@ -55,7 +59,8 @@ public final class SchedulerNode: Sendable {
     /// Contends for leadership until shutdown; then hands leadership off and deregisters.
     public func run() async {
         logger.info("scheduler node starting")
-        let nodeSession = NodeSession(dsn: region.databaseDSN, nodeId: nodeId, logger: logger)
+        let nodeSession = NodeSession(
+            dsn: region.databaseDSN, nodeId: nodeId, airflowFernet: airflowFernet, logger: logger)
         // One lease keeper for the node's life: its control-database connection is opened while following,
         // so a new leader's first tick is not delayed by connecting and authenticating.
         let lease = ActiveLease(

@@ -92,6 +92,8 @@ public enum Grants {
             "GRANT SELECT, INSERT ON public.xcom, public.task_map TO \(a)",
             "GRANT SELECT, UPDATE ON public.dag TO \(a)",
             "GRANT USAGE ON SEQUENCE public.dag_run_id_seq TO \(a)",
+            // The settings check (runbooks/airflow.md §7) reads digests of these; the role can read the rows.
+            "GRANT SELECT ON public.variable, public.connection, public.slot_pool TO \(a)",
         ]
     }
 

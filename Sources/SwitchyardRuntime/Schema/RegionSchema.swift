@@ -117,5 +117,6 @@ public enum RegionSchema {
         v8,
         v9,
         v10,
+        v11,
     ]
 }

@@ -8,8 +8,9 @@ enum FenceReading {
     case fenced
     /// The command may run until `until`, measured from `sent`, when the read was sent. `draining`: a
     /// switchover closed the fence and lets running work finish (a worker's run goes on; a gated command is
-    /// told to stop gracefully, which for a Celery worker is the same thing).
-    case trusted(until: ContinuousClock.Instant, sent: ContinuousClock.Instant, draining: Bool)
+    /// told to stop gracefully, which for a Celery worker is the same thing). `bounded`: the fence carried a
+    /// validity (a leader holding a lease pushed it); without one the trust is `unboundedFenceTrust`.
+    case trusted(until: ContinuousClock.Instant, sent: ContinuousClock.Instant, draining: Bool, bounded: Bool)
     /// The fence is open but its validity has run out: no leader holds a lease.
     case lapsed(String)
     /// The database did not answer within the bound.
@@ -39,6 +40,7 @@ enum FenceReading {
             )
         }
         return .trusted(
-            until: sent + timing.workerTrust(validityLeft: draining ? nil : validity), sent: sent, draining: draining)
+            until: sent + timing.workerTrust(validityLeft: draining ? nil : validity), sent: sent, draining: draining,
+            bounded: !draining && validity != nil)
     }
 }

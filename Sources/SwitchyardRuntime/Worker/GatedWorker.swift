@@ -7,9 +7,13 @@ import SwitchyardCore
 /// worker: `airflow celery worker`) only while its region may run work, the way a Switchyard worker runs
 /// a run's command.
 ///
-/// - It starts the command only through one statement that checks the region's fence (open, valid, no
-///   dispatch hold) and marks its row in `nodes` `command_running`, so a failover's census, which runs
-///   after its fence write, either sees the mark or the start saw the fence closed.
+/// - It starts the command only through one statement that share-locks the region's fence row, checks
+///   it (open, with a validity a leader holding a lease pushed, no dispatch hold) and marks its row in
+///   `nodes` `command_running`: a failover's fence write waits for that statement to commit, so its
+///   census, which runs after the fence write, either sees the mark or the start saw the fence closed.
+/// - Only a fence with a validity is trusted: an open fence without one (just activated, before its
+///   leader's first leased tick) starts nothing and renews nothing, so a region whose leader never holds a
+///   lease cannot keep a Celery worker running on it.
 /// - While the command runs it reads the fence every `fence_check_interval`, and its exec-guard holds what
 ///   it last confirmed (`valid-until`, an instant): a worker that is frozen or cut off has its command
 ///   stopped by the guard when its trust ends, within a lease TTL of any fence (`gatedStopBound`).
@@ -74,17 +78,24 @@ public final class GatedWorker: Sendable {
         // An earlier process of this worker may have died with its command running: its guard (which saw its
         // input close) stops it within the grace. The mark stays until then, whatever this process does.
         var state = State(clearNotBefore: .now + grace + timing.guardSlack)
+        // Its row first: the start marks it (an absent row would read as "may not run").
+        await node.beat(role: "worker", epoch: nil, kind: "worker")
         var db: PostgresConnection?
-        var lastBeat = ContinuousClock.now - .seconds(60)
+        var lastBeat = ContinuousClock.now
+        // The node heartbeat runs beside the fence reads (one at a time), so a slow one never delays them.
+        let beating = InFlight()
         while !shutdown.requested {
             if db == nil {
                 db = try? await PostgresConnection.connect(
                     region.databaseDSN, timeout: timing.fenceReconnectTimeout,
                     defaultTimeout: timing.fenceQueryTimeout, name: "gated-worker-db")
             }
-            if ContinuousClock.now - lastBeat >= .seconds(1) {
-                await node.beat(role: "worker", epoch: nil, kind: "worker")
+            if ContinuousClock.now - lastBeat >= .seconds(1), beating.begin() {
                 lastBeat = .now
+                Task {
+                    await node.beat(role: "worker", epoch: nil, kind: "worker")
+                    beating.end()
+                }
             }
             if let db { await pass(&state, db: db) } else { checkStopping(&state) }
             await shutdown.sleep(state.stopping == nil ? timing.fenceCheckInterval : .milliseconds(100))
@@ -118,12 +129,12 @@ public final class GatedWorker: Sendable {
                 switch await FenceReading.read(db, timing: timing) {
                 case .fenced:
                     beginStop(&state, reason: "the region was fenced by a failover")
-                case .trusted(_, _, true):
+                case .trusted(_, _, true, _):
                     beginStop(&state, reason: "a switchover drains the region")
-                case .trusted(let until, _, false):
+                case .trusted(let until, _, false, true):
                     state.running?.trustedUntil = until
                     if until > .now { running.process.send("valid-until \(BootClock.nanoseconds(at: until))") }
-                case .lapsed, .unanswered:
+                case .trusted(_, _, false, false), .lapsed, .unanswered:
                     break  // its trust holds until it ends; the guard stops the command then by itself
                 }
                 if let current = state.running, ContinuousClock.now >= current.trustedUntil {
@@ -165,19 +176,27 @@ public final class GatedWorker: Sendable {
     /// Marks the row `command_running` in the statement that checks the fence, and starts the command when
     /// the fence lets it: open, valid and past any dispatch hold.
     func start(_ state: inout State, db: PostgresConnection) async {
+        if await !db.isOpen { try? await db.reconnect(timeout: timing.fenceReconnectTimeout) }
         let sent = ContinuousClock.now
         let row: PostgresRow?
         do {
+            // FOR SHARE: a failover's fence write (an UPDATE of the same row) waits for this statement to
+            // commit, or this one waits for the fence and reads it closed.
             row = try await db.query(
                 """
-                UPDATE switchyard.nodes SET command_running = true, command_since = now(), last_heartbeat = now()
-                WHERE node_id = $1
-                  AND (SELECT open AND coalesce(open_until > now(), true) AND coalesce(hold_until <= now(), true)
-                       FROM switchyard.fence WHERE id = 1)
-                RETURNING (SELECT extract(epoch FROM open_until - now())::float8 * 1000 FROM switchyard.fence WHERE id = 1) AS valid_ms
+                WITH f AS (
+                    SELECT open AND open_until > now() AND coalesce(hold_until <= now(), true) AS may_run,
+                           extract(epoch FROM open_until - now())::float8 * 1000 AS valid_ms
+                    FROM switchyard.fence WHERE id = 1 FOR SHARE
+                )
+                UPDATE switchyard.nodes n SET command_running = true, command_since = now(), last_heartbeat = now()
+                FROM f WHERE n.node_id = $1 AND f.may_run
+                RETURNING f.valid_ms
                 """, [.text(workerId)], timeout: timing.fenceQueryTimeout
             ).first
         } catch {
+            // It may have committed before it timed out: the mark may be set, so clear it later.
+            state.markSet = true
             logger.debug("cannot check the fence before starting", metadata: ["error": "\(error)"])
             return
         }

@@ -66,7 +66,7 @@ extension Worker {
         switch await readFence(db) {
         case .fenced: notStarted = ("fenced", "not started: the region was fenced by a failover", nil)
         case .lapsed(let why): notStarted = ("unconfirmed", "not started: " + why, nil)
-        case .trusted(let until, _, _): trusted = until
+        case .trusted(let until, _, _, _): trusted = until
         case .unanswered: break  // the claim's read still holds until it ends
         }
         if notStarted == nil, trusted <= .now {
@@ -229,7 +229,7 @@ extension Worker {
                     child.closeInput()
                     while child.poll() == nil { try? await Task.sleep(for: .milliseconds(10)) }
                     return ("fenced", "stopped: the region was fenced by a failover", nil)
-                case .trusted(let until, let sent, _):
+                case .trusted(let until, let sent, _, _):
                     // A read answered (or even sent) after the trust ran out still bounds the command by what it
                     // confirmed: the fence was open and valid when the database ran it, so neither a failover's
                     // fence nor the end of the region's lease came before, and every bound the failover waits
