@@ -43,9 +43,13 @@ public struct AirflowConsistency: Codable, Sendable, Equatable {
 
     /// One region's side.
     public struct RegionSummary: Codable, Sendable, Equatable {
+        /// How many Variables it holds.
         public var variables: Int?
+        /// How many Connections.
         public var connections: Int?
+        /// How many Pools.
         public var pools: Int?
+        /// Its scheduler nodes' Fernet key fingerprints.
         public var fernetKeys: [String]?
         /// Why it could not be read.
         public var error: String?
@@ -62,6 +66,7 @@ public struct AirflowConsistency: Codable, Sendable, Equatable {
         /// The regions holding it, grouped by equal value, when they disagree (empty when they agree).
         public var differing: [[String]]
 
+        /// By kind, then name.
         public static func < (a: Drift, b: Drift) -> Bool { (a.kind, a.name) < (b.kind, b.name) }
 
         /// One line for an event or a log.
