@@ -418,6 +418,17 @@ struct AirflowAcrossRegionsTests {
                     #expect(
                         run.status == 0 && report.passed,
                         "\(drill): \(report.expectations.filter { !$0.held }) \(run.errors.suffix(3000))")
+                    if run.status != 0 || !report.passed {
+                        // What the regions' Airflow daemons said, for whoever reads the failure.
+                        let logs = (try? FileManager.default.contentsOfDirectory(atPath: dir + "/logs")) ?? []
+                        for name in logs.sorted()
+                        where name.contains("celery") || name.contains("scheduler-1")
+                            || name.contains("airflow-api")
+                        {
+                            let text = (try? String(contentsOfFile: dir + "/logs/" + name, encoding: .utf8)) ?? ""
+                            print("--- \(name) (last 3000 characters)\n\(text.suffix(3000))")
+                        }
+                    }
                     let runs = drill == "airflow-kill-hosts" ? 6 : 4
                     #expect(
                         report.runsInFlight == runs && report.runsFinishedInTarget == runs && report.runsLost == 0
@@ -450,12 +461,13 @@ struct AirflowAcrossRegionsTests {
     .enabled(if: AirflowInstall.celeryAvailable, Comment(rawValue: AirflowInstall.celerySkipReason)))
 struct AirflowCeleryTests {
     /// The same with the CeleryExecutor (`dev up --executor celery`): each region's Redis is its broker and
-    /// its Celery worker runs under `switchyard worker --exec`. The switchover drains the Celery workers
-    /// (their warm shutdown finishes the running tasks) before the final copy; `airflow-kill-hosts.yaml` kills
-    /// every host of the active region but its database, the broker with two tasks queued in it included:
-    /// those and the four cut off run in the target as their next try, once the old workers cannot run.
-    @Test func theCeleryDrillsMoveEveryTaskOnceQueuedOrRunningAndFinishItInTheTarget() async throws {
-        try await AirflowAcrossRegionsTests.runDrills(executor: "celery", ["airflow-switchover", "airflow-kill-hosts"])
+    /// its Celery worker runs under `switchyard worker --exec`. `airflow-kill-hosts.yaml` kills every host of
+    /// the active region but its database, the broker with two tasks queued in it included: those and the
+    /// four cut off run in the target as their next try, once the old workers cannot run. (A switchover's
+    /// drain of gated workers is tested with real processes in `GatedWorkerTests`; the Celery switchover
+    /// drill's figures are in BENCHMARKS.md. Both drills here would take the suite past its time budget.)
+    @Test func theCeleryDrillMovesEveryTaskOnceQueuedOrRunningAndFinishesItInTheTarget() async throws {
+        try await AirflowAcrossRegionsTests.runDrills(executor: "celery", ["airflow-kill-hosts"])
     }
 
 }

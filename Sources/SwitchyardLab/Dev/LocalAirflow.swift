@@ -303,9 +303,10 @@ public final class AirflowHome: @unchecked Sendable {
             {
                 return pid
             }
-            guard let data = FileManager.default.contents(atPath: "/proc/\(name)/environ") else { return nil }
+            // read(2), not a size-trusting reader: /proc files report size 0.
+            guard let text = Processes.readProcFile("/proc/\(name)/environ") else { return nil }
             // NUL-separated entries: match a whole `AIRFLOW_HOME=<home>` entry.
-            return data.split(separator: 0).contains { Array($0) == entry } ? pid : nil
+            return Array(text.utf8).split(separator: 0).contains { Array($0) == entry } ? pid : nil
         }
     }
 

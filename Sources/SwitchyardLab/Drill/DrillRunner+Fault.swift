@@ -40,18 +40,32 @@ extension DrillRunner {
             guard daemons.contains(where: { $0.kind == "scheduler" }) else {
                 throw DrillError("\(active) has no running scheduler node this deployment started")
             }
-            // At once, as hosts that lose power: the daemons, then whatever they and Airflow started (a dead
-            // guard's command would otherwise be stopped gracefully), then the broker.
-            for daemon in daemons { kill(daemon.pid, SIGKILL) }
+            // At once, as hosts that lose power: every process descended from the region's daemons (their
+            // exec-guards, which would otherwise stop their commands gracefully, Airflow's scheduler, Celery
+            // workers, task supervisors and task runners in groups of their own) and every process of the
+            // region's Airflow home, frozen first so none forks or is reparented meanwhile, then killed; then
+            // the broker. Again until none is left (a fork already under way), for 3 s at most.
             let home = state.airflow?[active]?.home
-            let airflow = home.map { AirflowHome.processes(home: $0) } ?? []
-            for pid in airflow { kill(pid, SIGKILL) }
+            var killed = Set<Int32>()
+            let until = ContinuousClock.now + .seconds(3)
+            repeat {
+                var found = Set(daemons.map(\.pid).filter(Processes.isAlive))
+                for pid in Array(found) + killed { found.formUnion(Processes.descendants(of: pid)) }
+                if let home { found.formUnion(AirflowHome.processes(home: home)) }
+                found = found.filter(Processes.isAlive)
+                if found.isEmpty { break }
+                for pid in found { kill(pid, SIGSTOP) }
+                for pid in found { kill(pid, SIGKILL) }
+                killed.formUnion(found)
+                try await Task.sleep(for: .milliseconds(50))
+            } while ContinuousClock.now < until
+            let airflow = killed.subtracting(daemons.map(\.pid))
             let redis = state.redis[active]?.pid
             if let redis { kill(redis, SIGKILL) }
             timeline.add(
                 t0, t0,
                 "SIGKILL every host of \(active) but its database: \(daemons.map(\.name).joined(separator: ", "))"
-                    + (airflow.isEmpty ? "" : ", \(airflow.count) Airflow processes")
+                    + (airflow.isEmpty ? "" : ", \(airflow.count) processes they or Airflow started")
                     + (redis.map { ", its Redis (pid \($0))" } ?? ""))
         case .freezeSchedulerLeader(let duration):
             let (node, pid) = try await schedulerLeader(active)

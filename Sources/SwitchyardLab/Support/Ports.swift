@@ -100,6 +100,18 @@ public enum Processes {
         }
     }
 
+    /// Every live descendant of `pid` (children, their children, …), from /proc.
+    public static func descendants(of pid: Int32) -> [Int32] {
+        var found: [Int32] = []
+        var frontier = [pid]
+        while let next = frontier.popLast(), found.count < 10_000 {
+            let children = Self.children(of: next)
+            found += children
+            frontier += children
+        }
+        return found
+    }
+
     /// Reads a /proc file with read(2): they report size 0, which file-size-based readers trust.
     public static func readProcFile(_ path: String) -> String? {
         let fd = open(path, O_RDONLY)
