@@ -32,7 +32,23 @@ extension DevDeployment {
             // An Airflow region: its scheduler nodes run `airflow scheduler` while they lead the active region,
             // LocalExecutor runs the tasks (no Switchyard workers), or with the CeleryExecutor `workers / 2` Celery
             // workers gated by the region's fence (`switchyard worker --exec`), and its execution API serves them.
-            let record = state.airflow?[region]
+            var record = state.airflow?[region]
+            // Its execution API's port, taken by another process while the API server was not running (another
+            // deployment's on a busy test machine): the region moves to a free one, or its tasks would report
+            // to a stranger and never start.
+            if var moved = record,
+                !state.daemons.contains(where: {
+                    $0.kind == "airflow-api" && $0.region == region && Processes.isAlive($0.pid)
+                }),
+                Ports.isListening(moved.apiPort)
+            {
+                let port = try Ports.freeLoopbackPort()
+                try AirflowHome.moveAPIPort(home: moved.home, from: moved.apiPort, to: port)
+                log("\(region)'s Airflow execution API port \(moved.apiPort) is taken; moved to \(port)")
+                moved.apiPort = port
+                state.airflow?[region] = moved
+                record = moved
+            }
             let airflow = record?.home(passfile: state.passfile)
             let exec = airflow.map { ["--exec", $0.exec(["scheduler", "--skip-serve-logs"])] } ?? []
             for i in 1...max(1, schedulers) {

@@ -265,6 +265,18 @@ public final class AirflowHome: @unchecked Sendable {
         (try? String(contentsOfFile: directory + "/\(name).log", encoding: .utf8)) ?? ""
     }
 
+    /// Rewrites `airflow.cfg` of `home` for an execution API on `new` instead of `old` (its `[api] port` and
+    /// `execution_api_server_url`).
+    public static func moveAPIPort(home: String, from old: Int, to new: Int) throws {
+        let path = home + "/airflow.cfg"
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        try text.replacingOccurrences(
+            of: "http://127.0.0.1:\(old)/execution/", with: "http://127.0.0.1:\(new)/execution/"
+        )
+        .replacingOccurrences(of: "\nport = \(old)\n", with: "\nport = \(new)\n")
+        .write(toFile: path, atomically: true, encoding: .utf8)
+    }
+
     /// `airflow celery worker` for this home, named `name` (its own pid file, no log server).
     public func celeryWorker(name: String) -> [String] {
         [
