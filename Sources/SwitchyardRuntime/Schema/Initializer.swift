@@ -78,7 +78,27 @@ public enum Initializer {
             applied["control"] = try await Migrator.migrate(control, kind: .control)
             try await ControlStore.registerRegions(control, regions)
             var connections: [String: PostgresConnection] = [:]
-            defer { for c in connections.values { Task { await c.close() } } }
+            // Closed before returning, never in tasks left running: `init` is a one-shot command, and a close
+            // still under way while the process exits races libcrypto's exit-time cleanup (a fresh-clone run saw
+            // `switchyard init` die of SIGSEGV inside libcrypto on two threads at once).
+            do {
+                let report = try await initializeRegions(
+                    control, regions: regions, dags: dags, active: active, applied: &applied, connections: &connections)
+                for c in connections.values { await c.close() }
+                return report
+            } catch {
+                for c in connections.values { await c.close() }
+                throw error
+            }
+        }
+    }
+
+    /// The regions' schemas, DAGs and fences, on connections it opens into `connections` (the caller closes them).
+    static func initializeRegions(
+        _ control: PostgresConnection, regions: [Region], dags: [DAG], active: String?, applied: inout [String: [Int]],
+        connections: inout [String: PostgresConnection]
+    ) async throws -> Report {
+        do {
             for region in regions {
                 let c = try await PostgresConnection.connect(
                     region.dsn, defaultTimeout: .seconds(30), name: "init-\(region.name)")
