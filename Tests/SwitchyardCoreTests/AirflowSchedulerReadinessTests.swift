@@ -12,6 +12,9 @@ struct AirflowSchedulerReadinessTests {
             (1, nil, nil, false, true, true),  // the active region's Airflow scheduler heartbeats
             (0, 0.4, 500.0, true, true, false),  // active, leader fine, but no Airflow scheduler for long: down
             (0, 0.4, 3.0, true, true, true),  // active, just activated: its leader is starting the command
+            // Active and still under a failover's dispatch hold (the probe's fence age is negative until the hold
+            // ends): its leader holds `airflow scheduler` back by design, however long since activation.
+            (0, 0.4, -25.0, true, true, true),
             (0, nil, 3.0, true, true, false),  // just activated but nothing leads it
             (0, 0.4, 3.0, false, true, false),  // the fence is closed (fenced away): not starting
             (0, 0.4, nil, false, false, true),  // a standby whose Switchyard leader is ready

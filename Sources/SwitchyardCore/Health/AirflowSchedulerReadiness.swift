@@ -14,7 +14,8 @@ public enum AirflowSchedulerReadiness {
         public var jobAge: Double?
         /// Seconds since the Switchyard leader's heartbeat (nil: no leader row).
         public var leaderAge: Double?
-        /// Seconds since the region's fence last changed (its activation), and whether it is open.
+        /// Seconds since the region could start `airflow scheduler`: its fence last changed (its activation),
+        /// or its dispatch hold ended, whichever is later (negative while the hold lasts).
         public var fenceAge: Double?
         /// The region's fence is open (it may act).
         public var fenceOpen: Bool
@@ -54,8 +55,8 @@ public enum AirflowSchedulerReadiness {
         if r.aliveJobs > 0 { return nil }
         let noJob = "no running SchedulerJob with a heartbeat in the last \(staleAfter)"
         if active {
-            // Just activated, or a new leader after a hand-off: it is starting `airflow scheduler`, which
-            // registers within Airflow's threshold.
+            // Just activated (or still held after a failover), or a new leader after a hand-off: it is starting
+            // `airflow scheduler`, which registers within Airflow's threshold of the moment it may.
             if leaderFresh, r.fenceOpen, let age = r.fenceAge, age <= threshold { return nil }
             if leaderFresh, r.fenceOpen, let tenure = r.leaderTenure, tenure <= threshold + startWindow.secondsDouble {
                 return nil

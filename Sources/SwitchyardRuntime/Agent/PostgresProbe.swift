@@ -129,7 +129,11 @@ actor PostgresProbe {
                            l.epoch, l.leader_node,
                            CASE WHEN l.leader_node IS NOT NULL THEN extract(epoch FROM now() - l.heartbeat_at)::float8 END AS leader_age,
                            extract(epoch FROM now() - l.since)::float8 AS leader_tenure,
-                           extract(epoch FROM now() - f.updated_at)::float8 AS fence_age, coalesce(f.open, false) AS fence_open,
+                           -- Since the region could start its scheduler: its activation, or the end of its dispatch hold
+                           -- (negative while the hold lasts: a failover's target holds `airflow scheduler` back).
+                           extract(epoch FROM now() - greatest(f.updated_at, coalesce(f.hold_until, f.updated_at)))::float8
+                             AS fence_age,
+                           coalesce(f.open, false) AS fence_open,
                            (SELECT extract(epoch FROM now() - max(latest_heartbeat))::float8 FROM job
                              WHERE job_type = 'SchedulerJob' AND state = 'running') AS age,
                            (SELECT count(*) FROM job WHERE job_type = 'SchedulerJob' AND state = 'running'
