@@ -191,4 +191,92 @@ struct MigrationTests {
             preset: .airflow, dryRun: false)
         #expect(again.copied == 0)
     }
+
+    /// An Airflow region's shadow (its old database dead): what the last copy read of the runs in flight moves
+    /// with their task instances, as from the database itself. A finished task stays finished and is not
+    /// run again; a running one is reset to run as its next try; a copy of an earlier active period is left
+    /// out; the DAG's next-run fields come with it.
+    @Test func anAirflowShadowCarriesTaskInstancesAndTheSchedule() async throws {
+        let server = try await TestServers.shared.postgres()
+        let admin = try await server.connect()
+        let suffix = UInt32.random(in: 0...UInt32.max)
+        for db in ["afs_src_\(suffix)", "afs_dst_\(suffix)"] { try await admin.query("CREATE DATABASE \(db)") }
+        await admin.close()
+        let src = try await PostgresConnection.connect(server.dsn(database: "afs_src_\(suffix)"))
+        let dst = try await PostgresConnection.connect(server.dsn(database: "afs_dst_\(suffix)"))
+        // The parts of Apache Airflow 3's schema that matter here.
+        let schema = """
+            CREATE TABLE dag (dag_id varchar(250) PRIMARY KEY, is_paused boolean, next_dagrun timestamptz);
+            CREATE TABLE dag_version (id uuid PRIMARY KEY, dag_id varchar(250) NOT NULL REFERENCES dag, version_number int NOT NULL);
+            CREATE TABLE dag_run (
+                id serial PRIMARY KEY, dag_id varchar(250) NOT NULL, logical_date timestamptz, end_date timestamptz,
+                state varchar(50), run_id varchar(250) NOT NULL, run_type varchar(50) NOT NULL, run_after timestamptz NOT NULL,
+                created_dag_version_id uuid REFERENCES dag_version, UNIQUE (dag_id, run_id), UNIQUE (dag_id, logical_date));
+            CREATE TABLE task_instance (
+                id uuid PRIMARY KEY, task_id varchar(250) NOT NULL, dag_id varchar(250) NOT NULL, run_id varchar(250) NOT NULL,
+                map_index int NOT NULL DEFAULT -1, try_number int, state varchar(20), start_date timestamptz, end_date timestamptz,
+                hostname varchar(1000), dag_version_id uuid NOT NULL REFERENCES dag_version, updated_at timestamptz,
+                UNIQUE (dag_id, task_id, run_id, map_index));
+            """
+        try await src.simpleQuery(schema)
+        try await dst.simpleQuery(schema)
+        _ = try await Migrator.migrate(dst, kind: .region)
+        try await src.simpleQuery(
+            """
+            INSERT INTO dag VALUES ('etl', false, '2026-12-07 04:00+00');
+            INSERT INTO dag_version VALUES ('00000000-0000-0000-0000-000000000001', 'etl', 1);
+            INSERT INTO dag_run (dag_id, run_id, run_type, run_after, logical_date, state, end_date) VALUES
+                ('etl', 'scheduled__1', 'scheduled', now(), '2026-12-07 01:00+00', 'success', now()),
+                ('etl', 'scheduled__2', 'scheduled', now(), '2026-12-07 02:00+00', 'running', NULL),
+                ('etl', 'scheduled__3', 'scheduled', now(), '2026-12-07 03:00+00', 'success', now());
+            INSERT INTO task_instance (id, task_id, dag_id, run_id, try_number, state, start_date, end_date, hostname, dag_version_id) VALUES
+                (gen_random_uuid(), 'extract', 'etl', 'scheduled__2', 1, 'success', now() - interval '9 seconds', now() - interval '8 seconds', 'a1', '00000000-0000-0000-0000-000000000001'),
+                (gen_random_uuid(), 'transform', 'etl', 'scheduled__2', 2, 'running', now() - interval '3 seconds', NULL, 'a1', '00000000-0000-0000-0000-000000000001');
+            """)
+        try await dst.simpleQuery(
+            """
+            INSERT INTO dag VALUES ('etl', true, '2026-12-07 00:00+00');
+            INSERT INTO dag_version VALUES ('00000000-0000-0000-0000-00000000000b', 'etl', 1);
+            """)
+        // The shadow sync's copy, as it stores it in the standby at epoch 3.
+        let columns = RunMigrator.copiedColumns(
+            target: try await RunMigrator.columns(dst, table: "public.dag_run").map(\.name),
+            source: try await RunMigrator.columns(src, table: "public.dag_run").map(\.name))
+        let snapshot = try await src.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") { c in
+            try await AirflowSnapshot.read(source: c, target: dst, runTable: "public.dag_run", columns: columns)
+        }
+        #expect(snapshot.runCount == 1)
+        _ = try await dst.pipeline(
+            snapshot.storeStatements(region: "a", epoch: 3) + [
+                .init("INSERT INTO switchyard.shadow_sync (source_region, source_epoch, rows) VALUES ('a', 3, 1)")
+            ])
+        // The source is gone: only the shadow is read. A failover that wants another period finds nothing.
+        await src.close()
+        let other = try await RunMigrator.migrate(
+            from: "a", to: "b", source: .shadow(region: "a", epoch: 5), target: dst, targetTable: "public.dag_run",
+            preset: .airflow, dryRun: true)
+        #expect(other.found == 0 && other.shadowStale == 1)
+        let report = try await RunMigrator.migrate(
+            from: "a", to: "b", source: .shadow(region: "a", epoch: 3), target: dst, targetTable: "public.dag_run",
+            preset: .airflow, dryRun: false)
+        #expect(report.source == "shadow" && report.found == 1 && report.copied == 1)
+        #expect(report.taskInstancesCopied == 2 && report.taskInstancesReset == 1)
+        #expect(report.scheduleRunsCopied == 1 && report.scheduleDags == 1)
+        let tasks = try await dst.query(
+            "SELECT task_id, state, try_number, hostname, dag_version_id::text AS v FROM public.task_instance ORDER BY task_id"
+        ).rows
+        #expect(tasks.map { $0["task_id"].string } == ["extract", "transform"])
+        #expect(tasks[0]["state"].string == "success" && tasks[0]["hostname"].string == "a1")
+        #expect(tasks[1]["state"].isNull && tasks[1]["try_number"].int == 2 && tasks[1]["hostname"].isNull)
+        #expect(tasks.allSatisfy { $0["v"].string == "00000000-0000-0000-0000-00000000000b" })
+        // The schedule's tail from the oldest unfinished run on (the one after it, finished), not the one before.
+        let runs = try await dst.query("SELECT run_id, state FROM public.dag_run ORDER BY run_id").rows
+        #expect(
+            runs.map { "\($0["run_id"].string ?? "") \($0["state"].string ?? "")" } == [
+                "scheduled__2 queued", "scheduled__3 success",
+            ])
+        let dag = try await dst.query("SELECT is_paused, next_dagrun AT TIME ZONE 'UTC' AS n FROM public.dag").first
+        #expect(dag?["is_paused"].bool == false && dag?["n"].string?.hasPrefix("2026-12-07 04:00:00") == true)
+        await dst.close()
+    }
 }

@@ -91,10 +91,41 @@ extension DrillRunner {
                     "precondition: \(running) of \(runIds.count) Airflow runs running and \(executing) tasks\(task.map { " \($0)" } ?? "") executing in \(active) after 120 s"
                 )
             }
+            let shadowed = try await waitForAirflowShadows(active: active)
             progress(
-                "workload: \(runIds.count) Airflow runs of \(dag) in flight in \(active), \(executing) tasks executing")
+                "workload: \(runIds.count) Airflow runs of \(dag) in flight in \(active), \(executing) tasks executing"
+                    + (shadowed ? ", in every standby's shadow" : ", NOT in every standby's shadow yet"))
             return runIds
         }
+    }
+
+    /// Waits, bounded, until every reachable standby's shadow of `active` holds a copy taken after the
+    /// workload was seen in flight (two copies after it: the first may have read before), so a fault
+    /// that kills the active database tests the shadow path rather than the shadow's lag.
+    func waitForAirflowShadows(active: String) async throws -> Bool {
+        let interval = target.configuration.controlPlane.failover.shadowInterval
+        let deadline = ContinuousClock.now + max(interval * 10, .seconds(10))
+        var all = true
+        for name in target.configuration.regions.map(\.name) where name != active {
+            guard let db = await target.region(name) else { continue }
+            let done = try await db.closeAfter {
+                let since = try await db.query("SELECT now()::text AS t").first?["t"].string ?? ""
+                var seen = Set<String>()
+                while ContinuousClock.now < deadline {
+                    if let at = try await db.query(
+                        "SELECT synced_at::text AS t FROM switchyard.shadow_sync WHERE source_region = $1 AND synced_at > $2::timestamptz",
+                        [.text(active), .text(since)]
+                    ).first?["t"].string {
+                        seen.insert(at)
+                    }
+                    if seen.count >= 2 { return true }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                return false
+            }
+            all = all && done
+        }
+        return all
     }
 
     /// The drill DAG's ledger of `runIds` (nil when the deployment has none: the workload's DAG is not

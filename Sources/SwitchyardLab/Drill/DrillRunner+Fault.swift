@@ -31,7 +31,7 @@ extension DrillRunner {
                 t0, t0,
                 "SIGKILL every scheduler node of \(active): \(nodes.map { "\($0.name) (pid \($0.pid))" }.joined(separator: ", "))"
             )
-        case .killHosts:
+        case .killHosts, .killRegion:
             let state = try target.dev()
             let daemons = state.daemons.filter {
                 $0.region == active && ["scheduler", "worker", "airflow-api"].contains($0.kind)
@@ -62,11 +62,16 @@ extension DrillRunner {
             let airflow = killed.subtracting(daemons.map(\.pid))
             let redis = state.redis[active]?.pid
             if let redis { kill(redis, SIGKILL) }
+            // The whole region: its database crashes with its hosts.
+            let database = fault == .killRegion ? try postmaster() : nil
+            if let database { kill(database, SIGQUIT) }
             timeline.add(
                 t0, t0,
-                "SIGKILL every host of \(active) but its database: \(daemons.map(\.name).joined(separator: ", "))"
+                "SIGKILL every host of \(active)\(database == nil ? " but its database" : ""): "
+                    + daemons.map(\.name).joined(separator: ", ")
                     + (airflow.isEmpty ? "" : ", \(airflow.count) processes they or Airflow started")
-                    + (redis.map { ", its Redis (pid \($0))" } ?? ""))
+                    + (redis.map { ", its Redis (pid \($0))" } ?? "")
+                    + (database.map { ", SIGQUIT its postmaster (pid \($0)): a crash" } ?? ""))
         case .freezeSchedulerLeader(let duration):
             let (node, pid) = try await schedulerLeader(active)
             pending.withLock { $0.frozen.append(pid) }

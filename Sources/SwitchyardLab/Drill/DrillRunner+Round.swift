@@ -51,8 +51,10 @@ extension DrillRunner {
             if let detect = observed.detect { progress("detected after \(Int(detect)) ms") }
             if let rto = observed.rto { progress("recovered (RTO) after \(Int(rto)) ms") }
 
-            // Bring back what the fault broke, then account for the runs.
-            if restore != .none {
+            // Bring back what the fault broke, then account for the runs. A lost region stays lost until they
+            // are accounted: its runs must finish in the target from the shadow, not come home when it answers.
+            let restoreLate = fault.kind == .killRegion
+            if restore != .none, !restoreLate {
                 await restoreComponents()
                 timeline.add(Date(), t0, "restored the stopped components")
                 progress("restored the stopped components")
@@ -98,6 +100,11 @@ extension DrillRunner {
                     accounting.lost, accounting.twice, accounting.overlapping
                 )
                 report.runsRerun = accounting.rerun
+            }
+            if restore != .none, restoreLate {
+                await restoreComponents()
+                timeline.add(Date(), t0, "restored the lost region")
+                progress("restored the lost region")
             }
             let accounting = (lost: report.runsLost, twice: report.runsTwice)
             progress(

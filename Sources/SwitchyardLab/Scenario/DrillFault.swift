@@ -22,6 +22,9 @@ public enum DrillFault: Sendable, Equatable {
     /// everything they run, Airflow's processes, and its Redis (a Celery broker with tasks queued in it).
     /// Its agent, an observer, lives on.
     case killHosts
+    /// The whole active region dies at once: `killHosts`, and its database crashes too (SIGQUIT to the
+    /// postmaster). The failover copies its runs from the target's shadow.
+    case killRegion
     /// SIGSTOP the active region's scheduler leader; SIGCONT after `duration`.
     case freezeSchedulerLeader(duration: Duration)
     /// Fast shutdown of the active region's Postgres (a clean stop).
@@ -99,6 +102,7 @@ public enum DrillFault: Sendable, Equatable {
         case .killSchedulerLeader: .killSchedulerLeader
         case .killSchedulers: .killSchedulers
         case .killHosts: .killHosts
+        case .killRegion: .killRegion
         case .freezeSchedulerLeader: .freezeSchedulerLeader
         case .stopDatabase: .stopDatabase
         case .killDatabase: .killDatabase
@@ -128,6 +132,7 @@ public enum DrillFault: Sendable, Equatable {
         case killSchedulerLeader = "kill_scheduler_leader"
         case killSchedulers = "kill_schedulers"
         case killHosts = "kill_hosts"
+        case killRegion = "kill_region"
         case freezeSchedulerLeader = "freeze_scheduler_leader"
         case stopDatabase = "stop_database"
         case killDatabase = "kill_database"
@@ -179,6 +184,7 @@ public enum DrillFault: Sendable, Equatable {
             case .killSchedulerLeader: .killSchedulerLeader
             case .killSchedulers: .killSchedulers
             case .killHosts: .killHosts
+            case .killRegion: .killRegion
             case .freezeSchedulerLeader: .freezeSchedulerLeader(duration: .seconds(5))
             case .stopDatabase: .stopDatabase
             case .killDatabase: .killDatabase

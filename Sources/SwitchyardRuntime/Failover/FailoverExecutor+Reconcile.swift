@@ -70,7 +70,7 @@ extension FailoverExecutor {
                 return try await targetDB.closeAfter {
                     try await RunMigrator.migrate(
                         from: from, to: to, source: .table(sourceDB, table: source.runs.table), target: targetDB,
-                        targetTable: target.runs.table, preset: target.runs.preset, dryRun: false)
+                        targetTable: target.runs.table, preset: target.runs.preset, dryRun: false, dagFields: false)
                 }
             }
             let result = Reconciliation(

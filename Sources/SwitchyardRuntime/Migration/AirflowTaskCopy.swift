@@ -12,8 +12,8 @@ import Postgres
 /// earlier period, whose stale task instances `RunMigrator` drops first), and
 /// only those of DAGs the target has a serialized version of (`task_instance.dag_version_id` is NOT
 /// NULL): a run of a DAG the target has not parsed starts over there, as the migrator's `orphaned` says.
-/// Read from the old region's database only: the shadow copy holds runs, not task instances, so a run
-/// migrated from the shadow starts over in the target.
+/// Read from the old region's database, or from a standby's shadow of it (`AirflowSnapshot`, as of the
+/// last copy: a task that finished after it runs again in the target, at least once).
 enum AirflowTaskCopy {
     /// States in which a task instance is done: copied as they are.
     static let finishedStates = ["success", "skipped", "failed", "upstream_failed", "removed"]

@@ -52,8 +52,8 @@ public enum RunMigrator {
         /// From the shadow: rows copied in an earlier active period of the source, left out (their runs
         /// moved on at the failover that ended that period).
         public var shadowStale: Int? = nil
-        /// Airflow: task instances copied with the inserted runs (`AirflowTaskCopy`); nil when none were
-        /// read (another preset, or from the shadow, whose runs start over in the target).
+        /// Airflow: task instances copied with the inserted runs (`AirflowTaskCopy`), from the old database
+        /// or the target's shadow of it; nil for another preset.
         public var taskInstancesCopied: Int? = nil
         /// Of them, unfinished ones reset to run again in the target as their next try.
         public var taskInstancesReset: Int? = nil
@@ -75,11 +75,13 @@ public enum RunMigrator {
         "created_epoch", "last_scheduling_decision", "backfill_id", "created_dag_version_id", "updated_at",
     ]
 
-    /// Migrates; `batchSize` rows per COPY + INSERT.
+    /// Migrates; `batchSize` rows per COPY + INSERT. With `dagFields` false (a reconciliation), Airflow's
+    /// DAGs keep the target's next-run fields and pause state.
     public static func migrate(
         from: String, to: String, source: Source, target: PostgresConnection, targetTable: String,
         preset: RunsConfig.Preset,
-        dryRun: Bool, batchSize: Int = 50_000, supersede: String? = nil, unpause: Bool = false
+        dryRun: Bool, batchSize: Int = 50_000, supersede: String? = nil, unpause: Bool = false,
+        dagFields: Bool = true
     ) async throws -> Report {
         let clock = ContinuousClock()
         let started = clock.now
@@ -96,7 +98,11 @@ public enum RunMigrator {
             [
                 columnsStatement(targetTable), columnsStatement("switchyard.shadow_dag_run"),
                 columnsStatement(dagTable), .init("SELECT to_regclass($1) IS NOT NULL AS e", [.text(dagTable)]),
-            ] + (shadowRegion.map { shadowCopyStatements(region: $0, epoch: wantedEpoch) } ?? []))
+            ] + (shadowRegion.map { shadowCopyStatements(region: $0, epoch: wantedEpoch) } ?? [])
+                + (shadowRegion.map {
+                    preset == .airflow ? [AirflowSnapshot.loadStatement(region: $0, epoch: wantedEpoch)] : []
+                }
+                    ?? []))
         let targetColumns = try columns(from: metadata[0])
         guard !targetColumns.isEmpty else { throw MigrationError("\(to): no table \(targetTable)") }
         let sourceColumns: [String]
@@ -104,6 +110,8 @@ public enum RunMigrator {
         var sourceRunTable: String? = nil
         let selectFrom: String
         var shadow = ShadowCopy(epoch: nil, ageMs: nil, stale: nil)
+        // Airflow's shadow: the snapshot a migration from its database would have read, as of the last copy.
+        var shadowSnapshot: AirflowSnapshot? = nil
         switch source {
         case .table(let connection, let table):
             sourceConnection = connection
@@ -114,16 +122,29 @@ public enum RunMigrator {
         case .shadow(let region, let wanted):
             sourceConnection = target
             sourceColumns = try columns(from: metadata[1]).map(\.name)
-            shadow = try shadowCopy(from: Array(metadata[4...]), epoch: wanted)
+            shadow = try shadowCopy(from: Array(metadata[4...5]), epoch: wanted)
+            if preset == .airflow {
+                let snapshot =
+                    try AirflowSnapshot.load(from: metadata[6])
+                    ?? AirflowSnapshot(
+                        runColumns: [], runs: [], tasks: [],
+                        schedule: .init(runs: [], runColumns: [], dags: [], dagColumns: []))
+                let missing = snapshot.runColumns.filter { name in !targetColumns.contains { $0.name == name } }
+                guard missing.isEmpty else {
+                    throw MigrationError(
+                        "\(to)'s shadow of \(from) carries run columns \(to)'s \(targetTable) lacks: \(missing.joined(separator: ", "))"
+                    )
+                }
+                shadowSnapshot = snapshot
+            }
             // Rows written before shadows carried epochs count as the current copy.
             selectFrom =
                 "switchyard.shadow_dag_run WHERE source_region = \(PostgresConnection.quoteLiteral(region))"
                 + (shadow.epoch.map { " AND coalesce(source_epoch, \($0)) = \($0)" } ?? "")
         }
-        let copied = targetColumns.map(\.name).filter { name in
-            sourceColumns.contains(name) && !neverCopied.contains(name) && name != "source_region"
-                && name != "synced_at" && name != "source_epoch"
-        }
+        let copied =
+            shadowSnapshot.map { $0.runColumns.isEmpty ? ["dag_id", "run_id"] : $0.runColumns }
+            ?? copiedColumns(target: targetColumns.map(\.name), source: sourceColumns)
         guard copied.contains("dag_id"), copied.contains("run_id") else {
             throw MigrationError("run tables must both have dag_id and run_id")
         }
@@ -132,18 +153,16 @@ public enum RunMigrator {
         let data: [UInt8]
         var taskRows: [AirflowTaskCopy.Rows]? = nil
         var schedule: AirflowSchedule.Read? = nil
-        if preset == .airflow, let sourceRunTable {
+        if let shadowSnapshot {
+            (data, taskRows, schedule) = (shadowSnapshot.runs, shadowSnapshot.tasks, shadowSnapshot.schedule)
+        } else if preset == .airflow, let sourceRunTable {
             // Airflow's runs, their task instances and the schedule from one snapshot: a task that finishes
             // between two reads must not be copied as unfinished under a run copied before it.
-            (data, taskRows, schedule) = try await sourceConnection.transaction(
-                "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
-            ) { c in
-                let runs = try await c.copyOut(runsCopy)
-                let tasks = try await AirflowTaskCopy.read(source: c, target: target, runTable: sourceRunTable)
-                let schedule = try await AirflowSchedule.read(
-                    source: c, target: target, runTable: sourceRunTable, columns: copied)
-                return (runs, tasks, schedule)
+            let snapshot = try await sourceConnection.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") {
+                c in
+                try await AirflowSnapshot.read(source: c, target: target, runTable: sourceRunTable, columns: copied)
             }
+            (data, taskRows, schedule) = (snapshot.runs, snapshot.tasks, snapshot.schedule)
         } else {
             data = try await sourceConnection.copyOut(runsCopy)
         }
@@ -188,7 +207,11 @@ public enum RunMigrator {
             ORDER BY 1, 2
             """
         let readTasks = taskRows
-        let readSchedule = schedule
+        // A reconciliation long after the failover keeps the target's own next-run fields and pause state: the
+        // target has scheduled since, and the old region's are from before.
+        let readSchedule = schedule.map {
+            dagFields ? $0 : AirflowSchedule.Read(runs: $0.runs, runColumns: $0.runColumns, dags: [], dagColumns: [])
+        }
         let work: @Sendable (isolated PostgresConnection) async throws -> Outcome = { t in
             var outcome = Outcome()
             // Statements run as pipelines inside the transaction (each a round trip, not one per statement);
@@ -303,6 +326,15 @@ public enum RunMigrator {
         return report
     }
 
+    /// The run columns a migration copies: those both tables have, in the target's order, less those the
+    /// target sets itself and the shadow's own bookkeeping.
+    static func copiedColumns(target: [String], source: [String]) -> [String] {
+        target.filter { name in
+            source.contains(name) && !neverCopied.contains(name) && name != "source_region"
+                && name != "synced_at" && name != "source_epoch"
+        }
+    }
+
     /// Target columns set by the migration itself: the Airflow preset remaps the DAG version to the
     /// target's latest and clears the backfill; ours records where the run came from.
     static func extraColumns(_ target: [String], preset: RunsConfig.Preset, from: String) -> [(
@@ -340,9 +372,12 @@ public enum RunMigrator {
                 """, [.text(region)]),
             .init(
                 """
-                SELECT count(*) AS n FROM switchyard.shadow_dag_run
-                WHERE source_region = $1
-                  AND source_epoch <> coalesce($2::bigint, (SELECT source_epoch FROM switchyard.shadow_sync WHERE source_region = $1))
+                WITH wanted AS (
+                    SELECT coalesce($2::bigint, (SELECT source_epoch FROM switchyard.shadow_sync WHERE source_region = $1)) AS e)
+                SELECT (SELECT count(*) FROM switchyard.shadow_dag_run, wanted WHERE source_region = $1 AND source_epoch <> wanted.e)
+                     + (SELECT coalesce(sum(length(t) - length(replace(t, E'\\n', ''))), 0)
+                        FROM (SELECT encode(data, 'escape') AS t FROM switchyard.shadow_airflow, wanted
+                              WHERE source_region = $1 AND part = 'dag_run' AND source_epoch <> wanted.e) a) AS n
                 """, [.text(region), wanted.map { .int($0) } ?? .null]),
         ]
     }

@@ -67,7 +67,7 @@ public enum Grants {
             "GRANT SELECT ON switchyard.leadership, switchyard.nodes, switchyard.executions TO \(a)",
             "GRANT SELECT, UPDATE ON switchyard.fence, switchyard.failsafe_lease, switchyard.dags TO \(a)",
             "GRANT SELECT, INSERT, UPDATE ON switchyard.dag_run TO \(a)",
-            "GRANT SELECT, INSERT, DELETE ON switchyard.shadow_dag_run, switchyard.shadow_sync TO \(a)",
+            "GRANT SELECT, INSERT, DELETE ON switchyard.shadow_dag_run, switchyard.shadow_sync, switchyard.shadow_airflow TO \(a)",
             "GRANT USAGE ON SEQUENCE switchyard.dag_run_id_seq TO \(a), \(s)",
             // A scheduler node: leadership, the fence's validity, the failsafe lease in every region, runs.
             "GRANT SELECT, UPDATE ON switchyard.leadership, switchyard.fence, switchyard.failsafe_lease, switchyard.dags TO \(s)",

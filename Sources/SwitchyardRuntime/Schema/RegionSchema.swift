@@ -118,5 +118,6 @@ public enum RegionSchema {
         v9,
         v10,
         v11,
+        v12,
     ]
 }
