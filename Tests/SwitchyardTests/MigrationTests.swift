@@ -238,18 +238,22 @@ struct MigrationTests {
             INSERT INTO dag VALUES ('etl', true, '2026-12-07 00:00+00');
             INSERT INTO dag_version VALUES ('00000000-0000-0000-0000-00000000000b', 'etl', 1);
             """)
-        // The shadow sync's copy, as it stores it in the standby at epoch 3.
-        let columns = RunMigrator.copiedColumns(
-            target: try await RunMigrator.columns(dst, table: "public.dag_run").map(\.name),
-            source: try await RunMigrator.columns(src, table: "public.dag_run").map(\.name))
-        let snapshot = try await src.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") { c in
-            try await AirflowSnapshot.read(source: c, target: dst, runTable: "public.dag_run", columns: columns)
+        // The failover leader's shadow sync, while `a` is active at epoch 3: a copy into the standby `b`.
+        func region(_ name: String, _ database: String) -> RegionConfig {
+            RegionConfig(
+                name: name, priority: 1, databaseDSN: server.dsn(database: database), redis: nil,
+                schedulers: .init(), runs: RunsConfig(preset: .airflow))
         }
-        #expect(snapshot.runCount == 1)
-        _ = try await dst.pipeline(
-            snapshot.storeStatements(region: "a", epoch: 3) + [
-                .init("INSERT INTO switchyard.shadow_sync (source_region, source_epoch, rows) VALUES ('a', 3, 1)")
-            ])
+        let warm = WarmConnections()
+        let rows = try await ShadowSync.sync(
+            active: region("a", "afs_src_\(suffix)"), epoch: 3, standbys: [region("b", "afs_dst_\(suffix)")],
+            warm: warm)
+        await warm.closeAll()
+        #expect(rows == 1)
+        let parts = try await dst.query(
+            "SELECT part FROM switchyard.shadow_airflow WHERE source_region = 'a' AND source_epoch = 3 ORDER BY part"
+        ).rows.compactMap { $0["part"].string }
+        #expect(parts == ["dag", "dag_run", "schedule_run", "task_instance"], "\(parts)")
         // The source is gone: only the shadow is read. A failover that wants another period finds nothing.
         await src.close()
         let other = try await RunMigrator.migrate(

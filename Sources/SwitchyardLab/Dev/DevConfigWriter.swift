@@ -104,6 +104,7 @@ package enum DevConfigWriter {
         let cooldown = settings?.cooldown.map(ms) ?? "5s"
         let resolve = settings?.incidentResolveAfter.map(ms) ?? "10s"
         if settings?.shippedTimings == true {
+            // With Airflow, `exec_grace` is the one runbooks/airflow.md sets (30 s: a task's time to finish).
             let p = ProbeConfig(), e = ElectionConfig(), f = FailoverConfig()
             return """
                 # The shipped timings (regions/controlplane.yaml), as measured across a WAN profile.
@@ -126,7 +127,7 @@ package enum DevConfigWriter {
                   keepalives_interval: \(ms(e.keepalivesInterval))
                   keepalives_count: \(e.keepalivesCount)
                   tcp_user_timeout: \(ms(e.tcpUserTimeout))
-                  exec_grace: \(settings?.execGrace.map(ms) ?? ms(e.execGrace))
+                  exec_grace: \(settings?.execGrace.map(ms) ?? (state.airflow == nil ? ms(e.execGrace) : "30s"))
                 failover:
                   auto: true
                   quorum: majority
