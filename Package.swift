@@ -38,7 +38,9 @@ let package = Package(
         // The domain: configuration model, validation, pure state machines. No I/O beyond reading files.
         .target(
             name: "SwitchyardCore",
-            dependencies: ["Redaction", "Postgres", .product(name: "Yams", package: "Yams")]
+            dependencies: ["Redaction", "Postgres", .product(name: "Yams", package: "Yams")],
+            // Optimized even in debug builds: the suite's simulator runs its decision code ten thousand times over.
+            swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
         // Services that wire I/O around the domain.
         .target(
@@ -69,10 +71,17 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
+        // The failover protocol's logic under deterministic simulation: the product's own decision code,
+        // virtual time, seeded worlds (`switchyard bench simulate`). Optimized even in debug builds: the
+        // suite runs ten thousand schedules.
+        .target(
+            name: "SwitchyardSimulation", dependencies: ["SwitchyardCore"],
+            swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .executableTarget(
             name: "SwitchyardCLI",
             dependencies: [
-                "SwitchyardCore", "SwitchyardRuntime", "SwitchyardLab", "Postgres", "HTTP", "CMalloc", "Threading",
+                "SwitchyardCore", "SwitchyardRuntime", "SwitchyardLab", "SwitchyardSimulation", "Postgres", "HTTP",
+                "CMalloc", "Threading",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
@@ -84,6 +93,9 @@ let package = Package(
             dependencies: ["SwitchyardRuntime", "SwitchyardLab", "Postgres", "Redis", "HTTP", "SwitchyardCore"]),
 
         .testTarget(name: "SwitchyardCoreTests", dependencies: ["SwitchyardCore", "Redaction"]),
+        .testTarget(
+            name: "SwitchyardSimulationTests", dependencies: ["SwitchyardSimulation", "SwitchyardCore"],
+            resources: [.copy("Regressions")]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "SwitchyardLab", "TestSupport"]),
         .testTarget(name: "RedisTests", dependencies: ["Redis", "SwitchyardLab", "TestSupport"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Redaction", "TestSupport"]),

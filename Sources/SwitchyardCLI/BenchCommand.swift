@@ -9,7 +9,9 @@ import SwitchyardRuntime
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Measure Switchyard's figures; prints JSON.",
-        subcommands: [Takeover.self, Failover.self, Detect.self, Exits.self, Status.self, Migrate.self, Query.self])
+        subcommands: [
+            Takeover.self, Failover.self, Detect.self, Exits.self, Status.self, Migrate.self, Query.self, Simulate.self,
+        ])
 
     /// Round trip of one parameterized query over libpq, through our client and its dedicated thread.
     struct Query: AsyncParsableCommand {

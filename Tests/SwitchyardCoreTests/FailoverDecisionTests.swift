@@ -198,6 +198,19 @@ struct FailoverDecisionTests {
                     ("ap-south", 80, 0.1, [suspect("a", failingFor: 8.5), healthy("b"), healthy("c")]),
                 ]),
             expected: "stay"),
+        // The simulator's first finding: the active region hangs while a standby goes dark, a probe round
+        // apart. Both silences began together for every live observer, but each is confirmed by the other
+        // live observers: facts about those regions, so the votes count and the healthy third takes over.
+        // (Before, every vote was discounted for as long as both faults lasted.)
+        Case(
+            name: "the active region hung while a standby went dark, a probe round apart",
+            input: input(
+                active: [down("a", for: 9), down("b", for: 9, live: false), down("c", for: 9)],
+                standbys: [
+                    ("eu-west", 90, 0.1, [down("a", for: 9.5), down("b", for: 9.5, live: false), down("c", for: 9.5)]),
+                    ("ap-south", 80, 0.1, allHealthy()),
+                ]),
+            expected: "ap-south"),
         Case(
             name: "silences that began a window apart are separate faults",
             input: input(

@@ -61,12 +61,23 @@ extension FailoverDecision {
     /// of it, itself included), kept only where that is at least two and more than half of the regions.
     /// A partition of the observer, or of its network, silences every region it cuts off within a probe
     /// round or two; a region that went dark long before (a standby lost an hour ago) is a fact about that
-    /// region, and a later, separate silence of the active region is a vote. The decision discounts these
-    /// votes; the status shows why.
-    public static func correlatedSilence(_ regions: [Region], window: Duration) -> [String: [String: Int]] {
+    /// region, and a later, separate silence of the active region is a vote. Only silences no one else
+    /// confirms count: a region that most of the other live observers also find failing is failing, a fact
+    /// about it, whatever else fails at the same moment (the active region hung while a standby went dark:
+    /// the simulator found that two such faults a probe round apart discounted every vote, for as long as
+    /// they lasted). The decision discounts these votes; the status shows why.
+    /// (`confirmed: false` counts confirmed silences too: the rule before, kept for the simulator's mutation
+    /// check, which must catch it.)
+    public static func correlatedSilence(_ regions: [Region], window: Duration, confirmed: Bool = true) -> [String:
+        [String: Int]]
+    {
         var starts: [String: [(region: String, since: Date)]] = [:]
         for region in regions {
+            let live = region.observations.filter(\.live)
             for o in region.observations where o.silent {
+                let others = live.filter { $0.observer != o.observer }
+                let confirming = others.filter { $0.health == .down || $0.health == .suspect }.count
+                if confirmed && !others.isEmpty && confirming * 2 > others.count { continue }
                 starts[o.observer, default: []].append((region.name, o.failingSince ?? .distantPast))
             }
         }

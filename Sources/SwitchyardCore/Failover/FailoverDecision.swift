@@ -100,6 +100,9 @@ public enum FailoverDecision {
         /// Silences of one observer that began within this of each other began together
         /// (`ProbeConfig.silenceCorrelationWindow`).
         public var correlationWindow: Duration
+        /// Silences most other live observers confirm are the region's, never correlated (`correlatedSilence`);
+        /// false only in the simulator's mutation check.
+        public var confirmedSilences = true
         /// Creates an input.
         public init(
             now: Date, activeRegion: String?, regions: [Region], knownObservers: Int, quorum: Quorum,
@@ -132,7 +135,40 @@ public enum FailoverDecision {
         case blocked(String)
         /// Fail over to `target`.
         case failover(target: String, reason: String)
+
+        /// Which of the decision's outcomes this is, for counting them (the simulator's coverage).
+        public enum Kind: String, Sendable, CaseIterable, Codable, CodingKeyRepresentable {
+            case noActiveRegion = "stay: no active region"
+            case notDown = "stay: not down by quorum"
+            case automaticOff = "blocked: automatic failover off"
+            case paused = "blocked: paused"
+            case cooldown = "blocked: cooldown"
+            case hourlyLimit = "blocked: failovers per hour"
+            case noTarget = "blocked: no healthy standby"
+            case failover = "failover"
+        }
+
+        /// Which outcome this is.
+        public var kind: Kind {
+            switch self {
+            case .stay(let why): why == FailoverDecision.noActiveRegion ? .noActiveRegion : .notDown
+            case .blocked(let why):
+                why.hasSuffix(FailoverDecision.automaticOff)
+                    ? .automaticOff
+                    : why.hasSuffix(FailoverDecision.pausedReason)
+                        ? .paused
+                        : why.contains(FailoverDecision.cooldownReason)
+                            ? .cooldown : why.contains(FailoverDecision.hourlyReason) ? .hourlyLimit : .noTarget
+            case .failover: .failover
+            }
+        }
     }
+
+    static let noActiveRegion = "no active region"
+    static let automaticOff = "; automatic failover is off"
+    static let pausedReason = "; failover is paused"
+    static let cooldownReason = "; inside the cooldown of "
+    static let hourlyReason = " failovers in the last hour (max "
 
     /// Votes needed: the configured count, or a majority of every known observer.
     public static func needed(_ quorum: Quorum, knownObservers: Int) -> Int {
@@ -146,7 +182,7 @@ public enum FailoverDecision {
     public static func decide(_ input: Input) -> Outcome {
         guard let activeName = input.activeRegion, let active = input.regions.first(where: { $0.name == activeName })
         else {
-            return .stay("no active region")
+            return .stay(noActiveRegion)
         }
         let needed = needed(input.quorum, knownObservers: input.knownObservers)
         let (votes, discounted) = downVotes(active, input)
@@ -163,14 +199,14 @@ public enum FailoverDecision {
             : votes.allSatisfy { $0.evidence == .silence } ? "silence" : "evidence and silence"
         let reason =
             "\(activeName) down for \(votes.count) of \(input.knownObservers) observers (\(votes.map(\.observer).sorted().joined(separator: ", "))) on \(evidence)"
-        if !input.automatic { return .blocked("\(reason); automatic failover is off") }
-        if input.paused { return .blocked("\(reason); failover is paused") }
+        if !input.automatic { return .blocked(reason + automaticOff) }
+        if input.paused { return .blocked(reason + pausedReason) }
         if let last = input.recentFailovers.max(), input.now.timeIntervalSince(last) < input.cooldown.secondsDouble {
-            return .blocked("\(reason); inside the cooldown of \(input.cooldown) after the last failover")
+            return .blocked("\(reason)\(cooldownReason)\(input.cooldown) after the last failover")
         }
         let lastHour = input.recentFailovers.filter { input.now.timeIntervalSince($0) < 3600 }.count
         if lastHour >= input.maxFailoversPerHour {
-            return .blocked("\(reason); \(lastHour) failovers in the last hour (max \(input.maxFailoversPerHour))")
+            return .blocked("\(reason); \(lastHour)\(hourlyReason)\(input.maxFailoversPerHour))")
         }
         let stableSince = input.now.addingTimeInterval(-input.failureGrace.secondsDouble)
         let candidates = input.regions.filter { region in
@@ -193,7 +229,9 @@ public enum FailoverDecision {
     public static func downVotes(_ region: Region, _ input: Input, correlated: [String: [String: Int]]? = nil) -> (
         votes: [Observation], discounted: [String]
     ) {
-        let correlated = correlated ?? correlatedSilence(input.regions, window: input.correlationWindow)
+        let correlated =
+            correlated
+            ?? correlatedSilence(input.regions, window: input.correlationWindow, confirmed: input.confirmedSilences)
         var discounted: [String] = []
         let votes = region.observations.filter { o in
             guard o.live, o.health == .down, let since = o.downSince else { return false }

@@ -1,0 +1,99 @@
+import Foundation
+import SwitchyardCore
+import SwitchyardSimulation
+import Testing
+
+/// The failover decision under deterministic simulation (issue 24, first slice: detection and the
+/// decision). The simulator drives the product's own `ComponentHealth`, `ObserverSelfHealth` and
+/// `FailoverDecision` under virtual time; these tests check that main breaks no invariant over a
+/// fixed set of seeds, that the checker catches known bugs, and that a seed reproduces exactly.
+@Suite("The failover decision under deterministic simulation")
+struct SimulationTests {
+    /// Ten thousand schedules within the assumptions: no failover of a healthy active region, no failing
+    /// target, a failover within the bound whenever one is due; and every outcome of the decision reached.
+    @Test func tenThousandSchedulesBreakNothing() {
+        let report = Campaign(firstSeed: 1, schedules: 10_000).run()
+        #expect(report.schedules == 10_000)
+        #expect(report.violations == 0, "\(report.violatingSeeds.prefix(5).map { "\($0.seed): \($0.violations)" })")
+        for kind in FailoverDecision.Outcome.Kind.allCases {
+            #expect(
+                (report.schedulesReaching[kind.rawValue] ?? 0) >= 50, "\(kind.rawValue): \(report.schedulesReaching)")
+        }
+        #expect(report.failovers > 1_000, "\(report.failovers)")
+    }
+
+    /// Each known bug re-introduced is caught: the correlated-silence rule without its time window or
+    /// confirmation (a standby dark before the active region's fault discounts every vote: no failover),
+    /// without confirmation only (two faults a probe round apart do the same: the simulator's first finding),
+    /// a quorum one short (one observer cut off from the active region fails it over).
+    @Test(arguments: [Simulator.Mutant.noCorrelationWindow, .unconfirmedSilences, .quorumOffByOne])
+    func aKnownBugIsCaught(_ mutant: Simulator.Mutant) {
+        let report = Campaign(firstSeed: 1, schedules: 20_000, mutant: mutant, stopAfter: 1).run()
+        #expect(report.violations >= 1, "\(mutant.rawValue) went uncaught in \(report.schedules) schedules")
+    }
+
+    /// A planted violation, by hand: one observer of three cut off from the healthy active region, and a
+    /// quorum of one. The checker must call it harm; on main the same world fails nothing over.
+    @Test func aPlantedViolationIsFound() {
+        let schedule = Schedule(
+            seed: 7, regions: 3,
+            roundTrip: [[1_000, 40_000, 90_000], [40_000, 1_000, 60_000], [90_000, 60_000, 1_000]],
+            loss: Array(repeating: [0, 0, 0], count: 3), controlTransit: [2_000, 40_000, 90_000], drift: [0, 0, 0],
+            regionFaults: [],
+            observerFaults: [ObserverFault(observer: 2, kind: .cutOffFromActive, start: 5_000_000, end: 25_000_000)],
+            paused: false, automatic: true, recentFailoverAgo: nil, hourlyLimitReached: false, horizon: 30_000_000)
+        let planted = Simulator(schedule: schedule, mutant: .quorumOffByOne).run()
+        #expect(planted.violations.contains { $0.hasPrefix("no harm") }, "\(planted.violations)")
+        let main = Simulator(schedule: schedule).run()
+        #expect(main.failoverAt == nil && main.violations.isEmpty, "\(main.violations)")
+    }
+
+    /// The same seed, the same history: every decision, every trace line.
+    @Test func aSeedReproducesExactly() {
+        let campaign = Campaign(schedules: 1)
+        for seed: UInt64 in [3, 42, 1_000_003] {
+            let a = campaign.simulator(seed: seed).traced().run()
+            let b = campaign.simulator(seed: seed).traced().run()
+            #expect(a.trace == b.trace && a.outcomes == b.outcomes && a.failoverAt == b.failoverAt)
+            #expect(!a.trace.isEmpty)
+        }
+    }
+
+    /// Shrinking keeps what broke and drops what did not matter.
+    @Test func aShrunkScheduleStillBreaksTheSameInvariant() throws {
+        let report = Campaign(firstSeed: 1, schedules: 20_000, mutant: .noCorrelationWindow, stopAfter: 1).run()
+        let seed = try #require(report.violatingSeeds.first?.seed)
+        let simulator = Campaign(schedules: 1, mutant: .noCorrelationWindow).simulator(seed: seed)
+        let shrunk = simulator.shrunk()
+        let before = simulator.run().violations.map { $0.prefix { $0 != ":" } }
+        let after = shrunk.run().violations.map { $0.prefix { $0 != ":" } }
+        #expect(!after.isEmpty && Set(after).isSubset(of: Set(before)))
+        let faults = { (s: Schedule) in s.regionFaults.count + s.observerFaults.count }
+        #expect(faults(shrunk.schedule) <= faults(simulator.schedule))
+    }
+
+    /// Every regression trace kept (`switchyard bench simulate --regression SEED [--mutant M]`) breaks
+    /// nothing on main, and still breaks the mutant it was found with (the trace still shows the bug).
+    @Test func theRegressionTracesBreakNothing() throws {
+        let directory = try #require(Bundle.module.resourceURL?.appendingPathComponent("Regressions"))
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".json") }
+        #expect(!files.isEmpty)
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        for file in files.sorted() {
+            struct Regression: Decodable {
+                var mutant: String?
+                var schedule: Schedule
+            }
+            let regression = try decoder.decode(
+                Regression.self, from: Data(contentsOf: directory.appendingPathComponent(file)))
+            let result = Simulator(schedule: regression.schedule).run()
+            #expect(result.violations.isEmpty, "\(file): \(result.violations)")
+            if let name = regression.mutant {
+                let mutant = try #require(Simulator.Mutant(rawValue: name))
+                let broken = Simulator(schedule: regression.schedule, mutant: mutant).run()
+                #expect(!broken.violations.isEmpty, "\(file): \(name) no longer breaks it")
+            }
+        }
+    }
+}
