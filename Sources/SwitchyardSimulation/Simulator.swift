@@ -203,6 +203,10 @@ public struct Simulator {
         let leaderHandover = SimTime.of(assumptions.leaderHandover)
         var leader = 0
         var leaderSince: SimTime = 0
+        // Rows written so far, and how many there were at the last decision, and its outcome.
+        var rowsWritten = 0
+        var decidedAt = -1
+        var lastKind: FailoverDecision.Outcome.Kind?
         let recent: [Date] =
             (schedule.recentFailoverAgo.map { [date(-$0)] } ?? [])
             + (schedule.hourlyLimitReached
@@ -276,6 +280,7 @@ public struct Simulator {
                 rows[o] = Row(
                     lastSeen: at, lagging: mutant == .noSelfHealth ? nil : selfHealth[o].lagging(at: now),
                     views: views)
+                rowsWritten += 1
 
             case .lagCheck(let o, let pausedAt):
                 // The agent's 100 ms timer, asleep through the pause, overshoots by it.
@@ -304,6 +309,12 @@ public struct Simulator {
                 queue.push(
                     t + (anyFailing ? .ms(100) : SimTime.of(min(probes.interval, election.heartbeatInterval))), .decide)
                 guard available(leader), t >= leaderSince else { continue }
+                // Nothing written since a decision that stayed, and no row finds the active region down: time
+                // alone cannot change that outcome (it only ages rows out of the quorum), so the leader's
+                // decision is the same and is not computed again.
+                let activeDown = rows.contains { $0?.views[0].state == .down }
+                if rowsWritten == decidedAt, !activeDown, lastKind == .notDown { continue }
+                decidedAt = rowsWritten
                 let now = date(t)
                 var lagging: [String: String] = [:]
                 let regions = (0..<n).map { g -> FailoverDecision.Region in
@@ -331,6 +342,7 @@ public struct Simulator {
                 var decided = input
                 decided.confirmedSilences = mutant != .noCorrelationWindow && mutant != .unconfirmedSilences
                 let outcome = FailoverDecision.decide(decided)
+                lastKind = outcome.kind
                 result.outcomes[outcome.kind, default: 0] += 1
                 if case .failover(let target, let reason) = outcome {
                     result.failoverAt = t

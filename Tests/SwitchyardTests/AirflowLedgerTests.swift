@@ -71,4 +71,18 @@ struct AirflowLedgerTests {
             ])
         #expect(!ledger.attempts.contains { $0.run == "r9" })
     }
+
+    /// Moved from the shadow: a task that finished before its last copy and ran again is a fault; one that
+    /// finished after it ran again because no copy could know (at least once), counted apart.
+    @Test func aRerunAfterTheShadowsLastCopyIsCountedApart() {
+        let lines =
+            attempt("r1", "extract", "east", from: 0, to: 2)  // finished, then copied at 5 s
+            + attempt("r1", "extract", try: 2, "west", from: 20, to: 22)  // and ran again: a fault
+            + attempt("r2", "transform", "east", from: 0, to: 8)  // finished after the copy
+            + attempt("r2", "transform", try: 2, "west", from: 20, to: 28)
+        let ledger = AirflowLedger(contents: lines.joined(separator: "\n"))
+        let split = ledger.rerun(finishedBy: Date(timeIntervalSince1970: 1_800_000_005))
+        #expect(split.rerun == ["r1/extract"] && split.afterCopy == ["r2/transform"])
+        #expect(ledger.rerun(finishedBy: nil).rerun == ["r1/extract", "r2/transform"])
+    }
 }

@@ -98,15 +98,25 @@ public struct AirflowLedger: Sendable, Equatable {
 
     /// Task instances run again after an attempt finished its work: an attempt that started after
     /// another's `end`.
-    public var rerunAfterFinishing: [String] {
-        var found = Set<String>()
+    public var rerunAfterFinishing: [String] { rerun(finishedBy: nil).rerun }
+
+    /// `rerunAfterFinishing`, split at `copy` (the shadow's last copy, when a failover moved the runs from it):
+    /// those whose work finished by then were known finished and ran again (`rerun`, a fault); those that
+    /// finished after it ran again because no copy could know (`afterCopy`: at least once, as documented).
+    public func rerun(finishedBy copy: Date?) -> (rerun: [String], afterCopy: [String]) {
+        var rerun = Set<String>(), afterCopy = Set<String>()
         let byInstance = Dictionary(grouping: attempts) { "\($0.run)/\($0.task)" }
         for (instance, list) in byInstance {
             for a in list where a.finishedAt != nil {
-                if list.contains(where: { $0 != a && $0.fromNs > a.toNs }) { found.insert(instance) }
+                guard list.contains(where: { $0 != a && $0.fromNs > a.toNs }) else { continue }
+                if let copy, let finished = a.finishedAt, finished > copy {
+                    afterCopy.insert(instance)
+                } else {
+                    rerun.insert(instance)
+                }
             }
         }
-        return found.sorted()
+        return (rerun.sorted(), afterCopy.subtracting(rerun).sorted())
     }
 
     /// Task instances of `runs` × `tasks` never finished in any region.

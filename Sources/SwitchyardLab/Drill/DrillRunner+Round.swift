@@ -72,7 +72,19 @@ extension DrillRunner {
                 if let ledger = airflowLedger(runIds) {
                     report.taskAttempts = ledger.attempts.count
                     let overlapping = ledger.overlapping
-                    let rerun = ledger.rerunAfterFinishing
+                    // From the shadow: when its last copy landed in the target (a task that finished after it
+                    // could not be known finished there).
+                    var copiedAt: Date? = nil
+                    if observed.summary?.runsSource == "shadow", let db = await target.region(activeAfter) {
+                        copiedAt = try? await db.closeAfter {
+                            try await db.query(
+                                "SELECT synced_at FROM switchyard.shadow_sync WHERE source_region = $1", [.text(active)]
+                            ).first?["synced_at"].optional(Date.self)
+                        }
+                    }
+                    let split = ledger.rerun(finishedBy: copiedAt)
+                    let rerun = split.rerun
+                    if copiedAt != nil { report.tasksRerunAfterShadowCopy = split.afterCopy.count }
                     let unfinished = ledger.unfinished(runs: runIds, tasks: AirflowHome.drillTasks)
                     (report.attemptsOverlapping, report.tasksRerunAfterFinishing, report.tasksUnfinished) = (
                         overlapping.count, rerun.count, unfinished.count
@@ -86,7 +98,12 @@ extension DrillRunner {
                     progress(
                         "ledger: \(ledger.attempts.count) task attempts, \(overlapping.count) task instances in two regions at once"
                             + "\(overlapping.isEmpty ? "" : " \(overlapping)"), \(rerun.count) run again after finishing"
-                            + "\(rerun.isEmpty ? "" : " \(rerun)"), \(unfinished.count) never finished"
+                            + "\(rerun.isEmpty ? "" : " \(rerun)")"
+                            + (split.afterCopy.isEmpty
+                                ? ""
+                                : ", \(split.afterCopy.count) finished after the shadow's last copy and ran again"
+                                    + " (at least once) \(split.afterCopy)")
+                            + ", \(unfinished.count) never finished"
                             + "\(unfinished.isEmpty ? "" : " \(unfinished)")")
                 }
             } else {

@@ -33,6 +33,11 @@ extension DrillReport {
             lines.append("| task attempts (ledger) | \(taskAttempts) |")
             lines.append("| task instances in two regions at once | \(attemptsOverlapping ?? 0) |")
             lines.append("| task instances run again after finishing | \(tasksRerunAfterFinishing ?? 0) |")
+            if let tasksRerunAfterShadowCopy {
+                lines.append(
+                    "| finished after the shadow's last copy, run again (at least once) | \(tasksRerunAfterShadowCopy) |"
+                )
+            }
             lines.append("| task instances never finished | \(tasksUnfinished ?? 0) |")
             lines.append("| last task finished | \(ms(lastTaskFinishedMs)) |")
         }

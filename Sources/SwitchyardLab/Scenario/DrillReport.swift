@@ -57,6 +57,9 @@ public struct DrillReport: Codable, Sendable, Equatable {
     public var attemptsOverlapping: Int?
     /// Task instances run again after an attempt had finished its work.
     public var tasksRerunAfterFinishing: Int?
+    /// Moved from the shadow (the old database lost): task instances whose work finished after the shadow's
+    /// last copy and ran again in the target (at least once: no copy could know), counted apart.
+    public var tasksRerunAfterShadowCopy: Int?
     /// Task instances of the workload never finished anywhere.
     public var tasksUnfinished: Int?
     /// Fault → the last task attempt's work finished.
