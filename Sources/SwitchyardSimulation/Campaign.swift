@@ -75,6 +75,18 @@ public struct Campaign: Sendable {
             mutant: mutant)
     }
 
+    /// `run(workers:)` on threads of its own, awaited: a caller in Swift concurrency (a test) blocks none of
+    /// the cooperative pool's few threads, which every other task on the host shares.
+    public func runDetached(workers: Int = 1) async -> Report {
+        await withCheckedContinuation { continuation in
+            let thread = Thread {
+                continuation.resume(returning: self.run(workers: workers))
+            }
+            thread.stackSize = 8 << 20
+            thread.start()
+        }
+    }
+
     /// Runs the schedules on `workers` threads.
     public func run(workers: Int = ProcessInfo.processInfo.activeProcessorCount) -> Report {
         let clock = ContinuousClock()

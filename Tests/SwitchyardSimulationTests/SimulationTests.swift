@@ -6,13 +6,16 @@ import Testing
 /// The failover decision under deterministic simulation (issue 24, first slice: detection and the
 /// decision). The simulator drives the product's own `ComponentHealth`, `ObserverSelfHealth` and
 /// `FailoverDecision` under virtual time; these tests check that main breaks no invariant over a
-/// fixed set of seeds, that the checker catches known bugs, and that a seed reproduces exactly.
-@Suite("The failover decision under deterministic simulation")
+/// fixed set of seeds, that the checker catches known bugs, and that a seed reproduces exactly. The
+/// campaigns run on one thread of their own, one at a time: they must not take the cores or the
+/// cooperative pool from the suite's timing-sensitive tests (a first version on every core stalled the
+/// Postgres and HTTP clients' deadline tests by 7 s in a fresh-clone run).
+@Suite("The failover decision under deterministic simulation", .serialized)
 struct SimulationTests {
     /// Ten thousand schedules within the assumptions: no failover of a healthy active region, no failing
     /// target, a failover within the bound whenever one is due; and every outcome of the decision reached.
-    @Test func tenThousandSchedulesBreakNothing() {
-        let report = Campaign(firstSeed: 1, schedules: 10_000).run()
+    @Test func tenThousandSchedulesBreakNothing() async {
+        let report = await Campaign(firstSeed: 1, schedules: 10_000).runDetached()
         #expect(report.schedules == 10_000)
         #expect(report.violations == 0, "\(report.violatingSeeds.prefix(5).map { "\($0.seed): \($0.violations)" })")
         for kind in FailoverDecision.Outcome.Kind.allCases {
@@ -27,8 +30,8 @@ struct SimulationTests {
     /// without confirmation only (two faults a probe round apart do the same: the simulator's first finding),
     /// a quorum one short (one observer cut off from the active region fails it over).
     @Test(arguments: [Simulator.Mutant.noCorrelationWindow, .unconfirmedSilences, .quorumOffByOne])
-    func aKnownBugIsCaught(_ mutant: Simulator.Mutant) {
-        let report = Campaign(firstSeed: 1, schedules: 20_000, mutant: mutant, stopAfter: 1).run()
+    func aKnownBugIsCaught(_ mutant: Simulator.Mutant) async {
+        let report = await Campaign(firstSeed: 1, schedules: 20_000, mutant: mutant, stopAfter: 1).runDetached()
         #expect(report.violations >= 1, "\(mutant.rawValue) went uncaught in \(report.schedules) schedules")
     }
 
@@ -60,8 +63,9 @@ struct SimulationTests {
     }
 
     /// Shrinking keeps what broke and drops what did not matter.
-    @Test func aShrunkScheduleStillBreaksTheSameInvariant() throws {
-        let report = Campaign(firstSeed: 1, schedules: 20_000, mutant: .noCorrelationWindow, stopAfter: 1).run()
+    @Test func aShrunkScheduleStillBreaksTheSameInvariant() async throws {
+        let report = await Campaign(firstSeed: 1, schedules: 20_000, mutant: .noCorrelationWindow, stopAfter: 1)
+            .runDetached()
         let seed = try #require(report.violatingSeeds.first?.seed)
         let simulator = Campaign(schedules: 1, mutant: .noCorrelationWindow).simulator(seed: seed)
         let shrunk = simulator.shrunk()

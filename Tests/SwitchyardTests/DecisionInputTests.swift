@@ -105,27 +105,33 @@ struct DecisionInputTests {
             #expect(westA.health == .healthy)
             let healthyFor = input.now.timeIntervalSince(try #require(westA.upSince))
             #expect(healthyFor < 1)
-            // Only a counts: b is lagging, c's silence is correlated. One vote of two needed: stay.
-            guard case .stay(let why) = FailoverDecision.decide(input) else {
-                Issue.record("expected stay: \(FailoverDecision.decide(input))")
+            // b is lagging: its vote does not count, nor does its view confirm anyone's. c finds us-east and
+            // eu-west silent since the same moment, but a (live, not lagging) finds us-east down too: c's silence
+            // towards us-east is confirmed, a fact about us-east, and a vote. a and c: two of two needed, and
+            // eu-west only just turned healthy, so ap-south is the target.
+            let (_, discounted) = FailoverDecision.downVotes(east, input)
+            #expect(discounted.contains { $0.contains("b lagging") } && !discounted.contains { $0.hasPrefix("c ") })
+            guard case .failover(let target, let reason) = FailoverDecision.decide(input) else {
+                Issue.record("expected a failover: \(FailoverDecision.decide(input))")
                 return
             }
-            #expect(why.contains("b lagging") && why.contains("c finds 2 of 3 regions silent"), "\(why)")
+            #expect(target == "ap-south" && reason.contains("(a, c) on evidence and silence"), "\(target): \(reason)")
             // c's two silences began half a second apart: together. Had eu-west gone silent long before (a dark
             // standby), c's silence towards us-east would be a vote of its own.
             let westC = try #require(
                 input.regions.first { $0.name == "eu-west" }?.observations.first { $0.observer == "c" })
             #expect(input.now.timeIntervalSince(try #require(westC.failingSince)) > 5.5)
-            // b's lag over: two votes on evidence; eu-west only just turned healthy, so ap-south is the target.
-            try await control.query("UPDATE switchyard.agents SET lagging = false WHERE observer = 'b'")
-            let next = try await DecisionInputReader.read(control, configuration: configuration)
-            #expect(next.laggingObservers.isEmpty)
-            guard case .failover(let target, let reason) = FailoverDecision.decide(next) else {
-                Issue.record("expected a failover: \(FailoverDecision.decide(next))")
+            // Were a to find us-east healthy, no one live and unlagged would confirm c's silences: they are c's own
+            // (or its network's) problem, discounted, and nothing fails over.
+            try await control.query(
+                "UPDATE switchyard.observations SET state = 'healthy', evidence = NULL, up_since = now() - interval '1 hour' WHERE observer = 'a' AND region = 'us-east'"
+            )
+            let alone = try await DecisionInputReader.read(control, configuration: configuration)
+            guard case .stay(let why) = FailoverDecision.decide(alone) else {
+                Issue.record("expected stay: \(FailoverDecision.decide(alone))")
                 return
             }
-            #expect(target == "ap-south")
-            #expect(reason.contains("(a, b) on positive evidence"), "\(reason)")
+            #expect(why.contains("b lagging") && why.contains("c finds 2 of 3 regions silent"), "\(why)")
             await control.close()
         }
     }

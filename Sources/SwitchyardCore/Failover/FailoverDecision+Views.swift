@@ -68,12 +68,13 @@ extension FailoverDecision {
     /// they lasted). The decision discounts these votes; the status shows why.
     /// (`confirmed: false` counts confirmed silences too: the rule before, kept for the simulator's mutation
     /// check, which must catch it.)
-    public static func correlatedSilence(_ regions: [Region], window: Duration, confirmed: Bool = true) -> [String:
-        [String: Int]]
-    {
+    /// Observers in `lagging` confirm nothing (they cast no vote either).
+    public static func correlatedSilence(
+        _ regions: [Region], window: Duration, confirmed: Bool = true, lagging: Set<String> = []
+    ) -> [String: [String: Int]] {
         var starts: [String: [(region: String, since: Date)]] = [:]
         for region in regions {
-            let live = region.observations.filter(\.live)
+            let live = region.observations.filter { $0.live && !lagging.contains($0.observer) }
             for o in region.observations where o.silent {
                 let others = live.filter { $0.observer != o.observer }
                 let confirming = others.filter { $0.health == .down || $0.health == .suspect }.count

@@ -231,7 +231,9 @@ public enum FailoverDecision {
     ) {
         let correlated =
             correlated
-            ?? correlatedSilence(input.regions, window: input.correlationWindow, confirmed: input.confirmedSilences)
+            ?? correlatedSilence(
+                input.regions, window: input.correlationWindow, confirmed: input.confirmedSilences,
+                lagging: Set(input.laggingObservers.keys))
         var discounted: [String] = []
         let votes = region.observations.filter { o in
             guard o.live, o.health == .down, let since = o.downSince else { return false }

@@ -61,7 +61,8 @@ public enum Incidents {
     public static func verdicts(_ input: FailoverDecision.Input) -> [String: Verdict] {
         let needed = FailoverDecision.needed(input.quorum, knownObservers: input.knownObservers)
         var verdicts: [String: Verdict] = [:]
-        let correlated = FailoverDecision.correlatedSilence(input.regions, window: input.correlationWindow)
+        let correlated = FailoverDecision.correlatedSilence(
+            input.regions, window: input.correlationWindow, lagging: Set(input.laggingObservers.keys))
         for region in input.regions {
             let votes = FailoverDecision.downVotes(region, input, correlated: correlated).votes
             if votes.count >= needed {

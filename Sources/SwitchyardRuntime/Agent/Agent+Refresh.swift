@@ -250,11 +250,12 @@ extension Agent {
             return .init(name: region.name, priority: region.priority, observations: observations)
         }
         // Observers that find most regions failing with nothing but silence: the decision discounts them.
-        let silentRegions = FailoverDecision.correlatedSilence(
-            decisionRegions, window: configuration.controlPlane.probes.silenceCorrelationWindow)
         let lagging = Dictionary(
             view.observations.compactMap { o in o.live ? o.lagReason.map { (o.observer, $0) } : nil },
             uniquingKeysWith: { a, _ in a })
+        let silentRegions = FailoverDecision.correlatedSilence(
+            decisionRegions, window: configuration.controlPlane.probes.silenceCorrelationWindow,
+            lagging: Set(lagging.keys))
         let regions = configuration.regions.map { region -> StatusDocument.Region in
             let critical = region.critical.map(\.rawValue)
             var components: [String: StatusDocument.Component] = [:]
