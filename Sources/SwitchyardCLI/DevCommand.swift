@@ -139,10 +139,14 @@ struct DevCommand: AsyncParsableCommand {
                 }
             }
             var rows = try await DevDeployment.status(directory: state.directory)
-            let waitUntil = ContinuousClock.now + .seconds(30)
+            // Our daemons listen within seconds; Airflow's api-server imports most of Airflow first, which on a
+            // loaded machine has taken over 30 s (LocalAirflow gives it 120 s, as here).
+            let waitingSince = ContinuousClock.now
+            func stillWaiting(_ row: ServerStatus) -> Bool {
+                !row.answering && ContinuousClock.now - waitingSince < .seconds(row.kind == "airflow-api" ? 120 : 30)
+            }
             var restarts = 0
-            // Agents take a moment to listen
-            while rows.contains(where: { !$0.answering }), ContinuousClock.now < waitUntil {
+            while rows.contains(where: stillWaiting) {
                 try await Task.sleep(for: .milliseconds(200))
                 rows = try await DevDeployment.status(directory: state.directory)
                 // A daemon that died while starting (its port taken meanwhile, a loaded machine) is started again.
