@@ -3,10 +3,19 @@ SWIFT ?= swift
 BIN := .build/debug/switchyard
 DEV_DIR ?= .switchyard/dev
 
-.PHONY: deps build test lint format demo demo-down demo-airflow demo-airflow-down release bench clean install install-files
+.PHONY: deps deps-demo deps-test build test lint format demo demo-down demo-airflow demo-airflow-down release deb bench clean install install-files
 
+# What is missing, by purpose (scripts/install-deps.sh): building needs only C headers; the demo and the tests
+# also need servers, which are installed without being started and never used as the distribution runs them.
+# Nothing here starts, stops or disables a server that was on the host before.
 deps:
-	@scripts/install-deps.sh
+	@scripts/install-deps.sh build
+
+deps-demo:
+	@scripts/install-deps.sh demo
+
+deps-test:
+	@scripts/install-deps.sh test
 
 build: deps
 	$(SWIFT) build
@@ -43,6 +52,12 @@ install-files:
 	done
 	@echo "installed $(PREFIX)/bin/switchyard and units in $(UNITDIR); next: docs/production.md"
 
+# The Debian package (docs/production.md installs from it): .build/switchyard_<version>_<arch>.deb with the static
+# release binary, the units, the switchyard user (sysusers.d) and example configuration as conffiles. Installing
+# it creates the user and starts, enables or stops nothing. `lintian` on it reports no error.
+deb: release
+	@scripts/build-deb.sh
+
 # Benchmarks of the interface contract, on the release binary; figures go to BENCHMARKS.md.
 bench: release
 	.build/release/switchyard bench takeover --trials 100 --freeze-trials 10
@@ -64,7 +79,7 @@ format:
 # A real Apache Airflow 3.3.2 for the Airflow tests installs (once, into a cached virtualenv outside the
 # clone) while the tests build, and so does schemathesis for the API contract tests; when either cannot,
 # the tests that need it report skipped with the reason.
-test: deps
+test: deps-test
 	@scripts/install-airflow.sh & airflow=$$!; scripts/install-schemathesis.sh & fuzzer=$$!; \
 	  $(SWIFT) build --build-tests; status=$$?; wait $$airflow $$fuzzer; exit $$status
 	@trap 'scripts/cleanup-test-servers.sh' EXIT; trap 'exit 130' INT; trap 'exit 143' TERM; \
@@ -73,7 +88,7 @@ test: deps
 # The main job: a local three-region deployment on loopback with two scheduler nodes, two workers and an
 # agent per region and a steady scheduled workload; then a drill that crashes the active region's
 # database and reports detection, RTO, runs moved, lost and executed twice. The deployment stays up.
-demo: build
+demo: deps-demo build
 	$(BIN) dev up --regions 3 --daemons --dir $(DEV_DIR)
 	@echo ""
 	@echo "== drill: kill the active region's database (runbooks/drills/kill-active-database.yaml)"
@@ -93,7 +108,7 @@ EXECUTOR ?= local
 AIRFLOW_DRILL ?= $(if $(filter celery,$(EXECUTOR)),airflow-kill-hosts,airflow-kill-schedulers)
 # EXECUTOR=celery: the CeleryExecutor on each region's Redis, and the drill that kills every host of the
 # active region but its database (the broker with tasks queued in it included).
-demo-airflow: build
+demo-airflow: deps-demo build
 	@scripts/install-airflow.sh
 	$(BIN) dev up --regions 2 --airflow --executor $(EXECUTOR) --daemons --dir $(AIRFLOW_DIR)
 	@echo ""

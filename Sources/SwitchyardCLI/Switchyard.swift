@@ -5,6 +5,7 @@ struct Switchyard: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "switchyard",
         abstract: "Multi-region high-availability control plane for workflow schedulers.",
+        version: Switchyard.version,
         subcommands: [
             InitCommand.self, ConfigCommand.self, DevCommand.self, SchedulerCommand.self, WorkerCommand.self,
             TriggerCommand.self, NodesCommand.self, AgentCommand.self, StatusCommand.self, MigrateRunsCommand.self,
@@ -13,6 +14,11 @@ struct Switchyard: AsyncParsableCommand {
             ExecGuardCommand.self,
         ]
     )
+}
+
+extension Switchyard {
+    /// The release, as in the repository's VERSION file and the Debian package's version (a test holds them equal).
+    static let version = "0.29.0"
 }
 
 /// Options every command that reads configuration takes.
