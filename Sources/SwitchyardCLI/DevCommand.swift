@@ -54,6 +54,11 @@ struct DevCommand: AsyncParsableCommand {
                 "Each region's wall clock, ahead of the host's, run through libfaketime (Debian faketime): REGION=OFFSET,… (eu-west=+1.5s,ap-south=+3.5s), or none. With --wan the profile's offsets are the default.",
                 valueName: "skews"))
         var clockSkew: String?
+        @Flag(
+            help:
+                "With --daemons, also run a witness: an agent named witness in a site of no region (`agent --witness`), the third vote two regions need to fail over by themselves."
+        )
+        var witness = false
 
         func validate() throws {
             if let clockSkew, clockSkew != "none" {
@@ -70,6 +75,10 @@ struct DevCommand: AsyncParsableCommand {
             if !["dev", "shipped"].contains(timings) {
                 throw ValidationError("--timings must be dev or shipped, found \"\(timings)\"")
             }
+            if witness && (wan != nil || netns) {
+                throw ValidationError("--witness runs on the host's loopback: not available with --wan or --netns")
+            }
+            if witness && !daemons { throw ValidationError("--witness needs --daemons") }
             if wan != nil && (netns || controlReplica) {
                 throw ValidationError("--wan is not available with --netns or --control-replica")
             }
@@ -91,6 +100,10 @@ struct DevCommand: AsyncParsableCommand {
                 }
             } catch let error as DevError {
                 throw OperationFailure(message: error.description)
+            }
+            if witness, state.witness == nil {
+                state.witness = "witness"
+                try state.save()
             }
             if let wan, let profile = WANProfile.named(wan) {
                 let links = try DevDeployment.setUpWAN(&state, profile: profile)
@@ -299,6 +312,12 @@ struct DevCommand: AsyncParsableCommand {
             print(
                 pad(region, 12) + pad(role, 9) + pad(cell(pg), 18) + pad(region == "control" ? "-" : cell(redis), 18)
                     + (healthy ? "healthy" : "UNHEALTHY"))
+        }
+        if let witness = state.witness {
+            let agent = rows.first { $0.kind == "agent" && $0.region == witness }
+            print(
+                pad(witness, 12) + pad("witness", 9) + pad("-", 18) + pad("-", 18)
+                    + "agent " + ((agent?.answering ?? false) ? "answering" : "NOT ANSWERING"))
         }
     }
 }

@@ -105,6 +105,13 @@ enum StatusTable {
             }
         }
         if !errors.isEmpty { lines.append(""); lines.append("last errors:"); lines += errors }
+        if let c = s.failoverCapacity {
+            lines.append("")
+            let witnesses = c.witnesses.isEmpty ? "" : "; witness: " + c.witnesses.joined(separator: ", ")
+            lines.append(
+                "failover capacity: \(c.ready ? "yes" : "NO"): \(c.reason) (live observers: "
+                    + (c.liveObservers.isEmpty ? "none" : c.liveObservers.joined(separator: ", ")) + witnesses + ")")
+        }
         if let f = s.lastFailover {
             lines.append("")
             lines.append(

@@ -56,6 +56,10 @@ public struct Campaign: Sendable {
         public var schedulesToFirstViolation: Int?
         /// The detection bound the liveness check used (milliseconds).
         public var detectionBoundMs: Double
+        /// Schedules of two regions and a witness.
+        public var witnessSchedules: Int = 0
+        /// Of the witness schedules, those in which a failover began.
+        public var witnessFailovers: Int = 0
     }
 
     /// A seed that broke an invariant, and what broke.
@@ -99,6 +103,8 @@ public struct Campaign: Sendable {
             var violations = 0
             var seeds: [Violation] = []
             var firstViolationAt: Int?
+            var witnesses = 0
+            var witnessFailovers = 0
         }
         let totals = Mutex(Totals())
         let next = Atomic<Int>(0)
@@ -110,9 +116,14 @@ public struct Campaign: Sendable {
                 let index = next.wrappingAdd(1, ordering: .relaxed).oldValue
                 guard index < schedules else { break }
                 let seed = firstSeed &+ UInt64(index)
-                let result = simulator(seed: seed).run()
+                let simulator = simulator(seed: seed)
+                let result = simulator.run()
                 local.done += 1
                 if result.failoverAt != nil { local.failovers += 1 }
+                if (simulator.schedule.witnesses ?? 0) > 0 {
+                    local.witnesses += 1
+                    if result.failoverAt != nil { local.witnessFailovers += 1 }
+                }
                 for (kind, count) in result.outcomes {
                     local.decisions[kind, default: 0] += count
                     local.reaching[kind, default: 0] += 1
@@ -130,6 +141,8 @@ public struct Campaign: Sendable {
                 for (k, v) in local.decisions { t.decisions[k, default: 0] += v }
                 for (k, v) in local.reaching { t.reaching[k, default: 0] += v }
                 t.violations += local.violations
+                t.witnesses += local.witnesses
+                t.witnessFailovers += local.witnessFailovers
                 t.seeds += local.seeds
                 if let at = local.firstViolationAt { t.firstViolationAt = min(t.firstViolationAt ?? at, at) }
             }
@@ -144,7 +157,8 @@ public struct Campaign: Sendable {
                 schedulesReaching: Dictionary(uniqueKeysWithValues: t.reaching.map { ($0.key.rawValue, $0.value) }),
                 violations: t.violations, violatingSeeds: Array(t.seeds.sorted { $0.seed < $1.seed }.prefix(20)),
                 schedulesToFirstViolation: t.firstViolationAt,
-                detectionBoundMs: Double(bound) / 1000)
+                detectionBoundMs: Double(bound) / 1000, witnessSchedules: t.witnesses,
+                witnessFailovers: t.witnessFailovers)
         }
     }
 }

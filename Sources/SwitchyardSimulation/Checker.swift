@@ -59,7 +59,7 @@ extension Simulator {
         }
         // Observers that run and reach the others throughout (their region neither dark nor cut off, their
         // own network whole); a bounded pause is allowed.
-        let good = (0..<schedule.regions).filter { o in
+        let good = (0..<schedule.observers).filter { o in
             !schedule.regionFaults.contains {
                 $0.region == o && ($0.kind == .dark || $0.kind == .partition) && overlaps($0.start, $0.end)
             }
@@ -67,6 +67,6 @@ extension Simulator {
                     $0.observer == o && $0.kind == .cutOff && overlaps($0.start, $0.end)
                 }
         }.count
-        return healthyStandby && good >= FailoverDecision.needed(.majority, knownObservers: schedule.regions)
+        return healthyStandby && good >= FailoverDecision.needed(.majority, knownObservers: schedule.observers)
     }
 }

@@ -37,7 +37,7 @@ extension SimTime {
         return seconds * 1_000_000 + attoseconds / 1_000_000_000_000
     }
     /// Lasts until the end of the schedule.
-    static let forever = SimTime.max / 4
+    public static let forever = SimTime.max / 4
 }
 
 /// A fault of a whole region, over `[start, end)`.
@@ -110,6 +110,11 @@ public struct Schedule: Sendable, Equatable, Codable {
     public var seed: UInt64
     /// Regions (each with one observer, its agent); region 0 is active at the start.
     public var regions: Int
+    /// Witnesses: observers in a site of no region (`agent --witness`), numbered after the regions' observers;
+    /// nil (none) in schedules recorded before they existed.
+    public var witnesses: Int?
+    /// Every observer: the regions' agents, then the witnesses.
+    public var observers: Int { regions + (witnesses ?? 0) }
     /// Round-trip time from observer `o` to region `r` (µs).
     public var roundTrip: [[SimTime]]
     /// Share of probes lost from observer `o` to region `r`.
@@ -157,6 +162,12 @@ public struct Schedule: Sendable, Equatable, Codable {
 
     /// Names of the regions (and their observers).
     public static let names = ["us-east", "eu-west", "ap-south", "sa-east", "af-south"]
+
+    /// The observers' names: the regions', then `witness`, `witness-2`, ….
+    public var observerNames: [String] {
+        Array(Self.names.prefix(regions))
+            + (0..<(witnesses ?? 0)).map { $0 == 0 ? "witness" : "witness-\($0 + 1)" }
+    }
 }
 
 extension Schedule {
@@ -228,10 +239,46 @@ extension Schedule {
         }
         let switches = r.int(0...19)
         let latest = faults.map(\.start).max() ?? activeStart
-        return Schedule(
+        var schedule = Schedule(
             seed: seed, regions: regions, roundTrip: rtt, loss: loss, controlTransit: transit, drift: drift,
             regionFaults: faults, observerFaults: observerFaults, paused: switches == 0, automatic: switches != 1,
             recentFailoverAgo: switches == 2 ? r.int(0...SimTime.ms(250_000)) : nil, hourlyLimitReached: switches == 3,
             horizon: max(latest, activeStart) + bound + .ms(3_000))
+        // Most two-region worlds have a witness (drawn last, so every draw above is the same as before witnesses).
+        if regions == 2 && r.chance(0.7) {
+            schedule.addWitness(&r, assumptions: assumptions, beyond: beyond)
+        }
+        return schedule
+    }
+
+    /// Adds a witness: an observer in a site of its own, far from every region, that may pause, be cut off, or be
+    /// cut off from the active region only (it alone sees it silent).
+    mutating func addWitness(_ r: inout SimRandom, assumptions: ProtocolAssumptions, beyond: Bool) {
+        let w = observers
+        witnesses = (witnesses ?? 0) + 1
+        let maxRTT = SimTime.of(assumptions.maxRoundTrip) * (beyond ? 3 : 1)
+        roundTrip.append((0..<regions).map { _ in r.int(.ms(10)...maxRTT) })
+        loss.append(
+            (0..<regions).map { _ in r.chance(0.3) ? r.unit() * assumptions.maxProbeLoss * (beyond ? 6 : 1) : 0 })
+        controlTransit.append(r.int(500...SimTime.of(assumptions.maxControlTransit)))
+        drift.append((r.unit() * 2 - 1) * assumptions.maxDriftRate)
+        guard r.chance(0.6) else { return }
+        let start = r.int(.ms(1_000)...SimTime.ms(30_000))
+        switch r.int(0...2) {
+        case 0:
+            let maxPause = SimTime.of(assumptions.maxObserverPause) * (beyond ? 4 : 1)
+            observerFaults.append(
+                ObserverFault(observer: w, kind: .pause, start: start, end: start + r.int(.ms(50)...maxPause)))
+        default:
+            let kind: ObserverFault.Kind = r.chance(0.5) ? .cutOffFromActive : .cutOff
+            let end = r.chance(0.3) ? SimTime.forever : start + r.int(.ms(500)...SimTime.ms(20_000))
+            let fault = ObserverFault(observer: w, kind: kind, start: start, end: end)
+            let overlapping = observerFaults.filter {
+                $0.kind != .pause && $0.start < fault.end && fault.start < $0.end
+            }.count
+            if beyond || overlapping + 1 <= ProtocolAssumptions.maxObserversCutOff(regions: observers) {
+                observerFaults.append(fault)
+            }
+        }
     }
 }

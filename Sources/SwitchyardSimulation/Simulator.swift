@@ -167,15 +167,16 @@ public struct Simulator {
     /// Runs the schedule to its horizon or its first failover.
     public func run() -> Result {
         let n = schedule.regions
-        let names = Array(Schedule.names.prefix(n))
+        let m = schedule.observers
+        let names = schedule.observerNames
         let thresholds = ComponentHealth.Thresholds(
             failuresToSuspect: probes.failuresToSuspect, failuresToDown: probes.failuresToDown,
             downAfter: probes.downAfter, successesToRecover: probes.successesToRecover)
-        var health = (0..<n).map { o in
+        var health = (0..<m).map { o in
             (0..<n).map { _ in ComponentHealth(thresholds: thresholds, now: date(0), instant: instant(o, 0)) }
         }
-        var selfHealth = (0..<n).map { _ in ObserverSelfHealth(probes: probes) }
-        var rows: [Row?] = Array(repeating: nil, count: n)
+        var selfHealth = (0..<m).map { _ in ObserverSelfHealth(probes: probes) }
+        var rows: [Row?] = Array(repeating: nil, count: m)
         var queue = Queue()
         var result = Result(
             seed: schedule.seed, failoverAt: nil, target: nil, reason: nil, outcomes: [:], violations: [], trace: [])
@@ -190,7 +191,7 @@ public struct Simulator {
         let interval = SimTime.of(probes.interval)
         let timeout = SimTime.of(probes.timeout)
         let confirm = SimTime.of(max(probes.interval / 4, .milliseconds(50)))
-        for o in 0..<n {
+        for o in 0..<m {
             for g in 0..<n { queue.push(r.int(0...interval), .probe(observer: o, region: g)) }
             queue.push(r.int(0...interval), .refresh(observer: o))
         }
@@ -295,7 +296,7 @@ public struct Simulator {
                 // lost, another takes over after the hand-over.
                 let available = { (o: Int) in self.reachesControl(o, at: t) && self.pauseEnd(o, at: t) == nil }
                 if !available(leader) {
-                    if let next = (0..<n).first(where: available) {
+                    if let next = (0..<m).first(where: available) {
                         leader = next
                         leaderSince = t + leaderHandover
                         trace(
@@ -320,7 +321,7 @@ public struct Simulator {
                 let regions = (0..<n).map { g -> FailoverDecision.Region in
                     FailoverDecision.Region(
                         name: names[g], priority: 100 - 10 * g,
-                        observations: (0..<n).compactMap { o in
+                        observations: (0..<m).compactMap { o in
                             guard let row = rows[o] else { return nil }
                             let live = row.lastSeen > now.addingTimeInterval(-liveWithin)
                             if live, let why = row.lagging { lagging[names[o]] = why }

@@ -54,6 +54,52 @@ struct SimulationTests {
         #expect(main.failoverAt == nil && main.violations.isEmpty, "\(main.violations)")
     }
 
+    /// Two regions and a witness (`agent --witness`): the active region dark with its agent is failed over by the
+    /// standby's agent and the witness (2 of 3) within the bound, which two regions alone never do (1 of 2); the
+    /// witness alone cut off from the healthy active region, or cut off altogether, fails nothing over.
+    @Test func aWitnessGivesTwoRegionsTheirThirdVoteAndNeverHarms() throws {
+        func world(witness: Bool, regionFaults: [RegionFault], observerFaults: [ObserverFault]) -> Schedule {
+            var schedule = Schedule(
+                seed: 11, regions: 2, roundTrip: [[1_000, 80_000], [80_000, 1_000]],
+                loss: [[0, 0], [0, 0]], controlTransit: [2_000, 40_000], drift: [0, 0], regionFaults: regionFaults,
+                observerFaults: observerFaults, paused: false, automatic: true, recentFailoverAgo: nil,
+                hourlyLimitReached: false, horizon: 60_000_000)
+            if witness {
+                schedule.witnesses = 1
+                schedule.roundTrip.append([60_000, 120_000])
+                schedule.loss.append([0, 0])
+                schedule.controlTransit.append(30_000)
+                schedule.drift.append(0.0004)
+            }
+            return schedule
+        }
+        let dark = [RegionFault(region: 0, kind: .dark, start: 10_000_000, end: .forever)]
+        let withWitness = Simulator(schedule: world(witness: true, regionFaults: dark, observerFaults: [])).run()
+        let failoverAt = try #require(withWitness.failoverAt, "\(withWitness.violations)")
+        #expect(withWitness.target == "eu-west" && withWitness.violations.isEmpty, "\(withWitness.violations)")
+        let simulator = Simulator(schedule: world(witness: true, regionFaults: dark, observerFaults: []))
+        #expect(failoverAt - 10_000_000 <= simulator.bound)
+        #expect(withWitness.reason?.contains("witness") == true, "\(withWitness.reason ?? "")")
+        let alone = Simulator(schedule: world(witness: false, regionFaults: dark, observerFaults: [])).run()
+        #expect(alone.failoverAt == nil && alone.violations.isEmpty, "\(alone.violations)")
+        for kind in [ObserverFault.Kind.cutOffFromActive, .cutOff] {
+            let cut = [ObserverFault(observer: 2, kind: kind, start: 5_000_000, end: .forever)]
+            let healthy = Simulator(schedule: world(witness: true, regionFaults: [], observerFaults: cut)).run()
+            #expect(healthy.failoverAt == nil && healthy.violations.isEmpty, "\(kind): \(healthy.violations)")
+            // Under a quorum one short, the witness's lone view would be harm: the checker says so.
+            let planted = Simulator(
+                schedule: world(witness: true, regionFaults: [], observerFaults: cut), mutant: .quorumOffByOne
+            ).run()
+            if kind == .cutOffFromActive {
+                #expect(planted.violations.contains { $0.hasPrefix("no harm") }, "\(planted.violations)")
+            }
+        }
+        // The campaigns draw witnesses too: most two-region worlds have one.
+        let drawn = (1...400).map { Campaign(schedules: 1).simulator(seed: UInt64($0)).schedule }
+        #expect(drawn.filter { $0.witnesses == 1 }.count >= 20)
+        #expect(drawn.allSatisfy { $0.witnesses == nil || $0.regions == 2 })
+    }
+
     /// The same seed, the same history: every decision, every trace line.
     @Test func aSeedReproducesExactly() {
         let campaign = Campaign(schedules: 1)

@@ -79,11 +79,13 @@ let drillsDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent(
 /// the Airflow ones, `airflow-*.yaml`, need `dev up --airflow` and run in `AirflowTests`; `clock-step.yaml`
 /// needs skewed clocks and runs in `WANTests`, on the `global` profile's; `far-control-database.yaml` is
 /// `kill-active-database.yaml` on the `far-control` profile, measured in BENCHMARKS.md;
-/// `cut-off-failover-leader.yaml` cuts WAN links and runs in `WANTests`).
+/// `cut-off-failover-leader.yaml` cuts WAN links and runs in `WANTests`; `witness-*.yaml` need two regions and a
+/// witness and run in `WitnessTests`).
 let shippedLocalScenarios: [String] = {
     let names = (try? FileManager.default.contentsOfDirectory(atPath: drillsDirectory)) ?? []
     return names.filter {
-        $0.hasSuffix(".yaml") && !$0.hasPrefix("campaign") && !$0.hasPrefix("airflow-") && $0 != "clock-step.yaml"
+        $0.hasSuffix(".yaml") && !$0.hasPrefix("campaign") && !$0.hasPrefix("airflow-") && !$0.hasPrefix("witness-")
+            && $0 != "clock-step.yaml"
             && $0 != "far-control-database.yaml" && $0 != "cut-off-failover-leader.yaml"
     }.sorted()
         .filter { name in

@@ -100,6 +100,18 @@ struct OperatorKitTests {
                 #expect(verify.status == 0 && verify.output.isEmpty, "\(name): \(verify.output)")
             }
         }
+        // The witness: an agent with a name of its own and --witness.
+        let witness = try String(contentsOfFile: stage + "/units/switchyard-witness@.service", encoding: .utf8)
+        #expect(
+            witness.contains(
+                "ExecStart=\(prefix)/bin/switchyard agent --config \(stage)/etc/switchyard/regions --witness --observer %i"
+            ))
+        let witnessCopy = stage + "/units/switchyard-witness@witness.service"
+        try witness.write(toFile: witnessCopy, atomically: true, encoding: .utf8)
+        for path in [stage + "/units/switchyard-witness@.service", witnessCopy] {
+            let verify = try await OperatorKit.shell("systemd-analyze verify '\(path)'")
+            #expect(verify.status == 0 && verify.output.isEmpty, "\(path): \(verify.output)")
+        }
         // Airflow's own units (deploy/airflow), which every region runs beside Switchyard: never installed by
         // Switchyard's install, and well-formed (verified with the program and user replaced by ones this
         // machine has).

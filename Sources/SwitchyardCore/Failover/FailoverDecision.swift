@@ -208,17 +208,23 @@ public enum FailoverDecision {
         if lastHour >= input.maxFailoversPerHour {
             return .blocked("\(reason); \(lastHour)\(hourlyReason)\(input.maxFailoversPerHour))")
         }
+        guard let target = eligibleTargets(input, excluding: activeName).min(by: better) else {
+            return .blocked("\(reason); no standby healthy for a majority for \(input.failureGrace)")
+        }
+        return .failover(target: target.name, reason: reason)
+    }
+
+    /// The regions a failover may go to: every region but `active` that most of its live, unlagged observers
+    /// have seen healthy for the failure grace without a break. The one rule for a healthy target (the decision,
+    /// the failover capacity in the status).
+    public static func eligibleTargets(_ input: Input, excluding active: String?) -> [Region] {
         let stableSince = input.now.addingTimeInterval(-input.failureGrace.secondsDouble)
-        let candidates = input.regions.filter { region in
-            guard region.name != activeName else { return false }
+        return input.regions.filter { region in
+            guard region.name != active else { return false }
             let live = region.observations.filter { $0.live && input.laggingObservers[$0.observer] == nil }
             let stable = live.filter { $0.health == .healthy && ($0.upSince ?? .distantFuture) <= stableSince }.count
             return !live.isEmpty && stable * 2 > live.count
         }
-        guard let target = candidates.min(by: better) else {
-            return .blocked("\(reason); no standby healthy for a majority for \(input.failureGrace)")
-        }
-        return .failover(target: target.name, reason: reason)
     }
 
     /// The observers whose view counts as a vote that `region` is down: live, down for the evidence

@@ -32,6 +32,9 @@ public struct StatusDocument: Codable, Sendable, Equatable {
     /// Whether the Airflow regions agree on Variables, Connections, Pools and the Fernet key (nil: no
     /// region runs Airflow, or not checked yet).
     public var airflowConsistency: AirflowConsistency?
+    /// Whether a loss of the active region with its observer would fail over by itself (nil while the control
+    /// database is unreachable to this observer).
+    public var failoverCapacity: FailoverCapacity?
 
     /// A region acting on the failsafe lease a majority of region databases confirm.
     public struct Failsafe: Codable, Sendable, Equatable {

@@ -107,6 +107,23 @@ extension DevDeployment {
                     port
                 ))
         }
+        // A witness: an agent in a site of its own (here, the host's loopback, as the control database's site would
+        // be), voting on every region and belonging to none.
+        if let witness = state.witness {
+            let existingPort = state.daemons.first {
+                $0.kind == "agent" && $0.name == witness && Processes.isAlive($0.pid)
+            }?.port
+            let port = try existingPort ?? Ports.freeLoopbackPort()
+            wanted.append(
+                (
+                    "agent", witness, witness,
+                    [
+                        "agent", "--witness", "--observer", witness, "--listen", "127.0.0.1:\(port)", "--config",
+                        state.configDirectory,
+                    ],
+                    port
+                ))
+        }
         if let port = state.routerPort {
             let host = state.network?.address(of: "control") ?? "127.0.0.1"
             wanted.append(

@@ -38,6 +38,9 @@ public struct DevState: Codable, Sendable {
     public var wan: String?
     /// Each region's wall clock (`dev up --clock-skew`, or the WAN profile's); nil or absent: the host's.
     public var clocks: [String: ClockSkew]?
+    /// The observer name of a witness agent (`dev up --witness`: an agent in no region's site, run with
+    /// `agent --witness`); nil: none.
+    public var witness: String?
 
     /// The control database's conninfo: with a replica, both hosts and `target_session_attrs=read-write`,
     /// so every client follows whichever of them is the primary.

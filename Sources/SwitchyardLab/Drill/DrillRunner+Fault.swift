@@ -173,6 +173,22 @@ extension DrillRunner {
             timeline.add(
                 t0, t0,
                 "standby \(standby) dark for \(duration): SIGSTOP its \(pids.count) processes; nothing may fail over")
+        case .freezeAgent(let observer, let duration):
+            let name = observer == "active" ? active : observer
+            guard
+                let record = try target.dev().daemons.first(where: { $0.kind == "agent" && $0.name == name }),
+                Processes.isAlive(record.pid)
+            else {
+                throw DrillError(
+                    "no running agent \(name) to freeze"
+                        + (name == "witness" ? " (start the deployment with `switchyard dev up --witness`)" : ""))
+            }
+            pending.withLock { $0.frozen.append(record.pid) }
+            kill(record.pid, SIGSTOP)
+            timeline.add(
+                t0, t0,
+                "SIGSTOP agent \(name) (pid \(record.pid)) for \(duration): every region healthy; nothing may fail over"
+            )
         case .killStandbyDatabase:
             let standby = try bestStandby(active)
             guard let pid = try target.dev().postgres[standby]?.pid else {

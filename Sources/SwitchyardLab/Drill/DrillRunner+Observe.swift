@@ -29,7 +29,7 @@ extension DrillRunner {
         case .freezeSchedulerLeader(let d), .hangDatabase(let d), .partition(let d, _), .brownout(_, let d),
             .stopControlDatabase(let d), .hangControlDatabase(let d), .controlDatabaseFailover(let d),
             .clockStep(_, let d), .dark(let d), .darkStandbyThenHang(_, let d), .link(let d), .darkStandby(let d),
-            .slowLink(_, let d):
+            .slowLink(_, let d), .freezeAgent(_, let d):
             // A silent region comes back after its duration whether or not the failover has finished: a
             // region that returns mid-failover is part of what the drill proves.
             resumeAt = t0.addingTimeInterval(d.secondsDouble)
@@ -42,7 +42,8 @@ extension DrillRunner {
         switch fault {
         case .brownout(_, let d), .stopControlDatabase(let d), .hangControlDatabase(let d),
             .partition(let d, .controlDatabase),
-            .controlDatabaseFailover(let d), .clockStep(_, let d), .darkStandby(let d), .slowLink(_, let d):
+            .controlDatabaseFailover(let d), .clockStep(_, let d), .darkStandby(let d), .slowLink(_, let d),
+            .freezeAgent(_, let d):
             let grace = target.configuration.controlPlane.failover.failureGrace.secondsDouble
             settledAt = t0.addingTimeInterval(d.secondsDouble + grace + 3)
         case .killStandbyDatabase:

@@ -80,6 +80,11 @@ public enum DrillFault: Sendable, Equatable {
     case darkStandby(duration: Duration)
     /// The best standby's postmaster SIGQUIT (a crash): no failover may follow.
     case killStandbyDatabase
+    /// One observer frozen (SIGSTOP its agent; SIGCONT after `duration`), every region left healthy: the
+    /// witness (`observer: witness`, the default) or the active region's own agent (`observer: active`).
+    /// No failover may follow: the observers left see the active region healthy, and the status says
+    /// whether a loss of the active region could still be failed over meanwhile (`failover_capacity`).
+    case freezeAgent(observer: String, duration: Duration)
     /// A latency spike: every WAN link of the active region delayed by `delayMs` more each way for
     /// `duration` (needs `dev up --wan`): slower, never silent, and no failover may follow.
     case slowLink(delayMs: Double, duration: Duration)
@@ -90,7 +95,7 @@ public enum DrillFault: Sendable, Equatable {
         case .freezeSchedulerLeader(let d), .hangDatabase(let d), .partition(let d, _), .brownout(_, let d),
             .stopControlDatabase(let d), .hangControlDatabase(let d), .controlDatabaseFailover(let d), .dark(let d),
             .link(let d), .darkStandbyThenHang(_, let d), .clockStep(_, let d), .darkStandby(let d),
-            .slowLink(_, let d):
+            .slowLink(_, let d), .freezeAgent(_, let d):
             d
         default: nil
         }
@@ -124,6 +129,7 @@ public enum DrillFault: Sendable, Equatable {
         case .darkStandby: .darkStandby
         case .killStandbyDatabase: .killStandbyDatabase
         case .slowLink: .slowLink
+        case .freezeAgent: .freezeAgent
         }
     }
 
@@ -155,6 +161,7 @@ public enum DrillFault: Sendable, Equatable {
         case darkStandby = "dark_standby"
         case killStandbyDatabase = "kill_standby_database"
         case slowLink = "slow_link"
+        case freezeAgent = "freeze_agent"
 
         /// True when the fault signals processes of the local deployment.
         public var needsLocalDeployment: Bool { self != .shell && self != .switchover }
@@ -172,7 +179,7 @@ public enum DrillFault: Sendable, Equatable {
             switch self {
             case .killSchedulerLeader, .freezeSchedulerLeader, .shell, .brownout, .stopControlDatabase,
                 .hangControlDatabase,
-                .controlDatabaseFailover, .clockStep, .darkStandby, .killStandbyDatabase, .slowLink:
+                .controlDatabaseFailover, .clockStep, .darkStandby, .killStandbyDatabase, .slowLink, .freezeAgent:
                 false
             default: true
             }
@@ -207,6 +214,7 @@ public enum DrillFault: Sendable, Equatable {
             case .darkStandby: .darkStandby(duration: .seconds(15))
             case .killStandbyDatabase: .killStandbyDatabase
             case .slowLink: .slowLink(delayMs: 60, duration: .seconds(15))
+            case .freezeAgent: .freezeAgent(observer: "witness", duration: .seconds(20))
             }
         }
     }

@@ -175,6 +175,11 @@ public enum DrillScenarioLoader {
             fault = .darkStandbyThenHang(
                 after: section.duration("after", default: .seconds(15)),
                 duration: section.duration("duration", default: .seconds(15)))
+        case .freezeAgent:
+            allowed += ["observer", "duration"]
+            fault = .freezeAgent(
+                observer: section.optionalString("observer") ?? "witness",
+                duration: section.duration("duration", default: .seconds(20)))
         case .brownout:
             allowed += ["brownout", "duration"]
             fault = .brownout(

@@ -107,6 +107,7 @@ extension Agent {
                 regions: configuration.regions.map(\.name), active: view.activeRegion, epoch: view.epoch,
                 latestFailoverId: view.lastFailover?.id)
             metrics.recordRegions(document.regions)
+            if let capacity = document.failoverCapacity { metrics.recordCapacity(capacity) }
             metrics.recordFailover(
                 running: view.running != nil, step: view.runningStep?.step, stepSince: view.runningStep?.since)
             metrics.recordControl(
@@ -141,6 +142,10 @@ extension Agent {
         var events: [SnapshotStore.Event] = []
         /// The running failover's current step and when it began.
         var runningStep: (step: FailoverStep, since: Date)?
+        /// The control database's clock at the read.
+        var now: Date?
+        /// Observers that wrote within the day (the quorum's denominator).
+        var knownObservers = 0
     }
 
     /// The failed hooks of the failovers in `history` (newest first) that finished after `through`,
@@ -214,6 +219,8 @@ extension Agent {
         view.activeRegion = read.cluster.activeRegion
         view.epoch = read.cluster.epoch
         view.paused = read.cluster.paused
+        view.now = read.cluster.now
+        view.knownObservers = read.knownObservers
         if let lease = read.lease {
             view.lease = .init(
                 region: lease.region, holder: lease.holder, epoch: lease.epoch, expiresAt: lease.expiresAt,
@@ -308,15 +315,31 @@ extension Agent {
                 schedulerEpoch: schedulers?.epoch, observers: observers, liveObservers: live.count,
                 observersSeeingDown: live.filter { $0.health == .down }.count)
         }
+        // Whether a loss of the active region would fail over by itself (only with the control database's
+        // observations: this observer alone cannot tell).
+        var capacity: FailoverCapacity? = nil
+        if view.reachable {
+            let failover = configuration.controlPlane.failover
+            capacity = FailoverCapacity.assess(
+                FailoverDecision.Input(
+                    now: view.now ?? Date(), activeRegion: view.activeRegion, regions: decisionRegions,
+                    knownObservers: view.knownObservers, quorum: failover.quorum, failureGrace: failover.failureGrace,
+                    cooldown: failover.cooldown, maxFailoversPerHour: failover.maxFailoversPerHour,
+                    recentFailovers: [], paused: view.paused, automatic: failover.auto,
+                    evidenceGrace: min(failover.evidenceGrace, failover.failureGrace), laggingObservers: lagging,
+                    correlationWindow: configuration.controlPlane.probes.silenceCorrelationWindow))
+        }
         let lag = selfHealth.lagging()
         let inconclusive = local.values.flatMap(\.values).map(\.health.inconclusiveProbes).reduce(0, +)
-        return StatusDocument(
+        var document = StatusDocument(
             generatedAt: Date(), observer: observer, controlDbReachable: view.reachable,
             activeRegion: view.activeRegion, epoch: view.epoch, paused: view.paused,
             failoverInProgress: view.running, lease: view.lease, regions: regions, lastFailover: view.lastFailover,
             selfHealth: .init(
                 lagging: lag != nil, reason: lag?.reason, lagEvents: selfHealth.lagEvents,
                 inconclusiveProbes: inconclusive))
+        document.failoverCapacity = capacity
+        return document
     }
 
     /// The active region acting on its failsafe lease, as this observer's probe of its database reads it.

@@ -92,6 +92,18 @@ final class AgentMetrics: Sendable {
         }
     }
 
+    /// Whether a loss of the active region would be failed over automatically (`FailoverCapacity`): 1 or 0,
+    /// with the observers that would remain and the healthy targets (the "no failover capacity" alert).
+    func recordCapacity(_ capacity: FailoverCapacity) {
+        let dimensions = [("observer", observer)]
+        Gauge(label: "switchyard_failover_capacity", dimensions: dimensions, factory: factory).record(
+            capacity.ready ? 1 : 0)
+        Gauge(label: "switchyard_failover_observers_remaining", dimensions: dimensions, factory: factory).record(
+            capacity.remainingIfActiveLost.count)
+        Gauge(label: "switchyard_failover_targets", dimensions: dimensions, factory: factory).record(
+            capacity.targets.count)
+    }
+
     /// Whether a journaled failover is running, and how long its current step has been running (the
     /// "stuck in a step" alert); every other step reads 0.
     func recordFailover(running: Bool, step: FailoverStep?, stepSince: Date?, now: Date = Date()) {
