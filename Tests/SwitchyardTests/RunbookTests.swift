@@ -56,6 +56,25 @@ struct RunbookTests {
         ]
     }
 
+    /// Every example that makes libpq verify the server's certificate names the CA file: libpq's default is
+    /// `~/.postgresql/root.crt`, which the service user has not and `ProtectHome=yes` hides, so without
+    /// `sslrootcert` every probe fails.
+    @Test func everyVerifyingTLSExampleNamesItsCAFile() throws {
+        let docs = Self.root.appendingPathComponent("docs").path
+        let more = ((try? FileManager.default.contentsOfDirectory(atPath: docs)) ?? []).filter { $0.hasSuffix(".md") }
+            .map { docs + "/" + $0 }
+        var examples = 0
+        for file in Self.files + more {
+            let text = try String(contentsOfFile: file, encoding: .utf8)
+            for (index, line) in text.components(separatedBy: "\n").enumerated()
+            where line.contains("sslmode=verify-") {
+                examples += 1
+                #expect(line.contains("sslrootcert="), "\(file):\(index + 1): \(line)")
+            }
+        }
+        #expect(examples >= 2)
+    }
+
     @Test func everyRunbookTheIssueListsExists() {
         let names = Set(Self.files.map { URL(fileURLWithPath: $0).lastPathComponent })
         for wanted in [
