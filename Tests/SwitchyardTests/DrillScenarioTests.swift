@@ -243,9 +243,9 @@ struct DrillScenarioTests {
         }
     }
 
-    /// A run the cut-off region finished after the fault and the target ran again is a rerun (the
-    /// at-least-once the contract allows); one finished before the fault, twice in the target, or twice
-    /// where the failover read the old region's table is executed twice.
+    /// A run the cut-off region finished after the shadow's last copy (the fault, when the copy's time is not
+    /// known) and the target ran again is a rerun (the at-least-once the contract allows); one finished before
+    /// it, twice in the target, or twice where the failover read the old region's table is executed twice.
     @Test func rerunsOfACutOffRegionAreCountedApartFromDoubles() {
         let fault = Date(timeIntervalSince1970: 1000)
         let after = fault.addingTimeInterval(2), later = fault.addingTimeInterval(30)
@@ -256,6 +256,15 @@ struct DrillScenarioTests {
         let all = [rerun, before, inTarget, once].map { $0.map { (region: $0.0, at: $0.1) } }
         #expect(RunAccounting.doubles(all, cutOff: "us-east", fault: fault) == (twice: 2, rerun: 1))
         #expect(RunAccounting.doubles(all, cutOff: nil, fault: fault) == (twice: 3, rerun: 0))
+        // Finished a second before the fault but after the shadow's last copy (two seconds before it): the copy
+        // still listed it in flight, so the target's run is the at-least-once, not a double. Before the copy it
+        // was not in it: a double.
+        let copied = fault.addingTimeInterval(-2)
+        #expect(
+            RunAccounting.doubles(all, cutOff: "us-east", fault: fault, copiedAt: copied) == (twice: 1, rerun: 2))
+        #expect(
+            RunAccounting.doubles(all, cutOff: "us-east", fault: fault, copiedAt: fault.addingTimeInterval(-0.5))
+                == (twice: 2, rerun: 1))
     }
 
     @Test func expectationsSayByHowMuchTheyBroke() {

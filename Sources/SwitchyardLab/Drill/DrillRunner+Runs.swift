@@ -110,8 +110,8 @@ extension DrillRunner {
 
     /// Runs lost (never succeeded in any region), executed twice (succeeded more than once across every
     /// region's execution log), and executing in two regions at once. A run that first succeeded in the
-    /// fault's region `cutOff` after the fault, while a failover moved its runs from the target's shadow
-    /// (that region cut off, still running out its lease), and ran again in the target is a rerun: the
+    /// fault's region `cutOff` after the shadow's last copy, while a failover moved its runs from the target's
+    /// shadow (that region cut off, still running out its lease), and ran again in the target is a rerun: the
     /// at-least-once the contract allows, counted apart from `twice`.
     func accountRuns(
         _ runIds: [String], finishIn region: String, t0: Date, cutOff: String?, timeline: inout Timeline
@@ -197,7 +197,18 @@ extension DrillRunner {
                 overlapping.insert(a.run)
             }
         }
-        let (twice, rerun) = RunAccounting.doubles(Array(successes.values), cutOff: cutOff, fault: t0)
+        // The shadow's last copy of the cut-off region, as the target holds it: a run finished after it was
+        // still in flight in the copy the failover moved.
+        var copiedAt: Date? = nil
+        if let cutOff, let db = await target.region(region) {
+            copiedAt = try? await db.closeAfter {
+                try await db.query(
+                    "SELECT synced_at FROM switchyard.shadow_sync WHERE source_region = $1", [.text(cutOff)]
+                ).first?["synced_at"].optional(Date.self)
+            }
+        }
+        let (twice, rerun) = RunAccounting.doubles(
+            Array(successes.values), cutOff: cutOff, fault: t0, copiedAt: copiedAt)
         return (runIds.count - succeeded, twice, overlapping.count, rerun)
     }
 
@@ -232,15 +243,18 @@ extension DrillRunner {
 /// How a drill counts runs that succeeded more than once.
 public enum RunAccounting {
     /// From each run's successes (region, when it finished): runs executed twice, and reruns, the runs
-    /// that first succeeded in `cutOff` after the fault (a region cut off but alive, running out its
-    /// lease, while a failover moved its runs from the shadow) and then once more in the target.
-    public static func doubles(_ successes: [[(region: String, at: Date?)]], cutOff: String?, fault: Date) -> (
-        twice: Int, rerun: Int
-    ) {
+    /// that first succeeded in `cutOff` after the shadow's last copy (`copiedAt`; the fault when unknown) and
+    /// then once more in the target: a region cut off but alive, running out its lease, while a failover moved
+    /// its runs from the shadow, which still listed them in flight. That is the at-least-once the contract
+    /// allows; a run finished before the copy was not in it, so running it again is a double.
+    public static func doubles(
+        _ successes: [[(region: String, at: Date?)]], cutOff: String?, fault: Date, copiedAt: Date? = nil
+    ) -> (twice: Int, rerun: Int) {
+        let since = min(copiedAt ?? fault, fault)
         var twice = 0, rerun = 0
         for records in successes where records.count > 1 {
             let first = records.min { ($0.at ?? .distantFuture) < ($1.at ?? .distantFuture) }
-            if records.count == 2, let cutOff, first?.region == cutOff, let at = first?.at, at > fault {
+            if records.count == 2, let cutOff, first?.region == cutOff, let at = first?.at, at > since {
                 rerun += 1
             } else {
                 twice += 1
