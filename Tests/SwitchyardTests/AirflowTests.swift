@@ -422,8 +422,8 @@ struct AirflowAcrossRegionsTests {
                         // What the regions' Airflow daemons said, for whoever reads the failure.
                         let logs = (try? FileManager.default.contentsOfDirectory(atPath: dir + "/logs")) ?? []
                         for name in logs.sorted()
-                        where name.contains("celery") || name.contains("scheduler-1")
-                            || name.contains("airflow-api")
+                        where name.contains("celery") || name.contains("scheduler-")
+                            || name.contains("airflow-api") || name.hasPrefix("agent-")
                         {
                             let text = (try? String(contentsOfFile: dir + "/logs/" + name, encoding: .utf8)) ?? ""
                             print("--- \(name) (last 3000 characters)\n\(text.suffix(3000))")
