@@ -6,17 +6,12 @@ import SwitchyardLab
 import SwitchyardRuntime
 
 extension DevFixture {
-    /// Starts an agent on a free port and waits until its API answers; returns its base URL. `environment` adds
-    /// variables to its own (an API token).
-    public func startAgent(_ observer: String, config: String? = nil, environment: [String: String] = [:])
-        async throws -> String
-    {
+    /// Starts an agent on a free port and waits until its API answers; returns its base URL.
+    public func startAgent(_ observer: String, config: String? = nil) async throws -> String {
         let logs = state.directory + "/logs"
         try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
         let name = "agent-\(observer)"
-        try start(
-            name, ["agent", "--observer", observer, "--listen", "127.0.0.1:0"], config: config, environment: environment
-        )
+        try start(name, ["agent", "--observer", observer, "--listen", "127.0.0.1:0"], config: config)
         let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline {
             if let line = log(name).split(separator: "\n").first(where: { $0.contains("status API listening") }),
