@@ -95,7 +95,8 @@ struct AirflowTests {
                     agreeing += 1
                 } else {
                     disagreeing.append(
-                        "probe \(before), jobs check \(alive): \(String(describing: after)) \(check.output.suffix(1500))")
+                        "probe \(before), jobs check \(alive): \(String(describing: after)) \(check.output.suffix(1500))"
+                    )
                 }
             }
             #expect(disagreeing.isEmpty, "\(disagreeing) \(f.log("a").suffix(6000))")
