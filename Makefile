@@ -81,7 +81,8 @@ format:
 # the tests that need it report skipped with the reason.
 test: deps-test
 	@scripts/install-airflow.sh & airflow=$$!; scripts/install-schemathesis.sh & fuzzer=$$!; \
-	  $(SWIFT) build --build-tests; status=$$?; wait $$airflow $$fuzzer; exit $$status
+	  scripts/install-patroni.sh & patroni=$$!; \
+	  $(SWIFT) build --build-tests; status=$$?; wait $$airflow $$fuzzer $$patroni; exit $$status
 	@trap 'scripts/cleanup-test-servers.sh' EXIT; trap 'exit 130' INT; trap 'exit 143' TERM; \
 	  $(SWIFT) test --skip-build
 

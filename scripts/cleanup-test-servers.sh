@@ -24,7 +24,7 @@ for dir in /tmp/switchyard-test-*; do
         [ -n "$pid" ] || continue
         kill -CONT "$pid" 2>/dev/null
         kill -TERM "$pid" 2>/dev/null
-    done < <(find "$dir" \( -name postmaster.pid -o -name redis.pid -o -name sentinel.pid \) 2>/dev/null)
+    done < <(find "$dir" \( -name postmaster.pid -o -name redis.pid -o -name sentinel.pid -o -path '*/patroni/*.pid' \) 2>/dev/null)
     sleep 1
     rm -rf "$dir"
 done

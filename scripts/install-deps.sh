@@ -26,10 +26,12 @@ demo_required=(postgresql redis-server)
 # Optional: iproute2 and nftables for partitions, faketime for skewed clocks.
 demo_optional=(iproute2 nftables faketime)
 # Optional: wrk/nginx/hyperfine for benchmarks, chromium for the dashboard test, prometheus for promtool (alert
-# rules), systemd for systemd-analyze (units), dpkg-dev, fakeroot and lintian for the Debian package.
-test_optional=(wrk nginx-light hyperfine chromium prometheus systemd dpkg-dev fakeroot lintian)
+# rules), systemd for systemd-analyze (units), dpkg-dev, fakeroot and lintian for the Debian package, etcd-server
+# for the control database under Patroni (scripts/install-patroni.sh puts Patroni itself in a cached virtualenv).
+test_optional=(wrk nginx-light hyperfine chromium prometheus systemd dpkg-dev fakeroot lintian etcd-server)
 # Packages that carry a service, and the service's name.
-declare -A services=([postgresql]=postgresql [redis-server]=redis-server [nginx-light]=nginx [prometheus]=prometheus)
+declare -A services=([postgresql]=postgresql [redis-server]=redis-server [nginx-light]=nginx [prometheus]=prometheus
+    [etcd-server]=etcd)
 
 list=0
 purposes=()

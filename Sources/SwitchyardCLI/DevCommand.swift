@@ -31,6 +31,11 @@ struct DevCommand: AsyncParsableCommand {
         var controlReplica = false
         @Flag(
             help:
+                "Run the control database as a three-member Patroni cluster over etcd (Patroni from scripts/install-patroni.sh, Debian's etcd-server), synchronous_mode on, reached through a multi-host connection string; the control-database-failover drill kills its primary and Patroni promotes."
+        )
+        var controlPatroni = false
+        @Flag(
+            help:
                 "Run Apache Airflow 3 in every region (installed by scripts/install-airflow.sh): its tables in each region database, `airflow scheduler` under the leading scheduler node of the active region, LocalExecutor, no Redis."
         )
         var airflow = false
@@ -82,6 +87,9 @@ struct DevCommand: AsyncParsableCommand {
             if wan != nil && (netns || controlReplica) {
                 throw ValidationError("--wan is not available with --netns or --control-replica")
             }
+            if controlPatroni && (netns || controlReplica || wan != nil) {
+                throw ValidationError("--control-patroni is not available with --netns, --control-replica or --wan")
+            }
         }
 
         func run() async throws {
@@ -93,6 +101,7 @@ struct DevCommand: AsyncParsableCommand {
             do {
                 state = try await DevDeployment.up(
                     directory: directory.dir, regions: regions, netns: netns, controlReplica: controlReplica,
+                    controlPatroni: controlPatroni,
                     airflow: airflow, celery: executor == "celery",
                     settings: timings == "shipped" ? DevSettings(shippedTimings: true) : nil
                 ) {
@@ -300,17 +309,20 @@ struct DevCommand: AsyncParsableCommand {
     /// One line per region: its database and Redis and whether they answer.
     static func printRegions(_ rows: [ServerStatus], state: DevState, active: String?) {
         print(pad("REGION", 12) + pad("ROLE", 9) + pad("POSTGRES", 18) + pad("REDIS", 18) + "HEALTH")
-        for region in ["control"] + state.regions {
+        // A Patroni control database: a row per member.
+        let control = state.controlPatroni.map { $0.members.map(\.name) } ?? ["control"]
+        for region in control + state.regions {
+            let isControl = control.contains(region)
             let pg = rows.first { $0.kind == "postgres" && $0.region == region }
             let redis = rows.first { $0.kind == "redis" && $0.region == region }
-            let healthy = (pg?.answering ?? false) && (region == "control" || (redis?.answering ?? false))
-            let role = region == "control" ? "control" : (region == active ? "active" : "standby")
+            let healthy = (pg?.answering ?? false) && (isControl || (redis?.answering ?? false))
+            let role = isControl ? "control" : (region == active ? "active" : "standby")
             func cell(_ s: ServerStatus?) -> String {
                 guard let s else { return "-" }
                 return "\(s.port.map(String.init) ?? "-") \(s.answering ? "up" : "DOWN")"
             }
             print(
-                pad(region, 12) + pad(role, 9) + pad(cell(pg), 18) + pad(region == "control" ? "-" : cell(redis), 18)
+                pad(region, 12) + pad(role, 9) + pad(cell(pg), 18) + pad(isControl ? "-" : cell(redis), 18)
                     + (healthy ? "healthy" : "UNHEALTHY"))
         }
         if let witness = state.witness {

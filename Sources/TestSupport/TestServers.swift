@@ -120,6 +120,12 @@ public actor TestServers {
         if let replica = state.controlReplica {
             register(pidFile: replica.dataDirectory + "/postmaster.pid", signal: SIGINT)
         }
+        for member in state.controlPatroni?.members ?? [] {
+            // Patroni first (SIGKILL: it must not restart its server), then the server it ran.
+            register(pidFile: (state.controlPatroni?.pidDirectory ?? "") + "/\(member.name).pid", signal: SIGKILL)
+            register(pidFile: member.postgres.dataDirectory + "/postmaster.pid", signal: SIGINT)
+        }
+        if let patroni = state.controlPatroni { register(pidFile: patroni.pidDirectory + "/etcd.pid", signal: SIGTERM) }
         for pg in state.postgres.values { register(pidFile: pg.dataDirectory + "/postmaster.pid", signal: SIGINT) }
         for r in state.redis.values { register(pidFile: r.directory + "/redis.pid", signal: SIGTERM) }
     }

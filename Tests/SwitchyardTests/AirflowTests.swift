@@ -417,9 +417,21 @@ struct AirflowAcrossRegionsTests {
                         "drill", drillsDirectory + "/\(drill).yaml", "--dir", dir, "--json",
                     ])
                     register()
+                    /// What the regions' Airflow daemons said, for whoever reads the failure.
+                    func printLogs() {
+                        let logs = (try? FileManager.default.contentsOfDirectory(atPath: dir + "/logs")) ?? []
+                        for name in logs.sorted()
+                        where name.contains("celery") || name.contains("scheduler-")
+                            || name.contains("airflow-api") || name.hasPrefix("agent-")
+                        {
+                            let text = (try? String(contentsOfFile: dir + "/logs/" + name, encoding: .utf8)) ?? ""
+                            print("--- \(name) (last 3000 characters)\n\(text.suffix(3000))")
+                        }
+                    }
                     guard let report = try? WireJSON.decoder().decode(DrillReport.self, from: Data(run.output.utf8))
                     else {
                         Issue.record("\(drill) printed no report (exit \(run.status)): \(run.errors.suffix(4000))")
+                        printLogs()
                         throw DevError("no drill report")
                     }
                     print(
@@ -431,17 +443,7 @@ struct AirflowAcrossRegionsTests {
                     #expect(
                         run.status == 0 && report.passed,
                         "\(drill): \(report.expectations.filter { !$0.held }) \(run.errors.suffix(3000))")
-                    if run.status != 0 || !report.passed {
-                        // What the regions' Airflow daemons said, for whoever reads the failure.
-                        let logs = (try? FileManager.default.contentsOfDirectory(atPath: dir + "/logs")) ?? []
-                        for name in logs.sorted()
-                        where name.contains("celery") || name.contains("scheduler-")
-                            || name.contains("airflow-api") || name.hasPrefix("agent-")
-                        {
-                            let text = (try? String(contentsOfFile: dir + "/logs/" + name, encoding: .utf8)) ?? ""
-                            print("--- \(name) (last 3000 characters)\n\(text.suffix(3000))")
-                        }
-                    }
+                    if run.status != 0 || !report.passed { printLogs() }
                     let runs = ["airflow-kill-hosts", "airflow-kill-region"].contains(drill) ? 6 : 4
                     #expect(
                         report.runsInFlight == runs && report.runsFinishedInTarget == runs && report.runsLost == 0

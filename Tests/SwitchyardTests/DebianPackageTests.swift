@@ -8,7 +8,9 @@ import Testing
 @Suite("Installing Switchyard: dependencies by purpose and the Debian package", .serialized)
 struct DebianPackageTests {
     /// Packages that run a server when installed the distribution's way.
-    static let servers = ["postgresql", "postgresql-15", "redis-server", "redis", "nginx", "nginx-light", "prometheus"]
+    static let servers = [
+        "postgresql", "postgresql-15", "redis-server", "redis", "nginx", "nginx-light", "prometheus", "etcd-server",
+    ]
 
     static func packages(_ purpose: String) async throws -> (required: [String], optional: [String]) {
         let list = try await OperatorKit.shell("'\(OperatorKit.root)/scripts/install-deps.sh' --list \(purpose)")

@@ -26,9 +26,13 @@ public enum DevDeployment {
     /// region's fence (`switchyard worker --exec`).
     public static func up(
         directory rawDirectory: String, regions count: Int, netns: Bool = false, controlReplica: Bool = false,
-        airflow: Bool = false, celery: Bool = false, settings: DevSettings? = nil, log: @Sendable (String) -> Void
+        controlPatroni: Bool = false, airflow: Bool = false, celery: Bool = false, settings: DevSettings? = nil,
+        log: @Sendable (String) -> Void
     ) async throws -> DevState {
         if netns && controlReplica { throw DevError("--control-replica is not available with --netns") }
+        if controlPatroni && (netns || controlReplica) {
+            throw DevError("--control-patroni is not available with --netns or --control-replica")
+        }
         if netns && airflow { throw DevError("--airflow is not available with --netns") }
         if celery && !airflow { throw DevError("--executor celery needs --airflow") }
         if airflow && !AirflowInstall.available { throw DevError(AirflowInstall.skipReason) }
@@ -50,6 +54,11 @@ public enum DevDeployment {
             if airflow && state.airflow == nil {
                 log(
                     "the deployment in \(directory) does not run Airflow; keeping it as it is (start a new one with --airflow in another --dir)"
+                )
+            }
+            if controlPatroni && state.controlPatroni == nil {
+                log(
+                    "the deployment in \(directory) runs no Patroni cluster; keeping it as it is (start a new one with --control-patroni)"
                 )
             }
             if controlReplica && state.controlReplica == nil {
@@ -107,7 +116,8 @@ public enum DevDeployment {
         chmod(state.passfile, 0o600)
 
         log("creating \(names.count + 1) Postgres clusters and \(redis.count) Redis servers in \(directory)")
-        let clusters = [("control", control)] + names.compactMap { n in postgres[n].map { (n, $0) } }
+        let clusters =
+            (controlPatroni ? [] : [("control", control)]) + names.compactMap { n in postgres[n].map { (n, $0) } }
         let started = try await withThrowingTaskGroup(of: (String, LocalPostgres?, LocalRedis?).self) { group in
             for (name, cluster) in clusters {
                 group.addTask {
@@ -128,6 +138,12 @@ public enum DevDeployment {
         for (name, cluster, server) in started {
             if let cluster { if name == "control" { state.control = cluster } else { state.postgres[name] = cluster } }
             if let server { state.redis[name] = server }
+        }
+        if controlPatroni {
+            let patroni = try await DevPatroni.create(
+                root: clusterRoot, directory: directory, password: password, port: port, log: log)
+            state.controlPatroni = patroni
+            state.control = patroni.members[0].postgres
         }
         if controlReplica {
             var replica = LocalPostgres(directory: clusterRoot + "/control-replica", port: try port())
@@ -178,9 +194,14 @@ public enum DevDeployment {
     /// Restarts every server of an existing deployment that is not answering.
     static func restartStopped(_ state: inout DevState, log: @Sendable (String) -> Void) async throws {
         try await reconcileControlPair(&state, log: log)
+        if var patroni = state.controlPatroni {
+            try await patroni.restartStopped(log: log)
+            state.controlPatroni = patroni
+            try state.save()
+        }
         let replica = state.controlReplica.map { [("control replica", $0)] } ?? []
-        let clusters =
-            [("control", state.control)] + replica + state.regions.compactMap { n in state.postgres[n].map { (n, $0) } }
+        let control = state.controlPatroni == nil ? [("control", state.control)] : []
+        let clusters = control + replica + state.regions.compactMap { n in state.postgres[n].map { (n, $0) } }
         for (name, cluster) in clusters where cluster.pid == nil {
             log("starting Postgres for \(name) on port \(cluster.port)")
             try await cluster.start()
@@ -240,8 +261,12 @@ public enum DevDeployment {
             await home.stopAll(grace: .seconds(10))
             stopped.append("\(left.count) Airflow process(es) of \(region)")
         }
+        if let patroni = state.controlPatroni {
+            await patroni.stop()
+            stopped.append("the Patroni cluster (\(patroni.members.count) members) and etcd")
+        }
         await withTaskGroup(of: String?.self) { group in
-            for (name, cluster) in [("control", state.control)]
+            for (name, cluster) in (state.controlPatroni == nil ? [("control", state.control)] : [])
                 + (state.controlReplica.map { [("control replica", $0)] } ?? [])
                 + state.regions.compactMap({ n in state.postgres[n].map { (n, $0) } })
             {
@@ -266,7 +291,7 @@ public enum DevDeployment {
             state.network != nil
             ? []
             : [state.control.port] + (state.controlReplica.map { [$0.port] } ?? []) + state.postgres.values.map(\.port)
-                + state.redis.values.map(\.port)
+                + state.redis.values.map(\.port) + (state.controlPatroni?.ports ?? [])
         let stillListening = ports.filter(Ports.isListening)
         if !stillListening.isEmpty {
             throw DevError(
@@ -275,6 +300,9 @@ public enum DevDeployment {
         if purge {
             try? FileManager.default.removeItem(atPath: state.control.directory)
             if let replica = state.controlReplica { try? FileManager.default.removeItem(atPath: replica.directory) }
+            for member in state.controlPatroni?.members ?? [] {
+                try? FileManager.default.removeItem(atPath: member.postgres.directory)
+            }
             for cluster in state.postgres.values { try? FileManager.default.removeItem(atPath: cluster.directory) }
             try? FileManager.default.removeItem(atPath: directory)
         }
@@ -288,8 +316,9 @@ public enum DevDeployment {
         guard let state = try DevState.load(directory: directory) else { return [] }
         let password = readPassword(state.passfile)
         var rows: [ServerStatus] = []
-        let clusters =
-            [("control", state.control)] + state.regions.compactMap { n in state.postgres[n].map { (n, $0) } }
+        let control =
+            state.controlPatroni.map { $0.members.map { ($0.name, $0.postgres) } } ?? [("control", state.control)]
+        let clusters = control + state.regions.compactMap { n in state.postgres[n].map { (n, $0) } }
         await withTaskGroup(of: (Int, ServerStatus).self) { group in
             for (index, (name, cluster)) in clusters.enumerated() {
                 group.addTask {

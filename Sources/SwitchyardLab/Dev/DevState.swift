@@ -15,6 +15,9 @@ public struct DevState: Codable, Sendable {
     public var control: LocalPostgres
     /// Its streaming replica (`dev up --control-replica`), promoted by the control-database-failover drill.
     public var controlReplica: LocalPostgres?
+    /// The control database as a Patroni cluster (`dev up --control-patroni`); `control` is then its first
+    /// member, which may no longer be the primary.
+    public var controlPatroni: DevPatroni?
     /// One cluster per region.
     public var postgres: [String: LocalPostgres]
     /// One Redis per region.
@@ -45,6 +48,7 @@ public struct DevState: Codable, Sendable {
     /// The control database's conninfo: with a replica, both hosts and `target_session_attrs=read-write`,
     /// so every client follows whichever of them is the primary.
     public var controlConninfo: String {
+        if let controlPatroni { return controlPatroni.conninfo(passfile: passfile) }
         guard let replica = controlReplica else { return control.conninfo(passfile: passfile) }
         return
             "host=127.0.0.1,127.0.0.1 port=\(control.port),\(replica.port) dbname=\(LocalPostgres.database) user=\(LocalPostgres.user) "

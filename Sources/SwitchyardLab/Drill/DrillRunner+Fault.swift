@@ -248,6 +248,10 @@ extension DrillRunner {
             )
         case .controlDatabaseFailover(let after):
             let state = try target.dev()
+            if let patroni = state.controlPatroni {
+                try await crashPatroniPrimary(patroni, control: control, timeline: &timeline, t0: t0)
+                return
+            }
             guard let replica = state.controlReplica, replica.isStandby else {
                 throw DrillError(
                     "the local deployment has no control replica: start it with `switchyard dev up --daemons --control-replica`"
@@ -355,6 +359,77 @@ extension DrillRunner {
     }
 
     /// Resumes what the fault froze and heals what it partitioned (the end of a timed fault).
+    /// A Patroni control database's primary host dies: a marker event is committed on it (acknowledged only
+    /// once the synchronous standby has it), then its Patroni, postmaster and backends are SIGKILLed, and a
+    /// watch records which member Patroni promotes and when it first accepts writes.
+    func crashPatroniPrimary(_ patroni: DevPatroni, control: PostgresConnection, timeline: inout Timeline, t0: Date)
+        async throws
+    {
+        guard let primary = await patroni.primary() else { throw DrillError("no Patroni member is the primary") }
+        let marker =
+            try await control.query(
+                "INSERT INTO switchyard.events (kind, message) VALUES ('drill', $1) RETURNING id",
+                [.text("committed on \(primary.name) just before the drill crashes it")]
+            ).first?["id"].require(Int.self)
+        let crashedAt = Date()
+        patroni.kill(primary)
+        let watch = Task { () -> (name: String, at: Date)? in
+            let deadline = ContinuousClock.now + .seconds(120)
+            while ContinuousClock.now < deadline {
+                if let next = await patroni.primary(), next.name != primary.name { return (next.name, Date()) }
+                try? await Task.sleep(for: .milliseconds(200))
+            }
+            return nil
+        }
+        pending.withLock {
+            $0.patroniCrash = PatroniCrash(
+                crashed: primary.name, marker: marker, crashedAt: crashedAt,
+                conninfo: patroni.conninfo(
+                    passfile: (try? target.dev().passfile) ?? ""), watch: watch)
+        }
+        timeline.add(
+            crashedAt, t0,
+            "SIGKILL the control database's primary \(primary.name) (its Patroni, postmaster and backends; port \(primary.postgres.port)) "
+                + "after committing marker event \(marker.map(String.init) ?? "?"); Patroni promotes a synchronous standby once the leader key's ttl (\(DevPatroni.ttl) s) runs out"
+        )
+    }
+
+    /// After a Patroni primary's crash: waits for the watch, then reads the marker on the new primary. Returns
+    /// the timeline lines and the report's figures.
+    func finishPatroniCrash(_ crash: PatroniCrash, t0: Date) async -> (
+        lines: [(Date, String)], promotedMs: Double?, promoted: String?, writesLost: Int?
+    ) {
+        guard let (name, at) = await crash.watch.value else {
+            return ([(Date(), "no Patroni member became the primary within 120 s of the crash")], nil, nil, nil)
+        }
+        let promotedMs = (at.timeIntervalSince(crash.crashedAt) * 10_000).rounded() / 10
+        var lines = [
+            (
+                at,
+                "Patroni promoted \(name): it accepts writes \(String(format: "%.1f", promotedMs / 1000)) s after the crash"
+            )
+        ]
+        var lost: Int?
+        if let marker = crash.marker,
+            let c = try? await PostgresConnection.connect(crash.conninfo, timeout: .seconds(5))
+        {
+            let found = try? await c.query("SELECT count(*) AS n FROM switchyard.events WHERE id = $1", [.int(marker)])
+                .first?["n"].require(Int.self)
+            await c.close()
+            if let found {
+                lost = found == 1 ? 0 : 1
+                lines.append(
+                    (
+                        Date(),
+                        found == 1
+                            ? "the new primary has marker event \(marker), committed on \(crash.crashed) just before its crash"
+                            : "the new primary LACKS marker event \(marker), committed on \(crash.crashed) before its crash"
+                    ))
+            }
+        }
+        return (lines, promotedMs, name, lost)
+    }
+
     func endTimedFault() async {
         if let links = pending.withLock({ state in
             defer { state.links = nil }; return state.links

@@ -13,6 +13,9 @@ extension DrillRunner {
         var activate: Double?
         var rto: Double?
         var hookFailures = 0
+        var controlPromotedMs: Double?
+        var controlPromoted: String?
+        var controlWritesLost: Int?
     }
 
     /// Watches the control database's failover journal (and, for scheduler faults, the region's acting
@@ -82,8 +85,22 @@ extension DrillRunner {
                                     ? "clock stepped back"
                                     : fault.kind == .link || fault.kind == .slowLink
                                         ? "WAN links restored" : "SIGCONT: resumed"
-                timeline.add(Date(), t0, what)
-                progress(what)
+                if let crash = pending.withLock({ state in
+                    defer { state.patroniCrash = nil }
+                    return state.patroniCrash
+                }) {
+                    let result = await finishPatroniCrash(crash, t0: t0)
+                    for (at, line) in result.lines {
+                        timeline.add(at, t0, line)
+                        progress(line)
+                    }
+                    observed.controlPromotedMs = result.promotedMs
+                    observed.controlPromoted = result.promoted
+                    observed.controlWritesLost = result.writesLost
+                } else {
+                    timeline.add(Date(), t0, what)
+                    progress(what)
+                }
                 resumeAt = nil
             }
             // The control database is away while the fault lasts: the journal is read once it is back.

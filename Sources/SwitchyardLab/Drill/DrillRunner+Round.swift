@@ -48,6 +48,9 @@ extension DrillRunner {
             report.activateMs = observed.activate
             report.rtoMs = observed.rto
             report.hookFailures = observed.hookFailures
+            report.controlPromotedMs = observed.controlPromotedMs
+            report.controlPromoted = observed.controlPromoted
+            report.controlWritesLost = observed.controlWritesLost
             if let detect = observed.detect { progress("detected after \(Int(detect)) ms") }
             if let rto = observed.rto { progress("recovered (RTO) after \(Int(rto)) ms") }
 

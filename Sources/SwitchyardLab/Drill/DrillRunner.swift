@@ -30,6 +30,9 @@ public final class DrillRunner: Sendable {
         var routerChanged = false
         var controlStopped = false
         var promoteControlReplica = false
+        /// A Patroni control database's crashed primary: its name, the marker event committed just before, and
+        /// the watch for the member Patroni promotes (its name and when it first accepted writes).
+        var patroniCrash: PatroniCrash?
         /// The WAN links as they were before a link fault (written back at its end).
         var links: WANLinks?
         /// A region's clock as it was before a clock step (written back at its end).
@@ -160,4 +163,18 @@ public final class DrillRunner: Sendable {
             return try await target.cluster(control).active
         }
     }
+}
+
+/// A Patroni control database's primary the drill crashed, and the watch for its successor.
+struct PatroniCrash: Sendable {
+    /// The crashed member.
+    var crashed: String
+    /// The event committed on it just before the crash.
+    var marker: Int?
+    /// When it was SIGKILLed.
+    var crashedAt: Date
+    /// The multi-host conninfo to read the marker back through.
+    var conninfo: String
+    /// Ends with the promoted member and when it first accepted writes (nil after 120 s).
+    var watch: Task<(name: String, at: Date)?, Never>
 }

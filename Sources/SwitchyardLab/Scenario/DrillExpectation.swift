@@ -121,6 +121,10 @@ public enum DrillMetric: String, Sendable, Equatable, CaseIterable, Codable {
     /// Campaign: faults of the active region that must fail over (a healthy standby, a live majority)
     /// after which none began within the round's timeout.
     case missedFailovers = "missed_failovers"
+    /// Patroni control database: the primary's crash → another member accepts writes.
+    case controlPromotedMs = "control_promoted_ms"
+    /// Patroni control database: writes committed on the old primary before its crash that the new one lacks.
+    case controlWritesLost = "control_writes_lost"
 
     /// True for durations in milliseconds (bounds may be written as `10s`).
     public var isDuration: Bool { rawValue.hasSuffix("_ms") }

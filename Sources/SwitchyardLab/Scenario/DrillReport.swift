@@ -74,6 +74,12 @@ public struct DrillReport: Codable, Sendable, Equatable {
     public var dualLeader: [String]
     /// What happened, in order, in milliseconds from the fault.
     public var timeline: [TimelineEntry]
+    /// A Patroni control database's failover: the primary's crash → another member accepts writes.
+    public var controlPromotedMs: Double?
+    /// The member Patroni promoted.
+    public var controlPromoted: String?
+    /// Writes committed on the crashed primary (a marker event, committed just before) the new primary lacks.
+    public var controlWritesLost: Int?
     /// Campaign only: faults that must not fail over after which one began.
     public var falseFailovers: Int?
     /// Campaign only: faults that must fail over after which none began.
@@ -213,6 +219,8 @@ public struct DrillReport: Codable, Sendable, Equatable {
         case .tasksUnfinished: tasksUnfinished.map(Double.init)
         case .falseFailovers: falseFailovers.map(Double.init)
         case .missedFailovers: missedFailovers.map(Double.init)
+        case .controlPromotedMs: controlPromotedMs
+        case .controlWritesLost: controlWritesLost.map(Double.init)
         }
     }
 

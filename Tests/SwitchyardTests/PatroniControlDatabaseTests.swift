@@ -1,0 +1,110 @@
+import Foundation
+import Postgres
+import SwitchyardCore
+import SwitchyardLab
+import SwitchyardRuntime
+import TestSupport
+import Testing
+
+/// The control database as production runs it: a three-member Patroni cluster over etcd, `synchronous_mode` on
+/// (`dev up --control-patroni`; Patroni from `scripts/install-patroni.sh`, etcd from Debian's `etcd-server`,
+/// both installed by `make test`, skipped with the reason where they could not be).
+@Suite(
+    "The control database on Patroni",
+    .enabled(if: PatroniInstall.available, Comment(rawValue: PatroniInstall.skipReason)))
+struct PatroniControlDatabaseTests {
+    /// `control-database-patroni.yaml` twice on one deployment: each time the primary's host dies (SIGKILL of its
+    /// Patroni, postmaster and backends), Patroni promotes another member, every Switchyard client follows it
+    /// through the multi-host connection string, no command stops, nothing fails over, the write committed just
+    /// before the crash is on the new primary, and the active region's epoch never goes back. The second round
+    /// crashes the member the first promoted, so the first one's dead member must have rejoined as a replica.
+    @Test func aCrashedPrimaryIsReplacedByPatroniAndSwitchyardRunsOnThroughIt() async throws {
+        try await DeploymentSlots.shared.withSlot {
+            let dir = try await TestServers.shared.scratchDirectory("patroni")
+            func register() {
+                guard let state = try? DevState.load(directory: dir) else { return }
+                TestServers.registerDeployment(state)
+                for daemon in state.daemons { TestServers.registerDaemon(daemon.pid) }
+            }
+            var ports: [Int] = []
+            do {
+                let up = try await SwitchyardBinary.run([
+                    "dev", "up", "--regions", "2", "--daemons", "--control-patroni", "--dir", dir,
+                ])
+                register()
+                try #require(up.status == 0, "\(up.output)\(up.errors)")
+                let state = try #require(try DevState.load(directory: dir))
+                let patroni = try #require(state.controlPatroni)
+                #expect(patroni.members.count == 3)
+                ports = patroni.ports
+                // Every daemon reaches the control database through every member, read-write only.
+                let plane = try String(contentsOfFile: state.configDirectory + "/controlplane.yaml", encoding: .utf8)
+                #expect(plane.contains("target_session_attrs=read-write"))
+                for member in patroni.members { #expect(plane.contains(String(member.postgres.port))) }
+                let epochBefore = try await activeEpoch(state)
+
+                var crashed: [String] = []
+                for round in 1...2 {
+                    let primary = try #require(await patroni.primary(), "round \(round): no primary")
+                    let run = try await SwitchyardBinary.run([
+                        "drill", drillsDirectory + "/control-database-patroni.yaml", "--dir", dir, "--json",
+                    ])
+                    register()
+                    let report = try WireJSON.decoder().decode(DrillReport.self, from: Data(run.output.utf8))
+                    print(
+                        "patroni round \(round): \(primary.name) crashed, \(report.controlPromoted ?? "none") promoted after "
+                            + "\(report.controlPromotedMs ?? -1) ms; runs started meanwhile \(report.runsStartedDuringFault ?? -1), "
+                            + "commands stopped \(report.commandsStopped), failovers \(report.failovers)")
+                    #expect(
+                        run.status == 0 && report.passed,
+                        "round \(round): \(report.expectations.filter { !$0.held }) \(run.errors.suffix(4000))")
+                    #expect(report.failovers == 0 && report.commandsStopped == 0 && report.controlWritesLost == 0)
+                    #expect(report.controlPromoted != nil && report.controlPromoted != primary.name)
+                    crashed.append(primary.name)
+                }
+                // The second crash struck the member the first promoted: the first's dead member had rejoined.
+                #expect(crashed.count == 2 && crashed[0] != crashed[1], "\(crashed)")
+                #expect(try await activeEpoch(state) >= epochBefore)
+                // Restored: one primary, both others streaming from it again (the second dead one rejoins too).
+                var replicas = 0
+                let rejoined = await waitFor(seconds: 90) {
+                    guard let primary = await patroni.primary(),
+                        let c = try? await PostgresConnection.connect(
+                            primary.postgres.setupConninfo, timeout: .seconds(2))
+                    else { return false }
+                    replicas =
+                        (try? await c.query(
+                            "SELECT count(*) AS n FROM pg_stat_replication WHERE state = 'streaming'"
+                        ).first?["n"].require(Int.self)) ?? 0
+                    await c.close()
+                    return replicas == 2
+                }
+                #expect(rejoined, "\(replicas) replicas streaming")
+            } catch {
+                _ = try? await SwitchyardBinary.run(["dev", "down", "--dir", dir, "--purge"])
+                throw error
+            }
+            let down = try await SwitchyardBinary.run(["dev", "down", "--dir", dir, "--purge"])
+            #expect(down.status == 0, "\(down.errors)")
+            // Nothing of the cluster is left running: etcd, Patroni's REST APIs and the servers.
+            #expect(ports.filter(Ports.isListening).isEmpty, "\(ports.filter(Ports.isListening))")
+        }
+    }
+
+    /// The active region's epoch in the control database.
+    func activeEpoch(_ state: DevState) async throws -> Int {
+        let c = try await PostgresConnection.connect(state.controlConninfo, timeout: .seconds(10))
+        return try await c.closeAfter {
+            try await c.query("SELECT epoch FROM switchyard.cluster_state").first?["epoch"].require(Int.self) ?? 0
+        }
+    }
+
+    func waitFor(seconds: Int, _ check: () async -> Bool) async -> Bool {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while ContinuousClock.now < deadline {
+            if await check() { return true }
+            try? await Task.sleep(for: .milliseconds(500))
+        }
+        return false
+    }
+}
