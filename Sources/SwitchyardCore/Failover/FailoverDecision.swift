@@ -165,6 +165,8 @@ public enum FailoverDecision {
     }
 
     static let noActiveRegion = "no active region"
+    /// In a stay's reason: the down views that were not counted follow.
+    public static let notCounted = "; not counted: "
     static let automaticOff = "; automatic failover is off"
     static let pausedReason = "; failover is paused"
     static let cooldownReason = "; inside the cooldown of "
@@ -188,7 +190,7 @@ public enum FailoverDecision {
         let (votes, discounted) = downVotes(active, input)
         guard votes.count >= needed else {
             let down = active.observations.filter { $0.live && $0.health == .down }.count
-            let why = discounted.isEmpty ? "" : "; not counted: " + discounted.sorted().joined(separator: "; ")
+            let why = discounted.isEmpty ? "" : notCounted + discounted.sorted().joined(separator: "; ")
             return .stay(
                 "\(activeName): \(votes.count) of \(needed) needed observers see it down for \(input.evidenceGrace) on evidence or \(input.failureGrace) on silence (\(down) see it down now\(why))"
             )

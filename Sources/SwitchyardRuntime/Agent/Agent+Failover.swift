@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Postgres
 import SwitchyardCore
+import Synchronization
 
 extension Agent {
     /// Contends for failover leadership (the control database's failover lock, on a lock session with
@@ -29,11 +30,16 @@ extension Agent {
                 let warm = WarmConnections()
                 let executor = FailoverExecutor(
                     configuration: configuration, leader: observer, logger: logger, warm: warm)
+                let deadline = SharedLeaderDeadline(stepDownAfter: election.stepDownAfter)
                 // A failover can run longer than idle_session_timeout (it may wait out a lease, copy many
                 // runs): keep the lock session busy meanwhile, or the server would free the lock mid-failover.
+                // Each answer confirms the lock as the loop's own does (the session held it when the query was
+                // sent): a pass slowed by a far control database or a starved host keeps its right to act
+                // while the session answers, instead of stepping down with a failover due.
                 let keepAlive = Task {
                     while !Task.isCancelled {
-                        _ = try? await session.connection.query("SELECT 1")
+                        let sent = ContinuousClock.now
+                        if (try? await session.connection.query("SELECT 1")) != nil { deadline.confirm(sentAt: sent) }
                         try? await Task.sleep(for: election.heartbeatInterval)
                     }
                 }
@@ -49,7 +55,6 @@ extension Agent {
                         await shadows.value; await warm.closeAll()
                     }
                 }
-                var deadline = LeaderDeadline(stepDownAfter: election.stepDownAfter)
                 let incidents = IncidentBook()  // read when leadership begins, then kept in step
                 var lastIncidentError = ""
                 var lastOutcome = ""
@@ -114,6 +119,12 @@ extension Agent {
                         }
                     } else if "\(outcome)" != lastOutcome, case .blocked(let why) = outcome {
                         logger.warning("failover blocked", metadata: ["reason": "\(why)"])
+                    } else if "\(outcome)" != lastOutcome, case .stay(let why) = outcome,
+                        why.contains(FailoverDecision.notCounted)
+                    {
+                        // Observers that see the active region down but whose votes do not count (lagging, or
+                        // finding most regions silent at once): the one reason a due failover silently waits.
+                        logger.warning("failover waits: down votes not counted", metadata: ["reason": "\(why)"])
                     }
                     lastOutcome = "\(outcome)"
                     // Runs a failover could not move (its old database was unreachable, the shadow's copy
@@ -235,4 +246,17 @@ extension Agent {
             _ = try await executor.run(control, id: failoverId)
         }
     }
+}
+
+/// The failover leader's deadline, confirmed by its loop and by its lock session's keep-alive alike.
+final class SharedLeaderDeadline: Sendable {
+    private let state: Mutex<LeaderDeadline>
+
+    init(stepDownAfter: Duration) { state = Mutex(LeaderDeadline(stepDownAfter: stepDownAfter)) }
+
+    /// Records a round trip on the lock session, sent at `sentAt`, that succeeded.
+    func confirm(sentAt: ContinuousClock.Instant) { state.withLock { $0.confirm(sentAt: sentAt) } }
+
+    /// True while the leader may act.
+    func allowsActing(at now: ContinuousClock.Instant) -> Bool { state.withLock { $0.allowsActing(at: now) } }
 }
