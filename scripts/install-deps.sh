@@ -28,7 +28,9 @@ demo_optional=(iproute2 nftables faketime)
 # Optional: wrk/nginx/hyperfine for benchmarks, chromium for the dashboard test, prometheus for promtool (alert
 # rules), systemd for systemd-analyze (units), dpkg-dev, fakeroot and lintian for the Debian package, etcd-server
 # for the control database under Patroni (scripts/install-patroni.sh puts Patroni itself in a cached virtualenv).
-test_optional=(wrk nginx-light hyperfine chromium prometheus systemd dpkg-dev fakeroot lintian etcd-server)
+# python3-venv: the Patroni virtualenv is made with the system's python3 (installed here, before the install scripts
+# run at once and would race for apt's lock).
+test_optional=(wrk nginx-light hyperfine chromium prometheus systemd dpkg-dev fakeroot lintian etcd-server python3-venv)
 # Packages that carry a service, and the service's name.
 declare -A services=([postgresql]=postgresql [redis-server]=redis-server [nginx-light]=nginx [prometheus]=prometheus
     [etcd-server]=etcd)

@@ -116,7 +116,9 @@ public actor TestServers {
 
     /// Stops a dev deployment's servers when the test process exits.
     public static func registerDeployment(_ state: DevState) {
-        register(pidFile: state.control.dataDirectory + "/postmaster.pid", signal: SIGINT)
+        if state.controlPatroni == nil {  // Patroni's members are registered below, each after its Patroni
+            register(pidFile: state.control.dataDirectory + "/postmaster.pid", signal: SIGINT)
+        }
         if let replica = state.controlReplica {
             register(pidFile: replica.dataDirectory + "/postmaster.pid", signal: SIGINT)
         }

@@ -45,6 +45,9 @@ struct PatroniControlDatabaseTests {
 
                 var crashed: [String] = []
                 for round in 1...2 {
+                    // Every member streams before each crash: in round 2, the member round 1 killed has rejoined.
+                    let streaming = await streamingReplicas(patroni, expecting: 2)
+                    #expect(streaming == 2, "round \(round): \(streaming) replicas streaming before the crash")
                     let primary = try #require(await patroni.primary(), "round \(round): no primary")
                     let run = try await SwitchyardBinary.run([
                         "drill", drillsDirectory + "/control-database-patroni.yaml", "--dir", dir, "--json",
@@ -66,20 +69,8 @@ struct PatroniControlDatabaseTests {
                 #expect(crashed.count == 2 && crashed[0] != crashed[1], "\(crashed)")
                 #expect(try await activeEpoch(state) >= epochBefore)
                 // Restored: one primary, both others streaming from it again (the second dead one rejoins too).
-                var replicas = 0
-                let rejoined = await waitFor(seconds: 90) {
-                    guard let primary = await patroni.primary(),
-                        let c = try? await PostgresConnection.connect(
-                            primary.postgres.setupConninfo, timeout: .seconds(2))
-                    else { return false }
-                    replicas =
-                        (try? await c.query(
-                            "SELECT count(*) AS n FROM pg_stat_replication WHERE state = 'streaming'"
-                        ).first?["n"].require(Int.self)) ?? 0
-                    await c.close()
-                    return replicas == 2
-                }
-                #expect(rejoined, "\(replicas) replicas streaming")
+                let replicas = await streamingReplicas(patroni, expecting: 2)
+                #expect(replicas == 2, "\(replicas) replicas streaming")
             } catch {
                 _ = try? await SwitchyardBinary.run(["dev", "down", "--dir", dir, "--purge"])
                 throw error
@@ -97,6 +88,23 @@ struct PatroniControlDatabaseTests {
         return try await c.closeAfter {
             try await c.query("SELECT epoch FROM switchyard.cluster_state").first?["epoch"].require(Int.self) ?? 0
         }
+    }
+
+    /// The replicas streaming from the primary, waited for (90 s) until there are `expecting`.
+    func streamingReplicas(_ patroni: DevPatroni, expecting: Int) async -> Int {
+        var replicas = 0
+        _ = await waitFor(seconds: 90) {
+            guard let primary = await patroni.primary(),
+                let c = try? await PostgresConnection.connect(primary.postgres.setupConninfo, timeout: .seconds(2))
+            else { return false }
+            replicas =
+                (try? await c.query(
+                    "SELECT count(*) AS n FROM pg_stat_replication WHERE state = 'streaming'"
+                ).first?["n"].require(Int.self)) ?? 0
+            await c.close()
+            return replicas == expecting
+        }
+        return replicas
     }
 
     func waitFor(seconds: Int, _ check: () async -> Bool) async -> Bool {

@@ -265,6 +265,8 @@ public enum DevDeployment {
             await patroni.stop()
             stopped.append("the Patroni cluster (\(patroni.members.count) members) and etcd")
         }
+        await DevPatroni.stopLeftovers(
+            directory: directory, root: URL(fileURLWithPath: state.control.directory).deletingLastPathComponent().path)
         await withTaskGroup(of: String?.self) { group in
             for (name, cluster) in (state.controlPatroni == nil ? [("control", state.control)] : [])
                 + (state.controlReplica.map { [("control replica", $0)] } ?? [])

@@ -133,14 +133,14 @@ public struct DevPatroni: Sendable, Codable {
         log(
             "starting etcd on port \(cluster.etcd.clientPort) and a three-member Patroni cluster for the control database"
         )
-        try cluster.etcd.start()
-        try cluster.savePids()
-        let replication = DevDeployment.randomPassword()
-        for index in cluster.members.indices {
-            try await cluster.members[index].writeConfiguration(
-                etcdPort: cluster.etcd.clientPort, password: password, replicationPassword: replication)
-        }
         do {
+            try cluster.etcd.start()
+            try cluster.savePids()
+            let replication = DevDeployment.randomPassword()
+            for index in cluster.members.indices {
+                try await cluster.members[index].writeConfiguration(
+                    etcdPort: cluster.etcd.clientPort, password: password, replicationPassword: replication)
+            }
             try cluster.start(0)
             let first = cluster.members[0]
             guard try await cluster.waitForPrimary(timeout: .seconds(120)) == first.name else {
@@ -163,16 +163,15 @@ public struct DevPatroni: Sendable, Codable {
     /// Starts member `index`'s Patroni (as the postgres user when root).
     mutating func start(_ index: Int) throws {
         let member = members[index]
+        // In the member's own directory: Patroni starts PostgreSQL through a spawned Python process that changes
+        // to its parent's working directory, which the postgres user may not enter (a checkout under /root).
+        let patroni = [
+            "/usr/bin/env", "--chdir=\(member.postgres.directory)", PatroniInstall.patroni, member.configFile,
+        ]
         let (program, arguments) =
             Subprocess.isRoot
-            ? (
-                "/usr/bin/setpriv",
-                [
-                    "--reuid=postgres", "--regid=postgres", "--init-groups", "--", PatroniInstall.patroni,
-                    member.configFile,
-                ]
-            )
-            : (PatroniInstall.patroni, [member.configFile])
+            ? ("/usr/bin/setpriv", ["--reuid=postgres", "--regid=postgres", "--init-groups", "--"] + patroni)
+            : (patroni[0], Array(patroni.dropFirst()))
         members[index].pid = try Daemon.spawn(program, arguments, log: member.logFile, detach: true)
         try savePids()
     }
@@ -293,6 +292,24 @@ public struct DevPatroni: Sendable, Codable {
             }
         }
         if let pid = etcd.pid, Processes.isAlive(pid) { await Processes.terminate(pid, timeout: .seconds(10)) }
+    }
+
+    /// Stops what the pid files under `directory/patroni` name that is still a Patroni or etcd of that deployment
+    /// (its command line names the deployment's files): what a `dev up` interrupted before it saved the cluster
+    /// in the state left running.
+    public static func stopLeftovers(directory: String, root: String?) async {
+        let pidDirectory = directory + "/patroni"
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: pidDirectory)) ?? []
+        for file in files where file.hasSuffix(".pid") {
+            guard let text = try? String(contentsOfFile: pidDirectory + "/" + file, encoding: .utf8),
+                let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), Processes.isAlive(pid)
+            else { continue }
+            let cmdline = (Processes.readProcFile("/proc/\(pid)/cmdline") ?? "").replacingOccurrences(
+                of: "\0", with: " ")
+            let ours = cmdline.contains(directory + "/") || root.map { cmdline.contains($0 + "/") } == true
+            guard ours, cmdline.contains("patroni") || cmdline.contains("etcd") else { continue }
+            await Processes.terminate(pid, timeout: .seconds(30))
+        }
     }
 
     /// Every port the cluster listens on.

@@ -230,11 +230,21 @@ extension DrillRunner {
             )
         case .stopControlDatabase(let duration):
             let state = try target.dev()
+            if state.controlPatroni != nil {
+                throw DrillError(
+                    "the control database runs under Patroni here: use control-database-patroni.yaml (Patroni would promote a stopped primary)"
+                )
+            }
             pending.withLock { $0.controlStopped = true }
             timeline.add(
                 t0, t0, "stopping the control database (fast shutdown) for \(duration); every region keeps running")
             await state.control.stop()
         case .hangControlDatabase(let duration):
+            if try target.dev().controlPatroni != nil {
+                throw DrillError(
+                    "the control database runs under Patroni here: use control-database-patroni.yaml (Patroni would promote away from a hung primary)"
+                )
+            }
             guard let pid = try target.dev().control.pid else {
                 throw DrillError("the control database is not running")
             }
