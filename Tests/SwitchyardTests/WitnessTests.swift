@@ -90,8 +90,13 @@ struct WitnessTests {
             #expect(capacity.witnesses == ["witness"] && capacity.needed == 2 && capacity.knownObservers == 3)
             #expect(capacity.remainingIfActiveLost == [state.regions[1], "witness"].sorted())
             #expect(capacity.targets == [state.regions[1]])
-            let fromWitness = await Self.status(witnessPort)
-            #expect(fromWitness?.observer == "witness" && fromWitness?.failoverCapacity?.ready == true)
+            // The witness reads the same observations a cycle later or sooner: awaited, not read at an instant.
+            let fromWitness = try await Self.waitForStatus(witnessPort, timeout: .seconds(60)) {
+                $0.failoverCapacity?.ready == true
+            }
+            #expect(
+                fromWitness?.observer == "witness" && fromWitness?.failoverCapacity?.ready == true,
+                "\(String(describing: fromWitness?.failoverCapacity))")
             let metrics = try await HTTPClient().send(
                 HTTPRequest(
                     method: "GET", url: "http://127.0.0.1:\(standbyPort)/metrics", timeout: .seconds(3),

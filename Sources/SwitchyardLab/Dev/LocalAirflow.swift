@@ -105,6 +105,9 @@ public final class AirflowHome: @unchecked Sendable {
                 result_backend = db+postgresql://\(user)@127.0.0.1:\(port)/\(database)
                 worker_concurrency = 4
                 worker_prefetch_multiplier = 1
+                # Airflow gives a publish to the broker 1 s, three times, then fails the task it never ran: on
+                # a starved test host (load 20 on 2 cores) a scheduler's publish can take longer than that.
+                operation_timeout = 10
 
                 """
             } ?? ""

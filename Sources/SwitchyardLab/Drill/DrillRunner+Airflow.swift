@@ -87,6 +87,8 @@ extension DrillRunner {
                 progress(
                     "Airflow in \(active): runs \(seen?["runs"].string ?? "?"), \(dag) paused \(seen?["paused"].string ?? "?"), "
                         + "last SchedulerJob heartbeat \(seen?["beat_s"].string ?? "never") s ago")
+                await reportFailedAttempts(db, home: home, runIds: runIds)
+                reportAirflowErrors(state.daemons.filter { $0.region == active && $0.kind != "agent" })
                 throw DrillError(
                     "precondition: \(running) of \(runIds.count) Airflow runs running and \(executing) tasks\(task.map { " \($0)" } ?? "") executing in \(active) after 120 s"
                 )
@@ -96,6 +98,45 @@ extension DrillRunner {
                 "workload: \(runIds.count) Airflow runs of \(dag) in flight in \(active), \(executing) tasks executing"
                     + (shadowed ? ", in every standby's shadow" : ", NOT in every standby's shadow yet"))
             return runIds
+        }
+    }
+
+    /// Prints, for whoever reads a workload that never got in flight, every task instance of `runIds` that
+    /// failed or waits for a retry, with the end of its attempt's log from the Airflow home (where Airflow 3
+    /// writes `dag_id=…/run_id=…/task_id=…/attempt=N.log`): the reason is in there, not in the run's state.
+    func reportFailedAttempts(_ db: PostgresConnection, home: AirflowHome, runIds: [String]) async {
+        guard
+            let rows = try? await db.query(
+                """
+                SELECT dag_id, run_id, task_id, try_number, state::text AS state,
+                       round(extract(epoch FROM end_date - start_date)::numeric, 1)::text AS seconds
+                  FROM public.task_instance
+                 WHERE run_id = ANY($1::text[]) AND state IN ('failed', 'up_for_retry', 'upstream_failed')
+                 ORDER BY run_id, task_id LIMIT 6
+                """, [.array(runIds.map { .text($0) })])
+        else { return }
+        for row in rows.rows {
+            let (dag, run, task) = (row["dag_id"].string ?? "", row["run_id"].string ?? "", row["task_id"].string ?? "")
+            let attempt = max(1, row["try_number"].int ?? 1)
+            let path = home.directory + "/logs/dag_id=\(dag)/run_id=\(run)/task_id=\(task)/attempt=\(attempt).log"
+            let log = (try? String(contentsOfFile: path, encoding: .utf8)).map { String($0.suffix(2000)) }
+            progress(
+                "Airflow task \(run) \(task) try \(attempt): \(row["state"].string ?? "?") after \(row["seconds"].string ?? "?") s; "
+                    + (log.map { "its log ends:\n\($0)" } ?? "no log at \(path)"))
+        }
+    }
+
+    /// Prints the last error lines of the region's scheduler and worker logs (where Airflow's scheduler
+    /// says why it failed a task it never ran: a publish to the broker that timed out, an executor event).
+    func reportAirflowErrors(_ daemons: [DaemonRecord]) {
+        let markers = ["ERROR", "[error", "Timeout Error", "Error sending", "Executor reported", "marking", "failed"]
+        for daemon in daemons {
+            guard let text = try? String(contentsOfFile: daemon.logFile, encoding: .utf8) else { continue }
+            let lines = text.split(separator: "\n").filter { line in markers.contains { line.contains($0) } }
+            guard !lines.isEmpty else { continue }
+            progress(
+                "\(daemon.name)'s log, its last \(min(8, lines.count)) of \(lines.count) error lines:\n"
+                    + lines.suffix(8).map { String($0.prefix(600)) }.joined(separator: "\n"))
         }
     }
 
