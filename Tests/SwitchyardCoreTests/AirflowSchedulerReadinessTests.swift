@@ -34,14 +34,37 @@ struct AirflowSchedulerReadinessTests {
         #expect((problem == nil) == ready, "\(String(describing: problem))")
     }
 
-    /// After a hand-off the new leader waits out the old command's grace, then Airflow registers within its
-    /// threshold: the active region is not down meanwhile (a false failover), but is once that window passed.
-    @Test(arguments: [(5.0, true), (40.0, true), (60.0, false)])
+    /// After a hand-off the new leader waits out the old command's grace, then Airflow registers within
+    /// `start_timeout`: the active region is not down meanwhile (a false failover), but is once that window
+    /// passed. (A CI run failed an Airflow region over at 53 s: the leader waited 22 s, then
+    /// `airflow scheduler` was still importing at load 14, past the threshold of 30 s the window had.)
+    @Test(arguments: [(5.0, true), (40.0, true), (60.0, true), (131.0, true), (133.0, false)])
     func aNewLeaderStartingAirflowIsNotDown(tenure: Double, ready: Bool) {
         let reading = R(aliveJobs: 0, jobAge: nil, leaderAge: 0.3, fenceAge: 900, fenceOpen: true, leaderTenure: tenure)
         let problem = AirflowSchedulerReadiness.problem(
             reading, active: true, staleAfter: .seconds(30), leaderStaleAfter: .seconds(5),
-            startWindow: .seconds(12))
+            startWindow: .seconds(12), startTimeout: .seconds(120))
+        #expect((problem == nil) == ready, "\(String(describing: problem))")
+    }
+
+    /// A region just activated (a failover's target) starts `airflow scheduler` once its hold ends; it is
+    /// starting, not down, for `start_timeout`, never less than Airflow's threshold. A leader gone stale or
+    /// a closed fence is no start.
+    @Test(
+        arguments: [
+            (60.0, 0.3, true, .seconds(90), true), (100.0, 0.3, true, .seconds(90), false),
+            (25.0, 0.3, true, .seconds(10), true), (35.0, 0.3, true, .seconds(10), false),
+            (60.0, 9.0, true, .seconds(90), false), (60.0, 0.3, false, .seconds(90), false),
+        ] as [(Double, Double, Bool, Duration, Bool)])
+    func aJustActivatedRegionStartingAirflowIsNotDown(
+        fenceAge: Double, leaderAge: Double, fenceOpen: Bool, startTimeout: Duration, ready: Bool
+    ) {
+        let reading = R(
+            aliveJobs: 0, jobAge: nil, leaderAge: leaderAge, fenceAge: fenceAge, fenceOpen: fenceOpen,
+            leaderTenure: 900)
+        let problem = AirflowSchedulerReadiness.problem(
+            reading, active: true, staleAfter: .seconds(30), leaderStaleAfter: .seconds(5),
+            startWindow: .seconds(12), startTimeout: startTimeout)
         #expect((problem == nil) == ready, "\(String(describing: problem))")
     }
 
@@ -54,6 +77,18 @@ struct AirflowSchedulerReadinessTests {
             "us-east.yaml": ConfigFixture.region + "\nschedulers:\n  probe: airflow\n  stale_after: 45s\n"
         ])
         #expect(try ConfigLoader.load(directory: set.directory).regions.first?.schedulers.staleAfter == .seconds(45))
+        #expect(region.schedulers.startTimeout == .seconds(120))
+        let slow = try ConfigFixture([
+            "us-east.yaml": ConfigFixture.region + "\nschedulers:\n  probe: airflow\n  start_timeout: 5m\n"
+        ])
+        #expect(
+            try ConfigLoader.load(directory: slow.directory).regions.first?.schedulers.startTimeout == .seconds(300))
+        // Only the airflow probe starts a command it waits for: elsewhere the field is an error, named.
+        let misplaced = try ConfigFixture([
+            "us-east.yaml": ConfigFixture.region + "\nschedulers:\n  probe: heartbeat\n  start_timeout: 5m\n"
+        ])
+        let error = #expect(throws: ConfigErrors.self) { try ConfigLoader.load(directory: misplaced.directory) }
+        #expect("\(String(describing: error))".contains("start_timeout"), "\(String(describing: error))")
     }
 }
 

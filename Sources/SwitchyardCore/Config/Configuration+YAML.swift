@@ -98,6 +98,9 @@ extension Configuration {
         var schedulers: [(String, Node)] = [("probe", plain(region.schedulers.probe.rawValue))]
         if let url = region.schedulers.url { schedulers.append(("url", string(URLRedaction.redacted(url)))) }
         schedulers.append(("stale_after", duration(region.schedulers.staleAfter)))
+        if region.schedulers.probe == .airflow {
+            schedulers.append(("start_timeout", duration(region.schedulers.startTimeout)))
+        }
         return map([
             ("name", string(region.name)), ("file", string(region.file)), ("priority", int(region.priority)),
             ("database", map([("dsn", string(ConnInfo.redacted(region.databaseDSN)))])),

@@ -56,7 +56,7 @@ extension RegionConfig {
     }
 
     private static func readSchedulers(_ section: MappingReader, defaultStaleAfter: Duration) -> SchedulersConfig {
-        section.allow(["probe", "url", "stale_after"])
+        section.allow(["probe", "url", "stale_after", "start_timeout"])
         let probe = section.choice("probe", default: SchedulersConfig.Probe.heartbeat)
         var url: String?
         if let value = section.child("url"), let text = value.nonEmptyString() {
@@ -72,9 +72,13 @@ extension RegionConfig {
         }
         // Airflow heartbeats every ~5-11 s and calls a scheduler alive for 30 s: its threshold, not ours.
         let staleDefault = probe == .airflow ? SchedulersConfig.airflowDefaultStaleAfter : defaultStaleAfter
+        if probe != .airflow, section.has("start_timeout") {
+            section.fail("start_timeout", "is only used with probe: airflow")
+        }
         return SchedulersConfig(
             probe: probe, url: url, staleAfter: section.duration("stale_after", default: staleDefault),
-            leaderStaleAfter: defaultStaleAfter)
+            leaderStaleAfter: defaultStaleAfter,
+            startTimeout: section.duration("start_timeout", default: SchedulersConfig.airflowDefaultStartTimeout))
     }
 
     private static func readCritical(_ root: MappingReader, hasRedis: Bool) -> [RegionComponent] {

@@ -73,19 +73,29 @@ public struct SchedulersConfig: Sendable, Equatable {
     /// A Switchyard scheduler leader's heartbeat older than this is stale (`probes.scheduler_stale_after`):
     /// the `airflow` probe's readiness of a standby, whose leader starts `airflow scheduler` once active.
     public var leaderStaleAfter: Duration
+    /// `start_timeout` (the `airflow` probe): how long `airflow scheduler` may take, from the moment the
+    /// region's leader may start it (activation, the end of a dispatch hold, a hand-off's wait), to its
+    /// first heartbeat. Until then an active region without a SchedulerJob is starting, not down: a
+    /// Python start-up that imports Airflow and its providers takes tens of seconds on a busy host (one
+    /// had printed only its banner 31 s after it started, at load 14 on 2 cores), and a region judged
+    /// down while it starts fails over for nothing.
+    public var startTimeout: Duration
 
     /// Airflow's `scheduler_health_check_threshold` default, the `airflow` probe's default threshold.
     public static let airflowDefaultStaleAfter: Duration = .seconds(30)
+    /// The `airflow` probe's default `start_timeout`.
+    public static let airflowDefaultStartTimeout: Duration = .seconds(120)
 
     /// Creates the section.
     public init(
         probe: Probe = .heartbeat, url: String? = nil, staleAfter: Duration = .seconds(5),
-        leaderStaleAfter: Duration? = nil
+        leaderStaleAfter: Duration? = nil, startTimeout: Duration = SchedulersConfig.airflowDefaultStartTimeout
     ) {
         self.probe = probe
         self.url = url
         self.staleAfter = staleAfter
         self.leaderStaleAfter = leaderStaleAfter ?? staleAfter
+        self.startTimeout = startTimeout
     }
 }
 

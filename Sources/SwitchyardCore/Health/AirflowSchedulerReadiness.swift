@@ -39,12 +39,15 @@ public enum AirflowSchedulerReadiness {
     /// nil when ready; else why not (positive evidence: the rows say so).
     ///
     /// - Parameter startWindow: how long a new leader may wait before it starts `airflow scheduler` after a
-    ///   hand-off (`step_down_after + exec_grace + 250 ms`); Airflow's own threshold is added on top.
+    ///   hand-off (`step_down_after + exec_grace + 250 ms`); the start-up's own allowance is added on top.
+    /// - Parameter startTimeout: how long `airflow scheduler` may take to its first heartbeat once it may
+    ///   start (`schedulers.start_timeout`); never less than Airflow's threshold.
     public static func problem(
         _ r: Reading, active: Bool, staleAfter: Duration, leaderStaleAfter: Duration,
-        startWindow: Duration = .zero
+        startWindow: Duration = .zero, startTimeout: Duration = .zero
     ) -> String? {
         let threshold = staleAfter.secondsDouble
+        let starting = max(threshold, startTimeout.secondsDouble)
         let leaderFresh = r.leaderAge.map { $0 <= leaderStaleAfter.secondsDouble } ?? false
         // The active region's Switchyard leader is gone: its guards have stopped `airflow scheduler` (SIGTERM,
         // SIGKILL after exec_grace), although a killed scheduler's job row looks alive for up to stale_after.
@@ -56,9 +59,9 @@ public enum AirflowSchedulerReadiness {
         let noJob = "no running SchedulerJob with a heartbeat in the last \(staleAfter)"
         if active {
             // Just activated (or still held after a failover), or a new leader after a hand-off: it is starting
-            // `airflow scheduler`, which registers within Airflow's threshold of the moment it may.
-            if leaderFresh, r.fenceOpen, let age = r.fenceAge, age <= threshold { return nil }
-            if leaderFresh, r.fenceOpen, let tenure = r.leaderTenure, tenure <= threshold + startWindow.secondsDouble {
+            // `airflow scheduler`, which registers within `start_timeout` of the moment it may.
+            if leaderFresh, r.fenceOpen, let age = r.fenceAge, age <= starting { return nil }
+            if leaderFresh, r.fenceOpen, let tenure = r.leaderTenure, tenure <= starting + startWindow.secondsDouble {
                 return nil
             }
             return noJob

@@ -194,7 +194,8 @@ actor PostgresProbe {
                     leaderTenure: try row["leader_tenure"].optional(Double.self))
                 if let problem = AirflowSchedulerReadiness.problem(
                     reading, active: mustBePrimary, staleAfter: schedulers.staleAfter,
-                    leaderStaleAfter: schedulers.leaderStaleAfter, startWindow: execStartWindow)
+                    leaderStaleAfter: schedulers.leaderStaleAfter, startWindow: execStartWindow,
+                    startTimeout: schedulers.startTimeout)
                 {
                     schedulersResult = .failed(problem, evidence: .positive, latency: latency, detail)
                 } else {
