@@ -99,6 +99,7 @@ public actor PostgresConnection {
         }
         connection = conn
         var status = PGRES_POLLING_WRITING
+        var exchanges = 0
         while true {
             if PQstatus(conn) == CONNECTION_BAD || status == PGRES_POLLING_FAILED {
                 let message = libpqMessage()
@@ -110,16 +111,37 @@ public actor PostgresConnection {
                 read: status == PGRES_POLLING_READING, write: status == PGRES_POLLING_WRITING,
                 deadline: deadline)
             if !ready {
+                // Where the handshake stopped tells a silent network (no TCP) from a slow server or a long
+                // path (an answer awaited after several exchanges, each a round trip).
+                let phase = Self.phase(PQstatus(conn))
                 close()
                 throw PostgresError(
-                    code: .timeout, operation: "connect", message: "no answer before the connect deadline")
+                    code: .timeout, operation: "connect",
+                    message: "no answer before the connect deadline (\(phase), after \(exchanges) exchanges)")
             }
+            exchanges += 1
             status = PQconnectPoll(conn)
         }
         PQsetnonblocking(conn, 1)
         // libpq prints NOTICEs to stderr by default; a daemon's output is its log, not the server's chatter.
         PQsetNoticeReceiver(conn, { _, _ in }, nil)
         cancelToken.reset(to: conn)
+    }
+
+    /// The step of libpq's connection handshake a connect was in.
+    static func phase(_ status: ConnStatusType) -> String {
+        switch status {
+        case CONNECTION_STARTED: "waiting for TCP"
+        case CONNECTION_MADE: "TCP made, sending the startup"
+        case CONNECTION_SSL_STARTUP: "negotiating TLS"
+        case CONNECTION_GSS_STARTUP: "negotiating GSSAPI"
+        case CONNECTION_AWAITING_RESPONSE: "awaiting the server's answer (startup or authentication)"
+        case CONNECTION_AUTH_OK: "authenticated, awaiting the backend's start"
+        case CONNECTION_SETENV, CONNECTION_CONSUME, CONNECTION_CHECK_WRITABLE, CONNECTION_CHECK_TARGET,
+            CONNECTION_CHECK_STANDBY:
+            "checking the server (read-write or standby)"
+        default: "handshake step \(status.rawValue)"
+        }
     }
 
     /// Reads the password (to scrub it from every message) and `connect_timeout` out of the string.

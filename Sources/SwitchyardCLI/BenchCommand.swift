@@ -10,7 +10,8 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Measure Switchyard's figures; prints JSON.",
         subcommands: [
-            Takeover.self, Failover.self, Detect.self, Exits.self, Status.self, Migrate.self, Query.self, Simulate.self,
+            Takeover.self, Failover.self, Detect.self, Exits.self, Status.self, Migrate.self, Query.self, Connect.self,
+            Simulate.self,
         ])
 
     /// Round trip of one parameterized query over libpq, through our client and its dedicated thread.
@@ -188,6 +189,84 @@ extension BenchCommand {
                 Output.progress($0)
             }
             try Output.json(report)
+        }
+    }
+}
+
+extension BenchCommand {
+    /// What a new connection costs from here to every database the configuration names, through the same
+    /// client the daemons use, against the budgets they give one: across a WAN a connect is several round
+    /// trips (TLS or its refusal, startup, the two SCRAM messages), and a budget that barely covers it on
+    /// an idle host fails on a loaded one.
+    struct Connect: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract:
+                "Connect to the control database and every region database N times; p50/p99/max against the connect budgets."
+        )
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "Connects per database.") var count = 20
+        @Flag(help: "Print JSON (the default).") var json = false
+
+        struct Target: Encodable {
+            var database: String
+            var connects: Int
+            var failures: Int
+            var p50Ms: Double?
+            var p99Ms: Double?
+            var maxMs: Double?
+            /// The smallest budget a daemon gives a new connection to it.
+            var budgetMs: Double
+            /// The budget left over at the slowest connect (negative: a connect that slow fails).
+            var marginAtMaxMs: Double?
+        }
+        struct Report: Encodable {
+            var probeReconnectBudgetMs: Double
+            var electionConnectBudgetMs: Double
+            var targets: [Target]
+        }
+
+        func run() async throws {
+            signal(SIGPIPE, SIG_IGN)
+            let configuration = try ConfigLoader.load(directory: global.config)
+            let plane = configuration.controlPlane
+            let probe = plane.probes.connectTimeout, election = plane.election.connectTimeout
+            // The control database: the agents' status session reconnects within the probe budget, the
+            // failover leadership lock within the election's. A region database: the probes' reconnect.
+            var databases = [("control", plane.control.dsn, min(probe, election))]
+            databases += configuration.regions.map { ($0.name, $0.databaseDSN, probe) }
+            var targets: [Target] = []
+            for (name, dsn, budget) in databases {
+                var samples: [Double] = []
+                var failures = 0
+                for _ in 0..<max(1, count) {
+                    let start = ContinuousClock.now
+                    do {
+                        let connection = try await PostgresConnection.connect(dsn, timeout: .seconds(30))
+                        samples.append((ContinuousClock.now - start).secondsDouble * 1000)
+                        await connection.close()
+                    } catch {
+                        failures += 1
+                    }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                samples.sort()
+                func at(_ q: Double) -> Double? {
+                    samples.isEmpty ? nil : samples[min(samples.count - 1, Int(Double(samples.count) * q))]
+                }
+                Output.progress(
+                    "\(name): p50 \(at(0.5).map { String(format: "%.0f", $0) } ?? "-") ms, max "
+                        + "\(samples.last.map { String(format: "%.0f", $0) } ?? "-") ms, budget \(budget)")
+                targets.append(
+                    Target(
+                        database: name, connects: samples.count, failures: failures, p50Ms: at(0.5), p99Ms: at(0.99),
+                        maxMs: samples.last, budgetMs: budget.secondsDouble * 1000,
+                        marginAtMaxMs: samples.last.map { budget.secondsDouble * 1000 - $0 }))
+            }
+            try Output.json(
+                Report(
+                    probeReconnectBudgetMs: probe.secondsDouble * 1000,
+                    electionConnectBudgetMs: election.secondsDouble * 1000,
+                    targets: targets))
         }
     }
 }

@@ -113,6 +113,25 @@ struct WANTests {
                     }
                 }
                 #expect(steady, "the deployment never became steady across the global profile: \(last)")
+                // What a new connection costs from ap-south (`bench connect`): through its 100 ms link the control
+                // database takes at least three round trips (startup, the two SCRAM messages), however idle the
+                // host; in its own site, none.
+                let connect = try await SwitchyardBinary.run([
+                    "bench", "connect", "--config",
+                    DevDeployment.wanConfigDirectory(
+                        try #require(try DevState.load(directory: dir)), region: "ap-south"), "--count", "3",
+                ])
+                let connects = try JSONSerialization.jsonObject(with: Data(connect.output.utf8)) as? [String: Any]
+                let targets = (connects?["targets"] as? [[String: Any]]) ?? []
+                #expect(
+                    connect.status == 0
+                        && Set(targets.compactMap { $0["database"] as? String })
+                            == ["control", "us-east", "eu-west", "ap-south"]
+                        && targets.allSatisfy { $0["connects"] as? Int == 3 },
+                    "\(connect.output) \(connect.errors.suffix(1000))")
+                let control = targets.first { $0["database"] as? String == "control" }
+                #expect((control?["p50_ms"] as? Double ?? 0) >= 600, "\(String(describing: control))")
+                #expect(control?["budget_ms"] as? Double == 1600, "\(String(describing: control))")
                 // Each region on a wall clock of its own (the profile's offsets, through libfaketime).
                 if LabClocks.available {
                     let state = try #require(try DevState.load(directory: dir))
