@@ -121,17 +121,25 @@ struct WANTests {
                     DevDeployment.wanConfigDirectory(
                         try #require(try DevState.load(directory: dir)), region: "ap-south"), "--count", "3",
                 ])
-                let connects = try JSONSerialization.jsonObject(with: Data(connect.output.utf8)) as? [String: Any]
-                let targets = (connects?["targets"] as? [[String: Any]]) ?? []
+                struct Connects: Decodable {
+                    struct Target: Decodable {
+                        var database: String
+                        var connects: Int
+                        var p50Ms: Double?
+                        var budgetMs: Double
+                    }
+                    var targets: [Target]
+                }
+                let connects = try? WireJSON.decoder().decode(Connects.self, from: Data(connect.output.utf8))
+                let targets = connects?.targets ?? []
                 #expect(
                     connect.status == 0
-                        && Set(targets.compactMap { $0["database"] as? String })
-                            == ["control", "us-east", "eu-west", "ap-south"]
-                        && targets.allSatisfy { $0["connects"] as? Int == 3 },
+                        && Set(targets.map(\.database)) == ["control", "us-east", "eu-west", "ap-south"]
+                        && targets.allSatisfy { $0.connects == 3 },
                     "\(connect.output) \(connect.errors.suffix(1000))")
-                let control = targets.first { $0["database"] as? String == "control" }
-                #expect((control?["p50_ms"] as? Double ?? 0) >= 600, "\(String(describing: control))")
-                #expect(control?["budget_ms"] as? Double == 1600, "\(String(describing: control))")
+                let control = targets.first { $0.database == "control" }
+                #expect((control?.p50Ms ?? 0) >= 600, "\(String(describing: control))")
+                #expect(control?.budgetMs == 1600, "\(String(describing: control))")
                 // Each region on a wall clock of its own (the profile's offsets, through libfaketime).
                 if LabClocks.available {
                     let state = try #require(try DevState.load(directory: dir))
