@@ -99,7 +99,7 @@ public actor PostgresConnection {
         }
         connection = conn
         var status = PGRES_POLLING_WRITING
-        var exchanges = 0
+        var pollSteps = 0
         while true {
             if PQstatus(conn) == CONNECTION_BAD || status == PGRES_POLLING_FAILED {
                 let message = libpqMessage()
@@ -112,14 +112,14 @@ public actor PostgresConnection {
                 deadline: deadline)
             if !ready {
                 // Where the handshake stopped tells a silent network (no TCP) from a slow server or a long
-                // path (an answer awaited after several exchanges, each a round trip).
+                // path (an answer awaited after several poll steps, most of them a round trip).
                 let phase = Self.phase(PQstatus(conn))
                 close()
                 throw PostgresError(
                     code: .timeout, operation: "connect",
-                    message: "no answer before the connect deadline (\(phase), after \(exchanges) exchanges)")
+                    message: "no answer before the connect deadline (\(phase), after \(pollSteps) poll steps)")
             }
-            exchanges += 1
+            pollSteps += 1
             status = PQconnectPoll(conn)
         }
         PQsetnonblocking(conn, 1)

@@ -245,6 +245,8 @@ extension BenchCommand {
                         samples.append((ContinuousClock.now - start).secondsDouble * 1000)
                         await connection.close()
                     } catch {
+                        // The client scrubs the password from its messages: the first failure says why.
+                        if failures == 0 { Output.progress("\(name): a connect failed: \(error)") }
                         failures += 1
                     }
                     try await Task.sleep(for: .milliseconds(100))

@@ -38,9 +38,18 @@ struct AirflowSchedulerReadinessTests {
     /// `start_timeout`: the active region is not down meanwhile (a false failover), but is once that window
     /// passed. (A CI run failed an Airflow region over at 53 s: the leader waited 22 s, then
     /// `airflow scheduler` was still importing at load 14, past the threshold of 30 s the window had.)
-    @Test(arguments: [(5.0, true), (40.0, true), (60.0, true), (131.0, true), (133.0, false)])
-    func aNewLeaderStartingAirflowIsNotDown(tenure: Double, ready: Bool) {
-        let reading = R(aliveJobs: 0, jobAge: nil, leaderAge: 0.3, fenceAge: 900, fenceOpen: true, leaderTenure: tenure)
+    /// The grace is a hand-off's only when Airflow ran until about the takeover: a leader that took over 60 s
+    /// after Airflow last beat (leaders changing hands while Airflow never starts), or one where Airflow
+    /// never ran, gets none, so a churning region is judged down rather than "starting" for ever.
+    @Test(
+        arguments: [
+            (5.0, 8.0, true), (40.0, 45.0, true), (60.0, 70.0, true), (131.0, 140.0, true), (133.0, 140.0, false),
+            (40.0, 100.0, false), (40.0, nil, false),
+        ] as [(Double, Double?, Bool)])
+    func aNewLeaderStartingAirflowIsNotDown(tenure: Double, lastBeatAge: Double?, ready: Bool) {
+        let reading = R(
+            aliveJobs: 0, jobAge: nil, leaderAge: 0.3, fenceAge: 900, fenceOpen: true, leaderTenure: tenure,
+            lastBeatAge: lastBeatAge)
         let problem = AirflowSchedulerReadiness.problem(
             reading, active: true, staleAfter: .seconds(30), leaderStaleAfter: .seconds(5),
             startWindow: .seconds(12), startTimeout: .seconds(120))

@@ -21,11 +21,13 @@ public enum AirflowSchedulerReadiness {
         public var fenceOpen: Bool
         /// Seconds since the current Switchyard leader took over (nil: no leader row).
         public var leaderTenure: Double?
+        /// Seconds since any SchedulerJob's last heartbeat, whatever its state now (nil: none ever).
+        public var lastBeatAge: Double?
 
         /// The inputs of one reading.
         public init(
             aliveJobs: Int, jobAge: Double?, leaderAge: Double?, fenceAge: Double?, fenceOpen: Bool,
-            leaderTenure: Double? = nil
+            leaderTenure: Double? = nil, lastBeatAge: Double? = nil
         ) {
             self.aliveJobs = aliveJobs
             self.jobAge = jobAge
@@ -33,6 +35,7 @@ public enum AirflowSchedulerReadiness {
             self.fenceAge = fenceAge
             self.fenceOpen = fenceOpen
             self.leaderTenure = leaderTenure
+            self.lastBeatAge = lastBeatAge
         }
     }
 
@@ -44,7 +47,7 @@ public enum AirflowSchedulerReadiness {
     ///   start (`schedulers.start_timeout`); never less than Airflow's threshold.
     public static func problem(
         _ r: Reading, active: Bool, staleAfter: Duration, leaderStaleAfter: Duration,
-        startWindow: Duration = .zero, startTimeout: Duration = .zero
+        startWindow: Duration = .zero, startTimeout: Duration = SchedulersConfig.airflowDefaultStartTimeout
     ) -> String? {
         let threshold = staleAfter.secondsDouble
         let starting = max(threshold, startTimeout.secondsDouble)
@@ -61,7 +64,12 @@ public enum AirflowSchedulerReadiness {
             // Just activated (or still held after a failover), or a new leader after a hand-off: it is starting
             // `airflow scheduler`, which registers within `start_timeout` of the moment it may.
             if leaderFresh, r.fenceOpen, let age = r.fenceAge, age <= starting { return nil }
-            if leaderFresh, r.fenceOpen, let tenure = r.leaderTenure, tenure <= starting + startWindow.secondsDouble {
+            // A hand-off's grace only when Airflow ran until about the takeover (its last beat within the
+            // threshold before it): leaders that keep changing hands while Airflow never starts do not renew
+            // the grace with each takeover.
+            if leaderFresh, r.fenceOpen, let tenure = r.leaderTenure, tenure <= starting + startWindow.secondsDouble,
+                let last = r.lastBeatAge, last <= tenure + threshold
+            {
                 return nil
             }
             return noJob

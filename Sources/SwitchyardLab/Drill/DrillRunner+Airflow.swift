@@ -22,6 +22,12 @@ extension DrillRunner {
             )
         }
         let home = record.home(passfile: state.passfile)
+        // Where each of the region's daemon logs ends now: a failure reports only what they said since.
+        let regionDaemons = state.daemons.filter { $0.region == active && $0.kind != "agent" }
+        let logStarts = Dictionary(
+            regionDaemons.map { d in
+                (d.logFile, ((try? FileManager.default.attributesOfItem(atPath: d.logFile))?[.size] as? Int) ?? 0)
+            }, uniquingKeysWith: { a, _ in a })
         let stamp = Int(Date().timeIntervalSince1970)
         let runIds = (0..<runs).map { "drill__\(scenario.name)__\(stamp)_\($0)" }
         guard let db = await target.region(active) else {
@@ -88,7 +94,7 @@ extension DrillRunner {
                     "Airflow in \(active): runs \(seen?["runs"].string ?? "?"), \(dag) paused \(seen?["paused"].string ?? "?"), "
                         + "last SchedulerJob heartbeat \(seen?["beat_s"].string ?? "never") s ago")
                 await reportFailedAttempts(db, home: home, runIds: runIds)
-                reportAirflowErrors(state.daemons.filter { $0.region == active && $0.kind != "agent" })
+                reportAirflowErrors(regionDaemons, since: logStarts)
                 throw DrillError(
                     "precondition: \(running) of \(runIds.count) Airflow runs running and \(executing) tasks\(task.map { " \($0)" } ?? "") executing in \(active) after 120 s"
                 )
@@ -112,7 +118,7 @@ extension DrillRunner {
                        round(extract(epoch FROM end_date - start_date)::numeric, 1)::text AS seconds
                   FROM public.task_instance
                  WHERE run_id = ANY($1::text[]) AND state IN ('failed', 'up_for_retry', 'upstream_failed')
-                 ORDER BY run_id, task_id LIMIT 6
+                 ORDER BY state = 'upstream_failed', run_id, task_id LIMIT 6
                 """, [.array(runIds.map { .text($0) })])
         else { return }
         for row in rows.rows {
@@ -126,12 +132,17 @@ extension DrillRunner {
         }
     }
 
-    /// Prints the last error lines of the region's scheduler and worker logs (where Airflow's scheduler
-    /// says why it failed a task it never ran: a publish to the broker that timed out, an executor event).
-    func reportAirflowErrors(_ daemons: [DaemonRecord]) {
-        let markers = ["ERROR", "[error", "Timeout Error", "Error sending", "Executor reported", "marking", "failed"]
+    /// Prints the last error lines the region's scheduler and worker logs gained since `since` (each log's
+    /// size then): where Airflow's scheduler says why it failed a task it never ran (a publish to the broker
+    /// that timed out, an executor's report) and Switchyard why it stopped a command.
+    func reportAirflowErrors(_ daemons: [DaemonRecord], since: [String: Int]) {
+        let markers = [
+            "ERROR", "[error", "Timeout Error", "Error sending", "reported that", "Marking", "failed to",
+            "warning switchyard", "exec command stopped", "stopping the gated command",
+        ]
         for daemon in daemons {
-            guard let text = try? String(contentsOfFile: daemon.logFile, encoding: .utf8) else { continue }
+            guard let data = FileManager.default.contents(atPath: daemon.logFile) else { continue }
+            let text = String(decoding: data.dropFirst(min(since[daemon.logFile] ?? 0, data.count)), as: UTF8.self)
             let lines = text.split(separator: "\n").filter { line in markers.contains { line.contains($0) } }
             guard !lines.isEmpty else { continue }
             progress(

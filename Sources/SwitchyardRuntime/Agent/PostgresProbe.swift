@@ -136,6 +136,9 @@ actor PostgresProbe {
                            coalesce(f.open, false) AS fence_open,
                            (SELECT extract(epoch FROM now() - max(latest_heartbeat))::float8 FROM job
                              WHERE job_type = 'SchedulerJob' AND state = 'running') AS age,
+                           -- Any SchedulerJob's last beat, whatever its state (one stopped by SIGTERM ends 'success').
+                           (SELECT extract(epoch FROM now() - max(latest_heartbeat))::float8 FROM job
+                             WHERE job_type = 'SchedulerJob') AS last_beat_age,
                            (SELECT count(*) FROM job WHERE job_type = 'SchedulerJob' AND state = 'running'
                               AND latest_heartbeat > now() - make_interval(secs => $1)) AS nodes, \(lease)
                     FROM (SELECT 1) one LEFT JOIN switchyard.leadership l ON l.id = 1 LEFT JOIN switchyard.fence f ON f.id = 1
@@ -191,7 +194,8 @@ actor PostgresProbe {
                     leaderAge: try row["leader_age"].optional(Double.self),
                     fenceAge: try row["fence_age"].optional(Double.self),
                     fenceOpen: try row["fence_open"].optional(Bool.self) ?? false,
-                    leaderTenure: try row["leader_tenure"].optional(Double.self))
+                    leaderTenure: try row["leader_tenure"].optional(Double.self),
+                    lastBeatAge: try row["last_beat_age"].optional(Double.self))
                 if let problem = AirflowSchedulerReadiness.problem(
                     reading, active: mustBePrimary, staleAfter: schedulers.staleAfter,
                     leaderStaleAfter: schedulers.leaderStaleAfter, startWindow: execStartWindow,
