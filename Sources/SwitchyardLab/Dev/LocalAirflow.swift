@@ -133,6 +133,12 @@ public final class AirflowHome: @unchecked Sendable {
         [api_auth]
         jwt_secret = \(secret)
 
+        [workers]
+        # A task's supervisor calls the execution API (the api-server) with a 5 s read timeout by default,
+        # five tries, then fails the task before it ran: on a starved test host (load 20 on 2 cores, one
+        # api-server worker) that failed 4 of 6 drill runs in a fresh-clone run ("ReadTimeout('timed out')").
+        execution_api_timeout = 30
+
         [scheduler]
         enable_health_check = False
         \(celery)
