@@ -74,18 +74,24 @@ struct WorkerTests {
                 #expect(try await SwitchyardBinary.run(["trigger", dag, "--config", f.config]).status == 0)
             }
             let db = try await f.connect("us-east")
-            try #require(
-                await f.waitUntil(timeout: .seconds(15)) {
+            // Bounded generously: a loaded fresh-clone run (13) had not failed both within 15 s.
+            let bothFailed =
+                try await f.waitUntil(timeout: .seconds(60)) {
                     let a = try await runState(db, "missing_command")?.state
                     let b = try await runState(db, "too_long")?.state
                     return a == "failed" && b == "failed"
-                } != nil)
+                } != nil
+            if !bothFailed {
+                let a = try? await runState(db, "missing_command"), b = try? await runState(db, "too_long")
+                Issue.record("missing_command \(String(describing: a)), too_long \(String(describing: b))")
+            }
+            try #require(bothFailed)
             #expect(try await runState(db, "missing_command")?.note == "command not found (exit 127)")
             #expect(try await runState(db, "too_long")?.note?.hasPrefix("timed out") == true)
             #expect(f.log("w1").contains("not a dispatch of this region"))
             // Everything was acknowledged: nothing stays pending in the group.
             try #require(
-                await f.waitUntil(timeout: .seconds(5)) {
+                await f.waitUntil(timeout: .seconds(30)) {
                     try await redis.command(["XPENDING", "switchyard:runs", "switchyard-workers"]).array?.first?.int
                         == 0
                 } != nil)
