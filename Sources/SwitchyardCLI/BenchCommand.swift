@@ -236,13 +236,13 @@ extension BenchCommand {
             databases += configuration.regions.map { ($0.name, $0.databaseDSN, probe) }
             var targets: [Target] = []
             for (name, dsn, budget) in databases {
-                var samples: [Double] = []
+                var samples: [Duration] = []
                 var failures = 0
                 for _ in 0..<max(1, count) {
                     let start = ContinuousClock.now
                     do {
                         let connection = try await PostgresConnection.connect(dsn, timeout: .seconds(30))
-                        samples.append((ContinuousClock.now - start).secondsDouble * 1000)
+                        samples.append(ContinuousClock.now - start)
                         await connection.close()
                     } catch {
                         // The client scrubs the password from its messages: the first failure says why.
@@ -251,18 +251,16 @@ extension BenchCommand {
                     }
                     try await Task.sleep(for: .milliseconds(100))
                 }
-                samples.sort()
-                func at(_ q: Double) -> Double? {
-                    samples.isEmpty ? nil : samples[min(samples.count - 1, Int(Double(samples.count) * q))]
-                }
+                let summary = samples.isEmpty ? nil : LatencySummary(samples)
+                let budgetMs = budget.secondsDouble * 1000
                 Output.progress(
-                    "\(name): p50 \(at(0.5).map { String(format: "%.0f", $0) } ?? "-") ms, max "
-                        + "\(samples.last.map { String(format: "%.0f", $0) } ?? "-") ms, budget \(budget)")
+                    "\(name): p50 \(summary.map { String(format: "%.0f", $0.p50Ms) } ?? "-") ms, max "
+                        + "\(summary.map { String(format: "%.0f", $0.maxMs) } ?? "-") ms, budget \(budget)")
                 targets.append(
                     Target(
-                        database: name, connects: samples.count, failures: failures, p50Ms: at(0.5), p99Ms: at(0.99),
-                        maxMs: samples.last, budgetMs: budget.secondsDouble * 1000,
-                        marginAtMaxMs: samples.last.map { budget.secondsDouble * 1000 - $0 }))
+                        database: name, connects: samples.count, failures: failures, p50Ms: summary?.p50Ms,
+                        p99Ms: summary?.p99Ms, maxMs: summary?.maxMs, budgetMs: budgetMs,
+                        marginAtMaxMs: summary.map { budgetMs - $0.maxMs }))
             }
             try Output.json(
                 Report(
