@@ -109,7 +109,11 @@ public actor PostgresConnection {
             if status == PGRES_POLLING_OK { break }
             let ready = waitSocket(
                 read: status == PGRES_POLLING_READING, write: status == PGRES_POLLING_WRITING,
-                deadline: deadline)
+                deadline: deadline, abandonOnCancel: true)
+            if !ready, Task.isCancelled {
+                close()
+                throw PostgresError(code: .cancelled, operation: "connect", message: "the connect was cancelled")
+            }
             if !ready {
                 // Where the handshake stopped tells a silent network (no TCP) from a slow server or a long
                 // path (an answer awaited after several poll steps, most of them a round trip).
@@ -189,8 +193,10 @@ public actor PostgresConnection {
         return text
     }
 
-    /// Waits until the socket is readable/writable or the deadline passes; false on deadline.
-    func waitSocket(read: Bool, write: Bool, deadline: ContinuousClock.Instant?) -> Bool {
+    /// Waits until the socket is readable/writable or the deadline passes; false on deadline, and
+    /// with `abandonOnCancel` (a connect: nothing runs on the server to cancel) when the task is cancelled.
+    func waitSocket(read: Bool, write: Bool, deadline: ContinuousClock.Instant?, abandonOnCancel: Bool = false) -> Bool
+    {
         guard let connection else { return true }
         let fd = PQsocket(connection)
         guard fd >= 0 else { return true }  // libpq reports the broken socket on the next call
@@ -200,6 +206,7 @@ public actor PostgresConnection {
         while true {
             // Wake at least every 50 ms to notice task cancellation: the statement is then cancelled on
             // the server and its result (SQLSTATE 57014) collected as usual.
+            if abandonOnCancel, Task.isCancelled { return false }
             if !cancelSent, Task.isCancelled {
                 cancelSent = true
                 cancelToken.cancel()

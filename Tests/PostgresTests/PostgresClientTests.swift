@@ -46,6 +46,88 @@ struct PostgresClientTests {
         #expect(elapsed >= .milliseconds(290) && elapsed < .seconds(15))  // the listener never answers
     }
 
+    /// A connect its caller stopped waiting for goes on, and the next connect takes it up where it is:
+    /// across a far link on a loaded host a connect costs about a probe's wait, and an attempt abandoned
+    /// at each wait never ends (the WAN cut-off drill's agents stalled for half a minute that way).
+    @Test func aConnectThatOutlastsItsWaitGoesOnAndTheNextConnectTakesItUp() async throws {
+        let server = try await TestServers.shared.newPostgres()
+        let postmaster = try #require(server.pid)
+        let connector = PostgresConnector(server.dsn(extra: "application_name=connector-test"), lifetime: .seconds(120))
+        defer { connector.cancel() }
+        // A hung postmaster: the kernel completes TCP, nobody answers the startup.
+        kill(postmaster, SIGSTOP)
+        let waited = await #expect(throws: PostgresError.self) {
+            _ = try await connector.connect(waiting: .milliseconds(300))
+        }
+        kill(postmaster, SIGCONT)
+        #expect(waited?.code == .timeout)
+        #expect(waited?.message.contains("the attempt goes on") == true, "\(String(describing: waited))")
+        #expect(waited?.description.contains(TestServers.password) == false)
+        // The next connect takes the same attempt up once the server answers; none starts from TCP again.
+        let connection = try await connector.connect(waiting: .seconds(60))
+        #expect(connector.attemptsStarted == 1)
+        #expect(try await connection.query("SELECT 1 AS one").first?["one"].require(Int.self) == 1)
+        await connection.close()
+        // A connection taken is the caller's; the connector starts a new attempt for the next connect.
+        let second = try await connector.connect(waiting: .seconds(60))
+        #expect(connector.attemptsStarted == 2)
+        await second.close()
+        // Two callers waiting on one attempt: one takes its connection, the other gets one of its own.
+        kill(postmaster, SIGSTOP)
+        async let first = connector.connect(waiting: .seconds(60))
+        async let other = connector.connect(waiting: .seconds(60))
+        try await Task.sleep(for: .milliseconds(200))  // both waiting on the hung server's attempt
+        kill(postmaster, SIGCONT)
+        let (a, b) = try await (first, other)
+        let (pidA, pidB) = (await a.backendPID, await b.backendPID)
+        #expect(pidA != pidB && pidA != 0 && pidB != 0)
+        await a.close()
+        await b.close()
+        await server.cluster.stop()
+    }
+
+    /// A failed attempt is not taken up: its failure is returned to whoever waited, and the next connect
+    /// starts again. An attempt that outlives its lifetime ends with the connect deadline.
+    @Test func aFailedOrExpiredAttemptIsNotTakenUpAgain() async throws {
+        let refusing = try RefusingPort()
+        let refused = PostgresConnector("host=127.0.0.1 port=\(refusing.port) user=x password=hunter2")
+        for _ in 0..<2 {
+            let error = await #expect(throws: PostgresError.self) {
+                _ = try await refused.connect(waiting: .seconds(30))
+            }
+            #expect(error?.code == .connectionFailed)
+            #expect(error?.description.contains("hunter2") == false)
+        }
+        #expect(refused.attemptsStarted == 2)
+        withExtendedLifetime(refusing) {}
+
+        let silent = try SilentListener()
+        defer { silent.close() }
+        let connector = PostgresConnector("host=127.0.0.1 port=\(silent.port) user=x", lifetime: .seconds(20))
+        for _ in 0..<2 {
+            let error = await #expect(throws: PostgresError.self) {
+                _ = try await connector.connect(waiting: .milliseconds(100))
+            }
+            #expect(error?.message.contains("the attempt goes on") == true)
+        }
+        #expect(connector.attemptsStarted == 1)
+        // Waited for to its end, the attempt fails with its own deadline; the next connect starts another.
+        let expired = await #expect(throws: PostgresError.self) {
+            _ = try await connector.connect(waiting: .seconds(90))
+        }
+        #expect(expired?.message.contains("no answer before the connect deadline") == true)
+        #expect(connector.attemptsStarted == 1)
+        _ = try? await connector.connect(waiting: .milliseconds(50))
+        #expect(connector.attemptsStarted == 2)
+        // Cancelled (its owner stops): the attempt in flight ends, and no new one starts.
+        connector.cancel()
+        let cancelled = await #expect(throws: PostgresError.self) {
+            _ = try await connector.connect(waiting: .milliseconds(50))
+        }
+        #expect(cancelled?.code == .cancelled)
+        #expect(connector.attemptsStarted == 2)
+    }
+
     @Test func sqlErrorsCarrySQLSTATE() async throws {
         let c = try await TestServers.shared.postgres().connect()
         let divide = await #expect(throws: PostgresError.self) { try await c.query("SELECT 1 / 0") }

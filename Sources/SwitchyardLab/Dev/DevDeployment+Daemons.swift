@@ -195,17 +195,24 @@ extension DevDeployment {
             let path = state.configDirectory + "/\(region).yaml"
             let text = try String(contentsOfFile: path, encoding: .utf8)
             if text.contains("\nrouting:") { continue }
+            // On loopback the dev timings; across a WAN profile the shipped defaults (2 s, a 1 s connect, three
+            // retries): 1 s over a 200 ms round trip leaves a loaded host no room (a WAN run's router hook failed).
+            let timing =
+                state.network == nil
+                ? """
+                      timeout: 1s
+                      retries: 2
+                      backoff: 100ms
+
+                """ : ""
             let hook = """
                 routing:
                   hooks:
                     - name: router
                       url: "http://\(state.network?.address(of: "control") ?? "127.0.0.1"):\(port)/route"
                       body: '{"region": "{{region}}", "previous_region": "{{previous_region}}", "epoch": "{{epoch}}", "failover_id": "{{failover_id}}"}'
-                      timeout: 1s
-                      retries: 2
-                      backoff: 100ms
 
-                """
+                """ + timing
             try (text + hook).write(toFile: path, atomically: true, encoding: .utf8)
         }
         return state

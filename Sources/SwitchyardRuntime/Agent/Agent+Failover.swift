@@ -10,13 +10,17 @@ extension Agent {
     /// decides automatic failovers from everyone's observations, and keeps the standbys' shadow runs.
     func failoverLoop() async {
         let election = configuration.controlPlane.election
+        // The lock session's connects outlive one wait (`connect_timeout`): across a far, loaded link a
+        // connect costs about that, and an agent that abandoned each attempt would never contend again.
+        let connector = LockSession.connector(
+            dsn: configuration.controlPlane.control.dsn, region: FailoverLock.key, node: "agent-\(observer)",
+            settings: election)
+        defer { connector.cancel() }
         while !shutdown.requested && !Task.isCancelled {
             var lock: LockSession?
             var handedOver = false
             do {
-                let session = try await LockSession.open(
-                    dsn: configuration.controlPlane.control.dsn, region: FailoverLock.key, node: "agent-\(observer)",
-                    settings: election)
+                let session = try await LockSession.open(using: connector, region: FailoverLock.key, settings: election)
                 lock = session
                 while !shutdown.requested, !Task.isCancelled, try await !session.acquire() {}
                 guard !shutdown.requested && !Task.isCancelled else { break }

@@ -10,10 +10,12 @@ extension Agent {
     /// observer's own probes, marked as such, and /readyz says why it is not ready.
     func refreshLoop(apiURL: @escaping @Sendable () -> String?) async {
         let interval = configuration.controlPlane.probes.interval
-        let control = PostgresConnection.unconnected(
-            ConnInfo.appending(
-                configuration.controlPlane.control.dsn, [("application_name", "switchyard-agent-\(observer)")]),
-            name: "agent-control")
+        let controlConninfo = ConnInfo.appending(
+            configuration.controlPlane.control.dsn, [("application_name", "switchyard-agent-\(observer)")])
+        var control = PostgresConnection.unconnected(controlConninfo, name: "agent-control")
+        // A reconnect that outlasts one refresh's wait goes on, and the next refresh takes it up: across a WAN
+        // on a loaded host a connect costs about the wait, and abandoning each attempt would never reconnect.
+        let connector = PostgresConnector(controlConninfo, name: "agent-control")
         // The newest event the store holds; a fresh agent starts at the newest `eventsKept` events, not at
         // the first ever (a long-lived control database would show old events for minutes).
         var lastEventId: Int?
@@ -37,7 +39,8 @@ extension Agent {
             var view = ControlView()
             do {
                 if await !control.isOpen {
-                    try await control.reconnect(timeout: configuration.controlPlane.probes.connectTimeout)
+                    await control.close()
+                    control = try await connector.connect(waiting: configuration.controlPlane.probes.connectTimeout)
                 }
                 if lastEventId == nil {
                     lastEventId = max(0, try await ControlStore.latestEventId(control) - SnapshotStore.eventsKept)
@@ -126,6 +129,7 @@ extension Agent {
                 await shutdown.sleep(min(.milliseconds(20), interval - (ContinuousClock.now - started)))
             }
         }
+        connector.cancel()
         await control.close()
     }
 

@@ -127,6 +127,7 @@ public final class Agent: Sendable {
             let pause = failing ? confirmInterval : probes.interval
             if elapsed < pause { await shutdown.sleep(pause - elapsed) }
         }
+        await database.close()
     }
 
     /// Sentinel's TILT check: a short timer whose overshoot is this observer's own lag (a busy host,

@@ -12,7 +12,11 @@ import SwitchyardCore
 /// and the query each get a deadline of their own instead of what the ping left over. Each failure
 /// says whether it is positive evidence or silence (`EvidenceClass`).
 actor PostgresProbe {
-    let connection: PostgresConnection
+    /// The kept connection: unconnected until the first probe, replaced by each reconnect.
+    private(set) var connection: PostgresConnection
+    /// Makes the reconnects: an attempt that outlasts one probe's wait goes on and the next probe
+    /// takes it up, so a connect that costs about the wait (a far region on a loaded host) still ends.
+    let connector: PostgresConnector
     let schedulers: SchedulersConfig
 
     /// How long a new leader may wait before it starts an `--exec` command after a hand-off (Airflow probe).
@@ -22,6 +26,12 @@ actor PostgresProbe {
     let runsTable: String?
     /// The last count of runs in flight (nil: unknown), and when a count was last tried: at most every
     /// `runsEvery`, whether it succeeded or not.
+    /// Stops a reconnect in flight and closes the kept connection (the agent is stopping).
+    func close() async {
+        connector.cancel()
+        await connection.close()
+    }
+
     /// Reconnects of the kept connection so far: a probe round that made one may take a connect's budget
     /// longer (`ProbeConfig.connectTimeout`) without its observer counting it as lag.
     private(set) var reconnects = 0
@@ -33,8 +43,9 @@ actor PostgresProbe {
         dsn: String, region: String, schedulers: SchedulersConfig, execStartWindow: Duration = .zero,
         runsTable: String? = nil
     ) {
-        connection = .unconnected(
-            ConnInfo.appending(dsn, [("application_name", "switchyard-probe")]), name: "probe-pg-\(region)")
+        let conninfo = ConnInfo.appending(dsn, [("application_name", "switchyard-probe")])
+        connection = .unconnected(conninfo, name: "probe-pg-\(region)")
+        connector = PostgresConnector(conninfo, name: "probe-pg-\(region)")
         self.schedulers = schedulers
         self.execStartWindow = execStartWindow
         self.runsTable = runsTable
@@ -100,7 +111,8 @@ actor PostgresProbe {
             // alone would never let the kept connection come back once lost (1.2 s at a 200 ms round trip).
             if await !connection.isOpen {
                 reconnects += 1
-                try await connection.reconnect(timeout: connectTimeout)
+                await connection.close()
+                connection = try await connector.connect(waiting: connectTimeout)
             }
             let remaining = timeout
             let stale = schedulers.staleAfter.secondsDouble

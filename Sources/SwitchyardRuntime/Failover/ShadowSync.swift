@@ -34,8 +34,8 @@ enum ShadowSync {
                 }
                 await c.close()
             }
-            return try await PostgresConnection.connect(
-                region.databaseDSN, timeout: .seconds(2), defaultTimeout: .seconds(5), name: "shadow-\(region.name)")
+            return try await warm.connector(region.name, dsn: region.databaseDSN, defaultTimeout: .seconds(5))
+                .connect(waiting: .seconds(2))
         }
         let source: PostgresConnection
         do {

@@ -9,6 +9,19 @@ import Synchronization
 /// one task at a time: it is taken out of the pool and put back after.
 public final class WarmConnections: Sendable {
     private let pool = Mutex<[String: PostgresConnection]>([:])
+    private let connectors = Mutex<[String: PostgresConnector]>([:])
+
+    /// The region's connector: a connect to a far database that outlasts the shadow sync's wait goes on,
+    /// and the next sync takes it up instead of starting again from TCP.
+    func connector(_ region: String, dsn: String, defaultTimeout: Duration) -> PostgresConnector {
+        connectors.withLock { connectors in
+            if let existing = connectors[region], existing.conninfo == dsn { return existing }
+            connectors[region]?.cancel()
+            let made = PostgresConnector(dsn, defaultTimeout: defaultTimeout, name: "shadow-\(region)")
+            connectors[region] = made
+            return made
+        }
+    }
 
     /// An empty pool.
     public init() {}
@@ -37,6 +50,11 @@ public final class WarmConnections: Sendable {
 
     /// Closes every connection in the pool.
     func closeAll() async {
+        let connectors = connectors.withLock { connectors in
+            defer { connectors = [:] }
+            return Array(connectors.values)
+        }
+        for connector in connectors { connector.cancel() }
         for connection in takeAll().values { await connection.close() }
     }
 }

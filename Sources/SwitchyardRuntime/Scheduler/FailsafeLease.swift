@@ -32,17 +32,26 @@ final class FailsafeLease: Sendable {
     private let state = Mutex<(epoch: Int?, confirmed: [String: (until: ContinuousClock.Instant, epoch: Int)])>(
         (nil, [:]))
     private let connections = Mutex<[String: PostgresConnection]>([:])
+    /// One per region database: a renewal's connect to a far database that outlasts its wait goes on, and
+    /// the next renewal takes it up instead of starting again from TCP.
+    private let connectors: [String: PostgresConnector]
 
     init(configuration: Configuration, region: String, holder: String, logger: Logger) {
         self.region = region
         self.holder = holder
         targets = configuration.regions.map { Target(region: $0.name, dsn: $0.databaseDSN) }
         timing = SafetyTiming(configuration.controlPlane)
+        let renewal = timing.renewalTimeout
+        connectors = Dictionary(
+            uniqueKeysWithValues: targets.map {
+                ($0.region, PostgresConnector($0.dsn, defaultTimeout: renewal, name: "failsafe-\($0.region)"))
+            })
         quorum = SafetyTiming.failsafeQuorum(regions: configuration.regions.count)
         self.logger = logger
     }
 
     deinit {
+        for connector in connectors.values { connector.cancel() }
         for c in connections.withLock({ $0.values }) { Task { await c.close() } }
     }
 
@@ -127,8 +136,10 @@ final class FailsafeLease: Sendable {
 
     private func open(_ target: Target) async throws -> PostgresConnection {
         if let c = connections.withLock({ $0[target.region] }), await c.isOpen { return c }
-        let fresh = try await PostgresConnection.connectDurable(
-            target.dsn, timeout: timing.renewalTimeout, name: "failsafe-\(target.region)")
+        guard let connector = connectors[target.region] else {
+            throw PostgresError(code: .other, operation: "connect", message: "no database for \(target.region)")
+        }
+        let fresh = try await PostgresConnection.durable(connector.connect(waiting: timing.renewalTimeout))
         connections.withLock { $0[target.region] = fresh }
         return fresh
     }
@@ -193,7 +204,11 @@ extension PostgresConnection {
     /// (`synchronous_commit = on`), whatever the server-wide setting, so a lease a holder counted on
     /// survives a crash of that database.
     static func connectDurable(_ dsn: String, timeout: Duration, name: String) async throws -> PostgresConnection {
-        let fresh = try await connect(dsn, timeout: timeout, defaultTimeout: timeout, name: name)
+        try await durable(connect(dsn, timeout: timeout, defaultTimeout: timeout, name: name))
+    }
+
+    /// `fresh`, its commits made durable (closed if that fails).
+    static func durable(_ fresh: PostgresConnection) async throws -> PostgresConnection {
         do {
             try await fresh.query("SET synchronous_commit = on")
         } catch {

@@ -24,7 +24,33 @@ public struct LockSession: Sendable {
     public static func open(dsn: String, region: String, node: String, settings: ElectionConfig) async throws
         -> LockSession
     {
-        let conninfo = ConnInfo.appending(
+        let connection = try await PostgresConnection.connect(
+            conninfo(dsn: dsn, node: node, settings: settings), timeout: settings.connectTimeout,
+            defaultTimeout: settings.statementTimeout + .milliseconds(500), name: "lock-\(region)")
+        return try await configure(connection, region: region, settings: settings)
+    }
+
+    /// A connector for `open(using:)`: across a WAN, where a connect can cost about `connect_timeout`,
+    /// an attempt the caller stopped waiting for goes on and the next `open` takes it up.
+    public static func connector(dsn: String, region: String, node: String, settings: ElectionConfig)
+        -> PostgresConnector
+    {
+        PostgresConnector(
+            conninfo(dsn: dsn, node: node, settings: settings),
+            lifetime: max(PostgresConnector.defaultLifetime, settings.connectTimeout),
+            defaultTimeout: settings.statementTimeout + .milliseconds(500), name: "lock-\(region)")
+    }
+
+    /// Opens the session through `connector`, waiting `connect_timeout` for the connection.
+    public static func open(using connector: PostgresConnector, region: String, settings: ElectionConfig)
+        async throws -> LockSession
+    {
+        let connection = try await connector.connect(waiting: settings.connectTimeout)
+        return try await configure(connection, region: region, settings: settings)
+    }
+
+    static func conninfo(dsn: String, node: String, settings: ElectionConfig) -> String {
+        ConnInfo.appending(
             dsn,
             [
                 ("keepalives", "1"),
@@ -35,21 +61,28 @@ public struct LockSession: Sendable {
                 ("connect_timeout", String(settings.connectTimeout.wholeSecondsRoundedUp(minimum: 2))),
                 ("application_name", "switchyard-lock-\(node)"),
             ])
-        let connection = try await PostgresConnection.connect(
-            conninfo, timeout: settings.connectTimeout, defaultTimeout: settings.statementTimeout + .milliseconds(500),
-            name: "lock-\(region)")
+    }
+
+    private static func configure(_ connection: PostgresConnection, region: String, settings: ElectionConfig)
+        async throws -> LockSession
+    {
         let idle = settings.idleSessionTimeout.wholeMilliseconds
-        try await connection.simpleQuery(
-            """
-            SET idle_session_timeout = \(idle);
-            SET idle_in_transaction_session_timeout = \(idle);
-            SET statement_timeout = \(settings.statementTimeout.wholeMilliseconds);
-            SET lock_timeout = \(settings.lockWait.wholeMilliseconds);
-            SET tcp_keepalives_idle = \(settings.keepalivesIdle.wholeSecondsRoundedUp());
-            SET tcp_keepalives_interval = \(settings.keepalivesInterval.wholeSecondsRoundedUp());
-            SET tcp_keepalives_count = \(settings.keepalivesCount);
-            SET tcp_user_timeout = \(settings.tcpUserTimeout.wholeMilliseconds);
-            """)
+        do {
+            try await connection.simpleQuery(
+                """
+                    SET idle_session_timeout = \(idle);
+                SET idle_in_transaction_session_timeout = \(idle);
+                SET statement_timeout = \(settings.statementTimeout.wholeMilliseconds);
+                SET lock_timeout = \(settings.lockWait.wholeMilliseconds);
+                SET tcp_keepalives_idle = \(settings.keepalivesIdle.wholeSecondsRoundedUp());
+                SET tcp_keepalives_interval = \(settings.keepalivesInterval.wholeSecondsRoundedUp());
+                SET tcp_keepalives_count = \(settings.keepalivesCount);
+                SET tcp_user_timeout = \(settings.tcpUserTimeout.wholeMilliseconds);
+                """)
+        } catch {
+            await connection.close()
+            throw error
+        }
         return LockSession(connection: connection, region: region, settings: settings)
     }
 
