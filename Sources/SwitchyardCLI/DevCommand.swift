@@ -61,7 +61,7 @@ struct DevCommand: AsyncParsableCommand {
         var clockSkew: String?
         @Flag(
             help:
-                "With --daemons, also run a witness: an agent named witness in a site of no region (`agent --witness`), the third vote two regions need to fail over by themselves."
+                "With --daemons, also run a witness: an agent named witness in a site of no region (`agent --witness`), the third vote two regions need to fail over by themselves. With --wan, its site has links of its own."
         )
         var witness = false
 
@@ -80,8 +80,9 @@ struct DevCommand: AsyncParsableCommand {
             if !["dev", "shipped"].contains(timings) {
                 throw ValidationError("--timings must be dev or shipped, found \"\(timings)\"")
             }
-            if witness && (wan != nil || netns) {
-                throw ValidationError("--witness runs on the host's loopback: not available with --wan or --netns")
+            if witness && netns {
+                throw ValidationError(
+                    "--witness runs on the host's loopback or across --wan: not available with --netns")
             }
             if witness && !daemons { throw ValidationError("--witness needs --daemons") }
             if wan != nil && (netns || controlReplica) {

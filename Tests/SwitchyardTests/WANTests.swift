@@ -76,6 +76,39 @@ struct WANTests {
         _ = await relay.result
     }
 
+    /// A witness (`dev up --witness --wan …`) sits in a site of its own: it reaches every region's database
+    /// and Redis, the control database and the routing hook through links of its own with the profile's
+    /// delays, and nothing reaches it (it serves only its API, read from the host).
+    @Test func aWitnessAcrossAWANReachesEverySiteThroughItsOwnLinks() async throws {
+        let dir = try await TestServers.shared.scratchDirectory("wan-witness-links")
+        let json = """
+            {"version": 1, "directory": "\(dir)", "regions": ["us-east", "eu-west"],
+             "control": {"directory": "\(dir)/pg/control", "port": 41000},
+             "postgres": {"us-east": {"directory": "\(dir)/pg/us-east", "port": 41001},
+                          "eu-west": {"directory": "\(dir)/pg/eu-west", "port": 41002}},
+             "redis": {"us-east": {"directory": "\(dir)/redis/us-east", "port": 41003},
+                       "eu-west": {"directory": "\(dir)/redis/eu-west", "port": 41004}},
+             "daemons": [], "createdAt": 0, "routerPort": 41005, "witness": "witness"}
+            """
+        var state = try JSONDecoder().decode(DevState.self, from: Data(json.utf8))
+        let table = try DevDeployment.setUpWAN(&state, profile: .global)
+        let witness = table.links.filter { $0.from == WANProfile.witness }
+        let reached = Set(witness.map { "\($0.to)/\($0.service)" })
+        #expect(
+            reached == [
+                "us-east/postgres", "us-east/redis", "eu-west/postgres", "eu-west/redis", "control/postgres",
+                "control/http",
+            ], "\(reached)")
+        // The profile's delays: 30 ms to us-east (and the control database beside it), 45 ms to eu-west.
+        for link in witness {
+            let expected: Double = link.to == "eu-west" ? 45 : 30
+            #expect(link.forward.delayMs == expected && link.backward.delayMs == expected, "\(link)")
+        }
+        #expect(!table.links.contains { $0.to == WANProfile.witness })
+        // The regions' own links are as without a witness.
+        #expect(table.links.filter { $0.from != WANProfile.witness }.count == 6)
+    }
+
     /// Three regions on the `global` profile (us-east–ap-south 100 ms one way, the control database in
     /// us-east, so 100 ms from ap-south's observer) with the shipped timings: every observer is live and
     /// none lags, and a seeded campaign of faults has no false or missed failover and loses, doubles or

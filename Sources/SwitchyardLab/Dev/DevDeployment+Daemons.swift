@@ -107,8 +107,8 @@ extension DevDeployment {
                     port
                 ))
         }
-        // A witness: an agent in a site of its own (here, the host's loopback, as the control database's site would
-        // be), voting on every region and belonging to none.
+        // A witness: an agent in a site of its own, voting on every region and belonging to none. On loopback it
+        // reaches everything directly; across a WAN profile through its site's links (`WANProfile.witness`).
         if let witness = state.witness {
             let existingPort = state.daemons.first {
                 $0.kind == "agent" && $0.name == witness && Processes.isAlive($0.pid)
@@ -119,7 +119,7 @@ extension DevDeployment {
                     "agent", witness, witness,
                     [
                         "agent", "--witness", "--observer", witness, "--listen", "127.0.0.1:\(port)", "--config",
-                        state.configDirectory,
+                        configFor(witness),
                     ],
                     port
                 ))

@@ -32,6 +32,16 @@ extension DevDeployment {
             try add(from: from, to: WANProfile.control, service: "postgres", upstream: state.control.port)
             try add(from: from, to: WANProfile.control, service: "http", upstream: state.routerPort)
         }
+        // A witness probes every region and reads and writes the control database from a site of its own, and
+        // calls the routing hook when it leads a failover.
+        if let witness = state.witness {
+            for to in state.regions {
+                try add(from: witness, to: to, service: "postgres", upstream: state.postgres[to]?.port)
+                try add(from: witness, to: to, service: "redis", upstream: state.redis[to]?.port)
+            }
+            try add(from: witness, to: WANProfile.control, service: "postgres", upstream: state.control.port)
+            try add(from: witness, to: WANProfile.control, service: "http", upstream: state.routerPort)
+        }
         let table = WANLinks(profile: profile.name, links: links)
         try table.save(directory: state.directory)
         state.wan = profile.name
@@ -65,13 +75,13 @@ extension DevDeployment {
         state.directory + "/regions-\(region)"
     }
 
-    /// Writes `regions-<region>/` for every region: the deployment's configuration with every address in
+    /// Writes `regions-<region>/` for every region (and `regions-witness/` for a witness): the deployment's configuration with every address in
     /// another site replaced by the region's link to it. Rewritten at every daemon start, so it follows
     /// the canonical files (a routing hook added, a setting changed).
     static func writeWANConfigs(_ state: DevState, _ table: WANLinks) throws {
         let files = try FileManager.default.contentsOfDirectory(atPath: state.configDirectory)
             .filter { $0.hasSuffix(".yaml") }
-        for region in state.regions {
+        for region in state.regions + (state.witness.map { [$0] } ?? []) {
             let dir = wanConfigDirectory(state, region: region)
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             let mine = table.links.filter { $0.from == region }

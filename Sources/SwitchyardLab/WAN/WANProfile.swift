@@ -39,6 +39,9 @@ public struct WANProfile: Sendable, Equatable {
 
     /// The name of the control site in link keys.
     public static let control = "control"
+    /// The name of a witness's site in link keys (`dev up --witness`): a site of its own, reaching every
+    /// region and the control site over links of its own (`witness>…` entries, else `defaultLink`).
+    public static let witness = "witness"
 
     static func key(_ from: String, _ to: String) -> String { "\(from)>\(to)" }
 
@@ -78,18 +81,26 @@ public struct WANProfile: Sendable, Equatable {
             ("us-east", "eu-west", Link(delayMs: 20, jitterMs: 2)),
             ("us-east", "ap-south", Link(delayMs: 40, jitterMs: 4)),
             ("eu-west", "ap-south", Link(delayMs: 30, jitterMs: 3)),
+            (witness, "us-east", Link(delayMs: 15, jitterMs: 2)),
+            (witness, "eu-west", Link(delayMs: 25, jitterMs: 3)),
+            (witness, "ap-south", Link(delayMs: 35, jitterMs: 4)),
+            (witness, control, Link(delayMs: 20, jitterMs: 2)),
         ]),
         defaultLink: Link(delayMs: 30, jitterMs: 3), controlLink: Link(delayMs: 30, jitterMs: 3),
         clocks: ["eu-west": ClockSkew(offsetMs: 400), "ap-south": ClockSkew(offsetMs: 900)])
 
     /// Three continents: us-east–eu-west 38 ms, us-east–ap-south 100 ms, eu-west–ap-south 62 ms one
-    /// way, with jitter; the control database in us-east.
+    /// way, with jitter; the control database in us-east. A witness sits in a third site between the
+    /// Atlantic regions (a cloud's third region there): 30 ms from us-east, 45 ms from eu-west.
     public static let global = WANProfile(
         name: "global", controlSite: "us-east",
         links: symmetric([
             ("us-east", "eu-west", Link(delayMs: 38, jitterMs: 4, lossPercent: 0.1)),
             ("us-east", "ap-south", Link(delayMs: 100, jitterMs: 10, lossPercent: 0.2)),
             ("eu-west", "ap-south", Link(delayMs: 62, jitterMs: 6, lossPercent: 0.1)),
+            (witness, "us-east", Link(delayMs: 30, jitterMs: 3, lossPercent: 0.1)),
+            (witness, "eu-west", Link(delayMs: 45, jitterMs: 4, lossPercent: 0.1)),
+            (witness, "ap-south", Link(delayMs: 90, jitterMs: 9, lossPercent: 0.2)),
         ]),
         defaultLink: Link(delayMs: 100, jitterMs: 10), controlLink: Link(delayMs: 100, jitterMs: 10),
         clocks: ["eu-west": ClockSkew(offsetMs: 1500), "ap-south": ClockSkew(offsetMs: 3500)])
