@@ -19,6 +19,26 @@ struct DevStatusJSON: Decodable {
 
 @Suite("switchyard dev up/down/status and init, through the binary", .serialized)
 struct DevDeploymentTests {
+    /// What the lab stops, it stops with everything it started: a process's children outlive it when only
+    /// it is killed (`bench status` left nginx's two workers running after every run, their master gone).
+    @Test func stoppingAProcessStopsWhatItStarted() async throws {
+        let dir = try await TestServers.shared.scratchDirectory("terminate-family")
+        // A master with two workers of its own, as nginx runs.
+        let master = try Daemon.spawn("/bin/sh", ["-c", "sleep 300 & sleep 300 & wait"], log: dir + "/family.log")
+        var workers: [Int32] = []
+        let deadline = ContinuousClock.now + .seconds(30)
+        while workers.count < 2, ContinuousClock.now < deadline {
+            workers = Processes.descendants(of: master)
+            if workers.count < 2 { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(workers.count == 2, "the shell never started its two children")
+        await Processes.terminateFamily(master, signal: SIGKILL, timeout: .seconds(5))
+        #expect(!Processes.isAlive(master))
+        for worker in workers { #expect(!Processes.isAlive(worker), "worker \(worker) outlived its master") }
+        for worker in workers where Processes.isAlive(worker) { kill(worker, SIGKILL) }  // none left if it failed
+        _ = waitpid(master, nil, 0)
+    }
+
     @Test func upIsIdempotentInitChangesNothingTwiceAndDownLeavesNothing() async throws {
         try await DeploymentSlots.shared.withSlot {
             let dir = try await TestServers.shared.scratchDirectory("dev")

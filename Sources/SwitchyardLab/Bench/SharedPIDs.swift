@@ -9,11 +9,11 @@ final class SharedPIDs: Sendable {
 
     func add(_ pid: pid_t) { pids.withLock { $0.append(pid) } }
 
-    /// Kills every recorded process and removes the deployment in `directory`.
+    /// Kills every recorded process with everything it started (nginx's workers) and removes the
+    /// deployment in `directory`.
     func cleanUp(directory: String) async {
         for pid in pids.withLock({ $0 }) {
-            kill(pid, SIGCONT)
-            await Processes.terminate(pid, signal: SIGKILL, timeout: .seconds(2))
+            await Processes.terminateFamily(pid, signal: SIGKILL, timeout: .seconds(2))
         }
         _ = try? await DevDeployment.down(directory: directory, purge: true) { _ in }
     }

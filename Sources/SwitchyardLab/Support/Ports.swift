@@ -127,6 +127,16 @@ public enum Processes {
         return String(decoding: bytes, as: UTF8.self)
     }
 
+    /// Stops `pid` and every process it started: their PIDs are read before the first signal, because a
+    /// master's workers can outlive it when only it is killed (nginx's did, after every `bench status`).
+    /// Each gets `signal` (the descendants SIGKILL once their parent is gone) and `timeout`, SIGKILL after.
+    public static func terminateFamily(_ pid: Int32, signal: Int32 = SIGTERM, timeout: Duration = .seconds(10)) async {
+        let family = descendants(of: pid)
+        for member in [pid] + family { kill(member, SIGCONT) }
+        await terminate(pid, signal: signal, timeout: timeout)
+        for member in family { await terminate(member, signal: SIGKILL, timeout: timeout) }
+    }
+
     /// Sends `signal` to `pid` and waits up to `timeout` for it to exit; SIGKILL after that.
     public static func terminate(_ pid: Int32, signal: Int32 = SIGTERM, timeout: Duration = .seconds(10)) async {
         guard isAlive(pid) else { return }
