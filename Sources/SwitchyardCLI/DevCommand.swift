@@ -129,7 +129,8 @@ struct DevCommand: AsyncParsableCommand {
                 clocks = clockSkew == "none" ? [:] : try ClockSkew.parseList(clockSkew)
             } else if let wan, let profile = WANProfile.named(wan) {
                 if LabClocks.available {
-                    clocks = profile.clocks
+                    // The profile's skews for the regions this deployment has (two regions have no ap-south).
+                    clocks = profile.clocks.filter { state.regions.contains($0.key) }
                 } else if !profile.clocks.isEmpty {
                     Output.progress("clocks: the host's everywhere (install faketime for the \(wan) profile's skews)")
                 }
