@@ -13,11 +13,13 @@ import Testing
     "The control database on Patroni",
     .enabled(if: PatroniInstall.available, Comment(rawValue: PatroniInstall.skipReason)))
 struct PatroniControlDatabaseTests {
-    /// `control-database-patroni.yaml` twice on one deployment: each time the primary's host dies (SIGKILL of its
-    /// Patroni, postmaster and backends), Patroni promotes another member, every Switchyard client follows it
-    /// through the multi-host connection string, no command stops, nothing fails over, the write committed just
-    /// before the crash is on the new primary, and the active region's epoch never goes back. The second round
-    /// crashes the member the first promoted, so the first one's dead member must have rejoined as a replica.
+    /// Two drills on one deployment: `control-database-patroni.yaml` (the primary's host dies: SIGKILL of its
+    /// Patroni, postmaster and backends), then `hang-control-database-patroni.yaml` (the new primary's Postgres
+    /// hangs, its Patroni left running). Each time Patroni promotes another member, every Switchyard client follows
+    /// it through the multi-host connection string (sessions on the hung primary give up at their own deadlines),
+    /// no command stops, nothing fails over, the write committed just before the fault is on the new primary, and
+    /// the active region's epoch never goes back. The second round strikes the member the first promoted, so the
+    /// first one's dead member must have rejoined as a replica; at the end the hung one has rejoined too.
     @Test func aCrashedPrimaryIsReplacedByPatroniAndSwitchyardRunsOnThroughIt() async throws {
         try await DeploymentSlots.shared.withSlot {
             let dir = try await TestServers.shared.scratchDirectory("patroni")
@@ -44,18 +46,20 @@ struct PatroniControlDatabaseTests {
                 let epochBefore = try await activeEpoch(state)
 
                 var crashed: [String] = []
-                for round in 1...2 {
-                    // Every member streams before each crash: in round 2, the member round 1 killed has rejoined.
+                for (round, drill) in ["control-database-patroni.yaml", "hang-control-database-patroni.yaml"]
+                    .enumerated().map({ ($0 + 1, $1) })
+                {
+                    // Every member streams before each fault: in round 2, the member round 1 killed has rejoined.
                     let streaming = await streamingReplicas(patroni, expecting: 2)
                     #expect(streaming == 2, "round \(round): \(streaming) replicas streaming before the crash")
                     let primary = try #require(await patroni.primary(), "round \(round): no primary")
                     let run = try await SwitchyardBinary.run([
-                        "drill", drillsDirectory + "/control-database-patroni.yaml", "--dir", dir, "--json",
+                        "drill", drillsDirectory + "/" + drill, "--dir", dir, "--json",
                     ])
                     register()
                     let report = try WireJSON.decoder().decode(DrillReport.self, from: Data(run.output.utf8))
                     print(
-                        "patroni round \(round): \(primary.name) crashed, \(report.controlPromoted ?? "none") promoted after "
+                        "patroni round \(round) (\(drill)): \(primary.name) lost, \(report.controlPromoted ?? "none") promoted after "
                             + "\(report.controlPromotedMs ?? -1) ms; runs started meanwhile \(report.runsStartedDuringFault ?? -1), "
                             + "commands stopped \(report.commandsStopped), failovers \(report.failovers)")
                     #expect(
@@ -65,10 +69,10 @@ struct PatroniControlDatabaseTests {
                     #expect(report.controlPromoted != nil && report.controlPromoted != primary.name)
                     crashed.append(primary.name)
                 }
-                // The second crash struck the member the first promoted: the first's dead member had rejoined.
+                // The second fault struck the member the first promoted: the first's dead member had rejoined.
                 #expect(crashed.count == 2 && crashed[0] != crashed[1], "\(crashed)")
                 #expect(try await activeEpoch(state) >= epochBefore)
-                // Restored: one primary, both others streaming from it again (the second dead one rejoins too).
+                // Restored: one primary, both others streaming from it again (the hung one, demoted, rejoins too).
                 let replicas = await streamingReplicas(patroni, expecting: 2)
                 #expect(replicas == 2, "\(replicas) replicas streaming")
             } catch {

@@ -240,10 +240,12 @@ extension DrillRunner {
                 t0, t0, "stopping the control database (fast shutdown) for \(duration); every region keeps running")
             await state.control.stop()
         case .hangControlDatabase(let duration):
-            if try target.dev().controlPatroni != nil {
-                throw DrillError(
-                    "the control database runs under Patroni here: use control-database-patroni.yaml (Patroni would promote away from a hung primary)"
-                )
+            if let patroni = try target.dev().controlPatroni {
+                // Under Patroni a hung primary is not an outage to wait out: its Patroni cannot renew the leader key
+                // while its Postgres hangs, and a synchronous standby is promoted once the key's ttl runs out.
+                try await crashPatroniPrimary(
+                    patroni, control: control, timeline: &timeline, t0: t0, freezeFor: duration)
+                return
             }
             guard let pid = try target.dev().control.pid else {
                 throw DrillError("the control database is not running")
@@ -372,9 +374,12 @@ extension DrillRunner {
     /// A Patroni control database's primary host dies: a marker event is committed on it (acknowledged only
     /// once the synchronous standby has it), then its Patroni, postmaster and backends are SIGKILLed, and a
     /// watch records which member Patroni promotes and when it first accepts writes.
-    func crashPatroniPrimary(_ patroni: DevPatroni, control: PostgresConnection, timeline: inout Timeline, t0: Date)
-        async throws
-    {
+    /// With `freezeFor`, the primary's Postgres (postmaster and backends) is SIGSTOPped instead, its Patroni left
+    /// running, and resumed when the fault ends: a hung primary host rather than a dead one.
+    func crashPatroniPrimary(
+        _ patroni: DevPatroni, control: PostgresConnection, timeline: inout Timeline, t0: Date,
+        freezeFor: Duration? = nil
+    ) async throws {
         guard let primary = await patroni.primary() else { throw DrillError("no Patroni member is the primary") }
         let marker =
             try await control.query(
@@ -382,7 +387,15 @@ extension DrillRunner {
                 [.text("committed on \(primary.name) just before the drill crashes it")]
             ).first?["id"].require(Int.self)
         let crashedAt = Date()
-        patroni.kill(primary)
+        var frozen: [Int32] = []
+        if freezeFor != nil {
+            guard let pid = primary.postgres.pid else { throw DrillError("\(primary.name)'s Postgres is not running") }
+            frozen = [pid] + Processes.children(of: pid)
+            pending.withLock { $0.frozen += frozen }
+            for p in frozen { kill(p, SIGSTOP) }
+        } else {
+            patroni.kill(primary)
+        }
         let watch = Task { () -> (name: String, at: Date)? in
             let deadline = ContinuousClock.now + .seconds(120)
             while ContinuousClock.now < deadline {
@@ -397,10 +410,15 @@ extension DrillRunner {
                 conninfo: patroni.conninfo(
                     passfile: (try? target.dev().passfile) ?? ""), watch: watch)
         }
+        let what =
+            freezeFor.map {
+                "SIGSTOP the control database's primary \(primary.name)'s postmaster and \(frozen.count - 1) backends for \($0) (its Patroni keeps running; port \(primary.postgres.port))"
+            }
+            ?? "SIGKILL the control database's primary \(primary.name) (its Patroni, postmaster and backends; port \(primary.postgres.port))"
         timeline.add(
             crashedAt, t0,
-            "SIGKILL the control database's primary \(primary.name) (its Patroni, postmaster and backends; port \(primary.postgres.port)) "
-                + "after committing marker event \(marker.map(String.init) ?? "?"); Patroni promotes a synchronous standby once the leader key's ttl (\(DevPatroni.ttl) s) runs out"
+            what
+                + " after committing marker event \(marker.map(String.init) ?? "?"); Patroni promotes a synchronous standby once the leader key's ttl (\(DevPatroni.ttl) s) runs out"
         )
     }
 
@@ -416,12 +434,18 @@ extension DrillRunner {
         var lines = [
             (
                 at,
-                "Patroni promoted \(name): it accepts writes \(String(format: "%.1f", promotedMs / 1000)) s after the crash"
+                "Patroni promoted \(name): it accepts writes \(String(format: "%.1f", promotedMs / 1000)) s after its primary was lost"
             )
         ]
         var lost: Int?
+        // Read on the promoted member itself: the cluster's string could reach the old primary while it has not
+        // been demoted yet (a hung one, resumed).
+        let state = try? target.dev()
+        let promotedConninfo = state.flatMap { state in
+            state.controlPatroni?.members.first { $0.name == name }?.postgres.conninfo(passfile: state.passfile)
+        }
         if let marker = crash.marker,
-            let c = try? await PostgresConnection.connect(crash.conninfo, timeout: .seconds(5))
+            let c = try? await PostgresConnection.connect(promotedConninfo ?? crash.conninfo, timeout: .seconds(5))
         {
             let found = try? await c.query("SELECT count(*) AS n FROM switchyard.events WHERE id = $1", [.int(marker)])
                 .first?["n"].require(Int.self)
@@ -432,8 +456,8 @@ extension DrillRunner {
                     (
                         Date(),
                         found == 1
-                            ? "the new primary has marker event \(marker), committed on \(crash.crashed) just before its crash"
-                            : "the new primary LACKS marker event \(marker), committed on \(crash.crashed) before its crash"
+                            ? "the new primary has marker event \(marker), committed on \(crash.crashed) just before it was lost"
+                            : "the new primary LACKS marker event \(marker), committed on \(crash.crashed) before it was lost"
                     ))
             }
         }
