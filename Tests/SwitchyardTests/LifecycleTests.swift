@@ -67,6 +67,34 @@ struct LifecycleTests {
         }
     }
 
+    /// A doorbell wakes whoever took its signal before the ring, however late they start waiting, and a signal
+    /// taken after a ring waits for the next one: the refresh loop writes a state change at once, with no poll.
+    @Test func aDoorbellWakesWhoeverTookItsSignalBeforeTheRing() async {
+        let bell = Doorbell()
+        let early = bell.next
+        bell.ring()
+        await returns(within: .seconds(30), "a wait on a signal taken before the ring") { await early.wait() }
+        let late = bell.next
+        #expect(!late.requested, "a signal taken after a ring must wait for the next one")
+        final class Flag: Sendable { let value = Mutex(false) }
+        let woke = Flag()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                await self.returns(within: .seconds(30), "a wait for the next ring") {
+                    await late.wait()
+                    woke.value.withLock { $0 = true }
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: .milliseconds(100))
+                // Whenever this runs, the waiter cannot have woken: nothing has rung since it took its signal.
+                #expect(!woke.value.withLock { $0 })
+                bell.ring()
+            }
+        }
+        #expect(woke.value.withLock { $0 })
+    }
+
     /// A service group's graceful shutdown (what SIGTERM and SIGINT start in the daemons; the test
     /// runner's own signal handlers make a real signal unusable here, and the binary's SIGTERM hand-off
     /// is `ExecTests`') reaches a `DaemonService` as its shutdown signal: the service winds down and

@@ -122,11 +122,17 @@ extension Agent {
             store.setMetrics(metrics.emit())
             // Probe failures allocate and free connection buffers all the time; hand the pages back.
             _ = sy_malloc_trim()
-            // A state change is written at once, not at the next interval: detection waits on it.
-            while !shutdown.requested, !Task.isCancelled, ContinuousClock.now - started < interval,
-                !monitor.hasTransitions
-            {
-                await shutdown.sleep(min(.milliseconds(20), interval - (ContinuousClock.now - started)))
+            // A state change is written at once, not at the next interval: detection waits on it. Awaited, not
+            // polled: the doorbell's signal is taken before the check, so a change recorded between them wakes it.
+            let recorded = monitor.transitionRecorded.next
+            let left = interval - (ContinuousClock.now - started)
+            if !shutdown.requested, !Task.isCancelled, left > .zero, !monitor.hasTransitions {
+                await withTaskGroup(of: Void.self) { group in
+                    group.addTask { await recorded.wait() }
+                    group.addTask { await self.shutdown.sleep(left) }
+                    await group.next()
+                    group.cancelAll()
+                }
             }
         }
         connector.cancel()

@@ -28,6 +28,8 @@ final class MonitorState: Sendable {
 
     private let state:
         Mutex<(components: [String: [String: Component]], transitions: [Transition], probing: Bool, notices: [Notice])>
+    /// Rung when a state change is recorded: the refresh loop writes it at once instead of at its next interval.
+    let transitionRecorded = Doorbell()
 
     init(regions: [RegionConfig], thresholds: ComponentHealth.Thresholds) {
         var components: [String: [String: Component]] = [:]
@@ -45,8 +47,9 @@ final class MonitorState: Sendable {
         region: String, component: String, result: ProbeResult, inconclusive: Bool = false,
         at instant: ContinuousClock.Instant, wallClock: Date
     ) {
-        state.withLock { s in
-            guard var c = s.components[region]?[component] else { return }
+        let recorded = state.withLock { s in
+            guard var c = s.components[region]?[component] else { return false }
+            var recorded = false
             if inconclusive && !result.success && result.evidence != .positive {
                 c.health.recordInconclusive()
             } else if let changed = c.health.record(
@@ -54,6 +57,7 @@ final class MonitorState: Sendable {
                 evidence: result.evidence ?? .silence, at: instant, wallClock: wallClock)
             {
                 s.transitions.append(Transition(region: region, component: component, to: changed, error: result.error))
+                recorded = true
             }
             if let why = result.ambiguity, c.ambiguity != why {
                 s.notices.append(
@@ -66,7 +70,9 @@ final class MonitorState: Sendable {
             c.detail = result.detail
             s.components[region]?[component] = c
             s.probing = true
+            return recorded
         }
+        if recorded { transitionRecorded.ring() }
     }
 
     var components: [String: [String: Component]] { state.withLock { $0.components } }

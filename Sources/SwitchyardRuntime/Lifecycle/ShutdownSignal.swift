@@ -68,3 +68,24 @@ public final class ShutdownSignal: Sendable {
         }
     }
 }
+
+/// Wakes whoever waits for the next event of a kind (a probe's state change, say), without polling. Take
+/// `next` first, then check whether what you wait for is already there, then wait on it: an event rung in
+/// between triggers the signal you hold, so none is missed.
+public final class Doorbell: Sendable {
+    private let current = Mutex(ShutdownSignal())
+
+    /// A doorbell nobody has rung.
+    public init() {}
+
+    /// The signal the next `ring` raises.
+    public var next: ShutdownSignal { current.withLock { $0 } }
+
+    /// Raises the signal every current waiter holds; later waiters get a fresh one.
+    public func ring() {
+        current.withLock { signal in
+            defer { signal = ShutdownSignal() }
+            return signal
+        }.trigger()
+    }
+}
