@@ -16,12 +16,21 @@ extension FailoverExecutor {
         }
     }
 
+    /// A new connection to `region`'s database, waited for up to `timeout`. The failover leader's connects go
+    /// through its pool's connector: one that outlasts the wait (a far database, a loaded host) goes on, and the
+    /// step's next try takes it up instead of starting again from TCP.
     func connect(_ region: String, timeout: Duration) async throws -> PostgresConnection {
         guard let config = configuration.region(named: region) else {
             throw Refusal(description: "no region named \(region)")
         }
-        return try await PostgresConnection.connect(
-            config.databaseDSN, timeout: timeout, defaultTimeout: timeout + .seconds(5))
+        guard let warm else {
+            return try await PostgresConnection.connect(
+                config.databaseDSN, timeout: timeout, defaultTimeout: timeout + .seconds(5))
+        }
+        let c = try await warm.connector(region, dsn: config.databaseDSN, defaultTimeout: timeout + .seconds(5))
+            .connect(waiting: timeout)
+        await c.setDefaultTimeout(timeout + .seconds(5))
+        return c
     }
 
     /// Closes the old region's fence with the new epoch in its own database (its leader stops scheduling

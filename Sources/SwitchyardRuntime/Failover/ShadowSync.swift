@@ -34,8 +34,10 @@ enum ShadowSync {
                 }
                 await c.close()
             }
-            return try await warm.connector(region.name, dsn: region.databaseDSN, defaultTimeout: .seconds(5))
+            let fresh = try await warm.connector(region.name, dsn: region.databaseDSN, defaultTimeout: .seconds(5))
                 .connect(waiting: .seconds(2))
+            await fresh.setDefaultTimeout(.seconds(5))
+            return fresh
         }
         let source: PostgresConnection
         do {

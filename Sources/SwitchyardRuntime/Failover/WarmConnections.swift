@@ -11,13 +11,14 @@ public final class WarmConnections: Sendable {
     private let pool = Mutex<[String: PostgresConnection]>([:])
     private let connectors = Mutex<[String: PostgresConnector]>([:])
 
-    /// The region's connector: a connect to a far database that outlasts the shadow sync's wait goes on,
-    /// and the next sync takes it up instead of starting again from TCP.
+    /// The region's connector, for the shadow sync and the failover steps: a connect to a far database that
+    /// outlasts its caller's wait goes on, and the next try takes it up instead of starting again from TCP.
+    /// Callers set their own statement deadline on what they get (`defaultTimeout` is the first caller's).
     func connector(_ region: String, dsn: String, defaultTimeout: Duration) -> PostgresConnector {
         connectors.withLock { connectors in
             if let existing = connectors[region], existing.conninfo == dsn { return existing }
             connectors[region]?.cancel()
-            let made = PostgresConnector(dsn, defaultTimeout: defaultTimeout, name: "shadow-\(region)")
+            let made = PostgresConnector(dsn, defaultTimeout: defaultTimeout, name: "warm-\(region)")
             connectors[region] = made
             return made
         }
