@@ -55,7 +55,8 @@ public final class PostgresConnector: Sendable {
     /// When the wait ends first the attempt goes on and this throws `.timeout`, saying so; when the
     /// caller's task or the connector is cancelled, `.cancelled`. A connection goes to one caller only.
     public func connect(waiting wait: Duration) async throws(PostgresError) -> PostgresConnection {
-        let deadline = ContinuousClock.now + wait
+        let called = ContinuousClock.now
+        let deadline = called + wait
         while true {
             let attempt: Attempt = try state.withLock { (s) throws(PostgresError) -> Attempt in
                 if s.cancelled { throw Self.cancelled("the connector was cancelled") }
@@ -82,6 +83,9 @@ public final class PostgresConnector: Sendable {
                 continue
             case .failed(let error):
                 state.withLock { s in if s.attempt === attempt { s.attempt = nil } }
+                // An older attempt this caller joined ran out its own lifetime: this caller's wait is not spent, so
+                // it starts one of its own (once: an attempt started within this call has its failure returned).
+                if attempt.started < called, error.code == .timeout, ContinuousClock.now < deadline { continue }
                 throw error
             case .made:
                 // Claimed and forgotten in one step, so no second caller takes the same connection.

@@ -326,7 +326,10 @@ struct AirflowAcrossRegionsTests {
 
             try await target.startExecutionAPI()
             try target.start("scheduler", ["scheduler", "--skip-serve-logs"])
-            let ranWest = await f.waitUntil(timeout: .seconds(120)) {
+            // Bounded by what a loaded host gives Airflow: a fresh-clone run at load 40 had eu-west still running its
+            // first catch-up tries 120 s after its scheduler started (Airflow imports alone take half a minute).
+            var seen = "nothing read"
+            let ranWest = await f.waitUntil(timeout: .seconds(240)) {
                 guard let w = try? await executed(targetDB) else { return false }
                 let own = { (dag: String) in
                     (w[dag] ?? [:]).filter { at, tis in !(eastRan[dag]?[at].map { !$0.isDisjoint(with: tis) } ?? false)
@@ -337,9 +340,12 @@ struct AirflowAcrossRegionsTests {
                     "SELECT count(*) AS n FROM public.dag_run WHERE dag_id = 'every6s' AND run_id = ANY($1::text[]) AND state = 'success'",
                     [.array(manual.map { .text($0) })]
                 ).first?["n"].int
+                seen =
+                    "own intervals every6s_catchup \(own("every6s_catchup")), every6s \(own("every6s")); manual runs done \(done ?? -1) of \(manual.count)"
                 return own("every6s_catchup") >= 3 && own("every6s") >= 3 && done == manual.count
             }
-            try #require(ranWest != nil, "eu-west did not go on: \(target.log("scheduler").suffix(2000))")
+            try #require(
+                ranWest != nil, "eu-west did not go on (\(seen)): \(target.log("scheduler").suffix(2000))")
             await target.stopAll()
 
             let westRan = try await executed(targetDB)

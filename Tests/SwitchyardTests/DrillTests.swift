@@ -80,7 +80,7 @@ let drillsDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent(
 /// needs skewed clocks and runs in `WANTests`, on the `global` profile's; `far-control-database.yaml` is
 /// `kill-active-database.yaml` on the `far-control` profile, measured in BENCHMARKS.md;
 /// `cut-off-failover-leader.yaml` cuts WAN links and runs in `WANTests`; `witness-*.yaml` need two regions and a
-/// witness and run in `WitnessTests`; `control-database-patroni.yaml` needs a Patroni control database and runs in
+/// witness and run in `WitnessTests`; `*-patroni.yaml` need a Patroni control database and run in
 /// `PatroniControlDatabaseTests`).
 let shippedLocalScenarios: [String] = {
     let names = (try? FileManager.default.contentsOfDirectory(atPath: drillsDirectory)) ?? []
@@ -88,7 +88,7 @@ let shippedLocalScenarios: [String] = {
         $0.hasSuffix(".yaml") && !$0.hasPrefix("campaign") && !$0.hasPrefix("airflow-") && !$0.hasPrefix("witness-")
             && $0 != "clock-step.yaml"
             && $0 != "far-control-database.yaml" && $0 != "cut-off-failover-leader.yaml"
-            && $0 != "control-database-patroni.yaml"
+            && !$0.hasSuffix("-patroni.yaml")
     }.sorted()
         .filter { name in
             (try? DrillScenarioLoader.load(path: drillsDirectory + "/" + name))?.deployment.isLocal ?? true

@@ -250,7 +250,9 @@ extension DrillRunner {
             guard let pid = try target.dev().control.pid else {
                 throw DrillError("the control database is not running")
             }
-            // The postmaster and every backend: open sessions hang too, not only new connections.
+            // The postmaster and every backend: open sessions hang too, not only new connections. The postmaster
+            // first, so no backend is forked after the list is read.
+            kill(pid, SIGSTOP)
             let frozen = [pid] + Processes.children(of: pid)
             pending.withLock { $0.frozen += frozen }
             for p in frozen { kill(p, SIGSTOP) }
@@ -390,6 +392,7 @@ extension DrillRunner {
         var frozen: [Int32] = []
         if freezeFor != nil {
             guard let pid = primary.postgres.pid else { throw DrillError("\(primary.name)'s Postgres is not running") }
+            kill(pid, SIGSTOP)  // first: no backend is forked after the list is read
             frozen = [pid] + Processes.children(of: pid)
             pending.withLock { $0.frozen += frozen }
             for p in frozen { kill(p, SIGSTOP) }
@@ -408,7 +411,7 @@ extension DrillRunner {
             $0.patroniCrash = PatroniCrash(
                 crashed: primary.name, marker: marker, crashedAt: crashedAt,
                 conninfo: patroni.conninfo(
-                    passfile: (try? target.dev().passfile) ?? ""), watch: watch)
+                    passfile: (try? target.dev().passfile) ?? ""), watch: watch, hung: freezeFor != nil)
         }
         let what =
             freezeFor.map {
@@ -444,8 +447,8 @@ extension DrillRunner {
         let promotedConninfo = state.flatMap { state in
             state.controlPatroni?.members.first { $0.name == name }?.postgres.conninfo(passfile: state.passfile)
         }
-        if let marker = crash.marker,
-            let c = try? await PostgresConnection.connect(promotedConninfo ?? crash.conninfo, timeout: .seconds(5))
+        if let marker = crash.marker, let promotedConninfo,
+            let c = try? await PostgresConnection.connect(promotedConninfo, timeout: .seconds(5))
         {
             let found = try? await c.query("SELECT count(*) AS n FROM switchyard.events WHERE id = $1", [.int(marker)])
                 .first?["n"].require(Int.self)
@@ -460,6 +463,31 @@ extension DrillRunner {
                             : "the new primary LACKS marker event \(marker), committed on \(crash.crashed) before it was lost"
                     ))
             }
+        }
+        // A hung member resumed answers as a primary until its Patroni demotes it: the journal is read only once it
+        // has been (or no longer answers), or the drill could read a stale one through the cluster's string.
+        if crash.hung, let old = state?.controlPatroni?.members.first(where: { $0.name == crash.crashed }) {
+            let deadline = ContinuousClock.now + .seconds(60)
+            var demoted = false
+            while !demoted, ContinuousClock.now < deadline {
+                if let c = try? await PostgresConnection.connect(old.postgres.setupConninfo, timeout: .seconds(2)) {
+                    let recovering = try? await c.query("SELECT pg_is_in_recovery() AS r").first?["r"].require(
+                        Bool.self)
+                    await c.close()
+                    demoted = recovering == true
+                } else {
+                    demoted = true  // down or refusing: it cannot answer as a primary
+                }
+                if !demoted { try? await Task.sleep(for: .milliseconds(250)) }
+            }
+            lines.append(
+                (
+                    Date(),
+                    demoted
+                        ? "\(crash.crashed), resumed, no longer answers as a primary (its Patroni demoted it)"
+                        : "\(crash.crashed), resumed, still answers as a primary after 60 s: the journal read after it may be stale"
+                ))
+            if !demoted { lost = nil }
         }
         return (lines, promotedMs, name, lost)
     }

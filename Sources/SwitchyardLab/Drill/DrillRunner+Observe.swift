@@ -97,6 +97,8 @@ extension DrillRunner {
                     observed.controlPromotedMs = result.promotedMs
                     observed.controlPromoted = result.promoted
                     observed.controlWritesLost = result.writesLost
+                    // The drill's own session was opened on the lost primary: read the journal from the new one.
+                    await control.close()
                 } else {
                     timeline.add(Date(), t0, what)
                     progress(what)

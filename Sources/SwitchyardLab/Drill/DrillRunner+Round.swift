@@ -218,6 +218,11 @@ extension DrillRunner {
         guard let active = try await target.cluster(control).active else {
             throw DrillError("precondition: no region is active")
         }
+        if scenario.preconditions.controlPatroni, (try? target.dev())?.controlPatroni == nil {
+            throw DrillError(
+                "precondition control_patroni: this drill needs the control database under Patroni (switchyard dev up --daemons --control-patroni)"
+            )
+        }
         if let wanted = scenario.preconditions.activeRegion, wanted != active {
             throw DrillError("precondition: \(wanted) should be active, but \(active) is")
         }

@@ -177,4 +177,7 @@ struct PatroniCrash: Sendable {
     var conninfo: String
     /// Ends with the promoted member and when it first accepted writes (nil after 120 s).
     var watch: Task<(name: String, at: Date)?, Never>
+    /// The member was hung (its Postgres SIGSTOPped), not killed: resumed, it answers as a primary until its
+    /// Patroni demotes it.
+    var hung = false
 }

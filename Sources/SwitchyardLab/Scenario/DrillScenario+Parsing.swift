@@ -92,7 +92,9 @@ public enum DrillScenarioLoader {
     }
 
     static func readPreconditions(_ section: MappingReader) -> DrillScenario.Preconditions {
-        section.allow(["all_healthy", "active_region", "workload", "failover_leader_in_active", "wait"])
+        section.allow([
+            "all_healthy", "active_region", "workload", "failover_leader_in_active", "control_patroni", "wait",
+        ])
         var workload: DrillScenario.Workload?
         if let value = section.child("workload"), let w = value.mapping() {
             w.allow(["runs", "dag", "task", "executing"])
@@ -105,6 +107,7 @@ public enum DrillScenarioLoader {
             allHealthy: section.bool("all_healthy", default: true),
             activeRegion: section.optionalString("active_region"),
             workload: workload, failoverLeaderInActive: section.bool("failover_leader_in_active", default: false),
+            controlPatroni: section.bool("control_patroni", default: false),
             wait: section.duration("wait", default: .seconds(60)))
     }
 

@@ -65,18 +65,22 @@ public struct DrillScenario: Sendable, Equatable {
         /// The agent leading failovers runs in the active region (the local deployment: the drill restarts
         /// the leading agent until one there wins the lock).
         public var failoverLeaderInActive: Bool
+        /// The control database runs under Patroni (`dev up --control-patroni`): a drill of Patroni's own
+        /// failover refuses, with the reason, to run on a plain one.
+        public var controlPatroni: Bool
         /// How long to wait for the conditions to hold.
         public var wait: Duration
 
         /// Creates the preconditions.
         public init(
             allHealthy: Bool = true, activeRegion: String? = nil, workload: Workload? = nil,
-            failoverLeaderInActive: Bool = false, wait: Duration = .seconds(60)
+            failoverLeaderInActive: Bool = false, controlPatroni: Bool = false, wait: Duration = .seconds(60)
         ) {
             self.allHealthy = allHealthy
             self.activeRegion = activeRegion
             self.workload = workload
             self.failoverLeaderInActive = failoverLeaderInActive
+            self.controlPatroni = controlPatroni
             self.wait = wait
         }
     }

@@ -127,14 +127,22 @@ public enum Processes {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    /// Stops `pid` and every process it started: their PIDs are read before the first signal, because a
-    /// master's workers can outlive it when only it is killed (nginx's did, after every `bench status`).
-    /// Each gets `signal` (the descendants SIGKILL once their parent is gone) and `timeout`, SIGKILL after.
+    /// Stops `pid` and every process it started: a master's workers can outlive it when only it is killed
+    /// (nginx's did, after every `bench status`). The parent is frozen first, so it starts no more; its
+    /// descendants are then read, frozen (a frozen process cannot exit and free its PID for another) and
+    /// killed; then the parent gets `signal` and `timeout`, SIGKILL after.
     public static func terminateFamily(_ pid: Int32, signal: Int32 = SIGTERM, timeout: Duration = .seconds(10)) async {
+        guard isAlive(pid) else { return }
+        kill(pid, SIGSTOP)
         let family = descendants(of: pid)
-        for member in [pid] + family { kill(member, SIGCONT) }
+        for member in family { kill(member, SIGSTOP) }
+        for member in family { kill(member, SIGKILL) }
+        kill(pid, SIGCONT)
         await terminate(pid, signal: signal, timeout: timeout)
-        for member in family { await terminate(member, signal: SIGKILL, timeout: timeout) }
+        let deadline = ContinuousClock.now + timeout
+        while family.contains(where: isAlive), ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
     }
 
     /// Sends `signal` to `pid` and waits up to `timeout` for it to exit; SIGKILL after that.
@@ -145,7 +153,9 @@ public enum Processes {
         while isAlive(pid), ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
         if isAlive(pid) {
             kill(pid, SIGKILL)
-            while isAlive(pid) { try? await Task.sleep(for: .milliseconds(20)) }
+            // Bounded: a process of another user answers kill(0) with EPERM and would look alive forever.
+            let killed = ContinuousClock.now + .seconds(30)
+            while isAlive(pid), ContinuousClock.now < killed { try? await Task.sleep(for: .milliseconds(20)) }
         }
     }
 }

@@ -10,12 +10,19 @@ import Synchronization
 public final class WarmConnections: Sendable {
     private let pool = Mutex<[String: PostgresConnection]>([:])
     private let connectors = Mutex<[String: PostgresConnector]>([:])
+    /// Set by `closeAll` (the leadership ended): late callers get cancelled connectors and their connections closed.
+    private let closed = Mutex(false)
 
     /// The region's connector, for the shadow sync and the failover steps: a connect to a far database that
     /// outlasts its caller's wait goes on, and the next try takes it up instead of starting again from TCP.
     /// Callers set their own statement deadline on what they get (`defaultTimeout` is the first caller's).
     func connector(_ region: String, dsn: String, defaultTimeout: Duration) -> PostgresConnector {
-        connectors.withLock { connectors in
+        if closed.withLock({ $0 }) {
+            let refused = PostgresConnector(dsn, name: "warm-\(region)")
+            refused.cancel()
+            return refused
+        }
+        return connectors.withLock { connectors in
             if let existing = connectors[region], existing.conninfo == dsn { return existing }
             connectors[region]?.cancel()
             let made = PostgresConnector(dsn, defaultTimeout: defaultTimeout, name: "warm-\(region)")
@@ -34,6 +41,10 @@ public final class WarmConnections: Sendable {
 
     /// Puts a connection back (closing any other that arrived meanwhile).
     func put(_ region: String, _ connection: PostgresConnection) {
+        if closed.withLock({ $0 }) {
+            Task { await connection.close() }
+            return
+        }
         let replaced = pool.withLock { pool in
             defer { pool[region] = connection }
             return pool[region]
@@ -51,6 +62,7 @@ public final class WarmConnections: Sendable {
 
     /// Closes every connection in the pool.
     func closeAll() async {
+        closed.withLock { $0 = true }
         let connectors = connectors.withLock { connectors in
             defer { connectors = [:] }
             return Array(connectors.values)
